@@ -1,0 +1,51 @@
+# The README's commands. Everything runs inside ./.venv, created on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+# BENCH_ARGS=--short gives the small corpus that CI uses.
+BENCH_ARGS ?=
+
+.PHONY: all venv build demo test test-rust lint test-python bench bench-short fuzz clean
+
+all: build
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet maturin
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+venv: $(VENV)/.stamp
+
+# Build the native extension (release, LTO) into python/limen/ for the venv.
+build: venv
+	$(BIN)/maturin develop --release --quiet
+
+demo: build
+	$(BIN)/limen demo
+
+test: build test-rust lint test-python
+
+test-rust:
+	cargo test --workspace --all-targets
+	cargo test --workspace --doc
+	cargo clippy --workspace --all-targets -- -D warnings
+
+lint: venv
+	$(BIN)/ruff check python tests benchmarks
+	$(BIN)/ruff format --check python tests benchmarks
+	$(BIN)/mypy --strict python/limen
+
+test-python: build
+	$(BIN)/pytest
+
+bench: build
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
+
+bench-short: build
+	$(PY) benchmarks/run.py --short
+
+clean:
+	rm -rf $(VENV) target python/limen/*.so .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+//! limen-mask: placeholder, being written.

@@ -1,0 +1,12 @@
+//! `limen._native`: the pyo3 glue. Each submodule wraps one sans-IO crate and
+//! only converts types; the logic lives in the crates.
+use pyo3::prelude::*;
+
+mod mask;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    mask::register(m)?;
+    Ok(())
+}
