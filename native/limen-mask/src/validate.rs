@@ -1,0 +1,412 @@
+//! Validators: cheap checks that run only on candidates the automaton found.
+//!
+//! A validator sees the whole candidate match and the span the detector wants
+//! to mask, and answers with the span to mask (possibly shorter: a card
+//! number followed by another group of digits is cut back to a valid card)
+//! or `None` to reject the candidate. Validators are pure functions of the
+//! candidate's bytes, so one-shot and streaming masking agree.
+
+use core::ops::Range;
+
+/// What to check before a candidate counts as a finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Validator {
+    /// Every candidate is a finding.
+    None,
+    /// Payment card: 13 to 19 digits, Luhn checksum, a known issuer prefix,
+    /// and separators (space or dash) used consistently.
+    Card,
+    /// IBAN: known country, the country's length, ISO 7064 mod-97 check.
+    Iban,
+    /// US SSN: area not 000, 666 or 9xx; group not 00; serial not 0000.
+    Ssn,
+    /// International phone number: 8 to 15 digits after the `+`.
+    Phone,
+    /// `key = value` assignments: the value is not code or a placeholder.
+    Assignment,
+}
+
+impl Validator {
+    /// Checks `hay[secret]`; answers with the span to mask.
+    pub(crate) fn check(self, hay: &[u8], secret: Range<usize>) -> Option<Range<usize>> {
+        let value = hay.get(secret.clone())?;
+        match self {
+            Validator::None => Some(secret),
+            Validator::Card => card(value).map(|len| secret.start..secret.start + len),
+            Validator::Iban => iban(value).map(|len| secret.start..secret.start + len),
+            Validator::Ssn => ssn(value).then_some(secret),
+            Validator::Phone => phone(value).then_some(secret),
+            Validator::Assignment => assignment_value(value).then_some(secret),
+        }
+    }
+}
+
+/// Luhn checksum over ASCII digits (other bytes are skipped).
+pub fn luhn(digits: &[u8]) -> bool {
+    let mut sum = 0u32;
+    let mut double = false;
+    let mut count = 0usize;
+    for &b in digits.iter().rev() {
+        if !b.is_ascii_digit() {
+            continue;
+        }
+        let mut d = u32::from(b - b'0');
+        if double {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+        double = !double;
+        count += 1;
+    }
+    count > 0 && sum.is_multiple_of(10)
+}
+
+/// Issuer prefixes of the major card networks (IIN ranges).
+fn known_issuer(digits: &[u8]) -> bool {
+    let num = |n: usize| -> u32 {
+        digits
+            .iter()
+            .take(n)
+            .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
+    };
+    let len = digits.len();
+    let p1 = num(1);
+    let p2 = num(2);
+    let p3 = num(3);
+    let p4 = num(4);
+    let p6 = num(6);
+    match p1 {
+        4 => matches!(len, 13 | 16 | 19),              // Visa
+        5 => (51..=55).contains(&p2) && len == 16,     // Mastercard
+        2 => (2221..=2720).contains(&p4) && len == 16, // Mastercard 2-series
+        3 => {
+            ((p2 == 34 || p2 == 37) && len == 15)                             // Amex
+                || ((3528..=3589).contains(&p4) && (16..=19).contains(&len))  // JCB
+                || (((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39)
+                    && (14..=19).contains(&len)) // Diners
+        }
+        6 => {
+            (p4 == 6011 || p2 == 65 || (644..=649).contains(&p3) || (622126..=622925).contains(&p6))
+                && (16..=19).contains(&len) // Discover
+                || p2 == 62 && (16..=19).contains(&len) // UnionPay
+        }
+        _ => false,
+    }
+}
+
+/// Returns the length of the longest valid card number at the start of
+/// `value`, cut only where a separator (or the end) follows.
+fn card(value: &[u8]) -> Option<usize> {
+    // The separator, if any, must be the same everywhere.
+    let sep = value.iter().copied().find(|b| !b.is_ascii_digit());
+    if let Some(s) = sep {
+        if value.iter().any(|&b| !b.is_ascii_digit() && b != s) {
+            return None;
+        }
+    }
+    // Candidate cut points: the end, and before each separator.
+    let mut cuts: Vec<usize> = value
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| !b.is_ascii_digit())
+        .map(|(i, _)| i)
+        .collect();
+    cuts.push(value.len());
+    let mut digits = Vec::with_capacity(value.len());
+    for &cut in cuts.iter().rev() {
+        digits.clear();
+        digits.extend(value[..cut].iter().copied().filter(u8::is_ascii_digit));
+        if (13..=19).contains(&digits.len())
+            && separators_look_like_grouping(&value[..cut])
+            && known_issuer(&digits)
+            && luhn(&digits)
+        {
+            return Some(cut);
+        }
+    }
+    None
+}
+
+/// Separated card numbers come in groups of 4 (or Amex 4-6-5, Diners 4-6-4);
+/// a single separator between every digit is not a card number.
+fn separators_look_like_grouping(value: &[u8]) -> bool {
+    let groups: Vec<usize> = value
+        .split(|b| !b.is_ascii_digit())
+        .map(<[u8]>::len)
+        .collect();
+    if groups.len() == 1 {
+        return true;
+    }
+    let (first, rest) = match groups.split_first() {
+        Some(x) => x,
+        None => return false,
+    };
+    let (last, middle) = match rest.split_last() {
+        Some(x) => x,
+        None => return false,
+    };
+    *first == 4
+        && middle.iter().all(|&g| g == 4 || g == 6)
+        && (1..=6).contains(last)
+        && groups.len() <= 5
+}
+
+/// IBAN lengths by country (ISO 13616 registry).
+fn iban_length(country: &[u8]) -> Option<usize> {
+    const TABLE: &[(&[u8; 2], usize)] = &[
+        (b"AD", 24),
+        (b"AE", 23),
+        (b"AL", 28),
+        (b"AT", 20),
+        (b"AZ", 28),
+        (b"BA", 20),
+        (b"BE", 16),
+        (b"BG", 22),
+        (b"BH", 22),
+        (b"BR", 29),
+        (b"BY", 28),
+        (b"CH", 21),
+        (b"CR", 22),
+        (b"CY", 28),
+        (b"CZ", 24),
+        (b"DE", 22),
+        (b"DK", 18),
+        (b"DO", 28),
+        (b"EE", 20),
+        (b"EG", 29),
+        (b"ES", 24),
+        (b"FI", 18),
+        (b"FO", 18),
+        (b"FR", 27),
+        (b"GB", 22),
+        (b"GE", 22),
+        (b"GI", 23),
+        (b"GL", 18),
+        (b"GR", 27),
+        (b"GT", 28),
+        (b"HR", 21),
+        (b"HU", 28),
+        (b"IE", 22),
+        (b"IL", 23),
+        (b"IQ", 23),
+        (b"IS", 26),
+        (b"IT", 27),
+        (b"JO", 30),
+        (b"KW", 30),
+        (b"KZ", 20),
+        (b"LB", 28),
+        (b"LC", 32),
+        (b"LI", 21),
+        (b"LT", 20),
+        (b"LU", 20),
+        (b"LV", 21),
+        (b"MC", 27),
+        (b"MD", 24),
+        (b"ME", 22),
+        (b"MK", 19),
+        (b"MR", 27),
+        (b"MT", 31),
+        (b"MU", 30),
+        (b"NL", 18),
+        (b"NO", 15),
+        (b"PK", 24),
+        (b"PL", 28),
+        (b"PS", 29),
+        (b"PT", 25),
+        (b"QA", 29),
+        (b"RO", 24),
+        (b"RS", 22),
+        (b"SA", 24),
+        (b"SC", 31),
+        (b"SE", 24),
+        (b"SI", 19),
+        (b"SK", 24),
+        (b"SM", 27),
+        (b"ST", 25),
+        (b"SV", 28),
+        (b"TL", 23),
+        (b"TN", 24),
+        (b"TR", 26),
+        (b"UA", 29),
+        (b"VA", 22),
+        (b"VG", 24),
+        (b"XK", 20),
+    ];
+    TABLE
+        .iter()
+        .find(|(c, _)| c.as_slice() == country)
+        .map(|&(_, n)| n)
+}
+
+/// ISO 7064 mod 97-10 over an IBAN without spaces.
+fn iban_mod97(compact: &[u8]) -> bool {
+    if compact.len() < 5 {
+        return false;
+    }
+    let (head, tail) = compact.split_at(4);
+    let mut rem: u32 = 0;
+    for &b in tail.iter().chain(head) {
+        match b {
+            b'0'..=b'9' => rem = (rem * 10 + u32::from(b - b'0')) % 97,
+            b'A'..=b'Z' => rem = (rem * 100 + u32::from(b - b'A' + 10)) % 97,
+            _ => return false,
+        }
+    }
+    rem == 1
+}
+
+/// Returns the length of the IBAN at the start of `value` (groups of four
+/// separated by single spaces, or none), if its checksum holds.
+fn iban(value: &[u8]) -> Option<usize> {
+    let want = iban_length(value.get(..2)?)?;
+    let mut compact = Vec::with_capacity(want);
+    let mut end = 0;
+    for (i, &b) in value.iter().enumerate() {
+        if b == b' ' {
+            continue;
+        }
+        compact.push(b);
+        if compact.len() == want {
+            end = i + 1;
+            break;
+        }
+    }
+    if compact.len() != want {
+        return None;
+    }
+    // The IBAN must end at a group boundary: the end of the candidate or a space.
+    if end < value.len() && value[end] != b' ' {
+        return None;
+    }
+    iban_mod97(&compact).then_some(end)
+}
+
+fn ssn(value: &[u8]) -> bool {
+    let d: Vec<u32> = value
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .map(|&b| u32::from(b - b'0'))
+        .collect();
+    if d.len() != 9 {
+        return false;
+    }
+    let area = d[0] * 100 + d[1] * 10 + d[2];
+    let group = d[3] * 10 + d[4];
+    let serial = d[5] * 1000 + d[6] * 100 + d[7] * 10 + d[8];
+    area != 0 && area != 666 && area < 900 && group != 0 && serial != 0
+}
+
+fn phone(value: &[u8]) -> bool {
+    let digits = value.iter().filter(|b| b.is_ascii_digit()).count();
+    let opens = value.iter().filter(|&&b| b == b'(').count();
+    let closes = value.iter().filter(|&&b| b == b')').count();
+    (8..=15).contains(&digits) && opens == closes && opens <= 1
+}
+
+/// Values that are code or placeholders, not secrets.
+fn assignment_value(value: &[u8]) -> bool {
+    const PLACEHOLDERS: &[&[u8]] = &[
+        b"null",
+        b"none",
+        b"nil",
+        b"true",
+        b"false",
+        b"undefined",
+        b"required",
+        b"optional",
+        b"string",
+        b"str",
+        b"bytes",
+        b"secret",
+        b"password",
+        b"token",
+        b"changeme",
+        b"redacted",
+        b"masked",
+        b"hidden",
+        b"empty",
+        b"unset",
+        b"xxx",
+        b"xxxx",
+        b"todo",
+        b"example",
+    ];
+    if value.is_empty() {
+        return false;
+    }
+    // Already masked, templated or a reference to something else.
+    let first = value[0];
+    if matches!(first, b'$' | b'%' | b'<' | b'{' | b'*' | b'[' | b'@') {
+        return false;
+    }
+    if value
+        .iter()
+        .all(|&b| b == b'*' || b == b'x' || b == b'X' || b == b'.' || b == b'#')
+    {
+        return false;
+    }
+    if PLACEHOLDERS.iter().any(|p| p.eq_ignore_ascii_case(value)) {
+        return false;
+    }
+    // A dotted identifier (`os.environ`, `self.password`, `config.db.pass`) is code.
+    let dotted_ident = value.split(|&b| b == b'.').all(|part| {
+        part.first()
+            .is_some_and(|b| b.is_ascii_alphabetic() || *b == b'_')
+            && part.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    }) && value.contains(&b'.');
+    !dotted_ident
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn_known_values() {
+        assert!(luhn(b"4111111111111111"));
+        assert!(luhn(b"79927398713"));
+        assert!(!luhn(b"4111111111111112"));
+        assert!(!luhn(b""));
+    }
+
+    #[test]
+    fn card_cut_back_to_valid_prefix() {
+        assert_eq!(card(b"4111 1111 1111 1111 12"), Some(19));
+        assert_eq!(card(b"4111-1111-1111-1111"), Some(19));
+        assert_eq!(card(b"4111 1111-1111 1111"), None);
+        assert_eq!(card(b"1234567812345670"), None); // Luhn ok, no issuer
+        assert_eq!(card(b"378282246310005"), Some(15));
+    }
+
+    #[test]
+    fn iban_checks() {
+        assert_eq!(iban(b"DE89370400440532013000"), Some(22));
+        assert_eq!(iban(b"DE89 3704 0044 0532 0130 00"), Some(27));
+        assert_eq!(iban(b"GB82 WEST 1234 5698 7654 32"), Some(27));
+        assert_eq!(iban(b"DE89370400440532013001"), None);
+        assert_eq!(iban(b"ZZ89370400440532013000"), None);
+    }
+
+    #[test]
+    fn ssn_rules() {
+        assert!(ssn(b"123-45-6789"));
+        assert!(!ssn(b"000-45-6789"));
+        assert!(!ssn(b"666-45-6789"));
+        assert!(!ssn(b"912-45-6789"));
+        assert!(!ssn(b"123-00-6789"));
+        assert!(!ssn(b"123-45-0000"));
+    }
+
+    #[test]
+    fn assignment_placeholders() {
+        assert!(assignment_value(b"hunter2"));
+        assert!(assignment_value(b"s3cr3t-V4lue"));
+        assert!(!assignment_value(b"null"));
+        assert!(!assignment_value(b"os.environ"));
+        assert!(!assignment_value(b"${DB_PASSWORD}"));
+        assert!(!assignment_value(b"********"));
+    }
+}
