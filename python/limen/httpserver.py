@@ -138,9 +138,13 @@ class HTTPServer:
         """Listen on ``host:port`` (0 for any free port) until cancelled;
         ``nursery.start`` returns the listeners (see :func:`bound_port`)."""
         listeners = await trio.open_tcp_listeners(port, host=host)
-        async with trio.open_nursery() as nursery:
-            task_status.started(listeners)
-            await trio.serve_listeners(self._handle, listeners, handler_nursery=nursery)
+        try:
+            async with trio.open_nursery() as nursery:
+                task_status.started(listeners)
+                await trio.serve_listeners(self._handle, listeners, handler_nursery=nursery)
+        finally:
+            for listener in listeners:
+                await trio.aclose_forcefully(listener)
 
     async def _handle(self, stream: trio.abc.Stream) -> None:
         if self._slots.value == 0:

@@ -201,6 +201,10 @@ class Verifier:
     def issuer(self) -> str:
         return self.settings.issuer
 
+    def cached_tokens(self) -> int:
+        """How many verified tokens are cached now."""
+        return len(self._cache)
+
     async def verify(self, token: str) -> Identity:
         """The identity in ``token``, or :class:`IdentityError` saying why not."""
         check_shape(token)
