@@ -76,7 +76,9 @@ __all__ = [
     "UpstreamTLS",
     "check",
     "is_loopback_host",
+    "known_detectors",
     "load_config",
+    "load_config_data",
     "load_config_text",
 ]
 
@@ -309,8 +311,9 @@ PROTOCOLS: Final[tuple[str, ...]] = get_args(Protocol)
 Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 ALLOWED_ALGORITHMS: Final[tuple[Algorithm, ...]] = get_args(Algorithm)
 # Detector names understood by `mask = [...]` besides `builtin` and
-# `column:TABLE.COLUMN`. Kept in step with the limen-mask crate's built-in set.
-MASK_DETECTORS: Final[frozenset[str]] = frozenset(
+# `column:TABLE.COLUMN`. The native masker is the authority when it publishes
+# its list (`limen._native.detector_names()`); until then, this set.
+_FALLBACK_DETECTORS: Final[frozenset[str]] = frozenset(
     {
         "email",
         "credit_card",
@@ -333,6 +336,17 @@ MASK_DETECTORS: Final[frozenset[str]] = frozenset(
         "url_credentials",
     }
 )
+
+
+def known_detectors() -> frozenset[str]:
+    """Detector names a rule's ``mask`` list may use."""
+    from limen import _native
+
+    names = getattr(_native, "detector_names", None)
+    if callable(names):
+        return frozenset(str(n) for n in names())
+    return _FALLBACK_DETECTORS
+
 
 _DEFAULT_STATE: Final = "sqlite://.limen/state.db"
 
@@ -727,6 +741,14 @@ def _decode(data: object, source: str, base_dir: Path) -> Config:
     return config
 
 
+def load_config_data(
+    data: object, *, base_dir: Path | None = None, source: str = "config"
+) -> Config:
+    """Decode and check already-parsed config data (e.g. an embedded default)."""
+    base = (base_dir if base_dir is not None else Path.cwd()).resolve()
+    return _decode(data, source, base)
+
+
 def load_config_text(
     text: str,
     *,
@@ -992,6 +1014,7 @@ def _granted_groups(config: Config) -> set[str] | None:
 def _check_rules(config: Config, err: _Report, warn: _Report) -> None:
     resources = {r.name for r in config.resources}
     granted = _granted_groups(config)
+    detectors = known_detectors()
     names: dict[str, int] = {}
     for i, rule in enumerate(config.rules):
         path = f"$.rules[{i}]"
@@ -1023,16 +1046,12 @@ def _check_rules(config: Config, err: _Report, warn: _Report) -> None:
                     f"{', '.join(both)} also in {field_b}: {winner} takes precedence",
                 )
         for j, item in enumerate(rule.mask):
-            if (
-                item != "builtin"
-                and item not in MASK_DETECTORS
-                and not _MASK_COLUMN.fullmatch(item)
-            ):
+            if item != "builtin" and item not in detectors and not _MASK_COLUMN.fullmatch(item):
                 hint = ""
                 if item.startswith("column:"):
                     hint = "; write column:TABLE.COLUMN"
                 else:
-                    close = difflib.get_close_matches(item, sorted(MASK_DETECTORS), n=1)
+                    close = difflib.get_close_matches(item, sorted(detectors), n=1)
                     hint = f"; did you mean {close[0]!r}?" if close else ""
                 err(f"{path}.mask[{j}]", f"unknown mask {item!r}{hint}")
         if rule.hold and not rule.approvers:
