@@ -78,7 +78,7 @@ class Provider:
 
     def jwks(self) -> dict[str, Any]:
         out = []
-        for kid, (alg, key) in self.keys.items():
+        for kid, (_alg, key) in self.keys.items():
             jwk = public_jwk(key)
             jwk.update(kid=kid, use="sig")
             out.append(jwk)
@@ -93,7 +93,7 @@ class Provider:
         alg: str | None = None,
         headers: dict[str, Any] | None = None,
     ) -> str:
-        key_alg, stored = self.keys[kid] if kid in self.keys else ("EdDSA", None)
+        key_alg, stored = self.keys.get(kid, ("EdDSA", None))
         signer = key if key is not None else stored
         assert signer is not None
         return jwt.encode(

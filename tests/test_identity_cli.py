@@ -82,7 +82,8 @@ def test_token_then_verify_round_trip(tmp_path: Path) -> None:
     assert identity["groups"] == ["ci", "ops"]
     assert identity["issuer"] == "http://127.0.0.1:8898"
     assert identity["method"] == "dev"
-    assert identity["token_id"] and identity["expiry"].endswith("Z")
+    assert identity["token_id"]
+    assert identity["expiry"].endswith("Z")
     assert token not in verified.stdout + verified.stderr
 
 
@@ -132,11 +133,13 @@ def test_token_refusals_are_usage_errors(tmp_path: Path) -> None:
     assert "maximum token lifetime" in too_long.stderr
     assert too_long.stdout == ""
     bad = limen("token", "--config", str(config), "--sub", "x", "--ttl", "soon")
-    assert bad.returncode == 2 and "duration" in bad.stderr
+    assert bad.returncode == 2
+    assert "duration" in bad.stderr
     no_dev = tmp_path / "nodev.toml"
     no_dev.write_text("[identity.dev]\nenabled = false\n")
     refused = limen("token", "--config", str(no_dev), "--sub", "x")
-    assert refused.returncode == 2 and "not enabled" in refused.stderr
+    assert refused.returncode == 2
+    assert "not enabled" in refused.stderr
     assert limen("token", "--config", str(config)).returncode == 2  # --sub is required
 
 
@@ -167,7 +170,8 @@ def test_keys_hash_then_the_key_authenticates(tmp_path: Path) -> None:
 
 def test_keys_hash_warns_on_short_keys_and_refuses_empty() -> None:
     short = limen("keys", "hash", stdin="abc")
-    assert short.returncode == 0 and "only 3 characters" in short.stderr
+    assert short.returncode == 0
+    assert "only 3 characters" in short.stderr
     assert limen("keys", "hash", stdin="").returncode == 2
 
 
@@ -237,7 +241,8 @@ def test_config_check_strict_and_secrets(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
     assert "warning: $.resources[1].name" in ok.stderr
     strict = limen("config", "check", "--strict", "--config", str(path))
-    assert strict.returncode == 2 and "$.resources[1].name" in strict.stderr
+    assert strict.returncode == 2
+    assert "$.resources[1].name" in strict.stderr
     secrets = limen("config", "check", "--secrets", "--config", str(path))
     assert secrets.returncode == 2
     assert "LIMEN_CLI_TEST_UNSET is not set" in secrets.stderr

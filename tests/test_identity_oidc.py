@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
 from cryptography.hazmat.primitives import serialization
-from oidc_provider import FakeClock, Provider, new_key, unsigned
 
 from limen.config import load_config_text
 from limen.identity import (
@@ -28,17 +26,18 @@ from limen.identity import (
     VerifierSettings,
     hash_key,
 )
+from oidc_provider import FakeClock, Provider, new_key, unsigned
 
 NOW = 1_800_000_000.0
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 
 
 @pytest.fixture
-async def provider(nursery: trio.Nursery) -> AsyncIterator[Provider]:
+async def provider(nursery: trio.Nursery) -> Provider:
     p = Provider()
     p.add_key("k1", "ES256")
     await nursery.start(p.serve)
-    yield p
+    return p
 
 
 def make_verifier(provider: Provider, clock: FakeClock | None = None, **kw: Any) -> Verifier:
@@ -361,8 +360,10 @@ def test_static_keys_match_only_their_key() -> None:
     )
     keys = StaticKeys(config.identity.keys)
     a, b = keys.match("key-a"), keys.match("key-b")
-    assert a is not None and (a.subject, a.groups) == ("a", ("x",))
-    assert b is not None and (b.subject, b.groups) == ("b", ())
+    assert a is not None
+    assert (a.subject, a.groups) == ("a", ("x",))
+    assert b is not None
+    assert (b.subject, b.groups) == ("b", ())
     assert keys.match("key-c") is None
     assert keys.match("") is None
     assert hash_key("key-a") == hashlib.sha256(b"key-a").hexdigest()
