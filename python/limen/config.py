@@ -817,6 +817,18 @@ def check(config: Config) -> list[Issue]:
 _Report = Callable[[str, str], None]
 
 
+def _check_names(names: list[str], section: str, err: _Report) -> None:
+    """Names in a list of tables must be non-empty and unique."""
+    first: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if not name:
+            err(f"{section}[{i}].name", "cannot be empty")
+        elif name in first:
+            where = f"{section.removeprefix('$.')}[{first[name]}]"
+            err(f"{section}[{i}].name", f"duplicate name {name!r} (also {where})")
+        first.setdefault(name, i)
+
+
 def _check_url(path: str, url: str, report: _Report, what: str) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -934,15 +946,10 @@ def _check_identity(config: Config, err: _Report, warn: _Report) -> None:
             err("$.identity.oidc.jwks_max_age", "shorter than jwks_refresh")
         if dev.enabled and oidc.issuer == dev.issuer_url():
             err("$.identity.oidc.issuer", "the same issuer as the dev IdP")
-    names: dict[str, int] = {}
+    _check_names([k.name for k in ident.keys], "$.identity.keys", err)
     hashes: dict[str, int] = {}
     for i, key in enumerate(ident.keys):
         path = f"$.identity.keys[{i}]"
-        if not key.name:
-            err(f"{path}.name", "cannot be empty")
-        elif key.name in names:
-            err(f"{path}.name", f"duplicate name {key.name!r} (also keys[{names[key.name]}])")
-        names.setdefault(key.name, i)
         if not _HEX64.fullmatch(key.sha256):
             err(
                 f"{path}.sha256",
@@ -956,15 +963,10 @@ def _check_identity(config: Config, err: _Report, warn: _Report) -> None:
 
 
 def _check_resources(config: Config, err: _Report, warn: _Report) -> None:
-    names: dict[str, int] = {}
+    _check_names([r.name for r in config.resources], "$.resources", err)
     used = {name for rule in config.rules for name in rule.resources}
     for i, res in enumerate(config.resources):
         path = f"$.resources[{i}]"
-        if not res.name:
-            err(f"{path}.name", "cannot be empty")
-        elif res.name in names:
-            err(f"{path}.name", f"duplicate name {res.name!r} (also resources[{names[res.name]}])")
-        names.setdefault(res.name, i)
         if res.protocol in ("http", "kubernetes"):
             parts = urlsplit(res.upstream)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -1015,14 +1017,9 @@ def _check_rules(config: Config, err: _Report, warn: _Report) -> None:
     resources = {r.name for r in config.resources}
     granted = _granted_groups(config)
     detectors = known_detectors()
-    names: dict[str, int] = {}
+    _check_names([r.name for r in config.rules], "$.rules", err)
     for i, rule in enumerate(config.rules):
         path = f"$.rules[{i}]"
-        if not rule.name:
-            err(f"{path}.name", "cannot be empty")
-        elif rule.name in names:
-            err(f"{path}.name", f"duplicate name {rule.name!r} (also rules[{names[rule.name]}])")
-        names.setdefault(rule.name, i)
         if not rule.resources:
             err(f"{path}.resources", "name at least one resource")
         for j, res in enumerate(rule.resources):
