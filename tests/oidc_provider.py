@@ -8,14 +8,21 @@ its ordinary httpx client, nothing patched.
 from __future__ import annotations
 
 import base64
+import datetime
 import functools
+import ipaddress
 import json
+import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jwt
 import trio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 from limen.httpserver import HTTPServer, Request, Response, Router, bound_port
@@ -69,6 +76,8 @@ class Provider:
     jwks_requests: int = 0
     discovery_issuer: str | None = None
     """Overrides the issuer named in the discovery document."""
+    tls: ssl.SSLContext | None = None
+    """Serve over HTTPS with this context (see :func:`self_signed`)."""
     _scope: trio.CancelScope | None = None
 
     def add_key(self, kid: str, alg: str, key: PrivateKey | None = None) -> PrivateKey:
@@ -138,14 +147,51 @@ class Provider:
         with trio.CancelScope() as scope:
             self._scope = scope
             async with trio.open_nursery() as nursery:
-                listeners = await nursery.start(HTTPServer(self.router()).serve, "127.0.0.1", 0)
-                self.issuer = f"http://127.0.0.1:{bound_port(listeners)}"
+                server = HTTPServer(self.router(), ssl_context=self.tls)
+                listeners = await nursery.start(server.serve, "127.0.0.1", 0)
+                scheme = "https" if self.tls is not None else "http"
+                self.issuer = f"{scheme}://127.0.0.1:{bound_port(listeners)}"
                 task_status.started()
 
     def stop(self) -> None:
         """Take the provider down: the port stops answering."""
         assert self._scope is not None
         self._scope.cancel()
+
+
+def self_signed(directory: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server TLS context for 127.0.0.1 and the CA file that trusts it."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "limen test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file = directory / "cert.pem"
+    key_file = directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    return context, cert_file
 
 
 class FakeClock:

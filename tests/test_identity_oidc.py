@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
 import trio.testing
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from limen.config import load_config_text
 from limen.identity import (
@@ -26,7 +30,7 @@ from limen.identity import (
     VerifierSettings,
     hash_key,
 )
-from oidc_provider import FakeClock, Provider, new_key, unsigned
+from oidc_provider import FakeClock, Provider, new_key, self_signed, unsigned
 
 NOW = 1_800_000_000.0
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
@@ -289,6 +293,22 @@ async def test_plain_http_off_loopback_is_never_fetched() -> None:
     assert "https" in info.value.message
 
 
+async def test_https_provider_with_a_configured_ca(tmp_path: Path, nursery: trio.Nursery) -> None:
+    context, ca_file = self_signed(tmp_path)
+    p = Provider(tls=context)
+    p.add_key("k1", "EdDSA")
+    await nursery.start(p.serve)
+    assert p.issuer.startswith("https://127.0.0.1:")
+    token = p.sign(p.claims(NOW), "k1")
+    trusted = make_verifier(p, ca_file=str(ca_file))
+    assert (await trusted.verify(token)).subject == "bot-1"
+    # Without the CA the certificate does not verify: fail closed.
+    untrusted = make_verifier(p)
+    assert await refused(untrusted, token) == Reason.JWKS_UNAVAILABLE
+    missing_ca = make_verifier(p, ca_file=str(tmp_path / "nope.pem"))
+    assert await refused(missing_ca, token) == Reason.JWKS_UNAVAILABLE
+
+
 async def test_verified_tokens_are_cached_until_expiry(provider: Provider) -> None:
     clock = FakeClock()
     verifier = make_verifier(provider, clock, token_cache_size=2)
@@ -367,3 +387,62 @@ def test_static_keys_match_only_their_key() -> None:
     assert keys.match("key-c") is None
     assert keys.match("") is None
     assert hash_key("key-a") == hashlib.sha256(b"key-a").hexdigest()
+
+
+# --- arbitrary input is refused, never crashes --------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=8,
+)
+HEADERS = st.fixed_dictionaries(
+    {"alg": st.sampled_from([*ALGORITHMS, "none", "HS256", "ES512"]) | st.text(max_size=6)},
+    optional={"kid": JSON, "crit": JSON, "typ": JSON},
+)
+CLAIMS = st.fixed_dictionaries(
+    {},
+    optional={
+        "iss": st.just("http://127.0.0.1:1") | JSON,
+        "exp": st.integers() | JSON,
+        "aud": JSON,
+        "sub": JSON,
+        "groups": JSON,
+    },
+)
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@settings(max_examples=150, deadline=None)
+@given(header=HEADERS | JSON, claims=CLAIMS | JSON, signature=st.binary(max_size=80))
+def test_arbitrary_tokens_are_only_ever_refused(header: Any, claims: Any, signature: bytes) -> None:
+    issuer = "http://127.0.0.1:1"
+    settings_ = VerifierSettings(
+        issuer=issuer,
+        audiences=("limen",),
+        jwks_uri=f"http://127.0.0.1:{closed_port()}/keys",
+        http_timeout=2,
+    )
+    token = unsigned(header, claims, signature)
+    with pytest.raises(IdentityError) as info:
+        trio.run(Verifier(settings_, clock=lambda: NOW).verify, token)
+    assert isinstance(info.value.reason, Reason)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_arbitrary_credentials_are_only_ever_refused(text: str) -> None:
+    auth = Authenticator([], StaticKeys([]))
+    with pytest.raises(IdentityError) as info:
+        trio.run(auth.authenticate, text)
+    assert info.value.reason in (
+        Reason.UNKNOWN_CREDENTIAL,
+        Reason.MALFORMED,
+        Reason.WRONG_ISSUER,
+    )

@@ -296,7 +296,7 @@ class Secret:
         return hmac.compare_digest(self._value.encode(), other._value.encode())
 
     def __hash__(self) -> int:
-        return hash(self._source)
+        return hash(Secret)  # equal secrets must hash alike; the value must not leak
 
     def __reduce__(self) -> Any:
         raise TypeError("a Secret cannot be pickled")
@@ -891,12 +891,12 @@ def _check_listeners(config: Config, err: _Report) -> None:
         missing = "tls_key" if ls.tls_key is None else "tls_cert"
         err(f"$.listeners.{missing}", "tls_cert and tls_key go together")
     tls = ls.tls_cert is not None and ls.tls_key is not None
-    seen: dict[Address, str] = {}
+    seen: dict[Address, str] = {config.gateway.admin: "gateway.admin"}
     for proto, addr in ls.items():
         path = f"$.listeners.{proto}"
         if addr in seen and addr.port != 0:
-            err(path, f"the same address as listeners.{seen[addr]}")
-        seen[addr] = proto
+            err(path, f"the same address as {seen[addr]}")
+        seen[addr] = f"listeners.{proto}"
         if tls:
             continue
         if not addr.is_loopback:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,7 +110,8 @@ class _ClientError(Exception):
 
 
 class HTTPServer:
-    """Serve a :class:`Router` over HTTP/1.1 with keep-alive."""
+    """Serve a :class:`Router` over HTTP/1.1 with keep-alive (over TLS
+    when given an ``ssl_context``)."""
 
     def __init__(
         self,
@@ -120,8 +122,10 @@ class HTTPServer:
         request_timeout: float = 10.0,
         max_connections: int = 64,
         server_name: str = "limen",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.router = router
+        self.ssl_context = ssl_context
         self.max_header_size = max_header_size
         self.max_body_size = max_body_size
         self.request_timeout = request_timeout
@@ -136,14 +140,17 @@ class HTTPServer:
         task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Listen on ``host:port`` (0 for any free port) until cancelled;
-        ``nursery.start`` returns the listeners (see :func:`bound_port`)."""
-        listeners = await trio.open_tcp_listeners(port, host=host)
+        ``nursery.start`` returns the TCP listeners (see :func:`bound_port`)."""
+        sockets = await trio.open_tcp_listeners(port, host=host)
+        served: list[trio.abc.Listener[trio.abc.Stream]] = list(sockets)
+        if self.ssl_context is not None:
+            served = [trio.SSLListener(s, self.ssl_context, https_compatible=True) for s in sockets]
         try:
             async with trio.open_nursery() as nursery:
-                task_status.started(listeners)
-                await trio.serve_listeners(self._handle, listeners, handler_nursery=nursery)
+                task_status.started(sockets)
+                await trio.serve_listeners(self._handle, served, handler_nursery=nursery)
         finally:
-            for listener in listeners:
+            for listener in served:
                 await trio.aclose_forcefully(listener)
 
     async def _handle(self, stream: trio.abc.Stream) -> None:

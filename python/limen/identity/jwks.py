@@ -24,6 +24,7 @@ Concurrent lookups share one refresh (a Trio lock).
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -218,7 +219,14 @@ class KeySet:
             return True
 
     async def _fetch(self) -> list[_Key]:
-        verify: str | bool = self.ca_file if self.ca_file is not None else True
+        verify: ssl.SSLContext | bool = True
+        if self.ca_file is not None:
+            try:
+                verify = ssl.create_default_context(cafile=self.ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise IdentityError(
+                    Reason.JWKS_UNAVAILABLE, f"cannot load ca_file {self.ca_file}: {exc}"
+                ) from None
         async with httpx.AsyncClient(
             timeout=self.http_timeout, verify=verify, follow_redirects=False, trust_env=False
         ) as client:

@@ -110,7 +110,8 @@ class VerifierSettings:
         return cls(
             issuer=dev.issuer_url(),
             audiences=(dev.audience,),
-            algorithms=(dev.algorithm,),
+            # Both dev algorithms: keys made before a change of `algorithm` still verify.
+            algorithms=("EdDSA", "ES256"),
             leeway=identity.leeway.seconds,
             max_lifetime=identity.max_token_lifetime.seconds,
             discovery_url=discovery_url,
