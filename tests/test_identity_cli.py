@@ -9,10 +9,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 
 import pytest
+import trio
+
+from oidc_provider import Provider
 
 pytestmark = pytest.mark.integration
 
@@ -260,3 +264,32 @@ def test_bad_config_is_exit_2_for_every_command(tmp_path: Path) -> None:
         result = limen(*args, "--config", str(bad), stdin="x")
         assert result.returncode == 2, args
         assert "$.gateway.state" in result.stderr
+
+
+async def test_verify_against_an_oidc_provider(tmp_path: Path, nursery: trio.Nursery) -> None:
+    """`limen identity verify` reaches a real provider's discovery and JWKS."""
+    provider = Provider()
+    provider.add_key("k1", "ES256")
+    await nursery.start(provider.serve)
+    config = tmp_path / "oidc.toml"
+    config.write_text(
+        f'[identity.oidc]\nissuer = "{provider.issuer}"\ngroups_claim = "realm.roles"\n'
+    )
+    now = time.time()
+    good = provider.sign(provider.claims(now, groups=None, realm={"roles": ["ops"]}), "k1")
+    expired = provider.sign(provider.claims(now - 3600, exp=int(now) - 600), "k1")
+    for token, code in ((good, 0), (expired, 1)):
+        result = await trio.run_process(
+            [LIMEN, "identity", "verify", "--config", str(config)],
+            stdin=token.encode(),
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+        assert result.returncode == code, result.stderr
+        out = json.loads(result.stdout)
+        if code == 0:
+            assert (out["subject"], out["groups"], out["method"]) == ("bot-1", ["ops"], "oidc")
+        else:
+            assert out["reason"] == "expired"
+    assert provider.jwks_requests == 2  # one process each, each fetched the keys

@@ -16,22 +16,25 @@ Two stages:
    problem at once. Errors make the config unusable; warnings are printed by
    ``limen config check`` but do not stop the gateway.
 
-   Errors: duplicate names; rules naming unknown resources; rules that match
-   nobody (no groups and no subjects); held classes with no approvers; a
-   plain ``password`` on a resource that is not ``dev = true``; two password
-   sources on one resource; unparsable upstreams or webhooks; plain-HTTP
-   issuers or webhooks off loopback; listeners off loopback without TLS.
+   Errors: duplicate or empty names; rules naming unknown resources; rules
+   that match nobody (no groups and no subjects); held classes with no
+   approvers; unknown mask detectors; a plain ``password`` on a resource that
+   is not ``dev = true``; two password sources on one resource; unparsable
+   upstreams, webhooks or state URLs; plain-HTTP issuers or webhooks off
+   loopback; listeners off loopback without TLS, or sharing an address; a
+   leeway over 5m; a static key that is not a SHA-256 hex digest.
 
    Warnings (the config is usable but probably not what was meant): a
    resource no rule names; a resource whose protocol has no listener; a class
-   both allowed and denied in one rule; groups or approvers that no identity
-   source can grant — only decidable when neither an OIDC provider nor the
-   dev IdP is enabled, since those grant whatever groups their tokens carry;
-   no identity source at all.
+   in two of allow/hold/deny of one rule (deny beats hold beats allow);
+   groups or approvers that no identity source can grant — only decidable
+   when neither an OIDC provider nor the dev IdP is enabled, since those grant
+   whatever groups their tokens carry; no identity source at all.
 
 Secrets never live in the config: ``password_env`` and ``password_file`` name
-where to find them, and :meth:`Resource.resolve_password` reads them at use
-time into a :class:`Secret`, whose ``repr`` never shows the value.
+where to find them, and :meth:`Config.resolve_password` reads them at use
+time into a :class:`Secret`, whose ``repr`` never shows the value. A plain
+``password`` (dev resources only) is decoded straight into a :class:`Secret`.
 
 Relative paths in a config file are relative to the folder of that file.
 """
