@@ -198,6 +198,31 @@ async def test_nested_and_namespaced_group_claims(provider: Provider) -> None:
     assert await refused(make_verifier(provider), bad) == Reason.BAD_CLAIM
 
 
+@pytest.mark.parametrize("exp", [float("nan"), float("inf"), 10**400, "soon", True])
+async def test_implausible_times_are_malformed(provider: Provider, exp: Any) -> None:
+    verifier = make_verifier(provider)
+    token = provider.sign(provider.claims(NOW, exp=exp), "k1")
+    assert await refused(verifier, token) == Reason.MALFORMED
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "bot\nadmin"},
+        {"sub": "x" * 300},
+        {"groups": ["ok", "bad\x00group"]},
+        {"groups": "tab\tgroup"},
+        {"groups": {"a": 1}},
+    ],
+)
+async def test_names_with_control_characters_are_refused(
+    provider: Provider, claims: dict[str, Any]
+) -> None:
+    verifier = make_verifier(provider)
+    token = provider.sign(provider.claims(NOW, **claims), "k1")
+    assert await refused(verifier, token) == Reason.BAD_CLAIM
+
+
 async def test_subject_is_required(provider: Provider) -> None:
     verifier = make_verifier(provider)
     assert await refused(verifier, provider.sign(provider.claims(NOW, sub=None), "k1")) == (

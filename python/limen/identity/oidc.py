@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 import re
 import time
 from collections import OrderedDict
@@ -52,6 +53,9 @@ __all__ = [
 ]
 
 MAX_TOKEN_SIZE: Final = 16 * 1024
+MAX_NAME_LENGTH: Final = 256
+_MAX_TIME: Final = 2.0**53
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 _JWT_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
@@ -140,12 +144,35 @@ def _time_claim(claims: dict[str, Any], name: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise IdentityError(Reason.MALFORMED, f"the {name!r} claim is not a number")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number) or abs(number) > _MAX_TIME:
+        raise IdentityError(Reason.MALFORMED, f"the {name!r} claim is not a plausible time")
+    return number
+
+
+def _name(value: Any, what: str) -> str:
+    """A subject or group name: a short string without control characters."""
+    if not isinstance(value, str):
+        raise IdentityError(Reason.BAD_CLAIM, f"{what} is not a string")
+    if len(value) > MAX_NAME_LENGTH or _CONTROL.search(value):
+        raise IdentityError(
+            Reason.BAD_CLAIM,
+            f"{what} is longer than {MAX_NAME_LENGTH} characters or has control characters",
+        )
+    return value
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _decode_segment(segment: str) -> Any:
     try:
-        return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        return json.loads(raw, parse_constant=_no_constants)
     except ValueError:
         raise IdentityError(Reason.MALFORMED, "the token is not a well-formed JWT") from None
 
@@ -233,13 +260,14 @@ class Verifier:
         if not isinstance(alg, str):
             raise IdentityError(Reason.MALFORMED, "the token header has no 'alg'")
         if alg not in s.algorithms:
+            shown = repr(alg[:16])  # header text is the caller's: short and escaped
             if alg.lower() == "none":
                 why = "unsigned tokens (alg 'none') are never accepted"
             elif alg.upper().startswith("HS"):
-                why = f"HMAC ({alg}) is never accepted: tokens must be signed by the provider"
+                why = f"HMAC ({shown}) is never accepted: tokens must be signed by the provider"
             else:
-                why = f"algorithm {alg!r} is not allowed (allowed: {', '.join(s.algorithms)})"
-            raise IdentityError(Reason.ALG_NOT_ALLOWED, why[:200])
+                why = f"algorithm {shown} is not allowed (allowed: {', '.join(s.algorithms)})"
+            raise IdentityError(Reason.ALG_NOT_ALLOWED, why)
         if "crit" in header:
             raise IdentityError(Reason.MALFORMED, "the token has critical header extensions")
         kid = header.get("kid")
@@ -253,7 +281,7 @@ class Verifier:
         except jwt.PyJWTError:
             raise IdentityError(Reason.MALFORMED, "the token is not a well-formed JWS") from None
         try:
-            claims = json.loads(decoded["payload"])
+            claims = json.loads(decoded["payload"], parse_constant=_no_constants)
         except ValueError:
             raise IdentityError(Reason.MALFORMED, "the token's claims are not JSON") from None
         if not isinstance(claims, dict):
@@ -297,8 +325,7 @@ class Verifier:
         subject = claim_at(claims, s.subject_claim)
         if subject is None or subject == "":
             raise IdentityError(Reason.MISSING_CLAIM, f"the token has no {s.subject_claim!r}")
-        if not isinstance(subject, str):
-            raise IdentityError(Reason.BAD_CLAIM, f"the {s.subject_claim!r} claim is not a string")
+        subject = _name(subject, f"the {s.subject_claim!r} claim")
         groups = _groups(claim_at(claims, s.groups_claim), s.groups_claim)
         jti = claims.get("jti")
         return Identity(
@@ -315,9 +342,10 @@ def _groups(value: Any, claim: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and all(isinstance(g, str) for g in value):
-        return tuple(dict.fromkeys(value))
+        return (_name(value, f"the groups claim {claim!r}"),)
+    if isinstance(value, list):
+        names = [_name(g, f"an entry of the groups claim {claim!r}") for g in value]
+        return tuple(dict.fromkeys(names))
     raise IdentityError(
         Reason.BAD_CLAIM, f"the groups claim {claim!r} is not a string or a list of strings"
     )
