@@ -462,3 +462,12 @@ def test_config_is_frozen() -> None:
     with pytest.raises(AttributeError):
         config.rules = []  # type: ignore[misc]
     assert isinstance(config, Config)
+
+
+def test_value_types_are_immutable() -> None:
+    config = load_config_text("")
+    with pytest.raises(AttributeError):
+        config.gateway.idle_timeout.seconds = 1  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        config.gateway.admin.port = 1  # type: ignore[misc]
+    assert load_config_text("").gateway.idle_timeout == Duration(900)

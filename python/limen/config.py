@@ -126,12 +126,17 @@ class Duration:
     """A length of time written like ``"15m"``, ``"30s"``, ``"1h30m"``, ``"250ms"``."""
 
     __slots__ = ("seconds", "text")
+    seconds: float
+    text: str
 
     def __init__(self, seconds: float, text: str | None = None) -> None:
         if seconds < 0:
             raise ValueError("a duration cannot be negative")
-        self.seconds = float(seconds)
-        self.text = text if text is not None else _format_duration(self.seconds)
+        object.__setattr__(self, "seconds", float(seconds))
+        object.__setattr__(self, "text", text if text is not None else _format_duration(seconds))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a Duration is immutable")
 
     @classmethod
     def parse(cls, text: str) -> Duration:
@@ -225,10 +230,15 @@ class Address:
     """A ``host:port`` pair: ``127.0.0.1:6432``, ``[::1]:6432``, ``db.internal:5432``."""
 
     __slots__ = ("host", "port")
+    host: str
+    port: int
 
     def __init__(self, host: str, port: int) -> None:
-        self.host = host
-        self.port = port
+        object.__setattr__(self, "host", host)
+        object.__setattr__(self, "port", port)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("an Address is immutable")
 
     @classmethod
     def parse(cls, text: str) -> Address:
