@@ -1,0 +1,44 @@
+"""Helpers shared by the subcommands that take ``--config FILE``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from limen.cli import UsageError
+from limen.config import Config, ConfigError, load_config
+
+__all__ = ["add_config_argument", "load_config_arg", "read_secret_input"]
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        required=True,
+        metavar="FILE",
+        help="the limen configuration (TOML, or YAML for .yaml/.yml files)",
+    )
+
+
+def load_config_arg(args: argparse.Namespace) -> Config:
+    """The config named by ``--config``; a bad one is a usage error (exit 2)."""
+    try:
+        return load_config(args.config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def read_secret_input(prompt: str, limit: int) -> str:
+    """One secret from stdin: without echo on a terminal, else the whole
+    input with its line ending removed. Never printed back."""
+    if sys.stdin.isatty():
+        value = getpass.getpass(prompt, stream=sys.stderr)
+    else:
+        value = sys.stdin.read(limit + 1)
+        if len(value) > limit:
+            raise UsageError(f"the input is longer than {limit} characters")
+        value = value.removesuffix("\n").removesuffix("\r")
+    if not value:
+        raise UsageError("nothing on stdin")
+    return value
