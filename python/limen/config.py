@@ -323,42 +323,14 @@ Protocol = Literal["postgres", "mysql", "ssh", "http", "kubernetes"]
 PROTOCOLS: Final[tuple[str, ...]] = get_args(Protocol)
 Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
 ALLOWED_ALGORITHMS: Final[tuple[Algorithm, ...]] = get_args(Algorithm)
-# Detector names understood by `mask = [...]` besides `builtin` and
-# `column:TABLE.COLUMN`. The native masker is the authority when it publishes
-# its list (`limen._native.detector_names()`); until then, this set.
-_FALLBACK_DETECTORS: Final[frozenset[str]] = frozenset(
-    {
-        "email",
-        "credit_card",
-        "iban",
-        "phone",
-        "ssn",
-        "ipv4",
-        "ipv6",
-        "jwt",
-        "aws_access_key",
-        "aws_secret_key",
-        "github_token",
-        "slack_token",
-        "stripe_key",
-        "private_key",
-        "password_assignment",
-        "bearer_token",
-        "api_key",
-        "gcp_api_key",
-        "url_credentials",
-    }
-)
 
 
 def known_detectors() -> frozenset[str]:
-    """Detector names a rule's ``mask`` list may use."""
-    from limen import _native
+    """Detector names a rule's ``mask`` list may use besides ``builtin`` and
+    ``column:TABLE.COLUMN``: the native masker's built-in detectors."""
+    from limen.mask import BUILTIN_DETECTORS
 
-    names = getattr(_native, "detector_names", None)
-    if callable(names):
-        return frozenset(str(n) for n in names())
-    return _FALLBACK_DETECTORS
+    return frozenset(BUILTIN_DETECTORS)
 
 
 _DEFAULT_STATE: Final = "sqlite://.limen/state.db"

@@ -110,6 +110,9 @@ pub struct DetectorInfo {
     pub max_masked_len: usize,
     /// Built in, or a user rule.
     pub builtin: bool,
+    /// The head pattern (regex syntax; built-ins are in byte mode with ASCII
+    /// `\b`). For user word lists, the generated alternation.
+    pub pattern: String,
 }
 
 enum Tail {
@@ -235,6 +238,7 @@ impl MaskerBuilder {
                 max_head_len: 0,
                 max_masked_len: 0,
                 builtin: true,
+                pattern: spec.pattern.to_string(),
             };
             chosen.push((hir, info, spec.validator, spec.tail));
         }
@@ -248,13 +252,14 @@ impl MaskerBuilder {
             if !wanted(&rule.name, false) {
                 continue;
             }
-            let (hir, description) = parse_rule(rule)?;
+            let (hir, description, pattern) = parse_rule(rule)?;
             let info = DetectorInfo {
                 name: rule.name.clone(),
                 description,
                 max_head_len: 0,
                 max_masked_len: 0,
                 builtin: false,
+                pattern,
             };
             chosen.push((hir, info, Validator::None, TailSpec::None));
         }
@@ -356,24 +361,21 @@ fn parse_builtin(spec: &Spec) -> Result<Hir, Error> {
     parse_bytes_pattern(spec.name, spec.pattern)
 }
 
-fn parse_rule(rule: &Rule) -> Result<(Hir, String), Error> {
+fn parse_rule(rule: &Rule) -> Result<(Hir, String, String), Error> {
     let bad = |message: String| {
         Error::new(ErrorKind::BadPattern {
             rule: rule.name.clone(),
             message,
         })
     };
-    let (hir, description) = match &rule.kind {
+    let (hir, description, source) = match &rule.kind {
         RuleKind::Regex(pattern) => {
             let hir = regex_syntax::ParserBuilder::new()
                 .utf8(false)
                 .build()
                 .parse(pattern)
                 .map_err(|e| bad(first_line(&e.to_string())))?;
-            (
-                cap_repetitions(hir),
-                format!("user rule: pattern {pattern:?}"),
-            )
+            (cap_repetitions(hir), "user rule: regex".to_string(), pattern.clone())
         }
         RuleKind::Words {
             words,
@@ -410,7 +412,7 @@ fn parse_rule(rule: &Rule) -> Result<(Hir, String), Error> {
                 .build()
                 .parse(&pattern)
                 .map_err(|e| bad(first_line(&e.to_string())))?;
-            (hir, format!("user rule: {} words", words.len()))
+            (hir, format!("user rule: {} words", words.len()), pattern)
         }
     };
     if hir.properties().minimum_len() == Some(0) {
@@ -418,7 +420,7 @@ fn parse_rule(rule: &Rule) -> Result<(Hir, String), Error> {
             rule: rule.name.clone(),
         }));
     }
-    Ok((hir, description))
+    Ok((hir, description, source))
 }
 
 fn first_line(s: &str) -> String {

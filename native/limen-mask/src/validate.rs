@@ -36,7 +36,13 @@ impl Validator {
             Validator::Iban => iban(value).map(|len| secret.start..secret.start + len),
             Validator::Ssn => ssn(value).then_some(secret),
             Validator::Phone => phone(value).then_some(secret),
-            Validator::Assignment => assignment_value(value).then_some(secret),
+            Validator::Assignment => {
+                let quoted = secret.start > 0 && matches!(hay.get(secret.start - 1), Some(b'"' | b'\''));
+                // One byte after the match is decided (see masker.rs), so a
+                // call like `token = next_token()` can be told from a value.
+                let called = hay.get(secret.end) == Some(&b'(');
+                (assignment_value(value) && (quoted || (!called && unquoted_value(value)))).then_some(secret)
+            }
         }
     }
 }
@@ -360,6 +366,16 @@ fn assignment_value(value: &[u8]) -> bool {
     !dotted_ident
 }
 
+/// Unquoted values that are identifiers (`token = nextchar`,
+/// `TOKEN=EOF`) are code, not secrets: a secret has a digit, mixed case or
+/// punctuation.
+fn unquoted_value(value: &[u8]) -> bool {
+    let ident = value.iter().all(|b| b.is_ascii_alphabetic() || *b == b'_');
+    let lower = value.iter().all(|b| b.is_ascii_lowercase() || *b == b'_');
+    let upper = value.iter().all(|b| b.is_ascii_uppercase() || *b == b'_');
+    !(ident && (lower || upper))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,5 +424,9 @@ mod tests {
         assert!(!assignment_value(b"os.environ"));
         assert!(!assignment_value(b"${DB_PASSWORD}"));
         assert!(!assignment_value(b"********"));
+        assert!(!unquoted_value(b"nextchar"));
+        assert!(!unquoted_value(b"EOF"));
+        assert!(unquoted_value(b"Hunter"));
+        assert!(unquoted_value(b"hunter2"));
     }
 }
