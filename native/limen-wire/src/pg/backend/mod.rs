@@ -190,12 +190,22 @@ impl<'a> BackendMessage<'a> {
     pub fn try_parse(tag: u8, body: &'a [u8]) -> Result<Self, Error> {
         Ok(match tag {
             tag::AUTHENTICATION => BackendMessage::Authentication(Authentication::try_parse(body)?),
-            tag::PARAMETER_STATUS => BackendMessage::ParameterStatus(ParameterStatus::try_parse(body)?),
-            tag::BACKEND_KEY_DATA => BackendMessage::BackendKeyData(BackendKeyData::try_parse(body)?),
-            tag::READY_FOR_QUERY => BackendMessage::ReadyForQuery(TransactionStatus::try_parse(body)?),
-            tag::ROW_DESCRIPTION => BackendMessage::RowDescription(RowDescription::try_parse(body)?),
+            tag::PARAMETER_STATUS => {
+                BackendMessage::ParameterStatus(ParameterStatus::try_parse(body)?)
+            }
+            tag::BACKEND_KEY_DATA => {
+                BackendMessage::BackendKeyData(BackendKeyData::try_parse(body)?)
+            }
+            tag::READY_FOR_QUERY => {
+                BackendMessage::ReadyForQuery(TransactionStatus::try_parse(body)?)
+            }
+            tag::ROW_DESCRIPTION => {
+                BackendMessage::RowDescription(RowDescription::try_parse(body)?)
+            }
             tag::DATA_ROW => BackendMessage::DataRow(DataRow::try_parse(body)?),
-            tag::COMMAND_COMPLETE => BackendMessage::CommandComplete(CommandComplete::try_parse(body)?),
+            tag::COMMAND_COMPLETE => {
+                BackendMessage::CommandComplete(CommandComplete::try_parse(body)?)
+            }
             tag::ERROR_RESPONSE => {
                 BackendMessage::ErrorResponse(Fields::try_parse(body, "ErrorResponse")?)
             }
@@ -230,8 +240,12 @@ impl<'a> BackendMessage<'a> {
                 BackendMessage::ParameterDescription(ParameterDescription::try_parse(body)?)
             }
             tag::COPY_IN_RESPONSE => BackendMessage::CopyInResponse(CopyResponse::try_parse(body)?),
-            tag::COPY_OUT_RESPONSE => BackendMessage::CopyOutResponse(CopyResponse::try_parse(body)?),
-            tag::COPY_BOTH_RESPONSE => BackendMessage::CopyBothResponse(CopyResponse::try_parse(body)?),
+            tag::COPY_OUT_RESPONSE => {
+                BackendMessage::CopyOutResponse(CopyResponse::try_parse(body)?)
+            }
+            tag::COPY_BOTH_RESPONSE => {
+                BackendMessage::CopyBothResponse(CopyResponse::try_parse(body)?)
+            }
             COPY_DATA_TAG => BackendMessage::CopyData(CopyData { data: body }),
             COPY_DONE_TAG => {
                 parse_empty(body, "CopyDone")?;

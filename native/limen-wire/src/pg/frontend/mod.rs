@@ -149,7 +149,9 @@ impl<'a> FrontendMessage<'a> {
                         "password message",
                     ))
                 }
-                AuthContext::Password => FrontendMessage::Password(PasswordMessage::try_parse(body)?),
+                AuthContext::Password => {
+                    FrontendMessage::Password(PasswordMessage::try_parse(body)?)
+                }
                 AuthContext::SaslInitial => {
                     FrontendMessage::SaslInitialResponse(SaslInitialResponse::try_parse(body)?)
                 }
