@@ -30,6 +30,9 @@ pub struct AuthPolicy {
     pub tls_server_end_point: Option<Vec<u8>>,
     /// Cap on the SCRAM iteration count the server may ask for.
     pub max_scram_iterations: Option<u32>,
+    /// Refuse an AuthenticationOk that comes without any password exchange
+    /// (a server configured for trust, or one that is not the real server).
+    pub require_password: bool,
 }
 
 /// What to do after an Authentication message.
@@ -51,6 +54,7 @@ pub struct UpstreamAuth {
     nonce: String,
     policy: AuthPolicy,
     scram: Option<ScramClient>,
+    answered: bool,
     done: bool,
 }
 
@@ -63,6 +67,7 @@ impl UpstreamAuth {
             nonce: nonce.to_owned(),
             policy,
             scram: None,
+            answered: false,
             done: false,
         }
     }
@@ -79,6 +84,9 @@ impl UpstreamAuth {
                     if !s.is_verified() {
                         return Err(Error::remote(ErrorKind::ServerNotVerified, 0, CTX));
                     }
+                }
+                if self.policy.require_password && !self.answered {
+                    return Err(Error::remote(ErrorKind::ServerNotVerified, 0, CTX));
                 }
                 self.done = true;
                 return Ok(AuthStep::Authenticated);
@@ -138,6 +146,7 @@ impl UpstreamAuth {
             }
             _ => return Err(Error::remote(ErrorKind::Auth, 0, CTX)),
         }
+        self.answered = true;
         Ok(AuthStep::Send(out))
     }
 }
