@@ -462,7 +462,7 @@ proptest! {
     /// stays failed.
     #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..300), cuts in prop::collection::vec(any::<usize>(), 0..6)) {
-        let limits = Limits { max_message_size: 256, max_startup_size: 128, max_chunk: 512 };
+        let limits = Limits { max_message_size: 256, max_startup_size: 128, max_chunk: 512, max_unauthenticated_size: 200 };
         let mut f = FrontendDecoder::new(limits);
         let mut b = BackendDecoder::new(limits);
         for part in split(&data, &cuts) {

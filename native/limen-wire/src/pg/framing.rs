@@ -22,6 +22,11 @@ pub struct Limits {
     /// never holds more than `max_message_size + 5 + max_chunk` bytes.
     /// Default 1 MiB.
     pub max_chunk: usize,
+    /// Largest client message before the caller marks the client
+    /// authenticated ([`crate::pg::FrontendDecoder::set_authenticated`]):
+    /// an unauthenticated peer cannot make the gateway buffer more than
+    /// this. Default 64 KiB (room for a large token as the password).
+    pub max_unauthenticated_size: usize,
 }
 
 impl Limits {
@@ -31,6 +36,8 @@ impl Limits {
     pub const DEFAULT_MAX_STARTUP_SIZE: usize = 10_000;
     /// Default largest chunk per feed: 1 MiB.
     pub const DEFAULT_MAX_CHUNK: usize = 1 << 20;
+    /// Default cap on a client message before authentication: 64 KiB.
+    pub const DEFAULT_MAX_UNAUTHENTICATED_SIZE: usize = 64 << 10;
 
     /// The most bytes a decoder buffer will ever hold.
     pub fn max_buffer(&self) -> usize {
@@ -47,6 +54,7 @@ impl Default for Limits {
             max_message_size: Self::DEFAULT_MAX_MESSAGE_SIZE,
             max_startup_size: Self::DEFAULT_MAX_STARTUP_SIZE,
             max_chunk: Self::DEFAULT_MAX_CHUNK,
+            max_unauthenticated_size: Self::DEFAULT_MAX_UNAUTHENTICATED_SIZE,
         }
     }
 }
@@ -102,16 +110,21 @@ pub(crate) enum Header {
 
 /// Tells, from the start of `buf`, whether a complete frame is there and how
 /// long it is. Checks the length field against the limits before anything.
-/// `offset` is the stream offset of `buf[0]`, used for errors.
+/// `offset` is the stream offset of `buf[0]`, used for errors; `cap`, when
+/// given, lowers the cap for tagged messages.
 pub(crate) fn frame_len(
     buf: &[u8],
     header: Header,
     limits: &Limits,
+    cap: Option<usize>,
     offset: u64,
 ) -> Result<Option<(usize, usize)>, Error> {
     let (len_at, max, min, ctx) = match header {
         Header::SingleByte => return Ok(if buf.is_empty() { None } else { Some((1, 1)) }),
-        Header::Tagged => (1usize, limits.max_message_size, 4usize, "message header"),
+        Header::Tagged => {
+            let max = cap.map_or(limits.max_message_size, |c| c.min(limits.max_message_size));
+            (1usize, max, 4usize, "message header")
+        }
         Header::Untagged => (
             0usize,
             limits.max_startup_size,
@@ -210,10 +223,14 @@ impl Framer {
         self.buf.get(self.pos).copied()
     }
 
-    pub(crate) fn next(&mut self, header: Header) -> Result<Option<Frame<'_>>, Error> {
+    pub(crate) fn next(
+        &mut self,
+        header: Header,
+        cap: Option<usize>,
+    ) -> Result<Option<Frame<'_>>, Error> {
         let rest = &self.buf[self.pos..];
         let offset = self.base + self.pos as u64;
-        let Some((total, head)) = frame_len(rest, header, &self.limits, offset)? else {
+        let Some((total, head)) = frame_len(rest, header, &self.limits, cap, offset)? else {
             return Ok(None);
         };
         let raw = &rest[..total];

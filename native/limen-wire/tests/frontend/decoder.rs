@@ -104,6 +104,7 @@ fn feeding_more_than_the_buffer_bound_is_a_local_error() -> R {
         max_message_size: 64,
         max_startup_size: 64,
         max_chunk: 32,
+        max_unauthenticated_size: 64,
     };
     assert_eq!(limits.max_buffer(), 64 + 5 + 32);
     let mut d = FrontendDecoder::new_regular(limits);
@@ -152,5 +153,36 @@ fn next_frame_does_not_parse_regular_bodies() -> R {
     let mut d = FrontendDecoder::new_regular(Limits::default());
     d.receive_data(&bad)?;
     assert!(d.next_message().is_err());
+    Ok(())
+}
+
+#[test]
+fn unauthenticated_client_is_capped_lower() -> R {
+    let limits = Limits {
+        max_unauthenticated_size: 100,
+        ..Limits::default()
+    };
+    let mut startup = Vec::new();
+    limen_wire::pg::frontend::StartupMessage {
+        version: limen_wire::pg::frontend::ProtocolVersion::V3_0,
+        params: vec![(b"user", b"bot")],
+    }
+    .try_encode(&mut startup)?;
+    let big = msg(b'Q', &[b'x'; 200]);
+    // Before authentication: refused from the header.
+    let mut d = FrontendDecoder::new(limits);
+    assert!(!d.is_authenticated());
+    d.receive_data(&startup)?;
+    assert!(d.next_frame()?.is_some());
+    d.receive_data(&big[..5])?;
+    let e = d.next_frame().err().ok_or("accepted")?;
+    assert_eq!(e.kind(), ErrorKind::MessageTooLarge);
+    // After: the regular cap applies.
+    let mut d = FrontendDecoder::new(limits);
+    d.receive_data(&startup)?;
+    assert!(d.next_frame()?.is_some());
+    d.set_authenticated();
+    d.receive_data(&big)?;
+    assert_eq!(d.next_frame()?.map(|f| f.raw().len()), Some(big.len()));
     Ok(())
 }

@@ -425,7 +425,7 @@ impl BackendDecoder {
                 encryption = Some(answer);
             }
         }
-        let frame = match self.framer.next(header) {
+        let frame = match self.framer.next(header, None) {
             Ok(Some(f)) => f,
             Ok(None) => return Ok(None),
             Err(e) => {

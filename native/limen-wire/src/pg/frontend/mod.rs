@@ -254,6 +254,7 @@ pub struct FrontendDecoder {
     framer: Framer,
     phase: FrontendPhase,
     auth: AuthContext,
+    authenticated: bool,
     failed: Option<Error>,
 }
 
@@ -270,16 +271,29 @@ impl FrontendDecoder {
             framer: Framer::new(limits),
             phase: FrontendPhase::Startup,
             auth: AuthContext::None,
+            authenticated: false,
             failed: None,
         }
     }
 
-    /// A decoder that starts in the regular phase (e.g. to read a stream
-    /// captured after the handshake).
+    /// A decoder that starts in the regular phase with an authenticated
+    /// client (e.g. to read a stream captured after the handshake).
     pub fn new_regular(limits: Limits) -> Self {
         let mut d = Self::new(limits);
         d.phase = FrontendPhase::Regular;
+        d.authenticated = true;
         d
+    }
+
+    /// Call once the client is authenticated: until then, regular messages
+    /// are capped at `limits().max_unauthenticated_size`.
+    pub fn set_authenticated(&mut self) {
+        self.authenticated = true;
+    }
+
+    /// True once [`FrontendDecoder::set_authenticated`] was called.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
     }
 
     /// The limits in force.
@@ -384,7 +398,12 @@ impl FrontendDecoder {
                 return Ok(None);
             }
         };
-        let frame = match self.framer.next(header) {
+        let cap = if self.authenticated {
+            None
+        } else {
+            Some(self.framer.limits().max_unauthenticated_size)
+        };
+        let frame = match self.framer.next(header, cap) {
             Ok(Some(f)) => f,
             Ok(None) => return Ok(None),
             Err(e) => {
