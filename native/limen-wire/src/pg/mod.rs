@@ -1,0 +1,23 @@
+//! The PostgreSQL wire protocol, version 3.
+//!
+//! - [`framing`]: the shared incremental framer, [`Limits`] and [`Frame`].
+//! - [`frontend`]: client-to-server messages and [`FrontendDecoder`].
+//! - [`backend`]: server-to-client messages and [`BackendDecoder`].
+//! - [`rewrite`]: DataRow rewriting for masking ([`RowRewriter`]).
+//! - [`auth`]: SCRAM-SHA-256 / md5 for the gateway's own upstream login.
+//!
+//! Strings are returned as bytes: PostgreSQL sends them in the client
+//! encoding, and interpreting them is the caller's decision.
+pub mod auth;
+pub mod backend;
+mod codec;
+pub mod copy;
+pub mod framing;
+pub mod frontend;
+pub mod rewrite;
+
+pub use backend::{BackendDecoder, BackendMessage};
+pub use codec::{I16Array, StrList, U32Array, Values, ValuesIter};
+pub use framing::{Frame, Limits};
+pub use frontend::{FrontendDecoder, FrontendMessage};
+pub use rewrite::{Action, Rewrite, RowRewriter};
