@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from limen import __version__
 
 # Order is the order of `limen --help`.
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = ("sessions",)
 
 
 class UsageError(Exception):

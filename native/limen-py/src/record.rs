@@ -1,0 +1,354 @@
+//! Bindings for `limen-record`: the session log writer, reader, verifier
+//! and key helpers. Types are converted here; the format lives in the crate.
+//!
+//! Payloads: a `bytes` object is borrowed as a slice (and, when large, written
+//! straight from it with a vectored write); any other buffer (bytearray,
+//! memoryview) is copied once, directly into the writer's batch buffer, while
+//! the GIL is held. Only a non-`bytes` buffer larger than `max_record` goes
+//! through a temporary copy (it must be split).
+use std::fs::{File, OpenOptions};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use limen_record::{
+    Ending, FlushPolicy, Header, HeaderFields, Key32, Kind, ReaderLimits, Records, Source, Status,
+    Writer, WriterConfig,
+};
+use pyo3::buffer::PyBuffer;
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+fn to_py(e: limen_record::Error) -> PyErr {
+    if e.is_io() {
+        PyOSError::new_err(e.to_string())
+    } else {
+        PyValueError::new_err(e.to_string())
+    }
+}
+
+fn key32(what: &str, b: &[u8]) -> PyResult<Key32> {
+    <[u8; 32]>::try_from(b)
+        .map_err(|_| PyValueError::new_err(format!("{what} must be 32 raw bytes, got {}", b.len())))
+}
+
+fn kind_of(name: &str) -> PyResult<Kind> {
+    Kind::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Kind::APPENDABLE.iter().map(|k| k.name()).collect();
+        PyValueError::new_err(format!("unknown record kind {name:?}; one of {}", names.join(", ")))
+    })
+}
+
+/// A Python buffer seen as a [`Source`]: copied whole, straight into the
+/// writer's batch buffer.
+struct BufSource<'a, 'py> {
+    buf: &'a PyBuffer<u8>,
+    py: Python<'py>,
+}
+
+impl Source for BufSource<'_, '_> {
+    fn len(&self) -> usize {
+        self.buf.item_count()
+    }
+    fn copy_to(&self, offset: usize, dst: &mut [u8]) -> bool {
+        offset == 0 && dst.len() == self.buf.item_count() && self.buf.copy_to_slice(self.py, dst).is_ok()
+    }
+    fn contiguous(&self) -> Option<&[u8]> {
+        None
+    }
+}
+
+fn now_unix_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}
+
+/// Writes one session log (see `limen.record.SessionWriter`).
+#[pyclass(module = "limen._native")]
+pub struct RecordWriter {
+    inner: Option<Writer<File>>,
+    start: Instant,
+    max_record: usize,
+    path: String,
+}
+
+impl RecordWriter {
+    fn writer(&mut self) -> PyResult<&mut Writer<File>> {
+        self.inner
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err(format!("session log {} is closed", self.path)))
+    }
+
+    fn t_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    fn append_one(&mut self, py: Python<'_>, kind: Kind, t_us: u64, payload: &Bound<'_, PyAny>) -> PyResult<()> {
+        let max_record = self.max_record;
+        let w = self.writer()?;
+        if let Ok(b) = payload.cast::<PyBytes>() {
+            return w.try_append(kind, t_us, b.as_bytes()).map_err(to_py);
+        }
+        let buf = PyBuffer::<u8>::get(payload).map_err(|_| {
+            PyValueError::new_err("payload must be bytes, bytearray or a memoryview of bytes")
+        })?;
+        if buf.item_count() <= max_record {
+            w.try_append_from(kind, t_us, &BufSource { buf: &buf, py }).map_err(to_py)
+        } else {
+            let v = buf.to_vec(py)?;
+            w.try_append(kind, t_us, &v).map_err(to_py)
+        }
+    }
+}
+
+#[pymethods]
+impl RecordWriter {
+    #[new]
+    #[pyo3(signature = (path, *, session_id, identity, resource, protocol, signing_key,
+        recipient=None, start_unix_us=None, max_record=1048576, flush_bytes=262144,
+        flush_ms=Some(200.0), fsync_each=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        path: &str,
+        session_id: &str,
+        identity: &str,
+        resource: &str,
+        protocol: &str,
+        signing_key: &[u8],
+        recipient: Option<&[u8]>,
+        start_unix_us: Option<u64>,
+        max_record: u32,
+        flush_bytes: usize,
+        flush_ms: Option<f64>,
+        fsync_each: bool,
+    ) -> PyResult<Self> {
+        let signing_key = key32("signing_key", signing_key)?;
+        let recipient = recipient.map(|r| key32("recipient", r)).transpose()?;
+        let interval_us = match flush_ms {
+            Some(ms) if !(ms.is_finite() && ms >= 0.0) => {
+                return Err(PyValueError::new_err("flush_ms must be a finite number >= 0"));
+            }
+            Some(ms) => Some((ms * 1000.0) as u64),
+            None => None,
+        };
+        let cfg = WriterConfig {
+            max_record,
+            max_batch: max_record.saturating_add(14).max(1 << 20),
+            flush: FlushPolicy { bytes: flush_bytes, interval_us, fsync_each },
+            ..WriterConfig::default()
+        };
+        let fields = HeaderFields {
+            session_id,
+            identity,
+            resource,
+            protocol,
+            start_unix_us: start_unix_us.unwrap_or_else(now_unix_us),
+        };
+        // Never overwrite: a session log is append-once.
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| PyOSError::new_err(format!("cannot create session log {path}: {e}")))?;
+        let start = Instant::now();
+        let inner = Writer::try_create(file, &fields, &signing_key, recipient.as_ref(), cfg).map_err(to_py)?;
+        Ok(RecordWriter { inner: Some(inner), start, max_record: max_record as usize, path: path.to_owned() })
+    }
+
+    /// Append one record of `kind` ("c2u", "u2c", "decision", "approval",
+    /// "masking", "error", "event"); `payload` is any bytes-like object.
+    fn append(&mut self, py: Python<'_>, kind: &str, payload: &Bound<'_, PyAny>) -> PyResult<()> {
+        let kind = kind_of(kind)?;
+        let t = self.t_us();
+        self.append_one(py, kind, t, payload)
+    }
+
+    /// Append several records of one kind in one call.
+    fn append_many(&mut self, py: Python<'_>, kind: &str, payloads: &Bound<'_, PyAny>) -> PyResult<()> {
+        let kind = kind_of(kind)?;
+        let t = self.t_us();
+        for p in payloads.try_iter()? {
+            self.append_one(py, kind, t, &p?)?;
+        }
+        Ok(())
+    }
+
+    /// Write pending records now.
+    fn flush(&mut self, py: Python<'_>) -> PyResult<()> {
+        let w = self.writer()?;
+        py.detach(|| w.try_flush()).map_err(to_py)
+    }
+
+    /// Write the signed trailer, fsync and close. Returns the counts.
+    fn close<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let t = self.t_us();
+        let mut w = self
+            .inner
+            .take()
+            .ok_or_else(|| PyValueError::new_err(format!("session log {} is already closed", self.path)))?;
+        let s = py.detach(|| w.try_close(t)).map_err(to_py)?;
+        let d = PyDict::new(py);
+        d.set_item("frames", s.frames)?;
+        d.set_item("records", s.records)?;
+        d.set_item("payload_bytes", s.payload_bytes)?;
+        d.set_item("file_bytes", s.file_bytes)?;
+        Ok(d)
+    }
+
+    /// Records appended so far (split payloads count each part).
+    #[getter]
+    fn records(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |w| w.records())
+    }
+
+    /// True once closed.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_none()
+    }
+}
+
+fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("version", h.version)?;
+    d.set_item("encrypted", h.encrypted)?;
+    d.set_item("start_unix_us", h.start_unix_us)?;
+    d.set_item("max_record", h.max_record)?;
+    d.set_item("session_id", &h.session_id)?;
+    d.set_item("identity", &h.identity)?;
+    d.set_item("resource", &h.resource)?;
+    d.set_item("protocol", &h.protocol)?;
+    d.set_item("signing_public_key", PyBytes::new(py, &h.signing_public))?;
+    d.set_item("signing_key_id", limen_record::key_id_hex(&h.signing_public))?;
+    if h.encrypted {
+        d.set_item("recipient_public_key", PyBytes::new(py, &h.recipient_public))?;
+        d.set_item("recipient_key_id", limen_record::key_id_hex(&h.recipient_public))?;
+    } else {
+        d.set_item("recipient_public_key", py.None())?;
+        d.set_item("recipient_key_id", py.None())?;
+    }
+    Ok(d)
+}
+
+fn open_file(path: &str) -> PyResult<File> {
+    File::open(path).map_err(|e| PyOSError::new_err(format!("cannot open session log {path}: {e}")))
+}
+
+/// Iterates the records of a log as `(seq, t_us, kind, payload)`.
+#[pyclass(module = "limen._native")]
+pub struct RecordReader {
+    inner: Records<File>,
+}
+
+#[pymethods]
+impl RecordReader {
+    #[new]
+    #[pyo3(signature = (path, key=None, public_key=None, max_message=268435456))]
+    fn new(path: &str, key: Option<&[u8]>, public_key: Option<&[u8]>, max_message: usize) -> PyResult<Self> {
+        let key = key.map(|k| key32("key", k)).transpose()?;
+        let pk = public_key.map(|k| key32("public_key", k)).transpose()?;
+        let limits = ReaderLimits { max_message, ..ReaderLimits::default() };
+        let inner = Records::try_open(open_file(path)?, key.as_ref(), pk.as_ref(), &limits).map_err(to_py)?;
+        Ok(RecordReader { inner })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<(u64, u64, &'static str, Bound<'py, PyBytes>)>> {
+        match self.inner.try_next().map_err(to_py)? {
+            Some(r) => Ok(Some((r.seq, r.t_us, r.kind.name(), PyBytes::new(py, &r.payload)))),
+            None => Ok(None),
+        }
+    }
+
+    /// The log's header fields.
+    fn header<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        header_dict(py, self.inner.header())
+    }
+
+    /// "intact" or "truncated" once iteration ended, else None.
+    fn ending(&self) -> Option<&'static str> {
+        match self.inner.ending() {
+            Some(Ending::Intact) => Some("intact"),
+            Some(Ending::Truncated { .. }) => Some("truncated"),
+            None => None,
+        }
+    }
+}
+
+/// Verify a log file; `public_key` None checks integrity only.
+#[pyfunction]
+#[pyo3(signature = (path, public_key=None))]
+fn record_verify<'py>(py: Python<'py>, path: &str, public_key: Option<&[u8]>) -> PyResult<Bound<'py, PyDict>> {
+    let pk = public_key.map(|k| key32("public_key", k)).transpose()?;
+    let file = open_file(path)?;
+    let rep = py
+        .detach(|| limen_record::try_verify(file, pk.as_ref(), &ReaderLimits::default()))
+        .map_err(to_py)?;
+    let d = PyDict::new(py);
+    let status = match rep.status {
+        Status::Intact => "intact",
+        Status::Truncated => "truncated",
+        Status::Tampered => "tampered",
+    };
+    d.set_item("status", status)?;
+    d.set_item("first_bad", rep.first_bad)?;
+    d.set_item("offset", rep.offset)?;
+    d.set_item("code", rep.problem.as_ref().map(|p| p.code()))?;
+    d.set_item("reason", rep.problem.as_ref().map(|p| p.to_string()))?;
+    d.set_item("frames", rep.frames)?;
+    d.set_item("records", rep.records)?;
+    d.set_item("payload_bytes", rep.payload_bytes)?;
+    d.set_item("authenticated", rep.authenticated)?;
+    match &rep.header {
+        Some(h) => d.set_item("header", header_dict(py, h)?)?,
+        None => d.set_item("header", py.None())?,
+    }
+    Ok(d)
+}
+
+/// A fresh Ed25519 signing key (32 raw bytes).
+#[pyfunction]
+fn record_generate_signing_key<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+    let k = limen_record::try_generate_signing_key().map_err(to_py)?;
+    Ok(PyBytes::new(py, &k))
+}
+
+/// The Ed25519 public key of a signing key.
+#[pyfunction]
+fn record_signing_public_key<'py>(py: Python<'py>, signing_key: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let k = key32("signing_key", signing_key)?;
+    Ok(PyBytes::new(py, &limen_record::signing_public_key(&k)))
+}
+
+/// A fresh X25519 recipient key pair `(private, public)`.
+#[pyfunction]
+fn record_generate_recipient_key<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+    let (private, public) = limen_record::try_generate_recipient_key().map_err(to_py)?;
+    Ok((PyBytes::new(py, &private), PyBytes::new(py, &public)))
+}
+
+/// The X25519 public key of a recipient private key.
+#[pyfunction]
+fn record_recipient_public_key<'py>(py: Python<'py>, private_key: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let k = key32("private_key", private_key)?;
+    Ok(PyBytes::new(py, &limen_record::recipient_public_key(&k)))
+}
+
+/// The short id (16 hex digits) of a public key.
+#[pyfunction]
+fn record_key_id(public_key: &[u8]) -> PyResult<String> {
+    Ok(limen_record::key_id_hex(&key32("public_key", public_key)?))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<RecordWriter>()?;
+    m.add_class::<RecordReader>()?;
+    m.add_function(wrap_pyfunction!(record_verify, m)?)?;
+    m.add_function(wrap_pyfunction!(record_generate_signing_key, m)?)?;
+    m.add_function(wrap_pyfunction!(record_signing_public_key, m)?)?;
+    m.add_function(wrap_pyfunction!(record_generate_recipient_key, m)?)?;
+    m.add_function(wrap_pyfunction!(record_recipient_public_key, m)?)?;
+    m.add_function(wrap_pyfunction!(record_key_id, m)?)?;
+    Ok(())
+}
