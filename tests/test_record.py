@@ -8,10 +8,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from _recordlog import frames, write_log
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _recordlog import frames, write_log
 from limen import record
 
 KINDS = [k.value for k in record.Kind]
@@ -64,7 +64,9 @@ def test_any_appends_read_back_identically(
         seqs = [r.seq for r in record.open_log(path, PAIR.private if encrypted else None)]
         assert seqs == sorted(set(seqs))
         res = record.verify(path, PK)
-        assert res.ok and res.authenticated and res.status == "intact"
+        assert res.ok
+        assert res.authenticated
+        assert res.status == "intact"
 
 
 def test_header_and_times(tmp_path: Path) -> None:
@@ -114,9 +116,7 @@ def test_encrypted_log_needs_the_private_key(tmp_path: Path) -> None:
     assert [r.payload for r in record.open_log(path, PAIR.private)] == [secret]
     # Integrity and authenticity need no private key.
     assert record.verify(path, PK).ok
-    assert record.open_log(path, PAIR.private).header.recipient_key_id == record.key_id(
-        PAIR.public
-    )
+    assert record.open_log(path, PAIR.private).header.recipient_key_id == record.key_id(PAIR.public)
 
 
 def test_writer_refuses_bad_use(tmp_path: Path) -> None:
@@ -158,7 +158,9 @@ def test_unclosed_writer_leaves_a_truncated_readable_log(tmp_path: Path) -> None
     assert [r.payload for r in log] == [b"one", b"two"]
     assert log.truncated
     res = record.verify(path, PK)
-    assert res.truncated and not res.ok and res.records == 2
+    assert res.truncated
+    assert not res.ok
+    assert res.records == 2
     w.close()
     assert record.verify(path, PK).ok
 

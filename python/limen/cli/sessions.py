@@ -283,6 +283,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_keygen(args: argparse.Namespace) -> int:
     prefix: Path = args.prefix
     priv_path, pub_path = Path(f"{prefix}.key"), Path(f"{prefix}.pub")
+    for p in (priv_path, pub_path):
+        if p.exists():
+            raise UsageError(f"{p}: already exists; not overwriting a key")
     if args.type == "signing":
         private = record.generate_signing_key()
         public = record.signing_public_key(private)
