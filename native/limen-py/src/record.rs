@@ -34,7 +34,10 @@ fn key32(what: &str, b: &[u8]) -> PyResult<Key32> {
 fn kind_of(name: &str) -> PyResult<Kind> {
     Kind::from_name(name).ok_or_else(|| {
         let names: Vec<&str> = Kind::APPENDABLE.iter().map(|k| k.name()).collect();
-        PyValueError::new_err(format!("unknown record kind {name:?}; one of {}", names.join(", ")))
+        PyValueError::new_err(format!(
+            "unknown record kind {name:?}; one of {}",
+            names.join(", ")
+        ))
     })
 }
 
@@ -50,7 +53,9 @@ impl Source for BufSource<'_, '_> {
         self.buf.item_count()
     }
     fn copy_to(&self, offset: usize, dst: &mut [u8]) -> bool {
-        offset == 0 && dst.len() == self.buf.item_count() && self.buf.copy_to_slice(self.py, dst).is_ok()
+        offset == 0
+            && dst.len() == self.buf.item_count()
+            && self.buf.copy_to_slice(self.py, dst).is_ok()
     }
     fn contiguous(&self) -> Option<&[u8]> {
         None
@@ -58,7 +63,10 @@ impl Source for BufSource<'_, '_> {
 }
 
 fn now_unix_us() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 /// Writes one session log (see `limen.record.SessionWriter`).
@@ -81,7 +89,13 @@ impl RecordWriter {
         self.start.elapsed().as_micros() as u64
     }
 
-    fn append_one(&mut self, py: Python<'_>, kind: Kind, t_us: u64, payload: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn append_one(
+        &mut self,
+        py: Python<'_>,
+        kind: Kind,
+        t_us: u64,
+        payload: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let max_record = self.max_record;
         let w = self.writer()?;
         if let Ok(b) = payload.cast::<PyBytes>() {
@@ -91,7 +105,8 @@ impl RecordWriter {
             PyValueError::new_err("payload must be bytes, bytearray or a memoryview of bytes")
         })?;
         if buf.item_count() <= max_record {
-            w.try_append_from(kind, t_us, &BufSource { buf: &buf, py }).map_err(to_py)
+            w.try_append_from(kind, t_us, &BufSource { buf: &buf, py })
+                .map_err(to_py)
         } else {
             let v = buf.to_vec(py)?;
             w.try_append(kind, t_us, &v).map_err(to_py)
@@ -124,7 +139,9 @@ impl RecordWriter {
         let recipient = recipient.map(|r| key32("recipient", r)).transpose()?;
         let interval_us = match flush_ms {
             Some(ms) if !(ms.is_finite() && ms >= 0.0) => {
-                return Err(PyValueError::new_err("flush_ms must be a finite number >= 0"));
+                return Err(PyValueError::new_err(
+                    "flush_ms must be a finite number >= 0",
+                ));
             }
             Some(ms) => Some((ms * 1000.0) as u64),
             None => None,
@@ -132,7 +149,11 @@ impl RecordWriter {
         let cfg = WriterConfig {
             max_record,
             max_batch: max_record.saturating_add(14).max(1 << 20),
-            flush: FlushPolicy { bytes: flush_bytes, interval_us, fsync_each },
+            flush: FlushPolicy {
+                bytes: flush_bytes,
+                interval_us,
+                fsync_each,
+            },
             ..WriterConfig::default()
         };
         let fields = HeaderFields {
@@ -149,8 +170,14 @@ impl RecordWriter {
             .open(path)
             .map_err(|e| PyOSError::new_err(format!("cannot create session log {path}: {e}")))?;
         let start = Instant::now();
-        let inner = Writer::try_create(file, &fields, &signing_key, recipient.as_ref(), cfg).map_err(to_py)?;
-        Ok(RecordWriter { inner: Some(inner), start, max_record: max_record as usize, path: path.to_owned() })
+        let inner = Writer::try_create(file, &fields, &signing_key, recipient.as_ref(), cfg)
+            .map_err(to_py)?;
+        Ok(RecordWriter {
+            inner: Some(inner),
+            start,
+            max_record: max_record as usize,
+            path: path.to_owned(),
+        })
     }
 
     /// Append one record of `kind` ("c2u", "u2c", "decision", "approval",
@@ -162,7 +189,12 @@ impl RecordWriter {
     }
 
     /// Append several records of one kind in one call.
-    fn append_many(&mut self, py: Python<'_>, kind: &str, payloads: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn append_many(
+        &mut self,
+        py: Python<'_>,
+        kind: &str,
+        payloads: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let kind = kind_of(kind)?;
         let t = self.t_us();
         for p in payloads.try_iter()? {
@@ -180,10 +212,9 @@ impl RecordWriter {
     /// Write the signed trailer, fsync and close. Returns the counts.
     fn close<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let t = self.t_us();
-        let mut w = self
-            .inner
-            .take()
-            .ok_or_else(|| PyValueError::new_err(format!("session log {} is already closed", self.path)))?;
+        let mut w = self.inner.take().ok_or_else(|| {
+            PyValueError::new_err(format!("session log {} is already closed", self.path))
+        })?;
         let s = py.detach(|| w.try_close(t)).map_err(to_py)?;
         let d = PyDict::new(py);
         d.set_item("frames", s.frames)?;
@@ -217,10 +248,19 @@ fn header_dict<'py>(py: Python<'py>, h: &Header) -> PyResult<Bound<'py, PyDict>>
     d.set_item("resource", &h.resource)?;
     d.set_item("protocol", &h.protocol)?;
     d.set_item("signing_public_key", PyBytes::new(py, &h.signing_public))?;
-    d.set_item("signing_key_id", limen_record::key_id_hex(&h.signing_public))?;
+    d.set_item(
+        "signing_key_id",
+        limen_record::key_id_hex(&h.signing_public),
+    )?;
     if h.encrypted {
-        d.set_item("recipient_public_key", PyBytes::new(py, &h.recipient_public))?;
-        d.set_item("recipient_key_id", limen_record::key_id_hex(&h.recipient_public))?;
+        d.set_item(
+            "recipient_public_key",
+            PyBytes::new(py, &h.recipient_public),
+        )?;
+        d.set_item(
+            "recipient_key_id",
+            limen_record::key_id_hex(&h.recipient_public),
+        )?;
     } else {
         d.set_item("recipient_public_key", py.None())?;
         d.set_item("recipient_key_id", py.None())?;
@@ -232,6 +272,9 @@ fn open_file(path: &str) -> PyResult<File> {
     File::open(path).map_err(|e| PyOSError::new_err(format!("cannot open session log {path}: {e}")))
 }
 
+/// `(seq, t_us, kind, payload)` as the reader yields it.
+type RecordTuple<'py> = (u64, u64, &'static str, Bound<'py, PyBytes>);
+
 /// Iterates the records of a log as `(seq, t_us, kind, payload)`.
 #[pyclass(module = "limen._native")]
 pub struct RecordReader {
@@ -242,11 +285,20 @@ pub struct RecordReader {
 impl RecordReader {
     #[new]
     #[pyo3(signature = (path, key=None, public_key=None, max_message=268435456))]
-    fn new(path: &str, key: Option<&[u8]>, public_key: Option<&[u8]>, max_message: usize) -> PyResult<Self> {
+    fn new(
+        path: &str,
+        key: Option<&[u8]>,
+        public_key: Option<&[u8]>,
+        max_message: usize,
+    ) -> PyResult<Self> {
         let key = key.map(|k| key32("key", k)).transpose()?;
         let pk = public_key.map(|k| key32("public_key", k)).transpose()?;
-        let limits = ReaderLimits { max_message, ..ReaderLimits::default() };
-        let inner = Records::try_open(open_file(path)?, key.as_ref(), pk.as_ref(), &limits).map_err(to_py)?;
+        let limits = ReaderLimits {
+            max_message,
+            ..ReaderLimits::default()
+        };
+        let inner = Records::try_open(open_file(path)?, key.as_ref(), pk.as_ref(), &limits)
+            .map_err(to_py)?;
         Ok(RecordReader { inner })
     }
 
@@ -254,9 +306,14 @@ impl RecordReader {
         slf
     }
 
-    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<(u64, u64, &'static str, Bound<'py, PyBytes>)>> {
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<RecordTuple<'py>>> {
         match self.inner.try_next().map_err(to_py)? {
-            Some(r) => Ok(Some((r.seq, r.t_us, r.kind.name(), PyBytes::new(py, &r.payload)))),
+            Some(r) => Ok(Some((
+                r.seq,
+                r.t_us,
+                r.kind.name(),
+                PyBytes::new(py, &r.payload),
+            ))),
             None => Ok(None),
         }
     }
@@ -279,7 +336,11 @@ impl RecordReader {
 /// Verify a log file; `public_key` None checks integrity only.
 #[pyfunction]
 #[pyo3(signature = (path, public_key=None))]
-fn record_verify<'py>(py: Python<'py>, path: &str, public_key: Option<&[u8]>) -> PyResult<Bound<'py, PyDict>> {
+fn record_verify<'py>(
+    py: Python<'py>,
+    path: &str,
+    public_key: Option<&[u8]>,
+) -> PyResult<Bound<'py, PyDict>> {
     let pk = public_key.map(|k| key32("public_key", k)).transpose()?;
     let file = open_file(path)?;
     let rep = py
@@ -316,21 +377,29 @@ fn record_generate_signing_key<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyBy
 
 /// The Ed25519 public key of a signing key.
 #[pyfunction]
-fn record_signing_public_key<'py>(py: Python<'py>, signing_key: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+fn record_signing_public_key<'py>(
+    py: Python<'py>,
+    signing_key: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
     let k = key32("signing_key", signing_key)?;
     Ok(PyBytes::new(py, &limen_record::signing_public_key(&k)))
 }
 
 /// A fresh X25519 recipient key pair `(private, public)`.
 #[pyfunction]
-fn record_generate_recipient_key<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+fn record_generate_recipient_key<'py>(
+    py: Python<'py>,
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
     let (private, public) = limen_record::try_generate_recipient_key().map_err(to_py)?;
     Ok((PyBytes::new(py, &private), PyBytes::new(py, &public)))
 }
 
 /// The X25519 public key of a recipient private key.
 #[pyfunction]
-fn record_recipient_public_key<'py>(py: Python<'py>, private_key: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+fn record_recipient_public_key<'py>(
+    py: Python<'py>,
+    private_key: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
     let k = key32("private_key", private_key)?;
     Ok(PyBytes::new(py, &limen_record::recipient_public_key(&k)))
 }

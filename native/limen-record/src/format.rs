@@ -436,9 +436,13 @@ pub(crate) fn try_parse_trailer(body: &[u8]) -> Result<Trailer, Problem> {
     })
 }
 
-/// Chain step: `c_i = BLAKE3-keyed(key = c_{i-1}, checksum_i)`.
-pub fn chain_step(prev: &[u8; 32], checksum: &[u8; 32]) -> [u8; 32] {
-    *blake3::keyed_hash(prev, checksum).as_bytes()
+/// A frame's checksum, which is also the next link of the hash chain:
+/// `c_i = BLAKE3-keyed(key = c_{i-1}, frame header || payload)`.
+pub fn frame_checksum(prev: &[u8; 32], header: &[u8], payload: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_keyed(prev);
+    h.update(header);
+    h.update(payload);
+    *h.finalize().as_bytes()
 }
 
 /// Chain seed: BLAKE3 derive_key over the whole header (checksum included).

@@ -19,7 +19,7 @@ use std::io::Read;
 
 use crate::error::{Error, Problem, Result};
 use crate::format::{
-    chain_step, try_parse_frame_header, try_parse_header, try_parse_trailer, u32_at, u64_at,
+    frame_checksum, try_parse_frame_header, try_parse_header, try_parse_trailer, u32_at, u64_at,
     FrameHeader, Header, HeaderParse, Kind, CHECKSUM_LEN, FLAG_MORE, FRAME_HEADER_LEN,
     INNER_HEADER_LEN, MAX_RECORD_LIMIT, SEALED_PREFIX_LEN, TAG_LEN, TRAILER_BODY_LEN,
     TRAILER_SIGNED_LEN,
@@ -262,38 +262,7 @@ impl<R: Read> LogReader<R> {
                 return Err(self.bad(p));
             }
         };
-        let total = FRAME_HEADER_LEN + h.len as usize + CHECKSUM_LEN;
-        self.try_fill(total)?;
-        if self.avail() < total {
-            return self.truncated();
-        }
-        let frame = &self.buf[self.pos..self.pos + total];
-        let (body, sum) = frame.split_at(total - CHECKSUM_LEN);
-        if blake3::hash(body).as_bytes() != sum {
-            if self.try_rest_is_zero(FRAME_HEADER_LEN)? {
-                return self.truncated();
-            }
-            return Err(self.bad(Problem::ChecksumMismatch));
-        }
-        let mut checksum = [0u8; 32];
-        checksum.copy_from_slice(sum);
-        self.try_check(&h, &hb)?;
-        let offset = self.offset();
-        let start = self.pos + FRAME_HEADER_LEN;
-        self.pos += total;
-        if h.kind != Kind::Trailer {
-            self.chain = chain_step(&self.chain, &checksum);
-            self.next_seq += 1;
-        }
-        Ok(Some(FrameView {
-            header: h,
-            payload: &self.buf[start..start + h.len as usize],
-            offset,
-        }))
-    }
-
-    /// Sequence, kind and trailer checks for a frame whose checksum holds.
-    fn try_check(&mut self, h: &FrameHeader, hb: &[u8; 28]) -> Result<()> {
+        // A crash cannot produce a sound frame header with the wrong number.
         if h.seq > self.next_seq {
             return Err(self.bad(Problem::Missing {
                 expected: self.next_seq,
@@ -306,6 +275,37 @@ impl<R: Read> LogReader<R> {
                 found: h.seq,
             }));
         }
+        let total = FRAME_HEADER_LEN + h.len as usize + CHECKSUM_LEN;
+        self.try_fill(total)?;
+        if self.avail() < total {
+            return self.truncated();
+        }
+        let frame = &self.buf[self.pos..self.pos + total];
+        let (body, sum) = frame.split_at(total - CHECKSUM_LEN);
+        let checksum = frame_checksum(&self.chain, body, &[]);
+        if checksum[..] != sum[..] {
+            if self.try_rest_is_zero(FRAME_HEADER_LEN)? {
+                return self.truncated();
+            }
+            return Err(self.bad(Problem::ChecksumMismatch));
+        }
+        self.try_check(&h, &hb)?;
+        let offset = self.offset();
+        let start = self.pos + FRAME_HEADER_LEN;
+        self.pos += total;
+        if h.kind != Kind::Trailer {
+            self.chain = checksum;
+            self.next_seq += 1;
+        }
+        Ok(Some(FrameView {
+            header: h,
+            payload: &self.buf[start..start + h.len as usize],
+            offset,
+        }))
+    }
+
+    /// Kind, batch and trailer checks for a frame whose checksum holds.
+    fn try_check(&mut self, h: &FrameHeader, hb: &[u8; 28]) -> Result<()> {
         let payload =
             &self.buf[self.pos + FRAME_HEADER_LEN..self.pos + FRAME_HEADER_LEN + h.len as usize];
         match h.kind {

@@ -15,7 +15,7 @@ use std::io::{IoSlice, Write};
 
 use crate::error::{Error, Result};
 use crate::format::{
-    chain_seed, chain_step, encode_frame_header, encode_header, trailer_signed_message,
+    chain_seed, encode_frame_header, encode_header, frame_checksum, trailer_signed_message,
     HeaderFields, Kind, CHECKSUM_LEN, FLAG_MORE, FRAME_HEADER_LEN, INNER_HEADER_LEN,
     MAX_RECORD_LIMIT, MIN_RECORD, SEALED_PREFIX_LEN,
 };
@@ -95,8 +95,9 @@ pub trait Source {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Copy `dst.len()` bytes starting at `offset` into `dst`.
-    fn copy_to(&self, offset: usize, dst: &mut [u8]);
+    /// Copy `dst.len()` bytes starting at `offset` into `dst`; false when
+    /// the source cannot (the append then fails rather than record zeros).
+    fn copy_to(&self, offset: usize, dst: &mut [u8]) -> bool;
     /// The bytes as one slice, when they are one.
     fn contiguous(&self) -> Option<&[u8]>;
 }
@@ -105,9 +106,13 @@ impl Source for [u8] {
     fn len(&self) -> usize {
         <[u8]>::len(self)
     }
-    fn copy_to(&self, offset: usize, dst: &mut [u8]) {
-        if let Some(s) = self.get(offset..offset + dst.len()) {
-            dst.copy_from_slice(s);
+    fn copy_to(&self, offset: usize, dst: &mut [u8]) -> bool {
+        match self.get(offset..offset + dst.len()) {
+            Some(s) => {
+                dst.copy_from_slice(s);
+                true
+            }
+            None => false,
         }
     }
     fn contiguous(&self) -> Option<&[u8]> {
@@ -272,10 +277,7 @@ impl<W: Sink> Writer<W> {
                     Some(bytes) if n >= self.cfg.direct_write_min => {
                         self.try_direct_frame(kind, t_us, flags, &bytes[off..off + n])
                     }
-                    _ => {
-                        self.push_plain_frame(kind, t_us, flags, src, off, n);
-                        Ok(())
-                    }
+                    _ => self.try_plain_frame(kind, t_us, flags, src, off, n),
                 }
             };
             if let Err(e) = r {
@@ -293,13 +295,13 @@ impl<W: Sink> Writer<W> {
     }
 
     fn finish_frame(&mut self, start: usize) {
-        let sum = blake3::hash(&self.out[start..]);
-        self.out.extend_from_slice(sum.as_bytes());
-        self.chain = chain_step(&self.chain, sum.as_bytes());
+        let sum = frame_checksum(&self.chain, &self.out[start..], &[]);
+        self.out.extend_from_slice(&sum);
+        self.chain = sum;
         self.next_frame += 1;
     }
 
-    fn push_plain_frame(
+    fn try_plain_frame(
         &mut self,
         kind: Kind,
         t_us: u64,
@@ -307,7 +309,7 @@ impl<W: Sink> Writer<W> {
         src: &(impl Source + ?Sized),
         off: usize,
         n: usize,
-    ) {
+    ) -> Result<()> {
         let start = self.out.len();
         let h = encode_frame_header(n as u32, self.next_frame, t_us, kind, flags);
         self.out.extend_from_slice(&h);
@@ -316,22 +318,23 @@ impl<W: Sink> Writer<W> {
             None => {
                 let at = self.out.len();
                 self.out.resize(at + n, 0);
-                src.copy_to(off, &mut self.out[at..]);
+                if !src.copy_to(off, &mut self.out[at..]) {
+                    self.out.truncate(start);
+                    return Err(Error::config("the payload buffer could not be read"));
+                }
             }
         }
         self.finish_frame(start);
+        Ok(())
     }
 
     fn try_direct_frame(&mut self, kind: Kind, t_us: u64, flags: u8, payload: &[u8]) -> Result<()> {
         let h = encode_frame_header(payload.len() as u32, self.next_frame, t_us, kind, flags);
-        let mut hasher = blake3::Hasher::new();
-        hasher.update(&h);
-        hasher.update(payload);
-        let sum = hasher.finalize();
-        self.chain = chain_step(&self.chain, sum.as_bytes());
+        let sum = frame_checksum(&self.chain, &h, payload);
+        self.chain = sum;
         self.next_frame += 1;
         let total = self.out.len() + h.len() + payload.len() + CHECKSUM_LEN;
-        write_all_vectored(&mut self.sink, &[&self.out, &h, payload, sum.as_bytes()])?;
+        write_all_vectored(&mut self.sink, &[&self.out, &h, payload, &sum])?;
         self.file_bytes += total as u64;
         self.out.clear();
         self.last_flush_us = self.last_t_us;
@@ -377,7 +380,9 @@ impl<W: Sink> Writer<W> {
             None => {
                 let at = self.out.len();
                 self.out.resize(at + n, 0);
-                src.copy_to(off, &mut self.out[at..]);
+                if !src.copy_to(off, &mut self.out[at..]) {
+                    return Err(Error::config("the payload buffer could not be read"));
+                }
             }
         }
         if let Some(b) = &mut self.batch {
@@ -483,8 +488,8 @@ impl<W: Sink> Writer<W> {
         let start = self.out.len();
         self.out.extend_from_slice(&h);
         self.out.extend_from_slice(&body);
-        let sum = blake3::hash(&self.out[start..]);
-        self.out.extend_from_slice(sum.as_bytes());
+        let sum = frame_checksum(&self.chain, &self.out[start..], &[]);
+        self.out.extend_from_slice(&sum);
         let frames = self.next_frame;
         let r = (|| -> Result<()> {
             self.sink.write_all(&self.out)?;
