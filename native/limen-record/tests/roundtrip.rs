@@ -251,3 +251,33 @@ fn large_payloads_are_split_and_rejoined() {
         assert_eq!(rep.records, 1000_u64.div_ceil(64) + 1);
     }
 }
+
+/// A trailer rewritten by someone who recomputes its checksum (anyone can:
+/// the chain is public): counts, chain or signature are still caught.
+#[test]
+fn forged_trailer_with_recomputed_checksum() {
+    use limen_record::format::frame_checksum;
+    let k = keys();
+    let log = write_log(&k, false, small_cfg(), &sample_appends(), true);
+    let (at, size) = *frames(&log).last().unwrap();
+    let body = at + 28;
+    let chain: [u8; 32] = log[body + 24..body + 56].try_into().unwrap();
+    let reseal = |m: &mut Vec<u8>| {
+        let sum = frame_checksum(&chain, &m[at..at + size - 32], &[]);
+        m[at + size - 32..at + size].copy_from_slice(&sum);
+    };
+    let cases: [(usize, Problem); 3] = [
+        (8, Problem::CountsMismatch),    // records count
+        (24, Problem::ChainMismatch),    // chain hash
+        (56 + 5, Problem::BadSignature), // signature
+    ];
+    for (off, want) in cases {
+        let mut m = log.clone();
+        m[body + off] ^= 1;
+        reseal(&mut m);
+        let rep = verify(&m, &k);
+        assert_eq!(rep.status, Status::Tampered);
+        assert_eq!(rep.problem, Some(want));
+        assert_eq!(rep.first_bad, Some((frames(&log).len() - 1) as u64));
+    }
+}
