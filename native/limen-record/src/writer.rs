@@ -313,18 +313,31 @@ impl<W: Sink> Writer<W> {
         let start = self.out.len();
         let h = encode_frame_header(n as u32, self.next_frame, t_us, kind, flags);
         self.out.extend_from_slice(&h);
+        if let Err(e) = self.try_push_payload(src, off, n) {
+            self.out.truncate(start);
+            return Err(e);
+        }
+        self.finish_frame(start);
+        Ok(())
+    }
+
+    /// Copy `n` payload bytes from `src` at `off` onto the batch buffer.
+    fn try_push_payload(
+        &mut self,
+        src: &(impl Source + ?Sized),
+        off: usize,
+        n: usize,
+    ) -> Result<()> {
         match src.contiguous() {
             Some(b) => self.out.extend_from_slice(&b[off..off + n]),
             None => {
                 let at = self.out.len();
                 self.out.resize(at + n, 0);
                 if !src.copy_to(off, &mut self.out[at..]) {
-                    self.out.truncate(start);
                     return Err(Error::config("the payload buffer could not be read"));
                 }
             }
         }
-        self.finish_frame(start);
         Ok(())
     }
 
@@ -375,16 +388,7 @@ impl<W: Sink> Writer<W> {
         self.out.push(kind as u8);
         self.out.push(flags);
         self.out.extend_from_slice(&(n as u32).to_le_bytes());
-        match src.contiguous() {
-            Some(b) => self.out.extend_from_slice(&b[off..off + n]),
-            None => {
-                let at = self.out.len();
-                self.out.resize(at + n, 0);
-                if !src.copy_to(off, &mut self.out[at..]) {
-                    return Err(Error::config("the payload buffer could not be read"));
-                }
-            }
-        }
+        self.try_push_payload(src, off, n)?;
         if let Some(b) = &mut self.batch {
             b.count += 1;
         }

@@ -44,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             help="(with the gateway) look the session id up in this config's session index",
         )
 
+    def key_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--key", metavar="FILE", type=Path, help="recipient private key (encrypted logs)"
+        )
+
     v = sub.add_parser(
         "verify",
         help="check a log: exit 0 when intact and signed, 1 naming the first bad record",
@@ -83,9 +88,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     target(r)
-    r.add_argument(
-        "--key", metavar="FILE", type=Path, help="recipient private key (encrypted logs)"
-    )
+    key_arg(r)
     r.set_defaults(func=cmd_replay)
 
     e = sub.add_parser(
@@ -99,9 +102,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     target(e)
     e.add_argument("--format", required=True, choices=["jsonl"], help="output format")
-    e.add_argument(
-        "--key", metavar="FILE", type=Path, help="recipient private key (encrypted logs)"
-    )
+    key_arg(e)
     e.set_defaults(func=cmd_export)
 
     k = sub.add_parser(
