@@ -154,7 +154,9 @@ impl RecordWriter {
                 interval_us,
                 fsync_each,
             },
-            ..WriterConfig::default()
+            // Below the flush threshold a syscall per record costs more
+            // than the copy into the batch saves.
+            direct_write_min: flush_bytes.max(64 << 10),
         };
         let fields = HeaderFields {
             session_id,

@@ -70,7 +70,9 @@ pub struct WriterConfig {
     /// Largest plaintext per encrypted batch (encrypted logs).
     pub max_batch: u32,
     /// Plaintext payloads at least this large are written straight from the
-    /// caller's buffer (vectored write) instead of being copied.
+    /// caller's buffer (vectored write) instead of being copied. Keep it at
+    /// or above `flush.bytes`: below that, one syscall per record costs more
+    /// than the copy it saves (measured: 64 KiB records, 0.5x vs 0.8x raw).
     pub direct_write_min: usize,
     pub flush: FlushPolicy,
 }
@@ -80,7 +82,7 @@ impl Default for WriterConfig {
         WriterConfig {
             max_record: 1 << 20,
             max_batch: (1 << 20) + INNER_HEADER_LEN as u32,
-            direct_write_min: 32 << 10,
+            direct_write_min: 256 << 10,
             flush: FlushPolicy::default(),
         }
     }
