@@ -7,11 +7,15 @@
 //! the GIL is held. Only a non-`bytes` buffer larger than `max_record` goes
 //! through a temporary copy (it must be split).
 use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use limen_record::{
-    Ending, FlushPolicy, Header, HeaderFields, Key32, Kind, ReaderLimits, Records, Source, Status,
-    Writer, WriterConfig,
+    Ending, FlushPolicy, Header, HeaderFields, Key32, Kind, ReaderLimits, Records, Sink, Source,
+    Status, Writer, WriterConfig,
 };
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -39,6 +43,151 @@ fn kind_of(name: &str) -> PyResult<Kind> {
             names.join(", ")
         ))
     })
+}
+
+enum IoMsg {
+    Write(Vec<u8>),
+    Sync(SyncSender<std::io::Result<()>>),
+    Barrier(SyncSender<()>),
+}
+
+/// Batches queued to the I/O thread at most; beyond that, a flush waits.
+const IO_QUEUE: usize = 2;
+
+/// The log file, written by a dedicated I/O thread: a flush hands the
+/// framed, checksummed batch over (swapping in a recycled buffer, no copy)
+/// and returns, so the `write` syscall overlaps with framing and hashing the
+/// next batch. The crate stays free of threads; who moves the bytes is the
+/// glue's choice. Batches are written in order; an I/O error is reported on
+/// the next flush or at close. `sync` waits for every queued batch, then
+/// fsyncs. Dropping the sink writes what is queued, then joins the thread.
+struct ThreadedFile {
+    tx: Option<SyncSender<IoMsg>>,
+    recycled: Mutex<Receiver<Vec<u8>>>,
+    error: Arc<Mutex<Option<std::io::Error>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ThreadedFile {
+    fn try_new(mut file: File) -> std::io::Result<Self> {
+        let (tx, rx) = sync_channel::<IoMsg>(IO_QUEUE);
+        let (back_tx, back_rx) = sync_channel::<Vec<u8>>(IO_QUEUE + 1);
+        let error = Arc::new(Mutex::new(None::<std::io::Error>));
+        let err = Arc::clone(&error);
+        let thread = std::thread::Builder::new()
+            .name("limen-record-io".into())
+            .spawn(move || {
+                let failed = |e: std::io::Error| {
+                    if let Ok(mut slot) = err.lock() {
+                        slot.get_or_insert(e);
+                    }
+                };
+                let ok = || err.lock().map(|slot| slot.is_none()).unwrap_or(false);
+                for msg in rx {
+                    match msg {
+                        IoMsg::Write(mut buf) => {
+                            if ok() {
+                                if let Err(e) = file.write_all(&buf) {
+                                    failed(e);
+                                }
+                            }
+                            buf.clear();
+                            let _ = back_tx.try_send(buf);
+                        }
+                        IoMsg::Barrier(ack) => {
+                            let _ = ack.send(());
+                        }
+                        IoMsg::Sync(ack) => {
+                            let r = if ok() {
+                                file.sync_all()
+                            } else {
+                                Err(std::io::Error::other("an earlier write failed"))
+                            };
+                            let _ = ack.send(r);
+                        }
+                    }
+                }
+            })?;
+        Ok(ThreadedFile {
+            tx: Some(tx),
+            recycled: Mutex::new(back_rx),
+            error,
+            thread: Some(thread),
+        })
+    }
+
+    fn check(&self) -> std::io::Result<()> {
+        match self.error.lock() {
+            Ok(slot) => match slot.as_ref() {
+                Some(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                None => Ok(()),
+            },
+            Err(_) => Err(std::io::Error::other("the I/O thread failed")),
+        }
+    }
+
+    /// Wait until every batch handed over so far is written (not fsynced).
+    fn try_wait_written(&self) -> std::io::Result<()> {
+        let (ack_tx, ack_rx) = sync_channel(1);
+        self.send(IoMsg::Barrier(ack_tx))?;
+        ack_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the I/O thread is gone"))?;
+        self.check()
+    }
+
+    fn send(&self, msg: IoMsg) -> std::io::Result<()> {
+        let gone = || std::io::Error::other("the I/O thread is gone");
+        self.tx
+            .as_ref()
+            .ok_or_else(gone)?
+            .send(msg)
+            .map_err(|_| gone())
+    }
+}
+
+impl Write for ThreadedFile {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        // Only the header goes through here; batches use `write_batch`.
+        self.check()?;
+        self.send(IoMsg::Write(b.to_vec()))?;
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.check()
+    }
+}
+
+impl Sink for ThreadedFile {
+    fn write_batch(&mut self, batch: &mut Vec<u8>) -> std::io::Result<()> {
+        self.check()?;
+        let spare = self
+            .recycled
+            .lock()
+            .ok()
+            .and_then(|rx| rx.try_recv().ok())
+            .unwrap_or_else(|| Vec::with_capacity(batch.capacity()));
+        let full = std::mem::replace(batch, spare);
+        self.send(IoMsg::Write(full))
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.check()?;
+        let (ack_tx, ack_rx) = sync_channel(1);
+        self.send(IoMsg::Sync(ack_tx))?;
+        ack_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the I/O thread is gone"))??;
+        self.check()
+    }
+}
+
+impl Drop for ThreadedFile {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// A Python buffer seen as a [`Source`]: copied whole, straight into the
@@ -72,14 +221,14 @@ fn now_unix_us() -> u64 {
 /// Writes one session log (see `limen.record.SessionWriter`).
 #[pyclass(module = "limen._native")]
 pub struct RecordWriter {
-    inner: Option<Writer<File>>,
+    inner: Option<Writer<ThreadedFile>>,
     start: Instant,
     max_record: usize,
     path: String,
 }
 
 impl RecordWriter {
-    fn writer(&mut self) -> PyResult<&mut Writer<File>> {
+    fn writer(&mut self) -> PyResult<&mut Writer<ThreadedFile>> {
         self.inner
             .as_mut()
             .ok_or_else(|| PyValueError::new_err(format!("session log {} is closed", self.path)))
@@ -154,9 +303,8 @@ impl RecordWriter {
                 interval_us,
                 fsync_each,
             },
-            // Below the flush threshold a syscall per record costs more
-            // than the copy into the batch saves.
-            direct_write_min: flush_bytes.max(64 << 10),
+            // Batches go to the I/O thread; a borrowed payload cannot.
+            direct_write_min: usize::MAX,
         };
         let fields = HeaderFields {
             session_id,
@@ -171,6 +319,8 @@ impl RecordWriter {
             .create_new(true)
             .open(path)
             .map_err(|e| PyOSError::new_err(format!("cannot create session log {path}: {e}")))?;
+        let file = ThreadedFile::try_new(file)
+            .map_err(|e| PyOSError::new_err(format!("cannot start the log's I/O thread: {e}")))?;
         let start = Instant::now();
         let inner = Writer::try_create(file, &fields, &signing_key, recipient.as_ref(), cfg)
             .map_err(to_py)?;
@@ -208,7 +358,13 @@ impl RecordWriter {
     /// Write pending records now.
     fn flush(&mut self, py: Python<'_>) -> PyResult<()> {
         let w = self.writer()?;
-        py.detach(|| w.try_flush()).map_err(to_py)
+        py.detach(|| {
+            w.try_flush()?;
+            w.sink()
+                .try_wait_written()
+                .map_err(limen_record::Error::from)
+        })
+        .map_err(to_py)
     }
 
     /// Write the signed trailer, fsync and close. Returns the counts.

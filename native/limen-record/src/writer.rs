@@ -25,6 +25,15 @@ use crate::keys::{try_sealer_for, Key32, Sealer, TrailerSigner};
 pub trait Sink: Write {
     /// Make everything written so far durable (fsync for files).
     fn sync(&mut self) -> std::io::Result<()>;
+
+    /// Write a whole batch and leave `batch` empty. A sink may take the
+    /// buffer and swap in another one (e.g. to hand it to an I/O thread);
+    /// the default writes it and clears it.
+    fn write_batch(&mut self, batch: &mut Vec<u8>) -> std::io::Result<()> {
+        self.write_all(batch)?;
+        batch.clear();
+        Ok(())
+    }
 }
 
 impl Sink for std::fs::File {
@@ -443,9 +452,8 @@ impl<W: Sink> Writer<W> {
     fn try_flush_at(&mut self, t_us: u64) -> Result<()> {
         let r = self.try_seal().and_then(|()| {
             if !self.out.is_empty() {
-                self.sink.write_all(&self.out)?;
                 self.file_bytes += self.out.len() as u64;
-                self.out.clear();
+                self.sink.write_batch(&mut self.out)?;
                 if self.cfg.flush.fsync_each {
                     self.sink.sync()?;
                 }
@@ -498,9 +506,8 @@ impl<W: Sink> Writer<W> {
         self.out.extend_from_slice(&sum);
         let frames = self.next_frame;
         let r = (|| -> Result<()> {
-            self.sink.write_all(&self.out)?;
             self.file_bytes += self.out.len() as u64;
-            self.out.clear();
+            self.sink.write_batch(&mut self.out)?;
             self.sink.flush()?;
             self.sink.sync()?;
             Ok(())
