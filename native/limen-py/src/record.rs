@@ -14,8 +14,8 @@ use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use limen_record::{
-    Ending, FlushPolicy, Header, HeaderFields, Key32, Kind, ReaderLimits, Records, Sink, Source,
-    Status, Writer, WriterConfig,
+    Chainer, Ending, FlushPolicy, FrameSpan, Header, HeaderFields, Key32, Kind, ReaderLimits,
+    Records, Sink, Source, Status, Writer, WriterConfig,
 };
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyOSError, PyValueError};
@@ -45,8 +45,14 @@ fn kind_of(name: &str) -> PyResult<Kind> {
     })
 }
 
+/// A written batch and its spans, emptied, for reuse.
+type Recycled = (Vec<u8>, Vec<FrameSpan>);
+
 enum IoMsg {
+    Start(Chainer),
     Write(Vec<u8>),
+    Deferred(Vec<u8>, Vec<FrameSpan>),
+    Chain(SyncSender<Option<[u8; 32]>>),
     Sync(SyncSender<std::io::Result<()>>),
     Barrier(SyncSender<()>),
 }
@@ -55,59 +61,86 @@ enum IoMsg {
 const IO_QUEUE: usize = 2;
 
 /// The log file, written by a dedicated I/O thread: a flush hands the
-/// framed, checksummed batch over (swapping in a recycled buffer, no copy)
-/// and returns, so the `write` syscall overlaps with framing and hashing the
-/// next batch. The crate stays free of threads; who moves the bytes is the
-/// glue's choice. Batches are written in order; an I/O error is reported on
+/// framed batch over (swapping in a recycled buffer, no copy) and returns;
+/// the thread fills the frames' checksums (the writer runs with deferred
+/// checksums, the thread owns the [`Chainer`]) and writes, so hashing and
+/// the `write` syscall overlap with framing the next batch. The crate stays
+/// free of threads; who moves the bytes is the glue's choice. Batches are written in order; an I/O error is reported on
 /// the next flush or at close. `sync` waits for every queued batch, then
 /// fsyncs. Dropping the sink writes what is queued, then joins the thread.
 struct ThreadedFile {
     tx: Option<SyncSender<IoMsg>>,
-    recycled: Mutex<Receiver<Vec<u8>>>,
+    recycled: Mutex<Receiver<Recycled>>,
     error: Arc<Mutex<Option<std::io::Error>>>,
     thread: Option<JoinHandle<()>>,
 }
 
+/// The I/O thread: fills deferred checksums in order, writes, fsyncs on
+/// request. After the first failure it writes nothing more (fail closed).
+fn io_thread(
+    mut file: File,
+    rx: Receiver<IoMsg>,
+    back: SyncSender<Recycled>,
+    err: Arc<Mutex<Option<std::io::Error>>>,
+) {
+    let failed = |e: std::io::Error| {
+        if let Ok(mut slot) = err.lock() {
+            slot.get_or_insert(e);
+        }
+    };
+    let ok = || err.lock().map(|slot| slot.is_none()).unwrap_or(false);
+    let mut chainer: Option<Chainer> = None;
+    for msg in rx {
+        match msg {
+            IoMsg::Start(c) => chainer = Some(c),
+            IoMsg::Write(buf) => {
+                if ok() {
+                    if let Err(e) = file.write_all(&buf) {
+                        failed(e);
+                    }
+                }
+            }
+            IoMsg::Deferred(mut buf, mut spans) => {
+                let filled = chainer.as_mut().is_some_and(|c| c.fill(&mut buf, &spans));
+                if !filled {
+                    // Never write frames without their checksums.
+                    failed(std::io::Error::other("a batch could not be checksummed"));
+                } else if ok() {
+                    if let Err(e) = file.write_all(&buf) {
+                        failed(e);
+                    }
+                }
+                buf.clear();
+                spans.clear();
+                let _ = back.try_send((buf, spans));
+            }
+            IoMsg::Chain(ack) => {
+                let _ = ack.send(chainer.as_ref().map(Chainer::chain));
+            }
+            IoMsg::Barrier(ack) => {
+                let _ = ack.send(());
+            }
+            IoMsg::Sync(ack) => {
+                let r = if ok() {
+                    file.sync_all()
+                } else {
+                    Err(std::io::Error::other("an earlier write failed"))
+                };
+                let _ = ack.send(r);
+            }
+        }
+    }
+}
+
 impl ThreadedFile {
-    fn try_new(mut file: File) -> std::io::Result<Self> {
+    fn try_new(file: File) -> std::io::Result<Self> {
         let (tx, rx) = sync_channel::<IoMsg>(IO_QUEUE);
-        let (back_tx, back_rx) = sync_channel::<Vec<u8>>(IO_QUEUE + 1);
+        let (back_tx, back_rx) = sync_channel::<Recycled>(IO_QUEUE + 1);
         let error = Arc::new(Mutex::new(None::<std::io::Error>));
         let err = Arc::clone(&error);
         let thread = std::thread::Builder::new()
             .name("limen-record-io".into())
-            .spawn(move || {
-                let failed = |e: std::io::Error| {
-                    if let Ok(mut slot) = err.lock() {
-                        slot.get_or_insert(e);
-                    }
-                };
-                let ok = || err.lock().map(|slot| slot.is_none()).unwrap_or(false);
-                for msg in rx {
-                    match msg {
-                        IoMsg::Write(mut buf) => {
-                            if ok() {
-                                if let Err(e) = file.write_all(&buf) {
-                                    failed(e);
-                                }
-                            }
-                            buf.clear();
-                            let _ = back_tx.try_send(buf);
-                        }
-                        IoMsg::Barrier(ack) => {
-                            let _ = ack.send(());
-                        }
-                        IoMsg::Sync(ack) => {
-                            let r = if ok() {
-                                file.sync_all()
-                            } else {
-                                Err(std::io::Error::other("an earlier write failed"))
-                            };
-                            let _ = ack.send(r);
-                        }
-                    }
-                }
-            })?;
+            .spawn(move || io_thread(file, rx, back_tx, err))?;
         Ok(ThreadedFile {
             tx: Some(tx),
             recycled: Mutex::new(back_rx),
@@ -160,15 +193,34 @@ impl Write for ThreadedFile {
 
 impl Sink for ThreadedFile {
     fn write_batch(&mut self, batch: &mut Vec<u8>) -> std::io::Result<()> {
+        // The trailer: complete, checksummed by the writer.
         self.check()?;
-        let spare = self
+        self.send(IoMsg::Write(std::mem::take(batch)))
+    }
+    fn write_deferred(
+        &mut self,
+        batch: &mut Vec<u8>,
+        spans: &mut Vec<FrameSpan>,
+    ) -> std::io::Result<()> {
+        self.check()?;
+        let (buf, sp) = self
             .recycled
             .lock()
             .ok()
             .and_then(|rx| rx.try_recv().ok())
-            .unwrap_or_else(|| Vec::with_capacity(batch.capacity()));
-        let full = std::mem::replace(batch, spare);
-        self.send(IoMsg::Write(full))
+            .unwrap_or_else(|| (Vec::with_capacity(batch.capacity()), Vec::new()));
+        let full = std::mem::replace(batch, buf);
+        let full_spans = std::mem::replace(spans, sp);
+        self.send(IoMsg::Deferred(full, full_spans))
+    }
+    fn deferred_chain(&mut self) -> std::io::Result<[u8; 32]> {
+        let (ack_tx, ack_rx) = sync_channel(1);
+        self.send(IoMsg::Chain(ack_tx))?;
+        let chain = ack_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("the I/O thread is gone"))?;
+        self.check()?;
+        chain.ok_or_else(|| std::io::Error::other("the I/O thread has no chain"))
     }
     fn sync(&mut self) -> std::io::Result<()> {
         self.check()?;
@@ -305,6 +357,7 @@ impl RecordWriter {
             },
             // Batches go to the I/O thread; a borrowed payload cannot.
             direct_write_min: usize::MAX,
+            defer_checksums: true,
         };
         let fields = HeaderFields {
             session_id,
@@ -322,8 +375,15 @@ impl RecordWriter {
         let file = ThreadedFile::try_new(file)
             .map_err(|e| PyOSError::new_err(format!("cannot start the log's I/O thread: {e}")))?;
         let start = Instant::now();
-        let inner = Writer::try_create(file, &fields, &signing_key, recipient.as_ref(), cfg)
+        let mut inner = Writer::try_create(file, &fields, &signing_key, recipient.as_ref(), cfg)
             .map_err(to_py)?;
+        let chainer = inner
+            .take_chainer()
+            .ok_or_else(|| PyValueError::new_err("the writer did not defer its checksums"))?;
+        inner
+            .sink()
+            .send(IoMsg::Start(chainer))
+            .map_err(|e| PyOSError::new_err(format!("session log {path}: {e}")))?;
         Ok(RecordWriter {
             inner: Some(inner),
             start,

@@ -32,4 +32,4 @@ pub use keys::{
 pub use reader::{
     try_verify, Ending, FrameView, LogReader, ReaderLimits, Record, Records, Report, Status,
 };
-pub use writer::{FlushPolicy, Sink, Source, Summary, Writer, WriterConfig};
+pub use writer::{Chainer, FlushPolicy, FrameSpan, Sink, Source, Summary, Writer, WriterConfig};

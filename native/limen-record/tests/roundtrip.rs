@@ -281,3 +281,61 @@ fn forged_trailer_with_recomputed_checksum() {
         assert_eq!(rep.first_bad, Some((frames(&log).len() - 1) as u64));
     }
 }
+
+/// A sink that fills deferred checksums itself (what the Python binding's
+/// I/O thread does), synchronously.
+struct DeferredVec {
+    bytes: Vec<u8>,
+    chainer: Option<limen_record::Chainer>,
+}
+
+impl std::io::Write for DeferredVec {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.bytes.extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl limen_record::Sink for DeferredVec {
+    fn sync(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+    fn write_deferred(
+        &mut self,
+        batch: &mut Vec<u8>,
+        spans: &mut Vec<limen_record::FrameSpan>,
+    ) -> std::io::Result<()> {
+        let c = self.chainer.as_mut().ok_or(std::io::ErrorKind::Other)?;
+        assert!(c.fill(batch, spans));
+        self.bytes.extend_from_slice(batch);
+        batch.clear();
+        spans.clear();
+        Ok(())
+    }
+    fn deferred_chain(&mut self) -> std::io::Result<[u8; 32]> {
+        Ok(self.chainer.as_ref().ok_or(std::io::ErrorKind::Other)?.chain())
+    }
+}
+
+#[test]
+fn deferred_checksums_write_the_same_log() {
+    let k = keys();
+    let appends = sample_appends();
+    let inline = write_log(&k, false, small_cfg(), &appends, true);
+    let cfg = WriterConfig { defer_checksums: true, ..small_cfg() };
+    let sink = DeferredVec { bytes: Vec::new(), chainer: None };
+    let mut w = limen_record::Writer::try_create(sink, &fields(), &k.signing, None, cfg).unwrap();
+    let chainer = w.take_chainer();
+    assert!(chainer.is_some());
+    assert!(w.take_chainer().is_none());
+    // Give the chainer to the sink, the way the binding hands it to its thread.
+    w.sink_mut().chainer = chainer;
+    for (i, (kind, p)) in appends.iter().enumerate() {
+        w.try_append(*kind, i as u64 * 10, p).unwrap();
+    }
+    w.try_close(appends.len() as u64 * 10).unwrap();
+    assert_eq!(w.sink().bytes, inline);
+}
