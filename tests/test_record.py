@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
 import tempfile
@@ -193,3 +194,16 @@ def test_key_files_round_trip_and_check_their_type(tmp_path: Path) -> None:
     assert record.recipient_public_key(PAIR.private) == PAIR.public
     assert record.key_id(PAIR.public) not in repr(PAIR.private)
     assert "private" not in repr(PAIR).lower() or "key_id" in repr(PAIR)
+
+
+def test_dropped_writer_writes_what_was_appended(tmp_path: Path) -> None:
+    path = tmp_path / "d.log"
+    w = record.SessionWriter(
+        path, session_id="s", identity="i", resource="r", protocol="p", signing_key=SK
+    )
+    w.append_many("u2c", [b"a" * 100] * 500)
+    del w
+    gc.collect()
+    log = record.open_log(path)
+    assert len(list(log)) == 500
+    assert log.truncated
