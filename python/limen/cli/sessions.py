@@ -1,8 +1,10 @@
-"""``limen sessions``: verify, replay and export recorded session logs.
+"""``limen sessions``: list, verify, replay and export recorded sessions.
 
-Each subcommand takes a log file's path. The ``--config FILE ID`` form of the
-user contract (look a session up in the gateway's session index) arrives with
-the gateway; until then ``--config`` is refused with a clear message.
+``verify``, ``replay`` and ``export`` take a log file's path, or with
+``--config FILE`` a session id (or an unambiguous prefix of one, at least 6
+characters) looked up in the gateway's session index. ``list`` needs
+``--config``. With ``--config``, ``verify`` trusts the gateway's own recording
+key from that configuration.
 """
 
 from __future__ import annotations
@@ -15,8 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from limen import record
 from limen.cli import CheckFailed, UsageError
+from limen.cli._configfile import load_config_arg
+from limen.config import Config
+from limen.store import Store, StoreError, open_store
 
 _DIRECTION = {
     record.Kind.C2U: "bot -> upstream",
@@ -36,12 +43,29 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = p.add_subparsers(dest="sessions_command", metavar="SUBCOMMAND")
     sub.required = True
 
+    ls = sub.add_parser(
+        "list",
+        help="recorded sessions, newest first",
+        description=(
+            "List the sessions in the gateway's session index, newest first: id, identity, "
+            "resource, protocol, start, end and number of statements."
+        ),
+    )
+    ls.add_argument("--config", required=True, metavar="FILE", help="the limen configuration")
+    ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    ls.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50)")
+    ls.set_defaults(func=cmd_list)
+
     def target(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("target", metavar="FILE", help="path of a session log file")
+        sp.add_argument(
+            "target",
+            metavar="ID|FILE",
+            help="a log file's path, or with --config a session id (or a prefix of one)",
+        )
         sp.add_argument(
             "--config",
             metavar="FILE",
-            help="(with the gateway) look the session id up in this config's session index",
+            help="look the session id up in this configuration's session index",
         )
 
     def key_arg(sp: argparse.ArgumentParser) -> None:
@@ -120,12 +144,27 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     k.set_defaults(func=cmd_keygen)
 
 
+def _store(args: argparse.Namespace) -> tuple[Config, Store]:
+    config = load_config_arg(args)
+    try:
+        return config, open_store(config.gateway.state, Path(config.base_dir))
+    except StoreError as exc:
+        raise CheckFailed(str(exc)) from None
+
+
 def _log_path(args: argparse.Namespace) -> Path:
     if args.config is not None:
-        raise UsageError(
-            "sessions by id (--config) need the gateway's session index, which is not "
-            "available yet; pass the log file's path"
-        )
+        config, store = _store(args)
+        try:
+            rec = store.session(args.target)
+        except StoreError as exc:
+            raise CheckFailed(str(exc)) from None
+        finally:
+            store.close()
+        path = config.path(rec.recording)
+        if not path.is_file():
+            raise CheckFailed(f"session {rec.id}: its log {path} is missing")
+        return path
     path = Path(args.target)
     if not path.is_file():
         raise UsageError(f"{path}: no such log file")
@@ -150,14 +189,26 @@ def _describe(h: record.Header | None) -> str:
     )
 
 
+def _gateway_public_key(args: argparse.Namespace) -> bytes:
+    """The public half of the recording key the configured gateway signs with."""
+    key_path = load_config_arg(args).recording_key_path()
+    private = _load(key_path, "signing")
+    if private is None:  # pragma: no cover - _load returns bytes for a path
+        raise UsageError(f"{key_path}: no recording key")
+    return record.signing_public_key(private)
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     path = _log_path(args)
-    if args.public_key is None and not args.integrity_only:
+    if args.public_key is None and not args.integrity_only and args.config is None:
         raise UsageError(
             "pass --public-key FILE (the recording public key you trust), or "
             "--integrity-only to check integrity without checking who signed the log"
         )
-    public = _load(args.public_key, "signing-public")
+    if args.public_key is None and not args.integrity_only:
+        public: bytes | None = _gateway_public_key(args)
+    else:
+        public = _load(args.public_key, "signing-public")
     res = record.verify(path, public)
     if args.json:
         out: dict[str, Any] = {
@@ -278,6 +329,44 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         raise CheckFailed(f"{args.target}: export stopped: {exc}") from None
     print(json.dumps({"type": "end", "status": "truncated" if log.truncated else "closed"}))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    _config, store = _store(args)
+    try:
+        rows = store.sessions(limit=max(1, args.limit))
+    finally:
+        store.close()
+    if args.json:
+        for r in rows:
+            print(json.dumps(msgspec.to_builtins(r)))
+        return 0
+    if not rows:
+        print("no recorded sessions")
+        return 0
+
+    def when(t: float | None) -> str:
+        if t is None:
+            return "(open)"
+        return dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    table = [("ID", "IDENTITY", "RESOURCE", "PROTOCOL", "START (UTC)", "END (UTC)", "STMTS")]
+    table += [
+        (
+            r.id,
+            r.subject,
+            r.resource,
+            r.protocol,
+            when(r.started_at),
+            when(r.ended_at),
+            str(r.statements),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     return 0
 
 
