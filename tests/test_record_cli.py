@@ -153,11 +153,11 @@ def test_encrypted_replay_needs_the_key(tmp_path: Path, keys: tuple[Path, Path])
     assert len(r.stdout.splitlines()) == len(PAYLOADS) + 2
 
 
-def test_config_form_is_not_available_yet(tmp_path: Path, keys: tuple[Path, Path]) -> None:
+def test_config_form_needs_a_readable_config(tmp_path: Path, keys: tuple[Path, Path]) -> None:
     log = _log(tmp_path, keys)
     r = limen("sessions", "replay", log, "--config", tmp_path / "limen.toml")
     assert r.returncode == 2
-    assert "session index" in r.stderr
+    assert "limen.toml" in r.stderr
     r = limen("sessions", "replay", tmp_path / "missing.log")
     assert r.returncode == 2
     assert "no such log file" in r.stderr
