@@ -227,7 +227,23 @@ ERRORS = [
     ("[[rules]]\nname = 5\n", "$.rules[1].name", "str"),
     ("rules = 3\n", "$.rules", "array"),
     ("base_dir = '/'\n", "$.base_dir", "unknown"),
+    ('[[mask_rules]]\nname = "ticket"\nregex = "T-(["\n', "$.mask_rules[0]", "ticket"),
+    ('[[mask_rules]]\nname = "empty"\nregex = "a*"\n', "$.mask_rules[0]", "empty string"),
+    ('[[mask_rules]]\nname = "both"\nregex = "x"\nwords = ["y"]\n', "$.mask_rules[0]", "one of"),
+    ('[[mask_rules]]\nname = "email"\nwords = ["y"]\n', "$.mask_rules[0]", "twice"),
+    ('[[mask_rules]]\nname = "x"\nregexp = "y"\n', "$.mask_rules[0].regexp", "regex"),
 ]
+
+
+def test_rules_may_mask_with_user_mask_rules() -> None:
+    extra = (
+        '[[mask_rules]]\nname = "ticket"\nregex = "T-[0-9]+"\n'
+        '[[rules]]\nname = "r1"\ngroups = ["ci"]\nresources = ["db"]\n'
+        'allow = ["read"]\nmask = ["builtin", "ticket", "column:users.email"]\n'
+    )
+    config = load_config_data(merge(tomllib.loads(BASE), tomllib.loads(extra)))
+    assert config.mask_rules[0].regex == "T-[0-9]+"
+    assert config.rules[1].mask == ["builtin", "ticket", "column:users.email"]
 
 
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

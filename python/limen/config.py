@@ -524,6 +524,17 @@ class Rule(_Strict, frozen=True):
     webhook: str | None = None
 
 
+class MaskRuleConfig(_Strict, frozen=True):
+    """``[[mask_rules]]``: a user masking rule, usable by name in a rule's
+    ``mask`` list. Give ``regex`` (Rust syntax; a capture group masks only
+    that part) or ``words`` (literal words)."""
+
+    name: str
+    regex: str | None = None
+    words: list[str] | None = None
+    case_insensitive: bool = False
+
+
 class Config(_Strict, frozen=True):
     """A whole limen configuration."""
 
@@ -532,6 +543,7 @@ class Config(_Strict, frozen=True):
     identity: IdentityConfig = msgspec.field(default_factory=IdentityConfig)
     resources: list[Resource] = msgspec.field(default_factory=list)
     rules: list[Rule] = msgspec.field(default_factory=list)
+    mask_rules: list[MaskRuleConfig] = msgspec.field(default_factory=list)
     base_dir: str = "."
     """Folder that relative paths start from (the config file's folder); set
     by the loader, not read from the file."""
@@ -795,6 +807,7 @@ def check(config: Config) -> list[Issue]:
     _check_listeners(config, err)
     _check_identity(config, err, warn)
     _check_resources(config, err, warn)
+    _check_mask_rules(config, err)
     _check_rules(config, err, warn)
     return out
 
@@ -998,10 +1011,33 @@ def _granted_groups(config: Config) -> set[str] | None:
     return {g for key in config.identity.keys for g in key.groups}
 
 
+def _check_mask_rules(config: Config, err: _Report) -> None:
+    """Each user masking rule must compile on its own (the error names it)."""
+    from limen.mask import Masker, MaskRuleError
+    from limen.mask import Rule as MaskRule
+
+    _check_names([r.name for r in config.mask_rules], "$.mask_rules", err)
+    for i, mr in enumerate(config.mask_rules):
+        try:
+            Masker(
+                detectors=[mr.name],
+                rules=[
+                    MaskRule(
+                        name=mr.name,
+                        regex=mr.regex,
+                        words=mr.words,
+                        case_insensitive=mr.case_insensitive,
+                    )
+                ],
+            )
+        except MaskRuleError as exc:
+            err(f"$.mask_rules[{i}]", str(exc))
+
+
 def _check_rules(config: Config, err: _Report, warn: _Report) -> None:
     resources = {r.name for r in config.resources}
     granted = _granted_groups(config)
-    detectors = known_detectors()
+    detectors = known_detectors() | {r.name for r in config.mask_rules}
     _check_names([r.name for r in config.rules], "$.rules", err)
     for i, rule in enumerate(config.rules):
         path = f"$.rules[{i}]"
