@@ -320,7 +320,7 @@ def _classify(sql: str, depth: int) -> Classification:
         return Classification(empty, frozenset(), (info,))
     classes = frozenset().union(*(i.classes for i in infos))
     tables = frozenset().union(*(i.tables for i in infos))
-    error = next((i.why for i in infos if UNKNOWN in i.direct_classes), None)
+    error = next((i.why for i in infos if UNKNOWN in i.classes), None)
     return Classification(classes, tables, tuple(infos), error)
 
 
@@ -676,7 +676,11 @@ class _Target:
                     if qualifier and qualifier[0] in self.names:
                         return True
                 continue
-            sub = inside or kind in ("SubLink", "SelectStmt")
+            if kind == "SubLink":
+                stack.append((body.get("testexpr"), inside))
+                stack.append((body.get("subselect"), True))
+                continue
+            sub = inside or kind == "SelectStmt"
             stack.extend((v, sub) for v in (body if kind else node).values())
         return False
 
@@ -776,6 +780,9 @@ class _Walker:
                 self.visit("RangeVar", node, run)
             elif "funcname" in node and "funcformat" in node:
                 self.visit("FuncCall", node, run)
+            elif "rel" in node and "onCommit" in node and run:
+                # an IntoClause (SELECT … INTO), also inside UNION branches
+                self.add(DDL, "SELECT … INTO creates a table")
             stack.extend((v, run) for v in node.values() if isinstance(v, dict | list))
 
     def visit(self, kind: str, body: _Node, executed: bool) -> bool:
