@@ -439,3 +439,19 @@ def test_unclassifiable_protocol_messages_are_denied(session: SessionPolicy) -> 
     decision = session.decide_unclassifiable("a FunctionCall message")
     assert (decision.action, decision.klass) == ("deny", UNKNOWN)
     assert "FunctionCall" in decision.message
+
+
+def test_session_caches_allow_and_deny_but_never_holds(session: SessionPolicy) -> None:
+    first = session.decide("SELECT * FROM users")
+    assert session.decide("SELECT * FROM users") is first
+    denied = session.decide("DROP TABLE users")
+    assert session.decide("DROP TABLE users") is denied
+    held = session.decide("DELETE FROM users WHERE id = 1")
+    again = session.decide("DELETE FROM users WHERE id = 1")
+    assert held.action == again.action == "hold"
+    assert again is not held
+    # statements that prepare or execute depend on session state: not cached
+    session.decide("PREPARE p AS SELECT 1")
+    assert session.decide("EXECUTE p").action == "allow"
+    session.decide("PREPARE p AS DELETE FROM t WHERE id = 1")
+    assert session.decide("EXECUTE p").action == "hold"

@@ -72,7 +72,9 @@ What a statement really does is what is judged:
 
 Limits (the statement text is all limen sees): the database's own objects may
 run code that the text does not show — triggers, rules, views over volatile
-functions, column defaults, domain checks, user-defined casts and types.
+functions, column defaults, domain checks, user-defined casts and types, and
+a function ``f(t)`` called in attribute notation (``SELECT x.f FROM t x``),
+which the parser cannot tell from a column.
 ``unbounded-write`` is a heuristic: ``WHERE id > 0`` is not caught, and an
 unqualified column in ``DELETE … USING`` counts as the target's.
 

@@ -28,6 +28,7 @@ Any error while evaluating denies (fail closed).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -35,6 +36,7 @@ from typing import Final, Literal
 from limen.config import Config, Rule
 from limen.identity import Identity
 from limen.policy.classify import (
+    CACHE_MAX_TEXT,
     HARMLESS,
     SEVERITY,
     UNKNOWN,
@@ -358,6 +360,10 @@ class SessionPolicy:
     - :meth:`decide_execute` judges Bind/Execute of a statement name again
       from what was recorded (a fresh decision: holds are never cached).
 
+    Allow and deny decisions of statements that neither prepare nor execute
+    are cached per session by statement text (bounded, ``decision_cache``
+    entries); holds never are.
+
     A name that is prepared again keeps the *union* of the classes of every
     statement it was given: limen cannot tell whether the upstream accepted
     the new one. ``DEALLOCATE``/``DISCARD ALL``/Close forget nothing by
@@ -372,6 +378,7 @@ class SessionPolicy:
         resource: str,
         *,
         max_prepared: int = 10_000,
+        decision_cache: int = 1024,
     ) -> None:
         self.policy = policy
         self.identity = identity
@@ -382,6 +389,8 @@ class SessionPolicy:
         self._prepared: dict[str, frozenset[str]] = {}
         self._parsed: dict[str, Classification] = {}
         self._unnamed: frozenset[str] | None = None
+        self._decisions: OrderedDict[str, Decision] = OrderedDict()
+        self._decision_cache = decision_cache
 
     @property
     def prepared_names(self) -> frozenset[str]:
@@ -389,6 +398,10 @@ class SessionPolicy:
 
     def decide(self, sql: str) -> Decision:
         """Judge a simple-protocol query (one or more statements)."""
+        cached = self._decisions.get(sql)
+        if cached is not None:
+            self._decisions.move_to_end(sql)
+            return cached
         try:
             classification = classify(sql)
             classes, defined = self._resolve(classification)
@@ -399,9 +412,20 @@ class SessionPolicy:
             )
             if result.action != "deny":
                 self._prepared.update(defined)
+            if result.action != "hold" and not any(
+                s.executes or s.prepares is not None for s in classification.statements
+            ):
+                self._remember(sql, result)
             return result
         except Exception as exc:
             return self.policy.failed(self.identity, self.resource, exc)
+
+    def _remember(self, sql: str, decision: Decision) -> None:
+        if self._decision_cache <= 0 or len(sql) > CACHE_MAX_TEXT:
+            return
+        self._decisions[sql] = decision
+        if len(self._decisions) > self._decision_cache:
+            self._decisions.popitem(last=False)
 
     def decide_parse(self, statement_name: str, sql: str) -> Decision:
         """Judge a protocol-level Parse of ``sql`` into ``statement_name``
