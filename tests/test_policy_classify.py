@@ -10,11 +10,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pglast.parser import parse_sql_json
 
+from limen.config import load_config_data
+from limen.identity import Identity
 from limen.policy import (
     HARMLESS,
     SEVERITY,
     UNKNOWN,
+    Policy,
     classify,
     classify_uncached,
     most_dangerous,
@@ -168,10 +172,45 @@ def test_random_text_never_raises(sql: str) -> None:
     result = classify_uncached(sql)
     assert result.classes
     assert result.klass in SEVERITY
-    assert (result.error is not None) == (UNKNOWN in result.classes and result.error is not None)
-    if result.error is not None:
-        assert UNKNOWN in result.classes
+    assert (result.error is not None) == (UNKNOWN in result.classes)
     for stmt in result.statements:
         assert stmt.classes <= set(SEVERITY)
     if result.klass == HARMLESS:
         assert all(s.klass == HARMLESS for s in result.statements)
+
+
+EVERYTHING_BUT_UNKNOWN = Policy(
+    load_config_data(
+        {
+            "resources": [{"name": "db", "protocol": "postgres", "upstream": "127.0.0.1:5432"}],
+            "rules": [
+                {
+                    "name": "all-named",
+                    "groups": ["ci"],
+                    "resources": ["db"],
+                    "allow": ["read", "write", "unbounded-write", "ddl", "admin"],
+                }
+            ],
+        }
+    )
+)
+BOT = Identity(
+    subject="bot", groups=("ci",), issuer="test", expires_at=None, token_id=None, method="dev"
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(st.text(max_size=200), SQLISH))
+def test_whatever_the_parser_rejects_is_unknown_and_denied(sql: str) -> None:
+    try:
+        parse_sql_json(sql)
+        parsed = "\x00" not in sql
+    except Exception:
+        parsed = False
+    decision = EVERYTHING_BUT_UNKNOWN.decide(BOT, "db", sql)
+    if not parsed:
+        assert classify(sql).klass == UNKNOWN
+        assert decision.action == "deny"
+        assert decision.klass == UNKNOWN
+    else:
+        assert decision.action == ("deny" if UNKNOWN in decision.classes else "allow")

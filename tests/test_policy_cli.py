@@ -14,25 +14,7 @@ pytestmark = pytest.mark.integration
 
 LIMEN = str(Path(sys.executable).parent / "limen")
 
-CONFIG = """
-[identity.dev]
-enabled = true
-[listeners]
-postgres = "127.0.0.1:6432"
-[[resources]]
-name = "staging"
-protocol = "postgres"
-upstream = "127.0.0.1:5432"
-[[rules]]
-name = "ci-staging"
-groups = ["ci"]
-resources = ["staging"]
-allow = ["read"]
-hold = ["write"]
-deny = ["ddl", "admin"]
-approvers = ["security"]
-hold_timeout = "15m"
-"""
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "limen.toml"
 
 
 def limen(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -42,10 +24,10 @@ def limen(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Path:
-    path = tmp_path / "limen.toml"
-    path.write_text(CONFIG)
-    return path
+def config() -> Path:
+    """The example config: rule ci-staging allows read, holds write, denies
+    ddl, admin and unbounded-write on resource staging for group ci."""
+    return EXAMPLE
 
 
 def check(
@@ -98,7 +80,7 @@ def test_json_output(config: Path) -> None:
     assert result.returncode == 1
     data = json.loads(result.stdout)
     assert data["action"] == "deny"
-    assert data["rule"] is None
+    assert data["rule"] == "ci-staging"
     assert data["class"] == "unbounded-write"
     assert data["classes"] == ["write", "unbounded-write"]
     assert data["tables"] == ["users"]

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import pytest
 
 from limen.policy import classify
+from limen.policy.catalog import HARMLESS_FUNCTIONS, function_class
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +133,24 @@ def test_every_statement_is_valid_postgresql(schema: str) -> None:
     for sql in READS + WRITES:
         result = _psql(f"BEGIN;\nSET LOCAL search_path = {schema};\n{sql};\nROLLBACK;\n")
         assert result.returncode == 0, (sql, result.stderr)
+
+
+def test_volatile_builtins_are_never_taken_for_harmless(schema: str) -> None:
+    """Every volatile function of the live server is judged write or admin,
+    unless it is on limen's hand-checked list of harmless volatile ones: a
+    stale or wrong pg_catalog.txt cannot make a side effect look harmless."""
+    del schema
+    listed = _psql(
+        "\\pset tuples_only on\n\\pset format unaligned\n"
+        "SELECT DISTINCT proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE nspname = 'pg_catalog' AND provolatile = 'v';\n"
+    )
+    assert listed.returncode == 0, listed.stderr
+    names = [line for line in listed.stdout.splitlines() if line]
+    assert len(names) > 100
+    for name in names:
+        klass, _ = function_class((name,))
+        if name in HARMLESS_FUNCTIONS:
+            assert klass is None, name
+        else:
+            assert klass in ("write", "admin"), name

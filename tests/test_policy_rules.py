@@ -3,6 +3,7 @@ prepared-statement tracking."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,21 @@ webhook = "https://hooks.example.com/limen"
 
 def config(rules: str, tmp_path: Path) -> Config:
     return load_config_text(BASE + rules, base_dir=tmp_path)
+
+
+def rules(*tables: dict[str, object]) -> str:
+    """``[[rules]]`` tables as TOML (every rule is on resource staging unless
+    it says otherwise)."""
+    out = []
+    for table in tables:
+        fields = {"resources": ["staging"], **table}
+        out.append("[[rules]]")
+        out.extend(f"{key} = {json.dumps(value)}" for key, value in fields.items())
+    return "\n".join(out) + "\n"
+
+
+def policy_of(tmp_path: Path, *tables: dict[str, object]) -> Policy:
+    return Policy(config(rules(*tables), tmp_path))
 
 
 def who(*groups: str, subject: str = "bot") -> Identity:
@@ -115,18 +131,7 @@ def test_no_applicable_rule_denies(policy: Policy) -> None:
 
 
 def test_harmless_statements_need_only_an_applicable_rule(tmp_path: Path) -> None:
-    policy = Policy(
-        config(
-            """
-[[rules]]
-name = "writer-only"
-groups = ["etl"]
-resources = ["staging"]
-allow = ["write"]
-""",
-            tmp_path,
-        )
-    )
+    policy = policy_of(tmp_path, {"name": "writer-only", "groups": ["etl"], "allow": ["write"]})
     for sql in ("BEGIN", "COMMIT", "SET application_name = 'etl'", "DEALLOCATE ALL", ""):
         decision = policy.decide(who("etl"), "staging", sql)
         assert decision.action == "allow", sql
@@ -139,18 +144,7 @@ allow = ["write"]
 
 
 def test_allow_must_cover_every_class(tmp_path: Path) -> None:
-    policy = Policy(
-        config(
-            """
-[[rules]]
-name = "writes"
-groups = ["ci"]
-resources = ["staging"]
-allow = ["read", "write"]
-""",
-            tmp_path,
-        )
-    )
+    policy = policy_of(tmp_path, {"name": "writes", "groups": ["ci"], "allow": ["read", "write"]})
     bounded = policy.decide(who("ci"), "staging", "UPDATE t SET a = 1 WHERE id = 1")
     assert bounded.action == "allow"
     unbounded = policy.decide(who("ci"), "staging", "UPDATE t SET a = 1")
@@ -163,22 +157,10 @@ allow = ["read", "write"]
 
 
 def test_classes_may_be_covered_by_different_rules(tmp_path: Path) -> None:
-    policy = Policy(
-        config(
-            """
-[[rules]]
-name = "writes"
-groups = ["ci"]
-resources = ["staging"]
-allow = ["write"]
-[[rules]]
-name = "bulk"
-subjects = ["etl-bot"]
-resources = ["staging"]
-allow = ["unbounded-write"]
-""",
-            tmp_path,
-        )
+    policy = policy_of(
+        tmp_path,
+        {"name": "writes", "groups": ["ci"], "allow": ["write"]},
+        {"name": "bulk", "subjects": ["etl-bot"], "allow": ["unbounded-write"]},
     )
     assert policy.decide(who("ci"), "staging", "DELETE FROM t").action == "deny"
     decision = policy.decide(who("ci", subject="etl-bot"), "staging", "DELETE FROM t")
@@ -187,30 +169,13 @@ allow = ["unbounded-write"]
 
 
 def test_precedence_across_rules(tmp_path: Path) -> None:
-    rules = """
-[[rules]]
-name = "a-allows"
-groups = ["ci"]
-resources = ["staging"]
-allow = ["read", "write"]
-[[rules]]
-name = "b-holds"
-groups = ["reviewed"]
-resources = ["staging"]
-hold = ["write"]
-approvers = ["dba"]
-[[rules]]
-name = "c-denies"
-groups = ["frozen"]
-resources = ["staging"]
-deny = ["write"]
-[[rules]]
-name = "d-subject"
-subjects = ["special-bot"]
-resources = ["staging"]
-deny = ["read"]
-"""
-    policy = Policy(config(rules, tmp_path))
+    policy = policy_of(
+        tmp_path,
+        {"name": "a-allows", "groups": ["ci"], "allow": ["read", "write"]},
+        {"name": "b-holds", "groups": ["reviewed"], "hold": ["write"], "approvers": ["dba"]},
+        {"name": "c-denies", "groups": ["frozen"], "deny": ["write"]},
+        {"name": "d-subject", "subjects": ["special-bot"], "deny": ["read"]},
+    )
     sql = "INSERT INTO t VALUES (1)"
     assert policy.decide(who("ci"), "staging", sql).action == "allow"
     held = policy.decide(who("ci", "reviewed"), "staging", sql)
@@ -274,20 +239,14 @@ def test_a_class_limen_does_not_know_is_denied(policy: Policy) -> None:
 
 
 def test_mask_is_the_union_of_applicable_rules(tmp_path: Path) -> None:
-    policy = Policy(
-        config(
-            CI_STAGING
-            + """
-[[rules]]
-name = "extra-mask"
-groups = ["ci"]
-resources = ["staging", "prod"]
-allow = ["read"]
-mask = ["column:users.phone", "builtin"]
-""",
-            tmp_path,
-        )
-    )
+    extra = {
+        "name": "extra-mask",
+        "groups": ["ci"],
+        "resources": ["staging", "prod"],
+        "allow": ["read"],
+        "mask": ["column:users.phone", "builtin"],
+    }
+    policy = Policy(config(CI_STAGING + rules(extra), tmp_path))
     assert policy.mask_for(who("ci"), "staging") == (
         "builtin",
         "column:users.email",
