@@ -347,7 +347,9 @@ def test_protocol_parse_and_execute(session: SessionPolicy) -> None:
     assert session.decide("EXECUTE s1(1)").action == "allow"
     write = session.decide_parse("s2", "UPDATE users SET a = 1 WHERE id = $1")
     assert write.action == "hold"
-    assert session.decide_execute("s2").action == "hold"
+    execute = session.decide_execute("s2")
+    assert (execute.action, execute.klass, execute.commands) == ("hold", "write", ("UPDATE",))
+    assert execute.tables == {"users"}
     assert session.decide("EXECUTE s2(1)").action == "hold"
     denied = session.decide_parse("s3", "DROP TABLE users")
     assert denied.action == "deny"

@@ -441,15 +441,12 @@ class SessionPolicy:
             )
             if not statement_name:
                 self._unnamed = classes
-                self._parsed.pop("", None)
-                if classification.statements and any(s.executes for s in classification.statements):
-                    self._parsed[""] = classification
+                self._parsed[""] = classification
             elif result.action != "deny":
                 self._prepared[statement_name] = (
                     self._prepared.get(statement_name, frozenset()) | classes
                 )
-                if any(s.executes for s in classification.statements):
-                    self._parsed[statement_name] = classification
+                self._parsed[statement_name] = classification
             if result.action != "deny":
                 self._prepared.update(defined)
             return result
