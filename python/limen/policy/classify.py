@@ -721,6 +721,7 @@ class _Walker:
         self.reasons: dict[str, str] = {}
         self.tables: set[str] = set()
         self.ctes: set[str] = set()
+        self.targets: set[str] = set()
         self.executes: list[str] = []
         self.functions: set[str] = set()
         self.prepares: str | None = None
@@ -742,7 +743,7 @@ class _Walker:
             self.reasons.setdefault(
                 UNKNOWN, "EXECUTE of a prepared statement not seen on this session"
             )
-        tables = {t for t in self.tables if t not in self.ctes}
+        tables = {t for t in self.tables if t not in self.ctes} | self.targets
         klass = most_dangerous(classes)
         return StatementInfo(
             command=command,
@@ -891,6 +892,12 @@ class _Walker:
 
     def _write(self, kind: str, body: _Node) -> str:
         command = _command(kind)
+        relation = body.get("relation")
+        if isinstance(relation, dict) and relation.get("relname"):
+            # a target is always a table, even when a CTE has its name
+            schema = relation.get("schemaname")
+            name = str(relation["relname"])
+            self.targets.add(f"{schema}.{name}" if schema else name)
         if kind == "TruncateStmt":
             self.add(UNBOUNDED_WRITE, "TRUNCATE empties whole tables")
         elif kind in ("UpdateStmt", "DeleteStmt"):
