@@ -32,6 +32,10 @@ test-rust:
 	cargo test --workspace --all-targets
 	cargo test --workspace --doc
 	cargo clippy --workspace --all-targets -- -D warnings
+	# the fuzz crates are outside the workspace: make sure they still build
+	for d in native/*/fuzz; do \
+	  CARGO_TARGET_DIR=target/fuzz-check cargo check --quiet --manifest-path $$d/Cargo.toml --bins || exit 1; \
+	done
 
 lint: venv
 	$(BIN)/ruff check python tests benchmarks
@@ -46,6 +50,16 @@ bench: build
 
 bench-short: build
 	$(PY) benchmarks/run.py --short
+
+# Run every fuzz target for FUZZ_SECONDS each (needs nightly and cargo-fuzz:
+# `cargo install cargo-fuzz`).
+FUZZ_SECONDS ?= 60
+fuzz:
+	for d in native/*/fuzz; do \
+	  for t in $$(cd $$d && cargo +nightly fuzz list); do \
+	    (cd $$d && cargo +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
+	  done; \
+	done
 
 clean:
 	rm -rf $(VENV) target python/limen/*.so .pytest_cache .mypy_cache .ruff_cache

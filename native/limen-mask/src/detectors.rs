@@ -168,8 +168,8 @@ pub(crate) const BUILTIN: &[Spec] = &[
     },
     Spec {
         name: "password-assignment",
-        description: "values assigned to password, secret, token and API-key fields (key=value, key: value, JSON, SQL PASSWORD '...' and IDENTIFIED BY '...')",
-        pattern: r#"(?i:passw(?:or)?d|passphrase|pwd|secret(?:_?key)?|client_?secret|api_?key|access_?token|auth_?token|refresh_?token|private_?key|credentials?|token)["']?[ \t]{0,3}[:=][ \t]{0,3}(?:"([^"\r\n]{1,256})"|'([^'\r\n]{1,256})'|([^\s"',;&<>{}()\[\]]{3,256}))|\b(?i:password|identified[ \t]{1,3}by)[ \t]{1,3}'([^'\r\n]{1,256})'"#,
+        description: "values assigned to password, secret, token and API-key fields (key=value, key: value, JSON, JSON inside JSON, SQL PASSWORD '...' and IDENTIFIED BY '...')",
+        pattern: r#"(?i:passw(?:or)?d|passphrase|pwd|secret(?:_?key)?|client_?secret|api_?key|access_?token|auth_?token|refresh_?token|private_?key|credentials?|token)\\?["']?[ \t]{0,3}[:=][ \t]{0,3}(?:\\?"([^"\\\r\n]{1,256})\\?"|\\?'([^'\\\r\n]{1,256})\\?'|([^\s"',;&<>{}()\[\]\\]{3,256}))|\b(?i:password|identified[ \t]{1,3}by)[ \t]{1,3}'([^'\r\n]{1,256})'"#,
         validator: Validator::Assignment,
         tail: TailSpec::None,
     },

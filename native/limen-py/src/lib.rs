@@ -3,10 +3,12 @@
 use pyo3::prelude::*;
 
 mod mask;
+mod record;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     mask::register(m)?;
+    record::register(m)?;
     Ok(())
 }

@@ -15,7 +15,16 @@ from collections.abc import Sequence
 from limen import __version__
 
 # Order is the order of `limen --help`.
-COMMANDS: tuple[str, ...] = ("demo", "mask", "config", "identity", "keys", "token", "policy")
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "mask",
+    "sessions",
+    "config",
+    "identity",
+    "keys",
+    "token",
+    "policy",
+)
 
 
 class UsageError(Exception):

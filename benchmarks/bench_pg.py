@@ -1,0 +1,185 @@
+"""PostgreSQL through a proxy: `pgbench -S` (simple and prepared, 1 and 8
+clients) and a large streamed SELECT, direct to PostgreSQL, through
+pgbouncer (session pooling), and through limen (policy, masking and
+recording on) when the gateway is available.
+
+Reports TPS, added latency per query against direct, the proxy's CPU per
+transaction (from /proc), and the ratios limen/pgbouncer.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pgpeers import PG_HOST, PG_PORT, PgBouncer, Target, cpu_seconds
+
+DB = "limen_bench"
+
+
+def _psql(sql: str, db: str = "postgres") -> None:
+    subprocess.run(
+        ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", "postgres", "-d", db, "-qAt", "-c", sql],
+        check=True,
+        capture_output=True,
+    )
+
+
+def _prepare() -> None:
+    exists = subprocess.run(
+        [
+            "psql",
+            "-h",
+            PG_HOST,
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-qAt",
+            "-c",
+            f"SELECT 1 FROM pg_database WHERE datname = '{DB}'",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not exists:
+        _psql(f"CREATE DATABASE {DB}")
+        subprocess.run(
+            ["pgbench", "-i", "-q", "-s", "1", "-h", PG_HOST, "-U", "postgres", DB],
+            check=True,
+            capture_output=True,
+        )
+
+
+def _pgbench(t: Target, clients: int, mode: str, seconds: int) -> dict[str, float]:
+    cpu0 = cpu_seconds(t.pid) if t.pid else 0.0
+    p = subprocess.run(
+        [
+            "pgbench",
+            "-n",
+            "-S",
+            "-M",
+            mode,
+            "-c",
+            str(clients),
+            "-j",
+            str(min(clients, 2)),
+            "-T",
+            str(seconds),
+        ],
+        env=t.conninfo_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if p.returncode != 0:
+        raise RuntimeError(f"pgbench via {t.name} failed: {p.stderr.strip()[-400:]}")
+    cpu = (cpu_seconds(t.pid) - cpu0) if t.pid else 0.0
+    tps = float(re.search(r"tps = ([0-9.]+)", p.stdout).group(1))  # type: ignore[union-attr]
+    lat = float(re.search(r"latency average = ([0-9.]+) ms", p.stdout).group(1))  # type: ignore[union-attr]
+    tx = int(re.search(r"number of transactions actually processed: (\d+)", p.stdout).group(1))  # type: ignore[union-attr]
+    return {
+        "tps": tps,
+        "latency_ms": lat,
+        "cpu_us_per_tx": (cpu / tx * 1e6) if t.pid and tx else 0.0,
+    }
+
+
+def _big_select(t: Target, rows: int) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        ["psql", "-qAt", "-c", f"SELECT i, md5(i::text) FROM generate_series(1, {rows}) i"],
+        env=t.conninfo_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    return rows / (time.perf_counter() - start)
+
+
+def _limen_target() -> tuple[Target | None, Any, str | None]:
+    try:
+        from limen_bench_gateway import start_limen  # type: ignore[import-not-found]
+    except ImportError:
+        return (
+            None,
+            None,
+            "limen: the PostgreSQL gateway is not built yet; direct and pgbouncer only",
+        )
+    target, handle = start_limen(DB)
+    return target, handle, None
+
+
+def run(short: bool) -> dict[str, Any]:
+    seconds = 2 if short else 10
+    rows_big = 100_000 if short else 1_000_000
+    _prepare()
+    notes: list[str] = []
+    targets = [Target("direct", PG_HOST, PG_PORT, "postgres", DB)]
+    bouncer = PgBouncer(DB)
+    targets.append(bouncer.target())
+    limen_target, limen_handle, note = _limen_target()
+    if limen_target is not None:
+        targets.append(limen_target)
+    if note:
+        notes.append(note)
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    rows: list[list[Any]] = []
+    try:
+        for t in targets:
+            results[t.name] = {}
+            for mode in ("simple", "prepared"):
+                for clients in (1, 8):
+                    r = _pgbench(t, clients, mode, seconds)
+                    results[t.name][f"{mode}/{clients}"] = r
+            results[t.name]["big"] = {"rows_per_s": _big_select(t, rows_big)}
+        for t in targets:
+            for key, r in results[t.name].items():
+                if key == "big":
+                    rows.append([t.name, f"SELECT {rows_big} rows", r["rows_per_s"], "-", "-", "-"])
+                    continue
+                added = (r["latency_ms"] - results["direct"][key]["latency_ms"]) * 1000
+                rows.append(
+                    [
+                        t.name,
+                        f"pgbench -S {key}",
+                        r["tps"],
+                        r["latency_ms"],
+                        added if t.name != "direct" else "-",
+                        r["cpu_us_per_tx"] if t.pid else "-",
+                    ]
+                )
+    finally:
+        bouncer.close()
+        if limen_handle is not None:
+            limen_handle.close()
+    ratios: dict[str, float] = {}
+    for key in ("simple/8", "prepared/8", "simple/1", "prepared/1"):
+        ratios[f"pgbouncer/direct tps {key}"] = (
+            results["pgbouncer"][key]["tps"] / results["direct"][key]["tps"]
+        )
+        if "limen" in results:
+            ratios[f"limen/pgbouncer tps {key}"] = (
+                results["limen"][key]["tps"] / results["pgbouncer"][key]["tps"]
+            )
+    return {
+        "title": "PostgreSQL through a proxy (TPS, latency, added µs per query, proxy CPU per tx)",
+        "columns": [
+            "target",
+            "workload",
+            "TPS or rows/s",
+            "latency ms",
+            "added µs",
+            "proxy CPU µs/tx",
+        ],
+        "rows": rows,
+        "ratios": ratios,
+        "notes": notes,
+    }

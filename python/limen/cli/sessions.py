@@ -1,0 +1,304 @@
+"""``limen sessions``: verify, replay and export recorded session logs.
+
+Each subcommand takes a log file's path. The ``--config FILE ID`` form of the
+user contract (look a session up in the gateway's session index) arrives with
+the gateway; until then ``--config`` is refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from limen import record
+from limen.cli import CheckFailed, UsageError
+
+_DIRECTION = {
+    record.Kind.C2U: "bot -> upstream",
+    record.Kind.U2C: "upstream -> bot",
+}
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "sessions",
+        help="verify, replay and export recorded session logs",
+        description=(
+            "Work with limen session logs: tamper-evident files holding every "
+            "command and response of a session (see docs/recording-format.md)."
+        ),
+    )
+    sub = p.add_subparsers(dest="sessions_command", metavar="SUBCOMMAND")
+    sub.required = True
+
+    def target(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("target", metavar="FILE", help="path of a session log file")
+        sp.add_argument(
+            "--config",
+            metavar="FILE",
+            help="(with the gateway) look the session id up in this config's session index",
+        )
+
+    def key_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--key", metavar="FILE", type=Path, help="recipient private key (encrypted logs)"
+        )
+
+    v = sub.add_parser(
+        "verify",
+        help="check a log: exit 0 when intact and signed, 1 naming the first bad record",
+        description=(
+            "Check every record's checksum, the hash chain, the trailer's counts and its "
+            "Ed25519 signature. Exit 0: intact and signed by --public-key. Exit 1: tampered "
+            "(the first bad record is named) or truncated (no trailer: the writer crashed or "
+            "is still running; every complete record is intact). A log names its own signing "
+            "key, but anyone forging a whole log can name theirs: pass --public-key (the "
+            "gateway's recording public key) to check who signed it, or --integrity-only to "
+            "accept the log's own key and check integrity alone."
+        ),
+    )
+    target(v)
+    keys = v.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--public-key",
+        metavar="FILE",
+        type=Path,
+        help="the trusted Ed25519 public key file (limen sessions keygen writes one)",
+    )
+    keys.add_argument(
+        "--integrity-only",
+        action="store_true",
+        help="check integrity against the key the log names itself (not authenticity)",
+    )
+    v.add_argument("--json", action="store_true", help="print the result as JSON")
+    v.set_defaults(func=cmd_verify)
+
+    r = sub.add_parser(
+        "replay",
+        help="print a session as a readable transcript",
+        description=(
+            "Print each record: time since the session start, direction or event kind, and "
+            "the payload as text when it is printable UTF-8, escaped otherwise. Records are "
+            "checked as they are read; a bad record stops the replay with exit 1."
+        ),
+    )
+    target(r)
+    key_arg(r)
+    r.set_defaults(func=cmd_replay)
+
+    e = sub.add_parser(
+        "export",
+        help="machine-readable export (jsonl)",
+        description=(
+            "Write the session as JSON lines: one header object, one object per record "
+            '({"type": "record", "seq", "t_us", "kind", and "text" when the payload is '
+            'UTF-8, else "base64"}), and an end object with the log\'s status.'
+        ),
+    )
+    target(e)
+    e.add_argument("--format", required=True, choices=["jsonl"], help="output format")
+    key_arg(e)
+    e.set_defaults(func=cmd_export)
+
+    k = sub.add_parser(
+        "keygen",
+        help="create a recording signing key or an auditor's encryption key pair",
+        description=(
+            "Write PREFIX.key (private, mode 0600) and PREFIX.pub. --type signing: the "
+            "gateway's Ed25519 recording key (give PREFIX.pub to whoever verifies logs). "
+            "--type recipient: an auditor's X25519 key pair (give PREFIX.pub to the gateway; "
+            "PREFIX.key reads the encrypted logs)."
+        ),
+    )
+    k.add_argument("prefix", metavar="PREFIX", type=Path, help="path prefix of the two files")
+    k.add_argument("--type", required=True, choices=["signing", "recipient"])
+    k.set_defaults(func=cmd_keygen)
+
+
+def _log_path(args: argparse.Namespace) -> Path:
+    if args.config is not None:
+        raise UsageError(
+            "sessions by id (--config) need the gateway's session index, which is not "
+            "available yet; pass the log file's path"
+        )
+    path = Path(args.target)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such log file")
+    return path
+
+
+def _load(path: Path | None, key_type: record.KeyType) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return record.load_key(path, key_type)
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _describe(h: record.Header | None) -> str:
+    if h is None:
+        return ""
+    return (
+        f"session {h.session_id}, identity {h.identity}, resource {h.resource}, "
+        f"protocol {h.protocol}"
+    )
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    path = _log_path(args)
+    if args.public_key is None and not args.integrity_only:
+        raise UsageError(
+            "pass --public-key FILE (the recording public key you trust), or "
+            "--integrity-only to check integrity without checking who signed the log"
+        )
+    public = _load(args.public_key, "signing-public")
+    res = record.verify(path, public)
+    if args.json:
+        out: dict[str, Any] = {
+            "status": res.status,
+            "ok": res.ok,
+            "authenticated": res.authenticated,
+            "first_bad": res.first_bad,
+            "code": res.code,
+            "reason": res.reason,
+            "records": res.records,
+            "payload_bytes": res.payload_bytes,
+        }
+        if res.header is not None:
+            out["session_id"] = res.header.session_id
+            out["signing_key_id"] = res.header.signing_key_id
+        print(json.dumps(out))
+        return 0 if res.ok else 1
+    if res.tampered:
+        where = f"record {res.first_bad}" if res.first_bad is not None else "header"
+        raise CheckFailed(f"{path}: TAMPERED at {where}: {res.reason}")
+    if res.truncated:
+        raise CheckFailed(
+            f"{path}: TRUNCATED: no signed trailer (the writer crashed or is still running); "
+            f"the {res.records} complete records are intact. {res.reason}"
+        )
+    h = res.header
+    key = h.signing_key_id if h is not None else "?"
+    if res.authenticated:
+        print(f"{path}: intact, {res.records} records, signed by key id {key}; {_describe(h)}")
+    else:
+        print(
+            f"{path}: intact (integrity only), {res.records} records; signed by the key the "
+            f"log names itself (key id {key}), authenticity NOT checked; {_describe(h)}"
+        )
+    return 0
+
+
+def render_payload(payload: bytes) -> str:
+    """Text when the payload is printable UTF-8 (newlines and tabs allowed),
+    else every non-printable byte escaped; never raw control characters."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None and all(c.isprintable() or c in "\n\t" for c in text):
+        return text
+    out = []
+    for b in payload:
+        if b == 0x5C:
+            out.append("\\\\")
+        elif 0x20 <= b < 0x7F:
+            out.append(chr(b))
+        else:
+            out.append({0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}.get(b, f"\\x{b:02x}"))
+    return "".join(out)
+
+
+def _open(args: argparse.Namespace) -> record.LogReader:
+    path = _log_path(args)
+    key = _load(args.key, "recipient")
+    try:
+        return record.open_log(path, key)
+    except record.LogError as exc:
+        raise CheckFailed(f"{path}: {exc}") from None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    log = _open(args)
+    h = log.header
+    started = dt.datetime.fromtimestamp(h.start_unix_us / 1e6, tz=dt.UTC)
+    print(f"# {_describe(h)}; started {started.isoformat(timespec='milliseconds')}")
+    width = 16
+    try:
+        for rec in log:
+            label = _DIRECTION.get(rec.kind, rec.kind.value)
+            lines = render_payload(rec.payload).split("\n")
+            print(f"+{rec.t_us / 1e6:.6f}s  {label:<{width}}  {lines[0]}")
+            for line in lines[1:]:
+                print(f"{'':>{12 + width}}  {line}")
+    except record.LogError as exc:
+        sys.stdout.flush()
+        raise CheckFailed(f"{args.target}: replay stopped: {exc}") from None
+    if log.truncated:
+        print("# end: TRUNCATED (no signed trailer: the writer crashed or is still running)")
+    else:
+        print("# end: closed and signed (run `limen sessions verify` to check who signed it)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    log = _open(args)
+    h = log.header
+    head: dict[str, Any] = {
+        "type": "header",
+        "session_id": h.session_id,
+        "identity": h.identity,
+        "resource": h.resource,
+        "protocol": h.protocol,
+        "start_unix_us": h.start_unix_us,
+        "encrypted": h.encrypted,
+        "signing_key_id": h.signing_key_id,
+    }
+    print(json.dumps(head))
+    try:
+        for rec in log:
+            obj: dict[str, Any] = {
+                "type": "record",
+                "seq": rec.seq,
+                "t_us": rec.t_us,
+                "kind": rec.kind.value,
+            }
+            try:
+                obj["text"] = rec.payload.decode("utf-8")
+            except UnicodeDecodeError:
+                obj["base64"] = base64.b64encode(rec.payload).decode("ascii")
+            print(json.dumps(obj))
+    except record.LogError as exc:
+        sys.stdout.flush()
+        raise CheckFailed(f"{args.target}: export stopped: {exc}") from None
+    print(json.dumps({"type": "end", "status": "truncated" if log.truncated else "closed"}))
+    return 0
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    prefix: Path = args.prefix
+    priv_path, pub_path = Path(f"{prefix}.key"), Path(f"{prefix}.pub")
+    for p in (priv_path, pub_path):
+        if p.exists():
+            raise UsageError(f"{p}: already exists; not overwriting a key")
+    if args.type == "signing":
+        private = record.generate_signing_key()
+        public = record.signing_public_key(private)
+        types: tuple[record.KeyType, record.KeyType] = ("signing", "signing-public")
+    else:
+        pair = record.generate_recipient_key()
+        private, public = pair.private, pair.public
+        types = ("recipient", "recipient-public")
+    try:
+        record.save_key(priv_path, private, types[0])
+        record.save_key(pub_path, public, types[1])
+    except FileExistsError as exc:
+        raise UsageError(f"{exc.filename}: already exists; not overwriting a key") from None
+    print(f"{priv_path} (private) and {pub_path}: key id {record.key_id(public)}")
+    return 0

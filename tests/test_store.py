@@ -1,0 +1,118 @@
+"""The state store on SQLite and on the local PostgreSQL: the session index,
+id prefixes, the audit log, and two handles on one store seeing each other's
+writes (two gateway processes sharing state)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from limen.store import SessionRecord, Store, StoreError, open_store
+
+PG = "postgresql://postgres@127.0.0.1:5432/"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite://{tmp_path}/state.db"
+        return
+    name = f"limen_store_{secrets.token_hex(4)}"
+    with psycopg.connect(PG + "postgres", autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG + name
+    finally:
+        with psycopg.connect(PG + "postgres", autocommit=True) as db:
+            db.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+def _rec(i: int, started: float) -> SessionRecord:
+    return SessionRecord(
+        id=f"s{i:02d}-{secrets.token_hex(8)}",
+        subject=f"bot{i}",
+        groups=["ci", "agents"],
+        resource="staging",
+        protocol="postgres",
+        started_at=started,
+        recording=f"/rec/{i}.limenlog",
+        node="gw-1",
+    )
+
+
+def test_sessions_newest_first_and_ended(url: str) -> None:
+    store = open_store(url)
+    recs = [_rec(i, 1000.0 + i) for i in range(5)]
+    for r in recs:
+        store.session_started(r)
+    store.session_ended(recs[2].id, ended_at=2000.0, statements=7, reason="client closed")
+    listed = store.sessions()
+    assert [s.id for s in listed] == [r.id for r in reversed(recs)]
+    ended = store.session(recs[2].id)
+    assert (ended.ended_at, ended.statements, ended.end_reason) == (2000.0, 7, "client closed")
+    assert ended.groups == ["ci", "agents"]
+    assert store.sessions(limit=2)[0].id == recs[4].id
+    store.close()
+
+
+def test_session_prefixes(url: str) -> None:
+    store = open_store(url)
+    base = _rec(1, 1.0)
+    for suffix in ("-one", "-two"):
+        store.session_started(SessionRecord(**{**_fields(base), "id": "abcdef" + suffix}))
+    assert store.session("abcdef-tw").id == "abcdef-two"
+    with pytest.raises(StoreError, match="ambiguous"):
+        store.session("abcdef")
+    with pytest.raises(StoreError, match="at least 6"):
+        store.session("abc")
+    with pytest.raises(StoreError, match="no session"):
+        store.session("zzzzzzzz")
+    store.close()
+
+
+def _fields(rec: SessionRecord) -> dict[str, object]:
+    return {f: getattr(rec, f) for f in rec.__struct_fields__}
+
+
+def test_two_handles_share_state_and_audit(url: str) -> None:
+    one: Store = open_store(url)
+    two: Store = open_store(url)
+    rec = _rec(3, 5.0)
+    one.session_started(rec)
+    assert two.session(rec.id).subject == "bot3"
+    two.audit(
+        "decision", {"action": "deny", "rule": "r1"}, at=6.0, session_id=rec.id, subject="bot3"
+    )
+    events = one.audit_events()
+    assert events == [
+        {
+            "at": 6.0,
+            "kind": "decision",
+            "session_id": rec.id,
+            "subject": "bot3",
+            "action": "deny",
+            "rule": "r1",
+        }
+    ]
+    one.close()
+    two.close()
+
+
+def test_bad_state_urls() -> None:
+    with pytest.raises(StoreError, match="sqlite"):
+        open_store("redis://x")
+    with pytest.raises(StoreError, match="PostgreSQL state store"):
+        open_store("postgresql://postgres@127.0.0.1:1/none")
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    store = open_store(f"sqlite://{tmp_path}/s.db")
+    with store._cursor() as cur:
+        cur.execute("UPDATE limen_meta SET value = '99' WHERE key = 'schema'")
+    store.close()
+    with pytest.raises(StoreError, match="newer"):
+        open_store(f"sqlite://{tmp_path}/s.db")
