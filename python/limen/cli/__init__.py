@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "identity",
     "keys",
     "token",
+    "policy",
 )
 
 
