@@ -105,14 +105,16 @@ def _big_select(t: Target, rows: int) -> float:
 
 
 def _limen_target() -> tuple[Target | None, Any, str | None]:
-    try:
-        from limen_bench_gateway import start_limen  # type: ignore[import-not-found]
-    except ImportError:
+    import importlib.util
+
+    if importlib.util.find_spec("limen.gateway") is None:
         return (
             None,
             None,
             "limen: the PostgreSQL gateway is not built yet; direct and pgbouncer only",
         )
+    from limen_bench_gateway import start_limen
+
     target, handle = start_limen(DB)
     return target, handle, None
 
