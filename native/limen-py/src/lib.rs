@@ -3,10 +3,12 @@
 use pyo3::prelude::*;
 
 mod mask;
+mod wire;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     mask::register(m)?;
+    wire::register(m)?;
     Ok(())
 }

@@ -1,0 +1,763 @@
+//! Bindings for `limen-wire` (PostgreSQL): the gateway's hot path.
+//!
+//! - [`PgServerRelay`]: one call per chunk received from the upstream server
+//!   frames every message, masks DataRow values (by content with the
+//!   masker, whole values by `column:table.column` rules resolved from the
+//!   last RowDescription through a table-OID map the caller supplies),
+//!   masks CopyData out, rewrites lengths, and returns the bytes to forward
+//!   plus the few small events Python acts on. Python never sees row bytes.
+//! - [`PgClientDecoder`]: frames the client's stream and returns each
+//!   message's raw bytes (to forward untouched) with the fields policy needs.
+//! - [`PgUpstreamAuth`]: the SCRAM-SHA-256 / md5 / cleartext client state
+//!   machine for the gateway's own login upstream.
+//! - Encoders for the messages the gateway writes itself.
+//!
+//! Any peer protocol error raises `PgProtocolError` (close that connection).
+use std::collections::HashMap;
+
+use limen_mask::Masker;
+use limen_wire::pg::auth::{AuthPolicy, AuthStep, UpstreamAuth};
+use limen_wire::pg::backend::{
+    tag as btag, Authentication, BackendKeyData, ErrorNotice, Fields, ParameterStatus,
+    TransactionStatus,
+};
+use limen_wire::pg::frontend::{
+    AuthContext, CancelRequest, Parse, ProtocolVersion, Query, StartupMessage, TargetKind,
+};
+use limen_wire::pg::{
+    Action, BackendDecoder, BackendMessage, FrontendDecoder, FrontendMessage, Limits, RowRewriter,
+};
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use crate::mask::PyMasker;
+
+create_exception!(
+    _native,
+    PgProtocolError,
+    PyException,
+    "The peer broke the PostgreSQL protocol (or sent a message over the cap): close that connection."
+);
+
+fn proto_err(e: limen_wire::Error) -> PyErr {
+    PgProtocolError::new_err(e.to_string())
+}
+
+fn local_err(e: limen_wire::Error) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+fn limits(max_message_size: usize) -> Limits {
+    Limits {
+        max_message_size,
+        ..Limits::default()
+    }
+}
+
+/// Type OIDs whose binary form is their text (so content masking keeps a
+/// valid binary value): text, varchar, bpchar, name, json, xml, unknown,
+/// and bytea (raw bytes; masked bytes stay valid bytea).
+const TEXTLIKE_BINARY: [u32; 8] = [25, 1043, 1042, 19, 114, 142, 705, 17];
+/// jsonb: binary form is a version byte (1) then the text.
+const JSONB: u32 = 3802;
+
+/// What to do with one column of the current result set.
+#[derive(Clone, Debug)]
+enum Plan {
+    /// Leave as is (binary value of a non-text type, or no masker).
+    Keep,
+    /// Mask by content.
+    Mask,
+    /// Mask by content after the first byte (binary jsonb).
+    MaskAfterFirst,
+    /// Replace a non-NULL value whole (column rule).
+    Replace(Vec<u8>),
+    /// Send NULL (column rule on a binary value that cannot carry text).
+    Null,
+}
+
+fn event<'py>(py: Python<'py>, items: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, items)
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn fields_dict<'py>(py: Python<'py>, f: &Fields<'_>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (code, value) in f.iter() {
+        d.set_item((code as char).to_string(), lossy(value))?;
+    }
+    Ok(d)
+}
+
+/// The server side of a session: upstream bytes in, bytes for the client
+/// and events out.
+#[pyclass(name = "PgServerRelay", module = "limen._native")]
+pub struct PgServerRelay {
+    decoder: BackendDecoder,
+    masker: Option<Masker>,
+    columns: HashMap<(u32, i16), Vec<u8>>,
+    plan: Vec<Plan>,
+    plan_active: bool,
+    rewriter: RowRewriter,
+    capture_rows: bool,
+    replace_errors: Vec<(Vec<u8>, Vec<u8>)>,
+    masked_rows: u64,
+}
+fn plan_for(
+    masker: Option<&Masker>,
+    columns: &HashMap<(u32, i16), Vec<u8>>,
+    rd: &limen_wire::pg::backend::RowDescription<'_>,
+) -> Vec<Plan> {
+    rd.fields()
+        .map(|f| {
+            let binary = f.format == 1;
+            let textlike = TEXTLIKE_BINARY.contains(&f.type_oid);
+            if let Some(rep) = columns.get(&(f.table_oid, f.column_attr)) {
+                return if !binary || textlike {
+                    Plan::Replace(rep.clone())
+                } else {
+                    Plan::Null
+                };
+            }
+            if masker.is_none() {
+                Plan::Keep
+            } else if !binary || textlike {
+                Plan::Mask
+            } else if f.type_oid == JSONB {
+                Plan::MaskAfterFirst
+            } else {
+                Plan::Keep
+            }
+        })
+        .collect()
+}
+
+/// Rewrites one DataRow by `plan` into `out` (or copies `raw` when nothing
+/// changes). Returns true when the row changed.
+fn relay_row(
+    rewriter: &mut RowRewriter,
+    plan: &[Plan],
+    masker: Option<&Masker>,
+    raw: &[u8],
+    body: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<bool, limen_wire::Error> {
+    let result = rewriter.try_rewrite(body, out, |i, value, scratch| {
+        let Some(v) = value else { return Action::Keep };
+        match plan.get(i) {
+            None | Some(Plan::Keep) => Action::Keep,
+            Some(Plan::Null) => Action::Null,
+            Some(Plan::Replace(rep)) => {
+                scratch.extend_from_slice(rep);
+                Action::Replace
+            }
+            Some(Plan::Mask) => match masker {
+                Some(m) => {
+                    m.mask_into(v, scratch);
+                    Action::Replace
+                }
+                None => Action::Keep,
+            },
+            Some(Plan::MaskAfterFirst) => match (masker, v.split_first()) {
+                (Some(m), Some((first, rest))) => {
+                    scratch.push(*first);
+                    m.mask_into(rest, scratch);
+                    Action::Replace
+                }
+                _ => Action::Keep,
+            },
+        }
+    })?;
+    Ok(match result {
+        limen_wire::pg::Rewrite::Unchanged => {
+            out.extend_from_slice(raw);
+            false
+        }
+        limen_wire::pg::Rewrite::Changed => true,
+    })
+}
+
+#[pymethods]
+impl PgServerRelay {
+    #[new]
+    #[pyo3(signature = (masker=None, max_message_size=Limits::DEFAULT_MAX_MESSAGE_SIZE))]
+    fn new(masker: Option<PyRef<'_, PyMasker>>, max_message_size: usize) -> Self {
+        PgServerRelay {
+            decoder: BackendDecoder::new(limits(max_message_size)),
+            masker: masker.map(|m| m.inner.clone()),
+            columns: HashMap::new(),
+            plan: Vec::new(),
+            plan_active: false,
+            rewriter: RowRewriter::new(max_message_size),
+            capture_rows: false,
+            replace_errors: Vec::new(),
+            masked_rows: 0,
+        }
+    }
+
+    /// Whole-value replacements by column origin: {(table_oid, attnum): bytes}.
+    fn set_columns(&mut self, columns: HashMap<(u32, i16), Vec<u8>>) {
+        self.columns = columns;
+    }
+
+    /// When true, DataRows are not forwarded but returned as
+    /// `("data_row", [bytes | None, ...])` events (the gateway's own
+    /// catalog queries, never a client's result).
+    #[setter]
+    fn set_capture_rows(&mut self, on: bool) {
+        self.capture_rows = on;
+    }
+
+    #[getter]
+    fn get_capture_rows(&self) -> bool {
+        self.capture_rows
+    }
+
+    /// Until the next ReadyForQuery: an ErrorResponse whose message contains
+    /// `marker` is sent to the client as `replacement` (a whole message).
+    fn replace_error(&mut self, marker: Vec<u8>, replacement: Vec<u8>) {
+        self.replace_errors.push((marker, replacement));
+    }
+
+    /// DataRows changed by masking so far.
+    #[getter]
+    fn masked_rows(&self) -> u64 {
+        self.masked_rows
+    }
+
+    /// Feeds one chunk from the upstream. Returns (bytes for the client,
+    /// events). Authentication and BackendKeyData messages are never
+    /// forwarded (events only).
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        chunk: &[u8],
+    ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyList>)> {
+        let PgServerRelay {
+            decoder,
+            masker,
+            columns,
+            plan,
+            plan_active,
+            rewriter,
+            capture_rows,
+            replace_errors,
+            masked_rows,
+        } = self;
+        decoder.receive_data(chunk).map_err(proto_err)?;
+        let events = PyList::empty(py);
+        let mut out: Vec<u8> = Vec::with_capacity(chunk.len() + 64);
+        let s = |x: &str| -> PyResult<Bound<'py, PyAny>> { Ok(x.into_pyobject(py)?.into_any()) };
+        while let Some(frame) = decoder.next_frame().map_err(proto_err)? {
+            let tag = frame.tag().unwrap_or(0);
+            let raw = frame.raw();
+            let body = frame.body();
+            match tag {
+                btag::DATA_ROW if !*capture_rows => {
+                    if *plan_active {
+                        if relay_row(rewriter, plan, masker.as_ref(), raw, body, &mut out)
+                            .map_err(proto_err)?
+                        {
+                            *masked_rows += 1;
+                        }
+                    } else {
+                        out.extend_from_slice(raw);
+                    }
+                    continue;
+                }
+                btag::COPY_DATA => {
+                    match masker.as_ref() {
+                        Some(m) => {
+                            let start = out.len();
+                            out.push(btag::COPY_DATA);
+                            out.extend_from_slice(&[0; 4]);
+                            m.mask_into(body, &mut out);
+                            let len = i32::try_from(out.len() - start - 1).map_err(|_| {
+                                PgProtocolError::new_err("masked CopyData too large")
+                            })?;
+                            out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
+                        }
+                        None => out.extend_from_slice(raw),
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let msg = BackendMessage::try_parse(tag, body).map_err(|e| proto_err(e.clone()))?;
+            match msg {
+                BackendMessage::DataRow(row) => {
+                    let values = PyList::empty(py);
+                    for v in row.values.iter() {
+                        match v {
+                            Some(b) => values.append(PyBytes::new(py, b))?,
+                            None => values.append(py.None())?,
+                        }
+                    }
+                    events.append(event(py, vec![s("data_row")?, values.into_any()])?)?;
+                }
+                BackendMessage::Authentication(_) => {
+                    events.append(event(py, vec![s("authentication")?, bytes(py, body)])?)?;
+                }
+                BackendMessage::BackendKeyData(k) => {
+                    events.append(event(
+                        py,
+                        vec![
+                            s("backend_key_data")?,
+                            k.process_id.into_pyobject(py)?.into_any(),
+                            bytes(py, k.secret_key),
+                        ],
+                    )?)?;
+                }
+                BackendMessage::NegotiateProtocolVersion(_) => {
+                    events.append(event(py, vec![s("negotiate_protocol_version")?])?)?;
+                }
+                BackendMessage::RowDescription(rd) => {
+                    *plan = plan_for(masker.as_ref(), columns, &rd);
+                    *plan_active = plan.iter().any(|p| !matches!(p, Plan::Keep));
+                    let replaced = plan
+                        .iter()
+                        .filter(|p| matches!(p, Plan::Replace(_) | Plan::Null))
+                        .count();
+                    out.extend_from_slice(raw);
+                    events.append(event(
+                        py,
+                        vec![
+                            s("row_description")?,
+                            rd.len().into_pyobject(py)?.into_any(),
+                            replaced.into_pyobject(py)?.into_any(),
+                        ],
+                    )?)?;
+                }
+                BackendMessage::CommandComplete(c) => {
+                    out.extend_from_slice(raw);
+                    events.append(event(py, vec![s("command_complete")?, s(&lossy(c.tag))?])?)?;
+                }
+                BackendMessage::ErrorResponse(f) => {
+                    let text = f.message().unwrap_or(b"");
+                    let hit = replace_errors
+                        .iter()
+                        .position(|(marker, _)| contains(text, marker));
+                    match hit {
+                        Some(i) => {
+                            let (_, rep) = replace_errors.remove(i);
+                            events.append(event(py, vec![s("replaced_error")?])?)?;
+                            out.extend_from_slice(&rep);
+                        }
+                        None => {
+                            out.extend_from_slice(raw);
+                            events.append(event(
+                                py,
+                                vec![s("error")?, fields_dict(py, &f)?.into_any()],
+                            )?)?;
+                        }
+                    }
+                }
+                BackendMessage::NoticeResponse(f) => {
+                    out.extend_from_slice(raw);
+                    events.append(event(
+                        py,
+                        vec![s("notice")?, fields_dict(py, &f)?.into_any()],
+                    )?)?;
+                }
+                BackendMessage::ReadyForQuery(st) => {
+                    replace_errors.clear();
+                    *plan_active = false;
+                    out.extend_from_slice(raw);
+                    let c = (st.byte() as char).to_string();
+                    events.append(event(py, vec![s("ready_for_query")?, s(&c)?])?)?;
+                }
+                BackendMessage::ParameterStatus(p) => {
+                    out.extend_from_slice(raw);
+                    events.append(event(
+                        py,
+                        vec![
+                            s("parameter_status")?,
+                            s(&lossy(p.name))?,
+                            s(&lossy(p.value))?,
+                        ],
+                    )?)?;
+                }
+                BackendMessage::CopyInResponse(c)
+                | BackendMessage::CopyOutResponse(c)
+                | BackendMessage::CopyBothResponse(c) => {
+                    out.extend_from_slice(raw);
+                    let kind = match tag {
+                        btag::COPY_IN_RESPONSE => "copy_in",
+                        btag::COPY_OUT_RESPONSE => "copy_out",
+                        _ => "copy_both",
+                    };
+                    events.append(event(
+                        py,
+                        vec![s(kind)?, c.format.into_pyobject(py)?.into_any()],
+                    )?)?;
+                }
+                _ => out.extend_from_slice(raw),
+            }
+        }
+        Ok((PyBytes::new(py, &out), events))
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The client side of a session: frames the client's stream.
+#[pyclass(name = "PgClientDecoder", module = "limen._native")]
+pub struct PgClientDecoder {
+    decoder: FrontendDecoder,
+}
+
+fn bytes<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyAny> {
+    PyBytes::new(py, b).into_any()
+}
+
+#[pymethods]
+impl PgClientDecoder {
+    #[new]
+    #[pyo3(signature = (max_message_size=Limits::DEFAULT_MAX_MESSAGE_SIZE, max_unauthenticated_size=Limits::DEFAULT_MAX_UNAUTHENTICATED_SIZE))]
+    fn new(max_message_size: usize, max_unauthenticated_size: usize) -> Self {
+        let limits = Limits {
+            max_message_size,
+            max_unauthenticated_size,
+            ..Limits::default()
+        };
+        PgClientDecoder {
+            decoder: FrontendDecoder::new(limits),
+        }
+    }
+
+    /// After answering SSLRequest/GSSENCRequest (and the TLS handshake).
+    fn resume_startup(&mut self) -> PyResult<()> {
+        self.decoder.resume_startup().map_err(local_err)
+    }
+
+    /// After AuthenticationCleartextPassword: the next 'p' is a password.
+    fn expect_password(&mut self) {
+        self.decoder.set_auth_context(AuthContext::Password);
+    }
+
+    /// Once the client is authenticated (lifts the pre-auth size cap).
+    fn set_authenticated(&mut self) {
+        self.decoder.set_auth_context(AuthContext::None);
+        self.decoder.set_authenticated();
+    }
+
+    /// Feeds one chunk; returns the complete messages as tuples
+    /// `(kind, raw, a, b)`: query (sql), parse (statement, sql), bind
+    /// (portal, statement), execute (portal), describe/close (b"S"/b"P" +
+    /// name), password (bytes), startup ({name: value}), cancel (pid, key);
+    /// other kinds carry None.
+    fn feed<'py>(&mut self, py: Python<'py>, chunk: &[u8]) -> PyResult<Bound<'py, PyList>> {
+        self.decoder.receive_data(chunk).map_err(proto_err)?;
+        let out = PyList::empty(py);
+        while let Some((frame, msg)) = self.decoder.next_message().map_err(proto_err)? {
+            let raw = bytes(py, frame.raw());
+            let none = || py.None().into_bound(py);
+            let target = |k: TargetKind, name: &[u8]| {
+                let mut v = vec![match k {
+                    TargetKind::Statement => b'S',
+                    TargetKind::Portal => b'P',
+                }];
+                v.extend_from_slice(name);
+                bytes(py, &v)
+            };
+            let (kind, a, b): (&str, Bound<'py, PyAny>, Bound<'py, PyAny>) = match msg {
+                FrontendMessage::Startup(s) => {
+                    let d = PyDict::new(py);
+                    for (n, v) in &s.params {
+                        d.set_item(lossy(n), lossy(v))?;
+                    }
+                    let version = (s.version.major, s.version.minor)
+                        .into_pyobject(py)?
+                        .into_any();
+                    ("startup", d.into_any(), version)
+                }
+                FrontendMessage::SslRequest => ("ssl_request", none(), none()),
+                FrontendMessage::GssEncRequest => ("gssenc_request", none(), none()),
+                FrontendMessage::CancelRequest(c) => (
+                    "cancel",
+                    c.process_id.into_pyobject(py)?.into_any(),
+                    bytes(py, c.secret_key),
+                ),
+                FrontendMessage::Query(q) => ("query", bytes(py, q.sql), none()),
+                FrontendMessage::Parse(p) => ("parse", bytes(py, p.name), bytes(py, p.query)),
+                FrontendMessage::Bind(b) => ("bind", bytes(py, b.portal), bytes(py, b.statement)),
+                FrontendMessage::Execute(e) => ("execute", bytes(py, e.portal), none()),
+                FrontendMessage::Describe(d) => ("describe", target(d.kind, d.name), none()),
+                FrontendMessage::Close(c) => ("close", target(c.kind, c.name), none()),
+                FrontendMessage::Sync => ("sync", none(), none()),
+                FrontendMessage::Flush => ("flush", none(), none()),
+                FrontendMessage::Terminate => ("terminate", none(), none()),
+                FrontendMessage::Password(p) => ("password", bytes(py, p.password), none()),
+                FrontendMessage::SaslInitialResponse(_)
+                | FrontendMessage::SaslResponse(_)
+                | FrontendMessage::GssResponse(_) => ("sasl", none(), none()),
+                FrontendMessage::CopyData(_) => ("copy_data", none(), none()),
+                FrontendMessage::CopyDone => ("copy_done", none(), none()),
+                FrontendMessage::CopyFail(_) => ("copy_fail", none(), none()),
+                FrontendMessage::FunctionCall(_) => ("function_call", none(), none()),
+                FrontendMessage::Unknown { .. } => ("unknown", none(), none()),
+            };
+            out.append(PyTuple::new(
+                py,
+                [kind.into_pyobject(py)?.into_any(), raw, a, b],
+            )?)?;
+        }
+        Ok(out)
+    }
+}
+
+/// The gateway's login to the upstream with the resource's credential.
+#[pyclass(name = "PgUpstreamAuth", module = "limen._native")]
+pub struct PgUpstreamAuth {
+    inner: UpstreamAuth,
+}
+
+#[pymethods]
+impl PgUpstreamAuth {
+    #[new]
+    #[pyo3(signature = (user, password, nonce, *, allow_cleartext=false, allow_md5=true, require_password=false))]
+    fn new(
+        user: &str,
+        password: &str,
+        nonce: &str,
+        allow_cleartext: bool,
+        allow_md5: bool,
+        require_password: bool,
+    ) -> Self {
+        let policy = AuthPolicy {
+            allow_cleartext,
+            allow_md5,
+            require_password,
+            ..AuthPolicy::default()
+        };
+        PgUpstreamAuth {
+            inner: UpstreamAuth::new(user.as_bytes(), password.as_bytes(), nonce, policy),
+        }
+    }
+
+    /// Handles one Authentication message body (from the relay's
+    /// `("authentication", body)` event). Returns ("send", bytes),
+    /// ("wait", None) or ("ok", None); raises PgProtocolError when the
+    /// exchange fails.
+    fn handle<'py>(
+        &mut self,
+        py: Python<'py>,
+        body: &[u8],
+    ) -> PyResult<(&'static str, Option<Bound<'py, PyBytes>>)> {
+        let msg = BackendMessage::try_parse(btag::AUTHENTICATION, body).map_err(proto_err)?;
+        let BackendMessage::Authentication(auth) = msg else {
+            return Err(PgProtocolError::new_err("not an Authentication message"));
+        };
+        match self.inner.try_handle(&auth).map_err(proto_err)? {
+            AuthStep::Send(b) => Ok(("send", Some(PyBytes::new(py, &b)))),
+            AuthStep::Wait => Ok(("wait", None)),
+            AuthStep::Authenticated => Ok(("ok", None)),
+        }
+    }
+}
+
+fn notice_bytes(
+    error: bool,
+    severity: &str,
+    code: &str,
+    message: &str,
+    detail: Option<&str>,
+    hint: Option<&str>,
+) -> PyResult<Vec<u8>> {
+    let n = ErrorNotice {
+        severity,
+        code,
+        message,
+        detail,
+        hint,
+        ..ErrorNotice::default()
+    };
+    let mut out = Vec::new();
+    if error {
+        n.try_encode_error(&mut out).map_err(local_err)?;
+    } else {
+        n.try_encode_notice(&mut out).map_err(local_err)?;
+    }
+    Ok(out)
+}
+
+/// ErrorResponse.
+#[pyfunction]
+#[pyo3(signature = (severity, code, message, detail=None, hint=None))]
+fn pg_error<'py>(
+    py: Python<'py>,
+    severity: &str,
+    code: &str,
+    message: &str,
+    detail: Option<&str>,
+    hint: Option<&str>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(
+        py,
+        &notice_bytes(true, severity, code, message, detail, hint)?,
+    ))
+}
+
+/// NoticeResponse.
+#[pyfunction]
+#[pyo3(signature = (severity, code, message, detail=None, hint=None))]
+fn pg_notice<'py>(
+    py: Python<'py>,
+    severity: &str,
+    code: &str,
+    message: &str,
+    detail: Option<&str>,
+    hint: Option<&str>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(
+        py,
+        &notice_bytes(false, severity, code, message, detail, hint)?,
+    ))
+}
+
+/// ReadyForQuery with status "I", "T" or "E".
+#[pyfunction]
+fn pg_ready_for_query<'py>(py: Python<'py>, status: &str) -> PyResult<Bound<'py, PyBytes>> {
+    let st = match status {
+        "I" => TransactionStatus::Idle,
+        "T" => TransactionStatus::InTransaction,
+        "E" => TransactionStatus::Failed,
+        _ => return Err(PyValueError::new_err("status must be 'I', 'T' or 'E'")),
+    };
+    let mut out = Vec::new();
+    st.encode_ready_for_query(&mut out);
+    Ok(PyBytes::new(py, &out))
+}
+
+fn encode_auth(a: Authentication<'_>) -> PyResult<Vec<u8>> {
+    let mut out = Vec::new();
+    a.try_encode(&mut out).map_err(local_err)?;
+    Ok(out)
+}
+
+/// AuthenticationCleartextPassword.
+#[pyfunction]
+fn pg_auth_cleartext_password(py: Python<'_>) -> PyResult<Bound<'_, PyBytes>> {
+    Ok(PyBytes::new(
+        py,
+        &encode_auth(Authentication::CleartextPassword)?,
+    ))
+}
+
+/// AuthenticationOk.
+#[pyfunction]
+fn pg_auth_ok(py: Python<'_>) -> PyResult<Bound<'_, PyBytes>> {
+    Ok(PyBytes::new(py, &encode_auth(Authentication::Ok)?))
+}
+
+/// BackendKeyData.
+#[pyfunction]
+fn pg_backend_key_data<'py>(
+    py: Python<'py>,
+    process_id: i32,
+    secret_key: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::new();
+    BackendKeyData {
+        process_id,
+        secret_key,
+    }
+    .try_encode(&mut out)
+    .map_err(local_err)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// ParameterStatus.
+#[pyfunction]
+fn pg_parameter_status<'py>(
+    py: Python<'py>,
+    name: &str,
+    value: &str,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::new();
+    ParameterStatus {
+        name: name.as_bytes(),
+        value: value.as_bytes(),
+    }
+    .try_encode(&mut out)
+    .map_err(local_err)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// StartupMessage (protocol 3.0) with these parameters.
+#[pyfunction]
+fn pg_startup<'py>(
+    py: Python<'py>,
+    params: Vec<(String, String)>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::new();
+    StartupMessage {
+        version: ProtocolVersion::V3_0,
+        params: params
+            .iter()
+            .map(|(n, v)| (n.as_bytes(), v.as_bytes()))
+            .collect(),
+    }
+    .try_encode(&mut out)
+    .map_err(local_err)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Query (simple protocol).
+#[pyfunction]
+fn pg_query<'py>(py: Python<'py>, sql: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::new();
+    Query { sql }.try_encode(&mut out).map_err(local_err)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Parse of an unnamed statement without parameter types.
+#[pyfunction]
+fn pg_parse<'py>(py: Python<'py>, name: &[u8], sql: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::new();
+    Parse::encode_parts(name, sql, &[], &mut out).map_err(local_err)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+/// CancelRequest.
+#[pyfunction]
+fn pg_cancel_request<'py>(
+    py: Python<'py>,
+    process_id: i32,
+    secret_key: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let mut out = Vec::new();
+    CancelRequest {
+        process_id,
+        secret_key,
+    }
+    .try_encode(&mut out)
+    .map_err(local_err)?;
+    Ok(PyBytes::new(py, &out))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("PgProtocolError", m.py().get_type::<PgProtocolError>())?;
+    m.add_class::<PgServerRelay>()?;
+    m.add_class::<PgClientDecoder>()?;
+    m.add_class::<PgUpstreamAuth>()?;
+    m.add_function(wrap_pyfunction!(pg_error, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_notice, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_ready_for_query, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_auth_cleartext_password, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_auth_ok, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_backend_key_data, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_parameter_status, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_startup, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_query, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_parse, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_cancel_request, m)?)?;
+    Ok(())
+}
