@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from limen import __version__
 
 # Order is the order of `limen --help`.
-COMMANDS: tuple[str, ...] = ("demo", "mask", "config", "identity", "keys", "token")
+COMMANDS: tuple[str, ...] = ("serve", "demo", "mask", "config", "identity", "keys", "token")
 
 
 class UsageError(Exception):
