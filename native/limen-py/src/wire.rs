@@ -13,7 +13,7 @@
 //! - Encoders for the messages the gateway writes itself.
 //!
 //! Any peer protocol error raises `PgProtocolError` (close that connection).
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use limen_mask::Masker;
 use limen_wire::pg::auth::{AuthPolicy, AuthStep, UpstreamAuth};
@@ -22,7 +22,7 @@ use limen_wire::pg::backend::{
     TransactionStatus,
 };
 use limen_wire::pg::frontend::{
-    AuthContext, CancelRequest, Parse, ProtocolVersion, Query, StartupMessage, TargetKind,
+    AuthContext, CancelRequest, Describe, Parse, ProtocolVersion, Query, StartupMessage, TargetKind,
 };
 use limen_wire::pg::{
     Action, BackendDecoder, BackendMessage, FrontendDecoder, FrontendMessage, Limits, RowRewriter,
@@ -103,6 +103,8 @@ pub struct PgServerRelay {
     columns: HashMap<(u32, i16), Vec<u8>>,
     plan: Vec<Plan>,
     plan_active: bool,
+    planned: bool,
+    describes: VecDeque<bool>,
     rewriter: RowRewriter,
     capture_rows: bool,
     replace_errors: Vec<(Vec<u8>, Vec<u8>)>,
@@ -142,6 +144,7 @@ fn plan_for(
 fn relay_row(
     rewriter: &mut RowRewriter,
     plan: &[Plan],
+    default: &Plan,
     masker: Option<&Masker>,
     raw: &[u8],
     body: &[u8],
@@ -149,21 +152,21 @@ fn relay_row(
 ) -> Result<bool, limen_wire::Error> {
     let result = rewriter.try_rewrite(body, out, |i, value, scratch| {
         let Some(v) = value else { return Action::Keep };
-        match plan.get(i) {
-            None | Some(Plan::Keep) => Action::Keep,
-            Some(Plan::Null) => Action::Null,
-            Some(Plan::Replace(rep)) => {
+        match plan.get(i).unwrap_or(default) {
+            Plan::Keep => Action::Keep,
+            Plan::Null => Action::Null,
+            Plan::Replace(rep) => {
                 scratch.extend_from_slice(rep);
                 Action::Replace
             }
-            Some(Plan::Mask) => match masker {
+            Plan::Mask => match masker {
                 Some(m) => {
                     m.mask_into(v, scratch);
                     Action::Replace
                 }
                 None => Action::Keep,
             },
-            Some(Plan::MaskAfterFirst) => match (masker, v.split_first()) {
+            Plan::MaskAfterFirst => match (masker, v.split_first()) {
                 (Some(m), Some((first, rest))) => {
                     scratch.push(*first);
                     m.mask_into(rest, scratch);
@@ -193,6 +196,8 @@ impl PgServerRelay {
             columns: HashMap::new(),
             plan: Vec::new(),
             plan_active: false,
+            planned: false,
+            describes: VecDeque::new(),
             rewriter: RowRewriter::new(max_message_size),
             capture_rows: false,
             replace_errors: Vec::new(),
@@ -224,6 +229,14 @@ impl PgServerRelay {
         self.replace_errors.push((marker, replacement));
     }
 
+    /// Call for each Describe sent upstream, in order: the RowDescription
+    /// or NoData answering a `hidden` one (sent by the gateway itself to
+    /// learn a portal's columns and formats) sets the masking plan but is
+    /// not forwarded. Cleared at ReadyForQuery.
+    fn push_describe(&mut self, hidden: bool) {
+        self.describes.push_back(hidden);
+    }
+
     /// DataRows changed by masking so far.
     #[getter]
     fn masked_rows(&self) -> u64 {
@@ -244,6 +257,8 @@ impl PgServerRelay {
             columns,
             plan,
             plan_active,
+            planned,
+            describes,
             rewriter,
             capture_rows,
             replace_errors,
@@ -259,14 +274,32 @@ impl PgServerRelay {
             let body = frame.body();
             match tag {
                 btag::DATA_ROW if !*capture_rows => {
-                    if *plan_active {
-                        if relay_row(rewriter, plan, masker.as_ref(), raw, body, &mut out)
-                            .map_err(proto_err)?
+                    // Rows without a RowDescription since the last
+                    // ReadyForQuery/CommandComplete (should not happen: the
+                    // session describes every portal it executes) are
+                    // masked by content, whatever their format: fail closed.
+                    let pass = if *planned {
+                        !*plan_active
+                    } else {
+                        masker.is_none()
+                    };
+                    if pass {
+                        out.extend_from_slice(raw);
+                    } else {
+                        let default = if *planned { &Plan::Keep } else { &Plan::Mask };
+                        if relay_row(
+                            rewriter,
+                            plan,
+                            default,
+                            masker.as_ref(),
+                            raw,
+                            body,
+                            &mut out,
+                        )
+                        .map_err(proto_err)?
                         {
                             *masked_rows += 1;
                         }
-                    } else {
-                        out.extend_from_slice(raw);
                     }
                     continue;
                 }
@@ -319,11 +352,14 @@ impl PgServerRelay {
                 BackendMessage::RowDescription(rd) => {
                     *plan = plan_for(masker.as_ref(), columns, &rd);
                     *plan_active = plan.iter().any(|p| !matches!(p, Plan::Keep));
+                    *planned = true;
                     let replaced = plan
                         .iter()
                         .filter(|p| matches!(p, Plan::Replace(_) | Plan::Null))
                         .count();
-                    out.extend_from_slice(raw);
+                    if !describes.pop_front().unwrap_or(false) {
+                        out.extend_from_slice(raw);
+                    }
                     events.append(event(
                         py,
                         vec![
@@ -334,6 +370,9 @@ impl PgServerRelay {
                     )?)?;
                 }
                 BackendMessage::CommandComplete(c) => {
+                    plan.clear();
+                    *plan_active = false;
+                    *planned = false;
                     out.extend_from_slice(raw);
                     events.append(event(py, vec![s("command_complete")?, s(&lossy(c.tag))?])?)?;
                 }
@@ -364,9 +403,20 @@ impl PgServerRelay {
                         vec![s("notice")?, fields_dict(py, &f)?.into_any()],
                     )?)?;
                 }
+                BackendMessage::NoData => {
+                    plan.clear();
+                    *plan_active = false;
+                    *planned = true;
+                    if !describes.pop_front().unwrap_or(false) {
+                        out.extend_from_slice(raw);
+                    }
+                }
                 BackendMessage::ReadyForQuery(st) => {
                     replace_errors.clear();
+                    describes.clear();
+                    plan.clear();
                     *plan_active = false;
+                    *planned = false;
                     out.extend_from_slice(raw);
                     let c = (st.byte() as char).to_string();
                     events.append(event(py, vec![s("ready_for_query")?, s(&c)?])?)?;
@@ -726,6 +776,21 @@ fn pg_parse<'py>(py: Python<'py>, name: &[u8], sql: &[u8]) -> PyResult<Bound<'py
     Ok(PyBytes::new(py, &out))
 }
 
+/// Describe of a portal (`kind` "P") or prepared statement ("S").
+#[pyfunction]
+fn pg_describe<'py>(py: Python<'py>, kind: &str, name: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+    let kind = match kind {
+        "P" => TargetKind::Portal,
+        "S" => TargetKind::Statement,
+        _ => return Err(PyValueError::new_err("kind must be 'P' or 'S'")),
+    };
+    let mut out = Vec::new();
+    Describe { kind, name }
+        .try_encode(&mut out)
+        .map_err(local_err)?;
+    Ok(PyBytes::new(py, &out))
+}
+
 /// CancelRequest.
 #[pyfunction]
 fn pg_cancel_request<'py>(
@@ -759,5 +824,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pg_query, m)?)?;
     m.add_function(wrap_pyfunction!(pg_parse, m)?)?;
     m.add_function(wrap_pyfunction!(pg_cancel_request, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_describe, m)?)?;
     Ok(())
 }

@@ -486,6 +486,7 @@ class PgSession:
 
     async def _client_to_upstream(self, scope: trio.CancelScope) -> None:
         assert self.upstream is not None
+        assert self.relay is not None
         while True:
             data = await self.client.receive_some(RECEIVE_SIZE)
             if not data:
@@ -500,6 +501,7 @@ class PgSession:
                 return
             out = bytearray()
             terminate = False
+            described: bytes | None = None  # portal the client just described
             for kind, raw, a, b in msgs:
                 if self.discarding:
                     if kind == "sync":
@@ -530,8 +532,23 @@ class PgSession:
                 elif kind == "terminate":
                     terminate = True
                     break
+                elif kind == "describe":
+                    assert isinstance(a, bytes)
+                    self.relay.push_describe(False)
+                    out += raw
+                    described = a[1:] if a[:1] == b"P" else None
+                    continue
+                elif kind == "execute":
+                    assert isinstance(a, bytes)
+                    if described != a:
+                        # Learn this portal's columns and formats: the relay
+                        # masks by them and swallows the answer.
+                        out += _native.pg_describe("P", a)
+                        self.relay.push_describe(True)
+                    out += raw
                 else:
                     out += raw
+                described = None
             if out:
                 await self.upstream.send_all(bytes(out))
             if terminate:
