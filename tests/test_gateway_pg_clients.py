@@ -117,6 +117,10 @@ async def test_asyncpg_refused_token_is_28P01(gw: Gateway) -> None:
     assert "expired" in message
 
 
+def _where(gw: Gateway) -> list[str]:
+    return ["-h", "127.0.0.1", "-p", str(gw.port), "-U", "bot", "app"]
+
+
 def _env(token: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(PGPASSWORD=token, PGSSLMODE="disable", PGCONNECT_TIMEOUT="10")
@@ -148,8 +152,7 @@ async def test_psql_sees_masked_values_and_denials(gw: Gateway) -> None:
 @pytest.mark.parametrize("mode", ["simple", "prepared"])
 async def test_pgbench_select_only_runs_through(gw: Gateway, mode: str) -> None:
     result = await trio.run_process(
-        ["pgbench", "-S", "-n", "-t", "25", "-c", "2", "-M", mode]
-        + ["-h", "127.0.0.1", "-p", str(gw.port), "-U", "bot", "app"],
+        [*("pgbench", "-S", "-n", "-t", "25", "-c", "2", "-M", mode), *_where(gw)],
         env=_env(gw.token()),
         capture_stdout=True,
         capture_stderr=True,
