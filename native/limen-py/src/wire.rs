@@ -1,11 +1,11 @@
 //! Bindings for `limen-wire` (PostgreSQL): the gateway's hot path.
 //!
-//! - [`PgServerRelay`]: one call per chunk received from the upstream server
-//!   frames every message, masks DataRow values (by content with the
-//!   masker, whole values by `column:table.column` rules resolved from the
-//!   last RowDescription through a table-OID map the caller supplies),
-//!   masks CopyData out, rewrites lengths, and returns the bytes to forward
-//!   plus the few small events Python acts on. Python never sees row bytes.
+//! - [`PgServerRelay`]: `limen_wire::pg::ServerRelay` with the masker: one
+//!   call per chunk received from the upstream frames every message, masks
+//!   DataRow values (content, and `column:table.column` rules through a
+//!   table-OID map the caller supplies) and CopyData, rewrites lengths, and
+//!   returns the bytes to forward plus the few small events Python acts on
+//!   (as tuples). Python never sees row bytes.
 //! - [`PgClientDecoder`]: frames the client's stream and returns each
 //!   message's raw bytes (to forward untouched) with the fields policy needs.
 //! - [`PgUpstreamAuth`]: the SCRAM-SHA-256 / md5 / cleartext client state
@@ -13,19 +13,19 @@
 //! - Encoders for the messages the gateway writes itself.
 //!
 //! Any peer protocol error raises `PgProtocolError` (close that connection).
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use limen_mask::Masker;
 use limen_wire::pg::auth::{AuthPolicy, AuthStep, UpstreamAuth};
 use limen_wire::pg::backend::{
-    tag as btag, Authentication, BackendKeyData, ErrorNotice, Fields, ParameterStatus,
-    TransactionStatus,
+    tag as btag, Authentication, BackendKeyData, ErrorNotice, ParameterStatus, TransactionStatus,
 };
 use limen_wire::pg::frontend::{
     AuthContext, CancelRequest, Describe, Parse, ProtocolVersion, Query, StartupMessage, TargetKind,
 };
 use limen_wire::pg::{
-    Action, BackendDecoder, BackendMessage, FrontendDecoder, FrontendMessage, Limits, RowRewriter,
+    BackendMessage, ContentMasker, FrontendDecoder, FrontendMessage, Limits, RelayEvent,
+    ServerRelay,
 };
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
@@ -56,133 +56,79 @@ fn limits(max_message_size: usize) -> Limits {
     }
 }
 
-/// Type OIDs whose binary form is their text (so content masking keeps a
-/// valid binary value): text, varchar, bpchar, name, json, xml, unknown,
-/// and bytea (raw bytes; masked bytes stay valid bytea).
-const TEXTLIKE_BINARY: [u32; 8] = [25, 1043, 1042, 19, 114, 142, 705, 17];
-/// jsonb: binary form is a version byte (1) then the text.
-const JSONB: u32 = 3802;
+/// `limen-mask`'s masker as the relay's content masker.
+struct MaskAdapter(Masker);
 
-/// What to do with one column of the current result set.
-#[derive(Clone, Debug)]
-enum Plan {
-    /// Leave as is (binary value of a non-text type, or no masker).
-    Keep,
-    /// Mask by content.
-    Mask,
-    /// Mask by content after the first byte (binary jsonb).
-    MaskAfterFirst,
-    /// Replace a non-NULL value whole (column rule).
-    Replace(Vec<u8>),
-    /// Send NULL (column rule on a binary value that cannot carry text).
-    Null,
-}
-
-fn event<'py>(py: Python<'py>, items: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyTuple>> {
-    PyTuple::new(py, items)
+impl ContentMasker for MaskAdapter {
+    fn mask_into(&self, value: &[u8], out: &mut Vec<u8>) -> usize {
+        self.0.mask_into(value, out)
+    }
 }
 
 fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn fields_dict<'py>(py: Python<'py>, f: &Fields<'_>) -> PyResult<Bound<'py, PyDict>> {
+fn fields_dict<'py>(py: Python<'py>, f: &[(u8, Vec<u8>)]) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    for (code, value) in f.iter() {
-        d.set_item((code as char).to_string(), lossy(value))?;
+    for (code, value) in f {
+        d.set_item((*code as char).to_string(), lossy(value))?;
     }
     Ok(d)
 }
 
-/// The server side of a session: upstream bytes in, bytes for the client
-/// and events out.
-#[pyclass(name = "PgServerRelay", module = "limen._native")]
-pub struct PgServerRelay {
-    decoder: BackendDecoder,
-    masker: Option<Masker>,
-    columns: HashMap<(u32, i16), Vec<u8>>,
-    plan: Vec<Plan>,
-    plan_active: bool,
-    planned: bool,
-    describes: VecDeque<bool>,
-    rewriter: RowRewriter,
-    capture_rows: bool,
-    replace_errors: Vec<(Vec<u8>, Vec<u8>)>,
-    masked_rows: u64,
-}
-fn plan_for(
-    masker: Option<&Masker>,
-    columns: &HashMap<(u32, i16), Vec<u8>>,
-    rd: &limen_wire::pg::backend::RowDescription<'_>,
-) -> Vec<Plan> {
-    rd.fields()
-        .map(|f| {
-            let binary = f.format == 1;
-            let textlike = TEXTLIKE_BINARY.contains(&f.type_oid);
-            if let Some(rep) = columns.get(&(f.table_oid, f.column_attr)) {
-                return if !binary || textlike {
-                    Plan::Replace(rep.clone())
-                } else {
-                    Plan::Null
-                };
+fn event_tuple<'py>(py: Python<'py>, ev: RelayEvent) -> PyResult<Bound<'py, PyTuple>> {
+    let s = |x: &str| -> PyResult<Bound<'py, PyAny>> { Ok(x.into_pyobject(py)?.into_any()) };
+    let items: Vec<Bound<'py, PyAny>> = match ev {
+        RelayEvent::Authentication(body) => vec![s("authentication")?, bytes(py, &body)],
+        RelayEvent::BackendKeyData {
+            process_id,
+            secret_key,
+        } => vec![
+            s("backend_key_data")?,
+            process_id.into_pyobject(py)?.into_any(),
+            bytes(py, &secret_key),
+        ],
+        RelayEvent::NegotiateProtocolVersion => vec![s("negotiate_protocol_version")?],
+        RelayEvent::RowDescription { columns, replaced } => vec![
+            s("row_description")?,
+            columns.into_pyobject(py)?.into_any(),
+            replaced.into_pyobject(py)?.into_any(),
+        ],
+        RelayEvent::CommandComplete(t) => vec![s("command_complete")?, s(&lossy(&t))?],
+        RelayEvent::Error(f) => vec![s("error")?, fields_dict(py, &f)?.into_any()],
+        RelayEvent::ReplacedError => vec![s("replaced_error")?],
+        RelayEvent::Notice(f) => vec![s("notice")?, fields_dict(py, &f)?.into_any()],
+        RelayEvent::ReadyForQuery(st) => {
+            vec![s("ready_for_query")?, s(&(st.byte() as char).to_string())?]
+        }
+        RelayEvent::ParameterStatus { name, value } => vec![
+            s("parameter_status")?,
+            s(&lossy(&name))?,
+            s(&lossy(&value))?,
+        ],
+        RelayEvent::CopyIn(f) => vec![s("copy_in")?, f.into_pyobject(py)?.into_any()],
+        RelayEvent::CopyOut(f) => vec![s("copy_out")?, f.into_pyobject(py)?.into_any()],
+        RelayEvent::CopyBoth(f) => vec![s("copy_both")?, f.into_pyobject(py)?.into_any()],
+        RelayEvent::DataRow(values) => {
+            let list = PyList::empty(py);
+            for v in values {
+                match v {
+                    Some(b) => list.append(PyBytes::new(py, &b))?,
+                    None => list.append(py.None())?,
+                }
             }
-            if masker.is_none() {
-                Plan::Keep
-            } else if !binary || textlike {
-                Plan::Mask
-            } else if f.type_oid == JSONB {
-                Plan::MaskAfterFirst
-            } else {
-                Plan::Keep
-            }
-        })
-        .collect()
+            vec![s("data_row")?, list.into_any()]
+        }
+    };
+    PyTuple::new(py, items)
 }
 
-/// Rewrites one DataRow by `plan` into `out` (or copies `raw` when nothing
-/// changes). Returns true when the row changed.
-fn relay_row(
-    rewriter: &mut RowRewriter,
-    plan: &[Plan],
-    default: &Plan,
-    masker: Option<&Masker>,
-    raw: &[u8],
-    body: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<bool, limen_wire::Error> {
-    let result = rewriter.try_rewrite(body, out, |i, value, scratch| {
-        let Some(v) = value else { return Action::Keep };
-        match plan.get(i).unwrap_or(default) {
-            Plan::Keep => Action::Keep,
-            Plan::Null => Action::Null,
-            Plan::Replace(rep) => {
-                scratch.extend_from_slice(rep);
-                Action::Replace
-            }
-            Plan::Mask => match masker {
-                Some(m) => {
-                    m.mask_into(v, scratch);
-                    Action::Replace
-                }
-                None => Action::Keep,
-            },
-            Plan::MaskAfterFirst => match (masker, v.split_first()) {
-                (Some(m), Some((first, rest))) => {
-                    scratch.push(*first);
-                    m.mask_into(rest, scratch);
-                    Action::Replace
-                }
-                _ => Action::Keep,
-            },
-        }
-    })?;
-    Ok(match result {
-        limen_wire::pg::Rewrite::Unchanged => {
-            out.extend_from_slice(raw);
-            false
-        }
-        limen_wire::pg::Rewrite::Changed => true,
-    })
+/// The server side of a session (`limen_wire::pg::ServerRelay`): upstream
+/// bytes in, bytes for the client and events out.
+#[pyclass(name = "PgServerRelay", module = "limen._native")]
+pub struct PgServerRelay {
+    inner: ServerRelay<MaskAdapter>,
 }
 
 #[pymethods]
@@ -191,23 +137,16 @@ impl PgServerRelay {
     #[pyo3(signature = (masker=None, max_message_size=Limits::DEFAULT_MAX_MESSAGE_SIZE))]
     fn new(masker: Option<PyRef<'_, PyMasker>>, max_message_size: usize) -> Self {
         PgServerRelay {
-            decoder: BackendDecoder::new(limits(max_message_size)),
-            masker: masker.map(|m| m.inner.clone()),
-            columns: HashMap::new(),
-            plan: Vec::new(),
-            plan_active: false,
-            planned: false,
-            describes: VecDeque::new(),
-            rewriter: RowRewriter::new(max_message_size),
-            capture_rows: false,
-            replace_errors: Vec::new(),
-            masked_rows: 0,
+            inner: ServerRelay::new(
+                masker.map(|m| MaskAdapter(m.inner.clone())),
+                limits(max_message_size),
+            ),
         }
     }
 
     /// Whole-value replacements by column origin: {(table_oid, attnum): bytes}.
     fn set_columns(&mut self, columns: HashMap<(u32, i16), Vec<u8>>) {
-        self.columns = columns;
+        self.inner.set_columns(columns);
     }
 
     /// When true, DataRows are not forwarded but returned as
@@ -215,246 +154,52 @@ impl PgServerRelay {
     /// catalog queries, never a client's result).
     #[setter]
     fn set_capture_rows(&mut self, on: bool) {
-        self.capture_rows = on;
+        self.inner.set_capture_rows(on);
     }
 
     #[getter]
     fn get_capture_rows(&self) -> bool {
-        self.capture_rows
+        self.inner.capture_rows()
     }
 
     /// Until the next ReadyForQuery: an ErrorResponse whose message contains
     /// `marker` is sent to the client as `replacement` (a whole message).
     fn replace_error(&mut self, marker: Vec<u8>, replacement: Vec<u8>) {
-        self.replace_errors.push((marker, replacement));
+        self.inner.replace_error(marker, replacement);
     }
 
-    /// Call for each Describe sent upstream, in order: the RowDescription
-    /// or NoData answering a `hidden` one (sent by the gateway itself to
-    /// learn a portal's columns and formats) sets the masking plan but is
-    /// not forwarded. Cleared at ReadyForQuery.
+    /// Call for each Describe sent upstream, in order; the answer to a
+    /// `hidden` one (sent by the gateway to learn a portal's columns) sets
+    /// the masking plan but is not forwarded.
     fn push_describe(&mut self, hidden: bool) {
-        self.describes.push_back(hidden);
+        self.inner.push_describe(hidden);
     }
 
     /// DataRows changed by masking so far.
     #[getter]
     fn masked_rows(&self) -> u64 {
-        self.masked_rows
+        self.inner.masked_rows()
     }
 
     /// Feeds one chunk from the upstream. Returns (bytes for the client,
-    /// events). Authentication and BackendKeyData messages are never
-    /// forwarded (events only).
+    /// events). Authentication and BackendKeyData are never forwarded.
+    /// Masking runs with the GIL released.
     fn feed<'py>(
         &mut self,
         py: Python<'py>,
         chunk: &[u8],
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyList>)> {
-        let PgServerRelay {
-            decoder,
-            masker,
-            columns,
-            plan,
-            plan_active,
-            planned,
-            describes,
-            rewriter,
-            capture_rows,
-            replace_errors,
-            masked_rows,
-        } = self;
-        decoder.receive_data(chunk).map_err(proto_err)?;
-        let events = PyList::empty(py);
-        let mut out: Vec<u8> = Vec::with_capacity(chunk.len() + 64);
-        let s = |x: &str| -> PyResult<Bound<'py, PyAny>> { Ok(x.into_pyobject(py)?.into_any()) };
-        while let Some(frame) = decoder.next_frame().map_err(proto_err)? {
-            let tag = frame.tag().unwrap_or(0);
-            let raw = frame.raw();
-            let body = frame.body();
-            match tag {
-                btag::DATA_ROW if !*capture_rows => {
-                    // Rows without a RowDescription since the last
-                    // ReadyForQuery/CommandComplete (should not happen: the
-                    // session describes every portal it executes) are
-                    // masked by content, whatever their format: fail closed.
-                    let pass = if *planned {
-                        !*plan_active
-                    } else {
-                        masker.is_none()
-                    };
-                    if pass {
-                        out.extend_from_slice(raw);
-                    } else {
-                        let default = if *planned { &Plan::Keep } else { &Plan::Mask };
-                        if relay_row(
-                            rewriter,
-                            plan,
-                            default,
-                            masker.as_ref(),
-                            raw,
-                            body,
-                            &mut out,
-                        )
-                        .map_err(proto_err)?
-                        {
-                            *masked_rows += 1;
-                        }
-                    }
-                    continue;
-                }
-                btag::COPY_DATA => {
-                    match masker.as_ref() {
-                        Some(m) => {
-                            let start = out.len();
-                            out.push(btag::COPY_DATA);
-                            out.extend_from_slice(&[0; 4]);
-                            m.mask_into(body, &mut out);
-                            let len = i32::try_from(out.len() - start - 1).map_err(|_| {
-                                PgProtocolError::new_err("masked CopyData too large")
-                            })?;
-                            out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
-                        }
-                        None => out.extend_from_slice(raw),
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            let msg = BackendMessage::try_parse(tag, body).map_err(|e| proto_err(e.clone()))?;
-            match msg {
-                BackendMessage::DataRow(row) => {
-                    let values = PyList::empty(py);
-                    for v in row.values.iter() {
-                        match v {
-                            Some(b) => values.append(PyBytes::new(py, b))?,
-                            None => values.append(py.None())?,
-                        }
-                    }
-                    events.append(event(py, vec![s("data_row")?, values.into_any()])?)?;
-                }
-                BackendMessage::Authentication(_) => {
-                    events.append(event(py, vec![s("authentication")?, bytes(py, body)])?)?;
-                }
-                BackendMessage::BackendKeyData(k) => {
-                    events.append(event(
-                        py,
-                        vec![
-                            s("backend_key_data")?,
-                            k.process_id.into_pyobject(py)?.into_any(),
-                            bytes(py, k.secret_key),
-                        ],
-                    )?)?;
-                }
-                BackendMessage::NegotiateProtocolVersion(_) => {
-                    events.append(event(py, vec![s("negotiate_protocol_version")?])?)?;
-                }
-                BackendMessage::RowDescription(rd) => {
-                    *plan = plan_for(masker.as_ref(), columns, &rd);
-                    *plan_active = plan.iter().any(|p| !matches!(p, Plan::Keep));
-                    *planned = true;
-                    let replaced = plan
-                        .iter()
-                        .filter(|p| matches!(p, Plan::Replace(_) | Plan::Null))
-                        .count();
-                    if !describes.pop_front().unwrap_or(false) {
-                        out.extend_from_slice(raw);
-                    }
-                    events.append(event(
-                        py,
-                        vec![
-                            s("row_description")?,
-                            rd.len().into_pyobject(py)?.into_any(),
-                            replaced.into_pyobject(py)?.into_any(),
-                        ],
-                    )?)?;
-                }
-                BackendMessage::CommandComplete(c) => {
-                    plan.clear();
-                    *plan_active = false;
-                    *planned = false;
-                    out.extend_from_slice(raw);
-                    events.append(event(py, vec![s("command_complete")?, s(&lossy(c.tag))?])?)?;
-                }
-                BackendMessage::ErrorResponse(f) => {
-                    let text = f.message().unwrap_or(b"");
-                    let hit = replace_errors
-                        .iter()
-                        .position(|(marker, _)| contains(text, marker));
-                    match hit {
-                        Some(i) => {
-                            let (_, rep) = replace_errors.remove(i);
-                            events.append(event(py, vec![s("replaced_error")?])?)?;
-                            out.extend_from_slice(&rep);
-                        }
-                        None => {
-                            out.extend_from_slice(raw);
-                            events.append(event(
-                                py,
-                                vec![s("error")?, fields_dict(py, &f)?.into_any()],
-                            )?)?;
-                        }
-                    }
-                }
-                BackendMessage::NoticeResponse(f) => {
-                    out.extend_from_slice(raw);
-                    events.append(event(
-                        py,
-                        vec![s("notice")?, fields_dict(py, &f)?.into_any()],
-                    )?)?;
-                }
-                BackendMessage::NoData => {
-                    plan.clear();
-                    *plan_active = false;
-                    *planned = true;
-                    if !describes.pop_front().unwrap_or(false) {
-                        out.extend_from_slice(raw);
-                    }
-                }
-                BackendMessage::ReadyForQuery(st) => {
-                    replace_errors.clear();
-                    describes.clear();
-                    plan.clear();
-                    *plan_active = false;
-                    *planned = false;
-                    out.extend_from_slice(raw);
-                    let c = (st.byte() as char).to_string();
-                    events.append(event(py, vec![s("ready_for_query")?, s(&c)?])?)?;
-                }
-                BackendMessage::ParameterStatus(p) => {
-                    out.extend_from_slice(raw);
-                    events.append(event(
-                        py,
-                        vec![
-                            s("parameter_status")?,
-                            s(&lossy(p.name))?,
-                            s(&lossy(p.value))?,
-                        ],
-                    )?)?;
-                }
-                BackendMessage::CopyInResponse(c)
-                | BackendMessage::CopyOutResponse(c)
-                | BackendMessage::CopyBothResponse(c) => {
-                    out.extend_from_slice(raw);
-                    let kind = match tag {
-                        btag::COPY_IN_RESPONSE => "copy_in",
-                        btag::COPY_OUT_RESPONSE => "copy_out",
-                        _ => "copy_both",
-                    };
-                    events.append(event(
-                        py,
-                        vec![s(kind)?, c.format.into_pyobject(py)?.into_any()],
-                    )?)?;
-                }
-                _ => out.extend_from_slice(raw),
-            }
+        let mut out = Vec::with_capacity(chunk.len() + 64);
+        let inner = &mut self.inner;
+        let events = py
+            .detach(|| inner.try_feed(chunk, &mut out))
+            .map_err(proto_err)?;
+        let list = PyList::empty(py);
+        for ev in events {
+            list.append(event_tuple(py, ev)?)?;
         }
-        Ok((PyBytes::new(py, &out), events))
+        Ok((PyBytes::new(py, &out), list))
     }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The client side of a session: frames the client's stream.
