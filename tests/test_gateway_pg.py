@@ -9,6 +9,7 @@ import json
 import socket
 import struct
 import threading
+import time
 from pathlib import Path
 
 import psycopg
@@ -281,3 +282,52 @@ async def test_unknown_resource_and_plaintext_off_loopback_policy(gw: Gateway) -
 
     message = await run(client)
     assert "no PostgreSQL resource named 'nope'" in message
+
+
+async def test_idle_session_is_closed(nursery: trio.Nursery, tmp_path: Path, database: str) -> None:
+    config = gateway_config(tmp_path, database, 'idle_timeout = "1s"')
+    gw = await start_gateway(nursery, config)
+
+    def client() -> str:
+        with gw.connect(autocommit=True) as conn:
+            conn.execute("SELECT 1")
+            time.sleep(2.5)
+            try:
+                conn.execute("SELECT 1")
+            except psycopg.OperationalError as exc:
+                return str(exc)
+            return "still connected"
+
+    assert "idle for 1s" in await run(client)
+
+
+async def test_connections_per_identity_are_limited(
+    nursery: trio.Nursery, tmp_path: Path, database: str
+) -> None:
+    config = gateway_config(tmp_path, database, "max_connections_per_identity = 1")
+    gw = await start_gateway(nursery, config)
+
+    def client() -> tuple[str, object]:
+        with gw.connect(autocommit=True) as first:
+            with pytest.raises(psycopg.OperationalError) as info:
+                gw.connect()
+            return str(info.value), first.execute("SELECT 1").fetchone()
+
+    message, value = await run(client)
+    assert "too many connections for 'bot' (limit 1)" in message
+    assert value == (1,)
+    # The slot is released when the session ends.
+    await run(lambda: gw.connect().close())
+
+
+async def test_server_side_cursor_fetches_masked_batches(gw: Gateway) -> None:
+    def client() -> list[tuple[object, ...]]:
+        with gw.connect() as conn, conn.cursor(name="c1") as cur:
+            cur.itersize = 2
+            cur.execute("SELECT id, email FROM users ORDER BY id")
+            return list(cur)
+
+    rows = await run(client)
+    assert [r[0] for r in rows] == [u[0] for u in USERS]
+    assert rows[0][1] == MASKER.mask(USERS[0][2])
+    assert rows[0][1] != USERS[0][2]
