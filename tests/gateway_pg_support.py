@@ -96,49 +96,55 @@ def database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def config_text(database: str, extra_gateway: str = "", *, dev_listen: str | None = None) -> str:
+    """A config: resource `app` on the test database, rule `ci-app` (read
+    and write allowed, DDL and admin denied, builtin and column masking),
+    rule `careful-app` (writes held)."""
+    listen = f'listen = "{dev_listen}"' if dev_listen else ""
+    return f"""
+[gateway]
+state = "sqlite://state/limen.db"
+recordings = "recordings"
+max_message_size = "1MiB"
+{extra_gateway}
+
+[listeners]
+postgres = "127.0.0.1:0"
+
+[identity]
+leeway = "0s"
+
+[identity.dev]
+enabled = true
+{listen}
+
+[[resources]]
+name = "app"
+protocol = "postgres"
+upstream = "{PG_HOST}:{PG_PORT}"
+database = "{database}"
+user = "postgres"
+
+[[rules]]
+name = "ci-app"
+groups = ["ci"]
+resources = ["app"]
+allow = ["read", "write"]
+deny = ["ddl", "admin"]
+mask = ["builtin", "column:users.api_key"]
+
+[[rules]]
+name = "careful-app"
+groups = ["careful"]
+resources = ["app"]
+allow = ["read"]
+hold = ["write"]
+approvers = ["security"]
+"""
+
+
 def gateway_config(tmp_path: Path, database: str, extra_gateway: str = "") -> Config:
-    return load_config_text(
-        f"""
-        [gateway]
-        state = "sqlite://state/limen.db"
-        recordings = "recordings"
-        max_message_size = "1MiB"
-        {extra_gateway}
-
-        [listeners]
-        postgres = "127.0.0.1:0"
-
-        [identity]
-        leeway = "0s"
-
-        [identity.dev]
-        enabled = true
-
-        [[resources]]
-        name = "app"
-        protocol = "postgres"
-        upstream = "{PG_HOST}:{PG_PORT}"
-        database = "{database}"
-        user = "postgres"
-
-        [[rules]]
-        name = "ci-app"
-        groups = ["ci"]
-        resources = ["app"]
-        allow = ["read", "write"]
-        deny = ["ddl", "admin"]
-        mask = ["builtin", "column:users.api_key"]
-
-        [[rules]]
-        name = "careful-app"
-        groups = ["careful"]
-        resources = ["app"]
-        allow = ["read"]
-        hold = ["write"]
-        approvers = ["security"]
-        """,
-        base_dir=tmp_path,
-    )
+    return load_config_text(config_text(database, extra_gateway), base_dir=tmp_path)
 
 
 @dataclass
@@ -196,6 +202,12 @@ async def start_gateway(nursery: trio.Nursery, config: Config) -> Gateway:
     listeners = await nursery.start(gw.serve, "127.0.0.1", 0)
     port = listeners[0].socket.getsockname()[1]
     return Gateway(config, gw, idp, port, recorders)
+
+
+@pytest.fixture
+async def gw(nursery: trio.Nursery, tmp_path: Path, database: str) -> Gateway:
+    """A gateway on the default test config."""
+    return await start_gateway(nursery, gateway_config(tmp_path, database))
 
 
 def direct_query(database: str, sql: str) -> list[tuple[object, ...]]:

@@ -18,19 +18,22 @@ import trio
 from psycopg import errors as pgerrors
 from psycopg.pq import TransactionStatus
 
-from gateway_pg_support import USERS, Gateway, database, direct_query, gateway_config, start_gateway
+from gateway_pg_support import (
+    USERS,
+    Gateway,
+    database,
+    direct_query,
+    gateway_config,
+    gw,
+    start_gateway,
+)
 from limen import _native
 from limen.mask import Masker
 
 pytestmark = pytest.mark.integration
-__all__ = ["database"]
+__all__ = ["database", "gw"]
 
 MASKER = Masker(["builtin"])
-
-
-@pytest.fixture
-async def gw(nursery: trio.Nursery, tmp_path: Path, database: str) -> Gateway:
-    return await start_gateway(nursery, gateway_config(tmp_path, database))
 
 
 def run(fn, *args):  # type: ignore[no-untyped-def]

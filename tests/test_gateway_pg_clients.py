@@ -6,24 +6,18 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from pathlib import Path
 
 import asyncpg
 import pytest
 import trio
 
-from gateway_pg_support import USERS, Gateway, database, gateway_config, start_gateway
+from gateway_pg_support import USERS, Gateway, database, gw
 from limen.mask import Masker
 
 pytestmark = pytest.mark.integration
-__all__ = ["database"]
+__all__ = ["database", "gw"]
 
 MASKER = Masker(["builtin"])
-
-
-@pytest.fixture
-async def gw(nursery: trio.Nursery, tmp_path: Path, database: str) -> Gateway:
-    return await start_gateway(nursery, gateway_config(tmp_path, database))
 
 
 def asyncpg_run(gw: Gateway, body):  # type: ignore[no-untyped-def]

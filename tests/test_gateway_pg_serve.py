@@ -3,7 +3,6 @@ JSON log lines, a session through it, SIGTERM draining to exit 0."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import signal
@@ -14,45 +13,17 @@ from pathlib import Path
 import psycopg
 import pytest
 import trio
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from gateway_pg_support import PG_HOST, PG_PORT, database, gateway_config, start_gateway
+from gateway_pg_support import config_text, database, gateway_config, start_gateway
+from oidc_provider import self_signed
 
 pytestmark = pytest.mark.integration
 __all__ = ["database"]
 
 
-def self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = tmp_path / "gw.crt", tmp_path / "gw.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 async def test_tls_from_the_client(nursery: trio.Nursery, tmp_path: Path, database: str) -> None:
-    cert, key = self_signed(tmp_path)
+    self_signed(tmp_path)  # writes cert.pem and key.pem
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     base = gateway_config(tmp_path, database)
     config = type(base)(
         gateway=base.gateway,
@@ -80,35 +51,7 @@ async def test_tls_from_the_client(nursery: trio.Nursery, tmp_path: Path, databa
 
 def _config_file(tmp_path: Path, database: str) -> Path:
     path = tmp_path / "limen.toml"
-    path.write_text(
-        f"""
-[gateway]
-state = "sqlite://state/limen.db"
-recordings = "recordings"
-drain_timeout = "2s"
-
-[listeners]
-postgres = "127.0.0.1:0"
-
-[identity.dev]
-enabled = true
-listen = "127.0.0.1:0"
-
-[[resources]]
-name = "app"
-protocol = "postgres"
-upstream = "{PG_HOST}:{PG_PORT}"
-database = "{database}"
-user = "postgres"
-
-[[rules]]
-name = "ci-app"
-groups = ["ci"]
-resources = ["app"]
-allow = ["read"]
-mask = ["builtin"]
-"""
-    )
+    path.write_text(config_text(database, 'drain_timeout = "2s"', dev_listen="127.0.0.1:0"))
     return path
 
 

@@ -87,10 +87,13 @@ class PgUpstreamAuth:
     def handle(self, body: bytes, /) -> tuple[str, bytes | None]: ...
 
 def pg_error(
-    severity: str, code: str, message: str, detail: str | None = None, hint: str | None = None
-) -> bytes: ...
-def pg_notice(
-    severity: str, code: str, message: str, detail: str | None = None, hint: str | None = None
+    severity: str,
+    code: str,
+    message: str,
+    detail: str | None = None,
+    hint: str | None = None,
+    *,
+    notice: bool = False,
 ) -> bytes: ...
 def pg_ready_for_query(status: str) -> bytes: ...
 def pg_auth_cleartext_password() -> bytes: ...

@@ -383,9 +383,9 @@ fn notice_bytes(
     Ok(out)
 }
 
-/// ErrorResponse.
+/// ErrorResponse, or NoticeResponse with `notice=True`.
 #[pyfunction]
-#[pyo3(signature = (severity, code, message, detail=None, hint=None))]
+#[pyo3(signature = (severity, code, message, detail=None, hint=None, *, notice=false))]
 fn pg_error<'py>(
     py: Python<'py>,
     severity: &str,
@@ -393,28 +393,10 @@ fn pg_error<'py>(
     message: &str,
     detail: Option<&str>,
     hint: Option<&str>,
+    notice: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(
-        py,
-        &notice_bytes(true, severity, code, message, detail, hint)?,
-    ))
-}
-
-/// NoticeResponse.
-#[pyfunction]
-#[pyo3(signature = (severity, code, message, detail=None, hint=None))]
-fn pg_notice<'py>(
-    py: Python<'py>,
-    severity: &str,
-    code: &str,
-    message: &str,
-    detail: Option<&str>,
-    hint: Option<&str>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(
-        py,
-        &notice_bytes(false, severity, code, message, detail, hint)?,
-    ))
+    let bytes = notice_bytes(!notice, severity, code, message, detail, hint)?;
+    Ok(PyBytes::new(py, &bytes))
 }
 
 /// ReadyForQuery with status "I", "T" or "E".
@@ -559,7 +541,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PgClientDecoder>()?;
     m.add_class::<PgUpstreamAuth>()?;
     m.add_function(wrap_pyfunction!(pg_error, m)?)?;
-    m.add_function(wrap_pyfunction!(pg_notice, m)?)?;
     m.add_function(wrap_pyfunction!(pg_ready_for_query, m)?)?;
     m.add_function(wrap_pyfunction!(pg_auth_cleartext_password, m)?)?;
     m.add_function(wrap_pyfunction!(pg_auth_ok, m)?)?;
