@@ -80,7 +80,10 @@ fn relay() -> ServerRelay<Toy> {
 }
 
 /// The DataRows in `bytes`, decoded.
-fn rows(bytes: &[u8]) -> Result<Vec<Vec<Option<Vec<u8>>>>, Box<dyn std::error::Error>> {
+/// Decoded rows: one `Vec` of values (None = NULL) per DataRow.
+type Rows = Vec<Vec<Option<Vec<u8>>>>;
+
+fn rows(bytes: &[u8]) -> Result<Rows, Box<dyn std::error::Error>> {
     let mut d = BackendDecoder::default();
     d.receive_data(bytes)?;
     let mut out = Vec::new();

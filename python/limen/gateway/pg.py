@@ -503,7 +503,7 @@ class PgSession:
             terminate = False
             described: bytes | None = None  # portal the client just described
             for kind, raw, a, b in msgs:
-                if self.discarding:
+                if self.discarding and kind != "terminate":
                     if kind == "sync":
                         self.discarding = False
                         out += raw
