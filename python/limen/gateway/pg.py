@@ -140,6 +140,14 @@ class PgSession:
             scope.shield = True
             with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 await self.client.send_all(data)
+                # Half-close and read what the client still sends for a
+                # moment: closing with unread input would reset the
+                # connection, and the client could lose the FATAL message.
+                if isinstance(self.client, trio.SocketStream):
+                    await self.client.send_eof()
+                with trio.move_on_after(0.5):
+                    while await self.client.receive_some(RECEIVE_SIZE):
+                        pass
         if self.recorder is not None:
             self._event({"event": "fatal", "code": exc.code, "message": exc.message})
 
@@ -632,8 +640,18 @@ class PgSession:
                     self.status = str(ev[1])
             if out:
                 self.recorder.append(U2C, out)
-                await self.client.send_all(out)
+                await self._send_whole(out)
             self._touch()
+
+    async def _send_whole(self, data: bytes) -> None:
+        """Send without being cut by a cancel (session end, expiry): the
+        client then gets whole messages before any FATAL. A client that
+        reads nothing for the handshake timeout is dropped."""
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(self.config.gateway.handshake_timeout.seconds) as grace:
+                await self.client.send_all(data)
+        if grace.cancelled_caught:
+            raise trio.BrokenResourceError("the client stopped reading")
 
     async def cancel_upstream(self) -> None:
         """Forward a CancelRequest for this session's upstream backend."""
