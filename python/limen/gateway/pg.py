@@ -63,6 +63,23 @@ FORWARDED_PARAMS = (
 TERMINATE = b"X\x00\x00\x00\x04"
 
 
+def local_denial(klass: str, message: str, hint: str) -> Decision:
+    """A denial the gateway makes itself (fail closed), with every field
+    named so it does not depend on the policy module's defaults."""
+    return Decision(
+        action="deny",
+        rule=None,
+        klass=klass,
+        classes=frozenset({klass}),
+        tables=frozenset(),
+        message=message,
+        hint=hint,
+        approvers=(),
+        hold_timeout=0.0,
+        approvals_required=1,
+    )
+
+
 class SessionEnd(Exception):
     """End the session with a FATAL error to the client."""
 
@@ -527,13 +544,10 @@ class PgSession:
                     out += self._judge(b, raw, extended=True, name=a.decode("utf-8", "replace"))
                 elif kind == "function_call":
                     out += self._deny_bytes(
-                        Decision(
-                            "deny",
-                            None,
+                        local_denial(
                             "admin",
-                            frozenset({"admin"}),
-                            message="the fast-path function call interface is not allowed",
-                            hint="call the function in a SQL statement",
+                            "the fast-path function call interface is not allowed",
+                            "call the function in a SQL statement",
                         ),
                         extended=False,
                     )
@@ -572,13 +586,10 @@ class PgSession:
             sql = sql_bytes.decode("utf-8")
             decision = self.policy.decide_parse(name, sql) if extended else self.policy.decide(sql)
         except Exception as exc:  # fail closed: a policy that cannot decide denies
-            decision = Decision(
-                "deny",
-                None,
+            decision = local_denial(
                 "unknown",
-                frozenset({"unknown"}),
-                message=f"the statement could not be judged ({type(exc).__name__})",
-                hint="send valid UTF-8 SQL",
+                f"the statement could not be judged ({type(exc).__name__})",
+                "send valid UTF-8 SQL",
             )
         self._event(
             {
