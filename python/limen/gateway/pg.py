@@ -602,6 +602,8 @@ class PgSession:
                 "protocol": "extended" if extended else "simple",
             }
         )
+        if decision.action == "allow":
+            return raw  # allows are in the recording; the log keeps refusals
         self.gw.log(
             "decision",
             session=self.session_id,
@@ -609,8 +611,6 @@ class PgSession:
             rule=decision.rule,
             klass=decision.klass,
         )
-        if decision.action == "allow":
-            return raw
         return self._deny_bytes(decision, extended=extended)
 
     def _deny_bytes(self, decision: Decision, *, extended: bool) -> bytes:
