@@ -115,9 +115,9 @@ def _where(gw: Gateway) -> list[str]:
     return ["-h", "127.0.0.1", "-p", str(gw.port), "-U", "bot", "app"]
 
 
-def _env(token: str) -> dict[str, str]:
+def _env(token: str, sslmode: str = "disable") -> dict[str, str]:
     env = dict(os.environ)
-    env.update(PGPASSWORD=token, PGSSLMODE="disable", PGCONNECT_TIMEOUT="10")
+    env.update(PGPASSWORD=token, PGSSLMODE=sslmode, PGCONNECT_TIMEOUT="10")
     return env
 
 
@@ -126,7 +126,7 @@ async def test_psql_sees_masked_values_and_denials(gw: Gateway) -> None:
     args = ["psql", "-h", "127.0.0.1", "-p", str(gw.port), "-U", "bot", "-d", "app", "-AtX"]
     ok = await trio.run_process(
         [*args, "-c", "SELECT email FROM users WHERE id = 1"],
-        env=_env(gw.token()),
+        env=_env(gw.token(), "prefer"),  # SSLRequest first, answered 'N' without TLS
         capture_stdout=True,
         capture_stderr=True,
     )
