@@ -5,6 +5,7 @@ FATAL error that does not contain it."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -19,6 +20,7 @@ import trio
 
 from gateway_pg_support import start_gateway
 from limen.config import load_config_text
+from oidc_provider import self_signed
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,7 +35,7 @@ def _as_postgres(*args: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[int]:
+def cluster() -> Iterator[tuple[int, Path]]:
     """A cluster with `app` (SCRAM) and `legacy` (md5); yields its port."""
     if BIN is None or (os.geteuid() == 0 and shutil.which("runuser") is None):
         pytest.skip("no PostgreSQL server binaries to run a private cluster")
@@ -41,9 +43,11 @@ def cluster() -> Iterator[int]:
     root = Path(tempfile.mkdtemp(prefix="limen-pg-"))
     pwfile = root / "pw"
     pwfile.write_text(PASSWORD)
+    self_signed(root)  # cert.pem (for 127.0.0.1) and key.pem: the server's TLS
+    (root / "key.pem").chmod(0o600)
     if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(pwfile, "postgres")
+        for path in (root, pwfile, root / "cert.pem", root / "key.pem"):
+            shutil.chown(path, "postgres")
     data = root / "data"
     subprocess.run(
         _as_postgres(
@@ -58,7 +62,10 @@ def cluster() -> Iterator[int]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1"
+    opts = (
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c ssl=on "
+        f"-c ssl_cert_file={root}/cert.pem -c ssl_key_file={root}/key.pem"
+    )
     subprocess.run(
         _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w",
                      "-o", opts, "start"),
@@ -70,7 +77,7 @@ def cluster() -> Iterator[int]:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("SET password_encryption = 'md5'")
             conn.execute(f"CREATE ROLE legacy LOGIN PASSWORD '{PASSWORD}'")
-        yield port
+        yield port, root
     finally:
         subprocess.run(
             _as_postgres(str(BIN / "pg_ctl"), "-D", str(data), "-w", "-m", "immediate", "stop"),
@@ -80,15 +87,25 @@ def cluster() -> Iterator[int]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _config(tmp_path: Path, port: int) -> str:
+NAMES = ["scram", "md5", "wrong", "nopw", "tls-full", "tls-require", "tls-untrusted"]
+
+
+def _config(tmp_path: Path, port: int, ca: Path) -> str:
     resources = ""
-    for name, user, env in [
-        ("scram", "app", "LIMEN_TEST_PW"),
-        ("md5", "legacy", "LIMEN_TEST_PW"),
-        ("wrong", "app", "LIMEN_TEST_WRONG_PW"),
-        ("nopw", "app", None),
+    other_ca = tmp_path / "other"
+    other_ca.mkdir()
+    self_signed(other_ca)
+    for name, user, env, tls in [
+        ("scram", "app", "LIMEN_TEST_PW", ""),
+        ("md5", "legacy", "LIMEN_TEST_PW", ""),
+        ("wrong", "app", "LIMEN_TEST_WRONG_PW", ""),
+        ("nopw", "app", None, ""),
+        ("tls-full", "app", "LIMEN_TEST_PW", f'mode = "verify-full"\nca_file = "{ca}"'),
+        ("tls-require", "app", "LIMEN_TEST_PW", 'mode = "require"'),
+        ("tls-untrusted", "app", "LIMEN_TEST_PW", f'ca_file = "{other_ca}/cert.pem"'),
     ]:
         pw = f'password_env = "{env}"' if env else ""
+        tls_table = f"[resources.tls]\n{tls}" if tls else ""
         resources += f"""
         [[resources]]
         name = "{name}"
@@ -97,6 +114,7 @@ def _config(tmp_path: Path, port: int) -> str:
         database = "postgres"
         user = "{user}"
         {pw}
+        {tls_table}
         """
     return f"""
         [gateway]
@@ -107,7 +125,7 @@ def _config(tmp_path: Path, port: int) -> str:
         [[rules]]
         name = "ci"
         groups = ["ci"]
-        resources = ["scram", "md5", "wrong", "nopw"]
+        resources = {json.dumps(NAMES)}
         allow = ["read"]
         """
 
@@ -117,19 +135,27 @@ async def test_scram_and_md5_upstream_logins(
 ) -> None:
     monkeypatch.setenv("LIMEN_TEST_PW", PASSWORD)
     monkeypatch.setenv("LIMEN_TEST_WRONG_PW", "not-the-password")
-    config = load_config_text(_config(tmp_path, cluster), base_dir=tmp_path)
+    port, root = cluster
+    config = load_config_text(_config(tmp_path, port, root / "cert.pem"), base_dir=tmp_path)
     gw = await start_gateway(nursery, config)
     token = gw.token()
 
     def client(resource: str) -> object:
         try:
             with psycopg.connect(gw.dsn(token, dbname=resource), autocommit=True) as conn:
-                return conn.execute("SELECT current_user").fetchone()
+                return conn.execute(
+                    "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+                ).fetchone()
         except psycopg.OperationalError as exc:
             return str(exc)
 
-    assert await trio.to_thread.run_sync(client, "scram") == ("app",)
-    assert await trio.to_thread.run_sync(client, "md5") == ("legacy",)
+    assert await trio.to_thread.run_sync(client, "scram") == ("app", False)
+    assert await trio.to_thread.run_sync(client, "md5") == ("legacy", False)
+    assert await trio.to_thread.run_sync(client, "tls-full") == ("app", True)
+    assert await trio.to_thread.run_sync(client, "tls-require") == ("app", True)
+    untrusted = await trio.to_thread.run_sync(client, "tls-untrusted")
+    assert isinstance(untrusted, str)
+    assert "TLS to the upstream of 'tls-untrusted' failed" in untrusted
     wrong = await trio.to_thread.run_sync(client, "wrong")
     assert isinstance(wrong, str)
     assert "refused the gateway" in wrong

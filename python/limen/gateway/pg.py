@@ -7,8 +7,9 @@ the user must be the token's subject, and the token is asked for
 ``[listeners] allow_plaintext_loopback`` allows it. A refused token ends
 the connection with FATAL 28P01 saying why (never the token).
 
-Upstream: the gateway logs in with the resource's credential (trust, md5,
-SCRAM-SHA-256 through the native state machine), forwards the server's
+Upstream: TLS as the resource's ``tls`` table says, then the gateway logs
+in with the resource's credential (trust, md5, SCRAM-SHA-256 through the
+native state machine; no channel binding yet), forwards the server's
 ParameterStatus, and gives the client its own BackendKeyData, mapped to the
 upstream's for CancelRequest.
 
@@ -33,13 +34,14 @@ import contextlib
 import json
 import math
 import secrets
+import ssl
 import time
 from typing import TYPE_CHECKING
 
 import trio
 
 from limen import _native
-from limen.config import Rule, SecretError, is_loopback_host
+from limen.config import Resource, Rule, SecretError, is_loopback_host
 from limen.gateway.recording import C2U, EVENT, U2C, Recorder, SessionInfo
 from limen.identity import Identity, IdentityError
 from limen.policy import Decision, SessionPolicy
@@ -61,6 +63,7 @@ FORWARDED_PARAMS = (
     "extra_float_digits",
 )
 TERMINATE = b"X\x00\x00\x00\x04"
+SSL_REQUEST = b"\x00\x00\x00\x08\x04\xd2\x16\x2f"  # length 8, code 80877103
 
 
 def local_denial(klass: str, message: str, hint: str) -> Decision:
@@ -103,7 +106,7 @@ class PgSession:
         self.decoder = _native.PgClientDecoder(int(self.config.gateway.max_message_size))
         self.identity: Identity | None = None
         self.resource_name: str | None = None
-        self.upstream: trio.SocketStream | None = None
+        self.upstream: trio.abc.Stream | None = None
         self.upstream_addr: tuple[str, int] | None = None
         self.upstream_key: tuple[int, bytes] | None = None
         self.client_key: tuple[int, bytes] | None = None
@@ -314,12 +317,6 @@ class PgSession:
         assert self.resource_name is not None
         resource = self.config.resource(self.resource_name)
         assert resource is not None
-        if resource.tls is not None and resource.tls.mode not in ("disable", "prefer"):
-            raise SessionEnd(
-                "08006",
-                f"resource {resource.name!r}: upstream TLS mode {resource.tls.mode!r} "
-                "is not supported by this gateway version",
-            )
         try:
             secret = self.config.resolve_password(resource)
         except SecretError as exc:
@@ -331,7 +328,17 @@ class PgSession:
         try:
             with trio.fail_after(self.config.gateway.connect_timeout.seconds):
                 self.upstream = await trio.open_tcp_stream(address.host, address.port)
-        except (OSError, trio.TooSlowError):
+            with trio.fail_after(self.config.gateway.connect_timeout.seconds):
+                await self._upstream_tls(resource, address.host)
+        except (OSError, trio.TooSlowError, trio.BrokenResourceError) as exc:
+            tls_error = exc if isinstance(exc, ssl.SSLError) else exc.__cause__
+            if isinstance(tls_error, ssl.SSLError):
+                self.gw.log("upstream_tls_failed", resource=resource.name, error=str(tls_error))
+                raise SessionEnd(
+                    "08006",
+                    f"TLS to the upstream of {resource.name!r} failed: {tls_error.reason}",
+                ) from None
+            self.gw.log("upstream_unreachable", resource=resource.name, error=str(exc))
             raise SessionEnd("08006", f"cannot reach the upstream of {resource.name!r}") from None
         self.upstream_addr = (address.host, address.port)
         self.policy = SessionPolicy(self.gw.policy, self.identity, resource.name)
@@ -410,6 +417,41 @@ class PgSession:
         out += _native.pg_backend_key_data(*self.client_key)
         out += _native.pg_ready_for_query("I")
         await self.client.send_all(bytes(out))
+
+    async def _upstream_tls(self, resource: Resource, host: str) -> None:
+        """TLS to the upstream as ``[resources.tls] mode`` says (libpq's
+        meanings: prefer falls back to clear text, require encrypts without
+        verifying, verify-ca checks the chain, verify-full also the name)."""
+        tls = resource.tls
+        if tls is None or tls.mode == "disable":
+            return
+        assert self.upstream is not None
+        await self.upstream.send_all(SSL_REQUEST)
+        answer = await self.upstream.receive_some(1)
+        if answer == b"N":
+            if tls.mode == "prefer":
+                return
+            raise SessionEnd(
+                "08006", f"the upstream of {resource.name!r} does not offer TLS (mode {tls.mode})"
+            )
+        if answer != b"S":
+            raise SessionEnd("08006", f"the upstream of {resource.name!r} answered TLS oddly")
+        ctx = ssl.create_default_context(
+            cafile=str(self.config.path(tls.ca_file)) if tls.ca_file else None
+        )
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if tls.mode in ("prefer", "require"):
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        elif tls.mode == "verify-ca":
+            ctx.check_hostname = False
+        if tls.cert_file and tls.key_file:
+            ctx.load_cert_chain(
+                str(self.config.path(tls.cert_file)), str(self.config.path(tls.key_file))
+            )
+        stream = trio.SSLStream(self.upstream, ctx, server_hostname=tls.server_name or host)
+        await stream.do_handshake()
+        self.upstream = stream
 
     async def _upstream_events(self) -> list[tuple[object, ...]]:
         assert self.upstream is not None
