@@ -334,3 +334,27 @@ async def test_server_side_cursor_fetches_masked_batches(gw: Gateway) -> None:
     assert [r[0] for r in rows] == [u[0] for u in USERS]
     assert rows[0][1] == MASKER.mask(USERS[0][2])
     assert rows[0][1] != USERS[0][2]
+
+
+async def test_denied_statement_in_a_pipeline_fails_the_batch_like_postgres(gw: Gateway) -> None:
+    def client() -> tuple[object, object, object]:
+        with gw.connect(autocommit=True) as conn:
+            first = conn.cursor()
+            def batch() -> None:
+                with conn.pipeline():
+                    first.execute("SELECT %s::int", (7,))
+                    conn.execute("DROP TABLE users")
+                    conn.execute("SELECT 2")
+
+            with pytest.raises(pgerrors.InsufficientPrivilege):
+                batch()
+            return (
+                first.fetchone(),
+                conn.info.transaction_status,
+                conn.execute("SELECT count(*) FROM users").fetchone(),
+            )
+
+    before, status, after = await run(client)
+    assert before == (7,)  # the statement before the denied one ran
+    assert status == TransactionStatus.IDLE
+    assert after == (len(USERS),)
