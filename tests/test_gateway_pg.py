@@ -340,6 +340,7 @@ async def test_denied_statement_in_a_pipeline_fails_the_batch_like_postgres(gw: 
     def client() -> tuple[object, object, object]:
         with gw.connect(autocommit=True) as conn:
             first = conn.cursor()
+
             def batch() -> None:
                 with conn.pipeline():
                     first.execute("SELECT %s::int", (7,))
