@@ -4,11 +4,13 @@ use pyo3::prelude::*;
 
 mod mask;
 mod record;
+mod wire;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     mask::register(m)?;
     record::register(m)?;
+    wire::register(m)?;
     Ok(())
 }

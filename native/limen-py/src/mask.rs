@@ -47,7 +47,7 @@ fn finding_tuple(m: &Masker, f: &Finding) -> (String, u64, u64) {
 /// The masker: every selected detector in one automaton.
 #[pyclass(name = "Masker", module = "limen._native", frozen)]
 pub struct PyMasker {
-    inner: Masker,
+    pub(crate) inner: Masker,
 }
 
 #[pymethods]

@@ -16,6 +16,7 @@ from limen import __version__
 
 # Order is the order of `limen --help`.
 COMMANDS: tuple[str, ...] = (
+    "serve",
     "demo",
     "mask",
     "sessions",

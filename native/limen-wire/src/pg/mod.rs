@@ -4,6 +4,7 @@
 //! - [`frontend`]: client-to-server messages and [`FrontendDecoder`].
 //! - [`backend`]: server-to-client messages and [`BackendDecoder`].
 //! - [`rewrite`]: DataRow rewriting for masking ([`RowRewriter`]).
+//! - [`relay`]: the server side of a gateway session ([`ServerRelay`]).
 //! - [`auth`]: SCRAM-SHA-256 / md5 for the gateway's own upstream login.
 //!
 //! Strings are returned as bytes: PostgreSQL sends them in the client
@@ -14,10 +15,12 @@ mod codec;
 pub mod copy;
 pub mod framing;
 pub mod frontend;
+pub mod relay;
 pub mod rewrite;
 
 pub use backend::{BackendDecoder, BackendMessage};
 pub use codec::{I16Array, StrList, U32Array, Values, ValuesIter};
 pub use framing::{Frame, Limits};
 pub use frontend::{FrontendDecoder, FrontendMessage};
+pub use relay::{ContentMasker, RelayEvent, ServerRelay};
 pub use rewrite::{Action, Rewrite, RowRewriter};

@@ -1,0 +1,427 @@
+//! The server side of a gateway session: upstream bytes in, bytes for the
+//! client and a few small events out, one call per received chunk.
+//!
+//! [`ServerRelay::try_feed`] frames every message, and:
+//! - rewrites each DataRow by the plan made from the last RowDescription:
+//!   whole values of configured columns (by table OID and attribute number)
+//!   are replaced, every other value that can carry text is masked by
+//!   content through a [`ContentMasker`]; lengths are rewritten; unchanged
+//!   rows are forwarded as they came;
+//! - masks CopyData from the server by content;
+//! - swallows the RowDescription/NoData answering a Describe the caller
+//!   sent itself ([`ServerRelay::push_describe`]) after using it for the plan;
+//! - swaps an ErrorResponse whose message contains a marker for a
+//!   replacement ([`ServerRelay::replace_error`]);
+//! - never forwards Authentication or BackendKeyData (events only).
+//!
+//! Fail closed: DataRows that arrive without a RowDescription since the
+//! last ReadyForQuery or CommandComplete are masked by content whatever
+//! their format. Binary values of types whose binary form is not text are
+//! kept (a masked int would not decode); a column rule on such a value
+//! sends NULL instead.
+use std::collections::{HashMap, VecDeque};
+
+use crate::error::{Error, ErrorKind};
+use crate::pg::backend::{tag, BackendMessage, RowDescription, TransactionStatus};
+use crate::pg::framing::Limits;
+use crate::pg::rewrite::{Action, Rewrite, RowRewriter};
+use crate::pg::BackendDecoder;
+
+/// Masks secrets inside a value (the `limen-mask` masker implements this
+/// through a newtype in the glue crate).
+pub trait ContentMasker {
+    /// Appends `value`, masked, to `out`; returns the number of findings.
+    fn mask_into(&self, value: &[u8], out: &mut Vec<u8>) -> usize;
+}
+
+/// Type OIDs whose binary form is their text: text, varchar, bpchar, name,
+/// json, xml, unknown, and bytea (masked bytes are still valid bytea).
+pub const TEXTLIKE_BINARY_TYPES: [u32; 8] = [25, 1043, 1042, 19, 114, 142, 705, 17];
+/// jsonb: its binary form is a version byte then the text.
+pub const JSONB_TYPE: u32 = 3802;
+
+/// What the caller needs to know about the upstream's messages. Owned and
+/// small; row data never appears here (except in capture mode).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RelayEvent {
+    /// An Authentication message body (not forwarded).
+    Authentication(Vec<u8>),
+    /// BackendKeyData (not forwarded).
+    BackendKeyData {
+        /// Process id.
+        process_id: i32,
+        /// Secret key.
+        secret_key: Vec<u8>,
+    },
+    /// NegotiateProtocolVersion was received (forwarded).
+    NegotiateProtocolVersion,
+    /// A RowDescription: its column count and how many columns a column
+    /// rule replaces.
+    RowDescription {
+        /// Columns.
+        columns: usize,
+        /// Columns replaced whole (or NULLed) by a column rule.
+        replaced: usize,
+    },
+    /// CommandComplete with its tag.
+    CommandComplete(Vec<u8>),
+    /// An ErrorResponse forwarded as is: (field code, value) pairs.
+    Error(Vec<(u8, Vec<u8>)>),
+    /// An ErrorResponse replaced by the caller's replacement.
+    ReplacedError,
+    /// A NoticeResponse: (field code, value) pairs.
+    Notice(Vec<(u8, Vec<u8>)>),
+    /// ReadyForQuery with the transaction status.
+    ReadyForQuery(TransactionStatus),
+    /// ParameterStatus.
+    ParameterStatus {
+        /// Parameter name.
+        name: Vec<u8>,
+        /// Its value.
+        value: Vec<u8>,
+    },
+    /// CopyInResponse with its overall format (0 text, 1 binary).
+    CopyIn(u8),
+    /// CopyOutResponse with its overall format.
+    CopyOut(u8),
+    /// CopyBothResponse with its overall format.
+    CopyBoth(u8),
+    /// A DataRow's values, in capture mode only (not forwarded).
+    DataRow(Vec<Option<Vec<u8>>>),
+}
+
+/// What to do with one column of the current result set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Plan {
+    Keep,
+    Mask,
+    MaskAfterFirst,
+    Replace(Vec<u8>),
+    Null,
+}
+
+/// The server side of one session. See the module docs.
+#[derive(Debug)]
+pub struct ServerRelay<M> {
+    decoder: BackendDecoder,
+    masker: Option<M>,
+    columns: HashMap<(u32, i16), Vec<u8>>,
+    plan: Vec<Plan>,
+    plan_active: bool,
+    planned: bool,
+    describes: VecDeque<bool>,
+    rewriter: RowRewriter,
+    capture_rows: bool,
+    replace_errors: Vec<(Vec<u8>, Vec<u8>)>,
+    masked_rows: u64,
+}
+
+impl<M: ContentMasker> ServerRelay<M> {
+    /// A relay masking with `masker` (None: only column rules apply, and
+    /// only once [`ServerRelay::set_columns`] names some).
+    pub fn new(masker: Option<M>, limits: Limits) -> Self {
+        ServerRelay {
+            decoder: BackendDecoder::new(limits),
+            masker,
+            columns: HashMap::new(),
+            plan: Vec::new(),
+            plan_active: false,
+            planned: false,
+            describes: VecDeque::new(),
+            rewriter: RowRewriter::new(limits.max_message_size),
+            capture_rows: false,
+            replace_errors: Vec::new(),
+            masked_rows: 0,
+        }
+    }
+
+    /// Whole-value replacements by column origin (table OID, attnum).
+    pub fn set_columns(&mut self, columns: HashMap<(u32, i16), Vec<u8>>) {
+        self.columns = columns;
+    }
+
+    /// In capture mode DataRows are not forwarded but returned as
+    /// [`RelayEvent::DataRow`] (for the gateway's own catalog queries).
+    pub fn set_capture_rows(&mut self, on: bool) {
+        self.capture_rows = on;
+    }
+
+    /// True in capture mode.
+    pub fn capture_rows(&self) -> bool {
+        self.capture_rows
+    }
+
+    /// Until the next ReadyForQuery, an ErrorResponse whose message contains
+    /// `marker` is sent as `replacement` (one whole message) instead.
+    pub fn replace_error(&mut self, marker: Vec<u8>, replacement: Vec<u8>) {
+        self.replace_errors.push((marker, replacement));
+    }
+
+    /// Call for each Describe sent upstream, in order; `hidden` for the ones
+    /// the caller sent itself, whose answer is used but not forwarded.
+    pub fn push_describe(&mut self, hidden: bool) {
+        self.describes.push_back(hidden);
+    }
+
+    /// DataRows changed by masking so far.
+    pub fn masked_rows(&self) -> u64 {
+        self.masked_rows
+    }
+
+    fn plan_for(&self, rd: &RowDescription<'_>) -> Vec<Plan> {
+        rd.fields()
+            .map(|f| {
+                let binary = f.format == 1;
+                let textlike = TEXTLIKE_BINARY_TYPES.contains(&f.type_oid);
+                if let Some(rep) = self.columns.get(&(f.table_oid, f.column_attr)) {
+                    return if !binary || textlike {
+                        Plan::Replace(rep.clone())
+                    } else {
+                        Plan::Null
+                    };
+                }
+                if self.masker.is_none() {
+                    Plan::Keep
+                } else if !binary || textlike {
+                    Plan::Mask
+                } else if f.type_oid == JSONB_TYPE {
+                    Plan::MaskAfterFirst
+                } else {
+                    Plan::Keep
+                }
+            })
+            .collect()
+    }
+
+    fn reset_plan(&mut self) {
+        self.plan.clear();
+        self.plan_active = false;
+        self.planned = false;
+    }
+
+    /// Feeds one chunk from the upstream (at most `limits.max_chunk`),
+    /// appends what the client must get to `out`, and returns the events.
+    /// A remote error means the upstream broke the protocol: close the
+    /// session. On error, `out` may hold a prefix of complete messages.
+    pub fn try_feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<Vec<RelayEvent>, Error> {
+        self.decoder.receive_data(chunk)?;
+        let mut events = Vec::new();
+        loop {
+            // Split borrows: the frame borrows the decoder only.
+            let ServerRelay {
+                decoder,
+                masker,
+                plan,
+                plan_active,
+                planned,
+                rewriter,
+                capture_rows,
+                masked_rows,
+                ..
+            } = self;
+            let Some(frame) = decoder.next_frame()? else {
+                break;
+            };
+            let t = frame.tag().unwrap_or(0);
+            let raw = frame.raw();
+            let body = frame.body();
+            let at = frame.body_offset();
+            if t == tag::DATA_ROW && !*capture_rows {
+                let pass = if *planned {
+                    !*plan_active
+                } else {
+                    masker.is_none()
+                };
+                if pass {
+                    out.extend_from_slice(raw);
+                } else {
+                    let default = if *planned { &Plan::Keep } else { &Plan::Mask };
+                    let changed = relay_row(rewriter, plan, default, masker.as_ref(), body, out)
+                        .map_err(|e| e.shifted(at))?;
+                    if changed {
+                        *masked_rows += 1;
+                    } else {
+                        out.extend_from_slice(raw);
+                    }
+                }
+                continue;
+            }
+            if t == tag::COPY_DATA {
+                match masker.as_ref() {
+                    Some(m) => {
+                        let start = out.len();
+                        out.push(tag::COPY_DATA);
+                        out.extend_from_slice(&[0; 4]);
+                        m.mask_into(body, out);
+                        let len = i32::try_from(out.len() - start - 1).map_err(|_| {
+                            out.truncate(start);
+                            Error::local(ErrorKind::MessageTooLarge, "CopyData masking")
+                        })?;
+                        out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
+                    }
+                    None => out.extend_from_slice(raw),
+                }
+                continue;
+            }
+            let raw = raw.to_vec();
+            let msg = BackendMessage::try_parse(t, &raw[raw.len() - body.len()..])
+                .map_err(|e| e.shifted(at))?;
+            self.handle(msg, &raw, out, &mut events);
+        }
+        Ok(events)
+    }
+
+    fn handle(
+        &mut self,
+        msg: BackendMessage<'_>,
+        raw: &[u8],
+        out: &mut Vec<u8>,
+        events: &mut Vec<RelayEvent>,
+    ) {
+        let fields = |f: &crate::pg::backend::Fields<'_>| -> Vec<(u8, Vec<u8>)> {
+            f.iter().map(|(c, v)| (c, v.to_vec())).collect()
+        };
+        match msg {
+            BackendMessage::DataRow(row) => events.push(RelayEvent::DataRow(
+                row.values.iter().map(|v| v.map(<[u8]>::to_vec)).collect(),
+            )),
+            BackendMessage::Authentication(_) => {
+                let body = raw.get(5..).unwrap_or_default();
+                events.push(RelayEvent::Authentication(body.to_vec()));
+            }
+            BackendMessage::BackendKeyData(k) => events.push(RelayEvent::BackendKeyData {
+                process_id: k.process_id,
+                secret_key: k.secret_key.to_vec(),
+            }),
+            BackendMessage::NegotiateProtocolVersion(_) => {
+                out.extend_from_slice(raw);
+                events.push(RelayEvent::NegotiateProtocolVersion);
+            }
+            BackendMessage::RowDescription(rd) => {
+                self.plan = self.plan_for(&rd);
+                self.plan_active = self.plan.iter().any(|p| *p != Plan::Keep);
+                self.planned = true;
+                let replaced = self
+                    .plan
+                    .iter()
+                    .filter(|p| matches!(p, Plan::Replace(_) | Plan::Null))
+                    .count();
+                if !self.describes.pop_front().unwrap_or(false) {
+                    out.extend_from_slice(raw);
+                }
+                events.push(RelayEvent::RowDescription {
+                    columns: rd.len(),
+                    replaced,
+                });
+            }
+            BackendMessage::NoData => {
+                self.plan.clear();
+                self.plan_active = false;
+                self.planned = true;
+                if !self.describes.pop_front().unwrap_or(false) {
+                    out.extend_from_slice(raw);
+                }
+            }
+            BackendMessage::CommandComplete(c) => {
+                self.reset_plan();
+                out.extend_from_slice(raw);
+                events.push(RelayEvent::CommandComplete(c.tag.to_vec()));
+            }
+            BackendMessage::ErrorResponse(f) => {
+                let text = f.message().unwrap_or_default();
+                let hit = self
+                    .replace_errors
+                    .iter()
+                    .position(|(marker, _)| contains(text, marker));
+                match hit {
+                    Some(i) => {
+                        let (_, rep) = self.replace_errors.remove(i);
+                        out.extend_from_slice(&rep);
+                        events.push(RelayEvent::ReplacedError);
+                    }
+                    None => {
+                        out.extend_from_slice(raw);
+                        events.push(RelayEvent::Error(fields(&f)));
+                    }
+                }
+            }
+            BackendMessage::NoticeResponse(f) => {
+                out.extend_from_slice(raw);
+                events.push(RelayEvent::Notice(fields(&f)));
+            }
+            BackendMessage::ReadyForQuery(st) => {
+                self.replace_errors.clear();
+                self.describes.clear();
+                self.reset_plan();
+                out.extend_from_slice(raw);
+                events.push(RelayEvent::ReadyForQuery(st));
+            }
+            BackendMessage::ParameterStatus(p) => {
+                out.extend_from_slice(raw);
+                events.push(RelayEvent::ParameterStatus {
+                    name: p.name.to_vec(),
+                    value: p.value.to_vec(),
+                });
+            }
+            BackendMessage::CopyInResponse(c) => {
+                out.extend_from_slice(raw);
+                events.push(RelayEvent::CopyIn(c.format));
+            }
+            BackendMessage::CopyOutResponse(c) => {
+                out.extend_from_slice(raw);
+                events.push(RelayEvent::CopyOut(c.format));
+            }
+            BackendMessage::CopyBothResponse(c) => {
+                out.extend_from_slice(raw);
+                events.push(RelayEvent::CopyBoth(c.format));
+            }
+            _ => out.extend_from_slice(raw),
+        }
+    }
+}
+
+/// Rewrites one DataRow body by `plan` (columns past its end use
+/// `default`) into `out`. Returns false, writing nothing, when no value
+/// changed.
+fn relay_row<M: ContentMasker>(
+    rewriter: &mut RowRewriter,
+    plan: &[Plan],
+    default: &Plan,
+    masker: Option<&M>,
+    body: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<bool, Error> {
+    let result = rewriter.try_rewrite(body, out, |i, value, scratch| {
+        let Some(v) = value else {
+            return Action::Keep;
+        };
+        match plan.get(i).unwrap_or(default) {
+            Plan::Keep => Action::Keep,
+            Plan::Null => Action::Null,
+            Plan::Replace(rep) => {
+                scratch.extend_from_slice(rep);
+                Action::Replace
+            }
+            Plan::Mask => match masker {
+                Some(m) => {
+                    m.mask_into(v, scratch);
+                    Action::Replace
+                }
+                None => Action::Keep,
+            },
+            Plan::MaskAfterFirst => match (masker, v.split_first()) {
+                (Some(m), Some((first, rest))) => {
+                    scratch.push(*first);
+                    m.mask_into(rest, scratch);
+                    Action::Replace
+                }
+                _ => Action::Keep,
+            },
+        }
+    })?;
+    Ok(result == Rewrite::Changed)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}

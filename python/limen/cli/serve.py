@@ -1,0 +1,87 @@
+"""``limen serve``: run the gateway in the foreground.
+
+Serves the PostgreSQL listener (``[listeners] postgres``) and, when the
+config enables it, the dev IdP on ``[identity.dev] listen`` (tokens from
+``limen token`` are verified against it). JSON log lines go to stderr;
+SIGTERM (or SIGINT) stops accepting, lets open sessions finish for up to
+``[gateway] drain_timeout``, ends the rest, and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+import trio
+
+from limen.cli import UsageError
+from limen.cli._configfile import add_config_argument, load_config_arg
+from limen.config import Config
+from limen.gateway.recording import JsonlRecorder, Recorder, SessionInfo
+from limen.gateway.server import JsonLog, PgGateway
+from limen.identity import Authenticator, DevIdP
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the gateway in the foreground",
+        description=(
+            "Run the gateway: the PostgreSQL listener of [listeners] postgres for every "
+            "postgres resource, and the dev IdP when [identity.dev] enabled = true. JSON log "
+            "lines on stderr; SIGTERM drains open sessions (up to [gateway] drain_timeout), "
+            "then exits 0."
+        ),
+    )
+    add_config_argument(parser)
+    parser.set_defaults(func=run)
+
+
+async def serve(config: Config, log: JsonLog) -> None:
+    listen = config.listeners.postgres
+    if listen is None:
+        raise UsageError("the config has no [listeners] postgres address")
+    recordings = config.path(config.gateway.recordings)
+
+    def recorder(info: SessionInfo) -> Recorder:
+        return JsonlRecorder(recordings / f"{info.session_id}.jsonl", info)
+
+    async with trio.open_nursery() as nursery:
+        discovery: str | None = None
+        if config.identity.dev.enabled:
+            dev = DevIdP.from_config(config)
+            listen_dev = config.identity.dev.listen
+            discovery = await nursery.start(dev.serve, listen_dev.host, listen_dev.port)
+            log("dev_idp", discovery=discovery)
+        auth = Authenticator.from_config(config, dev_discovery_url=discovery)
+        gateway = PgGateway(config, auth, recorder_factory=recorder, log=log)
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+
+            async def on_signal() -> None:
+                async for signum in signals:
+                    log("signal", signal=signal.Signals(signum).name)
+                    await gateway.drain()
+                    return
+
+            nursery.start_soon(on_signal)
+            await gateway.serve(listen.host, listen.port)
+        nursery.cancel_scope.cancel()
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_config_arg(args)
+    log = JsonLog(sys.stderr)
+    Path(config.path(config.gateway.recordings)).mkdir(parents=True, exist_ok=True)
+    failed: list[str] = []
+    try:
+        trio.run(serve, config, log)
+    except* OSError as group:
+        failed.extend(str(exc) for exc in group.exceptions)
+    if failed:
+        for message in failed:
+            log("error", error=message)
+        return 1
+    log("exit", status=0)
+    return 0

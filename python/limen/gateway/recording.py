@@ -1,0 +1,90 @@
+"""Where a gateway session is recorded: one :class:`Recorder` per session.
+
+The session appends the statement texts (``c2u``), each decision
+(``event``, JSON) and the masked bytes sent to the client (``u2c``), then
+closes it. ``limen.record``'s ``SessionWriter`` has this shape; until it is
+plugged in, :class:`MemoryRecorder` (tests) and :class:`JsonlRecorder` (one
+JSON line per record, payload base64) stand in.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Protocol
+
+__all__ = [
+    "C2U",
+    "EVENT",
+    "U2C",
+    "JsonlRecorder",
+    "MemoryRecorder",
+    "Recorder",
+    "RecorderFactory",
+    "SessionInfo",
+]
+
+C2U = "c2u"
+U2C = "u2c"
+EVENT = "event"
+
+
+class Recorder(Protocol):
+    def append(self, kind: str, payload: bytes) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    session_id: str
+    subject: str
+    resource: str
+    protocol: str
+
+
+RecorderFactory = Callable[[SessionInfo], Recorder]
+
+
+class MemoryRecorder:
+    """Keeps every record in memory (tests)."""
+
+    def __init__(self, info: SessionInfo | None = None) -> None:
+        self.info = info
+        self.records: list[tuple[str, bytes]] = []
+        self.closed = False
+
+    def append(self, kind: str, payload: bytes) -> None:
+        if self.closed:
+            raise ValueError("recorder is closed")
+        self.records.append((kind, bytes(payload)))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def of(self, kind: str) -> list[bytes]:
+        return [p for k, p in self.records if k == kind]
+
+
+class JsonlRecorder:
+    """One JSON object per line: time, kind, base64 payload."""
+
+    def __init__(self, path: Path, info: SessionInfo) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] = path.open("x", encoding="utf-8")
+        self._write({"kind": "start", **info.__dict__})
+
+    def _write(self, obj: dict[str, object]) -> None:
+        self._file.write(json.dumps(obj, separators=(",", ":")) + "\n")
+
+    def append(self, kind: str, payload: bytes) -> None:
+        data = base64.b64encode(payload).decode("ascii")
+        self._write({"t": round(time.time(), 6), "kind": kind, "data": data})
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._write({"t": round(time.time(), 6), "kind": "end"})
+            self._file.close()
