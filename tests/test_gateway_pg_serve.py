@@ -119,4 +119,36 @@ async def test_limen_serve_logs_json_serves_and_drains_on_sigterm(
     assert [e["reason"] for e in ends] == ["57P01"]  # ended by the drain
     assert events[-1] == "exit"
     assert token not in rest
-    assert list((tmp_path / "recordings").glob("*.jsonl"))
+    # The session was recorded as a signed log and indexed in the state store.
+    listed = subprocess.run(
+        _limen("sessions", "list", "--config", str(config), "--json"),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert len(listed) == 1
+    session = json.loads(listed[0])
+    assert (session["subject"], session["resource"], session["protocol"]) == (
+        "bot",
+        "app",
+        "postgres",
+    )
+    assert session["ended_at"] is not None
+    assert session["statements"] >= 1
+    verified = subprocess.run(
+        _limen("sessions", "verify", "--config", str(config), session["id"]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr
+    replay = subprocess.run(
+        _limen("sessions", "replay", "--config", str(config), session["id"]),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "SELECT email FROM users WHERE id = 1" in replay
+    assert "[MASKED:email]" in replay
+    assert "alice@example.com" not in replay  # results are recorded masked
+    assert token not in replay

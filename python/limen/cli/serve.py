@@ -19,9 +19,10 @@ import trio
 from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.config import Config
-from limen.gateway.recording import JsonlRecorder, Recorder, SessionInfo
 from limen.gateway.server import JsonLog, PgGateway
 from limen.identity import Authenticator, DevIdP
+from limen.sessionlog import recorder_factory
+from limen.store import StoreError, open_store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,10 +44,13 @@ async def serve(config: Config, log: JsonLog) -> None:
     listen = config.listeners.postgres
     if listen is None:
         raise UsageError("the config has no [listeners] postgres address")
-    recordings = config.path(config.gateway.recordings)
-
-    def recorder(info: SessionInfo) -> Recorder:
-        return JsonlRecorder(recordings / f"{info.session_id}.jsonl", info)
+    try:
+        store = open_store(config.gateway.state, Path(config.base_dir))
+    except StoreError as exc:
+        raise UsageError(str(exc)) from None
+    # Signed (and, with [gateway] recording_recipient, encrypted) session logs,
+    # indexed in the state store for `limen sessions --config`.
+    recorder = recorder_factory(config, store)
 
     async with trio.open_nursery() as nursery:
         discovery: str | None = None

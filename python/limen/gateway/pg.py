@@ -510,11 +510,9 @@ class PgSession:
         self.relay.set_columns(columns)
 
     def _rules(self) -> list[Rule]:
-        from limen.gateway.server import matching_rules
-
         assert self.identity is not None
         assert self.resource_name is not None
-        return list(matching_rules(self.config, self.identity, self.resource_name))
+        return list(self.gw.policy.rules_for(self.identity, self.resource_name))
 
     # -- relay -------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 import trio
 
 from limen import _native
-from limen.config import Config, Rule
+from limen.config import Config
 from limen.gateway.recording import MemoryRecorder, Recorder, RecorderFactory, SessionInfo
 from limen.identity import Authenticator, Identity
 from limen.policy import Policy
@@ -53,17 +53,6 @@ class JsonLog:
 
 def _default_recorder(info: SessionInfo) -> Recorder:
     return MemoryRecorder(info)
-
-
-def matching_rules(config: Config, identity: Identity, resource: str) -> list[Rule]:
-    """The rules that name ``resource`` and one of the identity's groups or
-    its subject."""
-    groups = set(identity.groups)
-    return [
-        r
-        for r in config.rules
-        if resource in r.resources and (groups & set(r.groups) or identity.subject in r.subjects)
-    ]
 
 
 class PgGateway:
@@ -107,19 +96,22 @@ class PgGateway:
     # -- masking -----------------------------------------------------------------
 
     def masker_for(self, identity: Identity, resource: str) -> _native.Masker | None:
-        """The masker of every matching rule's ``mask`` list (``builtin``,
-        detector names, ``column:table.column``); None when none asks."""
-        items: set[str] = set()
-        for rule in matching_rules(self.config, identity, resource):
-            items.update(rule.mask)
-        key = tuple(sorted(items))
+        """The masker of every applicable rule's ``mask`` list (``builtin``,
+        detector names, ``[[mask_rules]]`` names, ``column:table.column``);
+        None when no rule asks for masking. Cached per distinct list."""
+        key = tuple(sorted(self.policy.mask_for(identity, resource)))
         if key not in self._maskers:
             if not key:
                 self._maskers[key] = None
             else:
                 columns = [i.removeprefix("column:") for i in key if i.startswith("column:")]
                 detectors = [i for i in key if not i.startswith("column:")]
-                self._maskers[key] = _native.Masker(detectors, [], [], columns)
+                user = [r for r in self.config.mask_rules if r.name in detectors]
+                regex_rules = [(r.name, r.regex) for r in user if r.regex is not None]
+                word_rules = [
+                    (r.name, list(r.words), r.case_insensitive) for r in user if r.words is not None
+                ]
+                self._maskers[key] = _native.Masker(detectors, regex_rules, word_rules, columns)
         return self._maskers[key]
 
     # -- listening ---------------------------------------------------------------
