@@ -5,7 +5,7 @@ Python to a file in the same folder, through a buffered file whose buffer is
 the writer's flush threshold (256 KiB), then flushed and fsynced: the same
 bytes of payload, the same disk, the same language layer. The writer adds 60
 bytes of framing per record, a BLAKE3 checksum, the hash chain and the
-signed trailer ("hashed"), plus ChaCha20-Poly1305 in batches ("encrypted").
+signed trailer ("hashed"), plus AES-256-GCM in batches ("encrypted").
 Both sides end with an fsync, so each figure includes getting the bytes to
 the disk. 64 B records are also appended in batches of 1024 per call
 (``append_many``): per-call Python overhead, not the format, bounds the
