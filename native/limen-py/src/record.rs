@@ -104,13 +104,15 @@ fn io_thread(
     };
     let ok = || err.lock().map(|slot| slot.is_none()).unwrap_or(false);
     let mut chainer: Option<Chainer> = None;
+    let mut wb = Writeback::default();
     for msg in rx {
         match msg {
             IoMsg::Start(c) => chainer = Some(c),
             IoMsg::Write(mut buf) => {
                 if ok() {
-                    if let Err(e) = file.write_all(&buf) {
-                        failed(e);
+                    match file.write_all(&buf) {
+                        Ok(()) => wb.written(&file, buf.len()),
+                        Err(e) => failed(e),
                     }
                 }
                 if buf.capacity() >= RECYCLE_MIN {
@@ -124,8 +126,9 @@ fn io_thread(
                     // Never write frames without their checksums.
                     failed(std::io::Error::other("a batch could not be checksummed"));
                 } else if ok() {
-                    if let Err(e) = file.write_all(&buf) {
-                        failed(e);
+                    match file.write_all(&buf) {
+                        Ok(()) => wb.written(&file, buf.len()),
+                        Err(e) => failed(e),
                     }
                 }
                 buf.clear();
@@ -149,6 +152,48 @@ fn io_thread(
         }
     }
 }
+
+/// Starts writeback of what the I/O thread wrote, without waiting for it:
+/// the disk then writes while the next batches are framed and hashed, and
+/// the fsync at close finds little left to do (measured, 128 MiB of 4 KiB
+/// records: the close-time fsync was ~40 ms, as long as the whole raw write
+/// loop). Whole pages only, up to the last one written in full, so a page
+/// the next batch still extends is not put under writeback. Advisory:
+/// `POSIX_FADV_DONTNEED` starts writeback of dirty pages on Linux (and drops
+/// clean ones from the cache: a log is written once, read later); errors
+/// are ignored, the fsync at close is what makes the log durable.
+#[derive(Default)]
+struct Writeback {
+    /// Bytes written to the file so far.
+    end: u64,
+    /// Start of the first page not yet handed to writeback.
+    started: u64,
+}
+
+impl Writeback {
+    /// Hand at least this much to writeback at a time.
+    const MIN: u64 = 256 << 10;
+    const PAGE: u64 = 4096;
+
+    fn written(&mut self, file: &File, len: usize) {
+        self.end += len as u64;
+        let upto = self.end / Self::PAGE * Self::PAGE;
+        if upto.saturating_sub(self.started) >= Self::MIN {
+            start_writeback(file, self.started, upto - self.started);
+            self.started = upto;
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    if let Some(len) = std::num::NonZeroU64::new(len) {
+        let _ = rustix::fs::fadvise(file, offset, Some(len), rustix::fs::Advice::DontNeed);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 impl ThreadedFile {
     fn try_new(file: File) -> std::io::Result<Self> {
