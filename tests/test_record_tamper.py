@@ -101,9 +101,13 @@ def test_inserted_record(tmp_path: Path, log: tuple[Path, bytes]) -> None:
 
 def test_record_from_another_log_breaks_the_chain(tmp_path: Path, log: tuple[Path, bytes]) -> None:
     """A record with the right seq taken from another log with the same header:
-    its checksum is keyed with the other log's chain, so it does not fit here."""
+    its checksum is keyed with the other log's chain, so it does not fit here.
+    (The other log's history must differ before the record: two logs whose
+    records 0 and 1 are byte for byte the same, times included, share their
+    chain up to there, and then the swap is first detected at record 3.)"""
     _, data = log
     other = list(PAYLOADS)
+    other[0] = ("u2c", bytes(len(PAYLOADS[0][1])))
     other[2] = ("u2c", bytes(len(PAYLOADS[2][1])))
     odata = write_log(tmp_path / "other.log", other, SK).read_bytes()
     before, _, after = _cut(data, 2)
@@ -127,7 +131,10 @@ def test_trailer_mismatch(tmp_path: Path, log: tuple[Path, bytes]) -> None:
 
 def test_trailer_of_a_shorter_log(tmp_path: Path, log: tuple[Path, bytes]) -> None:
     _, data = log
-    short = write_log(tmp_path / "short.log", PAYLOADS[:9], SK).read_bytes()
+    # Another session's history (record 0 differs): as in the test above, two
+    # logs byte for byte the same up to record 8 would share their chain.
+    other = [("u2c", bytes(len(PAYLOADS[0][1]))), *PAYLOADS[1:9]]
+    short = write_log(tmp_path / "short.log", other, SK).read_bytes()
     f = frames(data)
     mod = data[: f[-2].offset] + short[frames(short)[-1].offset :]
     res = _check(tmp_path, mod)

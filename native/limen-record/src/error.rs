@@ -90,7 +90,11 @@ impl fmt::Display for Problem {
             Problem::NotALog => write!(f, "not a limen session log (bad magic)"),
             Problem::HeaderIncomplete => write!(f, "the header is incomplete"),
             Problem::HeaderDamaged(what) => write!(f, "header damaged: {what}"),
-            Problem::UnsupportedVersion(v) => write!(f, "unsupported format version {v}"),
+            Problem::UnsupportedVersion(v) => write!(
+                f,
+                "unsupported format version {v} (this reader reads version {})",
+                crate::format::VERSION
+            ),
             Problem::MalformedFrame(what) => write!(f, "malformed record: {what}"),
             Problem::ChecksumMismatch => {
                 write!(f, "checksum mismatch: the record's bytes were changed")

@@ -3,14 +3,15 @@
 //! per-log payload key. Keys are raw 32-byte strings everywhere.
 //!
 //! Payload key: the writer draws an ephemeral X25519 secret per log, and
-//! derives `k = BLAKE3-derive_key("limen-record v1 payload key",
+//! derives `k = BLAKE3-derive_key("limen-record v2 payload key",
 //! shared || ephemeral_public || recipient_public)`; only the holder of the
 //! recipient's private key can recompute it. Batches are sealed with
-//! ChaCha20-Poly1305 under `k`, nonce = the sealed frame's seq (unique per
-//! log, and `k` is unique per log).
+//! AES-256-GCM under `k` (format version 2; AES-NI and carry-less multiply
+//! when the CPU has them), nonce = the sealed frame's seq (unique per log,
+//! and `k` is unique per log).
 
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::ChaCha20Poly1305;
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::Aes256Gcm;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -69,7 +70,7 @@ fn payload_key(shared: &[u8; 32], ephemeral: &Key32, recipient: &Key32) -> Key32
     m[..32].copy_from_slice(shared);
     m[32..64].copy_from_slice(ephemeral);
     m[64..].copy_from_slice(recipient);
-    blake3::derive_key("limen-record v1 payload key", &m)
+    blake3::derive_key("limen-record v2 payload key", &m)
 }
 
 /// Writer side: a fresh ephemeral key agreed with `recipient`.
@@ -112,21 +113,21 @@ pub(crate) fn try_opener_for(
     )))
 }
 
-/// ChaCha20-Poly1305 under one log's payload key.
+/// AES-256-GCM under one log's payload key.
 pub(crate) struct Sealer {
-    aead: ChaCha20Poly1305,
+    aead: Aes256Gcm,
 }
 
-fn nonce_for(frame_seq: u64) -> chacha20poly1305::Nonce {
+fn nonce_for(frame_seq: u64) -> aes_gcm::Nonce<aes_gcm::aead::consts::U12> {
     let mut n = [0u8; 12];
     n[..8].copy_from_slice(&frame_seq.to_le_bytes());
-    chacha20poly1305::Nonce::from(n)
+    n.into()
 }
 
 impl Sealer {
     fn new(k: &Key32) -> Self {
         Sealer {
-            aead: ChaCha20Poly1305::new(&chacha20poly1305::Key::from(*k)),
+            aead: Aes256Gcm::new(&(*k).into()),
         }
     }
 
@@ -154,7 +155,7 @@ impl Sealer {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> bool {
-        let tag = chacha20poly1305::Tag::from(*tag);
+        let tag = aes_gcm::Tag::from(*tag);
         self.aead
             .decrypt_inout_detached(&nonce_for(frame_seq), aad, buf.into(), &tag)
             .is_ok()

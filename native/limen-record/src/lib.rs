@@ -4,7 +4,7 @@
 //! trailer. Each record carries a BLAKE3 checksum; a BLAKE3 hash chain seeded
 //! from the header links every record to the one before; the trailer holds
 //! the final chain hash and the counts, signed with Ed25519. Payloads can be
-//! encrypted in batches to an auditor's X25519 key (ChaCha20-Poly1305).
+//! encrypted in batches to an auditor's X25519 key (AES-256-GCM).
 //! The byte layout is in `docs/recording-format.md`.
 //!
 //! - [`Writer`] frames appends into one batch buffer, writes with (vectored)

@@ -339,3 +339,37 @@ fn deferred_checksums_write_the_same_log() {
     w.try_close(appends.len() as u64 * 10).unwrap();
     assert_eq!(w.sink().bytes, inline);
 }
+
+/// A log of another format version (version 1 sealed batches with
+/// ChaCha20-Poly1305) is refused by name, never misread.
+#[test]
+fn another_format_version_is_named() {
+    let k = keys();
+    for enc in [false, true] {
+        let mut log = write_log(&k, enc, small_cfg(), &sample_appends(), true);
+        assert_eq!(
+            u16::from_le_bytes([log[8], log[9]]),
+            limen_record::format::VERSION
+        );
+        let other = limen_record::format::VERSION - 1;
+        log[8..10].copy_from_slice(&other.to_le_bytes());
+        let rep = verify(&log, &k);
+        assert_eq!(rep.problem, Some(Problem::UnsupportedVersion(other)));
+        let msg = rep.problem.map(|p| p.to_string()).unwrap_or_default();
+        assert!(msg.contains(&format!("version {other}")), "{msg}");
+        assert!(
+            msg.contains(&format!("reads version {}", limen_record::format::VERSION)),
+            "{msg}"
+        );
+        let err = limen_record::Records::try_open(
+            &log[..],
+            Some(&k.private),
+            None,
+            &ReaderLimits::default(),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(err.contains("unsupported format version"), "{err}");
+    }
+}

@@ -80,7 +80,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Check every record's checksum, the hash chain, the trailer's counts and its "
             "Ed25519 signature. Exit 0: intact and signed by --public-key. Exit 1: tampered "
             "(the first bad record is named) or truncated (no trailer: the writer crashed or "
-            "is still running; every complete record is intact). A log names its own signing "
+            "is still running; every complete record is intact), or written in a format "
+            "version this limen does not read (said so). A log names its own signing "
             "key, but anyone forging a whole log can name theirs: pass --public-key (the "
             "gateway's recording public key) to check who signed it, or --integrity-only to "
             "accept the log's own key and check integrity alone."
@@ -226,6 +227,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             out["signing_key_id"] = res.header.signing_key_id
         print(json.dumps(out))
         return 0 if res.ok else 1
+    if res.code == "version":
+        # Written by another limen version: nothing says it was altered.
+        raise CheckFailed(f"{path}: UNSUPPORTED: {res.reason}; read it with a matching limen")
     if res.tampered:
         where = f"record {res.first_bad}" if res.first_bad is not None else "header"
         raise CheckFailed(f"{path}: TAMPERED at {where}: {res.reason}")
