@@ -86,6 +86,8 @@ must make sure the upstream runs with both.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -254,8 +256,17 @@ def most_dangerous(classes: Iterable[str]) -> str:
 
 
 def classify(sql: str) -> Classification:
-    """Classify SQL text (cached by text). Never raises: anything that cannot
-    be classified is ``unknown`` with :attr:`Classification.error` set."""
+    """Classify SQL text (cached). Never raises: anything that cannot be
+    classified is ``unknown`` with :attr:`Classification.error` set.
+
+    Two caches: by exact text, and by *template* — the parse tree with every
+    literal constant's value and every location removed — so that the same
+    statement with other literals (``WHERE aid = 1``, ``= 2``, ...) is parsed
+    but not walked again. A classification is stored under its template only
+    when the walk never looked at a literal's value (see
+    :func:`_literal_matters`): ``WHERE true``, ``1 = 1``, ``SET
+    client_encoding = ...`` are judged by their value and only cached by text.
+    """
     if len(sql) > CACHE_MAX_TEXT:
         return classify_uncached(sql)
     return _classify_cached(sql)
@@ -263,15 +274,44 @@ def classify(sql: str) -> Classification:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def _classify_cached(sql: str) -> Classification:
-    return classify_uncached(sql)
+    try:
+        return _classify(sql, 0, templates=True)
+    except Exception as exc:  # fail closed: anything unexpected is unknown
+        return _unknown("UNKNOWN", f"limen could not classify it ({type(exc).__name__})")
 
 
 def classify_uncached(sql: str) -> Classification:
-    """:func:`classify` without the cache."""
+    """:func:`classify` without either cache."""
     try:
         return _classify(sql, 0)
     except Exception as exc:  # fail closed: anything unexpected is unknown
         return _unknown("UNKNOWN", f"limen could not classify it ({type(exc).__name__})")
+
+
+# --- the template cache ---------------------------------------------------------------
+
+# Literal values and source locations in pglast's JSON parse tree. A string
+# constant's text is a JSON string (quotes and backslashes escaped).
+_JSON_STRING = r'"(?:[^"\\]|\\.)*"'
+_CONST_VALUE: Final = re.compile(
+    r'"A_Const":\{"(ival|fval|sval|boolval|bsval)":\{(?:"\w+":(?:'
+    + _JSON_STRING
+    + r'|[^{}",]*))?\}'
+)
+_LOCATION: Final = re.compile(r'"(?:location|stmt_location|stmt_len)":-?\d+')
+_TEMPLATES: OrderedDict[str, Classification] = OrderedDict()
+_TEMPLATES_LOCK: Final = threading.Lock()
+_WALK: Final = threading.local()
+
+
+def _template(tree_json: str) -> str:
+    return _LOCATION.sub("", _CONST_VALUE.sub(r'"A_Const":{"\1":{}', tree_json))
+
+
+def _literal_matters() -> None:
+    """Called wherever a literal's value decides the outcome: the
+    classification being made must not be reused for other literals."""
+    _WALK.literal_matters = True
 
 
 # --- parsing ------------------------------------------------------------------------
@@ -298,15 +338,36 @@ def _parse_error(exc: Exception) -> str:
     return message
 
 
-def _classify(sql: str, depth: int) -> Classification:
+def _classify(sql: str, depth: int, *, templates: bool = False) -> Classification:
     if "\x00" in sql:
         return _unknown("UNKNOWN", "the text contains a NUL byte")
     try:
-        tree = _DECODER.decode(parse_sql_json(sql))
+        tree_json = parse_sql_json(sql)
+        key = _template(tree_json) if templates else ""
+        if templates:
+            with _TEMPLATES_LOCK:
+                hit = _TEMPLATES.get(key)
+                if hit is not None:
+                    _TEMPLATES.move_to_end(key)
+                    return hit
+        tree = _DECODER.decode(tree_json)
     except UnicodeError:
         return _unknown("UNKNOWN", "the text is not valid Unicode")
     except Exception as exc:
         return _unknown("UNKNOWN", _parse_error(exc))
+    if not templates:
+        return _walk_tree(tree, depth)
+    _WALK.literal_matters = False
+    result = _walk_tree(tree, depth)
+    if not _WALK.literal_matters:
+        with _TEMPLATES_LOCK:
+            _TEMPLATES[key] = result
+            if len(_TEMPLATES) > CACHE_SIZE:
+                _TEMPLATES.popitem(last=False)
+    return result
+
+
+def _walk_tree(tree: object, depth: int) -> Classification:
     stmts = tree.get("stmts", []) if isinstance(tree, dict) else []
     infos = []
     for raw in stmts:
@@ -529,6 +590,17 @@ def _unwrap(node: object) -> tuple[str, _Node]:
     return "", node if isinstance(node, dict) else {}
 
 
+def _strip_consts(node: object) -> object:
+    """The node without locations and without the values of literals."""
+    if isinstance(node, dict):
+        if len(node) == 1 and "A_Const" in node:
+            return "A_Const"
+        return {k: _strip_consts(v) for k, v in node.items() if k != "location"}
+    if isinstance(node, list):
+        return [_strip_consts(v) for v in node]
+    return node
+
+
 def _strip_locations(node: object) -> object:
     if isinstance(node, dict):
         return {k: _strip_locations(v) for k, v in node.items() if k != "location"}
@@ -623,12 +695,15 @@ def _is_false(node: object) -> bool:
     kind, body = _unwrap(node)
     value = _const_value(node)
     if value is not _NOT_CONST:
+        _literal_matters()
         return value is False or value is None
     if kind == "BoolExpr":
         args = body.get("args", [])
         op = body.get("boolop")
         if op == "NOT_EXPR" and args:
             inner = _const_value(args[0])
+            if inner is not _NOT_CONST:
+                _literal_matters()
             return inner is True
         if op == "AND_EXPR":
             return any(_is_false(a) for a in args)
@@ -638,6 +713,7 @@ def _is_false(node: object) -> bool:
         op = _names(body.get("name"))
         left, right = _const_value(body.get("lexpr")), _const_value(body.get("rexpr"))
         if len(op) == 1 and op[0] in _COMPARE and _NOT_CONST not in (left, right):
+            _literal_matters()
             if left is None or right is None:
                 return True
             try:
@@ -708,8 +784,10 @@ class _Target:
             op = _names(body.get("name"))
             if op in (("=",), (">=",), ("<=",)) or body.get("kind") == "AEXPR_NOT_DISTINCT":
                 left, right = body.get("lexpr"), body.get("rexpr")
-                if left is not None and _strip_locations(left) == _strip_locations(right):
-                    return True
+                if left is not None and _strip_consts(left) == _strip_consts(right):
+                    _literal_matters()  # `f(1) = f(1)` vs `f(1) = f(2)`
+                    if _strip_locations(left) == _strip_locations(right):
+                        return True
         return not self.referenced(where)
 
 
@@ -927,6 +1005,8 @@ class _Walker:
             return "RESET ALL"
         values = [_const_value(a) for a in body.get("args", [])]
         text = [str(v).lower() for v in values if isinstance(v, str | bool | int)]
+        if setting in ("client_encoding", "standard_conforming_strings"):
+            _literal_matters()
         if setting == "client_encoding":
             if kind == "VAR_RESET" or (kind == "VAR_SET_VALUE" and text and text[0] in _UTF8_NAMES):
                 return command

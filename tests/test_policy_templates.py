@@ -1,0 +1,82 @@
+"""The template cache: a statement seen before with other literals is not
+walked again, and a classification that depended on a literal's value is
+never reused for other literals."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from limen.policy import classify, classify_uncached
+from limen.policy import classify as classify_module
+
+CASES: list[dict[str, Any]] = tomllib.loads(
+    (Path(__file__).parent / "policy_cases.toml").read_text(encoding="utf-8")
+)["cases"]
+
+
+def _clear() -> None:
+    mod = classify_module.__module__
+    import sys
+
+    m = sys.modules[mod]
+    m._classify_cached.cache_clear()  # type: ignore[attr-defined]
+    m._TEMPLATES.clear()  # type: ignore[attr-defined]
+
+
+def test_other_literals_reuse_the_walk() -> None:
+    _clear()
+    first = classify("SELECT abalance FROM pgbench_accounts WHERE aid = 12345")
+    again = classify("SELECT abalance FROM pgbench_accounts WHERE aid = 678")
+    assert again is first  # the same object: found by template, not walked
+    # a literal of another type is another template
+    other = classify("SELECT abalance FROM pgbench_accounts WHERE aid = 'x''y'")
+    assert other is not first
+    assert other.classes == first.classes
+    different = classify("SELECT abalance FROM pgbench_tellers WHERE tid = 1")
+    assert different is not first
+    assert different.tables == frozenset({"pgbench_tellers"})
+
+
+# Pairs that differ only in literal values and must classify differently.
+PAIRS = [
+    ("DELETE FROM t WHERE true", "DELETE FROM t WHERE false"),
+    ("DELETE FROM t WHERE 1 = 1", "DELETE FROM t WHERE 1 = 2"),
+    ("UPDATE t SET a = 1 WHERE 'a' = 'a'", "UPDATE t SET a = 1 WHERE 'a' = 'b'"),
+    ("DELETE FROM t WHERE NOT false", "DELETE FROM t WHERE NOT true"),
+    ("DELETE FROM t WHERE a + 1 = a + 1", "DELETE FROM t WHERE a + 1 = a + 2"),
+    ("SET client_encoding = 'UTF8'", "SET client_encoding = 'LATIN1'"),
+    ("SET standard_conforming_strings = on", "SET standard_conforming_strings = off"),
+    ("DELETE FROM t WHERE 't'::bool", "DELETE FROM t WHERE 'f'::bool"),
+]
+
+
+@pytest.mark.parametrize(("a", "b"), PAIRS)
+@pytest.mark.parametrize("order", ["ab", "ba"])
+def test_literal_dependent_classifications_are_not_shared(a: str, b: str, order: str) -> None:
+    assert classify_uncached(a).classes != classify_uncached(b).classes, "a meaningful pair"
+    _clear()
+    first, second = (a, b) if order == "ab" else (b, a)
+    classify(first)
+    assert classify(second).classes == classify_uncached(second).classes
+
+
+def _vary(sql: str) -> str:
+    """The same statement with other digits in it (other literals, mostly)."""
+    return re.sub(r"[0-9]", lambda m: str((int(m.group()) + 1) % 10), sql)
+
+
+def test_every_case_agrees_after_its_variant_was_classified_first() -> None:
+    _clear()
+    for case in CASES:
+        classify(_vary(case["sql"]))
+    mismatches = []
+    for case in CASES:
+        got, want = classify(case["sql"]), classify_uncached(case["sql"])
+        if (got.classes, got.tables) != (want.classes, want.tables):
+            mismatches.append((case["sql"], sorted(got.classes), sorted(want.classes)))
+    assert mismatches == []
