@@ -7,6 +7,7 @@ import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,9 @@ import psycopg
 import pytest
 
 from gateway_pg_support import _direct, postgres_available
+from limen.cli.demo import Steps, bot_script
+from limen.identity import DevIdP
+from limen.identity.devidp import DevKeyStore
 
 pytestmark = pytest.mark.integration
 
@@ -85,7 +89,8 @@ def test_walkthrough_drives_every_step(tmp_path: Path, demo_db: str) -> None:
     assert any((tmp_path / ".limen" / "recordings").iterdir())
 
 
-def test_demo_serves_until_sigterm(tmp_path: Path, demo_db: str) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_demo_serves_until_stopped(tmp_path: Path, demo_db: str, signum: signal.Signals) -> None:
     proc = subprocess.Popen(
         _limen("demo", "--database", demo_db),
         cwd=tmp_path,
@@ -119,7 +124,7 @@ def test_demo_serves_until_sigterm(tmp_path: Path, demo_db: str) -> None:
             connect_timeout=10,
         ) as conn:
             row = conn.execute("SELECT email, card, api_key FROM users WHERE id = 1").fetchone()
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
         rc = proc.wait(30)
     finally:
         if proc.poll() is None:
@@ -153,3 +158,23 @@ def test_demo_without_postgres_says_how_to_start_it(tmp_path: Path) -> None:
     assert "PostgreSQL is not reachable" in p.stderr
     assert "start" in p.stderr
     assert not (tmp_path / ".limen").exists()
+
+
+def test_a_step_that_goes_wrong_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The bot against a port where no gateway listens: step 2 fails, by name."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: connections are refused
+        idp = DevIdP(
+            issuer="http://127.0.0.1:0",
+            audience="limen",
+            store=DevKeyStore(tmp_path / "keys.json"),
+        )
+        steps = Steps()
+        bot_script(steps, idp, port)
+    out = capsys.readouterr().out
+    assert len(steps.failed) == 1
+    assert steps.failed[0].startswith("step 2 ")
+    assert "UNEXPECTED: expected the connection to be accepted" in out

@@ -44,7 +44,7 @@ from limen.config import Config, ConfigError, load_config
 from limen.gateway.server import JsonLog
 from limen.identity import DevIdP
 from limen.mask import Masker
-from limen.store import open_store
+from limen.store import StoreError, open_store
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
@@ -375,11 +375,18 @@ class Steps:
     """Prints each step and remembers the ones that went wrong."""
 
     failed: list[str] = field(default_factory=list)
+    current: str = ""
     _n: int = 0
 
     def start(self, title: str) -> None:
         self._n += 1
+        self.current = f"step {self._n} ({title})"
         print(f"\n== step {self._n}: {title}", flush=True)
+
+    def abort(self, exc: BaseException) -> None:
+        """An error nothing expected: the current step failed."""
+        print(f"   UNEXPECTED error: {type(exc).__name__}: {exc}", flush=True)
+        self.failed.append(self.current or "start")
 
     @staticmethod
     def sent(text: str) -> None:
@@ -392,12 +399,13 @@ class Steps:
         for line in lines[1:]:
             print(f"             {line}", flush=True)
 
-    def check(self, name: str, ok: bool, expected: str) -> bool:
+    def check(self, ok: bool, expected: str) -> bool:
+        """Print the outcome of the current step; remember it when not ``ok``."""
         if ok:
             print(f"   ok: {expected}", flush=True)
         else:
             print(f"   UNEXPECTED: expected {expected}", flush=True)
-            self.failed.append(name)
+            self.failed.append(self.current)
         return ok
 
 
@@ -421,7 +429,7 @@ def bot_script(steps: Steps, idp: DevIdP, port: int) -> None:
     steps.sent(f"limen token --sub {SUBJECT} --group {GROUP} --ttl 5m")
     token = idp.mint(SUBJECT, [GROUP], 300)
     steps.saw(_short(token))
-    steps.check("token", token.count(".") == 2, "a signed JWT (header.claims.signature)")
+    steps.check(token.count(".") == 2, "a signed JWT (header.claims.signature)")
 
     steps.start("an allowed SELECT: the rows come back with their secrets masked")
     steps.sent(f"connect as {SUBJECT} to 127.0.0.1:{port}/{RESOURCE} with the token as password")
@@ -429,8 +437,7 @@ def bot_script(steps: Steps, idp: DevIdP, port: int) -> None:
         conn = psycopg.connect(_dsn(port, token), autocommit=True)
     except psycopg.Error as exc:
         steps.saw(f"{type(exc).__name__}: {exc}")
-        steps.check("select", False, "the connection to be accepted")
-        steps.failed.append("drop")
+        steps.check(False, "the connection to be accepted")
         return
     with conn:
         steps.sent(SELECT_USERS)
@@ -440,7 +447,6 @@ def bot_script(steps: Steps, idp: DevIdP, port: int) -> None:
         raw = [v for u in USERS for v in (u[2], u[3], u[4], "AKIAIOSFODNN7EXAMPLE")]
         wanted = ["[MASKED:email]", "[MASKED:card-number]", "[MASKED:column:users.api_key]"]
         steps.check(
-            "select",
             len(rows) >= len(USERS)
             and all(w in seen for w in wanted)
             and "[MASKED:aws-access-key-id]" in seen
@@ -461,16 +467,13 @@ def bot_script(steps: Steps, idp: DevIdP, port: int) -> None:
         else:
             steps.saw("the statement ran")
         steps.check(
-            "drop",
             sqlstate == "42501" and RULE in message and "ddl" in message,
             f"SQLSTATE 42501 naming the rule {RULE} and the class ddl",
         )
         steps.sent("SELECT count(*) FROM users")
         count = conn.execute("SELECT count(*) FROM users").fetchone()
         steps.saw(str(count[0] if count else None))
-        steps.check(
-            "drop", count is not None and count[0] >= len(USERS), "the session stays usable"
-        )
+        steps.check(count is not None and count[0] >= len(USERS), "the session stays usable")
 
     steps.start("a bad token is refused")
     bad = _tampered(token)
@@ -493,7 +496,6 @@ def bot_script(steps: Steps, idp: DevIdP, port: int) -> None:
     if fields:
         steps.saw(f"{fields.get('S', '?')} {fields.get('C', '?')}: {fields.get('M', '')}")
     steps.check(
-        "bad token",
         fields.get("S") == "FATAL"
         and fields.get("C") == "28P01"
         and "bad_signature" in fields.get("M", ""),
@@ -564,7 +566,7 @@ def replay_own_session(steps: Steps, config: Config, config_path: Path, since: f
     finally:
         store.close()
     if session is None:
-        steps.check("replay", False, "the session indexed in the state store")
+        steps.check(False, "the session indexed in the state store")
         return
     steps.sent(f"limen sessions replay --config {config_path} {session.id}")
     out = io.StringIO()
@@ -574,13 +576,12 @@ def replay_own_session(steps: Steps, config: Config, config_path: Path, since: f
             rc = cmd_replay(args)
     except CheckFailed as exc:
         steps.saw(out.getvalue() + f"\nlimen: {exc}")
-        steps.check("replay", False, "a readable transcript")
+        steps.check(False, "a readable transcript")
         return
     text = out.getvalue()
     steps.saw(text)
     raw = [v for u in USERS for v in (u[2], u[3], u[4])]
     steps.check(
-        "replay",
         rc == 0
         and SELECT_USERS in text
         and "DROP TABLE users" in text
@@ -606,11 +607,17 @@ async def walkthrough(config: Config, config_path: Path, log: JsonLog) -> list[s
         serving = await nursery.start(serve, config, log)
         try:
             idp = DevIdP.from_config(config)
-            await trio.to_thread.run_sync(bot_script, steps, idp, serving.port)
+            try:
+                await trio.to_thread.run_sync(bot_script, steps, idp, serving.port)
+            except (psycopg.Error, OSError, ValueError) as exc:
+                steps.abort(exc)
             replay: Callable[[], None] = lambda: replay_own_session(  # noqa: E731
                 steps, config, config_path, since
             )
-            await trio.to_thread.run_sync(replay)
+            try:
+                await trio.to_thread.run_sync(replay)
+            except (StoreError, OSError, ValueError) as exc:
+                steps.abort(exc)
         finally:
             await serving.gateway.drain(timeout=2)
     return steps.failed
