@@ -64,7 +64,7 @@ def test_list_and_help() -> None:
 
 
 def test_demo_shows_before_and_after() -> None:
-    p = run(["demo"], b"")
+    p = run(["demo", "--mask-sample"], b"")
     assert p.returncode == 0, p.stderr
     after = p.stdout.split(b"what the bot sees", 1)[1]
     assert b"[MASKED:card-number]" in after

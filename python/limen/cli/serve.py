@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import trio
@@ -23,6 +24,14 @@ from limen.gateway.server import JsonLog, PgGateway
 from limen.identity import Authenticator, DevIdP
 from limen.sessionlog import recorder_factory
 from limen.store import StoreError, open_store
+
+
+@dataclass(frozen=True)
+class Serving:
+    """A running gateway and the port its PostgreSQL listener is bound to."""
+
+    gateway: PgGateway
+    port: int
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +49,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=run)
 
 
-async def serve(config: Config, log: JsonLog) -> None:
+async def serve(
+    config: Config,
+    log: JsonLog,
+    *,
+    task_status: trio.TaskStatus[Serving] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the dev IdP (when enabled) and the PostgreSQL listener until
+    SIGTERM/SIGINT or :meth:`PgGateway.drain`; ``nursery.start(serve, ...)``
+    returns a :class:`Serving` once the listener is bound."""
     listen = config.listeners.postgres
     if listen is None:
         raise UsageError("the config has no [listeners] postgres address")
@@ -69,9 +86,18 @@ async def serve(config: Config, log: JsonLog) -> None:
                     await gateway.drain()
                     return
 
+            async def listen_until_drained(
+                task_status: trio.TaskStatus[list[trio.SocketListener]],
+            ) -> None:
+                await gateway.serve(listen.host, listen.port, task_status=task_status)
+                nursery.cancel_scope.cancel()
+
             nursery.start_soon(on_signal)
-            await gateway.serve(listen.host, listen.port)
-        nursery.cancel_scope.cancel()
+            listeners = await nursery.start(listen_until_drained)
+            task_status.started(Serving(gateway, listeners[0].socket.getsockname()[1]))
+            # Keep the signal handlers installed until the drained listener
+            # cancels this nursery.
+            await trio.sleep_forever()
 
 
 def run(args: argparse.Namespace) -> int:
