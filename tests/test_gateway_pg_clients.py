@@ -139,7 +139,7 @@ async def test_psql_sees_masked_values_and_denials(gw: Gateway) -> None:
         check=False,
     )
     assert denied.returncode != 0
-    assert "ddl statement denied by rule ci-app" in denied.stderr.decode()
+    assert "denied by rule ci-app: class ddl" in denied.stderr.decode()
 
 
 @pytest.mark.skipif(shutil.which("pgbench") is None, reason="pgbench not installed")

@@ -665,7 +665,7 @@ class PgSession:
             )
             hint = "ask for a rule that allows it, or wait for approvals to be enabled"
         else:
-            message = f"limen: {decision.klass} statement denied by rule {rule}: {decision.message}"
+            message = f"limen: {decision.message}"
             hint = decision.hint or "ask for a grant of this statement class"
         error = _native.pg_error("ERROR", "42501", message, None, hint)
         marker = f"limen_denied_{secrets.token_hex(8)}".encode()
