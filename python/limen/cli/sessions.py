@@ -23,6 +23,7 @@ from limen import record
 from limen.cli import CheckFailed, UsageError
 from limen.cli._configfile import load_config_arg
 from limen.config import Config
+from limen.pgtext import render_backend
 from limen.store import Store, StoreError, open_store
 
 _DIRECTION = {
@@ -288,7 +289,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     try:
         for rec in log:
             label = _DIRECTION.get(rec.kind, rec.kind.value)
-            lines = render_payload(rec.payload).split("\n")
+            rendered = None
+            if h.protocol == "postgres" and rec.kind == record.Kind.U2C:
+                rendered = render_backend(rec.payload)
+            if rendered is not None and not rendered:
+                rendered = ["(ready for query)"]
+            lines = rendered or render_payload(rec.payload).split("\n")
             print(f"+{rec.t_us / 1e6:.6f}s  {label:<{width}}  {lines[0]}")
             for line in lines[1:]:
                 print(f"{'':>{12 + width}}  {line}")
