@@ -59,10 +59,11 @@ enum IoMsg {
 
 /// Plaintext logs: of every 8 frames, the payload digests the appending
 /// thread computes (the I/O thread computes the others and every chain
-/// link). Measured per 4 KiB record (CPU time, same session): appending
-/// thread 0.3 us + 0.2 us per eighth digested, I/O thread ~1.5 us (write,
-/// links) + 0.2 us per eighth not digested; 7 evens them out (~1.6 us each,
-/// against 1.9 us on the appending thread when it hashed every frame).
+/// link). Measured per 4 KiB record (CPU time per thread): the appending
+/// thread spends ~0.3 us, and ~0.2 us more per eighth it digests; the I/O
+/// thread ~1.4 us (write, links), and ~0.2 us more per eighth it digests.
+/// 7 evens them out (quiet machine: ~1.75 us and ~1.6 us, against ~2.2 us
+/// and ~1.3 us when the appending thread hashed every whole frame).
 const INLINE_DIGESTS: u8 = 7;
 
 /// Batches queued to the I/O thread at most; beyond that, a flush waits.
