@@ -124,8 +124,9 @@ def run(short: bool) -> dict[str, Any]:
             f"{total >> 20} MiB of payload per run, best of {repeat}, fsync included; "
             "targets: 4096B hashed >= 0.8x raw, encrypted >= 0.6x, 64B >= 1M records/s",
             "raw = Python f.write of the same payload objects, 256 KiB buffer, fsync at end",
-            "limen runs two threads (appending: framing, BLAKE3, AES-GCM; I/O: write), raw "
-            "one: with the second core busy (other builds), limen's ratios drop",
+            "limen runs two threads (appending: framing, most BLAKE3 payload digests, "
+            "AES-GCM; I/O: the other digests, chain links, write), raw one: with the second "
+            "core busy (other builds), limen's ratios drop",
         ],
     }
 

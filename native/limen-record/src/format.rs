@@ -437,31 +437,43 @@ pub(crate) fn try_parse_trailer(body: &[u8]) -> Result<Trailer, Problem> {
     })
 }
 
+/// A frame payload's content digest: `d_i = BLAKE3(payload)`. It does not
+/// depend on any other record, so it can be computed on any thread, in any
+/// order; [`chain_link`] then binds it into the chain.
+pub fn payload_digest(payload: &[u8]) -> [u8; 32] {
+    *blake3::hash(payload).as_bytes()
+}
+
 /// A frame's checksum, which is also the next link of the hash chain:
-/// `c_i = BLAKE3-keyed(key = c_{i-1}, frame header || payload)`.
-///
-/// BLAKE3 hashes many 1 KiB chunks side by side only when an update starts
-/// on a chunk boundary; a 28-byte header fed on its own would push every
-/// payload chunk off the boundary and make hashing a large payload about
-/// three times slower. So a header and a payload in separate buffers are
-/// fed as one whole first chunk (header and the payload's start, copied on
-/// the stack), then the rest of the payload.
-pub fn frame_checksum(prev: &[u8; 32], header: &[u8], payload: &[u8]) -> [u8; 32] {
-    const CHUNK: usize = 1024;
-    let mut h = blake3::Hasher::new_keyed(prev);
-    let lead = CHUNK.wrapping_sub(header.len());
-    if header.is_empty() || header.len() >= CHUNK || payload.len() <= lead {
-        h.update(header);
-        h.update(payload);
+/// `c_i = BLAKE3-keyed(key = c_{i-1}, frame header (28 bytes) || d_i)`.
+/// One BLAKE3 block (60 bytes), so the serial part of the chain is cheap.
+pub fn chain_link(prev: &[u8; 32], header: &[u8; FRAME_HEADER_LEN], digest: &[u8; 32]) -> [u8; 32] {
+    let mut m = [0u8; FRAME_HEADER_LEN + 32];
+    m[..FRAME_HEADER_LEN].copy_from_slice(header);
+    m[FRAME_HEADER_LEN..].copy_from_slice(digest);
+    *blake3::keyed_hash(prev, &m).as_bytes()
+}
+
+/// The checksum of the frame whose bytes (frame header, then payload; the
+/// 32 checksum bytes not included) are `first || rest`, split anywhere:
+/// [`chain_link`] of the first 28 bytes and the [`payload_digest`] of the
+/// others. (A frame is never shorter than its header; if it were, the
+/// missing header bytes would count as zeros.)
+pub fn frame_checksum(prev: &[u8; 32], first: &[u8], rest: &[u8]) -> [u8; 32] {
+    let mut header = [0u8; FRAME_HEADER_LEN];
+    let a = first.len().min(FRAME_HEADER_LEN);
+    header[..a].copy_from_slice(&first[..a]);
+    let b = (FRAME_HEADER_LEN - a).min(rest.len());
+    header[a..a + b].copy_from_slice(&rest[..b]);
+    let digest = if first.len() > a {
+        let mut h = blake3::Hasher::new();
+        h.update(&first[a..]);
+        h.update(rest);
+        *h.finalize().as_bytes()
     } else {
-        let mut first = [0u8; CHUNK];
-        let (a, b) = first.split_at_mut(header.len());
-        a.copy_from_slice(header);
-        b.copy_from_slice(&payload[..lead]);
-        h.update(&first);
-        h.update(&payload[lead..]);
-    }
-    *h.finalize().as_bytes()
+        payload_digest(&rest[b..])
+    };
+    chain_link(prev, &header, &digest)
 }
 
 /// Chain seed: BLAKE3 derive_key over the whole header (checksum included).
@@ -501,14 +513,25 @@ mod tests {
     }
 
     #[test]
-    fn frame_checksum_is_the_keyed_hash_of_header_and_payload() {
+    fn frame_checksum_links_the_header_and_the_payload_digest() {
         let data: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
         let key = [9u8; 32];
-        for hl in [0usize, 1, 28, 1023, 1024, 1500] {
-            for pl in [0usize, 1, 995, 996, 997, 1024, 2000, 3000] {
-                let (hd, p) = (&data[..hl], &data[hl..hl + pl]);
-                let want = *blake3::keyed_hash(&key, &data[..hl + pl]).as_bytes();
-                assert_eq!(frame_checksum(&key, hd, p), want, "header {hl}, payload {pl}");
+        for total in [28usize, 29, 1024, 1052, 4124, 5000] {
+            let mut hd = [0u8; 28];
+            hd.copy_from_slice(&data[..28]);
+            let d = *blake3::hash(&data[28..total]).as_bytes();
+            let mut m = hd.to_vec();
+            m.extend_from_slice(&d);
+            let want = *blake3::keyed_hash(&key, &m).as_bytes();
+            assert_eq!(chain_link(&key, &hd, &d), want);
+            for split in [0usize, 1, 27, 28, 29, 1000, total] {
+                let split = split.min(total);
+                let (a, b) = data[..total].split_at(split);
+                assert_eq!(
+                    frame_checksum(&key, a, b),
+                    want,
+                    "frame {total}, split {split}"
+                );
             }
         }
     }

@@ -15,9 +15,9 @@ use std::io::{IoSlice, Write};
 
 use crate::error::{Error, Result};
 use crate::format::{
-    chain_seed, encode_frame_header, encode_header, frame_checksum, trailer_signed_message,
-    HeaderFields, Kind, CHECKSUM_LEN, FLAG_MORE, FRAME_HEADER_LEN, INNER_HEADER_LEN,
-    MAX_RECORD_LIMIT, MIN_RECORD, SEALED_PREFIX_LEN,
+    chain_link, chain_seed, encode_frame_header, encode_header, frame_checksum, payload_digest,
+    trailer_signed_message, HeaderFields, Kind, CHECKSUM_LEN, FLAG_MORE, FRAME_HEADER_LEN,
+    INNER_HEADER_LEN, MAX_RECORD_LIMIT, MIN_RECORD, SEALED_PREFIX_LEN,
 };
 use crate::keys::{try_sealer_for, Key32, Sealer, TrailerSigner};
 
@@ -60,9 +60,16 @@ pub trait Sink: Write {
     }
 }
 
-/// Where a frame lies in a batch with deferred checksums: `(start, end)` of
-/// its header and payload; its 32 checksum bytes follow `end`.
-pub type FrameSpan = (usize, usize);
+/// Where a frame lies in a batch with deferred checksums: `start..end` is
+/// its header and payload; its 32 checksum bytes follow `end`. `digest` is
+/// the payload's [`payload_digest`] when the writer computed it already
+/// ([`WriterConfig::inline_digests`]); the [`Chainer`] computes the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameSpan {
+    pub start: usize,
+    pub end: usize,
+    pub digest: Option<[u8; 32]>,
+}
 
 /// Fills deferred frame checksums (and so carries the hash chain) for a
 /// writer created with [`WriterConfig::defer_checksums`]: lets whoever moves
@@ -72,14 +79,19 @@ pub struct Chainer {
 }
 
 impl Chainer {
-    /// Fill the checksum after each span, in order; false (nothing more
+    /// Fill the checksum after each span, in order (computing the payload
+    /// digests the writer left out, then linking); false (nothing more
     /// trustworthy in `batch`) if a span is out of bounds.
     pub fn fill(&mut self, batch: &mut [u8], spans: &[FrameSpan]) -> bool {
-        for &(start, end) in spans {
-            let Some(body) = batch.get(start..end) else {
+        for &FrameSpan { start, end, digest } in spans {
+            let Some((header, payload)) = batch
+                .get(start..end)
+                .and_then(|b| b.split_first_chunk::<FRAME_HEADER_LEN>())
+            else {
                 return false;
             };
-            let sum = frame_checksum(&self.chain, body, &[]);
+            let digest = digest.unwrap_or_else(|| payload_digest(payload));
+            let sum = chain_link(&self.chain, header, &digest);
             let Some(dst) = batch.get_mut(end..end + CHECKSUM_LEN) else {
                 return false;
             };
@@ -147,6 +159,11 @@ pub struct WriterConfig {
     /// [`Chainer`] from [`Writer::take_chainer`]), so that hashing can run on
     /// the thread that writes. Disables direct writes.
     pub defer_checksums: bool,
+    /// Deferred checksums: of every 8 frames, how many payload digests the
+    /// writer computes itself as it frames them (0..=8; more count as 8).
+    /// The [`Chainer`] computes the rest and every chain link, so the two
+    /// threads can share the hashing.
+    pub inline_digests: u8,
 }
 
 impl Default for WriterConfig {
@@ -157,6 +174,7 @@ impl Default for WriterConfig {
             direct_write_min: 256 << 10,
             flush: FlushPolicy::default(),
             defer_checksums: false,
+            inline_digests: 0,
         }
     }
 }
@@ -233,6 +251,8 @@ pub struct Writer<W: Sink> {
     batch: Option<OpenBatch>,
     /// Deferred mode: frames of `out` whose checksums the sink fills.
     spans: Option<Vec<FrameSpan>>,
+    /// Deferred mode: spreads [`WriterConfig::inline_digests`] evenly.
+    digest_turn: u8,
     chainer_taken: bool,
     failed: bool,
     closed: bool,
@@ -303,6 +323,7 @@ impl<W: Sink> Writer<W> {
             sealer,
             batch: None,
             spans: cfg.defer_checksums.then(Vec::new),
+            digest_turn: 0,
             chainer_taken: false,
             cfg,
             failed: false,
@@ -376,7 +397,18 @@ impl<W: Sink> Writer<W> {
 
     fn finish_frame(&mut self, start: usize) {
         if let Some(spans) = &mut self.spans {
-            spans.push((start, self.out.len()));
+            self.digest_turn += self.cfg.inline_digests.min(8);
+            let digest = if self.digest_turn >= 8 {
+                self.digest_turn -= 8;
+                self.out.get(start + FRAME_HEADER_LEN..).map(payload_digest)
+            } else {
+                None
+            };
+            spans.push(FrameSpan {
+                start,
+                end: self.out.len(),
+                digest,
+            });
             self.out.extend_from_slice(&[0u8; CHECKSUM_LEN]);
             self.next_frame += 1;
             return;

@@ -316,28 +316,45 @@ impl limen_record::Sink for DeferredVec {
         Ok(())
     }
     fn deferred_chain(&mut self) -> std::io::Result<[u8; 32]> {
-        Ok(self.chainer.as_ref().ok_or(std::io::ErrorKind::Other)?.chain())
+        Ok(self
+            .chainer
+            .as_ref()
+            .ok_or(std::io::ErrorKind::Other)?
+            .chain())
     }
 }
 
+/// Whichever thread computes the payload digests (the writer some, the
+/// sink's [`limen_record::Chainer`] the rest), the file is the one the
+/// inline writer produces.
 #[test]
 fn deferred_checksums_write_the_same_log() {
     let k = keys();
     let appends = sample_appends();
     let inline = write_log(&k, false, small_cfg(), &appends, true);
-    let cfg = WriterConfig { defer_checksums: true, ..small_cfg() };
-    let sink = DeferredVec { bytes: Vec::new(), chainer: None };
-    let mut w = limen_record::Writer::try_create(sink, &fields(), &k.signing, None, cfg).unwrap();
-    let chainer = w.take_chainer();
-    assert!(chainer.is_some());
-    assert!(w.take_chainer().is_none());
-    // Give the chainer to the sink, the way the binding hands it to its thread.
-    w.sink_mut().chainer = chainer;
-    for (i, (kind, p)) in appends.iter().enumerate() {
-        w.try_append(*kind, i as u64 * 10, p).unwrap();
+    for inline_digests in [0u8, 1, 3, 4, 7, 8, 200] {
+        let cfg = WriterConfig {
+            defer_checksums: true,
+            inline_digests,
+            ..small_cfg()
+        };
+        let sink = DeferredVec {
+            bytes: Vec::new(),
+            chainer: None,
+        };
+        let mut w =
+            limen_record::Writer::try_create(sink, &fields(), &k.signing, None, cfg).unwrap();
+        let chainer = w.take_chainer();
+        assert!(chainer.is_some());
+        assert!(w.take_chainer().is_none());
+        // Give the chainer to the sink, the way the binding hands it to its thread.
+        w.sink_mut().chainer = chainer;
+        for (i, (kind, p)) in appends.iter().enumerate() {
+            w.try_append(*kind, i as u64 * 10, p).unwrap();
+        }
+        w.try_close(appends.len() as u64 * 10).unwrap();
+        assert_eq!(w.sink().bytes, inline, "inline_digests {inline_digests}");
     }
-    w.try_close(appends.len() as u64 * 10).unwrap();
-    assert_eq!(w.sink().bytes, inline);
 }
 
 /// A log of another format version (version 1 sealed batches with
