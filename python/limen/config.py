@@ -569,6 +569,12 @@ class Config(_Strict, frozen=True):
             return self.path(self.gateway.recording_key)
         return self.state_dir() / "recording.key"
 
+    def recording_recipient_key(self) -> bytes | None:
+        """The auditor's X25519 public key recordings are encrypted to, if any
+        (validated at load: 32 bytes as base64 or hex)."""
+        raw = self.gateway.recording_recipient
+        return None if raw is None else _decode_key32(raw)
+
     def dev_key_path(self) -> Path:
         if self.identity.dev.key_file is not None:
             return self.path(self.identity.dev.key_file)

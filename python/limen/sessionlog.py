@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 
 from limen import record
-from limen.config import Config, _decode_key32
+from limen.config import Config
 from limen.store import SessionRecord, Store
 
 __all__ = ["IndexedRecorder", "SessionFacts", "load_or_create_recording_key", "recorder_factory"]
@@ -115,11 +115,7 @@ def recorder_factory(
 ) -> Callable[[SessionFacts], IndexedRecorder]:
     """A factory the gateway calls once per session."""
     key = load_or_create_recording_key(config)
-    recipient = (
-        None
-        if config.gateway.recording_recipient is None
-        else _decode_key32(config.gateway.recording_recipient)
-    )
+    recipient = config.recording_recipient_key()
     directory = config.path(config.gateway.recordings)
     name = node or f"{socket.gethostname()}:{os.getpid()}"
 

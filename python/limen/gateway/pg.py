@@ -612,7 +612,7 @@ class PgSession:
                     out += raw
                 described = None
             if out:
-                await self.upstream.send_all(bytes(out))
+                await self.upstream.send_all(out)
             if terminate:
                 scope.cancel()
                 return
