@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import trio
 
+from limen.approvals import ApprovalHub
 from limen.config import Config, load_config_text
 from limen.gateway import JsonLog, MemoryRecorder, PgGateway, SessionInfo
 from limen.identity import Authenticator, DevIdP
@@ -106,6 +107,7 @@ def config_text(database: str, extra_gateway: str = "", *, dev_listen: str | Non
 state = "sqlite://state/limen.db"
 recordings = "recordings"
 max_message_size = "1MiB"
+admin = "127.0.0.1:0"
 {extra_gateway}
 
 [listeners]
@@ -187,7 +189,9 @@ class Gateway:
         return psycopg.connect(self.dsn(token or self.token()), **kw)  # type: ignore[arg-type]
 
 
-async def start_gateway(nursery: trio.Nursery, config: Config) -> Gateway:
+async def start_gateway(
+    nursery: trio.Nursery, config: Config, *, approvals: ApprovalHub | None = None
+) -> Gateway:
     idp = DevIdP.from_config(config)
     discovery = await nursery.start(idp.serve, "127.0.0.1", 0)
     auth = Authenticator.from_config(config, dev_discovery_url=discovery)
@@ -198,7 +202,7 @@ async def start_gateway(nursery: trio.Nursery, config: Config) -> Gateway:
         recorders.append(r)
         return r
 
-    gw = PgGateway(config, auth, recorder_factory=recorder, log=JsonLog())
+    gw = PgGateway(config, auth, recorder_factory=recorder, log=JsonLog(), approvals=approvals)
     listeners = await nursery.start(gw.serve, "127.0.0.1", 0)
     port = listeners[0].socket.getsockname()[1]
     return Gateway(config, gw, idp, port, recorders)

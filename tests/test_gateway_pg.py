@@ -114,7 +114,9 @@ async def test_denied_statement_inside_a_transaction_fails_it_on_both_sides(gw: 
     ]
 
 
-async def test_held_statement_is_refused_until_approvals_exist(gw: Gateway, database: str) -> None:
+async def test_held_statement_is_refused_without_an_approvals_hub(
+    gw: Gateway, database: str
+) -> None:
     token = gw.token("carer", ("careful",))
 
     def client() -> str:
@@ -125,7 +127,7 @@ async def test_held_statement_is_refused_until_approvals_exist(gw: Gateway, data
             return info.value.diag.message_primary or ""
 
     message = await run(client)
-    assert "needs approval" in message
+    assert "no approvals store" in message
     assert "careful-app" in message
     assert direct_query(database, "SELECT count(*) FROM users_in WHERE id = 9") == [(0,)]
 

@@ -911,8 +911,15 @@ def _check_listeners(config: Config, err: _Report) -> None:
             )
         elif not ls.allow_plaintext_loopback:
             err(path, "no TLS certificate and allow_plaintext_loopback = false")
-    if config.gateway.admin == config.identity.dev.listen and config.identity.dev.enabled:
+    admin = config.gateway.admin
+    if admin == config.identity.dev.listen and config.identity.dev.enabled and admin.port != 0:
         err("$.identity.dev.listen", "the same address as gateway.admin")
+    if not admin.is_loopback and not tls:
+        err(
+            "$.gateway.admin",
+            f"{admin} is not loopback: approvers' tokens would cross the network in clear; "
+            "set listeners.tls_cert and listeners.tls_key (the admin API then speaks HTTPS)",
+        )
 
 
 def _check_identity(config: Config, err: _Report, warn: _Report) -> None:

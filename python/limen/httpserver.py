@@ -20,7 +20,7 @@ import json
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -40,6 +40,8 @@ class Request:
     query: dict[str, str]
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    params: dict[str, str] = field(default_factory=dict)
+    """Values of ``{name}`` segments of the route that matched."""
 
     def header(self, name: str) -> str | None:
         lname = name.lower()
@@ -72,14 +74,27 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 class Router:
-    """Exact-path routing by method; 404 for an unknown path, 405 for a
-    known path with another method (with ``Allow``)."""
+    """Routing by path and method; 404 for an unknown path, 405 for a known
+    path with another method (with ``Allow``). A path segment written
+    ``{name}`` matches any one non-empty segment, handed to the handler in
+    :attr:`Request.params`; exact paths win over patterns."""
 
     def __init__(self) -> None:
         self._routes: dict[str, dict[str, Handler]] = {}
+        self._patterns: list[tuple[tuple[str, ...], dict[str, Handler]]] = []
 
     def add(self, method: str, path: str, handler: Handler) -> None:
-        methods = self._routes.setdefault(path, {})
+        if "{" in path:
+            segments = tuple(path.strip("/").split("/"))
+            for known, handlers in self._patterns:
+                if known == segments:
+                    methods = handlers
+                    break
+            else:
+                methods = {}
+                self._patterns.append((segments, methods))
+        else:
+            methods = self._routes.setdefault(path, {})
         if method in methods:
             raise ValueError(f"route {method} {path} is already registered")
         methods[method] = handler
@@ -90,10 +105,33 @@ class Router:
     def post(self, path: str, handler: Handler) -> None:
         self.add("POST", path, handler)
 
+    def _match(self, path: str) -> tuple[dict[str, Handler], dict[str, str]] | None:
+        methods = self._routes.get(path)
+        if methods is not None:
+            return methods, {}
+        parts = path.strip("/").split("/")
+        for segments, handlers in self._patterns:
+            if len(segments) != len(parts):
+                continue
+            params: dict[str, str] = {}
+            for want, got in zip(segments, parts, strict=True):
+                if want.startswith("{") and want.endswith("}"):
+                    if not got:
+                        break
+                    params[want[1:-1]] = got
+                elif want != got:
+                    break
+            else:
+                return handlers, params
+        return None
+
     async def dispatch(self, request: Request) -> Response:
-        methods = self._routes.get(request.path)
-        if methods is None:
+        found = self._match(request.path)
+        if found is None:
             return Response.error(404, "not_found", f"no such path: {request.path}")
+        methods, params = found
+        if params:
+            request = replace(request, params=params)
         handler = methods.get(request.method)
         if handler is None and request.method == "HEAD":
             handler = methods.get("GET")

@@ -1,9 +1,16 @@
-"""The state store: the session index and the audit log.
+"""The state store: the session index, the audit log, approvals and grants.
 
 SQLite (the embedded default, ``state = "sqlite:///…"``) for one gateway;
 PostgreSQL (``state = "postgresql://…"``) for a fleet of gateways that share
 state. Both speak the same small schema, created on first use. Calls are
 synchronous and short; Trio code runs them with ``trio.to_thread.run_sync``.
+
+Approvals are fleet-safe by construction: every change of a request is one
+transaction that reads the row under a lock (``SELECT … FOR UPDATE`` on
+PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` serialises writers) and changes it
+only while it is still ``pending``. So when a vote, a timeout and a
+withdrawal race — in one process or in two — exactly one of them decides,
+and every party reads the same final status.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS limen_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -44,11 +51,113 @@ _SCHEMA = [
         subject TEXT,
         data TEXT NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS limen_approvals (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        groups TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        protocol TEXT NOT NULL,
+        statement TEXT NOT NULL,
+        class TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        approvers TEXT NOT NULL,
+        approvals_required INTEGER NOT NULL,
+        requested_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        node TEXT NOT NULL,
+        status TEXT NOT NULL,
+        votes TEXT NOT NULL,
+        decided_at DOUBLE PRECISION,
+        decided_by TEXT,
+        reason TEXT,
+        grant_seconds DOUBLE PRECISION
+    )""",
+    """CREATE INDEX IF NOT EXISTS limen_approvals_status ON limen_approvals (status)""",
+    """CREATE TABLE IF NOT EXISTS limen_grants (
+        approval_id TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        class TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        granted_by TEXT NOT NULL,
+        granted_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    )""",
 ]
+
+#: Statuses of an approval request; every one but ``pending`` is final.
+APPROVAL_STATUSES = ("pending", "approved", "denied", "timed_out", "withdrawn")
 
 
 class StoreError(Exception):
     """The state store cannot be opened or used; the message says which."""
+
+
+class ApprovalError(Exception):
+    """A vote that cannot be taken (unknown id, already decided, expired,
+    self-approval, a second vote by the same approver); the message says
+    which and is safe to show the approver."""
+
+    def __init__(self, message: str, *, kind: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        """``not_found``, ``decided``, ``expired``, ``self_approval``, ``duplicate``."""
+
+
+class Vote(msgspec.Struct, frozen=True, kw_only=True):
+    """One approver's approval."""
+
+    name: str
+    at: float
+    reason: str | None = None
+
+
+class ApprovalRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """A held statement waiting for humans (or the final word on one)."""
+
+    id: str
+    session_id: str
+    subject: str
+    issuer: str
+    groups: list[str]
+    resource: str
+    protocol: str
+    statement: str
+    """Masked statement text (as the approver should see it)."""
+    klass: str = msgspec.field(name="class")
+    rule: str
+    approvers: list[str]
+    """Groups whose members may approve (checked by the admin API)."""
+    approvals_required: int
+    requested_at: float
+    expires_at: float
+    node: str
+    status: str = "pending"
+    votes: list[Vote] = msgspec.field(default_factory=list)
+    decided_at: float | None = None
+    decided_by: str | None = None
+    """Who decided (the approvers joined with ", " for an approval)."""
+    reason: str | None = None
+    grant_seconds: float | None = None
+    """An approval that also grants the class for this long."""
+
+
+class Grant(msgspec.Struct, frozen=True, kw_only=True):
+    """Just-in-time access: a class on a resource for one identity, until
+    ``expires_at``, from an approval."""
+
+    approval_id: str
+    subject: str
+    issuer: str
+    resource: str
+    klass: str = msgspec.field(name="class")
+    rule: str
+    granted_by: str
+    granted_at: float
+    expires_at: float
 
 
 class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -74,6 +183,56 @@ _COLUMNS = (
 )
 
 
+_APPROVAL_COLUMNS = (
+    "id, session_id, subject, issuer, groups, resource, protocol, statement, class, rule, "
+    "approvers, approvals_required, requested_at, expires_at, node, status, votes, "
+    "decided_at, decided_by, reason, grant_seconds"
+)
+_GRANT_COLUMNS = (
+    "approval_id, subject, issuer, resource, class, rule, granted_by, granted_at, expires_at"
+)
+
+
+def _row_to_approval(row: Sequence[Any]) -> ApprovalRequest:
+    return ApprovalRequest(
+        id=row[0],
+        session_id=row[1],
+        subject=row[2],
+        issuer=row[3],
+        groups=json.loads(row[4]),
+        resource=row[5],
+        protocol=row[6],
+        statement=row[7],
+        klass=row[8],
+        rule=row[9],
+        approvers=json.loads(row[10]),
+        approvals_required=int(row[11]),
+        requested_at=float(row[12]),
+        expires_at=float(row[13]),
+        node=row[14],
+        status=row[15],
+        votes=msgspec.json.decode(row[16], type=list[Vote]),
+        decided_at=None if row[17] is None else float(row[17]),
+        decided_by=row[18],
+        reason=row[19],
+        grant_seconds=None if row[20] is None else float(row[20]),
+    )
+
+
+def _row_to_grant(row: Sequence[Any]) -> Grant:
+    return Grant(
+        approval_id=row[0],
+        subject=row[1],
+        issuer=row[2],
+        resource=row[3],
+        klass=row[4],
+        rule=row[5],
+        granted_by=row[6],
+        granted_at=float(row[7]),
+        expires_at=float(row[8]),
+    )
+
+
 def _row_to_session(row: Sequence[Any]) -> SessionRecord:
     return SessionRecord(
         id=row[0],
@@ -96,6 +255,7 @@ class Store(ABC):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         with self._cursor() as cur:
+            self._schema_lock(cur)
             for stmt in _SCHEMA:
                 cur.execute(stmt)
             cur.execute(self._q("SELECT value FROM limen_meta WHERE key = ?"), ("schema",))
@@ -110,6 +270,12 @@ class Store(ABC):
                     f"state store schema {row[0]} is newer than this limen ({SCHEMA_VERSION}); "
                     "upgrade limen"
                 )
+            elif int(row[0]) < SCHEMA_VERSION:
+                # Every version so far only added tables (created above).
+                cur.execute(
+                    self._q("UPDATE limen_meta SET value = ? WHERE key = ?"),
+                    (str(SCHEMA_VERSION), "schema"),
+                )
 
     @abstractmethod
     @contextmanager
@@ -119,6 +285,10 @@ class Store(ABC):
     @staticmethod
     def _q(sql: str) -> str:
         return sql
+
+    def _schema_lock(self, cur: Any) -> None:  # noqa: B027 (optional hook)
+        """Serialise schema creation between processes (SQLite's BEGIN
+        IMMEDIATE already does)."""
 
     @abstractmethod
     def close(self) -> None: ...
@@ -223,6 +393,235 @@ class Store(ABC):
                 for r in cur.fetchall()
             ]
 
+    # -- approvals ---------------------------------------------------------------
+
+    _FOR_UPDATE = ""
+
+    def approval_create(self, req: ApprovalRequest) -> None:
+        with self._cursor() as cur:
+            cur.execute(
+                self._q(
+                    f"INSERT INTO limen_approvals ({_APPROVAL_COLUMNS}) "  # noqa: S608
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                ),
+                (
+                    req.id,
+                    req.session_id,
+                    req.subject,
+                    req.issuer,
+                    json.dumps(req.groups),
+                    req.resource,
+                    req.protocol,
+                    req.statement,
+                    req.klass,
+                    req.rule,
+                    json.dumps(req.approvers),
+                    req.approvals_required,
+                    req.requested_at,
+                    req.expires_at,
+                    req.node,
+                    req.status,
+                    msgspec.json.encode(req.votes).decode(),
+                    req.decided_at,
+                    req.decided_by,
+                    req.reason,
+                    req.grant_seconds,
+                ),
+            )
+
+    def _approval_locked(self, cur: Any, approval_id: str) -> ApprovalRequest | None:
+        cur.execute(
+            self._q(
+                f"SELECT {_APPROVAL_COLUMNS} FROM limen_approvals WHERE id = ?{self._FOR_UPDATE}"  # noqa: S608
+            ),
+            (approval_id,),
+        )
+        row = cur.fetchone()
+        return None if row is None else _row_to_approval(row)
+
+    def approval(self, approval_id: str) -> ApprovalRequest:
+        """The request with this id (any status)."""
+        with self._cursor() as cur:
+            req = self._approval_locked(cur, approval_id)
+        if req is None:
+            raise ApprovalError(f"no approval request {approval_id!r}", kind="not_found")
+        return req
+
+    def approvals(self, *, pending_only: bool = True, limit: int = 200) -> list[ApprovalRequest]:
+        """Newest first; by default only what still waits."""
+        where = "WHERE status = 'pending' " if pending_only else ""
+        with self._cursor() as cur:
+            cur.execute(
+                self._q(
+                    f"SELECT {_APPROVAL_COLUMNS} FROM limen_approvals {where}"  # noqa: S608
+                    "ORDER BY requested_at DESC LIMIT ?"
+                ),
+                (limit,),
+            )
+            return [_row_to_approval(r) for r in cur.fetchall()]
+
+    def approval_statuses(self, ids: Sequence[str]) -> dict[str, str]:
+        """The status of each of ``ids`` that exists (one query)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._cursor() as cur:
+            cur.execute(
+                self._q(f"SELECT id, status FROM limen_approvals WHERE id IN ({marks})"),  # noqa: S608
+                tuple(ids),
+            )
+            return {str(r[0]): str(r[1]) for r in cur.fetchall()}
+
+    def _approval_update(self, cur: Any, req: ApprovalRequest) -> None:
+        cur.execute(
+            self._q(
+                "UPDATE limen_approvals SET status = ?, votes = ?, decided_at = ?, "
+                "decided_by = ?, reason = ?, grant_seconds = ? WHERE id = ?"
+            ),
+            (
+                req.status,
+                msgspec.json.encode(req.votes).decode(),
+                req.decided_at,
+                req.decided_by,
+                req.reason,
+                req.grant_seconds,
+                req.id,
+            ),
+        )
+
+    def approval_vote(
+        self,
+        approval_id: str,
+        *,
+        approver: str,
+        approve: bool,
+        now: float,
+        reason: str | None = None,
+        grant_seconds: float | None = None,
+    ) -> ApprovalRequest:
+        """One approver's word, atomically: a denial decides at once; an
+        approval counts toward ``approvals_required`` distinct approvers and
+        decides when the last one arrives (and then records the grant, if
+        any approver asked for one: the shortest asked for wins). Raises
+        :class:`ApprovalError` when the vote cannot be taken."""
+        with self._cursor() as cur:
+            req = self._approval_locked(cur, approval_id)
+            if req is None:
+                raise ApprovalError(f"no approval request {approval_id!r}", kind="not_found")
+            if req.status != "pending":
+                raise ApprovalError(
+                    f"approval {req.id} is already {req.status.replace('_', ' ')}"
+                    + (f" (by {req.decided_by})" if req.decided_by else ""),
+                    kind="decided",
+                )
+            if now >= req.expires_at:
+                raise ApprovalError(f"approval {req.id} has expired", kind="expired")
+            if approver == req.subject:
+                raise ApprovalError(
+                    f"{approver} requested approval {req.id} and cannot decide it",
+                    kind="self_approval",
+                )
+            if any(v.name == approver for v in req.votes):
+                raise ApprovalError(
+                    f"{approver} already approved {req.id}; it needs "
+                    f"{req.approvals_required - len(req.votes)} more distinct approver(s)",
+                    kind="duplicate",
+                )
+            if not approve:
+                new = msgspec.structs.replace(
+                    req, status="denied", decided_at=now, decided_by=approver, reason=reason
+                )
+            else:
+                votes = [*req.votes, Vote(name=approver, at=now, reason=reason)]
+                grants = [g for g in (req.grant_seconds, grant_seconds) if g is not None]
+                grant = min(grants) if grants else None
+                if len(votes) >= req.approvals_required:
+                    new = msgspec.structs.replace(
+                        req,
+                        status="approved",
+                        votes=votes,
+                        decided_at=now,
+                        decided_by=", ".join(v.name for v in votes),
+                        reason=reason,
+                        grant_seconds=grant,
+                    )
+                    if grant is not None and grant > 0:
+                        self._grant_insert(cur, new, now, grant)
+                else:
+                    new = msgspec.structs.replace(req, votes=votes, grant_seconds=grant)
+            self._approval_update(cur, new)
+            return new
+
+    def approval_finish(self, approval_id: str, *, status: str, now: float) -> ApprovalRequest:
+        """End a request that nobody decided (``timed_out`` or ``withdrawn``)
+        — only if it is still pending. Returns the final request either way:
+        a decision that won the race is what the caller must honour."""
+        if status not in ("timed_out", "withdrawn"):
+            raise ValueError(f"approval_finish takes timed_out or withdrawn, not {status!r}")
+        with self._cursor() as cur:
+            req = self._approval_locked(cur, approval_id)
+            if req is None:
+                raise ApprovalError(f"no approval request {approval_id!r}", kind="not_found")
+            if req.status != "pending":
+                return req
+            new = msgspec.structs.replace(req, status=status, decided_at=now)
+            self._approval_update(cur, new)
+            return new
+
+    # -- grants ------------------------------------------------------------------
+
+    def _grant_insert(self, cur: Any, req: ApprovalRequest, now: float, seconds: float) -> None:
+        cur.execute(
+            self._q(
+                f"INSERT INTO limen_grants ({_GRANT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)"  # noqa: S608
+            ),
+            (
+                req.id,
+                req.subject,
+                req.issuer,
+                req.resource,
+                req.klass,
+                req.rule,
+                req.decided_by or "",
+                now,
+                now + seconds,
+            ),
+        )
+
+    def grant_active(
+        self, *, subject: str, issuer: str, resource: str, klass: str, now: float
+    ) -> Grant | None:
+        """The grant (the one lasting longest) that lets this identity run
+        ``klass`` on ``resource`` now, if any."""
+        with self._cursor() as cur:
+            cur.execute(
+                self._q(
+                    f"SELECT {_GRANT_COLUMNS} FROM limen_grants WHERE subject = ? AND "  # noqa: S608
+                    "issuer = ? AND resource = ? AND class = ? AND expires_at > ? "
+                    "ORDER BY expires_at DESC LIMIT 1"
+                ),
+                (subject, issuer, resource, klass, now),
+            )
+            row = cur.fetchone()
+        return None if row is None else _row_to_grant(row)
+
+    def grants(self, *, now: float | None = None) -> list[Grant]:
+        """Grants still running at ``now`` (all of them when None), newest first."""
+        with self._cursor() as cur:
+            if now is None:
+                cur.execute(
+                    self._q(f"SELECT {_GRANT_COLUMNS} FROM limen_grants ORDER BY granted_at DESC")  # noqa: S608
+                )
+            else:
+                cur.execute(
+                    self._q(
+                        f"SELECT {_GRANT_COLUMNS} FROM limen_grants WHERE expires_at > ? "  # noqa: S608
+                        "ORDER BY granted_at DESC"
+                    ),
+                    (now,),
+                )
+            return [_row_to_grant(r) for r in cur.fetchall()]
+
 
 class SQLiteStore(Store):
     """The embedded store: one file, WAL mode, safe across threads of one
@@ -262,6 +661,11 @@ class SQLiteStore(Store):
 
 class PostgresStore(Store):
     """The fleet store: every gateway process connects to one PostgreSQL."""
+
+    _FOR_UPDATE = " FOR UPDATE"
+
+    def _schema_lock(self, cur: Any) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(7315006001)")
 
     def __init__(self, url: str) -> None:
         import psycopg

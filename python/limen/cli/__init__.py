@@ -20,6 +20,7 @@ COMMANDS: tuple[str, ...] = (
     "demo",
     "mask",
     "sessions",
+    "approvals",
     "config",
     "identity",
     "keys",

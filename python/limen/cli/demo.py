@@ -68,6 +68,7 @@ DEFAULT_CONFIG = """\
 state = "sqlite://state.db"
 recordings = "recordings"
 drain_timeout = "5s"
+admin = "127.0.0.1:0"
 
 [listeners]
 postgres = "127.0.0.1:{port}"

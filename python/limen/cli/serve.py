@@ -1,7 +1,8 @@
 """``limen serve``: run the gateway in the foreground.
 
-Serves the PostgreSQL listener (``[listeners] postgres``) and, when the
-config enables it, the dev IdP on ``[identity.dev] listen`` (tokens from
+Serves the PostgreSQL listener (``[listeners] postgres``), the admin API
+(``[gateway] admin``: approvals, see :mod:`limen.admin`) with the approvals
+hub, and, when the config enables it, the dev IdP on ``[identity.dev] listen`` (tokens from
 ``limen token`` are verified against it). JSON log lines go to stderr;
 SIGTERM (or SIGINT) stops accepting, lets open sessions finish for up to
 ``[gateway] drain_timeout``, ends the rest, and exits 0.
@@ -11,16 +12,20 @@ from __future__ import annotations
 
 import argparse
 import signal
+import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import trio
 
+from limen.admin import AdminAPI
+from limen.approvals import ApprovalHub
 from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.config import Config
 from limen.gateway.server import JsonLog, PgGateway
+from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
 from limen.sessionlog import recorder_factory
 from limen.store import StoreError, open_store
@@ -28,10 +33,13 @@ from limen.store import StoreError, open_store
 
 @dataclass(frozen=True)
 class Serving:
-    """A running gateway and the port its PostgreSQL listener is bound to."""
+    """A running gateway, the port its PostgreSQL listener is bound to and
+    the port of its admin API."""
 
     gateway: PgGateway
     port: int
+    admin_port: int
+    approvals: ApprovalHub
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +48,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run the gateway in the foreground",
         description=(
             "Run the gateway: the PostgreSQL listener of [listeners] postgres for every "
-            "postgres resource, and the dev IdP when [identity.dev] enabled = true. JSON log "
+            "postgres resource, the admin API (approvals) on [gateway] admin, and the dev IdP "
+            "when [identity.dev] enabled = true. JSON log "
             "lines on stderr; SIGTERM drains open sessions (up to [gateway] drain_timeout), "
             "then exits 0."
         ),
@@ -77,7 +86,15 @@ async def serve(
             discovery = await nursery.start(dev.serve, listen_dev.host, listen_dev.port)
             log("dev_idp", discovery=discovery)
         auth = Authenticator.from_config(config, dev_discovery_url=discovery)
-        gateway = PgGateway(config, auth, recorder_factory=recorder, log=log)
+        hub = ApprovalHub(store, log=log)
+        await nursery.start(hub.run)
+        admin = AdminAPI(hub, auth, log=log, ssl_context=_admin_tls(config))
+        admin_at = config.gateway.admin
+        admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
+        admin_port = bound_port(admin_listeners)
+        scheme = "http" if admin.ssl_context is None else "https"
+        log("admin_api", url=f"{scheme}://{admin_at.host}:{admin_port}/v1/approvals")
+        gateway = PgGateway(config, auth, recorder_factory=recorder, log=log, approvals=hub)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
 
             async def on_signal() -> None:
@@ -94,10 +111,23 @@ async def serve(
 
             nursery.start_soon(on_signal)
             listeners = await nursery.start(listen_until_drained)
-            task_status.started(Serving(gateway, listeners[0].socket.getsockname()[1]))
+            task_status.started(
+                Serving(gateway, listeners[0].socket.getsockname()[1], admin_port, hub)
+            )
             # Keep the signal handlers installed until the drained listener
             # cancels this nursery.
             await trio.sleep_forever()
+
+
+def _admin_tls(config: Config) -> ssl.SSLContext | None:
+    """HTTPS for the admin API with the listeners' certificate, when set."""
+    listeners = config.listeners
+    if listeners.tls_cert is None or listeners.tls_key is None:
+        return None
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(config.path(listeners.tls_cert)), str(config.path(listeners.tls_key)))
+    return ctx
 
 
 def run(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from limen import _native
+from limen.approvals import ApprovalRequest, format_duration, new_approval_id
 from limen.config import Resource, Rule, SecretError, is_loopback_host
 from limen.gateway.recording import C2U, EVENT, U2C, Recorder, SessionInfo
 from limen.identity import Identity, IdentityError
@@ -120,6 +121,13 @@ class PgSession:
         self.scope = trio.CancelScope()
         self.counted: str | None = None
         self.statements = 0
+        # Holds: the scope a CancelRequest cancels, client bytes read while
+        # waiting (processed after the decision), and the one-writer guard
+        # for client sends (the notice and the upstream's bytes).
+        self._hold_scope: trio.CancelScope | None = None
+        self._stash: list[bytes | bytearray] = []
+        self._client_busy = False
+        self._client_free: trio.Event | None = None
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -542,6 +550,8 @@ class PgSession:
             self.config.gateway.idle_timeout
         )
         while True:
+            if self._hold_scope is not None:  # waiting for humans is not idling
+                self._touch()
             deadline = self.last_activity + idle.seconds
             if trio.current_time() >= deadline:
                 self.end = SessionEnd("57P05", f"idle for {idle}; the session is closed")
@@ -553,7 +563,12 @@ class PgSession:
         assert self.upstream is not None
         assert self.relay is not None
         while True:
-            data = await self.client.receive_some(RECEIVE_SIZE)
+            data: bytes | bytearray
+            if self._stash:
+                data = b"".join(self._stash)
+                self._stash.clear()
+            else:
+                data = await self.client.receive_some(RECEIVE_SIZE)
             if not data:
                 scope.cancel()
                 return
@@ -575,13 +590,27 @@ class PgSession:
                     elif kind == "flush":
                         out += raw
                     continue
-                if kind == "query":
-                    assert isinstance(a, bytes)
-                    out += self._judge(a, raw, extended=False, name="")
-                elif kind == "parse":
-                    assert isinstance(a, bytes)
-                    assert isinstance(b, bytes)
-                    out += self._judge(b, raw, extended=True, name=a.decode("utf-8", "replace"))
+                if kind == "query" or kind == "parse":
+                    if kind == "query":
+                        assert isinstance(a, bytes)
+                        sql, extended, name = a, False, ""
+                    else:
+                        assert isinstance(a, bytes)
+                        assert isinstance(b, bytes)
+                        sql, extended, name = b, True, a.decode("utf-8", "replace")
+                    verdict = self._judge(sql, raw, extended=extended, name=name)
+                    if isinstance(verdict, bytes):
+                        out += verdict
+                    else:
+                        # Held: what came before it runs now; the rest waits.
+                        if out:
+                            await self.upstream.send_all(out)
+                            out = bytearray()
+                        held = await self._held(verdict, sql, raw, extended=extended)
+                        if held is None:  # the client left while waiting
+                            scope.cancel()
+                            return
+                        out += held
                 elif kind == "function_call":
                     out += self._deny_bytes(
                         local_denial(
@@ -617,7 +646,12 @@ class PgSession:
                 scope.cancel()
                 return
 
-    def _judge(self, sql_bytes: bytes, raw: bytes, *, extended: bool, name: str) -> bytes:
+    def _judge(
+        self, sql_bytes: bytes, raw: bytes, *, extended: bool, name: str
+    ) -> bytes | Decision:
+        """What to send upstream for this Query/Parse: ``raw`` when allowed,
+        the denial's stand-in when denied, or the Decision itself for a hold
+        (the caller awaits :meth:`_held`)."""
         assert self.policy is not None
         assert self.recorder is not None
         self.statements += 1
@@ -644,6 +678,8 @@ class PgSession:
         )
         if decision.action == "allow":
             return raw  # allows are in the recording; the log keeps refusals
+        if decision.action == "hold":
+            return decision
         self.gw.log(
             "decision",
             session=self.session_id,
@@ -656,24 +692,218 @@ class PgSession:
     def _deny_bytes(self, decision: Decision, *, extended: bool) -> bytes:
         """What the upstream gets instead of a denied message (see the
         module docs), with the relay told to swap in the 42501 error."""
+        message = f"limen: {decision.message}"
+        hint = decision.hint or "ask for a grant of this statement class"
+        return self._stand_in(_native.pg_error("ERROR", "42501", message, None, hint), extended)
+
+    def _stand_in(self, error: bytes, extended: bool) -> bytes:
+        """The marker statement that fails upstream in place of a refused
+        one; the relay swaps the upstream's error for ``error``."""
         assert self.relay is not None
-        rule = decision.rule or "(none)"
-        if decision.action == "hold":
-            message = (
-                f"limen: this {decision.klass} statement needs approval "
-                f"(approvals not enabled yet); rule {rule}"
-            )
-            hint = "ask for a rule that allows it, or wait for approvals to be enabled"
-        else:
-            message = f"limen: {decision.message}"
-            hint = decision.hint or "ask for a grant of this statement class"
-        error = _native.pg_error("ERROR", "42501", message, None, hint)
         marker = f"limen_denied_{secrets.token_hex(8)}".encode()
         self.relay.replace_error(marker, error)
         if extended:
             self.discarding = True
             return _native.pg_parse(b"", marker)
         return _native.pg_query(marker)
+
+    # -- holds -------------------------------------------------------------------
+
+    async def _held(
+        self, decision: Decision, sql_bytes: bytes, raw: bytes, *, extended: bool
+    ) -> bytes | None:
+        """Wait for humans on a held statement (see :mod:`limen.approvals`):
+        returns ``raw`` once approved (or when a grant covers it), the
+        denial's stand-in on denial, timeout or CancelRequest, and None when
+        the client went away (the request is then withdrawn)."""
+        assert self.identity is not None
+        assert self.resource_name is not None
+        hub = self.gw.approvals
+        rule = decision.rule or "(none)"
+        if hub is None:
+            return self._refuse_hold(
+                decision,
+                extended,
+                f"limen: {decision.message}; but this gateway has no approvals store, so it "
+                "is refused",
+                "ask the operator to run limen serve with a state store",
+            )
+        identity = self.identity
+        try:
+            grant = await hub.grant_for(
+                subject=identity.subject,
+                issuer=identity.issuer,
+                resource=self.resource_name,
+                klass=decision.klass,
+            )
+        except Exception as exc:  # fail closed
+            self.gw.log("grant_lookup_failed", session=self.session_id, error=type(exc).__name__)
+            grant = None
+        if grant is not None:
+            self._event(
+                {
+                    "event": "grant_used",
+                    "approval": grant.approval_id,
+                    "class": decision.klass,
+                    "rule": grant.rule,
+                    "granted_by": grant.granted_by,
+                    "expires_at": grant.expires_at,
+                }
+            )
+            return raw
+        timeout = decision.hold_timeout if decision.hold_timeout is not None else 900.0
+        now = hub.clock()
+        req = ApprovalRequest(
+            id=new_approval_id(),
+            session_id=self.session_id,
+            subject=identity.subject,
+            issuer=identity.issuer,
+            groups=list(identity.groups),
+            resource=self.resource_name,
+            protocol="postgres",
+            statement=self.gw.mask_statement(sql_bytes),
+            klass=decision.klass,
+            rule=rule,
+            approvers=list(decision.approvers),
+            approvals_required=max(1, decision.approvals_required),
+            requested_at=now,
+            expires_at=now + timeout,
+            node=hub.node,
+        )
+
+        async def notify(created: ApprovalRequest) -> None:
+            self._event(
+                {
+                    "event": "hold",
+                    "approval": created.id,
+                    "rule": rule,
+                    "class": decision.klass,
+                    "approvers": created.approvers,
+                    "approvals_required": created.approvals_required,
+                    "timeout": timeout,
+                }
+            )
+            n = created.approvals_required
+            notice = _native.pg_error(
+                "NOTICE",
+                "00000",
+                f"limen: statement held for approval {created.id} (rule {rule}, class "
+                f"{decision.klass}); waiting up to {format_duration(timeout)}",
+                f"{decision.message}. It runs once {n} approver{'s' if n != 1 else ''} "
+                f"from [{', '.join(created.approvers)}] approve it; a denial or the timeout "
+                "fails it with SQLSTATE 42501.",
+                f"an approver runs: limen approvals approve {created.id} --as NAME "
+                f"(or POST /v1/approvals/{created.id}/approve); cancel the query to withdraw",
+                notice=True,
+            )
+            await self._to_client(notice)
+
+        gone = False
+        final: ApprovalRequest | None = None
+        with trio.CancelScope() as hold_scope:
+            self._hold_scope = hold_scope
+            try:
+                async with trio.open_nursery() as nursery:
+
+                    async def watch_client() -> None:
+                        nonlocal gone
+                        stashed = 0
+                        while stashed < self.config.gateway.max_message_size:
+                            data = await self.client.receive_some(RECEIVE_SIZE)
+                            if not data:
+                                gone = True
+                                nursery.cancel_scope.cancel()
+                                return
+                            self._stash.append(data)
+                            stashed += len(data)
+
+                    nursery.start_soon(watch_client)
+                    final = await hub.hold(
+                        req, timeout=timeout, webhook=decision.webhook, on_created=notify
+                    )
+                    nursery.cancel_scope.cancel()
+            finally:
+                self._hold_scope = None
+                self._touch()
+        if gone:
+            self._event({"event": "approval_withdrawn", "approval": req.id, "why": "disconnect"})
+            return None
+        if final is None:  # CancelRequest while waiting
+            self._event({"event": "approval_withdrawn", "approval": req.id, "why": "cancel"})
+            return self._refuse_hold(
+                decision,
+                extended,
+                f"canceling statement due to user request (approval {req.id} withdrawn)",
+                "send the statement again to ask for a new approval",
+                code="57014",
+            )
+        self._event(
+            {
+                "event": "approval",
+                "approval": final.id,
+                "status": final.status,
+                "by": final.decided_by,
+                "votes": [v.name for v in final.votes],
+                "reason": final.reason,
+                "grant_seconds": final.grant_seconds,
+            }
+        )
+        if final.status == "approved":
+            return raw
+        if final.status == "denied":
+            why = f"denied by {final.decided_by}" + (f": {final.reason}" if final.reason else "")
+            hint = "do not retry as is; ask the approver what would be acceptable"
+        elif final.status == "timed_out":
+            why = f"timed out after {format_duration(timeout)} with no decision"
+            hint = "ask an approver to watch for it, then send the statement again"
+        else:
+            why = final.status.replace("_", " ")
+            hint = "send the statement again to ask for a new approval"
+        return self._refuse_hold(
+            decision,
+            extended,
+            f"limen: approval {final.id} {why} (rule {rule}, class {decision.klass})",
+            hint,
+        )
+
+    def _refuse_hold(
+        self, decision: Decision, extended: bool, message: str, hint: str, code: str = "42501"
+    ) -> bytes:
+        self.gw.log(
+            "decision",
+            session=self.session_id,
+            action="deny",
+            rule=decision.rule,
+            klass=decision.klass,
+            why="hold refused",
+        )
+        return self._stand_in(_native.pg_error("ERROR", code, message, None, hint), extended)
+
+    def cancel_hold(self) -> bool:
+        """A CancelRequest for this session: withdraw the statement waiting
+        for approval, if any (True), else the caller cancels upstream."""
+        if self._hold_scope is None:
+            return False
+        self._hold_scope.cancel()
+        return True
+
+    async def _to_client(self, data: bytes) -> None:
+        """Send whole messages to the client; one sender at a time (the
+        upstream direction and a hold's notice), in order."""
+        while self._client_busy:
+            if self._client_free is None:
+                self._client_free = trio.Event()
+            await self._client_free.wait()
+        self._client_busy = True
+        try:
+            if self.recorder is not None:
+                self.recorder.append(U2C, data)
+            await self._send_whole(data)
+        finally:
+            self._client_busy = False
+            if self._client_free is not None:
+                self._client_free.set()
+                self._client_free = None
 
     async def _upstream_to_client(self, scope: trio.CancelScope) -> None:
         assert self.upstream is not None
@@ -690,8 +920,7 @@ class PgSession:
                 if ev[0] == "ready_for_query":
                     self.status = str(ev[1])
             if out:
-                self.recorder.append(U2C, out)
-                await self._send_whole(out)
+                await self._to_client(out)
             self._touch()
 
     async def _send_whole(self, data: bytes) -> None:

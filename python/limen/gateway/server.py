@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING, Any
 import trio
 
 from limen import _native
+from limen.approvals import ApprovalHub
 from limen.config import Config
 from limen.gateway.recording import MemoryRecorder, Recorder, RecorderFactory, SessionInfo
 from limen.identity import Authenticator, Identity
@@ -66,12 +67,16 @@ class PgGateway:
         policy: Policy | None = None,
         recorder_factory: RecorderFactory | None = None,
         log: Callable[..., None] | None = None,
+        approvals: ApprovalHub | None = None,
     ) -> None:
         self.config = config
         self.authenticator = authenticator
         self.policy = policy if policy is not None else Policy(config)
         self.recorder_factory = recorder_factory or _default_recorder
         self.log: Callable[..., None] = log if log is not None else JsonLog()
+        self.approvals = approvals
+        """Holds wait here; None refuses every held statement."""
+        self._statement_masker: _native.Masker | None = None
         self.ssl_context = self._ssl_context()
         self.sessions: set[PgSession] = set()
         self.cancel_keys: dict[tuple[int, bytes], PgSession] = {}
@@ -113,6 +118,13 @@ class PgGateway:
                 ]
                 self._maskers[key] = _native.Masker(detectors, regex_rules, word_rules, columns)
         return self._maskers[key]
+
+    def mask_statement(self, sql: bytes) -> str:
+        """Statement text as approvers see it: every built-in detector
+        applied (a bot's SQL can carry secrets too)."""
+        if self._statement_masker is None:
+            self._statement_masker = _native.Masker(["builtin"])
+        return self._statement_masker.mask(sql).decode("utf-8", "replace")
 
     # -- listening ---------------------------------------------------------------
 
@@ -194,6 +206,9 @@ class PgGateway:
         session = self.cancel_keys.get((process_id, secret_key))
         if session is None:
             self.log("cancel_ignored", reason="unknown key")
+            return
+        if session.cancel_hold():
+            self.log("cancel_withdrew_hold", session=session.session_id)
             return
         await session.cancel_upstream()
 

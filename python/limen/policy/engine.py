@@ -322,7 +322,7 @@ def _listing(rules: Iterable[Rule], field_name: str) -> list[str]:
 
 
 def _deny_hint(c: str, allowed: list[str], held: list[str]) -> str:
-    parts = []
+    parts = [f"this cannot be approved: class {c} is denied here, not held for approval"]
     if c == UNKNOWN:
         parts.append(
             "limen could not tell what the statement does: write it so that "
