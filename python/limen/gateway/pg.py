@@ -120,6 +120,7 @@ class PgSession:
         self.scope = trio.CancelScope()
         self.counted: str | None = None
         self.statements = 0
+        self.last_decision: Decision | None = None  # the native pump caches some
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -521,11 +522,16 @@ class PgSession:
         expiry = math.inf
         if self.identity.expires_at is not None:
             expiry = trio.current_time() + max(0.0, self.identity.expires_at - time.time())
+        from limen.gateway.pump import pump_eligible, run_pump
+
         with trio.CancelScope(deadline=expiry) as token_scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._client_to_upstream, nursery.cancel_scope)
-                nursery.start_soon(self._upstream_to_client, nursery.cancel_scope)
-                nursery.start_soon(self._idle_watch, nursery.cancel_scope)
+            if pump_eligible(self):
+                await run_pump(self)  # the native pump (see limen.gateway.pump)
+            else:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._client_to_upstream, nursery.cancel_scope)
+                    nursery.start_soon(self._upstream_to_client, nursery.cancel_scope)
+                    nursery.start_soon(self._idle_watch, nursery.cancel_scope)
         if token_scope.cancelled_caught and self.end is None:
             raise SessionEnd(
                 "28P01",
@@ -642,6 +648,7 @@ class PgSession:
                 "protocol": "extended" if extended else "simple",
             }
         )
+        self.last_decision = decision
         if decision.action == "allow":
             return raw  # allows are in the recording; the log keeps refusals
         self.gw.log(
