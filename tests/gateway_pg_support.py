@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import psycopg
 import pytest
 import trio
@@ -23,6 +24,11 @@ from limen.identity import Authenticator, DevIdP
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
+
+#: Who moves the bytes after the handshake (``[gateway] relay``): set per
+#: test by the ``pg_relay`` fixture (tests/conftest.py), which runs the
+#: gateway test modules once on each relay.
+RELAY = "native"
 
 USERS = [
     (1, "alice", "alice@example.com", "4111 1111 1111 1111", "ak_live_0001", "likes tea"),
@@ -106,6 +112,7 @@ def config_text(database: str, extra_gateway: str = "", *, dev_listen: str | Non
 state = "sqlite://state/limen.db"
 recordings = "recordings"
 max_message_size = "1MiB"
+relay = "{RELAY}"
 {extra_gateway}
 
 [listeners]
@@ -187,7 +194,12 @@ class Gateway:
         return psycopg.connect(self.dsn(token or self.token()), **kw)  # type: ignore[arg-type]
 
 
-async def start_gateway(nursery: trio.Nursery, config: Config) -> Gateway:
+async def start_gateway(
+    nursery: trio.Nursery, config: Config, log: JsonLog | None = None
+) -> Gateway:
+    config = msgspec.structs.replace(
+        config, gateway=msgspec.structs.replace(config.gateway, relay=RELAY)
+    )
     idp = DevIdP.from_config(config)
     discovery = await nursery.start(idp.serve, "127.0.0.1", 0)
     auth = Authenticator.from_config(config, dev_discovery_url=discovery)
@@ -198,7 +210,7 @@ async def start_gateway(nursery: trio.Nursery, config: Config) -> Gateway:
         recorders.append(r)
         return r
 
-    gw = PgGateway(config, auth, recorder_factory=recorder, log=JsonLog())
+    gw = PgGateway(config, auth, recorder_factory=recorder, log=log or JsonLog())
     listeners = await nursery.start(gw.serve, "127.0.0.1", 0)
     port = listeners[0].socket.getsockname()[1]
     return Gateway(config, gw, idp, port, recorders)

@@ -847,9 +847,19 @@ pub struct Hub {
 /// Readiness events taken per `epoll_wait`.
 const EVENTS: usize = 256;
 
+/// The hub thread's body, as [`Hub::try_new_with`] hands it to the host.
+pub type HubBody = Box<dyn FnOnce() + Send>;
+
 impl Hub {
     /// Starts the hub's thread.
     pub fn try_new() -> std::io::Result<Self> {
+        Self::try_new_with(|body| body())
+    }
+
+    /// Starts the hub's thread, which runs `wrap(body)`: the host may set
+    /// the thread up around the loop (the Python glue keeps an interpreter
+    /// thread state for it, so that its fast-path calls only take the GIL).
+    pub fn try_new_with(wrap: impl FnOnce(HubBody) + Send + 'static) -> std::io::Result<Self> {
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         let wake = new_eventfd()?;
         epoll::add(
@@ -867,7 +877,7 @@ impl Hub {
         let for_thread = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("limen-pump".into())
-            .spawn(move || hub_loop(&ep, &for_thread))?;
+            .spawn(move || wrap(Box::new(move || hub_loop(&ep, &for_thread))))?;
         Ok(Hub {
             shared,
             _thread: thread,

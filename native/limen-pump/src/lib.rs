@@ -26,4 +26,4 @@ pub use crate::core::{
     RecordKind, RecordSink, SharedRelay, Verdict,
 };
 pub use crate::error::{PumpError, PumpErrorKind, Side};
-pub use crate::io::{Command, EndReason, Event, Hub, IoConfig, Pump, PumpShared};
+pub use crate::io::{Command, EndReason, Event, Hub, HubBody, IoConfig, Pump, PumpShared};

@@ -91,7 +91,10 @@ fn hub() -> PyResult<&'static Hub> {
     if let Some(h) = HUB.get() {
         return Ok(h);
     }
-    let h = Hub::try_new()
+    // The hub thread keeps one Python thread state for its whole life
+    // (attached once, detached while it pumps): each fast-path decision
+    // then only takes the GIL instead of creating a thread state.
+    let h = Hub::try_new_with(|body| Python::attach(|py| py.detach(body)))
         .map_err(|e| PyOSError::new_err(format!("cannot start the pump thread: {e}")))?;
     Ok(HUB.get_or_init(|| h))
 }

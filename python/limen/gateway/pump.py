@@ -267,6 +267,16 @@ async def run_pump(session: PgSession) -> None:
         session.statements += hits
         if isinstance(recorder, NativeRecorder):
             recorder.count_statements(hits)
+        received, sent = pump.bytes
+        session.gw.log(
+            "pump_end",
+            session=session.session_id,
+            reason=run.reason or "cancelled",
+            judged=pump.judged,
+            cache_hits=hits,
+            client_bytes=received,
+            upstream_bytes=sent,
+        )
     reason, detail = run.reason, run.detail
     if reason in ("client_io", "client_stalled"):
         raise trio.BrokenResourceError(f"the client connection failed ({reason})")
