@@ -411,6 +411,7 @@ pub struct Pump<M, R, J> {
     client_hup: bool,
     upstream_readable: bool,
     upstream_writable: bool,
+    upstream_hup: bool,
     upstream_dead: bool,
     started: bool,
 }
@@ -447,6 +448,7 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
             client_hup: false,
             upstream_readable: true,
             upstream_writable: true,
+            upstream_hup: false,
             upstream_dead: false,
             started: false,
         })
@@ -520,6 +522,10 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
     fn read_client(&mut self, buf: &mut [u8]) -> bool {
         match read_some(&self.client, buf) {
             Ok(Read1::Data(n)) => {
+                // A short read drained the socket: the next bytes raise a
+                // new edge, so no read is wasted on EAGAIN (unless the peer
+                // hung up: its EOF raises no new edge).
+                self.client_readable = n == buf.len() || self.client_hup;
                 self.shared.touch();
                 match self
                     .core
@@ -552,6 +558,7 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
     fn read_upstream(&mut self, buf: &mut [u8]) -> bool {
         match read_some(&self.upstream, buf) {
             Ok(Read1::Data(n)) => {
+                self.upstream_readable = n == buf.len() || self.upstream_hup;
                 self.shared.touch();
                 let r =
                     self.core
@@ -624,6 +631,8 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
 
     /// Moves what can move now. See the module docs.
     fn drive(&mut self, buf: &mut [u8]) -> Drive {
+        let size = self.cfg.read_size.clamp(1, buf.len());
+        let buf = &mut buf[..size];
         if !self.started {
             self.started = true;
             self.shared.touch();
@@ -794,6 +803,7 @@ where
         } else {
             self.upstream_readable |= readable;
             self.upstream_writable |= writable;
+            self.upstream_hup |= flags.intersects(F::HUP | F::ERR | F::RDHUP);
         }
     }
 

@@ -31,13 +31,13 @@ sees: client and upstream agree on the transaction state by construction.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import secrets
 import ssl
 import time
 from typing import TYPE_CHECKING
 
+import msgspec
 import trio
 
 from limen import _native
@@ -203,7 +203,7 @@ class PgSession:
 
     def _event(self, obj: dict[str, object]) -> None:
         if self.recorder is not None:
-            self.recorder.append(EVENT, json.dumps(obj, separators=(",", ":")).encode())
+            self.recorder.append(EVENT, msgspec.json.encode(obj))
 
     # -- startup -----------------------------------------------------------------
 

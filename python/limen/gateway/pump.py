@@ -106,6 +106,7 @@ class _Run:
         self.tap = tap
         self.fd = pump.fileno()
         self.async_judge = inspect.iscoroutinefunction(session._judge)
+        self.queued = not isinstance(tap.inner, NativeRecorder)
         self.ended = False
         self.reason = ""
         self.detail = ""
@@ -134,7 +135,8 @@ class _Run:
         comes as an event and may wait, e.g. for an approval)."""
         if self.async_judge:
             return None
-        self.drain_records()  # records stay in order (queued recorders)
+        if self.queued:
+            self.drain_records()  # records stay in order (queued recorders)
         result = self._judge(kind, name, sql, raw)
         assert isinstance(result, bytes)
         return self.verdict(result)
