@@ -121,6 +121,7 @@ class PgSession:
         self.counted: str | None = None
         self.statements = 0
         self.last_decision: Decision | None = None  # the native pump caches some
+        self.pump: _native.PgPump | None = None  # while the native pump relays
 
     # -- lifecycle ---------------------------------------------------------------
 

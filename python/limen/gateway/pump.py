@@ -24,6 +24,11 @@ that neither prepare nor execute are cached, with the decision event
 ``_judge`` recorded, which the pump records again for each hit; holds and
 denials always come back here (denials are logged).
 
+While a decision waits, ``session.pump.send_client(data)`` sends the client
+whole messages (a NoticeResponse naming the approval) at a message
+boundary; a client that hangs up meanwhile ends the pump ("client_closed"),
+which cancels the waiting task with the rest of the session.
+
 Python also keeps the session's life: the idle timeout (from the pump's
 last activity), token expiry and drain (which stop the pump: it flushes
 what the client is owed, whole messages, and the session then sends its
@@ -256,6 +261,7 @@ async def run_pump(session: PgSession) -> None:
     fast.append(run)
     session.recorder = tap
     pump.start()
+    session.pump = pump
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(run.idle_watch, nursery.cancel_scope)
@@ -264,6 +270,7 @@ async def run_pump(session: PgSession) -> None:
     finally:
         with trio.CancelScope(shield=True):
             await run.stop()
+        session.pump = None
         session.recorder = recorder
         hits = pump.cache_hits
         session.statements += hits

@@ -393,9 +393,7 @@ class SessionPolicy:
         self._unnamed: frozenset[str] | None = None
         self._decisions: OrderedDict[str, Decision] = OrderedDict()
         # id(classification) -> (the classification, kept alive, its decision)
-        self._by_classification: OrderedDict[int, tuple[Classification, Decision]] = (
-            OrderedDict()
-        )
+        self._by_classification: OrderedDict[int, tuple[Classification, Decision]] = OrderedDict()
         self._decision_cache = decision_cache
 
     @property
@@ -413,7 +411,6 @@ class SessionPolicy:
             seen = self._by_classification.get(id(classification))
             if seen is not None and seen[0] is classification:
                 self._by_classification.move_to_end(id(classification))
-                self._remember(sql, seen[1])
                 return seen[1]
             classes, defined = self._resolve(classification)
             if len(self._prepared.keys() | defined.keys()) > self.max_prepared:
