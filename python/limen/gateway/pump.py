@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from limen import _native
-from limen.gateway.recording import EVENT, NativeRecorder, Recorder
+from limen.gateway.recording import C2U, EVENT, NativeRecorder, Recorder
 
 if TYPE_CHECKING:
     from limen.gateway.pg import PgSession
@@ -87,14 +87,22 @@ def reusable(decision: Decision | None) -> bool:
 class _Tap:
     """The session's recorder while it is pumped: passes every record on and
     keeps the decision events ``_judge`` writes (the pump replays one on
-    each cache hit)."""
+    each cache hit). A native log is appended to directly (its statements
+    are counted here and reported when the pump ends)."""
 
     def __init__(self, inner: Recorder) -> None:
         self.inner = inner
+        self.native = inner.native_writer() if isinstance(inner, NativeRecorder) else None
+        self.statements = 0
         self.events: list[bytes] = []
 
     def append(self, kind: str, payload: bytes) -> None:
-        self.inner.append(kind, payload)
+        if self.native is not None:
+            self.native.append(kind, payload)
+            if kind == C2U:
+                self.statements += 1
+        else:
+            self.inner.append(kind, payload)
         if kind == EVENT:
             self.events.append(bytes(payload))
 
@@ -111,7 +119,7 @@ class _Run:
         self.tap = tap
         self.fd = pump.fileno()
         self.async_judge = inspect.iscoroutinefunction(session._judge)
-        self.queued = not isinstance(tap.inner, NativeRecorder)
+        self.queued = tap.native is None
         self.ended = False
         self.reason = ""
         self.detail = ""
@@ -245,7 +253,6 @@ async def run_pump(session: PgSession) -> None:
     assert session.relay is not None
     assert session.recorder is not None
     recorder = session.recorder
-    writer = recorder.native_writer() if isinstance(recorder, NativeRecorder) else None
     tap = _Tap(recorder)
     fast: list[_Run] = []
     pump = _native.PgPump(
@@ -253,7 +260,7 @@ async def run_pump(session: PgSession) -> None:
         session.upstream.socket,
         session.decoder,
         session.relay,
-        writer,
+        tap.native,
         judge=lambda *a: fast[0].fast(*a),
         write_timeout=session.config.gateway.handshake_timeout.seconds,
     )
@@ -275,7 +282,7 @@ async def run_pump(session: PgSession) -> None:
         hits = pump.cache_hits
         session.statements += hits
         if isinstance(recorder, NativeRecorder):
-            recorder.count_statements(hits)
+            recorder.count_statements(hits + tap.statements)
         received, sent = pump.bytes
         session.gw.log(
             "pump_end",
