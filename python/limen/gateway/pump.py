@@ -113,16 +113,20 @@ class _Tap:
 class _Run:
     """One pumped session's Python side."""
 
-    def __init__(self, session: PgSession, pump: _native.PgPump, tap: _Tap) -> None:
+    def __init__(self, session: PgSession, tap: _Tap) -> None:
         self.session = session
-        self.pump = pump
         self.tap = tap
-        self.fd = pump.fileno()
+        self.pump: _native.PgPump
+        self.fd = -1
         self.async_judge = inspect.iscoroutinefunction(session._judge)
         self.queued = tap.native is None
         self.ended = False
         self.reason = ""
         self.detail = ""
+
+    def attach(self, pump: _native.PgPump) -> None:
+        self.pump = pump
+        self.fd = pump.fileno()
 
     def drain_records(self) -> None:
         for kind, payload in self.pump.take_records():
@@ -254,18 +258,17 @@ async def run_pump(session: PgSession) -> None:
     assert session.recorder is not None
     recorder = session.recorder
     tap = _Tap(recorder)
-    fast: list[_Run] = []
+    run = _Run(session, tap)
     pump = _native.PgPump(
         session.client.socket,
         session.upstream.socket,
         session.decoder,
         session.relay,
         tap.native,
-        judge=lambda *a: fast[0].fast(*a),
+        judge=run.fast,
         write_timeout=session.config.gateway.handshake_timeout.seconds,
     )
-    run = _Run(session, pump, tap)
-    fast.append(run)
+    run.attach(pump)
     session.recorder = tap
     pump.start()
     session.pump = pump
