@@ -54,7 +54,10 @@ fn parse(name: &[u8], sql: &[u8]) -> Vec<u8> {
 }
 
 fn bind(portal: &[u8], stmt: &[u8]) -> Vec<u8> {
-    msg(b'B', &[portal, b"\0", stmt, b"\0", &[0, 0, 0, 0, 0, 0]].concat())
+    msg(
+        b'B',
+        &[portal, b"\0", stmt, b"\0", &[0, 0, 0, 0, 0, 0]].concat(),
+    )
 }
 
 fn execute(portal: &[u8]) -> Vec<u8> {
@@ -71,7 +74,11 @@ fn regular_decoder() -> FrontendDecoder {
 
 fn core() -> (PumpCore<Toy>, SharedRelay<Toy>) {
     let relay = Arc::new(Mutex::new(ServerRelay::new(Some(Toy), Limits::default())));
-    let core = PumpCore::new(regular_decoder(), Arc::clone(&relay), CacheLimits::default());
+    let core = PumpCore::new(
+        regular_decoder(),
+        Arc::clone(&relay),
+        CacheLimits::default(),
+    );
     (core, relay)
 }
 
@@ -99,7 +106,9 @@ fn a_query_waits_for_the_host_then_goes_upstream() -> Result<(), Box<dyn std::er
     assert_eq!(up, [q, sync()].concat());
     assert!(log.0.is_empty(), "the host records what it judged");
     // A verdict for nothing pending is the host's mistake.
-    assert!(core.try_resume(req.id, Verdict::default(), &mut up).is_err());
+    assert!(core
+        .try_resume(req.id, Verdict::default(), &mut up)
+        .is_err());
     Ok(())
 }
 
@@ -212,7 +221,10 @@ fn upstream_rows_are_masked_recorded_and_errors_swapped() -> Result<(), Box<dyn 
     let (mut core, relay) = core();
     let mut log = Log::default();
     let mut client = Vec::new();
-    let row = msg(b'D', &[&[0, 1][..], &7i32.to_be_bytes(), b"a@b.com"].concat());
+    let row = msg(
+        b'D',
+        &[&[0, 1][..], &7i32.to_be_bytes(), b"a@b.com"].concat(),
+    );
     let done = msg(b'C', b"SELECT 1\0");
     let ready = msg(b'Z', b"T");
     assert!(core.try_upstream_data(&[row, done, ready].concat(), &mut client, &mut log)?);
