@@ -2,15 +2,16 @@
 //! sockets (duplicated descriptors: the Python socket objects stay open and
 //! usable once the pump ended, e.g. for the final FATAL), its client
 //! decoder and its relay (shared: `PgServerRelay.replace_error` reaches the
-//! pump), and moves the bytes on its own thread, without the GIL.
+//! pump), and hands them to the process's pump thread (`limen_pump::Hub`),
+//! which moves the bytes of every pumped session without the GIL.
 //!
-//! Statements are judged by Python's `judge` callable on the pump's own
-//! thread first (it takes the GIL: no thread hand-off for a decision that
-//! is ready at once); what it declines (None) comes out of `events()` —
-//! Python waits on `fileno()` (an eventfd) — as `("judge", ...)`, answered
-//! with `resume()` whenever the decision is made. Records go straight into the session's
-//! `RecordWriter` when one is given, else they queue for `take_records()`
-//! (announced by a `("records",)` event).
+//! Statements are judged by Python's `judge` callable on the pump thread
+//! first (it takes the GIL: no thread hand-off for a decision that is ready
+//! at once); what it declines (None) comes out of `events()` — Python
+//! waits on `fileno()` (an eventfd) — as `("judge", ...)`, answered with
+//! `resume()` whenever the decision is made. Records go straight into the
+//! session's `RecordWriter` when one is given, else they queue for
+//! `take_records()` (announced by a `("records",)` event).
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -3,10 +3,11 @@
 With ``[gateway] relay = "native"`` (the default), a session whose client
 and upstream connections are both plain TCP hands them to
 ``_native.PgPump`` once the handshake is done (TLS, the token, the upstream
-login and the column catalog all stay in Python). The pump's thread reads
-both sockets, frames the client's messages, masks the upstream's rows
-(the session's own ``PgServerRelay``, shared) and writes every record —
-without the GIL. Sessions with TLS on either side stay on the Trio relay
+login and the column catalog all stay in Python). One pump thread per
+process (an epoll loop over every pumped session, like a pgbouncer
+process) reads both sockets, frames the client's messages, masks the
+upstream's rows (the session's own ``PgServerRelay``, shared) and writes
+every record — without the GIL. Sessions with TLS on either side stay on the Trio relay
 (``PgSession._relay``'s nursery), as does everything with ``relay = "trio"``.
 
 Python keeps every decision. Each Query, Parse and FunctionCall whose
@@ -17,8 +18,9 @@ discard-until-Sync) go upstream. A decision that is ready at once is made
 on the pump's thread (``_Run.fast``, with the GIL: no hand-off between
 threads per statement; ``_judge`` touches only its session, the native
 relay and log, which lock, and the thread-safe policy caches). One that
-must wait (``_judge`` becoming a coroutine, for approvals) goes through an
-event to the Trio task instead; the pump's client direction waits for it
+must wait (``_judge`` becoming a coroutine, for approvals: then every
+statement takes this way, until a synchronous entry answers the ones that
+need not wait) goes through an event to the Trio task instead; the pump's client direction waits for it
 (the upstream direction keeps flowing) however long it takes. Only allows of statements
 that neither prepare nor execute are cached, with the decision event
 ``_judge`` recorded, which the pump records again for each hit; holds and
