@@ -127,6 +127,37 @@ async def test_prepared_statements_and_simple_queries_stay_masked(gw: Gateway) -
     assert rows[4][1] != "ak_live_0002"
 
 
+@pytest.mark.integration
+async def test_a_denied_query_pipelined_after_an_allowed_one_gets_42501(
+    gw: Gateway, pg_relay: str, request: pytest.FixtureRequest
+) -> None:
+    if pg_relay == "trio":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="the Trio relay does not tell its relay of each cycle (push_sync): "
+                "the allowed query's ReadyForQuery drops the denied one's replacement",
+            )
+        )
+
+    def client() -> list[bytes]:
+        with socket.create_connection(("127.0.0.1", gw.port)) as sock:
+            _raw_login(sock, gw.token())
+            sock.sendall(_query(b"SELECT 1") + _query(b"DROP TABLE users"))
+            errors, readies = [], 0
+            while readies < 2:
+                tag, body = _read_message(sock)
+                if tag == b"E":
+                    errors.append(body)
+                readies += tag == b"Z"
+            return errors
+
+    errors = await run(client)
+    assert len(errors) == 1
+    assert b"C42501\0" in errors[0]
+    assert b"limen_denied" not in errors[0]
+
+
 # --- PgPump alone, between socket pairs ------------------------------------------
 
 

@@ -19,6 +19,9 @@
 //!   not described just before gets a hidden Describe first, whose answer
 //!   the relay uses for the masking plan and swallows.
 //! - Terminate ends the client direction.
+//! - Every Query, Sync and FunctionCall sent upstream is told to the relay
+//!   (`push_sync`), so error replacements and hidden Describes stay with
+//!   their own request/ReadyForQuery cycle when the client pipelines.
 //!
 //! Upstream side: [`ServerRelay`] frames, masks and swaps errors; every
 //! byte it returns is recorded (`u2c`) before it is handed out.
@@ -199,8 +202,9 @@ pub struct PumpCore<M> {
     relay: SharedRelay<M>,
     discarding: bool,
     described: Option<Vec<u8>>,
-    /// The request awaiting a verdict, with its cache key (if cacheable).
-    pending: Option<(u64, Option<Vec<u8>>)>,
+    /// The request awaiting a verdict: its id, whether its message ends a
+    /// cycle (Query, FunctionCall), its cache key (if cacheable).
+    pending: Option<(u64, bool, Option<Vec<u8>>)>,
     next_id: u64,
     cache: HashMap<Vec<u8>, Vec<u8>>,
     cache_bytes: usize,
@@ -215,6 +219,14 @@ fn push_describe<M: ContentMasker>(relay: &SharedRelay<M>, hidden: bool) -> Resu
         .lock()
         .map_err(|_| PumpError::local("the relay lock is poisoned"))?
         .push_describe(hidden);
+    Ok(())
+}
+
+fn push_sync<M: ContentMasker>(relay: &SharedRelay<M>) -> Result<(), PumpError> {
+    relay
+        .lock()
+        .map_err(|_| PumpError::local("the relay lock is poisoned"))?
+        .push_sync();
     Ok(())
 }
 
@@ -329,6 +341,7 @@ impl<M: ContentMasker> PumpCore<M> {
                     FrontendMessage::Sync => {
                         self.discarding = false;
                         upstream.extend_from_slice(raw);
+                        push_sync(&self.relay)?;
                     }
                     FrontendMessage::Flush => upstream.extend_from_slice(raw),
                     FrontendMessage::Terminate => return Ok(ClientStep::Terminate),
@@ -343,6 +356,12 @@ impl<M: ContentMasker> PumpCore<M> {
                     (JudgeKind::FunctionCall, false, &b""[..], &b""[..])
                 }
                 FrontendMessage::Terminate => return Ok(ClientStep::Terminate),
+                FrontendMessage::Sync => {
+                    upstream.extend_from_slice(raw);
+                    push_sync(&self.relay)?;
+                    self.described = None;
+                    continue;
+                }
                 FrontendMessage::Describe(d) => {
                     push_describe(&self.relay, false)?;
                     upstream.extend_from_slice(raw);
@@ -386,6 +405,9 @@ impl<M: ContentMasker> PumpCore<M> {
                     sink.try_append(RecordKind::Event, event)
                         .map_err(PumpError::record)?;
                     upstream.extend_from_slice(raw);
+                    if !extended {
+                        push_sync(&self.relay)?;
+                    }
                     self.counts.cache_hits += 1;
                     continue;
                 }
@@ -400,7 +422,7 @@ impl<M: ContentMasker> PumpCore<M> {
                 sql: sql.to_vec(),
                 raw: raw.to_vec(),
             };
-            self.pending = Some((id, key));
+            self.pending = Some((id, kind != JudgeKind::Parse, key));
             self.counts.judged += 1;
             return Ok(ClientStep::Judge(request));
         }
@@ -415,8 +437,8 @@ impl<M: ContentMasker> PumpCore<M> {
         verdict: Verdict,
         upstream: &mut Vec<u8>,
     ) -> Result<(), PumpError> {
-        let key = match self.pending.take() {
-            Some((pending, key)) if pending == id => key,
+        let (ends_cycle, key) = match self.pending.take() {
+            Some((pending, ends_cycle, key)) if pending == id => (ends_cycle, key),
             other => {
                 self.pending = other;
                 return Err(PumpError::local(
@@ -425,6 +447,10 @@ impl<M: ContentMasker> PumpCore<M> {
             }
         };
         upstream.extend_from_slice(&verdict.upstream);
+        if ends_cycle {
+            // After the host's registrations for it (made while judging).
+            push_sync(&self.relay)?;
+        }
         if verdict.discard_until_sync {
             self.discarding = true;
         }

@@ -183,6 +183,14 @@ impl PgServerRelay {
         Ok(())
     }
 
+    /// Call for each Query, Sync and FunctionCall sent upstream, in order
+    /// with `push_describe` and `replace_error`: registrations made after it
+    /// wait for the next request/ReadyForQuery cycle (pipelining clients).
+    fn push_sync(&mut self) -> PyResult<()> {
+        self.relay()?.push_sync();
+        Ok(())
+    }
+
     /// Call for each Describe sent upstream, in order; the answer to a
     /// `hidden` one (sent by the gateway to learn a portal's columns) sets
     /// the masking plan but is not forwarded.
