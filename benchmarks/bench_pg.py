@@ -1,10 +1,11 @@
 """PostgreSQL through a proxy: `pgbench -S` (simple and prepared, 1 and 8
 clients) and a large streamed SELECT, direct to PostgreSQL, through
 pgbouncer (session pooling), and through limen (policy, masking and
-recording on) when the gateway is available.
+recording on) when the gateway is available — twice: "limen" moves the
+bytes with the native pump (the default), "limen-trio" with the Trio relay.
 
 Reports TPS, added latency per query against direct, the proxy's CPU per
-transaction (from /proc), and the ratios limen/pgbouncer.
+transaction (from /proc), and the ratios of each limen to pgbouncer.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def _big_select(t: Target, rows: int) -> float:
     return rows / (time.perf_counter() - start)
 
 
-def _limen_target() -> tuple[Target | None, Any, str | None]:
+def _limen_target(relay: str) -> tuple[Target | None, Any, str | None]:
     import importlib.util
 
     if importlib.util.find_spec("limen.gateway") is None:
@@ -125,7 +126,7 @@ def _limen_target() -> tuple[Target | None, Any, str | None]:
         )
     from limen_bench_gateway import start_limen
 
-    target, handle = start_limen(DB)
+    target, handle = start_limen(DB, relay)
     return target, handle, None
 
 
@@ -137,11 +138,15 @@ def run(short: bool) -> dict[str, Any]:
     targets = [Target("direct", PG_HOST, PG_PORT, "postgres", DB)]
     bouncer = PgBouncer(DB)
     targets.append(bouncer.target())
-    limen_target, limen_handle, note = _limen_target()
-    if limen_target is not None:
-        targets.append(limen_target)
-    if note:
-        notes.append(note)
+    handles: list[Any] = []
+    for relay in ("native", "trio"):
+        limen_target, limen_handle, note = _limen_target(relay)
+        if limen_target is not None:
+            targets.append(limen_target)
+            handles.append(limen_handle)
+        if note:
+            notes.append(note)
+            break
     results: dict[str, dict[str, dict[str, float]]] = {}
     rows: list[list[Any]] = []
     try:
@@ -170,17 +175,18 @@ def run(short: bool) -> dict[str, Any]:
                 )
     finally:
         bouncer.close()
-        if limen_handle is not None:
-            limen_handle.close()
+        for h in handles:
+            h.close()
     ratios: dict[str, float] = {}
     for key in ("simple/8", "prepared/8", "simple/1", "prepared/1"):
         ratios[f"pgbouncer/direct tps {key}"] = (
             results["pgbouncer"][key]["tps"] / results["direct"][key]["tps"]
         )
-        if "limen" in results:
-            ratios[f"limen/pgbouncer tps {key}"] = (
-                results["limen"][key]["tps"] / results["pgbouncer"][key]["tps"]
-            )
+        for name in ("limen", "limen-trio"):
+            if name in results:
+                ratios[f"{name}/pgbouncer tps {key}"] = (
+                    results[name][key]["tps"] / results["pgbouncer"][key]["tps"]
+                )
     return {
         "title": "PostgreSQL through a proxy (TPS, latency, added µs per query, proxy CPU per tx)",
         "columns": [

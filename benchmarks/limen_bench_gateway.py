@@ -1,6 +1,8 @@
 """limen as a benchmark target: `limen serve` as its own process in front of
 the local PostgreSQL, with policy (pglast classification), masking (every
-built-in detector) and recording on, and a dev-IdP token as the password."""
+built-in detector) and recording on, and a dev-IdP token as the password.
+`relay` picks who moves the bytes after the handshake: the native pump
+(target "limen") or the Trio relay (target "limen-trio")."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ LIMEN = str(Path(sys.executable).parent / "limen")
 
 
 class LimenServe:
-    def __init__(self, dbname: str) -> None:
+    def __init__(self, dbname: str, relay: str = "native") -> None:
+        self.relay = relay
         self.dir = Path(tempfile.mkdtemp(prefix="limen-bench-gw-"))
         cfg = self.dir / "limen.toml"
         cfg.write_text(
@@ -27,12 +30,14 @@ class LimenServe:
 [gateway]
 state = "sqlite://state/limen.db"
 recordings = "recordings"
+relay = "{relay}"
 
 [listeners]
 postgres = "127.0.0.1:0"
 
 [identity.dev]
 enabled = true
+listen = "127.0.0.1:0"
 
 [[resources]]
 name = "{dbname}"
@@ -97,7 +102,7 @@ mask = ["builtin"]
 
     def target(self) -> Target:
         return Target(
-            "limen",
+            "limen" if self.relay == "native" else f"limen-{self.relay}",
             "127.0.0.1",
             self.port,
             "bench",
@@ -116,6 +121,6 @@ mask = ["builtin"]
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def start_limen(dbname: str) -> tuple[Target, LimenServe]:
-    serve = LimenServe(dbname)
+def start_limen(dbname: str, relay: str = "native") -> tuple[Target, LimenServe]:
+    serve = LimenServe(dbname, relay)
     return serve.target(), serve

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
 import psycopg
 import pytest
 import trio
@@ -24,6 +25,11 @@ from limen.identity import Authenticator, DevIdP
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
+
+#: Who moves the bytes after the handshake (``[gateway] relay``): set per
+#: test by the ``pg_relay`` fixture (tests/conftest.py), which runs the
+#: gateway test modules once on each relay.
+RELAY = "native"
 
 USERS = [
     (1, "alice", "alice@example.com", "4111 1111 1111 1111", "ak_live_0001", "likes tea"),
@@ -108,6 +114,7 @@ state = "sqlite://state/limen.db"
 recordings = "recordings"
 max_message_size = "1MiB"
 admin = "127.0.0.1:0"
+relay = "{RELAY}"
 {extra_gateway}
 
 [listeners]
@@ -190,8 +197,15 @@ class Gateway:
 
 
 async def start_gateway(
-    nursery: trio.Nursery, config: Config, *, approvals: ApprovalHub | None = None
+    nursery: trio.Nursery,
+    config: Config,
+    log: JsonLog | None = None,
+    *,
+    approvals: ApprovalHub | None = None,
 ) -> Gateway:
+    config = msgspec.structs.replace(
+        config, gateway=msgspec.structs.replace(config.gateway, relay=RELAY)
+    )
     idp = DevIdP.from_config(config)
     discovery = await nursery.start(idp.serve, "127.0.0.1", 0)
     auth = Authenticator.from_config(config, dev_discovery_url=discovery)
@@ -202,7 +216,9 @@ async def start_gateway(
         recorders.append(r)
         return r
 
-    gw = PgGateway(config, auth, recorder_factory=recorder, log=JsonLog(), approvals=approvals)
+    gw = PgGateway(
+        config, auth, recorder_factory=recorder, log=log or JsonLog(), approvals=approvals
+    )
     listeners = await nursery.start(gw.serve, "127.0.0.1", 0)
     port = listeners[0].socket.getsockname()[1]
     return Gateway(config, gw, idp, port, recorders)

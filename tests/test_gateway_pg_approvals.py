@@ -178,6 +178,10 @@ def held_client(
 
 
 def seed(database: str, *ids: int) -> None:
+    """Rows with these ids, fresh (each test runs once per relay)."""
+    direct_query(
+        database, f"DELETE FROM users_in WHERE id IN ({', '.join(map(str, ids))}) RETURNING id"
+    )
     rows = ", ".join(f"({i}, 'u{i}@example.com')" for i in ids)
     direct_query(database, f"INSERT INTO users_in VALUES {rows} RETURNING id")
 

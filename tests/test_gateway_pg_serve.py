@@ -60,7 +60,7 @@ def _limen(*args: str) -> list[str]:
 
 
 async def test_limen_serve_logs_json_serves_and_drains_on_sigterm(
-    tmp_path: Path, database: str
+    tmp_path: Path, database: str, pg_relay: str
 ) -> None:
     config = _config_file(tmp_path, database)
     token = subprocess.run(
@@ -117,6 +117,9 @@ async def test_limen_serve_logs_json_serves_and_drains_on_sigterm(
     assert "draining" in events
     ends = [json.loads(x) for x in rest.splitlines() if '"session_end"' in x]
     assert [e["reason"] for e in ends] == ["57P01"]  # ended by the drain
+    pumped = [json.loads(x) for x in rest.splitlines() if '"pump_end"' in x]
+    # relay = "native": the native pump moved the bytes (and was stopped by the drain)
+    assert [e["reason"] for e in pumped] == (["stopped"] if pg_relay == "native" else [])
     assert events[-1] == "exit"
     assert token not in rest
     # The session was recorded as a signed log and indexed in the state store.

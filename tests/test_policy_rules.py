@@ -416,3 +416,17 @@ def test_session_caches_allow_and_deny_but_never_holds(session: SessionPolicy) -
     assert session.decide("EXECUTE p").action == "allow"
     session.decide("PREPARE p AS DELETE FROM t WHERE id = 1")
     assert session.decide("EXECUTE p").action == "hold"
+
+
+def test_same_statement_with_other_literals_reuses_the_decision(session: SessionPolicy) -> None:
+    first = session.decide("SELECT email FROM users WHERE id = 12345")
+    again = session.decide("SELECT email FROM users WHERE id = 678")
+    assert first.action == "allow"
+    assert again is first  # same template: same classification, same decision
+    # literal-dependent classifications decide afresh
+    assert session.decide("SET client_encoding = 'UTF8'").action == "allow"
+    assert session.decide("SET client_encoding = 'LATIN1'").action == "deny"
+    # holds are never reused, by text or by template
+    held = session.decide("DELETE FROM t WHERE id = 1")
+    assert held.action == "hold"
+    assert session.decide("DELETE FROM t WHERE id = 2") is not held

@@ -365,6 +365,11 @@ class GatewayConfig(_Strict, frozen=True):
     hold_timeout: Duration = Duration(15 * 60)
     """Default for rules that do not set ``hold_timeout``."""
     drain_timeout: Duration = Duration(30)
+    relay: Literal["native", "trio"] = "native"
+    """Who moves a PostgreSQL session's bytes after the handshake: ``native``
+    (a native pump thread per session; sessions with client or upstream TLS
+    stay on the Trio relay) or ``trio`` (the Trio relay for every session).
+    Decisions, masking and recording are the same either way."""
 
 
 class ListenersConfig(_Strict, frozen=True):

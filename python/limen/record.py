@@ -225,6 +225,11 @@ class SessionWriter:
         return self._w.records
 
     @property
+    def native(self) -> _native.RecordWriter:
+        """The native writer, which a native pump appends to directly."""
+        return self._w
+
+    @property
     def closed(self) -> bool:
         return self._w.closed
 

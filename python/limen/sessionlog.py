@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from limen import record
+from limen import _native, record
 from limen.config import Config
 from limen.store import SessionRecord, Store
 
@@ -97,6 +97,14 @@ class IndexedRecorder:
         self._writer.append(kind, payload)
         if kind == record.Kind.C2U:
             self.statements += 1
+
+    def native_writer(self) -> _native.RecordWriter:
+        """The log's native writer: a native pump appends to it directly
+        (and reports its statements through :meth:`count_statements`)."""
+        return self._writer.native
+
+    def count_statements(self, n: int) -> None:
+        self.statements += n
 
     def close(self, reason: str = "closed") -> None:
         if self._closed:

@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod mask;
+mod pump;
 mod record;
 mod wire;
 
@@ -12,5 +13,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     mask::register(m)?;
     record::register(m)?;
     wire::register(m)?;
+    pump::register(m)?;
     Ok(())
 }

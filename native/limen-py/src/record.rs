@@ -9,10 +9,11 @@
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use limen_pump::{RecordKind, RecordSink};
 use limen_record::{
     Chainer, Ending, FlushPolicy, FrameSpan, Header, HeaderFields, Key32, Kind, ReaderLimits,
     Records, Sink, Source, Status, Writer, WriterConfig,
@@ -352,42 +353,77 @@ fn now_unix_us() -> u64 {
         .unwrap_or(0)
 }
 
+/// A session log shared by its Python writer and, while a session is
+/// pumped natively, the pump thread (which appends with the GIL released).
+pub(crate) struct SharedLog {
+    writer: Mutex<Option<Writer<ThreadedFile>>>,
+    start: Instant,
+}
+
+impl SharedLog {
+    fn t_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+}
+
+/// The pump's record sink: appends straight to the shared log.
+pub(crate) struct LogSink(pub(crate) Arc<SharedLog>);
+
+impl RecordSink for LogSink {
+    fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String> {
+        let kind = match kind {
+            RecordKind::C2u => Kind::ClientToUpstream,
+            RecordKind::U2c => Kind::UpstreamToClient,
+            RecordKind::Event => Kind::Event,
+        };
+        let t = self.0.t_us();
+        let mut guard = self
+            .0
+            .writer
+            .lock()
+            .map_err(|_| "the session log's lock is poisoned".to_owned())?;
+        let w = guard
+            .as_mut()
+            .ok_or_else(|| "the session log is closed".to_owned())?;
+        w.try_append(kind, t, payload).map_err(|e| e.to_string())
+    }
+}
+
 /// Writes one session log (see `limen.record.SessionWriter`).
 #[pyclass(module = "limen._native")]
 pub struct RecordWriter {
-    inner: Option<Writer<ThreadedFile>>,
-    start: Instant,
+    pub(crate) log: Arc<SharedLog>,
     max_record: usize,
     path: String,
 }
 
 impl RecordWriter {
-    fn writer(&mut self) -> PyResult<&mut Writer<ThreadedFile>> {
-        self.inner
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err(format!("session log {} is closed", self.path)))
+    fn lock(&self) -> PyResult<MutexGuard<'_, Option<Writer<ThreadedFile>>>> {
+        self.log
+            .writer
+            .lock()
+            .map_err(|_| PyValueError::new_err(format!("session log {}: lock poisoned", self.path)))
     }
 
-    fn t_us(&self) -> u64 {
-        self.start.elapsed().as_micros() as u64
+    fn closed_err(&self) -> PyErr {
+        PyValueError::new_err(format!("session log {} is closed", self.path))
     }
 
     fn append_one(
-        &mut self,
+        &self,
         py: Python<'_>,
+        w: &mut Writer<ThreadedFile>,
         kind: Kind,
         t_us: u64,
         payload: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let max_record = self.max_record;
-        let w = self.writer()?;
         if let Ok(b) = payload.cast::<PyBytes>() {
             return w.try_append(kind, t_us, b.as_bytes()).map_err(to_py);
         }
         let buf = PyBuffer::<u8>::get(payload).map_err(|_| {
             PyValueError::new_err("payload must be bytes, bytearray or a memoryview of bytes")
         })?;
-        if buf.item_count() <= max_record {
+        if buf.item_count() <= self.max_record {
             w.try_append_from(kind, t_us, &BufSource { buf: &buf, py })
                 .map_err(to_py)
         } else {
@@ -474,8 +510,10 @@ impl RecordWriter {
                 .map_err(|e| PyOSError::new_err(format!("session log {path}: {e}")))?;
         }
         Ok(RecordWriter {
-            inner: Some(inner),
-            start,
+            log: Arc::new(SharedLog {
+                writer: Mutex::new(Some(inner)),
+                start,
+            }),
             max_record: max_record as usize,
             path: path.to_owned(),
         })
@@ -485,8 +523,10 @@ impl RecordWriter {
     /// "masking", "error", "event"); `payload` is any bytes-like object.
     fn append(&mut self, py: Python<'_>, kind: &str, payload: &Bound<'_, PyAny>) -> PyResult<()> {
         let kind = kind_of(kind)?;
-        let t = self.t_us();
-        self.append_one(py, kind, t, payload)
+        let t = self.log.t_us();
+        let mut guard = self.lock()?;
+        let w = guard.as_mut().ok_or_else(|| self.closed_err())?;
+        self.append_one(py, w, kind, t, payload)
     }
 
     /// Append several records of one kind in one call.
@@ -497,29 +537,39 @@ impl RecordWriter {
         payloads: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let kind = kind_of(kind)?;
-        let t = self.t_us();
+        let t = self.log.t_us();
+        let mut guard = self.lock()?;
+        let w = guard.as_mut().ok_or_else(|| self.closed_err())?;
         for p in payloads.try_iter()? {
-            self.append_one(py, kind, t, &p?)?;
+            self.append_one(py, w, kind, t, &p?)?;
         }
         Ok(())
     }
 
     /// Write pending records now.
     fn flush(&mut self, py: Python<'_>) -> PyResult<()> {
-        let w = self.writer()?;
+        let log = &self.log;
+        let path = &self.path;
         py.detach(|| {
-            w.try_flush()?;
+            let mut guard = log
+                .writer
+                .lock()
+                .map_err(|_| PyValueError::new_err(format!("session log {path}: lock poisoned")))?;
+            let w = guard
+                .as_mut()
+                .ok_or_else(|| PyValueError::new_err(format!("session log {path} is closed")))?;
+            w.try_flush().map_err(to_py)?;
             w.sink()
                 .try_wait_written()
-                .map_err(limen_record::Error::from)
+                .map_err(|e| to_py(limen_record::Error::from(e)))
         })
-        .map_err(to_py)
     }
 
     /// Write the signed trailer, fsync and close. Returns the counts.
     fn close<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let t = self.t_us();
-        let mut w = self.inner.take().ok_or_else(|| {
+        let t = self.log.t_us();
+        let taken = self.lock()?.take();
+        let mut w = taken.ok_or_else(|| {
             PyValueError::new_err(format!("session log {} is already closed", self.path))
         })?;
         let s = py.detach(|| w.try_close(t)).map_err(to_py)?;
@@ -533,14 +583,14 @@ impl RecordWriter {
 
     /// Records appended so far (split payloads count each part).
     #[getter]
-    fn records(&self) -> u64 {
-        self.inner.as_ref().map_or(0, |w| w.records())
+    fn records(&self) -> PyResult<u64> {
+        Ok(self.lock()?.as_ref().map_or(0, |w| w.records()))
     }
 
     /// True once closed.
     #[getter]
-    fn closed(&self) -> bool {
-        self.inner.is_none()
+    fn closed(&self) -> PyResult<bool> {
+        Ok(self.lock()?.is_none())
     }
 }
 

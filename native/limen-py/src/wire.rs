@@ -14,8 +14,10 @@
 //!
 //! Any peer protocol error raises `PgProtocolError` (close that connection).
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use limen_mask::Masker;
+use limen_pump::SharedRelay;
 use limen_wire::pg::auth::{AuthPolicy, AuthStep, UpstreamAuth};
 use limen_wire::pg::backend::{
     tag as btag, Authentication, BackendKeyData, ErrorNotice, ParameterStatus, TransactionStatus,
@@ -28,7 +30,7 @@ use limen_wire::pg::{
     ServerRelay,
 };
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
@@ -57,7 +59,7 @@ fn limits(max_message_size: usize) -> Limits {
 }
 
 /// `limen-mask`'s masker as the relay's content masker.
-struct MaskAdapter(Masker);
+pub(crate) struct MaskAdapter(Masker);
 
 impl ContentMasker for MaskAdapter {
     fn mask_into(&self, value: &[u8], out: &mut Vec<u8>) -> usize {
@@ -128,7 +130,17 @@ fn event_tuple<'py>(py: Python<'py>, ev: RelayEvent) -> PyResult<Bound<'py, PyTu
 /// bytes in, bytes for the client and events out.
 #[pyclass(name = "PgServerRelay", module = "limen._native")]
 pub struct PgServerRelay {
-    inner: ServerRelay<MaskAdapter>,
+    /// Shared with a native pump once the session hands it its sockets:
+    /// `replace_error` and friends then reach the pump's relay.
+    pub(crate) inner: SharedRelay<MaskAdapter>,
+}
+
+impl PgServerRelay {
+    fn relay(&self) -> PyResult<MutexGuard<'_, ServerRelay<MaskAdapter>>> {
+        self.inner
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("the relay lock is poisoned"))
+    }
 }
 
 #[pymethods]
@@ -137,48 +149,60 @@ impl PgServerRelay {
     #[pyo3(signature = (masker=None, max_message_size=Limits::DEFAULT_MAX_MESSAGE_SIZE))]
     fn new(masker: Option<PyRef<'_, PyMasker>>, max_message_size: usize) -> Self {
         PgServerRelay {
-            inner: ServerRelay::new(
+            inner: Arc::new(Mutex::new(ServerRelay::new(
                 masker.map(|m| MaskAdapter(m.inner.clone())),
                 limits(max_message_size),
-            ),
+            ))),
         }
     }
 
     /// Whole-value replacements by column origin: {(table_oid, attnum): bytes}.
-    fn set_columns(&mut self, columns: HashMap<(u32, i16), Vec<u8>>) {
-        self.inner.set_columns(columns);
+    fn set_columns(&mut self, columns: HashMap<(u32, i16), Vec<u8>>) -> PyResult<()> {
+        self.relay()?.set_columns(columns);
+        Ok(())
     }
 
     /// When true, DataRows are not forwarded but returned as
     /// `("data_row", [bytes | None, ...])` events (the gateway's own
     /// catalog queries, never a client's result).
     #[setter]
-    fn set_capture_rows(&mut self, on: bool) {
-        self.inner.set_capture_rows(on);
+    fn set_capture_rows(&mut self, on: bool) -> PyResult<()> {
+        self.relay()?.set_capture_rows(on);
+        Ok(())
     }
 
     #[getter]
-    fn get_capture_rows(&self) -> bool {
-        self.inner.capture_rows()
+    fn get_capture_rows(&self) -> PyResult<bool> {
+        Ok(self.relay()?.capture_rows())
     }
 
     /// Until the next ReadyForQuery: an ErrorResponse whose message contains
     /// `marker` is sent to the client as `replacement` (a whole message).
-    fn replace_error(&mut self, marker: Vec<u8>, replacement: Vec<u8>) {
-        self.inner.replace_error(marker, replacement);
+    fn replace_error(&mut self, marker: Vec<u8>, replacement: Vec<u8>) -> PyResult<()> {
+        self.relay()?.replace_error(marker, replacement);
+        Ok(())
+    }
+
+    /// Call for each Query, Sync and FunctionCall sent upstream, in order
+    /// with `push_describe` and `replace_error`: registrations made after it
+    /// wait for the next request/ReadyForQuery cycle (pipelining clients).
+    fn push_sync(&mut self) -> PyResult<()> {
+        self.relay()?.push_sync();
+        Ok(())
     }
 
     /// Call for each Describe sent upstream, in order; the answer to a
     /// `hidden` one (sent by the gateway to learn a portal's columns) sets
     /// the masking plan but is not forwarded.
-    fn push_describe(&mut self, hidden: bool) {
-        self.inner.push_describe(hidden);
+    fn push_describe(&mut self, hidden: bool) -> PyResult<()> {
+        self.relay()?.push_describe(hidden);
+        Ok(())
     }
 
     /// DataRows changed by masking so far.
     #[getter]
-    fn masked_rows(&self) -> u64 {
-        self.inner.masked_rows()
+    fn masked_rows(&self) -> PyResult<u64> {
+        Ok(self.relay()?.masked_rows())
     }
 
     /// Feeds one chunk from the upstream. Returns (bytes for the client,
@@ -190,10 +214,11 @@ impl PgServerRelay {
         chunk: &[u8],
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyList>)> {
         let mut out = Vec::with_capacity(chunk.len() + 64);
-        let inner = &mut self.inner;
-        let events = py
-            .detach(|| inner.try_feed(chunk, &mut out))
-            .map_err(proto_err)?;
+        let inner = &self.inner;
+        let events = py.detach(|| match inner.lock() {
+            Ok(mut relay) => relay.try_feed(chunk, &mut out).map_err(proto_err),
+            Err(_) => Err(PyRuntimeError::new_err("the relay lock is poisoned")),
+        })?;
         let list = PyList::empty(py);
         for ev in events {
             list.append(event_tuple(py, ev)?)?;
@@ -205,7 +230,16 @@ impl PgServerRelay {
 /// The client side of a session: frames the client's stream.
 #[pyclass(name = "PgClientDecoder", module = "limen._native")]
 pub struct PgClientDecoder {
-    decoder: FrontendDecoder,
+    pub(crate) decoder: FrontendDecoder,
+}
+
+impl PgClientDecoder {
+    /// Hands the decoder (and the bytes it still buffers) to a pump,
+    /// leaving a fresh one behind.
+    pub(crate) fn take(&mut self) -> FrontendDecoder {
+        let limits = *self.decoder.limits();
+        std::mem::replace(&mut self.decoder, FrontendDecoder::new(limits))
+    }
 }
 
 fn bytes<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyAny> {

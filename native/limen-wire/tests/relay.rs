@@ -336,3 +336,58 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+#[test]
+fn registrations_wait_for_their_own_cycle_when_the_caller_pipelines() -> R {
+    let mut r = relay();
+    // The handshake's ReadyForQuery went by before the caller counts.
+    feed(&mut r, &ready(TransactionStatus::Idle))?;
+    let mut replacement = Vec::new();
+    ErrorNotice {
+        severity: "ERROR",
+        code: "42501",
+        message: "denied",
+        ..ErrorNotice::default()
+    }
+    .try_encode_error(&mut replacement)?;
+    // Cycle 1: an allowed query. Cycle 2: a denied one (its marker), then
+    // an extended batch whose Execute got a hidden Describe (cycle 3).
+    r.push_sync();
+    r.replace_error(b"limen_denied_cd".to_vec(), replacement.clone());
+    r.push_sync();
+    r.push_describe(true);
+    r.push_sync();
+    let mut ours = Vec::new();
+    ErrorNotice {
+        severity: "ERROR",
+        code: "42601",
+        message: "syntax error at or near \"limen_denied_cd\"",
+        ..ErrorNotice::default()
+    }
+    .try_encode_error(&mut ours)?;
+    let mut rd = Vec::new();
+    rd.push(b'T');
+    let body: Vec<u8> = [&1i16.to_be_bytes()[..], b"a\0", &[0; 18]].concat();
+    rd.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+    rd.extend_from_slice(&body);
+    // Cycle 1's answer (a RowDescription of a simple query: not hidden).
+    let mut input = rd.clone();
+    input.extend(ready(TransactionStatus::Idle));
+    let (out, _) = feed(&mut r, &input)?;
+    assert!(
+        out.starts_with(&rd),
+        "a simple query's RowDescription is forwarded"
+    );
+    // Cycle 2's answer: the marker's error is swapped.
+    let mut input = ours.clone();
+    input.extend(ready(TransactionStatus::Idle));
+    let (out, events) = feed(&mut r, &input)?;
+    assert!(out.starts_with(&replacement));
+    assert_eq!(events[0], RelayEvent::ReplacedError);
+    // Cycle 3's answer: the hidden Describe's RowDescription is swallowed.
+    let mut input = rd.clone();
+    input.extend(ready(TransactionStatus::Idle));
+    let (out, _) = feed(&mut r, &input)?;
+    assert_eq!(out, ready(TransactionStatus::Idle));
+    Ok(())
+}

@@ -31,13 +31,13 @@ sees: client and upstream agree on the transaction state by construction.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import secrets
 import ssl
 import time
 from typing import TYPE_CHECKING
 
+import msgspec
 import trio
 
 from limen import _native
@@ -128,6 +128,8 @@ class PgSession:
         self._stash: list[bytes | bytearray] = []
         self._client_busy = False
         self._client_free: trio.Event | None = None
+        self.last_decision: Decision | None = None  # the native pump caches some
+        self.pump: _native.PgPump | None = None  # while the native pump relays
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -210,7 +212,7 @@ class PgSession:
 
     def _event(self, obj: dict[str, object]) -> None:
         if self.recorder is not None:
-            self.recorder.append(EVENT, json.dumps(obj, separators=(",", ":")).encode())
+            self.recorder.append(EVENT, msgspec.json.encode(obj))
 
     # -- startup -----------------------------------------------------------------
 
@@ -529,11 +531,16 @@ class PgSession:
         expiry = math.inf
         if self.identity.expires_at is not None:
             expiry = trio.current_time() + max(0.0, self.identity.expires_at - time.time())
+        from limen.gateway.pump import pump_eligible, run_pump
+
         with trio.CancelScope(deadline=expiry) as token_scope:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._client_to_upstream, nursery.cancel_scope)
-                nursery.start_soon(self._upstream_to_client, nursery.cancel_scope)
-                nursery.start_soon(self._idle_watch, nursery.cancel_scope)
+            if pump_eligible(self):
+                await run_pump(self)  # the native pump (see limen.gateway.pump)
+            else:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._client_to_upstream, nursery.cancel_scope)
+                    nursery.start_soon(self._upstream_to_client, nursery.cancel_scope)
+                    nursery.start_soon(self._idle_watch, nursery.cancel_scope)
         if token_scope.cancelled_caught and self.end is None:
             raise SessionEnd(
                 "28P01",
@@ -676,6 +683,7 @@ class PgSession:
                 "protocol": "extended" if extended else "simple",
             }
         )
+        self.last_decision = decision
         if decision.action == "allow":
             return raw  # allows are in the recording; the log keeps refusals
         if decision.action == "hold":
@@ -817,7 +825,8 @@ class PgSession:
                             self._stash.append(data)
                             stashed += len(data)
 
-                    nursery.start_soon(watch_client)
+                    if self.pump is None:  # the native pump watches the client itself
+                        nursery.start_soon(watch_client)
                     final = await hub.hold(
                         req, timeout=timeout, webhook=decision.webhook, on_created=notify
                     )
@@ -890,6 +899,11 @@ class PgSession:
     async def _to_client(self, data: bytes) -> None:
         """Send whole messages to the client; one sender at a time (the
         upstream direction and a hold's notice), in order."""
+        if self.pump is not None:  # pumped: the pump sends at a message boundary
+            if self.recorder is not None:
+                self.recorder.append(U2C, data)
+            self.pump.send_client(data)
+            return
         while self._client_busy:
             if self._client_free is None:
                 self._client_free = trio.Event()

@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
+
+from limen import _native
 
 __all__ = [
     "C2U",
@@ -23,6 +25,7 @@ __all__ = [
     "U2C",
     "JsonlRecorder",
     "MemoryRecorder",
+    "NativeRecorder",
     "Recorder",
     "RecorderFactory",
     "SessionInfo",
@@ -36,6 +39,17 @@ EVENT = "event"
 class Recorder(Protocol):
     def append(self, kind: str, payload: bytes) -> None: ...
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class NativeRecorder(Protocol):
+    """A recorder backed by a native session log, which the native pump
+    writes to directly (other recorders get the pump's records queued)."""
+
+    def append(self, kind: str, payload: bytes) -> None: ...
+    def close(self) -> None: ...
+    def native_writer(self) -> _native.RecordWriter: ...
+    def count_statements(self, n: int) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -362,7 +362,9 @@ class SessionPolicy:
 
     Allow and deny decisions of statements that neither prepare nor execute
     are cached per session by statement text (bounded, ``decision_cache``
-    entries); holds never are.
+    entries), and by classification: a text that :func:`classify` finds in
+    its template cache (the same statement with other literals) gets the
+    same classification object, hence the same decision; holds never are.
 
     A name that is prepared again keeps the *union* of the classes of every
     statement it was given: limen cannot tell whether the upstream accepted
@@ -390,6 +392,8 @@ class SessionPolicy:
         self._parsed: dict[str, Classification] = {}
         self._unnamed: frozenset[str] | None = None
         self._decisions: OrderedDict[str, Decision] = OrderedDict()
+        # id(classification) -> (the classification, kept alive, its decision)
+        self._by_classification: OrderedDict[int, tuple[Classification, Decision]] = OrderedDict()
         self._decision_cache = decision_cache
 
     @property
@@ -404,6 +408,10 @@ class SessionPolicy:
             return cached
         try:
             classification = classify(sql)
+            seen = self._by_classification.get(id(classification))
+            if seen is not None and seen[0] is classification:
+                self._by_classification.move_to_end(id(classification))
+                return seen[1]
             classes, defined = self._resolve(classification)
             if len(self._prepared.keys() | defined.keys()) > self.max_prepared:
                 return self._too_many(classification)
@@ -416,6 +424,10 @@ class SessionPolicy:
                 s.executes or s.prepares is not None for s in classification.statements
             ):
                 self._remember(sql, result)
+                if self._decision_cache > 0:
+                    self._by_classification[id(classification)] = (classification, result)
+                    if len(self._by_classification) > self._decision_cache:
+                        self._by_classification.popitem(last=False)
             return result
         except Exception as exc:
             return self.policy.failed(self.identity, self.resource, exc)

@@ -12,6 +12,13 @@
 //!   sent itself ([`ServerRelay::push_describe`]) after using it for the plan;
 //! - swaps an ErrorResponse whose message contains a marker for a
 //!   replacement ([`ServerRelay::replace_error`]);
+//! - keeps each of those registrations for the request/ReadyForQuery cycle
+//!   it belongs to: a caller that tells the relay of every cycle it starts
+//!   upstream ([`ServerRelay::push_sync`], for each Query, Sync and
+//!   FunctionCall sent) can pipeline — a registration made while earlier
+//!   cycles are still being answered waits for its own. Without
+//!   `push_sync`, every registration belongs to the cycle being answered
+//!   and ends at the next ReadyForQuery;
 //! - never forwards Authentication or BackendKeyData (events only).
 //!
 //! Fail closed: DataRows that arrive without a RowDescription since the
@@ -109,10 +116,18 @@ pub struct ServerRelay<M> {
     plan: Vec<Plan>,
     plan_active: bool,
     planned: bool,
-    describes: VecDeque<bool>,
+    /// (cycle, hidden) per Describe sent upstream, in order.
+    describes: VecDeque<(u64, bool)>,
     rewriter: RowRewriter,
     capture_rows: bool,
-    replace_errors: Vec<(Vec<u8>, Vec<u8>)>,
+    /// (cycle, marker, replacement).
+    replace_errors: Vec<(u64, Vec<u8>, Vec<u8>)>,
+    /// The cycle registrations go to, once the caller pushes cycle ends
+    /// ([`ServerRelay::push_sync`]); counts from the ReadyForQuery messages
+    /// seen before the first push (the handshake's).
+    open: u64,
+    /// ReadyForQuery messages seen: the index of the cycle being answered.
+    readies: u64,
     masked_rows: u64,
 }
 
@@ -128,6 +143,8 @@ impl<M: ContentMasker> ServerRelay<M> {
             plan_active: false,
             planned: false,
             describes: VecDeque::new(),
+            open: 0,
+            readies: 0,
             rewriter: RowRewriter::new(limits.max_message_size),
             capture_rows: false,
             replace_errors: Vec::new(),
@@ -151,16 +168,45 @@ impl<M: ContentMasker> ServerRelay<M> {
         self.capture_rows
     }
 
-    /// Until the next ReadyForQuery, an ErrorResponse whose message contains
+    /// Until the ReadyForQuery that ends the current cycle (see
+    /// [`ServerRelay::push_sync`]), an ErrorResponse whose message contains
     /// `marker` is sent as `replacement` (one whole message) instead.
     pub fn replace_error(&mut self, marker: Vec<u8>, replacement: Vec<u8>) {
-        self.replace_errors.push((marker, replacement));
+        let cycle = self.cycle();
+        self.replace_errors.push((cycle, marker, replacement));
+    }
+
+    /// Call for each message sent upstream that ends a cycle with a
+    /// ReadyForQuery (Query, Sync, FunctionCall), in order with
+    /// [`ServerRelay::push_describe`] and [`ServerRelay::replace_error`]:
+    /// what is registered after it belongs to the next cycle.
+    pub fn push_sync(&mut self) {
+        self.open = self.cycle() + 1;
+    }
+
+    /// The cycle a registration made now belongs to.
+    fn cycle(&self) -> u64 {
+        self.open.max(self.readies)
     }
 
     /// Call for each Describe sent upstream, in order; `hidden` for the ones
     /// the caller sent itself, whose answer is used but not forwarded.
     pub fn push_describe(&mut self, hidden: bool) {
-        self.describes.push_back(hidden);
+        let cycle = self.cycle();
+        self.describes.push_back((cycle, hidden));
+    }
+
+    /// Whether the RowDescription/NoData just received answers a hidden
+    /// Describe (only Describes of the cycle being answered count: a
+    /// simple Query's RowDescription answers none).
+    fn pop_hidden(&mut self) -> bool {
+        match self.describes.front() {
+            Some(&(cycle, hidden)) if cycle <= self.readies => {
+                self.describes.pop_front();
+                hidden
+            }
+            _ => false,
+        }
     }
 
     /// DataRows changed by masking so far.
@@ -306,7 +352,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                     .iter()
                     .filter(|p| matches!(p, Plan::Replace(_) | Plan::Null))
                     .count();
-                if !self.describes.pop_front().unwrap_or(false) {
+                if !self.pop_hidden() {
                     out.extend_from_slice(raw);
                 }
                 events.push(RelayEvent::RowDescription {
@@ -318,7 +364,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                 self.plan.clear();
                 self.plan_active = false;
                 self.planned = true;
-                if !self.describes.pop_front().unwrap_or(false) {
+                if !self.pop_hidden() {
                     out.extend_from_slice(raw);
                 }
             }
@@ -332,10 +378,10 @@ impl<M: ContentMasker> ServerRelay<M> {
                 let hit = self
                     .replace_errors
                     .iter()
-                    .position(|(marker, _)| contains(text, marker));
+                    .position(|(_, marker, _)| contains(text, marker));
                 match hit {
                     Some(i) => {
-                        let (_, rep) = self.replace_errors.remove(i);
+                        let (_, _, rep) = self.replace_errors.remove(i);
                         out.extend_from_slice(&rep);
                         events.push(RelayEvent::ReplacedError);
                     }
@@ -350,8 +396,12 @@ impl<M: ContentMasker> ServerRelay<M> {
                 events.push(RelayEvent::Notice(fields(&f)));
             }
             BackendMessage::ReadyForQuery(st) => {
-                self.replace_errors.clear();
-                self.describes.clear();
+                // This cycle is over: what it registered and did not use
+                // (Describes skipped after an error) goes.
+                let done = self.readies;
+                self.replace_errors.retain(|(cycle, _, _)| *cycle > done);
+                self.describes.retain(|(cycle, _)| *cycle > done);
+                self.readies += 1;
                 self.reset_plan();
                 out.extend_from_slice(raw);
                 events.push(RelayEvent::ReadyForQuery(st));

@@ -1,0 +1,513 @@
+//! The sans-IO core of a pumped session: client bytes in, bytes for the
+//! upstream and judge requests out; upstream bytes in, masked bytes for the
+//! client out. No socket, no clock, no thread: [`crate::io`] drives it, and
+//! tests and the fuzz target drive it with plain byte slices.
+//!
+//! Client side (the same rules as the Trio relay in `limen.gateway.pg`):
+//! - Query and Parse are looked up in the session's decision cache by
+//!   (protocol, statement name, statement text). A hit records the
+//!   statement (`c2u`) and the decision event the host gave for it
+//!   (`event`) and forwards the message. A miss pauses the client direction
+//!   and returns a [`JudgeRequest`]; the host answers with a [`Verdict`]
+//!   (the bytes to send instead: the message itself, or the denial
+//!   marker; whether to discard until Sync; whether the decision may be
+//!   cached) through [`PumpCore::try_resume`].
+//! - FunctionCall always goes to the host (it is denied there).
+//! - While discarding (after a refused Parse), every message but Sync,
+//!   Flush and Terminate is dropped; Sync ends the discarding.
+//! - Describe is forwarded and told to the relay; an Execute of a portal
+//!   not described just before gets a hidden Describe first, whose answer
+//!   the relay uses for the masking plan and swallows.
+//! - Terminate ends the client direction.
+//! - Every Query, Sync and FunctionCall sent upstream is told to the relay
+//!   (`push_sync`), so error replacements and hidden Describes stay with
+//!   their own request/ReadyForQuery cycle when the client pipelines.
+//!
+//! Upstream side: [`ServerRelay`] frames, masks and swaps errors; every
+//! byte it returns is recorded (`u2c`) before it is handed out.
+//!
+//! The relay is shared (`Arc<Mutex<_>>`) with the host, which registers
+//! error replacements on it while it judges. The cache holds only what the
+//! host marked cacheable (allows, never holds) and is bounded in entries
+//! and bytes; when full it is emptied.
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use limen_wire::pg::frontend::{Describe, TargetKind};
+use limen_wire::pg::{ContentMasker, FrontendDecoder, FrontendMessage, RelayEvent, ServerRelay};
+
+use crate::error::{PumpError, Side};
+
+/// What a record holds (the host maps these to its log's record kinds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// A statement the client sent (its text).
+    C2u,
+    /// Bytes sent to the client (masked).
+    U2c,
+    /// A decision event (the host's JSON, replayed on cache hits).
+    Event,
+}
+
+impl RecordKind {
+    /// The record kind's name in a session log.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::C2u => "c2u",
+            RecordKind::U2c => "u2c",
+            RecordKind::Event => "event",
+        }
+    }
+}
+
+/// Where the pump writes its records. An error ends the session (fail
+/// closed: nothing is relayed that could not be recorded).
+pub trait RecordSink {
+    /// Appends one record.
+    fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String>;
+    /// True when the host should be told that records wait for it (sinks
+    /// that queue records for the host).
+    fn needs_host(&mut self) -> bool {
+        false
+    }
+    /// True when the sink holds so much that reading more should wait.
+    fn congested(&self) -> bool {
+        false
+    }
+}
+
+/// A host that may decide at once, on the pump's thread (the host's
+/// synchronous fast path); `Ok(None)` sends the request the slow way, as
+/// an [`crate::Event::Judge`], and the client direction waits for
+/// [`crate::Command::Resume`]. An error ends the session.
+pub trait Judge {
+    /// Decides now, or declines.
+    fn try_now(&mut self, request: &JudgeRequest) -> Result<Option<Verdict>, String>;
+}
+
+/// A host with no fast path: every request is an event.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoFastPath;
+
+impl Judge for NoFastPath {
+    fn try_now(&mut self, _request: &JudgeRequest) -> Result<Option<Verdict>, String> {
+        Ok(None)
+    }
+}
+
+/// What the host is asked to judge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JudgeKind {
+    /// A simple-protocol Query.
+    Query,
+    /// An extended-protocol Parse.
+    Parse,
+    /// A FunctionCall (the fast-path interface).
+    FunctionCall,
+}
+
+impl JudgeKind {
+    /// Its name for the host.
+    pub fn name(self) -> &'static str {
+        match self {
+            JudgeKind::Query => "query",
+            JudgeKind::Parse => "parse",
+            JudgeKind::FunctionCall => "function_call",
+        }
+    }
+}
+
+/// A message the host must decide on; the client direction waits for the
+/// [`Verdict`] with the same `id`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JudgeRequest {
+    /// Matches the verdict to the request.
+    pub id: u64,
+    /// Which message.
+    pub kind: JudgeKind,
+    /// The prepared statement name (Parse), else empty.
+    pub name: Vec<u8>,
+    /// The statement text (Query, Parse), else empty.
+    pub sql: Vec<u8>,
+    /// The whole message as received.
+    pub raw: Vec<u8>,
+}
+
+/// The host's answer to a [`JudgeRequest`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdict {
+    /// What to send upstream in place of the message (the message itself
+    /// when allowed; the denial marker statement otherwise).
+    pub upstream: Vec<u8>,
+    /// Drop the client's messages until the next Sync (a refused Parse).
+    pub discard_until_sync: bool,
+    /// When set, the decision was an allow the host marked reusable: later
+    /// identical statements are forwarded without asking, and this event
+    /// payload is recorded for each.
+    pub cache_event: Option<Vec<u8>>,
+}
+
+/// What the client side did with the bytes it had.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientStep {
+    /// Every complete message is handled; more bytes are needed.
+    NeedData,
+    /// The client direction is paused until the verdict for this request.
+    Judge(JudgeRequest),
+    /// The client sent Terminate.
+    Terminate,
+}
+
+/// Limits of the decision cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// Entries at most (0: no cache).
+    pub entries: usize,
+    /// Key and event bytes at most, over all entries.
+    pub bytes: usize,
+    /// Statements longer than this are never cached.
+    pub max_text: usize,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        CacheLimits {
+            entries: 1024,
+            bytes: 1 << 20,
+            max_text: 8192,
+        }
+    }
+}
+
+/// Counters of one pumped session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Statements forwarded on a cached decision.
+    pub cache_hits: u64,
+    /// Requests sent to the host.
+    pub judged: u64,
+    /// Bytes read from the client.
+    pub client_bytes: u64,
+    /// Bytes read from the upstream.
+    pub upstream_bytes: u64,
+}
+
+/// The relay the core shares with its host.
+pub type SharedRelay<M> = Arc<Mutex<ServerRelay<M>>>;
+
+/// One session's pump state. See the module docs.
+#[derive(Debug)]
+pub struct PumpCore<M> {
+    decoder: FrontendDecoder,
+    relay: SharedRelay<M>,
+    discarding: bool,
+    described: Option<Vec<u8>>,
+    /// The request awaiting a verdict: its id, whether its message ends a
+    /// cycle (Query, FunctionCall), its cache key (if cacheable).
+    pending: Option<(u64, bool, Option<Vec<u8>>)>,
+    next_id: u64,
+    cache: HashMap<Vec<u8>, Vec<u8>>,
+    cache_bytes: usize,
+    limits: CacheLimits,
+    key: Vec<u8>,
+    status: u8,
+    counts: Counts,
+}
+
+fn push_describe<M: ContentMasker>(relay: &SharedRelay<M>, hidden: bool) -> Result<(), PumpError> {
+    relay
+        .lock()
+        .map_err(|_| PumpError::local("the relay lock is poisoned"))?
+        .push_describe(hidden);
+    Ok(())
+}
+
+fn push_sync<M: ContentMasker>(relay: &SharedRelay<M>) -> Result<(), PumpError> {
+    relay
+        .lock()
+        .map_err(|_| PumpError::local("the relay lock is poisoned"))?
+        .push_sync();
+    Ok(())
+}
+
+fn cache_key(key: &mut Vec<u8>, extended: bool, name: &[u8], sql: &[u8]) {
+    key.clear();
+    key.push(u8::from(extended));
+    key.extend_from_slice(&(name.len() as u64).to_be_bytes());
+    key.extend_from_slice(name);
+    key.extend_from_slice(sql);
+}
+
+impl<M: ContentMasker> PumpCore<M> {
+    /// A core over a client decoder in the regular phase (the one that
+    /// decoded the handshake, with whatever it still buffers) and the
+    /// session's relay.
+    pub fn new(decoder: FrontendDecoder, relay: SharedRelay<M>, limits: CacheLimits) -> Self {
+        PumpCore {
+            decoder,
+            relay,
+            discarding: false,
+            described: None,
+            pending: None,
+            next_id: 1,
+            cache: HashMap::new(),
+            cache_bytes: 0,
+            limits,
+            key: Vec::new(),
+            status: b'I',
+            counts: Counts::default(),
+        }
+    }
+
+    /// The last ReadyForQuery status seen (`I`, `T` or `E`).
+    pub fn status(&self) -> u8 {
+        self.status
+    }
+
+    /// The counters.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// True while a verdict is awaited.
+    pub fn paused(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Entries in the decision cache.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Forgets every cached decision (the rules changed, say).
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
+        self.cache_bytes = 0;
+    }
+
+    /// Bytes the client decoder holds that are not yet handled.
+    pub fn client_pending(&self) -> usize {
+        self.decoder.pending()
+    }
+
+    fn relay(&self) -> Result<std::sync::MutexGuard<'_, ServerRelay<M>>, PumpError> {
+        self.relay
+            .lock()
+            .map_err(|_| PumpError::local("the relay lock is poisoned"))
+    }
+
+    /// Feeds bytes from the client and handles every complete message (see
+    /// [`PumpCore::try_process`]). Must not be called while paused.
+    pub fn try_client_data<R: RecordSink>(
+        &mut self,
+        data: &[u8],
+        upstream: &mut Vec<u8>,
+        sink: &mut R,
+    ) -> Result<ClientStep, PumpError> {
+        if self.pending.is_some() {
+            return Err(PumpError::local(
+                "client bytes fed while a verdict is awaited",
+            ));
+        }
+        self.counts.client_bytes += data.len() as u64;
+        self.decoder
+            .receive_data(data)
+            .map_err(|e| PumpError::wire(Side::Client, &e))?;
+        self.try_process(upstream, sink)
+    }
+
+    /// Handles the client messages already buffered, appending what the
+    /// upstream must get to `upstream`, until more bytes are needed, a
+    /// message needs the host's decision, or the client terminates.
+    pub fn try_process<R: RecordSink>(
+        &mut self,
+        upstream: &mut Vec<u8>,
+        sink: &mut R,
+    ) -> Result<ClientStep, PumpError> {
+        if self.pending.is_some() {
+            return Err(PumpError::local("processing while a verdict is awaited"));
+        }
+        loop {
+            let Some((frame, msg)) = self
+                .decoder
+                .next_message()
+                .map_err(|e| PumpError::wire(Side::Client, &e))?
+            else {
+                return Ok(ClientStep::NeedData);
+            };
+            let raw = frame.raw();
+            if self.discarding {
+                match msg {
+                    FrontendMessage::Sync => {
+                        self.discarding = false;
+                        upstream.extend_from_slice(raw);
+                        push_sync(&self.relay)?;
+                    }
+                    FrontendMessage::Flush => upstream.extend_from_slice(raw),
+                    FrontendMessage::Terminate => return Ok(ClientStep::Terminate),
+                    _ => {}
+                }
+                continue;
+            }
+            let (kind, extended, name, sql) = match msg {
+                FrontendMessage::Query(q) => (JudgeKind::Query, false, &b""[..], q.sql),
+                FrontendMessage::Parse(p) => (JudgeKind::Parse, true, p.name, p.query),
+                FrontendMessage::FunctionCall(_) => {
+                    (JudgeKind::FunctionCall, false, &b""[..], &b""[..])
+                }
+                FrontendMessage::Terminate => return Ok(ClientStep::Terminate),
+                FrontendMessage::Sync => {
+                    upstream.extend_from_slice(raw);
+                    push_sync(&self.relay)?;
+                    self.described = None;
+                    continue;
+                }
+                FrontendMessage::Describe(d) => {
+                    push_describe(&self.relay, false)?;
+                    upstream.extend_from_slice(raw);
+                    self.described = match d.kind {
+                        TargetKind::Portal => Some(d.name.to_vec()),
+                        TargetKind::Statement => None,
+                    };
+                    continue;
+                }
+                FrontendMessage::Execute(e) => {
+                    if self.described.as_deref() != Some(e.portal) {
+                        // Learn this portal's columns and formats: the
+                        // relay masks by them and swallows the answer.
+                        Describe {
+                            kind: TargetKind::Portal,
+                            name: e.portal,
+                        }
+                        .try_encode(upstream)
+                        .map_err(|err| PumpError::wire(Side::Client, &err))?;
+                        push_describe(&self.relay, true)?;
+                    }
+                    upstream.extend_from_slice(raw);
+                    self.described = None;
+                    continue;
+                }
+                _ => {
+                    upstream.extend_from_slice(raw);
+                    self.described = None;
+                    continue;
+                }
+            };
+            self.described = None;
+            let cacheable = kind != JudgeKind::FunctionCall
+                && self.limits.entries > 0
+                && sql.len() <= self.limits.max_text;
+            if cacheable {
+                cache_key(&mut self.key, extended, name, sql);
+                if let Some(event) = self.cache.get(self.key.as_slice()) {
+                    sink.try_append(RecordKind::C2u, sql)
+                        .map_err(PumpError::record)?;
+                    sink.try_append(RecordKind::Event, event)
+                        .map_err(PumpError::record)?;
+                    upstream.extend_from_slice(raw);
+                    if !extended {
+                        push_sync(&self.relay)?;
+                    }
+                    self.counts.cache_hits += 1;
+                    continue;
+                }
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            let key = cacheable.then(|| self.key.clone());
+            let request = JudgeRequest {
+                id,
+                kind,
+                name: name.to_vec(),
+                sql: sql.to_vec(),
+                raw: raw.to_vec(),
+            };
+            self.pending = Some((id, kind != JudgeKind::Parse, key));
+            self.counts.judged += 1;
+            return Ok(ClientStep::Judge(request));
+        }
+    }
+
+    /// Applies the host's verdict on the paused message: its bytes go to
+    /// `upstream`. Call [`PumpCore::try_process`] next for the messages
+    /// buffered after it.
+    pub fn try_resume(
+        &mut self,
+        id: u64,
+        verdict: Verdict,
+        upstream: &mut Vec<u8>,
+    ) -> Result<(), PumpError> {
+        let (ends_cycle, key) = match self.pending.take() {
+            Some((pending, ends_cycle, key)) if pending == id => (ends_cycle, key),
+            other => {
+                self.pending = other;
+                return Err(PumpError::local(
+                    "a verdict for a request that is not pending",
+                ));
+            }
+        };
+        upstream.extend_from_slice(&verdict.upstream);
+        if ends_cycle {
+            // After the host's registrations for it (made while judging).
+            push_sync(&self.relay)?;
+        }
+        if verdict.discard_until_sync {
+            self.discarding = true;
+        }
+        if let (Some(key), Some(event)) = (key, verdict.cache_event) {
+            self.remember(key, event);
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, key: Vec<u8>, event: Vec<u8>) {
+        let size = key.len() + event.len();
+        if size > self.limits.bytes {
+            return;
+        }
+        if self.cache.len() >= self.limits.entries || self.cache_bytes + size > self.limits.bytes {
+            self.clear_cache();
+        }
+        let key_len = key.len();
+        if let Some(old) = self.cache.insert(key, event) {
+            self.cache_bytes = self.cache_bytes.saturating_sub(key_len + old.len());
+        }
+        self.cache_bytes += size;
+    }
+
+    /// Feeds bytes from the upstream: what the client must get (framed,
+    /// masked, errors swapped) is recorded and appended to `client`.
+    /// Returns true when a ReadyForQuery went by.
+    pub fn try_upstream_data<R: RecordSink>(
+        &mut self,
+        data: &[u8],
+        client: &mut Vec<u8>,
+        sink: &mut R,
+    ) -> Result<bool, PumpError> {
+        self.counts.upstream_bytes += data.len() as u64;
+        let start = client.len();
+        let events = {
+            let mut relay = self.relay()?;
+            match relay.try_feed(data, client) {
+                Ok(events) => events,
+                Err(e) => {
+                    // Nothing goes out that was not recorded.
+                    client.truncate(start);
+                    return Err(PumpError::wire(Side::Upstream, &e));
+                }
+            }
+        };
+        let mut ready = false;
+        for ev in events {
+            if let RelayEvent::ReadyForQuery(st) = ev {
+                self.status = st.byte();
+                ready = true;
+            }
+        }
+        if client.len() > start {
+            sink.try_append(RecordKind::U2c, &client[start..])
+                .map_err(PumpError::record)?;
+        }
+        Ok(ready)
+    }
+}

@@ -1,0 +1,29 @@
+//! limen-pump: the native byte pump of the PostgreSQL gateway.
+//!
+//! After the handshake (TLS, the token, the upstream login: all in
+//! Python), a session can hand its two plaintext sockets to a pump: one
+//! thread that moves the bytes, frames and masks them with `limen-wire`'s
+//! sans-IO [`ServerRelay`](limen_wire::pg::ServerRelay) and records them,
+//! while every decision stays with the host. Statements whose decision is
+//! not in the session's cache (allows the host marked reusable, never
+//! holds) are handed to the host as [`JudgeRequest`]s; the client
+//! direction waits for the [`Verdict`] meanwhile, however long that takes.
+//!
+//! - [`core`]: the sans-IO session core (no socket, clock or thread);
+//!   tests and the fuzz target drive it with byte slices.
+//! - [`io`]: the thread's poll loop and [`PumpShared`], the command and
+//!   event queues with their eventfd wake-ups.
+//!
+//! Who moves the bytes is a performance choice: `benchmarks/bench_pg.py`
+//! measures this pump beside the Trio relay, pgbouncer and a direct
+//! connection.
+pub mod core;
+mod error;
+pub mod io;
+
+pub use crate::core::{
+    CacheLimits, ClientStep, Counts, Judge, JudgeKind, JudgeRequest, NoFastPath, PumpCore,
+    RecordKind, RecordSink, SharedRelay, Verdict,
+};
+pub use crate::error::{PumpError, PumpErrorKind, Side};
+pub use crate::io::{Command, EndReason, Event, Hub, HubBody, IoConfig, Pump, PumpShared};
