@@ -28,10 +28,12 @@ from limen.store import StoreError, open_store
 
 @dataclass(frozen=True)
 class Serving:
-    """A running gateway and the port its PostgreSQL listener is bound to."""
+    """A running gateway, the port its PostgreSQL listener is bound to, and
+    the dev IdP's discovery URL when it runs."""
 
     gateway: PgGateway
     port: int
+    discovery: str | None = None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,7 +96,7 @@ async def serve(
 
             nursery.start_soon(on_signal)
             listeners = await nursery.start(listen_until_drained)
-            task_status.started(Serving(gateway, listeners[0].socket.getsockname()[1]))
+            task_status.started(Serving(gateway, listeners[0].socket.getsockname()[1], discovery))
             # Keep the signal handlers installed until the drained listener
             # cancels this nursery.
             await trio.sleep_forever()
