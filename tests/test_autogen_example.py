@@ -347,3 +347,60 @@ def test_held_delete_waits_for_a_human_approving_from_the_cli(
     assert agent.SCRIPT[3][1] in replay
     assert "DELETE 1" in replay
     check_no_secret(replay, serve.stop())
+
+
+def test_the_example_in_one_command_against_limen_demo(tmp_path: Path) -> None:
+    """README: `limen demo` in one terminal, `python examples/autogen/agent.py`
+    in another (same folder); the example finds the demo through
+    .limen/agent.env. The first three steps (the DELETE depends on the demo's
+    rule for writes)."""
+    name = f"limen_agent_demo_{secrets.token_hex(4)}"
+    try:
+        _direct("postgres").close()
+    except psycopg.Error:
+        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "limen", "demo", "--database", name, "--port", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        seen: list[str] = []
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("Ctrl-C stops"):
+                break
+        assert "examples/autogen/agent.py" in "".join(seen), "".join(seen)
+        env_file = (tmp_path / ".limen" / "agent.env").read_text()
+        assert "LIMEN_CLIENT_ID=demo-agent" in env_file
+        assert "SECRET=" not in env_file  # only the secret's file
+        secret_file = tmp_path / ".limen" / "agent.secret"
+        assert secret_file.stat().st_mode & 0o077 == 0
+        done = subprocess.run(
+            [sys.executable, str(EXAMPLE), "--steps", "3"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={k: v for k, v in os.environ.items() if not k.startswith("LIMEN_")},
+        )
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)
+        with _direct("postgres") as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert "agent: token for demo-agent" in out
+    assert "[MASKED:email]" in out
+    assert "agent sees: ERROR 42501: limen: denied by rule demo-ci: class ddl" in out
+    assert "$ limen sessions replay" in out
+    assert "DROP TABLE users" in out.split("$ limen sessions replay")[1]
+    assert "Token count" not in done.stderr
+    check_no_secret(out, done.stderr)
+    assert secret_file.read_text().strip() not in out

@@ -432,7 +432,8 @@ def replay_session(config: str, session_id: str) -> str:
 
 async def main_async(args: argparse.Namespace) -> int:
     settings = Settings.load(os.environ, None if args.env_file == "" else Path(args.env_file))
-    model = model_from_env(os.environ) or scripted_model()
+    script = SCRIPT[: args.steps] if args.steps else SCRIPT
+    model = model_from_env(os.environ) or scripted_model(script)
     mode = "a real model" if os.environ.get("LIMEN_AGENT_MODEL") else "the scripted model"
     print(f"agent: {mode}; limen at {settings.host}:{settings.port}, resource {settings.resource}")
     run = await run_agent(settings, model)
@@ -454,6 +455,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=str(DEFAULT_ENV_FILE),
         help="KEY=VALUE file with the LIMEN_* settings (default .limen/agent.env, written by "
         "`limen demo`; '' for none); the environment wins",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="scripted model only: run the first N steps of the script (default: all)",
     )
     args = parser.parse_args(argv)
     # The replay model warns on every call that it counts tokens roughly.
