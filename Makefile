@@ -38,9 +38,10 @@ test-rust:
 	done
 
 lint: venv
-	$(BIN)/ruff check python tests benchmarks
-	$(BIN)/ruff format --check python tests benchmarks
+	$(BIN)/ruff check python tests benchmarks examples
+	$(BIN)/ruff format --check python tests benchmarks examples
 	$(BIN)/mypy --strict python/limen
+	$(BIN)/mypy --strict examples/autogen/agent.py
 
 test-python: build
 	$(BIN)/pytest

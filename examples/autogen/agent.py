@@ -214,7 +214,9 @@ class SqlTool:
                     result = self._format(cur)
             except psycopg.OperationalError as exc:
                 self.close_locked()
-                result = describe_error(exc) + "\n(the connection was lost; the next call reconnects)"
+                result = (
+                    describe_error(exc) + "\n(the connection was lost; the next call reconnects)"
+                )
             except psycopg.Error as exc:
                 result = describe_error(exc)
             return "\n".join([*self._notices, result])
@@ -376,7 +378,9 @@ async def run_agent(
                     say(_indent("agent calls run_sql", sql))
             elif isinstance(item, ToolCallExecutionEvent):
                 for res in item.content:
-                    steps.append(ToolStep(pending.pop(res.call_id, ""), res.content, bool(res.is_error)))
+                    steps.append(
+                        ToolStep(pending.pop(res.call_id, ""), res.content, bool(res.is_error))
+                    )
                     say(_indent("agent sees", res.content))
             elif isinstance(item, TaskResult):
                 last = item.messages[-1] if item.messages else None
