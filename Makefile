@@ -14,7 +14,7 @@ $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet maturin
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,autogen]'
 	touch $@
 
 venv: $(VENV)/.stamp
@@ -38,9 +38,10 @@ test-rust:
 	done
 
 lint: venv
-	$(BIN)/ruff check python tests benchmarks
-	$(BIN)/ruff format --check python tests benchmarks
+	$(BIN)/ruff check python tests benchmarks examples
+	$(BIN)/ruff format --check python tests benchmarks examples
 	$(BIN)/mypy --strict python/limen
+	$(BIN)/mypy --strict examples/autogen/agent.py
 
 test-python: build
 	$(BIN)/pytest

@@ -22,7 +22,9 @@ Two stages:
    is not ``dev = true``; two password sources on one resource; unparsable
    upstreams, webhooks or state URLs; plain-HTTP issuers or webhooks off
    loopback; listeners off loopback without TLS, or sharing an address; a
-   leeway over 5m; a static key that is not a SHA-256 hex digest.
+   leeway over 5m; a static key or a dev IdP client secret that is not a
+   SHA-256 hex digest; duplicate dev IdP client ids; a client token lifetime
+   over the maximum.
 
    Warnings (the config is usable but probably not what was meant): a
    resource no rule names; a resource whose protocol has no listener; a class
@@ -64,6 +66,7 @@ __all__ = [
     "ByteSize",
     "Config",
     "ConfigError",
+    "DevClient",
     "DevIdPConfig",
     "Duration",
     "GatewayConfig",
@@ -389,6 +392,23 @@ class ListenersConfig(_Strict, frozen=True):
         return [(p, a) for p in PROTOCOLS if (a := getattr(self, p)) is not None]
 
 
+class DevClient(_Strict, frozen=True):
+    """``[[identity.dev.clients]]``: a bot client of the dev IdP's OAuth2 token
+    endpoint (client-credentials grant), its secret kept only as SHA-256 (the
+    output of ``limen identity add-client`` or ``limen keys hash``)."""
+
+    client_id: str
+    secret_sha256: str
+    groups: list[str] = msgspec.field(default_factory=list)
+    subject: str | None = None
+    """The tokens' subject; default the client id."""
+    ttl: Duration | None = None
+    """Token lifetime; default ``[identity.dev] default_ttl``."""
+
+    def token_subject(self) -> str:
+        return self.subject if self.subject is not None else self.client_id
+
+
 class DevIdPConfig(_Strict, frozen=True):
     """``[identity.dev]``: the built-in OIDC issuer for local use and tests."""
 
@@ -401,6 +421,8 @@ class DevIdPConfig(_Strict, frozen=True):
     default_ttl: Duration = Duration(15 * 60)
     key_file: str | None = None
     """Default ``STATE_DIR/dev-idp-keys.json`` (mode 0600)."""
+    clients: list[DevClient] = msgspec.field(default_factory=list)
+    """Bot clients of the token endpoint (OAuth2 client-credentials grant)."""
 
     def issuer_url(self) -> str:
         return self.issuer if self.issuer is not None else f"http://{self.listen}"
@@ -945,6 +967,7 @@ def _check_identity(config: Config, err: _Report, warn: _Report) -> None:
             err("$.identity.dev.default_ttl", "longer than identity.max_token_lifetime")
         if dev.default_ttl.seconds <= 0:
             err("$.identity.dev.default_ttl", "must be longer than zero")
+    _check_dev_clients(config, err, warn)
     oidc = ident.oidc
     if oidc is not None:
         _check_url("$.identity.oidc.issuer", oidc.issuer, err, "the issuer")
@@ -976,6 +999,39 @@ def _check_identity(config: Config, err: _Report, warn: _Report) -> None:
         hashes.setdefault(key.sha256, i)
     if not dev.enabled and oidc is None and not ident.keys:
         warn("$.identity", "no identity source (dev IdP, OIDC or static keys): nobody can connect")
+
+
+def _check_dev_clients(config: Config, err: _Report, warn: _Report) -> None:
+    dev = config.identity.dev
+    limit = config.identity.max_token_lifetime
+    if dev.clients and not dev.enabled:
+        warn("$.identity.dev.clients", "the dev IdP is not enabled: these clients get no token")
+    first: dict[str, int] = {}
+    for i, client in enumerate(dev.clients):
+        path = f"$.identity.dev.clients[{i}]"
+        if not client.client_id:
+            err(f"{path}.client_id", "cannot be empty")
+        elif not re.fullmatch(r"[\x21-\x7e]+", client.client_id) or ":" in client.client_id:
+            err(f"{path}.client_id", "printable ASCII without spaces or ':'")
+        elif client.client_id in first:
+            other = first[client.client_id]
+            err(
+                f"{path}.client_id",
+                f"duplicate client id {client.client_id!r} (also clients[{other}])",
+            )
+        first.setdefault(client.client_id, i)
+        if not _HEX64.fullmatch(client.secret_sha256):
+            err(
+                f"{path}.secret_sha256",
+                "must be 64 lowercase hex digits (the output of `limen identity add-client`)",
+            )
+        if client.subject is not None and not client.subject:
+            err(f"{path}.subject", "cannot be empty (leave it out to use the client id)")
+        if client.ttl is not None:
+            if client.ttl.seconds <= 0:
+                err(f"{path}.ttl", "must be longer than zero")
+            elif client.ttl.seconds > limit.seconds:
+                err(f"{path}.ttl", f"longer than identity.max_token_lifetime ({limit})")
 
 
 def _check_resources(config: Config, err: _Report, warn: _Report) -> None:

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import os
 import re
+import secrets
 import socket
 import struct
 import sys
@@ -57,6 +59,12 @@ SUBJECT = "demo-bot"
 GROUP = "ci"
 CONFIG_DIR = Path(".limen")
 CONFIG_FILE = CONFIG_DIR / "limen.toml"
+# A bot client of the dev IdP's token endpoint, for examples/autogen: its
+# secret stays in AGENT_SECRET_FILE (0600; the config holds its hash), and
+# AGENT_ENV_FILE tells the example where everything is once the demo runs.
+AGENT_CLIENT = "demo-agent"
+AGENT_SECRET_FILE = CONFIG_DIR / "agent.secret"
+AGENT_ENV_FILE = CONFIG_DIR / "agent.env"
 
 # The embedded default. Relative paths start at the config file's folder
 # (./.limen/), so state, keys and recordings all land there. The dev IdP
@@ -76,6 +84,11 @@ postgres = "127.0.0.1:{port}"
 [identity.dev]
 enabled = true
 listen = "127.0.0.1:0"
+
+[[identity.dev.clients]]            # OAuth2 client credentials, for examples/autogen
+client_id = "{agent_client}"
+secret_sha256 = "{agent_hash}"
+groups = ["{group}"]
 
 [[resources]]
 name = "{resource}"
@@ -307,9 +320,39 @@ def write_config(port: int, database: str, pg_port: int = PG_PORT) -> Path:
         group=GROUP,
         pg_host=PG_HOST,
         pg_port=pg_port,
+        agent_client=AGENT_CLIENT,
+        agent_hash=hashlib.sha256(_agent_secret().encode()).hexdigest(),
     )
     CONFIG_FILE.write_text(text, encoding="utf-8")
     return CONFIG_FILE
+
+
+def _agent_secret() -> str:
+    """The demo agent's client secret: made once, kept in a 0600 file."""
+    try:
+        return AGENT_SECRET_FILE.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        pass
+    secret = secrets.token_urlsafe(32)
+    fd = os.open(AGENT_SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(secret + "\n")
+    return secret
+
+
+def write_agent_env(discovery: str | None, port: int, config_path: Path) -> Path:
+    """Where the AutoGen example finds the running demo (no secret inside)."""
+    lines = [
+        "# Written by `limen demo` for examples/autogen/agent.py",
+        f"LIMEN_DISCOVERY_URL={discovery or ''}",
+        f"LIMEN_CLIENT_ID={AGENT_CLIENT}",
+        f"LIMEN_CLIENT_SECRET_FILE={AGENT_SECRET_FILE.resolve()}",
+        f"LIMEN_GATEWAY=127.0.0.1:{port}",
+        f"LIMEN_RESOURCE={RESOURCE}",
+        f"LIMEN_CONFIG={config_path.resolve()}",
+    ]
+    AGENT_ENV_FILE.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return AGENT_ENV_FILE
 
 
 # -- the running demo ----------------------------------------------------------
@@ -365,6 +408,12 @@ async def serve_demo(config: Config, config_path: Path, database: str) -> None:
         token = DevIdP.from_config(config).mint(SUBJECT, [GROUP], ttl)
         port = serving.port
         lines = connect_help(config, config_path, database, port, token)
+        env_file = write_agent_env(serving.discovery, port, config_path)
+        lines[-1:-1] = [
+            f"an AutoGen agent through limen ({AGENT_CLIENT}, client credentials; needs "
+            "pip install 'limen[autogen]'):",
+            f"                   python examples/autogen/agent.py   (reads {env_file})",
+        ]
         print("\n".join(lines), flush=True)
 
 

@@ -7,18 +7,27 @@ config enables the dev IdP, this command serves it in-process on an
 ephemeral loopback port for the duration of the check and points the dev
 verifier's discovery there; the issuer identifier stays the configured one,
 so tokens minted by ``limen token`` verify, and no running gateway is needed.
+
+``limen identity add-client`` registers a bot client of the dev IdP's token
+endpoint: it makes a random secret, prints the ``[[identity.dev.clients]]``
+lines to paste (or append) into the config on stdout — the secret's SHA-256
+only — and the secret itself once, on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import re
+import secrets
+import sys
 
 import trio
 
-from limen.cli import CheckFailed
+from limen.cli import CheckFailed, UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg, read_secret_input
-from limen.config import Config
+from limen.config import Config, Duration
 from limen.identity import Authenticator, DevIdP, DevIdPError, Identity, IdentityError
 from limen.identity.oidc import MAX_TOKEN_SIZE
 
@@ -26,7 +35,7 @@ from limen.identity.oidc import MAX_TOKEN_SIZE
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "identity",
-        help="verify tokens; manage the dev IdP's keys",
+        help="verify tokens; manage the dev IdP's keys and clients",
         description="Check identities the way the gateway does.",
     )
     sub = parser.add_subparsers(dest="identity_command", metavar="ACTION", required=True)
@@ -54,6 +63,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add_config_argument(rotate)
     rotate.set_defaults(func=run_rotate)
+    add = sub.add_parser(
+        "add-client",
+        help="register a bot client of the dev IdP's token endpoint (client credentials)",
+        description=(
+            "Make a random client secret and print the [[identity.dev.clients]] entry for "
+            "it on stdout (only the secret's SHA-256), the secret itself once on stderr. "
+            "Append stdout to the config (`>> limen.toml`) and hand the secret to the bot: "
+            "it gets tokens from the dev IdP's token endpoint with the OAuth2 "
+            "client-credentials grant (see limen.client)."
+        ),
+    )
+    add.add_argument("--client-id", required=True, metavar="ID", help="the client id")
+    add.add_argument(
+        "--group", action="append", default=[], metavar="G", help="a group (repeatable)"
+    )
+    add.add_argument(
+        "--subject", metavar="NAME", help="the tokens' subject (default: the client id)"
+    )
+    add.add_argument(
+        "--ttl", metavar="DURATION", help="token lifetime, e.g. 15m (default: default_ttl)"
+    )
+    add.set_defaults(func=run_add_client)
 
 
 async def verify_credential(config: Config, credential: str) -> Identity | IdentityError:
@@ -97,4 +128,42 @@ def run_rotate(args: argparse.Namespace) -> int:
     except (DevIdPError, OSError) as exc:
         raise CheckFailed(str(exc)) from None
     print(key.kid)
+    return 0
+
+
+def run_add_client(args: argparse.Namespace) -> int:
+    client_id: str = args.client_id
+    if not re.fullmatch(r"[\x21-\x7e]+", client_id) or ":" in client_id:
+        raise UsageError(
+            f"--client-id {client_id!r}: a client id is printable ASCII without spaces or ':'"
+        )
+    if args.subject is not None and not args.subject:
+        raise UsageError("--subject cannot be empty")
+    ttl: Duration | None = None
+    if args.ttl is not None:
+        try:
+            ttl = Duration.parse(args.ttl)
+        except ValueError as exc:
+            raise UsageError(f"--ttl: {exc}") from None
+        if ttl.seconds < 1:
+            raise UsageError("--ttl must be at least 1s")
+    secret = secrets.token_urlsafe(32)
+    lines = [
+        "",
+        "[[identity.dev.clients]]",
+        f"client_id = {json.dumps(client_id)}",
+        f'secret_sha256 = "{hashlib.sha256(secret.encode()).hexdigest()}"',
+        f"groups = [{', '.join(json.dumps(g) for g in args.group)}]",
+    ]
+    if args.subject is not None:
+        lines.append(f"subject = {json.dumps(args.subject)}")
+    if ttl is not None:
+        lines.append(f'ttl = "{ttl}"')
+    print("\n".join(lines))
+    print(
+        f"client secret: {secret}\n"
+        "(shown once and stored nowhere: give it to the bot now, e.g. as an environment "
+        "variable)",
+        file=sys.stderr,
+    )
     return 0

@@ -33,13 +33,15 @@ from limen.store import StoreError, open_store
 
 @dataclass(frozen=True)
 class Serving:
-    """A running gateway, the port its PostgreSQL listener is bound to and
-    the port of its admin API."""
+    """A running gateway: the port its PostgreSQL listener is bound to, the
+    port of its admin API, its approvals hub, and the dev IdP's discovery URL
+    when it runs."""
 
     gateway: PgGateway
     port: int
     admin_port: int
     approvals: ApprovalHub
+    discovery: str | None = None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -112,7 +114,9 @@ async def serve(
             nursery.start_soon(on_signal)
             listeners = await nursery.start(listen_until_drained)
             task_status.started(
-                Serving(gateway, listeners[0].socket.getsockname()[1], admin_port, hub)
+                Serving(
+                    gateway, listeners[0].socket.getsockname()[1], admin_port, hub, discovery
+                )
             )
             # Keep the signal handlers installed until the drained listener
             # cancels this nursery.
