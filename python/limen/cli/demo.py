@@ -31,6 +31,7 @@ import secrets
 import socket
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from limen.config import Config, ConfigError, load_config
 from limen.gateway.server import JsonLog
 from limen.identity import DevIdP
 from limen.mask import Masker
-from limen.store import StoreError, open_store
+from limen.store import ApprovalRequest, StoreError, open_store
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
@@ -55,6 +56,8 @@ DEFAULT_DATABASE = "limen_demo"
 DATABASE_ENV = "LIMEN_DEMO_DATABASE"
 RESOURCE = "demo"
 RULE = "demo-ci"
+APPROVERS = "security"
+APPROVER = "demo-human"
 SUBJECT = "demo-bot"
 GROUP = "ci"
 CONFIG_DIR = Path(".limen")
@@ -102,8 +105,10 @@ description = "the demo database on the local PostgreSQL (trust authentication)"
 name = "{rule}"
 groups = ["{group}"]
 resources = ["{resource}"]
-allow = ["read", "write"]
-deny = ["ddl", "admin"]
+allow = ["read"]
+hold = ["write"]                    # waits for a human: limen approvals approve ID --as NAME
+deny = ["ddl", "admin", "unbounded-write"]
+approvers = ["{approvers}"]
 mask = ["builtin", "column:users.api_key"]
 """
 
@@ -318,6 +323,7 @@ def write_config(port: int, database: str, pg_port: int = PG_PORT) -> Path:
         resource=RESOURCE,
         rule=RULE,
         group=GROUP,
+        approvers=APPROVERS,
         pg_host=PG_HOST,
         pg_port=pg_port,
         agent_client=AGENT_CLIENT,
@@ -382,8 +388,9 @@ def connect_help(
         "",
         f"limen demo: the gateway listens on 127.0.0.1:{port} in front of PostgreSQL "
         f"{config.resources[0].upstream}, database {database}",
-        f'(resource "{RESOURCE}"; rule "{RULE}": group {GROUP} may read and write, DDL and '
-        "admin are denied; emails, cards, API keys and other secrets are masked).",
+        f'(resource "{RESOURCE}"; rule "{RULE}": group {GROUP} may read; writes wait for a '
+        "human's approval; DDL, admin and unbounded writes are denied; emails, cards, API keys "
+        "and other secrets are masked).",
         f"Config: {cfg}; state and recordings under {CONFIG_DIR}/.",
         "",
         f"connect with (a token for subject {SUBJECT}, group {GROUP}, valid {ttl}):",
@@ -392,6 +399,9 @@ def connect_help(
         f'  python3 -c "{python}"',
         "",
         "then try:  SELECT * FROM users;   DROP TABLE users;   (denied: 42501)",
+        "           DELETE FROM users WHERE id = 3;   (held: it waits; in another shell:)",
+        f"           limen approvals list --config {cfg}",
+        f"           limen approvals approve --config {cfg} ID --as YOUR_NAME",
         f"a new token:       limen token --config {cfg} --sub {SUBJECT} --group {GROUP}",
         f"recorded sessions: limen sessions list --config {cfg}",
         f"                   limen sessions replay --config {cfg} ID",
@@ -473,8 +483,15 @@ def _tampered(token: str) -> str:
     return f"{head}.{'A' if sig[:1] != 'A' else 'B'}{sig[1:]}"
 
 
-def bot_script(steps: Steps, idp: DevIdP, port: int) -> None:
-    """The scripted bot (blocking psycopg; run in a worker thread)."""
+def bot_script(
+    steps: Steps,
+    idp: DevIdP,
+    port: int,
+    approver: Callable[[Steps], threading.Thread] | None = None,
+) -> None:
+    """The scripted bot (blocking psycopg; run in a worker thread).
+    ``approver`` starts the human's side of the held DELETE (a thread that
+    approves it from the CLI); without it the step is skipped."""
     steps.start("mint a short-lived token from the dev IdP")
     steps.sent(f"limen token --sub {SUBJECT} --group {GROUP} --ttl 5m")
     token = idp.mint(SUBJECT, [GROUP], 300)
@@ -525,6 +542,9 @@ def bot_script(steps: Steps, idp: DevIdP, port: int) -> None:
         steps.saw(str(count[0] if count else None))
         steps.check(count is not None and count[0] >= len(USERS), "the session stays usable")
 
+        if approver is not None:
+            held_delete(steps, conn, approver)
+
     steps.start("a bad token is refused")
     bad = _tampered(token)
     steps.sent(f"connect with the token's signature altered: {_short(bad)}")
@@ -551,6 +571,86 @@ def bot_script(steps: Steps, idp: DevIdP, port: int) -> None:
         and "bad_signature" in fields.get("M", ""),
         "FATAL 28P01: token refused (bad_signature)",
     )
+
+
+HELD_DELETE = "DELETE FROM users WHERE id = 3"
+
+
+def held_delete(
+    steps: Steps, conn: psycopg.Connection[Any], approver: Callable[[Steps], threading.Thread]
+) -> None:
+    """A write the rule holds: the DELETE blocks until a human approves it
+    from the CLI (``approver``'s thread), then runs once."""
+    steps.start(f"a held DELETE (rule {RULE} holds write): it waits for a human's approval")
+    notices: list[str] = []
+
+    def on_notice(diag: psycopg.errors.Diagnostic) -> None:
+        notices.append(f"NOTICE: {diag.message_primary}\nHINT:   {diag.message_hint}")
+        steps.saw(notices[-1])
+
+    conn.add_notice_handler(on_notice)
+    human = approver(steps)
+    steps.sent(HELD_DELETE)
+    try:
+        rowcount = conn.execute(HELD_DELETE).rowcount
+        steps.saw(f"DELETE {rowcount}")
+    except psycopg.Error as exc:
+        rowcount = -1
+        steps.saw(f"ERROR {exc.sqlstate}: {exc.diag.message_primary}")
+    finally:
+        conn.remove_notice_handler(on_notice)
+        human.join(30)
+    steps.check(
+        rowcount == 1 and len(notices) == 1 and "approval" in notices[0],
+        "a NOTICE naming the approval id, then (once approved) DELETE 1",
+    )
+
+
+def cli_approver(config: Config, config_path: Path) -> Callable[[Steps], threading.Thread]:
+    """The human: waits for the request, then runs `limen approvals approve`."""
+    from limen.cli.approvals import cmd_vote
+
+    def start(steps: Steps) -> threading.Thread:
+        def approve() -> None:
+            store = open_store(config.gateway.state, Path(config.base_dir))
+            try:
+                deadline = time.monotonic() + 20
+                pending: list[ApprovalRequest] = []
+                while not pending and time.monotonic() < deadline:
+                    pending = [r for r in store.approvals() if r.subject == SUBJECT]
+                    time.sleep(0.1)
+            finally:
+                store.close()
+            if not pending:
+                print("   human: no approval request appeared", flush=True)
+                return
+            req = pending[0]
+            print(
+                f"   human ran: limen approvals approve --config {config_path} {req.id} "
+                f"--as {APPROVER} --reason 'cleanup ticket 42'",
+                flush=True,
+            )
+            args = argparse.Namespace(
+                config=str(config_path),
+                id=req.id,
+                name=APPROVER,
+                reason="cleanup ticket 42",
+                grant=None,
+                approve=True,
+            )
+            out = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(out):
+                    cmd_vote(args)
+            except CheckFailed as exc:
+                out.write(f"limen: {exc}")
+            print(f"   human saw: {out.getvalue().strip()}", flush=True)
+
+        thread = threading.Thread(target=approve, name="demo-approver", daemon=True)
+        thread.start()
+        return thread
+
+    return start
 
 
 def _read_message(sock: socket.socket) -> tuple[bytes, bytes]:
@@ -635,9 +735,11 @@ def replay_own_session(steps: Steps, config: Config, config_path: Path, since: f
         rc == 0
         and SELECT_USERS in text
         and "DROP TABLE users" in text
+        and HELD_DELETE in text
         and "[MASKED:email]" in text
         and not any(r in text for r in raw),
-        "the SELECT and the DROP in the transcript, the results masked, no raw secret",
+        "the SELECT, the DROP and the held DELETE in the transcript, the results masked, "
+        "no raw secret",
     )
 
 
@@ -658,7 +760,9 @@ async def walkthrough(config: Config, config_path: Path, log: JsonLog) -> list[s
         try:
             idp = DevIdP.from_config(config)
             try:
-                await trio.to_thread.run_sync(bot_script, steps, idp, serving.port)
+                await trio.to_thread.run_sync(
+                    bot_script, steps, idp, serving.port, cli_approver(config, config_path)
+                )
             except (psycopg.Error, OSError, ValueError) as exc:
                 steps.abort(exc)
             replay: Callable[[], None] = lambda: replay_own_session(  # noqa: E731

@@ -114,9 +114,7 @@ async def serve(
             nursery.start_soon(on_signal)
             listeners = await nursery.start(listen_until_drained)
             task_status.started(
-                Serving(
-                    gateway, listeners[0].socket.getsockname()[1], admin_port, hub, discovery
-                )
+                Serving(gateway, listeners[0].socket.getsockname()[1], admin_port, hub, discovery)
             )
             # Keep the signal handlers installed until the drained listener
             # cancels this nursery.

@@ -798,8 +798,8 @@ class PgSession:
                 f"limen: statement held for approval {created.id} (rule {rule}, class "
                 f"{decision.klass}); waiting up to {format_duration(timeout)}",
                 f"{decision.message}. It runs once {n} approver{'s' if n != 1 else ''} "
-                f"from [{', '.join(created.approvers)}] approve it; a denial or the timeout "
-                "fails it with SQLSTATE 42501.",
+                f"from [{', '.join(created.approvers)}] {'have' if n != 1 else 'has'} "
+                "approved it; a denial or the timeout fails it with SQLSTATE 42501.",
                 f"an approver runs: limen approvals approve {created.id} --as NAME "
                 f"(or POST /v1/approvals/{created.id}/approve); cancel the query to withdraw",
                 notice=True,
