@@ -18,6 +18,7 @@ RELAY_MODULES = {
     "test_gateway_pg_upstream_auth",
     "test_gateway_pg_pump",
     "test_gateway_pg_approvals",
+    "test_gateway_pg_large",
 }
 
 

@@ -128,18 +128,7 @@ async def test_prepared_statements_and_simple_queries_stay_masked(gw: Gateway) -
 
 
 @pytest.mark.integration
-async def test_a_denied_query_pipelined_after_an_allowed_one_gets_42501(
-    gw: Gateway, pg_relay: str, request: pytest.FixtureRequest
-) -> None:
-    if pg_relay == "trio":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="the Trio relay does not tell its relay of each cycle (push_sync): "
-                "the allowed query's ReadyForQuery drops the denied one's replacement",
-            )
-        )
-
+async def test_a_denied_query_pipelined_after_an_allowed_one_gets_42501(gw: Gateway) -> None:
     def client() -> list[bytes]:
         with socket.create_connection(("127.0.0.1", gw.port)) as sock:
             _raw_login(sock, gw.token())
@@ -346,60 +335,3 @@ def test_pump_fast_path_and_cache() -> None:
         assert r.pump.cache_hits == 2
     finally:
         r.close()
-
-
-@pytest.mark.integration
-async def test_decisions_that_wait_go_through_trio(
-    logged: tuple[Gateway, io.StringIO], pg_relay: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A ``_judge`` that awaits (as approvals will): every statement comes to
-    the Trio task as an event; the pump's client side waits meanwhile, a
-    notice reaches the client while a statement waits, and a client that
-    leaves while one waits ends the session."""
-    if pg_relay != "native":
-        pytest.skip("the native pump's slow path")
-    from limen.gateway.pg import PgSession
-
-    gw, log = logged
-    sync_judge = PgSession._judge
-    release = trio.Event()
-
-    async def judge(self: PgSession, sql: bytes, raw: bytes, *, extended: bool, name: str) -> bytes:
-        if b"pg_sleep" in sql:  # "held": tell the client, wait for a release
-            assert self.pump is not None
-            self.pump.send_client(_native.pg_error("NOTICE", "00000", "held", notice=True))
-            await release.wait()
-        await trio.sleep(0)
-        return sync_judge(self, sql, raw, extended=extended, name=name)
-
-    monkeypatch.setattr(PgSession, "_judge", judge)
-    notices: list[str] = []
-
-    def client() -> list[object]:
-        with gw.connect(autocommit=True) as conn:
-            conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
-            rows: list[object] = [conn.execute("SELECT email FROM users WHERE id = 1").fetchone()]
-            rows.append(conn.execute("SELECT email FROM users WHERE id = 1").fetchone())
-        return rows
-
-    assert await run(client) == [("[MASKED:email]",)] * 2
-    with trio.fail_after(10):
-        while not _events(log, "pump_end"):  # the session ends after the client left
-            await trio.sleep(0.01)
-    end = _events(log, "pump_end")[-1]
-    # The allow came back through Trio, then was reused from the cache.
-    assert (end["judged"], end["cache_hits"]) == (1, 1)
-
-    def leaver() -> None:
-        with socket.create_connection(("127.0.0.1", gw.port)) as sock:
-            _raw_login(sock, gw.token())
-            sock.sendall(_query(b"SELECT pg_sleep(0)"))
-            while _read_message(sock)[0] != b"N":  # the notice: it waits
-                pass
-
-    with trio.fail_after(20):
-        await run(leaver)
-        while len(_events(log, "pump_end")) < 2:
-            await trio.sleep(0.01)
-    assert _events(log, "pump_end")[-1]["reason"] == "client_closed"
-    release.set()

@@ -594,6 +594,7 @@ class PgSession:
                     if kind == "sync":
                         self.discarding = False
                         out += raw
+                        self.relay.push_sync()
                     elif kind == "flush":
                         out += raw
                     continue
@@ -618,6 +619,8 @@ class PgSession:
                             scope.cancel()
                             return
                         out += held
+                    if kind == "query":
+                        self.relay.push_sync()  # what is registered next: the next cycle
                 elif kind == "function_call":
                     out += self._deny_bytes(
                         local_denial(
@@ -627,6 +630,7 @@ class PgSession:
                         ),
                         extended=False,
                     )
+                    self.relay.push_sync()
                 elif kind == "terminate":
                     terminate = True
                     break
@@ -646,6 +650,8 @@ class PgSession:
                     out += raw
                 else:
                     out += raw
+                    if kind == "sync":
+                        self.relay.push_sync()
                 described = None
             if out:
                 await self.upstream.send_all(out)
