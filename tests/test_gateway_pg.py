@@ -71,19 +71,30 @@ async def test_select_masks_by_content_and_by_column(gw: Gateway) -> None:
 async def test_denied_drop_names_rule_and_class_and_session_stays_usable(
     gw: Gateway, database: str
 ) -> None:
-    def client() -> tuple[str | None, str, object]:
+    def client() -> tuple[str | None, str, str, str, object]:
         with gw.connect(autocommit=True) as conn:
             with pytest.raises(pgerrors.InsufficientPrivilege) as info:
                 conn.execute("DROP TABLE users")
             diag = info.value.diag
             assert conn.info.transaction_status == TransactionStatus.IDLE
             value = conn.execute("SELECT count(*) FROM users").fetchone()
-            return diag.sqlstate, diag.message_primary or "", value
+            return (
+                diag.sqlstate,
+                diag.message_primary or "",
+                diag.message_detail or "",
+                diag.message_hint or "",
+                value,
+            )
 
-    sqlstate, message, value = await run(client)
+    sqlstate, message, detail, hint, value = await run(client)
     assert sqlstate == "42501"
     assert "ci-app" in message
     assert "ddl" in message
+    # What to do next, in the protocol's own fields: the rule and class
+    # again, and that asking for approval is pointless.
+    assert "rule: ci-app; class: ddl" in detail
+    assert "cannot be approved" in detail
+    assert "cannot be approved" in hint
     assert value == (len(USERS),)
     assert direct_query(database, "SELECT to_regclass('users') IS NOT NULL") == [(True,)]
 

@@ -265,6 +265,7 @@ async def test_held_then_denied_fails_with_the_reason_and_session_stays_usable(
     assert isinstance(err, pgerrors.InsufficientPrivilege)
     message = err.diag.message_primary or ""
     assert f"approval {req.id} denied by sam: not on a Friday" in message
+    assert "rule: careful-app; class: write" in (err.diag.message_detail or "")
     assert "careful-app" in message
     assert "write" in message
     assert direct_query(database, "SELECT email FROM users_in WHERE id = 111") == [

@@ -708,7 +708,11 @@ class PgSession:
         module docs), with the relay told to swap in the 42501 error."""
         message = f"limen: {decision.message}"
         hint = decision.hint or "ask for a grant of this statement class"
-        return self._stand_in(_native.pg_error("ERROR", "42501", message, None, hint), extended)
+        detail = (
+            f"rule: {decision.rule or '(none)'}; class: {decision.klass}; action: deny "
+            "(a denied statement cannot be approved)"
+        )
+        return self._stand_in(_native.pg_error("ERROR", "42501", message, detail, hint), extended)
 
     def _stand_in(self, error: bytes, extended: bool) -> bytes:
         """The marker statement that fails upstream in place of a refused
@@ -892,7 +896,11 @@ class PgSession:
             klass=decision.klass,
             why="hold refused",
         )
-        return self._stand_in(_native.pg_error("ERROR", code, message, None, hint), extended)
+        detail = (
+            f"rule: {decision.rule or '(none)'}; class: {decision.klass}; action: hold "
+            "(not approved)"
+        )
+        return self._stand_in(_native.pg_error("ERROR", code, message, detail, hint), extended)
 
     def cancel_hold(self) -> bool:
         """A CancelRequest for this session: withdraw the statement waiting
