@@ -31,6 +31,7 @@ class LimenServe:
 state = "sqlite://state/limen.db"
 recordings = "recordings"
 relay = "{relay}"
+admin = "127.0.0.1:0"
 
 [listeners]
 postgres = "127.0.0.1:0"

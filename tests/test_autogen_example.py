@@ -89,6 +89,7 @@ state = "sqlite://state/limen.db"
 recordings = "recordings"
 drain_timeout = "2s"
 hold_timeout = "2m"
+admin = "127.0.0.1:0"
 
 [listeners]
 postgres = "127.0.0.1:0"
@@ -268,15 +269,6 @@ def test_agent_reads_masked_data_is_refused_a_drop_and_its_session_replays(
     assert "session_start" in log
 
 
-def _approvals_implemented() -> bool:
-    return importlib.util.find_spec("limen.cli.approvals") is not None
-
-
-@pytest.mark.xfail(
-    not _approvals_implemented(),
-    reason="held statements and `limen approvals` arrive with issue 6 (approvals)",
-    strict=True,
-)
 def test_held_delete_waits_for_a_human_approving_from_the_cli(
     gateway: tuple[Serve, Path], staging: str
 ) -> None:
