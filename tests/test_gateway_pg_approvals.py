@@ -114,9 +114,13 @@ class Env:
 
 
 async def start_env(
-    nursery: trio.Nursery, tmp_path: Path, database: str, extra_rules: str = ""
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    database: str,
+    extra_rules: str = "",
+    extra_gateway: str = "",
 ) -> Env:
-    text = config_text(database) + EXTRA_RULES + extra_rules
+    text = config_text(database, extra_gateway) + EXTRA_RULES + extra_rules
     config = load_config_text(text, base_dir=tmp_path)
     store = open_store(config.gateway.state, tmp_path)
     clock = Clock()
@@ -529,3 +533,23 @@ async def test_webhook_receives_the_request_and_is_retried(
     assert first["limen"]["class"] == "write"
     assert first["limen"]["rule"] == "hooked-app"
     assert isinstance(outcome[0], pgerrors.InsufficientPrivilege)
+
+
+async def test_waiting_for_approval_is_not_idling(
+    nursery: trio.Nursery, tmp_path: Path, database: str
+) -> None:
+    env = await start_env(nursery, tmp_path, database, extra_gateway='idle_timeout = "1s"')
+    seed(database, 211)
+    outcome: list[object] = []
+
+    async def bot() -> None:
+        client = held_client(env, "carer", "careful", "DELETE FROM users_in WHERE id = 211", [])
+        outcome.append(await run(client))
+
+    async with trio.open_nursery() as n:
+        n.start_soon(bot)
+        (req,) = await env.pending()
+        await trio.sleep(2.5)  # longer than idle_timeout: the session must live on
+        env.store.approval_vote(req.id, approver="sam", approve=True, now=time.time())
+    assert outcome == [1]
+    assert remaining(database, 211) == 0

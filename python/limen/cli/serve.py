@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import ssl
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,13 +89,14 @@ async def serve(
         auth = Authenticator.from_config(config, dev_discovery_url=discovery)
         hub = ApprovalHub(store, log=log)
         await nursery.start(hub.run)
-        admin = AdminAPI(hub, auth, log=log, ssl_context=_admin_tls(config))
+        gateway = PgGateway(config, auth, recorder_factory=recorder, log=log, approvals=hub)
+        # HTTPS with the listeners' certificate when one is configured.
+        admin = AdminAPI(hub, auth, log=log, ssl_context=gateway.ssl_context)
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
         admin_port = bound_port(admin_listeners)
         scheme = "http" if admin.ssl_context is None else "https"
         log("admin_api", url=f"{scheme}://{admin_at.host}:{admin_port}/v1/approvals")
-        gateway = PgGateway(config, auth, recorder_factory=recorder, log=log, approvals=hub)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
 
             async def on_signal() -> None:
@@ -119,17 +119,6 @@ async def serve(
             # Keep the signal handlers installed until the drained listener
             # cancels this nursery.
             await trio.sleep_forever()
-
-
-def _admin_tls(config: Config) -> ssl.SSLContext | None:
-    """HTTPS for the admin API with the listeners' certificate, when set."""
-    listeners = config.listeners
-    if listeners.tls_cert is None or listeners.tls_key is None:
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(str(config.path(listeners.tls_cert)), str(config.path(listeners.tls_key)))
-    return ctx
 
 
 def run(args: argparse.Namespace) -> int:

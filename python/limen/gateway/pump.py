@@ -231,6 +231,9 @@ class _Run:
             s.config.gateway.idle_timeout
         )
         while True:
+            if s._hold_scope is not None:  # waiting for humans is not idling
+                await trio.sleep(min(idle.seconds, 1.0))
+                continue
             left = idle.seconds - self.pump.idle
             if left <= 0:
                 if s.end is None:
