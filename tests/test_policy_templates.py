@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from limen.policy import classify, classify_uncached
 from limen.policy import classify as classify_module
@@ -80,3 +82,59 @@ def test_every_case_agrees_after_its_variant_was_classified_first() -> None:
         if (got.classes, got.tables) != (want.classes, want.tables):
             mismatches.append((case["sql"], sorted(got.classes), sorted(want.classes)))
     assert mismatches == []
+
+
+_TEMPLATE_EXTRA = [
+    "SELECT 'it''s', E'a\\\\b\\'c', $$dollar \"A_Const\":{\"ival\":1}$$, U&'\\0041', B'101', X'ff'",
+    'SELECT \'"location":12\', "quoted ""ident""" FROM t WHERE x = -5 AND y = 1.5e10',
+    "SELECT true, false, NULL, 'multi\nline', '{\"json\": [1, 2]}'::jsonb",
+    "INSERT INTO t VALUES (1, 'é', '\\', '\"', '}', '{', ',')",
+    "SELECT 1; SELECT 2; UPDATE t SET a = 'x' WHERE b IN (1, 2, 3)",
+]
+
+
+@pytest.mark.parametrize("source", ["cases", "extra"])
+def test_native_template_equals_the_regular_expressions(source: str) -> None:
+    from pglast.parser import parse_sql_json
+
+    sqls = [c["sql"] for c in CASES] if source == "cases" else _TEMPLATE_EXTRA
+    m = __import__(classify_module.__module__, fromlist=["_template"])
+    checked = 0
+    for sql in sqls:
+        try:
+            tree = parse_sql_json(sql)
+        except Exception:  # unparseable cases have no tree
+            continue
+        assert m._template(tree) == m.template_reference(tree), sql
+        checked += 1
+    assert checked >= len(sqls) // 2
+
+
+_PIECES = [
+    '"A_Const":{"',
+    "ival",
+    "sval",
+    "boolval",
+    '":{',
+    '"sval":',
+    '"location":',
+    '"stmt_len":',
+    "-",
+    "12",
+    "}",
+    "{",
+    '"',
+    "\\",
+    ",",
+    "x",
+    "é",
+    "\n",
+]
+
+
+@given(st.lists(st.sampled_from(_PIECES) | st.text(max_size=3), max_size=40))
+@settings(max_examples=500, deadline=None)
+def test_native_template_equals_the_regular_expressions_on_any_text(parts: list[str]) -> None:
+    m = __import__(classify_module.__module__, fromlist=["_template"])
+    text = "".join(parts)
+    assert m._template(text) == m.template_reference(text)

@@ -521,6 +521,13 @@ fn pg_startup<'py>(
     Ok(PyBytes::new(py, &out))
 }
 
+/// The literal-insensitive template of a libpg_query JSON parse tree
+/// (see `limen_wire::pg::tree`). Short work: the GIL stays held.
+#[pyfunction]
+fn pg_tree_template(json: &str) -> String {
+    limen_wire::pg::tree::tree_template(json)
+}
+
 /// Query (simple protocol).
 #[pyfunction]
 fn pg_query<'py>(py: Python<'py>, sql: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
@@ -582,6 +589,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pg_parameter_status, m)?)?;
     m.add_function(wrap_pyfunction!(pg_startup, m)?)?;
     m.add_function(wrap_pyfunction!(pg_query, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_tree_template, m)?)?;
     m.add_function(wrap_pyfunction!(pg_parse, m)?)?;
     m.add_function(wrap_pyfunction!(pg_cancel_request, m)?)?;
     m.add_function(wrap_pyfunction!(pg_describe, m)?)?;

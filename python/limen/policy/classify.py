@@ -96,6 +96,7 @@ from typing import Any, Final
 import msgspec
 from pglast.parser import parse_sql_json
 
+from limen import _native
 from limen.policy.catalog import function_class, is_builtin_operator, tablesample_is_builtin
 
 __all__ = [
@@ -305,6 +306,13 @@ _WALK: Final = threading.local()
 
 
 def _template(tree_json: str) -> str:
+    """The template (native: one pass, equal to :func:`template_reference`)."""
+    return _native.pg_tree_template(tree_json)
+
+
+def template_reference(tree_json: str) -> str:
+    """The template by its definition: two regular-expression substitutions
+    (the native one-pass version is tested against this)."""
     return _LOCATION.sub("", _CONST_VALUE.sub(r'"A_Const":{"\1":{}', tree_json))
 
 

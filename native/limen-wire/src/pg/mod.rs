@@ -6,6 +6,7 @@
 //! - [`rewrite`]: DataRow rewriting for masking ([`RowRewriter`]).
 //! - [`relay`]: the server side of a gateway session ([`ServerRelay`]).
 //! - [`auth`]: SCRAM-SHA-256 / md5 for the gateway's own upstream login.
+//! - [`tree`]: the literal-insensitive template of a parse tree (policy cache key).
 //!
 //! Strings are returned as bytes: PostgreSQL sends them in the client
 //! encoding, and interpreting them is the caller's decision.
@@ -17,6 +18,7 @@ pub mod framing;
 pub mod frontend;
 pub mod relay;
 pub mod rewrite;
+pub mod tree;
 
 pub use backend::{BackendDecoder, BackendMessage};
 pub use codec::{I16Array, StrList, U32Array, Values, ValuesIter};

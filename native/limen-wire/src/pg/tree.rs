@@ -1,0 +1,172 @@
+//! The literal-insensitive *template* of a PostgreSQL parse tree, as
+//! libpg_query prints it in JSON (pglast's `parse_sql_json`): every literal
+//! constant's value and every source location removed, so that the same
+//! statement with other literals (`WHERE aid = 1`, `= 2`, ...) has the same
+//! template. The policy module caches classifications by it.
+//!
+//! [`tree_template`] is one left-to-right pass over the text equal to two
+//! regular-expression substitutions (kept in `limen.policy.classify` as the
+//! reference, and compared with this function in the tests):
+//!
+//! 1. `"A_Const":{"(ival|fval|sval|boolval|bsval)":{("\w+":(STRING|[^{}",]*))?}`
+//!    becomes `"A_Const":{"$1":{}` (STRING is a JSON string literal);
+//! 2. `"(location|stmt_location|stmt_len)":-?\d+` is removed.
+//!
+//! The two never overlap or create matches for each other, so one pass that
+//! tries (1) then (2) at each `"` gives the same text. Like the regular
+//! expressions it scans raw text: inside a JSON string every `"` is escaped,
+//! so user text can never look like a key.
+
+const CONST_HEAD: &[u8] = br#""A_Const":{""#;
+const CONST_KINDS: [&[u8]; 5] = [b"ival", b"fval", b"sval", b"boolval", b"bsval"];
+const LOCATION_KEYS: [&[u8]; 3] = [br#""location":"#, br#""stmt_location":"#, br#""stmt_len":"#];
+
+/// The template of `json` (see the module docs).
+pub fn tree_template(json: &str) -> String {
+    let b = json.as_bytes();
+    let mut out = String::with_capacity(json.len());
+    let mut last = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'"' {
+            if let Some((keep, end)) = match_const(b, i) {
+                out.push_str(&json[last..keep]);
+                out.push('}');
+                i = end;
+                last = end;
+                continue;
+            }
+            if let Some(end) = match_location(b, i) {
+                out.push_str(&json[last..i]);
+                i = end;
+                last = end;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&json[last..]);
+    out
+}
+
+/// Pattern (1) at `i`: the end of the part kept (`"A_Const":{"KIND":{`)
+/// and the end of the match.
+fn match_const(b: &[u8], i: usize) -> Option<(usize, usize)> {
+    let mut p = i;
+    p = expect(b, p, CONST_HEAD)?;
+    let kind = CONST_KINDS.iter().find(|k| b[p..].starts_with(k))?;
+    p += kind.len();
+    p = expect(b, p, b"\":{")?;
+    let keep = p;
+    if b.get(p) == Some(&b'}') {
+        return Some((keep, p + 1));
+    }
+    // ("\w+":(STRING|[^{}",]*))? then }
+    p = expect(b, p, b"\"")?;
+    let word = word_len(b, p);
+    if word == 0 {
+        return None;
+    }
+    p += word;
+    p = expect(b, p, b"\":")?;
+    if b.get(p) == Some(&b'"') {
+        p = json_string_end(b, p)?;
+    } else {
+        while let Some(&c) = b.get(p) {
+            if matches!(c, b'{' | b'}' | b'"' | b',') {
+                break;
+            }
+            p += 1;
+        }
+    }
+    if b.get(p) == Some(&b'}') {
+        Some((keep, p + 1))
+    } else {
+        None
+    }
+}
+
+/// Pattern (2) at `i`: the end of the match.
+fn match_location(b: &[u8], i: usize) -> Option<usize> {
+    let key = LOCATION_KEYS.iter().find(|k| b[i..].starts_with(k))?;
+    let mut p = i + key.len();
+    if b.get(p) == Some(&b'-') {
+        p += 1;
+    }
+    let start = p;
+    while b.get(p).is_some_and(u8::is_ascii_digit) {
+        p += 1;
+    }
+    (p > start).then_some(p)
+}
+
+fn expect(b: &[u8], p: usize, lit: &[u8]) -> Option<usize> {
+    b.get(p..)?.starts_with(lit).then_some(p + lit.len())
+}
+
+/// Length of the run of word characters at `p` (ASCII letters, digits and
+/// `_`, and any non-ASCII byte: libpg_query's keys are ASCII, and Python's
+/// `\w` also takes letters beyond ASCII).
+fn word_len(b: &[u8], p: usize) -> usize {
+    b.get(p..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_' || **c >= 0x80)
+        .count()
+}
+
+/// The end (one past the closing quote) of the JSON string opening at `p`;
+/// `\` escapes any byte but a newline (Python's `.`).
+fn json_string_end(b: &[u8], p: usize) -> Option<usize> {
+    let mut q = p + 1;
+    loop {
+        match *b.get(q)? {
+            b'"' => return Some(q + 1),
+            b'\\' => {
+                let next = *b.get(q + 1)?;
+                if next == b'\n' {
+                    return None;
+                }
+                q += 2;
+            }
+            _ => q += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tree_template;
+
+    #[test]
+    fn literals_and_locations_go() {
+        let a = r#"{"whereClause":{"A_Expr":{"kind":"AEXPR_OP","lexpr":{"ColumnRef":{"fields":[{"String":{"sval":"aid"}}],"location":50}},"rexpr":{"A_Const":{"ival":{"ival":12345},"location":56}},"location":54}},"stmt_len":61}"#;
+        let b = a.replace("12345", "7").replace(":56", ":52");
+        assert_eq!(tree_template(a), tree_template(&b));
+        assert!(!tree_template(a).contains("12345"));
+        assert!(!tree_template(a).contains("location"));
+    }
+
+    #[test]
+    fn strings_with_escapes_and_empty_values() {
+        let s = r#"{"A_Const":{"sval":{"sval":"it\"s \\ \"A_Const\":{\"ival\""},"location":3}}"#;
+        assert_eq!(tree_template(s), r#"{"A_Const":{"sval":{},}}"#);
+        let empty = r#"{"A_Const":{"ival":{},"location":-1}}"#;
+        assert_eq!(tree_template(empty), r#"{"A_Const":{"ival":{},}}"#);
+        let null = r#"{"A_Const":{"isnull":true,"location":9}}"#;
+        assert_eq!(tree_template(null), r#"{"A_Const":{"isnull":true,}}"#);
+    }
+
+    #[test]
+    fn near_misses_are_kept() {
+        for s in [
+            r#""A_Const":{"ival":{"ival":1,"x":2}}"#,
+            r#""A_Const":{"other":{"ival":1}}"#,
+            r#""location":-"#,
+            r#""location":"#,
+            r#""A_Const":{"sval":{"sval":"unterminated}"#,
+        ] {
+            assert_eq!(tree_template(s), s, "{s}");
+        }
+    }
+}
