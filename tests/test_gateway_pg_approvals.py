@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -553,3 +555,45 @@ async def test_waiting_for_approval_is_not_idling(
         env.store.approval_vote(req.id, approver="sam", approve=True, now=time.time())
     assert outcome == [1]
     assert remaining(database, 211) == 0
+
+
+async def test_psql_simple_protocol_hold_shows_the_notice_then_the_result(
+    env: Env, database: str
+) -> None:
+    psql = shutil.which("psql")
+    if psql is None:
+        pytest.skip("psql is not installed")
+    seed(database, 221)
+    token = env.gw.token("carer", ("careful",))
+    done: list[subprocess.CompletedProcess[str]] = []
+
+    def client() -> None:
+        done.append(
+            subprocess.run(
+                [psql, "-X", "-v", "ON_ERROR_STOP=1", "-c", "DELETE FROM users_in WHERE id = 221"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={
+                    **os.environ,
+                    "PGHOST": "127.0.0.1",
+                    "PGPORT": str(env.gw.port),
+                    "PGUSER": "carer",
+                    "PGDATABASE": "app",
+                    "PGPASSWORD": token,
+                    "PGSSLMODE": "disable",
+                },
+                check=False,
+            )
+        )
+
+    async with trio.open_nursery() as n:
+        n.start_soon(run, client)
+        (req,) = await env.pending()
+        env.store.approval_vote(req.id, approver="sam", approve=True, now=time.time())
+    (p,) = done
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "DELETE 1"
+    assert f"NOTICE:  limen: statement held for approval {req.id}" in p.stderr
+    assert f"limen approvals approve {req.id} --as NAME" in p.stderr
+    assert remaining(database, 221) == 0
