@@ -597,3 +597,28 @@ async def test_psql_simple_protocol_hold_shows_the_notice_then_the_result(
     assert f"NOTICE:  limen: statement held for approval {req.id}" in p.stderr
     assert f"limen approvals approve {req.id} --as NAME" in p.stderr
     assert remaining(database, 221) == 0
+
+
+async def test_held_in_a_pipelined_transaction_runs_in_order(env: Env, database: str) -> None:
+    seed(database, 231)
+    token = env.gw.token("carer", ("careful",))
+    seen: list[object] = []
+
+    def client() -> None:
+        with psycopg.connect(env.gw.dsn(token, user="carer")) as conn:  # a transaction
+            with conn.pipeline():
+                deleted = conn.execute("DELETE FROM users_in WHERE id = %s", (231,))
+                after = conn.execute("SELECT count(*) FROM users_in WHERE id = %s", (231,))
+            seen.append(deleted.rowcount)
+            seen.append(after.fetchone())
+            seen.append(remaining(database, 231))  # not committed yet: still there outside
+            conn.commit()
+
+    async with trio.open_nursery() as n:
+        n.start_soon(run, client)
+        (req,) = await env.pending()
+        await trio.sleep(0.2)
+        assert not seen  # the SELECT behind the held DELETE waits too
+        env.store.approval_vote(req.id, approver="sam", approve=True, now=time.time())
+    assert seen == [1, (0,), 1]
+    assert remaining(database, 231) == 0
