@@ -315,9 +315,11 @@ def test_pump_ends_on_a_protocol_error(rig: Rig, side: str, data: bytes, reason:
 def test_pump_fast_path_and_cache() -> None:
     calls: list[bytes] = []
 
-    def judge(kind: str, name: bytes, sql: bytes, raw: bytes) -> tuple[bytes, bool, bytes | None]:
+    def judge(
+        kind: str, name: bytes, sql: bytes, raw: bytes
+    ) -> tuple[bytes, bool, bytes | None, bool]:
         calls.append(sql)
-        return raw, False, b'{"event":"decision","action":"allow"}'
+        return raw, False, b'{"event":"decision","action":"allow"}', False
 
     r = Rig(judge)
     try:
@@ -335,3 +337,84 @@ def test_pump_fast_path_and_cache() -> None:
         assert r.pump.cache_hits == 2
     finally:
         r.close()
+
+
+@pytest.mark.parametrize("shape", [True, False])
+def test_pump_shape_cache(shape: bool) -> None:
+    """A decision marked as holding for the statement's shape is reused for
+    the same simple query with other constants; one that is not, only for
+    the exact text; texts the shape lexer does not understand always ask."""
+    calls: list[bytes] = []
+
+    def judge(
+        kind: str, name: bytes, sql: bytes, raw: bytes
+    ) -> tuple[bytes, bool, bytes | None, bool]:
+        calls.append(sql)
+        return raw, False, b'{"event":"decision","action":"allow"}', shape
+
+    r = Rig(judge)
+    try:
+        sent = [
+            b"SELECT v FROM t WHERE id = 1 AND s = 'a'",
+            b"SELECT v FROM t WHERE id = 99 AND s = 'it''s'",
+            b"SELECT v FROM t WHERE id = 99999999999 AND s = 'a'",  # FCONST: another kind
+            b"SELECT v FROM t WHERE id = 2 -- AND s = 'a'",  # a comment: never by shape
+            b"SELECT v FROM t WHERE id = 3 -- AND s = 'a'",
+        ]
+        for sql in sent:
+            q = _query(sql)
+            r.client.sendall(q)
+            assert _recv_exactly(r.server, len(q)) == q
+        r.server.sendall(_ready())  # the counters are published as replies go by
+        assert _recv_exactly(r.client, 6) == _ready()
+        if shape:
+            assert calls == [sent[0], sent[2], sent[3], sent[4]]
+            assert r.pump.cache_hits == 1
+        else:
+            assert calls == sent
+            assert r.pump.cache_hits == 0
+    finally:
+        r.close()
+
+
+@pytest.mark.integration
+async def test_a_statement_with_other_constants_reuses_the_decision_unless_they_matter(
+    logged: tuple[Gateway, io.StringIO], pg_relay: str
+) -> None:
+    """Simple queries of one shape share a cached allow on the pump; a
+    statement whose class depends on a constant (`WHERE 1 = 1` makes an
+    UPDATE unbounded) is never reused for other constants."""
+    gw, log = logged
+
+    def client() -> list[tuple[bytes, bytes]]:
+        seen: list[tuple[bytes, bytes]] = []
+        with socket.create_connection(("127.0.0.1", gw.port)) as sock:
+            _raw_login(sock, gw.token())
+            for sql in (
+                b"SELECT count(*) FROM users WHERE id = 1",
+                b"SELECT count(*) FROM users WHERE id = 2",
+                b"SELECT count(*) FROM users WHERE id = 3",
+                b"UPDATE users_in SET email = 'x' WHERE 1 = 2",
+                b"UPDATE users_in SET email = 'x' WHERE 1 = 1",
+            ):
+                sock.sendall(_query(sql))
+                while (msg := _read_message(sock))[0] != b"Z":
+                    if msg[0] in (b"C", b"E"):
+                        seen.append(msg)
+            sock.sendall(_msg(b"X", b""))
+        return seen
+
+    seen = await run(client)
+    tags = [t for t, _ in seen]
+    assert tags == [b"C", b"C", b"C", b"C", b"E"]
+    assert b"42501" in seen[4][1]
+    assert b"unbounded-write" in seen[4][1]
+    rec = gw.recorders[-1]
+    with trio.fail_after(10):
+        while not rec.closed:
+            await trio.sleep(0.01)
+    decisions = [json.loads(e) for e in rec.of("event") if b'"decision"' in e]
+    assert [d["action"] for d in decisions] == ["allow"] * 4 + ["deny"]
+    if pg_relay == "native":
+        (end,) = _events(log, "pump_end")
+        assert end["cache_hits"] == 2  # ids 2 and 3; the UPDATEs both asked

@@ -145,6 +145,11 @@ pub struct Verdict {
     /// identical statements are forwarded without asking, and this event
     /// payload is recorded for each.
     pub cache_event: Option<Vec<u8>>,
+    /// With `cache_event`: the decision holds for every simple query of the
+    /// same shape (other integer and string constants; see
+    /// [`crate::shape`]), so it is cached under the shape key when the
+    /// statement has one.
+    pub cache_shape: bool,
 }
 
 /// What the client side did with the bytes it had.
@@ -192,6 +197,18 @@ pub struct Counts {
     pub upstream_bytes: u64,
 }
 
+/// The request awaiting a verdict.
+#[derive(Debug)]
+struct Pending {
+    id: u64,
+    /// Its message ends a cycle (Query, FunctionCall).
+    ends_cycle: bool,
+    /// Its exact cache key, if cacheable.
+    key: Option<Vec<u8>>,
+    /// Its shape key: a simple query the shape lexer understood.
+    shape_key: Option<Vec<u8>>,
+}
+
 /// The relay the core shares with its host.
 pub type SharedRelay<M> = Arc<Mutex<ServerRelay<M>>>;
 
@@ -202,9 +219,8 @@ pub struct PumpCore<M> {
     relay: SharedRelay<M>,
     discarding: bool,
     described: Option<Vec<u8>>,
-    /// The request awaiting a verdict: its id, whether its message ends a
-    /// cycle (Query, FunctionCall), its cache key (if cacheable).
-    pending: Option<(u64, bool, Option<Vec<u8>>)>,
+    /// The request awaiting a verdict.
+    pending: Option<Pending>,
     next_id: u64,
     cache: HashMap<Vec<u8>, Vec<u8>>,
     cache_bytes: usize,
@@ -397,9 +413,20 @@ impl<M: ContentMasker> PumpCore<M> {
             let cacheable = kind != JudgeKind::FunctionCall
                 && self.limits.entries > 0
                 && sql.len() <= self.limits.max_text;
+            let mut shape_key = None;
             if cacheable {
                 cache_key(&mut self.key, extended, name, sql);
-                if let Some(event) = self.cache.get(self.key.as_slice()) {
+                let mut hit = self.cache.get(self.key.as_slice());
+                if hit.is_none() && !extended {
+                    shape_key = crate::shape::literal_key(sql).map(|mut k| {
+                        k.insert(0, 2); // apart from exact keys (0 or 1)
+                        k
+                    });
+                    if let Some(k) = &shape_key {
+                        hit = self.cache.get(k.as_slice());
+                    }
+                }
+                if let Some(event) = hit {
                     sink.try_append(RecordKind::C2u, sql)
                         .map_err(PumpError::record)?;
                     sink.try_append(RecordKind::Event, event)
@@ -422,7 +449,12 @@ impl<M: ContentMasker> PumpCore<M> {
                 sql: sql.to_vec(),
                 raw: raw.to_vec(),
             };
-            self.pending = Some((id, kind != JudgeKind::Parse, key));
+            self.pending = Some(Pending {
+                id,
+                ends_cycle: kind != JudgeKind::Parse,
+                key,
+                shape_key,
+            });
             self.counts.judged += 1;
             return Ok(ClientStep::Judge(request));
         }
@@ -437,8 +469,13 @@ impl<M: ContentMasker> PumpCore<M> {
         verdict: Verdict,
         upstream: &mut Vec<u8>,
     ) -> Result<(), PumpError> {
-        let (ends_cycle, key) = match self.pending.take() {
-            Some((pending, ends_cycle, key)) if pending == id => (ends_cycle, key),
+        let Pending {
+            ends_cycle,
+            key,
+            shape_key,
+            ..
+        } = match self.pending.take() {
+            Some(pending) if pending.id == id => pending,
             other => {
                 self.pending = other;
                 return Err(PumpError::local(
@@ -455,7 +492,10 @@ impl<M: ContentMasker> PumpCore<M> {
             self.discarding = true;
         }
         if let (Some(key), Some(event)) = (key, verdict.cache_event) {
-            self.remember(key, event);
+            match shape_key {
+                Some(shape) if verdict.cache_shape => self.remember(shape, event),
+                _ => self.remember(key, event),
+            }
         }
         Ok(())
     }

@@ -13,6 +13,9 @@
 //!   tests and the fuzz target drive it with byte slices.
 //! - [`io`]: the thread's poll loop and [`PumpShared`], the command and
 //!   event queues with their eventfd wake-ups.
+//! - [`shape`]: the literal-insensitive key of a simple query, under which
+//!   a decision the host marks as holding for the statement's shape is
+//!   cached.
 //!
 //! Who moves the bytes is a performance choice: `benchmarks/bench_pg.py`
 //! measures this pump beside the Trio relay, pgbouncer and a direct
@@ -20,6 +23,7 @@
 pub mod core;
 mod error;
 pub mod io;
+pub mod shape;
 
 pub use crate::core::{
     CacheLimits, ClientStep, Counts, Judge, JudgeKind, JudgeRequest, NoFastPath, PumpCore,

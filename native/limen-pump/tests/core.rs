@@ -125,6 +125,7 @@ fn cached_allows_are_recorded_and_forwarded() -> Result<(), Box<dyn std::error::
         upstream: req.raw.clone(),
         discard_until_sync: false,
         cache_event: Some(b"{\"action\":\"allow\"}".to_vec()),
+        cache_shape: false,
     };
     core.try_resume(req.id, verdict, &mut up)?;
     // The same text again, twice: no request.
@@ -169,6 +170,7 @@ fn a_refused_parse_discards_until_sync() -> Result<(), Box<dyn std::error::Error
         upstream: marker.clone(),
         discard_until_sync: true,
         cache_event: None,
+        cache_shape: false,
     };
     core.try_resume(req.id, verdict, &mut up)?;
     let step = core.try_process(&mut up, &mut log)?;
@@ -280,6 +282,7 @@ fn drive(client: &[u8], upstream: &[u8], step: usize, cache: bool) {
                 upstream: req.raw.clone(),
                 discard_until_sync: req.sql.first() == Some(&b'D'),
                 cache_event: cache.then(|| b"{}".to_vec()),
+                cache_shape: false,
             };
             r = core
                 .try_resume(req.id, verdict, &mut up)

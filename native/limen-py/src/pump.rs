@@ -81,7 +81,7 @@ impl RecordSink for Sink {
 }
 
 /// Python's fast path: `judge(kind, name, sql, raw)` on the pump's thread
-/// (with the GIL) returns `(data, discard, cache_event)`, or None to send
+/// (with the GIL) returns `(data, discard, cache_event, cache_shape)`, or None to send
 /// the request as an event.
 struct PyJudge(Option<Py<PyAny>>);
 
@@ -123,13 +123,19 @@ impl Judge for PyJudge {
             if out.is_none(py) {
                 return Ok(None);
             }
-            let (upstream, discard_until_sync, cache_event): (Vec<u8>, bool, Option<Vec<u8>>) = out
+            let (upstream, discard_until_sync, cache_event, cache_shape): (
+                Vec<u8>,
+                bool,
+                Option<Vec<u8>>,
+                bool,
+            ) = out
                 .extract(py)
                 .map_err(|e| format!("the gateway's judge answered oddly: {e}"))?;
             Ok(Some(Verdict {
                 upstream,
                 discard_until_sync,
                 cache_event,
+                cache_shape,
             }))
         })
     }
@@ -301,15 +307,24 @@ impl PgPump {
 
     /// The verdict on judge request `id`: `data` goes upstream in place of
     /// the message; `discard` drops the client's messages until Sync;
-    /// `cache_event` (an allow's decision event) caches the decision.
-    #[pyo3(signature = (id, data, *, discard=false, cache_event=None))]
-    fn resume(&self, id: u64, data: Vec<u8>, discard: bool, cache_event: Option<Vec<u8>>) {
+    /// `cache_event` (an allow's decision event) caches the decision;
+    /// `cache_shape` caches it for every simple query of the same shape.
+    #[pyo3(signature = (id, data, *, discard=false, cache_event=None, cache_shape=false))]
+    fn resume(
+        &self,
+        id: u64,
+        data: Vec<u8>,
+        discard: bool,
+        cache_event: Option<Vec<u8>>,
+        cache_shape: bool,
+    ) {
         self.shared.command(Command::Resume {
             id,
             verdict: Verdict {
                 upstream: data,
                 discard_until_sync: discard,
                 cache_event,
+                cache_shape,
             },
         });
     }

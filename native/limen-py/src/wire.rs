@@ -528,6 +528,12 @@ fn pg_tree_template(json: &str) -> String {
     limen_wire::pg::tree::tree_template(json)
 }
 
+/// The shape key of a simple query (see `limen_pump::shape`), or None.
+#[pyfunction]
+fn pg_shape_key<'py>(py: Python<'py>, sql: &[u8]) -> Option<Bound<'py, PyBytes>> {
+    limen_pump::shape::literal_key(sql).map(|k| PyBytes::new(py, &k))
+}
+
 /// Query (simple protocol).
 #[pyfunction]
 fn pg_query<'py>(py: Python<'py>, sql: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
@@ -590,6 +596,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pg_startup, m)?)?;
     m.add_function(wrap_pyfunction!(pg_query, m)?)?;
     m.add_function(wrap_pyfunction!(pg_tree_template, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_shape_key, m)?)?;
     m.add_function(wrap_pyfunction!(pg_parse, m)?)?;
     m.add_function(wrap_pyfunction!(pg_cancel_request, m)?)?;
     m.add_function(wrap_pyfunction!(pg_describe, m)?)?;

@@ -24,7 +24,13 @@ pump's client direction stays paused (the upstream direction keeps
 flowing) however long it takes. Only allows of statements
 that neither prepare nor execute are cached, with the decision event
 ``_judge`` recorded, which the pump records again for each hit; holds and
-denials always come back here (denials are logged).
+denials always come back here (denials are logged). An allow whose
+classification no constant's value decided (``Classification.literal_free``:
+the classifier's template cache reuses it for other constants too) is
+cached under the statement's shape (``limen_pump::shape``) when it is a
+simple query the shape lexer understands, so the same query with other
+constants is not asked again; the shape lexer's soundness (same shape =>
+same parse-tree template) is checked in tests/test_policy_templates.py.
 
 While a decision waits, ``session.pump.send_client(data)`` sends the client
 whole messages (a NoticeResponse naming the approval) at a message
@@ -59,8 +65,9 @@ if TYPE_CHECKING:
 
 __all__ = ["pump_eligible", "reusable", "run_pump"]
 
-#: (bytes for the upstream, discard until Sync, the decision event to cache)
-Verdict = tuple[bytes, bool, bytes | None]
+#: (bytes for the upstream, discard until Sync, the decision event to cache,
+#: whether it holds for every simple query of the same shape)
+Verdict = tuple[bytes, bool, bytes | None, bool]
 
 
 def pump_eligible(session: PgSession) -> bool:
@@ -209,18 +216,27 @@ class _Run:
             self.resume(rid, data)
 
     def resume(self, rid: int, data: bytes) -> None:
-        data, discard, cache = self.verdict(data)
-        self.pump.resume(rid, data, discard=discard, cache_event=cache)
+        data, discard, cache, shape = self.verdict(data)
+        self.pump.resume(rid, data, discard=discard, cache_event=cache, cache_shape=shape)
 
     def verdict(self, data: bytes) -> Verdict:
         """What the pump gets for a decided statement: the bytes, whether to
-        discard until Sync, and the decision event when it may be reused."""
+        discard until Sync, the decision event when it may be reused, and
+        whether it may be reused for the same statement with other
+        constants (no literal's value decided the classification)."""
         s = self.session
         discard = s.discarding
         s.discarding = False
         event = self.tap.events[-1] if len(self.tap.events) == 1 else None
-        cache = event if event is not None and reusable(s.last_decision) else None
-        return data, discard, cache
+        decision = s.last_decision
+        cache = event if event is not None and reusable(decision) else None
+        shape = (
+            cache is not None
+            and decision is not None
+            and decision.classification is not None
+            and decision.classification.literal_free
+        )
+        return data, discard, cache, shape
 
     async def idle_watch(self, scope: trio.CancelScope) -> None:
         from limen.gateway.pg import SessionEnd

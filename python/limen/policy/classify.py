@@ -89,7 +89,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, Final
 
@@ -223,6 +223,9 @@ class Classification:
     statements: tuple[StatementInfo, ...]
     error: str | None = None
     """Why it is ``unknown`` (a parse error says where, never what)."""
+    literal_free: bool = field(default=False, compare=False)
+    """True when no literal's value decided it (the template cache reuses it
+    for the same statement with other constants, and so may the pump)."""
 
     @property
     def klass(self) -> str:
@@ -299,7 +302,7 @@ _CONST_VALUE: Final = re.compile(
     + _JSON_STRING
     + r'|[^{}",]*))?\}'
 )
-_LOCATION: Final = re.compile(r'"(?:location|stmt_location|stmt_len)":-?\d+')
+_LOCATION: Final = re.compile(r'"(?:\w*location|stmt_len|(?:rexpr_)?list_(?:start|end))":-?\d+')
 _TEMPLATES: OrderedDict[str, Classification] = OrderedDict()
 _TEMPLATES_LOCK: Final = threading.Lock()
 _WALK: Final = threading.local()
@@ -368,6 +371,7 @@ def _classify(sql: str, depth: int, *, templates: bool = False) -> Classificatio
     _WALK.literal_matters = False
     result = _walk_tree(tree, depth)
     if not _WALK.literal_matters:
+        result = replace(result, literal_free=True)
         with _TEMPLATES_LOCK:
             _TEMPLATES[key] = result
             if len(_TEMPLATES) > CACHE_SIZE:

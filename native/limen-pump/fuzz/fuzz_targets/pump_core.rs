@@ -53,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
                 upstream: req.raw.clone(),
                 discard_until_sync: req.sql.first() == Some(&b'D'),
                 cache_event: (req.sql.len() % 2 == 0).then(|| b"{}".to_vec()),
+                cache_shape: req.sql.len() % 3 == 0,
             };
             r = core
                 .try_resume(req.id, verdict, &mut up)

@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use limen_wire::pg::tree::tree_template;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let once = tree_template(text);
     assert!(once.len() <= text.len());
 });

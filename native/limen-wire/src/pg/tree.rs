@@ -10,7 +10,9 @@
 //!
 //! 1. `"A_Const":{"(ival|fval|sval|boolval|bsval)":{("\w+":(STRING|[^{}",]*))?}`
 //!    becomes `"A_Const":{"$1":{}` (STRING is a JSON string literal);
-//! 2. `"(location|stmt_location|stmt_len)":-?\d+` is removed.
+//! 2. `"(\w*location|stmt_len|(rexpr_)?list_(start|end))":-?\d+` is removed
+//!    (every source position libpg_query prints: `location`,
+//!    `stmt_location`, `arg_location`, ..., and PostgreSQL 18's list bounds).
 //!
 //! The two never overlap or create matches for each other, so one pass that
 //! tries (1) then (2) at each `"` gives the same text. Like the regular
@@ -19,7 +21,13 @@
 
 const CONST_HEAD: &[u8] = br#""A_Const":{""#;
 const CONST_KINDS: [&[u8]; 5] = [b"ival", b"fval", b"sval", b"boolval", b"bsval"];
-const LOCATION_KEYS: [&[u8]; 3] = [br#""location":"#, br#""stmt_location":"#, br#""stmt_len":"#];
+const POSITION_KEYS: [&[u8]; 5] = [
+    b"stmt_len",
+    b"list_start",
+    b"list_end",
+    b"rexpr_list_start",
+    b"rexpr_list_end",
+];
 
 /// The template of `json` (see the module docs).
 pub fn tree_template(json: &str) -> String {
@@ -88,16 +96,21 @@ fn match_const(b: &[u8], i: usize) -> Option<(usize, usize)> {
 
 /// Pattern (2) at `i`: the end of the match.
 fn match_location(b: &[u8], i: usize) -> Option<usize> {
-    let key = LOCATION_KEYS.iter().find(|k| b[i..].starts_with(k))?;
-    let mut p = i + key.len();
+    let start = i + 1;
+    let len = word_len(b, start);
+    let key = &b[start..start + len];
+    if !(key.ends_with(b"location") || POSITION_KEYS.contains(&key)) {
+        return None;
+    }
+    let mut p = expect(b, start + len, b"\":")?;
     if b.get(p) == Some(&b'-') {
         p += 1;
     }
-    let start = p;
+    let digits = p;
     while b.get(p).is_some_and(u8::is_ascii_digit) {
         p += 1;
     }
-    (p > start).then_some(p)
+    (p > digits).then_some(p)
 }
 
 fn expect(b: &[u8], p: usize, lit: &[u8]) -> Option<usize> {
@@ -105,8 +118,9 @@ fn expect(b: &[u8], p: usize, lit: &[u8]) -> Option<usize> {
 }
 
 /// Length of the run of word characters at `p` (ASCII letters, digits and
-/// `_`, and any non-ASCII byte: libpg_query's keys are ASCII, and Python's
-/// `\w` also takes letters beyond ASCII).
+/// `_`, and any non-ASCII byte: libpg_query's keys are ASCII; Python's `\w`
+/// takes most letters beyond ASCII, which only text that is not a parse
+/// tree could tell apart).
 fn word_len(b: &[u8], p: usize) -> usize {
     b.get(p..)
         .unwrap_or_default()

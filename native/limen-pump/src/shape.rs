@@ -1,0 +1,170 @@
+//! The *shape* of a simple query: its text with every integer and plain
+//! string constant replaced by a marker of its token type, everything else
+//! kept byte for byte — or nothing, when the text holds anything this
+//! deliberately small lexer does not fully understand.
+//!
+//! Why: a decision the host marks as holding for the statement's shape (the
+//! classifier reused it across literals: see `limen.policy.classify`'s
+//! template cache) is cached under this key, so `... WHERE aid = 1` and
+//! `... WHERE aid = 2` share one decision without a trip to Python.
+//!
+//! Soundness: two texts with the same key differ only inside tokens that
+//! PostgreSQL's lexer reads as the same kind of constant (ICONST for an
+//! integer that fits in 32 bits, FCONST for a longer one, SCONST for a
+//! string), so they parse to the same tree but for the constants' values.
+//! To keep that true the lexer gives up (None) on every construct where a
+//! byte's meaning depends on context it does not track: comments (`--`,
+//! `/*`), dollar quotes and parameters (`$`), quoted identifiers (`"`),
+//! backslashes (escape strings, `standard_conforming_strings`), prefixed
+//! strings (`E'`, `B'`, `X'`, `N'`, `U&'`), numbers with a point, an
+//! exponent, a base prefix or underscores, unterminated strings, control
+//! characters and anything outside ASCII.
+
+/// Marks a string constant in the key.
+const STRING: &[u8] = b"\x01s";
+/// Marks an integer constant that fits in 32 bits (ICONST).
+const INT: &[u8] = b"\x01i";
+/// Marks a longer integer constant (FCONST).
+const BIG: &[u8] = b"\x01f";
+
+fn ident_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+/// The shape key of `sql`, or None (see the module docs).
+pub fn literal_key(sql: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(sql.len());
+    let mut i = 0;
+    while i < sql.len() {
+        let c = sql[i];
+        match c {
+            b'$' | b'\\' | b'"' | 0x80..=0xff => return None,
+            b'-' if sql.get(i + 1) == Some(&b'-') => return None,
+            b'/' if sql.get(i + 1) == Some(&b'*') => return None,
+            b'\t' | b'\n' | b'\r' => {
+                out.push(c);
+                i += 1;
+            }
+            0..=0x1f | 0x7f => return None,
+            b'\'' => {
+                if i > 0 && (ident_byte(sql[i - 1]) || sql[i - 1] == b'&') {
+                    return None; // E'', B'', X'', N'', U&''
+                }
+                // A plain string: '' is a quote inside it.
+                let mut j = i + 1;
+                loop {
+                    match sql.get(j) {
+                        None => return None,
+                        Some(b'\'') if sql.get(j + 1) == Some(&b'\'') => j += 2,
+                        Some(b'\'') => break,
+                        // A backslash means something under
+                        // standard_conforming_strings = off; a byte past ASCII
+                        // may be half of a multibyte character (SJIS).
+                        Some(b'\\' | 0x80..=0xff) => return None,
+                        Some(&b) if b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r') => return None,
+                        Some(_) => j += 1,
+                    }
+                }
+                out.push(b'\'');
+                out.extend_from_slice(STRING);
+                out.push(b'\'');
+                i = j + 1;
+            }
+            _ if ident_byte(c) => {
+                let start = i;
+                while i < sql.len() && ident_byte(sql[i]) {
+                    i += 1;
+                }
+                let word = &sql[start..i];
+                if !c.is_ascii_digit() {
+                    out.extend_from_slice(word); // a keyword or identifier
+                    continue;
+                }
+                let dotted = (start > 0 && sql[start - 1] == b'.') || sql.get(i) == Some(&b'.');
+                if !word.iter().all(u8::is_ascii_digit) || dotted {
+                    return None; // 1.5, 1e5, 0x1f, 1_000, 2abc, t.1
+                }
+                out.extend_from_slice(if fits_i32(word) { INT } else { BIG });
+            }
+            _ => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Whether the decimal digits `word` are at most 2147483647 (what
+/// PostgreSQL's lexer reads as ICONST rather than FCONST).
+fn fits_i32(word: &[u8]) -> bool {
+    let digits = match word.iter().position(|&d| d != b'0') {
+        Some(first) => &word[first..],
+        None => return true,
+    };
+    if digits.len() > 10 {
+        return false;
+    }
+    let value = digits
+        .iter()
+        .fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
+    value <= i32::MAX as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::literal_key;
+
+    fn key(s: &str) -> Option<Vec<u8>> {
+        literal_key(s.as_bytes())
+    }
+
+    #[test]
+    fn literals_of_one_kind_share_a_key() {
+        let a = key("SELECT abalance FROM pgbench_accounts WHERE aid = 12345;");
+        assert!(a.is_some());
+        assert_eq!(
+            a,
+            key("SELECT abalance FROM pgbench_accounts WHERE aid = 7;")
+        );
+        assert_eq!(key("SELECT 'it''s', 1"), key("SELECT 'x', 2147483647"));
+        assert_eq!(key("SELECT t1.c2 FROM t1"), key("SELECT t1.c2 FROM t1"));
+    }
+
+    #[test]
+    fn kinds_and_everything_else_stay_apart() {
+        assert_ne!(key("SELECT 1"), key("SELECT 2147483648"));
+        assert_ne!(key("SELECT 1"), key("SELECT '1'"));
+        assert_ne!(
+            key("SELECT a FROM t WHERE id = 1"),
+            key("SELECT a FROM t WHERE id  = 1")
+        );
+        assert_ne!(key("SELECT a FROM t"), key("SELECT b FROM t"));
+        assert_eq!(key("SELECT 00000000000000000001"), key("SELECT 5"));
+    }
+
+    #[test]
+    fn gives_up_on_what_it_does_not_track() {
+        for s in [
+            "SELECT 1 -- c",
+            "SELECT /* c */ 1",
+            "SELECT $1",
+            "SELECT $$x$$",
+            "SELECT \"Id\" FROM t",
+            "SELECT E'a'",
+            "SELECT x'1f'",
+            "SELECT U&'a'",
+            "SELECT 'a\\'",
+            "SELECT 1.5",
+            "SELECT .5",
+            "SELECT 1e5",
+            "SELECT 0x1f",
+            "SELECT 1_000",
+            "SELECT 'open",
+            "SELECT 'é'",
+            "SELECT \u{1}1",
+        ] {
+            assert_eq!(key(s), None, "{s}");
+        }
+    }
+}
