@@ -225,7 +225,8 @@ async def test_held_then_approved_runs_once_and_returns_its_result(env: Env, dat
         await trio.sleep(0.3)
         assert remaining(database, 101, 102) == 2
         assert not outcome
-        assert env.store.approval_vote(req.id, approver="sam", approve=True, now=time.time())
+        approved = env.store.approval_vote(req.id, approver="sam", approve=True, now=time.time())
+        assert approved.status == "approved"
     assert outcome == [2]
     assert remaining(database, 101, 102) == 0
     (notice,) = notices
@@ -454,7 +455,9 @@ async def test_many_waiting_sessions_do_not_block_others(env: Env, database: str
         assert await run(busy) == [(3,)] * 50  # other sessions are served meanwhile
         assert not outcomes
         for r in reqs:
-            env.store.approval_vote(r.id, approver="sam", approve=r.subject != "carer171", now=0)
+            env.store.approval_vote(
+                r.id, approver="sam", approve=r.subject != "carer171", now=time.time()
+            )
     assert sorted(o if isinstance(o, int) else -1 for o in outcomes) == [-1, 1, 1, 1, 1, 1]
     assert remaining(database, *ids) == 1
 

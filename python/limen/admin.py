@@ -27,14 +27,12 @@ from typing import Any
 import msgspec
 import trio
 
-from limen.approvals import ApprovalHub, parse_duration
+from limen.approvals import MAX_REASON, ApprovalHub, parse_duration
 from limen.httpserver import HTTPServer, Request, Response, Router
 from limen.identity import Authenticator, Identity, IdentityError
 from limen.store import ApprovalError, ApprovalRequest
 
 __all__ = ["AdminAPI"]
-
-MAX_REASON = 1000
 
 
 class _VoteBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -35,7 +35,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import httpx
@@ -46,6 +46,7 @@ from limen.config import Duration
 from limen.store import ApprovalError, ApprovalRequest, Grant, Store
 
 __all__ = [
+    "MAX_REASON",
     "ApprovalError",
     "ApprovalHub",
     "ApprovalRequest",
@@ -56,6 +57,8 @@ __all__ = [
 
 ID_BYTES: Final = 6
 """Approval ids are 12 lowercase hex characters."""
+MAX_REASON: Final = 1000
+"""An approver's reason, at most (characters)."""
 
 
 def new_approval_id() -> str:
@@ -151,7 +154,7 @@ class ApprovalHub:
         *,
         timeout: float,
         webhook: str | None = None,
-        on_created: Callable[[ApprovalRequest], Any] | None = None,
+        on_created: Callable[[ApprovalRequest], Awaitable[None]] | None = None,
     ) -> ApprovalRequest:
         """Create ``req`` and wait (at most ``timeout`` seconds of the Trio
         clock) for its final status, which is returned. ``on_created`` runs
@@ -178,9 +181,7 @@ class ApprovalHub:
             if webhook is not None and self._nursery is not None:
                 self._nursery.start_soon(self._send_webhook, webhook, req)
             if on_created is not None:
-                result = on_created(req)
-                if hasattr(result, "__await__"):
-                    await result
+                await on_created(req)
             deadline = trio.current_time() + timeout if math.isfinite(timeout) else math.inf
             with trio.move_on_at(deadline):
                 while True:

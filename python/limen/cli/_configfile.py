@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from pathlib import Path
 
-from limen.cli import UsageError
+from limen.cli import CheckFailed, UsageError
 from limen.config import Config, ConfigError, load_config
+from limen.store import Store, StoreError, open_store
 
-__all__ = ["add_config_argument", "load_config_arg", "read_secret_input"]
+__all__ = ["add_config_argument", "load_config_arg", "open_state_store", "read_secret_input"]
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +29,16 @@ def load_config_arg(args: argparse.Namespace) -> Config:
         return load_config(args.config)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
+
+
+def open_state_store(args: argparse.Namespace) -> tuple[Config, Store]:
+    """The config named by ``--config`` and its state store; a store that
+    cannot be opened is a failed operation (exit 1)."""
+    config = load_config_arg(args)
+    try:
+        return config, open_store(config.gateway.state, Path(config.base_dir))
+    except StoreError as exc:
+        raise CheckFailed(str(exc)) from None
 
 
 def read_secret_input(prompt: str, limit: int) -> str:

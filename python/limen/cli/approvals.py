@@ -14,16 +14,13 @@ import argparse
 import datetime as dt
 import json
 import time
-from pathlib import Path
 
 import msgspec
 
-from limen.approvals import format_duration, parse_duration
+from limen.approvals import MAX_REASON, format_duration, parse_duration
 from limen.cli import CheckFailed, UsageError
-from limen.cli._configfile import add_config_argument, load_config_arg
-from limen.store import ApprovalError, ApprovalRequest, Store, StoreError, open_store
-
-MAX_REASON = 1000
+from limen.cli._configfile import add_config_argument, open_state_store
+from limen.store import ApprovalError, ApprovalRequest
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -89,14 +86,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         sp.set_defaults(func=cmd_vote, approve=approve)
 
 
-def _store(args: argparse.Namespace) -> Store:
-    config = load_config_arg(args)
-    try:
-        return open_store(config.gateway.state, Path(config.base_dir))
-    except StoreError as exc:
-        raise UsageError(str(exc)) from None
-
-
 def _age(seconds: float) -> str:
     seconds = max(0, int(seconds))
     if seconds < 60:
@@ -112,7 +101,7 @@ def _one_line(text: str, width: int = 60) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    store = _store(args)
+    _config, store = open_state_store(args)
     try:
         rows = store.approvals(pending_only=not args.all, limit=max(1, args.limit))
     finally:
@@ -146,7 +135,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    store = _store(args)
+    _config, store = open_state_store(args)
     try:
         req = store.approval(args.id)
     except ApprovalError as exc:
@@ -170,7 +159,7 @@ def cmd_vote(args: argparse.Namespace) -> int:
             grant = parse_duration(args.grant)
         except ValueError as exc:
             raise UsageError(f"--for: {exc}") from None
-    store = _store(args)
+    _config, store = open_state_store(args)
     try:
         try:
             req = store.approval_vote(

@@ -21,10 +21,9 @@ import msgspec
 
 from limen import record
 from limen.cli import CheckFailed, UsageError
-from limen.cli._configfile import load_config_arg
-from limen.config import Config
+from limen.cli._configfile import load_config_arg, open_state_store
 from limen.pgtext import render_backend
-from limen.store import Store, StoreError, open_store
+from limen.store import StoreError
 
 _DIRECTION = {
     record.Kind.C2U: "bot -> upstream",
@@ -146,17 +145,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     k.set_defaults(func=cmd_keygen)
 
 
-def _store(args: argparse.Namespace) -> tuple[Config, Store]:
-    config = load_config_arg(args)
-    try:
-        return config, open_store(config.gateway.state, Path(config.base_dir))
-    except StoreError as exc:
-        raise CheckFailed(str(exc)) from None
-
-
 def _log_path(args: argparse.Namespace) -> Path:
     if args.config is not None:
-        config, store = _store(args)
+        config, store = open_state_store(args)
         try:
             rec = store.session(args.target)
         except StoreError as exc:
@@ -343,7 +334,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    _config, store = _store(args)
+    _config, store = open_state_store(args)
     try:
         rows = store.sessions(limit=max(1, args.limit))
     finally:

@@ -622,14 +622,7 @@ class PgSession:
                     if kind == "query":
                         self.relay.push_sync()  # what is registered next: the next cycle
                 elif kind == "function_call":
-                    out += self._deny_bytes(
-                        local_denial(
-                            "admin",
-                            "the fast-path function call interface is not allowed",
-                            "call the function in a SQL statement",
-                        ),
-                        extended=False,
-                    )
+                    out += self.deny_function_call()
                     self.relay.push_sync()
                 elif kind == "terminate":
                     terminate = True
@@ -703,6 +696,17 @@ class PgSession:
         )
         return self._deny_bytes(decision, extended=extended)
 
+    def deny_function_call(self) -> bytes:
+        """The stand-in for a FunctionCall message: always refused."""
+        return self._deny_bytes(
+            local_denial(
+                "admin",
+                "the fast-path function call interface is not allowed",
+                "call the function in a SQL statement",
+            ),
+            extended=False,
+        )
+
     def _deny_bytes(self, decision: Decision, *, extended: bool) -> bytes:
         """What the upstream gets instead of a denied message (see the
         module docs), with the relay told to swap in the 42501 error."""
@@ -769,7 +773,11 @@ class PgSession:
                 }
             )
             return raw
-        timeout = decision.hold_timeout if decision.hold_timeout is not None else 900.0
+        timeout = (
+            decision.hold_timeout
+            if decision.hold_timeout is not None
+            else self.config.gateway.hold_timeout.seconds
+        )
         now = hub.clock()
         req = ApprovalRequest(
             id=new_approval_id(),

@@ -188,20 +188,11 @@ class _Run:
         nursery.start_soon(self._finish_hold, rid, held, kind == "parse", sql, raw)
 
     def _judge(self, kind: str, name: bytes, sql: bytes, raw: bytes) -> bytes | Decision:
-        from limen.gateway.pg import local_denial
-
         s = self.session
         self.tap.events.clear()
         s.last_decision = None
         if kind == "function_call":
-            return s._deny_bytes(
-                local_denial(
-                    "admin",
-                    "the fast-path function call interface is not allowed",
-                    "call the function in a SQL statement",
-                ),
-                extended=False,
-            )
+            return s.deny_function_call()
         extended = kind == "parse"
         result: bytes | Decision = s._judge(
             sql, raw, extended=extended, name=name.decode("utf-8", "replace")
