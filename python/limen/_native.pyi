@@ -86,6 +86,7 @@ class PgPump:
         *,
         judge: Callable[[str, bytes, bytes, bytes], tuple[bytes, bool, bytes | None, bool] | None]
         | None = None,
+        input_masker: Masker | None = None,
         cache_entries: int = 1024,
         cache_bytes: int = 1048576,
         cache_max_text: int = 8192,

@@ -228,6 +228,9 @@ pub struct PumpCore<M> {
     key: Vec<u8>,
     status: u8,
     counts: Counts,
+    /// Masks statement texts for the record (see [`PumpCore::with_input_masker`]).
+    input_masker: Option<M>,
+    scratch: Vec<u8>,
 }
 
 fn push_describe<M: ContentMasker>(relay: &SharedRelay<M>, hidden: bool) -> Result<(), PumpError> {
@@ -272,7 +275,21 @@ impl<M: ContentMasker> PumpCore<M> {
             key: Vec::new(),
             status: b'I',
             counts: Counts::default(),
+            input_masker: None,
+            scratch: Vec::new(),
         }
+    }
+
+    /// The masker of the session's statement texts as recorded. The host
+    /// caches only decisions on statements its own masking left unchanged
+    /// (and, for shapes, whose parse tree has no secret position, which
+    /// all statements of one shape share), so an exact hit is recorded as
+    /// is; a shape hit (other constants) is recorded as is only when this
+    /// masker finds nothing in it, else it goes to the host, which records
+    /// it masked.
+    pub fn with_input_masker(mut self, masker: Option<M>) -> Self {
+        self.input_masker = masker;
+        self
     }
 
     /// The last ReadyForQuery status seen (`I`, `T` or `E`).
@@ -424,6 +441,14 @@ impl<M: ContentMasker> PumpCore<M> {
                     });
                     if let Some(k) = &shape_key {
                         hit = self.cache.get(k.as_slice());
+                    }
+                    if let (Some(_), Some(m)) = (hit, &self.input_masker) {
+                        // Other constants: recorded as is only if the
+                        // masker finds nothing (else the host records it).
+                        self.scratch.clear();
+                        if m.mask_into(sql, &mut self.scratch) > 0 {
+                            hit = None;
+                        }
                     }
                 }
                 if let Some(event) = hit {

@@ -59,7 +59,7 @@ fn limits(max_message_size: usize) -> Limits {
 }
 
 /// `limen-mask`'s masker as the relay's content masker.
-pub(crate) struct MaskAdapter(Masker);
+pub(crate) struct MaskAdapter(pub(crate) Masker);
 
 impl ContentMasker for MaskAdapter {
     fn mask_into(&self, value: &[u8], out: &mut Vec<u8>) -> usize {

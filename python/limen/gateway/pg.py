@@ -43,12 +43,14 @@ import trio
 from limen import _native
 from limen.approvals import ApprovalRequest, format_duration, new_approval_id
 from limen.config import Resource, Rule, SecretError, is_loopback_host
-from limen.gateway.recording import C2U, EVENT, U2C, Recorder, SessionInfo
+from limen.gateway.inrecord import raw_input_event, record_statement
+from limen.gateway.recording import EVENT, U2C, Recorder, SessionInfo
 from limen.identity import Identity, IdentityError
 from limen.policy import Decision, SessionPolicy
 
 if TYPE_CHECKING:
     from limen.gateway.server import PgGateway
+    from limen.inmask import InputMasker, Masked
 
 __all__ = ["PgSession", "SessionEnd"]
 
@@ -114,6 +116,8 @@ class PgSession:
         self.relay: _native.PgServerRelay | None = None
         self.policy: SessionPolicy | None = None
         self.recorder: Recorder | None = None
+        self.input_masker: InputMasker | None = None  # None: statements recorded raw
+        self.last_input: Masked | None = None
         self.status = "I"
         self.discarding = False
         self.last_activity = trio.current_time()
@@ -357,6 +361,9 @@ class PgSession:
         self.recorder = self.gw.recorder_factory(
             SessionInfo(self.session_id, self.identity.subject, resource.name, "postgres")
         )
+        self.input_masker = self.gw.input_maskers.for_session(self.identity, resource.name)
+        if self.input_masker is None:
+            raw_input_event(self.recorder)
         self.gw.log(
             "session_start",
             session=self.session_id,
@@ -661,7 +668,7 @@ class PgSession:
         assert self.policy is not None
         assert self.recorder is not None
         self.statements += 1
-        self.recorder.append(C2U, sql_bytes)
+        self.last_input = record_statement(self.recorder, self.input_masker, sql_bytes)
         try:
             sql = sql_bytes.decode("utf-8")
             decision = self.policy.decide_parse(name, sql) if extended else self.policy.decide(sql)
@@ -787,7 +794,7 @@ class PgSession:
             groups=list(identity.groups),
             resource=self.resource_name,
             protocol="postgres",
-            statement=self.gw.mask_statement(sql_bytes),
+            statement=self.gw.mask_statement(sql_bytes, self.input_masker),
             klass=decision.klass,
             rule=rule,
             approvers=list(decision.approvers),

@@ -220,9 +220,15 @@ class _Run:
         s.discarding = False
         event = self.tap.events[-1] if len(self.tap.events) == 1 else None
         decision = s.last_decision
+        # A statement masked for the record is judged each time (a hit would
+        # be recorded as sent); a secret position bars its whole shape.
+        masked = s.last_input
         cache = event if event is not None and reusable(decision) else None
+        if masked is not None and masked.masked:
+            cache = None
         shape = (
             cache is not None
+            and (masked is None or not masked.structural)
             and decision is not None
             and decision.classification is not None
             and decision.classification.literal_free
@@ -286,6 +292,7 @@ async def run_pump(session: PgSession) -> None:
         session.relay,
         tap.native,
         judge=run.fast,
+        input_masker=None if session.input_masker is None else session.input_masker.content,
         write_timeout=session.config.gateway.handshake_timeout.seconds,
     )
     run.attach(pump)
