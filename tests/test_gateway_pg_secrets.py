@@ -33,7 +33,7 @@ from gateway_pg_support import Gateway, config_text, database, direct_query
 from limen import record
 from limen.admin import AdminAPI
 from limen.approvals import ApprovalHub
-from limen.config import ConfigError, Config, load_config_text
+from limen.config import Config, ConfigError, load_config_text
 from limen.gateway import PgGateway
 from limen.gateway.server import JsonLog
 from limen.httpserver import HTTPServer, Request, Response, Router, bound_port
@@ -232,9 +232,11 @@ async def _drive(env: Env, database: str, s: dict[str, str], ci_group: str) -> N
         _psql(env, vault, "vic", f"ALTER ROLE limen_no_such_role PASSWORD '{s['held_pw']}'")
 
     def held_extended() -> None:
-        with psycopg.connect(env.gw.dsn(vault, user="vic"), autocommit=True) as conn:
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute(f"INSERT INTO users_in VALUES ({base + 6}, '{s['held_gh']}')")
+        with (
+            psycopg.connect(env.gw.dsn(vault, user="vic"), autocommit=True) as conn,
+            pytest.raises(psycopg.errors.InsufficientPrivilege),
+        ):
+            conn.execute(f"INSERT INTO users_in VALUES ({base + 6}, '{s['held_gh']}')")
 
     views: list[str] = []
     async with trio.open_nursery() as n:
@@ -242,8 +244,11 @@ async def _drive(env: Env, database: str, s: dict[str, str], ci_group: str) -> N
         n.start_soon(trio.to_thread.run_sync, held_extended)
         reqs = await _wait_pending(env, 2)
         statements = " ".join(r.statement for r in reqs)
-        assert "[MASKED:sql-secret]" in statements and "[MASKED:github-token]" in statements
-        views.append(await trio.to_thread.run_sync(_cli, env, "approvals", "list", "--config", "limen.toml"))
+        assert "[MASKED:sql-secret]" in statements
+        assert "[MASKED:github-token]" in statements
+        views.append(
+            await trio.to_thread.run_sync(_cli, env, "approvals", "list", "--config", "limen.toml")
+        )
         views.append(
             await trio.to_thread.run_sync(
                 _cli, env, "approvals", "list", "--json", "--config", "limen.toml"
@@ -251,9 +256,13 @@ async def _drive(env: Env, database: str, s: dict[str, str], ci_group: str) -> N
         )
         for r in reqs:
             views.append(
-                await trio.to_thread.run_sync(_cli, env, "approvals", "show", r.id, "--config", "limen.toml")
+                await trio.to_thread.run_sync(
+                    _cli, env, "approvals", "show", r.id, "--config", "limen.toml"
+                )
             )
-            got = await trio.to_thread.run_sync(_admin, env, "GET", f"/v1/approvals/{r.id}", approver)
+            got = await trio.to_thread.run_sync(
+                _admin, env, "GET", f"/v1/approvals/{r.id}", approver
+            )
             assert got.status_code == 200
             views.append(got.text)
         listed = await trio.to_thread.run_sync(_admin, env, "GET", "/v1/approvals", approver)
@@ -272,7 +281,9 @@ async def _drive(env: Env, database: str, s: dict[str, str], ci_group: str) -> N
         while env.gw.gateway.sessions:
             await trio.sleep(0.05)
     # the upstream got the values untouched
-    rows = direct_query(database, f"SELECT email FROM users_in WHERE id >= {base} AND id < {base + 10}")
+    rows = direct_query(
+        database, f"SELECT email FROM users_in WHERE id >= {base} AND id < {base + 10}"
+    )
     emails = {str(r[0]) for r in rows}
     for k in ("gh", "gh_shape", "aws_bind", "bind_plain", "copy_plain"):
         assert s[k] in emails
@@ -297,6 +308,15 @@ async def test_planted_secrets_appear_nowhere(
     for rec in recs:
         _assert_absent(f"a {rec.kind} record", rec.payload, s)
     c2u = [r.payload for r in recs if r.kind == record.Kind.C2U]
+    # every statement went through the masker; results too where a rule
+    # masks them (ci-app does, vault-app does not)
+    assert all(r.masked for r in recs if r.kind == record.Kind.C2U)
+    assert not any(r.masked for r in recs if r.kind == record.Kind.EVENT)
+    for path in paths:
+        log = record.open_log(path, env.recipient.private)
+        u2c = [r.masked for r in log if r.kind == record.Kind.U2C]
+        assert u2c
+        assert set(u2c) == {log.header.identity == "bot"}
     assert any(b"PASSWORD '[MASKED:sql-secret]'" in p for p in c2u)
     assert any(b"[MASKED:aws-access-key-id]" in p for p in c2u)
     assert any(b"[MASKED:github-token]" in p for p in c2u)
@@ -312,9 +332,18 @@ async def test_planted_secrets_appear_nowhere(
     record.save_key(key_file, env.recipient.private, "recipient")
     for session in env.store.sessions():
         replay = await trio.to_thread.run_sync(
-            _cli, env, "sessions", "replay", "--config", "limen.toml", "--key", str(key_file), session.id
+            _cli,
+            env,
+            "sessions",
+            "replay",
+            "--config",
+            "limen.toml",
+            "--key",
+            str(key_file),
+            session.id,
         )
         assert "# end:" in replay, replay
+        assert "bot -> upstream [masked]" in replay
         _assert_absent("replay", replay, s)
     views: list[str] = env.views  # type: ignore[attr-defined]
     for view in views:
@@ -337,7 +366,9 @@ async def test_record_raw_input_keeps_statements_raw_in_the_encrypted_log(
     recs, paths = _records(env)
     for path in paths:  # encrypted: nothing readable without the key
         _assert_absent(f"the file {path.name}", path.read_bytes(), s)
-    c2u = b"\n".join(r.payload for r in recs if r.kind == record.Kind.C2U)
+    raw = [r for r in recs if r.kind == record.Kind.C2U and not r.masked]
+    assert raw  # the rawci session's statements: kept raw, flagged so
+    c2u = b"\n".join(r.payload for r in raw)
     for k in ("aws", "role_pw", "set_tok", "gh", "gh_shape", "ext_pw"):
         assert s[k].encode() in c2u, k
     events = [json.loads(r.payload) for r in recs if r.kind == record.Kind.EVENT]

@@ -75,7 +75,9 @@ def test_secrets_are_masked(sql: str, secret: str) -> None:
 
 def test_structure_keeps_the_rest_readable() -> None:
     out = _mask("ALTER ROLE bot WITH LOGIN PASSWORD 'hunter2' VALID UNTIL '2030-01-01'")
-    assert out == "ALTER ROLE bot WITH LOGIN PASSWORD '[MASKED:sql-secret]' VALID UNTIL '2030-01-01'"
+    assert (
+        out == "ALTER ROLE bot WITH LOGIN PASSWORD '[MASKED:sql-secret]' VALID UNTIL '2030-01-01'"
+    )
     # the masked text is still SQL
     parse_sql_json(out)
     m = M.mask(b"SELECT dblink_exec('host=h', 'UPDATE t SET a = 1')")
@@ -92,12 +94,15 @@ def test_plain_statements_are_unchanged_and_not_structural() -> None:
         b"COPY t FROM STDIN WITH (FORMAT csv)",
     ):
         m = M.mask(sql)
-        assert m.text == sql and not m.masked and not m.structural
+        assert m.text == sql
+        assert not m.masked
+        assert not m.structural
 
 
 def test_a_secret_position_without_a_string_is_still_structural() -> None:
     m = M.mask(b"ALTER ROLE bot PASSWORD NULL")
-    assert m.structural and not m.masked
+    assert m.structural
+    assert not m.masked
 
 
 def test_masking_record_names_detectors_only() -> None:

@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 #: Structural detector names (beside the content detectors' names).
-SQL_SECRET: Final = "sql-secret"
+SQL_SECRET: Final = "sql-secret"  # noqa: S105 (a detector name)
 SQL_UNPARSED: Final = "sql-unparsed"
 
 #: Names of options, settings and node fields whose string values are secret.

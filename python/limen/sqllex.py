@@ -28,9 +28,9 @@ class StringConstant(NamedTuple):
     """The decoded value; None when the lexer cannot decode it exactly."""
 
 
-_IDENT_START: Final = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_") | frozenset(
-    range(0x80, 0x100)
-)
+_IDENT_START: Final = frozenset(
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
+) | frozenset(range(0x80, 0x100))
 _IDENT: Final = _IDENT_START | frozenset(b"0123456789$")
 _DOLLAR_TAG: Final = re.compile(rb"\$(?:[A-Za-z_\x80-\xff][A-Za-z0-9_\x80-\xff]*)?\$")
 _SPACE: Final = frozenset(b" \t\n\r\f\v")

@@ -65,6 +65,17 @@ impl RecordKind {
 pub trait RecordSink {
     /// Appends one record.
     fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String>;
+    /// Appends one record, saying whether its payload went through
+    /// limen's masking (sinks that keep no such flag ignore it).
+    fn try_append_flagged(
+        &mut self,
+        kind: RecordKind,
+        payload: &[u8],
+        masked: bool,
+    ) -> Result<(), String> {
+        let _ = masked;
+        self.try_append(kind, payload)
+    }
     /// True when the host should be told that records wait for it (sinks
     /// that queue records for the host).
     fn needs_host(&mut self) -> bool {
@@ -231,6 +242,8 @@ pub struct PumpCore<M> {
     /// Masks statement texts for the record (see [`PumpCore::with_input_masker`]).
     input_masker: Option<M>,
     scratch: Vec<u8>,
+    /// The relay masks what goes to the client (its records are flagged).
+    results_masked: bool,
 }
 
 fn push_describe<M: ContentMasker>(relay: &SharedRelay<M>, hidden: bool) -> Result<(), PumpError> {
@@ -277,6 +290,7 @@ impl<M: ContentMasker> PumpCore<M> {
             counts: Counts::default(),
             input_masker: None,
             scratch: Vec::new(),
+            results_masked: false,
         }
     }
 
@@ -289,6 +303,13 @@ impl<M: ContentMasker> PumpCore<M> {
     /// it masked.
     pub fn with_input_masker(mut self, masker: Option<M>) -> Self {
         self.input_masker = masker;
+        self
+    }
+
+    /// Whether the relay masks what the client gets: its `u2c` records
+    /// are then flagged as masked.
+    pub fn with_masked_results(mut self, masked: bool) -> Self {
+        self.results_masked = masked;
         self
     }
 
@@ -452,7 +473,7 @@ impl<M: ContentMasker> PumpCore<M> {
                     }
                 }
                 if let Some(event) = hit {
-                    sink.try_append(RecordKind::C2u, sql)
+                    sink.try_append_flagged(RecordKind::C2u, sql, self.input_masker.is_some())
                         .map_err(PumpError::record)?;
                     sink.try_append(RecordKind::Event, event)
                         .map_err(PumpError::record)?;
@@ -570,7 +591,7 @@ impl<M: ContentMasker> PumpCore<M> {
             }
         }
         if client.len() > start {
-            sink.try_append(RecordKind::U2c, &client[start..])
+            sink.try_append_flagged(RecordKind::U2c, &client[start..], self.results_masked)
                 .map_err(PumpError::record)?;
         }
         Ok(ready)

@@ -70,7 +70,7 @@ def record_statement(recorder: Recorder, masker: InputMasker | None, sql: bytes)
         recorder.append(C2U, sql)
         return None
     masked = masker.mask(sql)
-    recorder.append(C2U, masked.text)
+    recorder.append(C2U, masked.text, masked=True)
     if masked.masked:
         recorder.append(Kind.MASKING, masking_record(masked))
     return masked

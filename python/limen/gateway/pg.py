@@ -118,6 +118,7 @@ class PgSession:
         self.recorder: Recorder | None = None
         self.input_masker: InputMasker | None = None  # None: statements recorded raw
         self.last_input: Masked | None = None
+        self.results_masked = False  # the relay masks what the client gets
         self.status = "I"
         self.discarding = False
         self.last_activity = trio.current_time()
@@ -358,6 +359,7 @@ class PgSession:
         self.policy = SessionPolicy(self.gw.policy, self.identity, resource.name)
         masker = self.gw.masker_for(self.identity, resource.name)
         self.relay = _native.PgServerRelay(masker, int(self.config.gateway.max_message_size))
+        self.results_masked = masker is not None
         self.recorder = self.gw.recorder_factory(
             SessionInfo(self.session_id, self.identity.subject, resource.name, "postgres")
         )
@@ -930,7 +932,7 @@ class PgSession:
         upstream direction and a hold's notice), in order."""
         if self.pump is not None:  # pumped: the pump sends at a message boundary
             if self.recorder is not None:
-                self.recorder.append(U2C, data)
+                self.recorder.append(U2C, data, masked=self.results_masked)
             self.pump.send_client(data)
             return
         while self._client_busy:
@@ -940,7 +942,7 @@ class PgSession:
         self._client_busy = True
         try:
             if self.recorder is not None:
-                self.recorder.append(U2C, data)
+                self.recorder.append(U2C, data, masked=self.results_masked)
             await self._send_whole(data)
         finally:
             self._client_busy = False

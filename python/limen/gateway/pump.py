@@ -103,13 +103,13 @@ class _Tap:
         self.statements = 0
         self.events: list[bytes] = []
 
-    def append(self, kind: str, payload: bytes) -> None:
+    def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None:
         if self.native is not None:
-            self.native.append(kind, payload)
+            self.native.append(kind, payload, masked=masked)
             if kind == C2U:
                 self.statements += 1
         else:
-            self.inner.append(kind, payload)
+            self.inner.append(kind, payload, masked=masked)
         if kind == EVENT:
             self.events.append(bytes(payload))
 
@@ -136,8 +136,10 @@ class _Run:
         self.fd = pump.fileno()
 
     def drain_records(self) -> None:
+        s = self.session
         for kind, payload in self.pump.take_records():
-            self.tap.inner.append(kind, payload)
+            masked = s.input_masker is not None if kind == C2U else s.results_masked
+            self.tap.inner.append(kind, payload, masked=masked and kind != EVENT)
 
     async def events(self, nursery: trio.Nursery) -> None:
         """Handles the pump's events until it ends."""
@@ -293,6 +295,7 @@ async def run_pump(session: PgSession) -> None:
         tap.native,
         judge=run.fast,
         input_masker=None if session.input_masker is None else session.input_masker.content,
+        results_masked=session.results_masked,
         write_timeout=session.config.gateway.handshake_timeout.seconds,
     )
     run.attach(pump)

@@ -37,7 +37,10 @@ EVENT = "event"
 
 
 class Recorder(Protocol):
-    def append(self, kind: str, payload: bytes) -> None: ...
+    def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None:
+        """``masked``: the payload went through limen's masking (a native
+        log keeps it as the record's MASKED flag; others may ignore it)."""
+
     def close(self) -> None: ...
 
 
@@ -46,7 +49,7 @@ class NativeRecorder(Protocol):
     """A recorder backed by a native session log, which the native pump
     writes to directly (other recorders get the pump's records queued)."""
 
-    def append(self, kind: str, payload: bytes) -> None: ...
+    def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None: ...
     def close(self) -> None: ...
     def native_writer(self) -> _native.RecordWriter: ...
     def count_statements(self, n: int) -> None: ...
@@ -69,11 +72,15 @@ class MemoryRecorder:
     def __init__(self, info: SessionInfo | None = None) -> None:
         self.info = info
         self.records: list[tuple[str, bytes]] = []
+        self.masked: list[int] = []
+        """Indexes of the records appended as masked."""
         self.closed = False
 
-    def append(self, kind: str, payload: bytes) -> None:
+    def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None:
         if self.closed:
             raise ValueError("recorder is closed")
+        if masked:
+            self.masked.append(len(self.records))
         self.records.append((kind, bytes(payload)))
 
     def close(self) -> None:
@@ -94,9 +101,9 @@ class JsonlRecorder:
     def _write(self, obj: dict[str, object]) -> None:
         self._file.write(json.dumps(obj, separators=(",", ":")) + "\n")
 
-    def append(self, kind: str, payload: bytes) -> None:
+    def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None:
         data = base64.b64encode(payload).decode("ascii")
-        self._write({"t": round(time.time(), 6), "kind": kind, "data": data})
+        self._write({"t": round(time.time(), 6), "kind": kind, "data": data, "masked": masked})
 
     def close(self) -> None:
         if not self._file.closed:
