@@ -31,6 +31,11 @@ cached under the statement's shape (``limen_pump::shape``) when it is a
 simple query the shape lexer understands, so the same query with other
 constants is not asked again; the shape lexer's soundness (same shape =>
 same parse-tree template) is checked in tests/test_policy_templates.py.
+Statements are recorded masked (:mod:`limen.gateway.inrecord`): a statement
+whose recorded text was masked is never cached, a shape only when its
+statement has no secret position in its parse tree (true of every
+statement of that shape), and a shape hit in which the session's content
+masker finds something comes back here to be recorded masked.
 
 While a decision waits, ``session.pump.send_client(data)`` sends the client
 whole messages (a NoticeResponse naming the approval) at a message
