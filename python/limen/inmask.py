@@ -101,9 +101,9 @@ SECRET_ARGS: Final[dict[str, tuple[int, ...] | None]] = {
 #: Every structural rule needs one of these in the text (names, keywords,
 #: functions; ``u&`` for escaped identifiers): a text without any is not
 #: parsed for structure at all (most statements).
+#: Matched on the lowered text (several times faster than ``re.IGNORECASE``).
 _PREFILTER: Final = re.compile(
-    rb"pass|secret|token|key|cred|conn|dsn|private|auth|dblink|set_config|crypt|hmac|pgp_|u&",
-    re.IGNORECASE,
+    rb"pass|secret|token|key|cred|conn|dsn|private|auth|dblink|set_config|crypt|hmac|pgp_|u&"
 )
 
 _DECODER: Final = msgspec.json.Decoder()
@@ -227,7 +227,7 @@ class InputMasker:
         return self.mask(sql).text.decode("utf-8", "replace")
 
     def _structure(self, sql: bytes, detectors: dict[str, int]) -> tuple[bytes, bool]:
-        if _PREFILTER.search(sql) is None:
+        if _PREFILTER.search(sql.lower()) is None:
             return sql, False
         try:
             tree = _DECODER.decode(parse_sql_json(sql.decode("utf-8")))
