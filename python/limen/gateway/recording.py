@@ -3,9 +3,10 @@
 The session appends the statement texts (``c2u``, masked for the record:
 :mod:`limen.gateway.inrecord`), each decision (``event``, JSON) and the
 masked bytes sent to the client (``u2c``), then closes it. ``masked=True``
-marks a payload that went through limen's masking. ``limen.record``'s ``SessionWriter`` has this shape; until it is
-plugged in, :class:`MemoryRecorder` (tests) and :class:`JsonlRecorder` (one
-JSON line per record, payload base64) stand in.
+marks a payload that went through limen's masking. ``limen.record``'s
+``SessionWriter`` has this shape; until it is plugged in,
+:class:`MemoryRecorder` (tests) and :class:`JsonlRecorder` (one JSON line
+per record, payload base64) stand in.
 """
 
 from __future__ import annotations
