@@ -86,6 +86,8 @@ class Env:
         self.hooks = hooks
         self.config_file = config_file
         self.recipient = recipient
+        self.views: list[str] = []
+        """Approvals as people saw them: CLI output, admin API bodies."""
 
 
 async def start(nursery: trio.Nursery, tmp_path: Path, database: str, *, raw: bool) -> Env:
@@ -176,7 +178,7 @@ def _records(env: Env) -> tuple[list[record.Record], list[Path]]:
     return out, paths
 
 
-def _plant(n: int) -> dict[str, str]:
+def _plant() -> dict[str, str]:
     """Fresh secrets (each test runs once per relay)."""
     h = secrets.token_hex(8).upper()
     return {
@@ -238,7 +240,7 @@ async def _drive(env: Env, database: str, s: dict[str, str], ci_group: str) -> N
         ):
             conn.execute(f"INSERT INTO users_in VALUES ({base + 6}, '{s['held_gh']}')")
 
-    views: list[str] = []
+    views = env.views
     async with trio.open_nursery() as n:
         n.start_soon(trio.to_thread.run_sync, held_psql)
         n.start_soon(trio.to_thread.run_sync, held_extended)
@@ -276,7 +278,6 @@ async def _drive(env: Env, database: str, s: dict[str, str], ci_group: str) -> N
                 _admin, env, "POST", f"/v1/approvals/{r.id}/deny", approver
             )
             assert denied.status_code == 200, denied.text
-    env.views = views  # type: ignore[attr-defined]
     with trio.fail_after(20):  # every session ended: its log is closed and signed
         while env.gw.gateway.sessions:
             await trio.sleep(0.05)
@@ -295,16 +296,25 @@ def _assert_absent(what: str, text: str | bytes, s: dict[str, str]) -> None:
         assert value.encode() not in data, f"{name} in {what}"
 
 
-async def test_planted_secrets_appear_nowhere(
-    nursery: trio.Nursery, tmp_path: Path, database: str
-) -> None:
-    env = await start(nursery, tmp_path, database, raw=False)
-    s = _plant(0)
-    await _drive(env, database, s, "ci")
+async def _planted(
+    nursery: trio.Nursery, tmp_path: Path, database: str, *, raw: bool
+) -> tuple[Env, dict[str, str], list[record.Record], list[Path]]:
+    """A gateway, the bots' sessions, and the records of their logs (whose
+    files, encrypted, show none of the secrets)."""
+    env = await start(nursery, tmp_path, database, raw=raw)
+    s = _plant()
+    await _drive(env, database, s, "rawci" if raw else "ci")
     recs, paths = _records(env)
     assert paths
     for path in paths:
         _assert_absent(f"the file {path.name}", path.read_bytes(), s)
+    return env, s, recs, paths
+
+
+async def test_planted_secrets_appear_nowhere(
+    nursery: trio.Nursery, tmp_path: Path, database: str
+) -> None:
+    env, s, recs, paths = await _planted(nursery, tmp_path, database, raw=False)
     for rec in recs:
         _assert_absent(f"a {rec.kind} record", rec.payload, s)
     c2u = [r.payload for r in recs if r.kind == record.Kind.C2U]
@@ -345,8 +355,7 @@ async def test_planted_secrets_appear_nowhere(
         assert "# end:" in replay, replay
         assert "bot -> upstream [masked]" in replay
         _assert_absent("replay", replay, s)
-    views: list[str] = env.views  # type: ignore[attr-defined]
-    for view in views:
+    for view in env.views:
         _assert_absent("an approvals view", view, s)
     assert len(env.hooks) >= 2
     for body in env.hooks:
@@ -360,12 +369,7 @@ async def test_planted_secrets_appear_nowhere(
 async def test_record_raw_input_keeps_statements_raw_in_the_encrypted_log(
     nursery: trio.Nursery, tmp_path: Path, database: str
 ) -> None:
-    env = await start(nursery, tmp_path, database, raw=True)
-    s = _plant(1)
-    await _drive(env, database, s, "rawci")
-    recs, paths = _records(env)
-    for path in paths:  # encrypted: nothing readable without the key
-        _assert_absent(f"the file {path.name}", path.read_bytes(), s)
+    env, s, recs, _paths = await _planted(nursery, tmp_path, database, raw=True)
     raw = [r for r in recs if r.kind == record.Kind.C2U and not r.masked]
     assert raw  # the rawci session's statements: kept raw, flagged so
     c2u = b"\n".join(r.payload for r in raw)
@@ -375,7 +379,7 @@ async def test_record_raw_input_keeps_statements_raw_in_the_encrypted_log(
     assert any(e.get("event") == "input_raw" for e in events)
     # people still see them masked: approvals (the vault session is masked
     # anyway), webhooks and logs
-    for view in env.views:  # type: ignore[attr-defined]
+    for view in env.views:
         _assert_absent("an approvals view", view, s)
     for body in env.hooks:
         _assert_absent("a webhook body", body, s)
