@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 import pytest
 from hypothesis import given, settings
@@ -177,8 +179,9 @@ def test_a_planted_value_in_a_secret_position_never_survives(
     }
     for prefix, idx in secret_pos.items():
         if sql.startswith(prefix):
+            constants = {t.value for t in string_constants(m.text)}
             for i in idx:
-                assert literals[i].encode() not in m.text
+                assert values[i].encode() not in constants
 
 
 @given(st.lists(st.sampled_from(["'a'", "'b''c'", "x", " ", "1", "$$d$$", "E'\\''"]), max_size=8))
@@ -220,3 +223,81 @@ def test_statements_of_one_shape_share_their_secret_positions(
     if ka is None or ka != kb:
         return
     assert M.mask(a).structural == M.mask(b).structural
+
+
+@pytest.mark.parametrize(
+    ("sql", "values"),
+    [
+        (b"SELECT 'a' -- 'not a constant'\n, 'b'", [b"a", b"b"]),
+        (b"SELECT /* 'x' /* nested 'y' */ 'z' */ 'c'", [b"c"]),
+        (b'SELECT "it\'s ""quoted""" FROM t WHERE a = \'d\'', [b"d"]),
+        (b"SELECT $1, $$ dollar 'q' $$, $tag$t$tag$", [b" dollar 'q' ", b"t"]),
+        (b"SELECT B'0101', X'1F', N'nat', e'\\n'", [b"nat", b"\n"]),
+        (b"SELECT U&'d\\0061t\\+000061'", [None]),
+        (b"SELECT 'unterminated", [None]),
+        (b"SELECT col1'x'", [b"x"]),  # not a prefix: a plain constant after a name
+    ],
+)
+def test_the_lexer_on_edge_cases(sql: bytes, values: list[bytes | None]) -> None:
+    assert [t.value for t in string_constants(sql)] == values
+
+
+def test_a_secret_in_a_constant_the_lexer_cannot_decode_masks_every_constant() -> None:
+    m = M.mask(b"ALTER ROLE bot PASSWORD U&'p\\0061ss' VALID UNTIL 'infinity'")
+    assert m.text == (
+        b"ALTER ROLE bot PASSWORD '[MASKED:sql-secret]' VALID UNTIL '[MASKED:sql-secret]'"
+    )
+
+
+def test_a_sessions_masker_has_its_rules_detectors_and_raw_needs_a_recipient(
+    tmp_path: Path,
+) -> None:
+    from gateway_pg_support import config_text
+    from limen.config import load_config_text
+    from limen.gateway.inrecord import InputMaskers
+    from limen.identity import Identity
+    from limen.policy import Policy
+
+    rules = """
+[[mask_rules]]
+name = "internal"
+words = ["project-x"]
+case_insensitive = true
+
+[[rules]]
+name = "named-app"
+groups = ["named"]
+resources = ["app"]
+allow = ["read"]
+mask = ["internal"]
+
+[[rules]]
+name = "raw-app"
+groups = ["raw"]
+resources = ["app"]
+allow = ["read"]
+record_raw_input = true
+"""
+    pub = "A" * 43 + "="
+    config = load_config_text(
+        config_text("db", f'recording_recipient = "{pub}"') + rules, base_dir=tmp_path
+    )
+    maskers = InputMaskers(config, Policy(config))
+
+    def who(group: str) -> Identity:
+        return Identity(
+            subject="bot",
+            groups=(group,),
+            issuer="test",
+            expires_at=None,
+            token_id=None,
+            method="dev",
+        )
+
+    named = maskers.for_session(who("named"), "app")
+    assert named is not None
+    assert named.mask(b"SELECT 'Project-X'").detectors == {"internal": 1}
+    ci = maskers.for_session(who("ci"), "app")
+    assert ci is maskers.builtin
+    assert ci.mask(b"SELECT 'Project-X'").text == b"SELECT 'Project-X'"
+    assert maskers.for_session(who("raw"), "app") is None

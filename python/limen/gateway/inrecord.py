@@ -62,6 +62,13 @@ class InputMaskers:
             self._by_key[key] = InputMasker(content)
         return self._by_key[key]
 
+    def start(self, recorder: Recorder, identity: Identity, resource: str) -> InputMasker | None:
+        """:meth:`for_session`, telling the log when its statements are raw."""
+        masker = self.for_session(identity, resource)
+        if masker is None:
+            raw_input_event(recorder)
+        return masker
+
 
 def record_statement(recorder: Recorder, masker: InputMasker | None, sql: bytes) -> Masked | None:
     """Records one statement text, masked by ``masker`` (None: raw), and

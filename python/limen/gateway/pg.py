@@ -43,7 +43,7 @@ import trio
 from limen import _native
 from limen.approvals import ApprovalRequest, format_duration, new_approval_id
 from limen.config import Resource, Rule, SecretError, is_loopback_host
-from limen.gateway.inrecord import raw_input_event, record_statement
+from limen.gateway.inrecord import record_statement
 from limen.gateway.recording import EVENT, U2C, Recorder, SessionInfo
 from limen.identity import Identity, IdentityError
 from limen.policy import Decision, SessionPolicy
@@ -363,9 +363,7 @@ class PgSession:
         self.recorder = self.gw.recorder_factory(
             SessionInfo(self.session_id, self.identity.subject, resource.name, "postgres")
         )
-        self.input_masker = self.gw.input_maskers.for_session(self.identity, resource.name)
-        if self.input_masker is None:
-            raw_input_event(self.recorder)
+        self.input_masker = self.gw.input_maskers.start(self.recorder, self.identity, resource.name)
         self.gw.log(
             "session_start",
             session=self.session_id,
