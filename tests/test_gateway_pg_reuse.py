@@ -1,0 +1,81 @@
+"""A reused decision is never wider than a fresh one, through the gateway.
+
+An identity allowed only ``read`` sends a statement, then the same
+statement with other constants: where a constant decides what the
+statement does (``EXPLAIN (ANALYZE 'off')`` does not run its DELETE,
+``EXPLAIN (ANALYZE 'on')`` does), the second one must be judged afresh on
+both relays, and no data may change.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+
+import pytest
+import trio
+
+from gateway_pg_support import (
+    Gateway,
+    _direct,
+    config_text,
+    database,
+    direct_query,
+    start_gateway,
+)
+from limen.config import load_config_text
+from pg_raw import RawSession
+
+__all__ = ["database"]
+
+READER_RULE = """
+[[rules]]
+name = "reader"
+groups = ["reader"]
+resources = ["app"]
+allow = ["read"]
+"""
+
+
+async def _reader_gateway(nursery: trio.Nursery, tmp_path: Path, database: str) -> Gateway:
+    config = load_config_text(config_text(database) + READER_RULE, base_dir=tmp_path)
+    return await start_gateway(nursery, config)
+
+
+def _decisions(gw: Gateway) -> list[dict[str, object]]:
+    rec = gw.recorders[-1]
+    return [json.loads(e) for e in rec.of("event") if b'"decision"' in e]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("first", "twin"),
+    [
+        ("EXPLAIN (ANALYZE 'off') DELETE FROM {t}", "EXPLAIN (ANALYZE 'on') DELETE FROM {t}"),
+        ("EXPLAIN (ANALYZE 0) DELETE FROM {t}", "EXPLAIN (ANALYZE 1) DELETE FROM {t}"),
+        ("EXPLAIN (ANALYZE off) DELETE FROM {t}", "EXPLAIN (ANALYZE 'on') DELETE FROM {t}"),
+    ],
+)
+async def test_a_read_only_identity_cannot_delete_through_a_reused_decision(
+    nursery: trio.Nursery, tmp_path: Path, database: str, first: str, twin: str
+) -> None:
+    table = f"victim_{secrets.token_hex(4)}"
+    with _direct(database) as conn:
+        conn.execute(f"CREATE TABLE {table} (id int)")
+        conn.execute(f"INSERT INTO {table} VALUES (1), (2)")
+    gw = await _reader_gateway(nursery, tmp_path, database)
+
+    def client() -> list[list[tuple[bytes, bytes]]]:
+        with RawSession(gw.port, gw.token(groups=("reader",))) as s:
+            return [s.simple(first.format(t=table)), s.simple(twin.format(t=table))]
+
+    replies = await trio.to_thread.run_sync(client)
+    assert [tag for tag, _ in replies[0]] == [b"C"], replies[0]
+    assert [tag for tag, _ in replies[1]] == [b"E"], replies[1]
+    assert b"42501" in replies[1][0][1]
+    assert direct_query(database, f"SELECT count(*) FROM {table}") == [(2,)]
+    with trio.fail_after(10):
+        while not gw.recorders[-1].closed:
+            await trio.sleep(0.01)
+    assert [d["action"] for d in _decisions(gw)] == ["allow", "deny"]
