@@ -33,6 +33,50 @@ fn ident_byte(c: u8) -> bool {
 
 /// The shape key of `sql`, or None (see the module docs).
 pub fn literal_key(sql: &[u8]) -> Option<Vec<u8>> {
+    scan(sql, None)
+}
+
+/// The shape key of `sql` and where its constants are (byte ranges, in
+/// order), or None (see the module docs).
+pub fn constants(sql: &[u8]) -> Option<(Vec<u8>, Vec<(usize, usize)>)> {
+    let mut spans = Vec::new();
+    let key = scan(sql, Some(&mut spans))?;
+    Some((key, spans))
+}
+
+/// Whether a classification of `sql` that read no constant may be reused
+/// for every text with the same shape key: the text has a key, and each of
+/// its constants is an `A_Const` of the parse tree, i.e. `const_locations`
+/// (the `A_Const` locations of `sql`'s tree, see
+/// `limen_wire::pg::tree::const_locations`) holds its first byte, or the
+/// `-` that negates it (`- 5` is one constant, located at the sign).
+///
+/// Why that suffices: a text with the same key has the same tokens of the
+/// same kinds (PostgreSQL's grammar sees token kinds, not values), so it
+/// parses to the same tree but for the values of constants; when every
+/// constant became an `A_Const`, those values are exactly what the
+/// classifier's template leaves out, so both texts have one template. A
+/// constant that went anywhere else (an option's argument, a function body,
+/// a file name, a type modifier, a count) makes this false, and the
+/// decision is then reused for the exact text only.
+pub fn proven(sql: &[u8], const_locations: &[i64]) -> bool {
+    let Some((_, spans)) = constants(sql) else {
+        return false;
+    };
+    spans.iter().all(|&(start, _)| {
+        let at = |p: usize| i64::try_from(p).is_ok_and(|p| const_locations.contains(&p));
+        if at(start) {
+            return true;
+        }
+        let mut q = start;
+        while q > 0 && matches!(sql[q - 1], b' ' | b'\t' | b'\n' | b'\r') {
+            q -= 1;
+        }
+        q > 0 && sql[q - 1] == b'-' && at(q - 1)
+    })
+}
+
+fn scan(sql: &[u8], mut spans: Option<&mut Vec<(usize, usize)>>) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(sql.len());
     let mut i = 0;
     while i < sql.len() {
@@ -68,6 +112,9 @@ pub fn literal_key(sql: &[u8]) -> Option<Vec<u8>> {
                 out.push(b'\'');
                 out.extend_from_slice(STRING);
                 out.push(b'\'');
+                if let Some(spans) = spans.as_deref_mut() {
+                    spans.push((i, j + 1));
+                }
                 i = j + 1;
             }
             _ if ident_byte(c) => {
@@ -85,6 +132,9 @@ pub fn literal_key(sql: &[u8]) -> Option<Vec<u8>> {
                     return None; // 1.5, 1e5, 0x1f, 1_000, 2abc, t.1
                 }
                 out.extend_from_slice(if fits_i32(word) { INT } else { BIG });
+                if let Some(spans) = spans.as_deref_mut() {
+                    spans.push((start, i));
+                }
             }
             _ => {
                 out.push(c);
@@ -113,7 +163,29 @@ fn fits_i32(word: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::literal_key;
+    use super::{constants, literal_key, proven};
+
+    #[test]
+    fn constants_are_where_the_key_marks_them() {
+        let sql = b"SELECT 'a''b', 12 FROM t WHERE x = - 3";
+        let (key, spans) = constants(sql).unwrap();
+        assert_eq!(Some(key), literal_key(sql));
+        let texts: Vec<&[u8]> = spans.iter().map(|&(a, b)| &sql[a..b]).collect();
+        assert_eq!(texts, [&b"'a''b'"[..], b"12", b"3"]);
+    }
+
+    #[test]
+    fn proven_only_when_every_constant_is_an_a_const() {
+        let sql = b"SELECT 'a', 12 FROM t WHERE x = - 3";
+        // 'a' at 7, 12 at 12, the sign of 3 at 32
+        assert!(proven(sql, &[7, 12, 32]));
+        assert!(proven(sql, &[7, 12, 34, 99]));
+        assert!(!proven(sql, &[7, 12]));
+        assert!(!proven(sql, &[12, 32]));
+        assert!(proven(b"SELECT a FROM t", &[]));
+        assert!(!proven(b"SELECT 1 -- c", &[7]));
+        assert!(!proven(b"SELECT -(3)", &[7]));
+    }
 
     fn key(s: &str) -> Option<Vec<u8>> {
         literal_key(s.as_bytes())

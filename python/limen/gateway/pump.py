@@ -225,7 +225,7 @@ class _Run:
             cache is not None
             and decision is not None
             and decision.classification is not None
-            and decision.classification.literal_free
+            and decision.classification.shape_reusable
         )
         return data, discard, cache, shape
 

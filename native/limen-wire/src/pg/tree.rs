@@ -57,6 +57,71 @@ pub fn tree_template(json: &str) -> String {
     out
 }
 
+/// The `location` of every `A_Const` node of `json` (a libpg_query JSON
+/// parse tree), in order: where in the statement each constant begins.
+/// An `A_Const` without one (or with a malformed one) is left out, which
+/// only ever makes a proof that uses these fail.
+pub fn const_locations(json: &str) -> Vec<i64> {
+    const HEAD: &[u8] = br#""A_Const":{"#;
+    let b = json.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' if b[i..].starts_with(HEAD) => {
+                let (location, end) = object_location(b, i + HEAD.len());
+                out.extend(location);
+                i = end;
+            }
+            b'"' => i = json_string_end(b, i).unwrap_or(b.len()),
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// From just inside an object (`p` after its `{`): the value of its own
+/// `"location"` key, and where the object ends (or the text does).
+fn object_location(b: &[u8], mut p: usize) -> (Option<i64>, usize) {
+    let mut depth = 1usize;
+    let mut location = None;
+    while p < b.len() {
+        match b[p] {
+            b'"' => {
+                if depth == 1 && b[p..].starts_with(br#""location":"#) {
+                    let mut q = p + br#""location":"#.len();
+                    let start = q;
+                    if b.get(q) == Some(&b'-') {
+                        q += 1;
+                    }
+                    while b.get(q).is_some_and(u8::is_ascii_digit) {
+                        q += 1;
+                    }
+                    location = std::str::from_utf8(&b[start..q])
+                        .ok()
+                        .and_then(|t| t.parse().ok());
+                    p = q;
+                    continue;
+                }
+                p = json_string_end(b, p).unwrap_or(b.len());
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                p += 1;
+            }
+            b'}' | b']' => {
+                depth -= 1;
+                p += 1;
+                if depth == 0 {
+                    return (location, p);
+                }
+            }
+            _ => p += 1,
+        }
+    }
+    (location, p)
+}
+
 /// Pattern (1) at `i`: the end of the part kept (`"A_Const":{"KIND":{`)
 /// and the end of the match.
 fn match_const(b: &[u8], i: usize) -> Option<(usize, usize)> {
@@ -150,7 +215,15 @@ fn json_string_end(b: &[u8], p: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::tree_template;
+    use super::{const_locations, tree_template};
+
+    #[test]
+    fn const_locations_of_a_tree() {
+        let t = r#"{"val":{"A_Const":{"sval":{"sval":"a}\"location\":5"},"location":11}},"x":{"A_Const":{"isnull":true,"location":-1}},"y":{"A_Const":{"ival":{"ival":-5},"location":7}},"location":3}"#;
+        assert_eq!(const_locations(t), [11, -1, 7]);
+        assert_eq!(const_locations(r#"{"String":{"sval":"\"A_Const\":{"}}"#), [] as [i64; 0]);
+        assert_eq!(const_locations(r#""A_Const":{"ival":{"#), [] as [i64; 0]);
+    }
 
     #[test]
     fn literals_and_locations_go() {
