@@ -20,6 +20,7 @@ RELAY_MODULES = {
     "test_gateway_pg_approvals",
     "test_gateway_pg_large",
     "test_gateway_pg_reuse",
+    "test_gateway_pg_twins",
 }
 
 

@@ -54,14 +54,17 @@ class RawSession:
         (length,) = struct.unpack("!i", head[1:])
         return head[:1], self._recv(length - 4)
 
-    def _until_ready(self) -> list[tuple[bytes, bytes]]:
+    def _until_ready(self, *, extended: bool = False) -> list[tuple[bytes, bytes]]:
         """Replies up to ReadyForQuery: (tag, body) of CommandComplete and
         ErrorResponse (the others are read and dropped)."""
         seen: list[tuple[bytes, bytes]] = []
         while True:
             tag, body = self._read()
             if tag == b"G":  # COPY … FROM STDIN: give up the copy
-                self.sock.sendall(_msg(b"f", b"not in this test\0"))
+                # (the extended protocol's Sync sent before was ignored in
+                # copy-in mode: another one ends the error)
+                fail = _msg(b"f", b"not in this test\0")
+                self.sock.sendall(fail + _msg(b"S", b"") if extended else fail)
             elif tag in (b"C", b"E"):
                 seen.append((tag, body))
             elif tag == b"Z":
@@ -79,7 +82,7 @@ class RawSession:
         bind = _msg(b"B", b"\0\0" + struct.pack("!hhh", 0, 0, 0))
         execute = _msg(b"E", b"\0" + struct.pack("!i", 0))
         self.sock.sendall(parse + bind + execute + _msg(b"S", b""))
-        return self._until_ready()
+        return self._until_ready(extended=True)
 
     def send(self, sql: str, protocol: str) -> list[tuple[bytes, bytes]]:
         return self.simple(sql) if protocol == "simple" else self.extended(sql)
