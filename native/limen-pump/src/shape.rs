@@ -36,9 +36,12 @@ pub fn literal_key(sql: &[u8]) -> Option<Vec<u8>> {
     scan(sql, None)
 }
 
-/// The shape key of `sql` and where its constants are (byte ranges, in
-/// order), or None (see the module docs).
-pub fn constants(sql: &[u8]) -> Option<(Vec<u8>, Vec<(usize, usize)>)> {
+/// Where one constant is in a text: a byte range.
+pub type Span = (usize, usize);
+
+/// The shape key of `sql` and where its constants are (in order), or None
+/// (see the module docs).
+pub fn constants(sql: &[u8]) -> Option<(Vec<u8>, Vec<Span>)> {
     let mut spans = Vec::new();
     let key = scan(sql, Some(&mut spans))?;
     Some((key, spans))
@@ -76,7 +79,7 @@ pub fn proven(sql: &[u8], const_locations: &[i64]) -> bool {
     })
 }
 
-fn scan(sql: &[u8], mut spans: Option<&mut Vec<(usize, usize)>>) -> Option<Vec<u8>> {
+fn scan(sql: &[u8], mut spans: Option<&mut Vec<Span>>) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(sql.len());
     let mut i = 0;
     while i < sql.len() {
@@ -145,6 +148,128 @@ fn scan(sql: &[u8], mut spans: Option<&mut Vec<(usize, usize)>>) -> Option<Vec<u
     Some(out)
 }
 
+/// Checks, for fuzzing and property tests, what makes a shape key sound on
+/// the side of the text (the side of the parse tree needs PostgreSQL's
+/// parser: tests/test_policy_templates.py):
+///
+/// - a key determines its text but for the constants: the text is rebuilt
+///   from the key and its constants' bytes, byte for byte;
+/// - replacing each constant by another of the same token kind (a string by
+///   any plain string, an integer by one of the same width class; `seed`
+///   chooses) keeps the key, and the twin's constants are exactly the
+///   replacements;
+/// - a text is proven with its constants' own locations, and so is its
+///   twin; a text with constants and no `A_Const` never is.
+///
+/// Returns which one does not hold.
+#[doc(hidden)]
+pub fn check_twin(sql: &[u8], mut seed: &[u8]) -> Result<(), &'static str> {
+    let Some((key, spans)) = constants(sql) else {
+        return ensure(literal_key(sql).is_none(), "constants and key disagree");
+    };
+    ensure(
+        literal_key(sql).as_deref() == Some(key.as_slice()),
+        "constants and key disagree",
+    )?;
+    ensure(rebuild(&key, sql, &spans) == sql, "the key lost a byte")?;
+    ensure(
+        proven(sql, &starts(&spans)),
+        "not proven by its own constants",
+    )?;
+    ensure(
+        proven(sql, &[]) == spans.is_empty(),
+        "proven without its constants",
+    )?;
+
+    // A twin: each constant replaced by another of its kind.
+    let mut twin = Vec::new();
+    let mut values = Vec::new();
+    let mut last = 0;
+    for &(a, b) in &spans {
+        twin.extend_from_slice(&sql[last..a]);
+        let n = usize::from(seed.first().copied().unwrap_or(0) % 12);
+        let (bytes, rest) = seed.split_at(n.min(seed.len()));
+        seed = rest;
+        let value: Vec<u8> = if sql[a] == b'\'' {
+            let mut v = vec![b'\''];
+            for &c in bytes {
+                match c % 95 + 32 {
+                    b'\'' => v.extend_from_slice(b"''"),
+                    b'\\' => v.push(b'x'),
+                    x => v.push(x),
+                }
+            }
+            v.push(b'\'');
+            v
+        } else if literal_key(&sql[a..b]) == literal_key(b"1") {
+            // ICONST: at most 9 digits always fit in 32 bits
+            bytes
+                .iter()
+                .take(8)
+                .map(|c| b'0' + c % 10)
+                .chain([b'7'])
+                .collect()
+        } else {
+            // FCONST: 11 digits or more never fit
+            bytes
+                .iter()
+                .map(|c| b'0' + c % 10)
+                .chain(*b"99999999999")
+                .collect()
+        };
+        values.push(value.clone());
+        twin.extend_from_slice(&value);
+        last = b;
+    }
+    twin.extend_from_slice(&sql[last..]);
+    let Some((twin_key, twin_spans)) = constants(&twin) else {
+        return Err("a twin has no key");
+    };
+    ensure(twin_key == key, "a twin has another key")?;
+    let found: Vec<&[u8]> = twin_spans.iter().map(|&(a, b)| &twin[a..b]).collect();
+    let made: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    ensure(found == made, "a twin's constants are not the replacements")?;
+    ensure(proven(&twin, &starts(&twin_spans)), "a twin is not proven")
+}
+
+fn ensure(ok: bool, what: &'static str) -> Result<(), &'static str> {
+    if ok {
+        Ok(())
+    } else {
+        Err(what)
+    }
+}
+
+/// The text rebuilt from its key and its constants' bytes, in order.
+fn rebuild(key: &[u8], sql: &[u8], spans: &[Span]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut next = spans.iter();
+    let mut i = 0;
+    while i < key.len() {
+        if key[i..].starts_with(b"'\x01s'")
+            || key[i..].starts_with(b"\x01i")
+            || key[i..].starts_with(b"\x01f")
+        {
+            let width = if key[i] == b'\'' { 4 } else { 2 };
+            if let Some(&(a, b)) = next.next() {
+                out.extend_from_slice(&sql[a..b]);
+            }
+            i += width;
+        } else {
+            out.push(key[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn starts(spans: &[Span]) -> Vec<i64> {
+    spans
+        .iter()
+        .filter_map(|&(a, _)| i64::try_from(a).ok())
+        .collect()
+}
+
 /// Whether the decimal digits `word` are at most 2147483647 (what
 /// PostgreSQL's lexer reads as ICONST rather than FCONST).
 fn fits_i32(word: &[u8]) -> bool {
@@ -163,7 +288,57 @@ fn fits_i32(word: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{constants, literal_key, proven};
+    use proptest::prelude::*;
+
+    use super::{check_twin, constants, literal_key, proven};
+
+    const PIECES: &[&str] = &[
+        "SELECT ",
+        " FROM t",
+        " WHERE ",
+        "a",
+        "b1",
+        "=",
+        " ",
+        "'",
+        "''",
+        "--",
+        "/*",
+        "(",
+        ")",
+        ",",
+        ";",
+        "-",
+        ".",
+        "$1",
+        "\"",
+        "\\",
+        "E",
+        "x",
+        "EXPLAIN (ANALYZE ",
+        "\n",
+        "é",
+        "_",
+    ];
+
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(PIECES).prop_map(str::to_owned),
+            (0u64..10_000_000_000_000).prop_map(|n| n.to_string()),
+            "[a-z '\\\\.;-]{0,6}".prop_map(|t| format!("'{}'", t.replace('\'', "''"))),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_key_is_its_text_but_the_constants(
+            parts in proptest::collection::vec(piece(), 0..16),
+            seed in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let sql = parts.concat();
+            prop_assert_eq!(check_twin(sql.as_bytes(), &seed), Ok(()));
+        }
+    }
 
     #[test]
     fn constants_are_where_the_key_marks_them() {

@@ -221,7 +221,10 @@ mod tests {
     fn const_locations_of_a_tree() {
         let t = r#"{"val":{"A_Const":{"sval":{"sval":"a}\"location\":5"},"location":11}},"x":{"A_Const":{"isnull":true,"location":-1}},"y":{"A_Const":{"ival":{"ival":-5},"location":7}},"location":3}"#;
         assert_eq!(const_locations(t), [11, -1, 7]);
-        assert_eq!(const_locations(r#"{"String":{"sval":"\"A_Const\":{"}}"#), [] as [i64; 0]);
+        assert_eq!(
+            const_locations(r#"{"String":{"sval":"\"A_Const\":{"}}"#),
+            [] as [i64; 0]
+        );
         assert_eq!(const_locations(r#""A_Const":{"ival":{"#), [] as [i64; 0]);
     }
 
