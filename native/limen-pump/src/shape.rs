@@ -3,22 +3,24 @@
 //! kept byte for byte — or nothing, when the text holds anything this
 //! deliberately small lexer does not fully understand.
 //!
-//! Why: a decision the host marks as holding for the statement's shape (the
-//! classifier reused it across literals: see `limen.policy.classify`'s
-//! template cache) is cached under this key, so `... WHERE aid = 1` and
-//! `... WHERE aid = 2` share one decision without a trip to Python.
+//! Why: a decision the host marks as holding for the statement's shape is
+//! cached under this key, so `... WHERE aid = 1` and `... WHERE aid = 2`
+//! share one decision without a trip to Python.
 //!
-//! Soundness: two texts with the same key differ only inside tokens that
-//! PostgreSQL's lexer reads as the same kind of constant (ICONST for an
-//! integer that fits in 32 bits, FCONST for a longer one, SCONST for a
-//! string), so they parse to the same tree but for the constants' values.
-//! To keep that true the lexer gives up (None) on every construct where a
-//! byte's meaning depends on context it does not track: comments (`--`,
-//! `/*`), dollar quotes and parameters (`$`), quoted identifiers (`"`),
-//! backslashes (escape strings, `standard_conforming_strings`), prefixed
-//! strings (`E'`, `B'`, `X'`, `N'`, `U&'`), numbers with a point, an
-//! exponent, a base prefix or underscores, unterminated strings, control
-//! characters and anything outside ASCII.
+//! Soundness (docs/decision-cache.md): two texts with the same key differ
+//! only inside tokens that PostgreSQL's lexer reads as the same kind of
+//! constant (ICONST for an integer that fits in 32 bits, FCONST for a longer
+//! one, SCONST for a string); [`check_twin`] checks that natively. To keep
+//! that true the lexer gives up (None) on every construct where a byte's
+//! meaning depends on context it does not track: comments (`--`, `/*`),
+//! dollar quotes and parameters (`$`), quoted identifiers (`"`), backslashes
+//! (escape strings, `standard_conforming_strings`), prefixed strings (`E'`,
+//! `B'`, `X'`, `N'`, `U&'`), numbers with a point, an exponent, a base
+//! prefix or underscores, unterminated strings, control characters and
+//! anything outside ASCII. Same tokens do not make the same template by
+//! themselves: a constant may land outside an expression (`EXPLAIN (ANALYZE
+//! 'on')`), so the host marks a decision for the shape only when [`proven`]
+//! says every constant of that text is an `A_Const`.
 
 /// Marks a string constant in the key.
 const STRING: &[u8] = b"\x01s";
