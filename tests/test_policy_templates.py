@@ -411,9 +411,11 @@ def test_a_sealed_constant_records_every_look() -> None:
     reads = Reads()
     a, b = Sealed({"ival": {"ival": 1}}, reads), Sealed({"ival": {"ival": 2}}, Reads())
     assert not reads.any
-    assert repr(a) == "Sealed(…)" and not reads.any
+    assert repr(a) == "Sealed(…)"
+    assert not reads.any
     assert a != b
-    assert reads.any and b._reads.any
+    assert reads.any
+    assert b._reads.any
     reads.any = False
     assert a.open() == {"ival": {"ival": 1}}
     assert reads.any

@@ -147,7 +147,7 @@ def twins(sql: str, limit: int) -> Iterator[str]:
     seen = {sql}
     made = 0
     rounds: list[list[tuple[int, str]]] = []
-    for i, (a, b) in enumerate(spans):
+    for i, (a, _) in enumerate(spans):
         own = INT_VALUES if sql[a].isdigit() else STRING_VALUES
         other = STRING_VALUES if own is INT_VALUES else INT_VALUES
         rounds.append([(i, v) for v in own] + [(i, v) for v in other])

@@ -812,9 +812,12 @@ class _Target:
             if op in (("=",), (">=",), ("<=",)) or body.get("kind") == "AEXPR_NOT_DISTINCT":
                 left, right = body.get("lexpr"), body.get("rexpr")
                 # `f(1) = f(1)` vs `f(1) = f(2)`: comparing opens the constants
-                if left is not None and _strip_consts(left) == _strip_consts(right):
-                    if left == right:
-                        return True
+                if (
+                    left is not None
+                    and _strip_consts(left) == _strip_consts(right)
+                    and left == right
+                ):
+                    return True
         return not self.referenced(where)
 
 
