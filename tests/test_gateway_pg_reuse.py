@@ -86,3 +86,47 @@ async def test_a_read_only_identity_cannot_delete_through_a_reused_decision(
         while not gw.recorders[-1].closed:
             await trio.sleep(0.01)
     assert [d["action"] for d in _decisions(gw)] == ["allow"] * (len(sent) - 1) + ["deny"]
+
+
+@pytest.mark.integration
+async def test_a_prepared_statement_is_judged_at_parse_whatever_bind_sends(
+    nursery: trio.Nursery, tmp_path: Path, database: str
+) -> None:
+    """Parse once, Bind with other parameters: a parameter is never a
+    constant the classifier reads, so no Bind makes a statement do more than
+    its Parse was judged for. `WHERE $1` is unbounded whatever $1 is (denied
+    to a read-write identity even when $1 would be false), and a read runs
+    with any parameter values."""
+    import psycopg
+    from psycopg import errors as pgerrors
+
+    table = f"victim_{secrets.token_hex(4)}"
+    with _direct(database) as conn:
+        conn.execute(f"CREATE TABLE {table} (id int, flag text)")
+        conn.execute(f"INSERT INTO {table} VALUES (1, 'on'), (2, 'off')")
+    gw = await _reader_gateway(nursery, tmp_path, database)
+
+    def reader() -> list[object]:
+        out: list[object] = []
+        dsn = gw.dsn(gw.token(groups=("reader",)))
+        with psycopg.connect(dsn, autocommit=True, prepare_threshold=0) as conn:
+            for value in ("on", "off", "", "DELETE FROM x", "1", "99999999999999999999"):
+                sql = f"SELECT count(*) FROM {table} WHERE flag = %s"
+                out.append(conn.execute(sql, (value,)).fetchone())
+        return out
+
+    assert await trio.to_thread.run_sync(reader) == [(1,), (1,), (0,), (0,), (0,), (0,)]
+
+    def writer() -> list[str | None]:
+        codes: list[str | None] = []
+        with psycopg.connect(gw.dsn(gw.token()), autocommit=True, prepare_threshold=0) as conn:
+            for value in (False, True, None):
+                try:
+                    conn.execute(f"DELETE FROM {table} WHERE %s::bool", (value,))
+                    codes.append(None)
+                except pgerrors.Error as exc:
+                    codes.append(exc.sqlstate)
+        return codes
+
+    assert await trio.to_thread.run_sync(writer) == ["42501"] * 3
+    assert direct_query(database, f"SELECT count(*) FROM {table}") == [(2,)]

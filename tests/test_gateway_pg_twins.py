@@ -93,7 +93,15 @@ def _fresh(policy: Policy, identity: Identity, sql: str) -> dict[str, object]:
 @pytest.mark.integration
 @pytest.mark.parametrize(
     ("group", "protocol"),
-    [("reader", "simple"), ("reader", "extended"), ("ci", "simple"), ("ci", "extended")],
+    [
+        ("reader", "simple"),
+        ("reader", "extended"),
+        ("ci", "simple"),
+        ("ci", "extended"),
+        # writes held (refused at once: this gateway has no approvals store)
+        ("careful", "simple"),
+        ("careful", "extended"),
+    ],
 )
 async def test_every_logged_decision_equals_a_fresh_one(
     nursery: trio.Nursery, tmp_path: Path, database: str, group: str, protocol: str
@@ -130,5 +138,7 @@ async def test_every_logged_decision_equals_a_fresh_one(
         if got != want:
             wrong.append((sql, got, want))
     assert wrong == []
-    allowed = sum(1 for e in logged if e["action"] == "allow")
-    assert 0 < allowed < len(PLAN)  # both kinds of decision were exercised
+    actions = {e["action"] for e in logged}
+    assert {"allow", "deny"} <= actions  # both kinds of decision were exercised
+    if group == "careful":
+        assert "hold" in actions
