@@ -98,7 +98,7 @@ from pglast.parser import parse_sql_json
 
 from limen import _native
 from limen.policy.catalog import function_class, is_builtin_operator, tablesample_is_builtin
-from limen.policy.sealed import Reads, Sealed, seal
+from limen.policy.sealed import Constants, sealed
 
 __all__ = [
     "ADMIN",
@@ -363,14 +363,13 @@ def _classify(sql: str, depth: int, *, templates: bool = False) -> Classificatio
                     _TEMPLATES.move_to_end(key)
             if hit is not None:
                 return hit[1] if _shape_proven(sql, tree_json) else hit[0]
-        reads = Reads()
-        tree = seal(_DECODER.decode(tree_json), reads)
+        tree, consts = sealed(tree_json)
     except UnicodeError:
         return _unknown("UNKNOWN", "the text is not valid Unicode")
     except Exception as exc:
         return _unknown("UNKNOWN", _parse_error(exc))
-    result = _walk_tree(tree, depth)
-    if not templates or reads.any:
+    result = _walk_tree(tree, depth, consts)
+    if not templates or consts.read:
         return result
     pair = (
         replace(result, literal_free=True),
@@ -393,7 +392,7 @@ def _shape_proven(sql: str, tree_json: str) -> bool:
     return _native.pg_shape_proven(data, tree_json)
 
 
-def _walk_tree(tree: object, depth: int) -> Classification:
+def _walk_tree(tree: object, depth: int, consts: Constants) -> Classification:
     stmts = tree.get("stmts", []) if isinstance(tree, dict) else []
     infos = []
     for raw in stmts:
@@ -402,7 +401,8 @@ def _walk_tree(tree: object, depth: int) -> Classification:
             infos.append(_unknown("UNKNOWN", "the parser returned no statement").statements[0])
             continue
         ((kind, body),) = node.items()
-        infos.append(_Walker(depth).statement(kind, body if isinstance(body, dict) else {}))
+        walker = _Walker(depth, consts)
+        infos.append(walker.statement(kind, body if isinstance(body, dict) else {}))
     if not infos:
         empty = frozenset({HARMLESS})
         info = StatementInfo("EMPTY", empty, frozenset(), "an empty query", direct_classes=empty)
@@ -617,11 +617,11 @@ def _unwrap(node: object) -> tuple[str, _Node]:
 
 
 def _strip_consts(node: object) -> object:
-    """The node without locations and without the values of literals."""
+    """The node with every constant's ordinal blanked (reads nothing)."""
     if isinstance(node, dict):
         if len(node) == 1 and "A_Const" in node:
             return "A_Const"
-        return {k: _strip_consts(v) for k, v in node.items() if k != "location"}
+        return {k: _strip_consts(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_strip_consts(v) for v in node]
     return node
@@ -666,12 +666,11 @@ def _command(kind: str) -> str:
     return _CAMEL.sub(" ", kind.removesuffix("Stmt")).upper()
 
 
-def _const_value(node: object) -> object:
-    """The value of a literal constant, or a sentinel when not one. Opening
-    the sealed constant records the read (see :mod:`limen.policy.sealed`)."""
-    sealed = node.get("A_Const") if isinstance(node, dict) and len(node) == 1 else None
-    if isinstance(sealed, Sealed):
-        body = sealed.open()
+def _const_value(node: object, consts: Constants) -> object:
+    """The value of a literal constant, or a sentinel when not one. Reading
+    it is recorded (see :mod:`limen.policy.sealed`)."""
+    body = consts.value(node)
+    if body is not None:
         if body.get("isnull"):
             return None
         for key in ("ival", "fval", "sval", "boolval"):
@@ -686,7 +685,7 @@ def _const_value(node: object) -> object:
         return _NOT_CONST
     kind, body = _unwrap(node)
     if kind == "TypeCast":
-        value = _const_value(body.get("arg"))
+        value = _const_value(body.get("arg"), consts)
         names = _names(body.get("typeName", {}).get("names"))
         if names and names[-1] == "bool" and isinstance(value, str):
             low = value.strip().lower()
@@ -703,7 +702,7 @@ def _is_const(node: object) -> bool:
     kind, body = _unwrap(node)
     if kind == "TypeCast":
         return _is_const(body.get("arg"))
-    return isinstance(node, dict) and isinstance(node.get("A_Const"), Sealed)
+    return Constants.ordinal(node) is not None
 
 
 _NOT_CONST: Final = object()
@@ -718,28 +717,28 @@ _COMPARE: Final = {
 }
 
 
-def _is_false(node: object) -> bool:
+def _is_false(node: object, consts: Constants) -> bool:
     """True only for a condition that is false for certain (``false``,
     ``1 = 0``, ``NOT true``)."""
     kind, body = _unwrap(node)
-    value = _const_value(node)
+    value = _const_value(node, consts)
     if value is not _NOT_CONST:
         return value is False or value is None
     if kind == "BoolExpr":
         args = body.get("args", [])
         op = body.get("boolop")
         if op == "NOT_EXPR" and args:
-            return _const_value(args[0]) is True
+            return _const_value(args[0], consts) is True
         if op == "AND_EXPR":
-            return any(_is_false(a) for a in args)
+            return any(_is_false(a, consts) for a in args)
         if op == "OR_EXPR":
-            return all(_is_false(a) for a in args)
+            return all(_is_false(a, consts) for a in args)
     if kind == "A_Expr" and body.get("kind") == "AEXPR_OP":
         op = _names(body.get("name"))
         lexpr, rexpr = body.get("lexpr"), body.get("rexpr")
         if len(op) != 1 or op[0] not in _COMPARE or not (_is_const(lexpr) and _is_const(rexpr)):
             return False
-        left, right = _const_value(lexpr), _const_value(rexpr)
+        left, right = _const_value(lexpr, consts), _const_value(rexpr, consts)
         if _NOT_CONST not in (left, right):
             if left is None or right is None:
                 return True
@@ -753,7 +752,8 @@ def _is_false(node: object) -> bool:
 class _Target:
     """The relation an UPDATE/DELETE/MERGE changes, and the names that refer to it."""
 
-    def __init__(self, relation: object) -> None:
+    def __init__(self, relation: object, consts: Constants) -> None:
+        self.consts = consts
         rel = relation if isinstance(relation, dict) else {}
         alias = rel.get("alias", {})
         alias_name = alias.get("aliasname") if isinstance(alias, dict) else None
@@ -796,9 +796,9 @@ class _Target:
         kind, body = _unwrap(where)
         if kind == "CurrentOfExpr":
             return False
-        if _is_false(where):
+        if _is_false(where, self.consts):
             return False
-        if _const_value(where) is not _NOT_CONST:
+        if _is_const(where):
             return True
         if kind == "BoolExpr":
             args = body.get("args", [])
@@ -815,7 +815,7 @@ class _Target:
                 if (
                     left is not None
                     and _strip_consts(left) == _strip_consts(right)
-                    and left == right
+                    and self.consts.equal(left, right)
                 ):
                     return True
         return not self.referenced(where)
@@ -824,8 +824,9 @@ class _Target:
 class _Walker:
     """Collects the classes of one statement (and everything nested in it)."""
 
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, consts: Constants) -> None:
         self.depth = depth
+        self.consts = consts
         self.reasons: dict[str, str] = {}
         self.tables: set[str] = set()
         self.ctes: set[str] = set()
@@ -1009,11 +1010,11 @@ class _Walker:
         if kind == "TruncateStmt":
             self.add(UNBOUNDED_WRITE, "TRUNCATE empties whole tables")
         elif kind in ("UpdateStmt", "DeleteStmt"):
-            target = _Target(body.get("relation"))
+            target = _Target(body.get("relation"), self.consts)
             if target.unbounded(body.get("whereClause")):
                 self.add(UNBOUNDED_WRITE, f"{command} without a WHERE that restricts its rows")
         elif kind == "MergeStmt":
-            target = _Target(body.get("relation"))
+            target = _Target(body.get("relation"), self.consts)
             join_unbounded = target.unbounded(body.get("joinCondition"))
             for clause in body.get("mergeWhenClauses", []):
                 _, when = _unwrap(clause)
@@ -1035,7 +1036,7 @@ class _Walker:
             return "RESET ALL"
         text: list[str] = []
         if setting in ("client_encoding", "standard_conforming_strings"):
-            values = [_const_value(a) for a in body.get("args", [])]
+            values = [_const_value(a, self.consts) for a in body.get("args", [])]
             text = [str(v).lower() for v in values if isinstance(v, str | bool | int)]
         if setting == "client_encoding":
             if kind == "VAR_RESET" or (kind == "VAR_SET_VALUE" and text and text[0] in _UTF8_NAMES):

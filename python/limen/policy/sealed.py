@@ -5,91 +5,90 @@ afresh, would get the same one (see docs/decision-cache.md). The template
 cache reuses a classification for every text whose parse tree has the same
 *template* (the tree without the contents of ``A_Const`` nodes and without
 source positions), so the walk must not depend on what the template leaves
-out, unless it says so. That is made to hold by construction here, not by
-care in the walker:
+out, unless it says so. That holds by construction here, not by care in the
+walker:
 
-- :func:`seal` gives the walk the decoded tree with every source position
-  removed (the keys the template removes) and every ``A_Const`` node's
-  content replaced by a :class:`Sealed` box;
-- a :class:`Sealed` box gives its content only through :meth:`Sealed.open`
-  (and compares only through ``==``, which opens both sides), and every
-  opening is written into the :class:`Reads` of that one classification.
+- :func:`sealed` gives the walk the decoded tree with every source position
+  removed and every ``A_Const`` node replaced by its ordinal
+  (``{"A_Const": 3}``: native, ``limen_wire::pg::tree::sealed_tree``), which
+  is the template with even the constants' kinds left out;
+- the contents are in a separate :class:`Constants`, reachable only through
+  :meth:`Constants.value` and :meth:`Constants.equal`, and every use is
+  recorded in ``Constants.read``.
 
-So a walk that did not record a read saw nothing but the template: it
-follows the same path, and returns the same result, for every tree with the
-same template. ``Reads.any`` false is what :attr:`Classification.literal_free`
-records.
+So a walk that did not record a read computed a function of the template
+alone: it returns the same classification for every tree with that
+template. ``Constants.read`` false is what
+:attr:`~limen.policy.Classification.literal_free` records.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Final
 
-__all__ = ["Reads", "Sealed", "seal"]
+import msgspec
 
-_POSITION: Final = re.compile(r"\w*location|stmt_len|(?:rexpr_)?list_(?:start|end)")
-"""The keys of source positions (as in ``limen.policy.classify``'s template)."""
-_KEYS: dict[str, bool] = {}
-"""Whether a key is a position (keys come from the parser: a small set)."""
+from limen import _native
 
+__all__ = ["Constants", "sealed"]
 
-def _position(key: str) -> bool:
-    known = _KEYS.get(key)
-    if known is None:
-        known = _POSITION.fullmatch(key) is not None
-        if len(_KEYS) < 4096:
-            _KEYS[key] = known
-    return known
+_DECODER: Final = msgspec.json.Decoder()
 
 
-class Reads:
-    """What one classification's walk read of the constants it was given."""
+class Constants:
+    """The ``A_Const`` contents of one tree, by ordinal."""
 
-    __slots__ = ("any",)
+    __slots__ = ("_bodies", "read")
 
-    def __init__(self) -> None:
-        self.any = False
+    def __init__(self, bodies: list[str]) -> None:
+        self._bodies = bodies
+        self.read = False
+        """Whether any content was looked at."""
+
+    @staticmethod
+    def ordinal(node: object) -> int | None:
+        """The ordinal of an ``A_Const`` node (``{"A_Const": 3}``), or None
+        for any other node. Reads nothing."""
+        if isinstance(node, dict) and len(node) == 1:
+            found = node.get("A_Const")
+            if type(found) is int:
+                return found
+        return None
+
+    def value(self, node: object) -> dict[str, Any] | None:
+        """The content of an ``A_Const`` node (``{"ival": {"ival": 5}}``,
+        ``{"isnull": True}``…), or None for any other node. The
+        classification being made now depends on it."""
+        index = self.ordinal(node)
+        if index is None:
+            return None
+        self.read = True
+        body = _DECODER.decode(self._bodies[index])
+        return body if isinstance(body, dict) else {}
+
+    def equal(self, a: object, b: object) -> bool:
+        """Whether two subtrees are equal, constants compared by content
+        (which reads the constants it compares)."""
+        if isinstance(a, dict) and isinstance(b, dict):
+            ia, ib = self.ordinal(a), self.ordinal(b)
+            if ia is not None or ib is not None:
+                return ia is not None and ib is not None and _same(self.value(a), self.value(b))
+            return a.keys() == b.keys() and all(self.equal(a[k], b[k]) for k in a)
+        if isinstance(a, list) and isinstance(b, list):
+            return len(a) == len(b) and all(self.equal(x, y) for x, y in zip(a, b, strict=True))
+        return type(a) is type(b) and a == b
 
 
-class Sealed:
-    """The content of one ``A_Const`` node, readable only by recording it."""
-
-    __slots__ = ("_body", "_reads")
-
-    def __init__(self, body: dict[str, Any], reads: Reads) -> None:
-        self._body = body
-        self._reads = reads
-
-    def open(self) -> dict[str, Any]:
-        """The content (``{"ival": {"ival": 5}}``, ``{"isnull": True}``…);
-        the classification being made now depends on it."""
-        self._reads.any = True
-        return self._body
-
-    def __eq__(self, other: object) -> bool:
-        self._reads.any = True
-        if not isinstance(other, Sealed):
-            return NotImplemented
-        other._reads.any = True
-        return self._body == other._body
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return "Sealed(…)"
+def _same(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    """Two constants' contents, without where they were."""
+    if a is None or b is None:
+        return False
+    return {k: v for k, v in a.items() if k != "location"} == {
+        k: v for k, v in b.items() if k != "location"
+    }
 
 
-def seal(node: object, reads: Reads) -> Any:
-    """``node`` (decoded JSON) without source positions and with every
-    ``A_Const`` content sealed under ``reads``."""
-    if isinstance(node, dict):
-        if len(node) == 1 and "A_Const" in node:
-            body = node["A_Const"]
-            if isinstance(body, dict):
-                inner = {k: v for k, v in body.items() if not _position(k)}
-                return {"A_Const": Sealed(inner, reads)}
-        return {k: seal(v, reads) for k, v in node.items() if not _position(k)}
-    if isinstance(node, list):
-        return [seal(v, reads) for v in node]
-    return node
+def sealed(tree_json: str) -> tuple[Any, Constants]:
+    """The tree to walk and its constants (see the module docs)."""
+    text, bodies = _native.pg_tree_sealed(tree_json)
+    return _DECODER.decode(text), Constants(bodies)
