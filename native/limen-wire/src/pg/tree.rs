@@ -97,7 +97,11 @@ pub fn sealed_tree(json: &str) -> (String, Vec<String>) {
                 last = end;
             } else {
                 // the first key: drop the comma after it instead
-                last = if b.get(end) == Some(&b',') { end + 1 } else { end };
+                last = if b.get(end) == Some(&b',') {
+                    end + 1
+                } else {
+                    end
+                };
             }
             i = last;
             continue;
@@ -272,7 +276,10 @@ mod tests {
     fn a_sealed_tree_keeps_no_constant_and_no_position() {
         let t = r#"{"val":{"A_Const":{"sval":{"sval":"a}\"location\":5"},"location":11}},"list":[{"A_Const":{"isnull":true,"location":-1}}],"s":"\"location\":1","location":3}"#;
         let (tree, consts) = sealed_tree(t);
-        assert_eq!(tree, r#"{"val":{"A_Const":0},"list":[{"A_Const":1}],"s":"\"location\":1"}"#);
+        assert_eq!(
+            tree,
+            r#"{"val":{"A_Const":0},"list":[{"A_Const":1}],"s":"\"location\":1"}"#
+        );
         assert_eq!(
             consts,
             [
