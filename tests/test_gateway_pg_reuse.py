@@ -26,16 +26,9 @@ from gateway_pg_support import (
 )
 from limen.config import load_config_text
 from pg_raw import RawSession
+from twins import READER_RULE
 
 __all__ = ["database"]
-
-READER_RULE = """
-[[rules]]
-name = "reader"
-groups = ["reader"]
-resources = ["app"]
-allow = ["read"]
-"""
 
 
 async def _reader_gateway(nursery: trio.Nursery, tmp_path: Path, database: str) -> Gateway:

@@ -29,15 +29,7 @@ from limen.config import load_config_text
 from limen.identity import Identity
 from limen.policy import Policy, classify_uncached
 from pg_raw import RawSession
-from twins import corpus, twins
-
-READER_RULE = """
-[[rules]]
-name = "reader"
-groups = ["reader"]
-resources = ["app"]
-allow = ["read"]
-"""
+from twins import READER_RULE, corpus, twins
 
 TWINS_PER_STATEMENT = 6
 

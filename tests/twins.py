@@ -18,7 +18,17 @@ from pathlib import Path
 
 from limen import _native
 
-__all__ = ["ADVERSARIAL", "INT_VALUES", "STRING_VALUES", "corpus", "twins"]
+__all__ = ["ADVERSARIAL", "INT_VALUES", "READER_RULE", "STRING_VALUES", "corpus", "twins"]
+
+READER_RULE = """
+[[rules]]
+name = "reader"
+groups = ["reader"]
+resources = ["app"]
+allow = ["read"]
+"""
+"""A rule for a read-only identity (group ``reader``), appended to
+``gateway_pg_support.config_text``."""
 
 ADVERSARIAL = [
     "EXPLAIN (ANALYZE 'off') DELETE FROM users_in",
