@@ -24,6 +24,8 @@ RELAY_MODULES = {
     "test_gateway_pg_pump",
     "test_gateway_pg_approvals",
     "test_gateway_pg_large",
+    "test_gateway_pg_reuse",
+    "test_gateway_pg_twins",
 }
 
 #: Fixtures that create or reach a database on the local PostgreSQL.
