@@ -1,4 +1,4 @@
-"""The limen configuration: the whole schema of INTERFACE.md as typed structs.
+"""The limen configuration: the whole schema of docs/interface.md as typed structs.
 
 A configuration file (TOML, or YAML for those who prefer it) is decoded once,
 at the boundary, into frozen :class:`msgspec.Struct` values with unknown fields

@@ -25,12 +25,11 @@ flowing) however long it takes. Only allows of statements
 that neither prepare nor execute are cached, with the decision event
 ``_judge`` recorded, which the pump records again for each hit; holds and
 denials always come back here (denials are logged). An allow whose
-classification no constant's value decided (``Classification.literal_free``:
-the classifier's template cache reuses it for other constants too) is
-cached under the statement's shape (``limen_pump::shape``) when it is a
-simple query the shape lexer understands, so the same query with other
-constants is not asked again; the shape lexer's soundness (same shape =>
-same parse-tree template) is checked in tests/test_policy_templates.py.
+classification holds for the statement's shape
+(``Classification.shape_reusable``: no constant was read, and every
+constant of this text is an ``A_Const`` of its tree) is cached under the
+shape (``limen_pump::shape``), so the same query with other constants is
+not asked again; why that is sound: docs/decision-cache.md.
 Statements are recorded masked (:mod:`limen.gateway.inrecord`): a statement
 whose recorded text was masked is never cached, a shape only when its
 statement has no secret position in its parse tree (true of every
@@ -221,7 +220,7 @@ class _Run:
         """What the pump gets for a decided statement: the bytes, whether to
         discard until Sync, the decision event when it may be reused, and
         whether it may be reused for the same statement with other
-        constants (no literal's value decided the classification)."""
+        constants (``Classification.shape_reusable``)."""
         s = self.session
         discard = s.discarding
         s.discarding = False
@@ -238,7 +237,7 @@ class _Run:
             and (masked is None or not masked.structural)
             and decision is not None
             and decision.classification is not None
-            and decision.classification.literal_free
+            and decision.classification.shape_reusable
         )
         return data, discard, cache, shape
 
