@@ -35,10 +35,13 @@
 mod detectors;
 mod error;
 mod masker;
+mod trigger;
 mod validate;
 
 pub use error::{Error, ErrorKind};
-pub use masker::{DetectorInfo, Finding, Masker, MaskerBuilder, Rule, Stream, USER_REPEAT_CAP};
+pub use masker::{
+    DetectorInfo, Finding, Masker, MaskerBuilder, Rule, Stream, Work, USER_REPEAT_CAP,
+};
 pub use validate::luhn;
 
 /// The names of the built-in detectors, in priority order.

@@ -28,8 +28,9 @@ use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
 use regex_syntax::hir::{Capture, Hir, HirKind, Repetition};
 
-use crate::detectors::{Spec, TailSpec, BUILTIN};
+use crate::detectors::{trigger_override, Spec, TailSpec, BUILTIN};
 use crate::error::{Error, ErrorKind};
+use crate::trigger::{trigger_of, Candidates, Triggers};
 use crate::validate::Validator;
 
 /// Unbounded repetitions in user rules (`+`, `*`, `{n,}`) are capped at this
@@ -139,7 +140,7 @@ struct Detector {
 }
 
 struct Inner {
-    all: Regex,
+    triggers: Triggers,
     detectors: Vec<Detector>,
     max_head: usize,
     max_hold: usize,
@@ -265,7 +266,7 @@ impl MaskerBuilder {
         }
 
         let mut detectors = Vec::with_capacity(chosen.len());
-        let mut hirs = Vec::with_capacity(chosen.len());
+        let mut triggers = Vec::with_capacity(chosen.len());
         let mut max_head = 0usize;
         let mut max_hold = 0usize;
         for (hir, mut info, validator, tail_spec) in chosen {
@@ -313,13 +314,21 @@ impl MaskerBuilder {
                 validator,
                 tail,
             });
-            hirs.push(hir);
+            let builtin_name = detectors
+                .last()
+                .filter(|d| d.info.builtin)
+                .map(|d| d.info.name.as_str());
+            let trigger = match builtin_name.and_then(trigger_override) {
+                Some(pattern) => parse_bytes_pattern("trigger", pattern)?,
+                None => trigger_of(&hir),
+            };
+            triggers.push(trigger);
         }
-        let all = build_regex(&hirs, false)?;
+        let triggers = Triggers::build(&triggers)?;
         max_hold = max_hold.max(max_head.saturating_add(1));
         Ok(Masker {
             inner: Arc::new(Inner {
-                all,
+                triggers,
                 detectors,
                 max_head,
                 max_hold,
@@ -494,10 +503,35 @@ struct Accepted {
     end: usize,
 }
 
+/// How much work a scan did, in units that bound its running time: each
+/// unit is one automaton transition or one byte a validator or tail looks
+/// at (see the module docs for why the total is at most a constant times
+/// the input length).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Transitions of the trigger automaton (one per byte of each window).
+    pub trigger_bytes: u64,
+    /// Candidate starts examined.
+    pub candidates: u64,
+    /// Bytes the anchored head searches at candidates may read (each at
+    /// most the detector's longest head plus one byte of look-ahead).
+    pub verify_bytes: u64,
+    /// Bytes consumed by tails (PEM blocks, JWTs, bearer tokens).
+    pub tail_bytes: u64,
+}
+
+impl Work {
+    /// All units together.
+    pub fn total(&self) -> u64 {
+        self.trigger_bytes + self.candidates + self.verify_bytes + self.tail_bytes
+    }
+}
+
 /// Where a scan is between calls.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ScanState {
     mode: Mode,
+    work: Work,
     /// A finding whose tail is still being masked: (detector, start offset).
     open: Option<(usize, u64)>,
 }
@@ -549,7 +583,7 @@ impl Masker {
 
     /// The most bytes a stream holds back between calls.
     pub fn max_holdback(&self) -> usize {
-        self.inner.max_hold + 1
+        2 * (self.inner.max_hold + 1)
     }
 
     /// The replacement for a whole value of `column` (`table.column`, matched
@@ -580,6 +614,14 @@ impl Masker {
         let mut state = ScanState::default();
         self.scan(&mut state, data, 0, true, 0, out, &mut |_| count += 1);
         count
+    }
+
+    /// Masks `data` like [`Masker::mask_into`] and reports the work done
+    /// (for tests and benchmarks of the linear-time bound).
+    pub fn mask_work(&self, data: &[u8], out: &mut Vec<u8>) -> Work {
+        let mut state = ScanState::default();
+        self.scan(&mut state, data, 0, true, 0, out, &mut |_| {});
+        state.work
     }
 
     /// Where the secrets in `data` are, without masking.
@@ -626,17 +668,9 @@ impl Masker {
         }
     }
 
-    fn accept_at(&self, hay: &[u8], start: usize, first: usize) -> Option<Accepted> {
-        if let Some(acc) = self.try_detector(hay, start, first) {
-            return Some(acc);
-        }
-        (0..self.inner.detectors.len())
-            .filter(|&d| d != first)
-            .find_map(|d| self.try_detector(hay, start, d))
-    }
-
-    fn try_detector(&self, hay: &[u8], start: usize, index: usize) -> Option<Accepted> {
+    fn try_detector(&self, hay: &[u8], start: usize, index: usize, work: &mut Work) -> Option<Accepted> {
         let det = self.inner.detectors.get(index)?;
+        work.verify_bytes += (hay.len() - start).min(det.info.max_head_len + 1) as u64;
         let input = Input::new(hay)
             .span(start..hay.len())
             .anchored(Anchored::Yes);
@@ -690,65 +724,70 @@ impl Masker {
         let inner = &*self.inner;
         let len = hay.len();
         let off = |i: usize| base + i as u64;
+        let mut cands = Candidates::default();
+        let mut tried: Vec<u32> = Vec::new();
         loop {
             match st.mode {
                 Mode::Normal => {
                     if pos >= len {
                         return pos;
                     }
-                    let input = Input::new(hay).span(pos..len);
-                    let found = inner.all.search(&input);
-                    let decided = |s: usize| eof || s.saturating_add(inner.max_head + 1) <= len;
-                    match found {
-                        Some(m) if decided(m.start()) => {
-                            match self.accept_at(hay, m.start(), m.pattern().as_usize()) {
-                                Some(acc) => {
-                                    out.extend_from_slice(&hay[pos..acc.secret.start]);
-                                    let det = &inner.detectors[acc.detector];
-                                    out.extend_from_slice(&det.replacement);
-                                    match det.tail {
-                                        Tail::None => {
-                                            sink(Finding {
-                                                detector: acc.detector,
-                                                offset: off(acc.secret.start),
-                                                len: (acc.secret.end - acc.secret.start) as u64,
-                                            });
-                                            out.extend_from_slice(&hay[acc.secret.end..acc.end]);
-                                        }
-                                        Tail::Class { cap, .. } => {
-                                            st.open = Some((acc.detector, off(acc.secret.start)));
-                                            st.mode = Mode::Class {
-                                                detector: acc.detector,
-                                                left: cap,
-                                            };
-                                        }
-                                        Tail::Until { cap, .. } => {
-                                            st.open = Some((acc.detector, off(acc.secret.start)));
-                                            st.mode = Mode::Until {
-                                                detector: acc.detector,
-                                                left: cap,
-                                            };
-                                        }
-                                    }
-                                    pos = acc.end;
-                                }
-                                None => {
-                                    let next = m.start() + 1;
-                                    out.extend_from_slice(&hay[pos..next]);
-                                    pos = next;
-                                }
-                            }
-                        }
-                        _ => {
-                            let safe = if eof {
-                                len
-                            } else {
-                                len.saturating_sub(inner.max_head).max(pos)
-                            };
-                            out.extend_from_slice(&hay[pos..safe]);
-                            return safe;
+                    // Starts below `limit` are decided (see the module docs).
+                    let limit = if eof {
+                        len
+                    } else {
+                        len.saturating_sub(inner.max_head)
+                    };
+                    if pos >= limit {
+                        return pos;
+                    }
+                    if cands.upto != limit {
+                        st.work.trigger_bytes += inner.triggers.find(hay, pos, limit, len, &mut cands);
+                    }
+                    let mut accepted = None;
+                    while let Some((at, dets)) = cands.next_at(pos) {
+                        tried.clear();
+                        tried.extend_from_slice(dets);
+                        st.work.candidates += 1;
+                        accepted = tried
+                            .iter()
+                            .find_map(|&d| self.try_detector(hay, at, d as usize, &mut st.work));
+                        if accepted.is_some() {
+                            break;
                         }
                     }
+                    let Some(acc) = accepted else {
+                        out.extend_from_slice(&hay[pos..limit]);
+                        return limit;
+                    };
+                    out.extend_from_slice(&hay[pos..acc.secret.start]);
+                    let det = &inner.detectors[acc.detector];
+                    out.extend_from_slice(&det.replacement);
+                    match det.tail {
+                        Tail::None => {
+                            sink(Finding {
+                                detector: acc.detector,
+                                offset: off(acc.secret.start),
+                                len: (acc.secret.end - acc.secret.start) as u64,
+                            });
+                            out.extend_from_slice(&hay[acc.secret.end..acc.end]);
+                        }
+                        Tail::Class { cap, .. } => {
+                            st.open = Some((acc.detector, off(acc.secret.start)));
+                            st.mode = Mode::Class {
+                                detector: acc.detector,
+                                left: cap,
+                            };
+                        }
+                        Tail::Until { cap, .. } => {
+                            st.open = Some((acc.detector, off(acc.secret.start)));
+                            st.mode = Mode::Until {
+                                detector: acc.detector,
+                                left: cap,
+                            };
+                        }
+                    }
+                    pos = acc.end;
                 }
                 Mode::Class { detector, left } => {
                     let Some(Tail::Class { set, .. }) =
@@ -759,6 +798,7 @@ impl Masker {
                     };
                     let avail = &hay[pos..len.min(pos.saturating_add(left))];
                     let run = avail.iter().take_while(|&&b| set[usize::from(b)]).count();
+                    st.work.tail_bytes += run as u64 + 1;
                     pos += run;
                     let left = left - run;
                     if pos == len && left > 0 && !eof {
@@ -776,6 +816,7 @@ impl Masker {
                     };
                     let cap_end = pos.saturating_add(left);
                     let end = len.min(cap_end);
+                    st.work.tail_bytes += (end - pos) as u64 + 1;
                     let found = re.search(&Input::new(hay).span(pos..end));
                     match found {
                         Some(m) if eof || m.start().saturating_add(max_len + 1) <= len => {
@@ -841,6 +882,12 @@ impl Stream {
             return;
         }
         self.buf.extend_from_slice(chunk);
+        // Scan only once the pending bytes reach the hold-back bound: a scan
+        // re-reads what the previous one held back (at most the longest head),
+        // so each scan then decides at least as many new bytes as it re-reads.
+        if self.pending() < self.masker.max_holdback() {
+            return;
+        }
         let findings = &mut self.findings;
         self.pos = self.masker.scan(
             &mut self.state,
@@ -902,6 +949,11 @@ impl Stream {
     /// Bytes currently held back (not yet emitted).
     pub fn pending(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
+    }
+
+    /// The work done so far (see [`Work`]).
+    pub fn work(&self) -> Work {
+        self.state.work
     }
 
     /// Bytes buffered, including look-behind context.
