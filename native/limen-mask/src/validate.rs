@@ -104,7 +104,8 @@ fn known_issuer(digits: &[u8]) -> bool {
 }
 
 /// Returns the length of the longest valid card number at the start of
-/// `value`, cut only where a separator (or the end) follows.
+/// `value`, cut only where a separator (or the end) follows. No allocation:
+/// this runs at every group of a long run of digit groups.
 fn card(value: &[u8]) -> Option<usize> {
     // The separator, if any, must be the same everywhere.
     let sep = value.iter().copied().find(|b| !b.is_ascii_digit());
@@ -113,23 +114,25 @@ fn card(value: &[u8]) -> Option<usize> {
             return None;
         }
     }
-    // Candidate cut points: the end, and before each separator.
-    let mut cuts: Vec<usize> = value
-        .iter()
-        .enumerate()
-        .filter(|&(_, &b)| !b.is_ascii_digit())
-        .map(|(i, _)| i)
-        .collect();
-    cuts.push(value.len());
-    let mut digits = Vec::with_capacity(value.len());
-    for &cut in cuts.iter().rev() {
-        digits.clear();
-        digits.extend(value[..cut].iter().copied().filter(u8::is_ascii_digit));
-        if (13..=19).contains(&digits.len())
-            && separators_look_like_grouping(&value[..cut])
-            && known_issuer(&digits)
-            && luhn(&digits)
-        {
+    // Candidate cut points, longest first: the end, then before each
+    // separator.
+    let cuts = core::iter::once(value.len()).chain(
+        (0..value.len())
+            .rev()
+            .filter(|&i| !value[i].is_ascii_digit()),
+    );
+    let mut digits = [0u8; 19];
+    for cut in cuts {
+        let part = &value[..cut];
+        let count = part.iter().filter(|b| b.is_ascii_digit()).count();
+        if !(13..=19).contains(&count) || !separators_look_like_grouping(part) {
+            continue;
+        }
+        for (slot, &d) in digits.iter_mut().zip(part.iter().filter(|b| b.is_ascii_digit())) {
+            *slot = d;
+        }
+        let digits = &digits[..count];
+        if known_issuer(digits) && luhn(digits) {
             return Some(cut);
         }
     }
@@ -139,25 +142,23 @@ fn card(value: &[u8]) -> Option<usize> {
 /// Separated card numbers come in groups of 4 (or Amex 4-6-5, Diners 4-6-4);
 /// a single separator between every digit is not a card number.
 fn separators_look_like_grouping(value: &[u8]) -> bool {
-    let groups: Vec<usize> = value
-        .split(|b| !b.is_ascii_digit())
-        .map(<[u8]>::len)
-        .collect();
-    if groups.len() == 1 {
+    let mut groups = value.split(|b| !b.is_ascii_digit()).map(<[u8]>::len);
+    let Some(first) = groups.next() else {
+        return false;
+    };
+    let rest: [Option<usize>; 5] = core::array::from_fn(|_| groups.next());
+    if groups.next().is_some() {
+        return false; // more than 5 groups
+    }
+    let n = rest.iter().flatten().count();
+    if n == 0 {
         return true;
     }
-    let (first, rest) = match groups.split_first() {
-        Some(x) => x,
-        None => return false,
-    };
-    let (last, middle) = match rest.split_last() {
-        Some(x) => x,
-        None => return false,
-    };
-    *first == 4
-        && middle.iter().all(|&g| g == 4 || g == 6)
-        && (1..=6).contains(last)
-        && groups.len() <= 5
+    let last = rest[n - 1].unwrap_or(0);
+    first == 4
+        && rest[..n - 1].iter().flatten().all(|&g| g == 4 || g == 6)
+        && (1..=6).contains(&last)
+        && n < 5
 }
 
 /// IBAN lengths by country (ISO 13616 registry).
@@ -428,5 +429,54 @@ mod tests {
         assert!(!unquoted_value(b"EOF"));
         assert!(unquoted_value(b"Hunter"));
         assert!(unquoted_value(b"hunter2"));
+    }
+
+    /// The card validator before it stopped allocating, kept as the
+    /// reference for the differential test below.
+    fn card_reference(value: &[u8]) -> Option<usize> {
+        let sep = value.iter().copied().find(|b| !b.is_ascii_digit());
+        if let Some(s) = sep {
+            if value.iter().any(|&b| !b.is_ascii_digit() && b != s) {
+                return None;
+            }
+        }
+        let mut cuts: Vec<usize> = (0..value.len()).filter(|&i| !value[i].is_ascii_digit()).collect();
+        cuts.push(value.len());
+        for &cut in cuts.iter().rev() {
+            let digits: Vec<u8> = value[..cut].iter().copied().filter(u8::is_ascii_digit).collect();
+            let groups: Vec<usize> = value[..cut].split(|b| !b.is_ascii_digit()).map(<[u8]>::len).collect();
+            let grouped = groups.len() == 1
+                || (groups.len() >= 2
+                    && groups[0] == 4
+                    && groups[1..groups.len() - 1].iter().all(|&g| g == 4 || g == 6)
+                    && (1..=6).contains(&groups[groups.len() - 1])
+                    && groups.len() <= 5);
+            if (13..=19).contains(&digits.len()) && grouped && known_issuer(&digits) && luhn(&digits) {
+                return Some(cut);
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn card_matches_reference(
+            value in proptest::collection::vec(
+                proptest::sample::select(b"0123456789012345678945 - ".to_vec()), 0..48),
+            issuer in proptest::sample::select(vec![&b"4"[..], b"51", b"34", b"6011", b"2221", b"3528", b""]),
+        ) {
+            let mut v = issuer.to_vec();
+            v.extend_from_slice(&value);
+            proptest::prop_assert_eq!(card(&v), card_reference(&v));
+        }
+    }
+
+    #[test]
+    fn card_groups() {
+        assert_eq!(card(b"4111 1111 1111 1111"), Some(19));
+        assert_eq!(card(b"4111 1111 1111 1111 1234"), Some(19));
+        assert_eq!(card(b"4111-1111-1111-1111"), Some(19));
+        assert_eq!(card(b"4111 1111-1111 1111"), None);
+        assert_eq!(card(b"4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1"), None);
     }
 }
