@@ -25,6 +25,9 @@ fn main() {
         let m = Masker::builder().detectors([name]).try_build().unwrap();
         let t = Instant::now();
         let _ = m.mask(&data);
-        println!("{name:<28} {:>8.1} MB/s", data.len() as f64 / 1e6 / t.elapsed().as_secs_f64());
+        println!(
+            "{name:<28} {:>8.1} MB/s",
+            data.len() as f64 / 1e6 / t.elapsed().as_secs_f64()
+        );
     }
 }

@@ -1,23 +1,60 @@
-//! The masker: every detector's head in one automaton, and the scan that
-//! one-shot and streaming masking share.
+//! The masker: every detector's trigger in one automaton, and the scan
+//! that one-shot and streaming masking share.
 //!
 //! # How a scan decides
 //!
-//! The scan finds the leftmost-first match of the combined automaton from the
-//! current position. A match that starts at `s` is *decided* once the input
-//! holds `s + L + 1` bytes, where `L` is the longest any head can match: every
-//! start before `s` and the match at `s` then depend only on bytes already
-//! seen (one byte of look-ahead covers `\b`, and one byte of context is kept
-//! before the position for look-behind). Bytes before `len - L` that no
-//! decided match covers are plain and can be emitted. So a stream holds back
-//! at most `L + 1` bytes (plus the terminator length inside a PEM block), and
-//! its output is byte-identical to one-shot masking for any split of the
-//! input.
+//! Each detector has a *head* (a bounded pattern; `L` is the longest any
+//! head can match) and a *trigger* (`trigger.rs`): a looser pattern that
+//! matches wherever a head match (or, for card numbers, a validated one)
+//! can start. A match that starts at `s` is *decided* once the input holds
+//! `s + L + 1` bytes: the match at `s` then depends only on bytes already
+//! seen (one byte of look-ahead covers `\b`, and one byte of context is
+//! kept before the position for look-behind). The scan, over the undecided
+//! bytes `pos..len`:
 //!
-//! A candidate whose validator rejects it is retried anchored at the same
-//! position with the other detectors in priority order; if none accepts, the
-//! scan moves one byte on. This is a pure function of decided bytes, so it
-//! too is the same in both modes.
+//! 1. walks the reversed trigger automaton once from `len` down to `pos`,
+//!    which yields every candidate start below `limit = len - L` (all of
+//!    them when the input is complete), each with the detectors whose
+//!    trigger matched there;
+//! 2. takes the candidates in increasing order, skipping those inside a
+//!    span already masked; at each one it runs the candidate detectors'
+//!    anchored head searches in priority order, and the first whose
+//!    validator accepts is the finding. The search continues after the
+//!    finding (or its tail, for PEM blocks, JWTs and bearer tokens);
+//! 3. emits every byte below `limit` that no finding covers.
+//!
+//! This is exactly what "the leftmost start where some detector's head
+//! matches and is accepted, the highest-priority such detector there, then
+//! continue after it" gives, and every step is a pure function of decided
+//! bytes, so a stream's output is byte-identical to one-shot masking for
+//! any split of the input. A stream scans once its pending bytes reach
+//! [`Masker::max_holdback`] (`2 (L + 1)`, more when a PEM terminator is
+//! longer) and keeps at most `L + 1` of them afterwards.
+//!
+//! # Why the work is linear
+//!
+//! No input makes the scan do more than a constant amount of work per
+//! byte, a constant that depends only on the detectors (the [`Work`]
+//! counters measure it; `tests/linear.rs` checks it on adversarial input):
+//!
+//! - The trigger automaton is a lazy DFA that never gives up (no fallback
+//!   to a slower engine): one transition per byte walked. One-shot walks
+//!   each byte once. A stream walks its pending bytes, at least
+//!   `2 (L + 1)`, of which at most `L + 1` stay pending, so each byte is
+//!   walked at most twice. Triggers keep no long counters (long
+//!   repetitions become unbounded, trailing ones are cut), so the DFA's
+//!   states do not multiply on encoded blobs and its cache holds them.
+//! - A position is a candidate at most once: a rejected candidate does
+//!   not restart any search, and the next scan starts past it. At a
+//!   candidate, each detector's anchored head search reads at most its
+//!   longest head plus one byte; capture groups and validators run only on
+//!   a head match, and are linear in it.
+//! - Tails read each byte once; a PEM terminator search re-reads at most
+//!   the terminator's length per scan.
+//!
+//! So the total is at most `n (3 + sum over detectors of (L_d + 1))` plus
+//! the tails, for `n` input bytes. In practice triggers are selective and
+//! the work is a little over one transition per byte.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -384,7 +421,11 @@ fn parse_rule(rule: &Rule) -> Result<(Hir, String, String), Error> {
                 .build()
                 .parse(pattern)
                 .map_err(|e| bad(first_line(&e.to_string())))?;
-            (cap_repetitions(hir), "user rule: regex".to_string(), pattern.clone())
+            (
+                cap_repetitions(hir),
+                "user rule: regex".to_string(),
+                pattern.clone(),
+            )
         }
         RuleKind::Words {
             words,
@@ -668,7 +709,13 @@ impl Masker {
         }
     }
 
-    fn try_detector(&self, hay: &[u8], start: usize, index: usize, work: &mut Work) -> Option<Accepted> {
+    fn try_detector(
+        &self,
+        hay: &[u8],
+        start: usize,
+        index: usize,
+        work: &mut Work,
+    ) -> Option<Accepted> {
         let det = self.inner.detectors.get(index)?;
         work.verify_bytes += (hay.len() - start).min(det.info.max_head_len + 1) as u64;
         let input = Input::new(hay)
@@ -742,7 +789,8 @@ impl Masker {
                         return pos;
                     }
                     if cands.upto != limit {
-                        st.work.trigger_bytes += inner.triggers.find(hay, pos, limit, len, &mut cands);
+                        st.work.trigger_bytes +=
+                            inner.triggers.find(hay, pos, limit, len, &mut cands);
                     }
                     let mut accepted = None;
                     while let Some((at, dets)) = cands.next_at(pos) {

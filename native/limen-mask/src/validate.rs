@@ -37,11 +37,13 @@ impl Validator {
             Validator::Ssn => ssn(value).then_some(secret),
             Validator::Phone => phone(value).then_some(secret),
             Validator::Assignment => {
-                let quoted = secret.start > 0 && matches!(hay.get(secret.start - 1), Some(b'"' | b'\''));
+                let quoted =
+                    secret.start > 0 && matches!(hay.get(secret.start - 1), Some(b'"' | b'\''));
                 // One byte after the match is decided (see masker.rs), so a
                 // call like `token = next_token()` can be told from a value.
                 let called = hay.get(secret.end) == Some(&b'(');
-                (assignment_value(value) && (quoted || (!called && unquoted_value(value)))).then_some(secret)
+                (assignment_value(value) && (quoted || (!called && unquoted_value(value))))
+                    .then_some(secret)
             }
         }
     }
@@ -128,7 +130,10 @@ fn card(value: &[u8]) -> Option<usize> {
         if !(13..=19).contains(&count) || !separators_look_like_grouping(part) {
             continue;
         }
-        for (slot, &d) in digits.iter_mut().zip(part.iter().filter(|b| b.is_ascii_digit())) {
+        for (slot, &d) in digits
+            .iter_mut()
+            .zip(part.iter().filter(|b| b.is_ascii_digit()))
+        {
             *slot = d;
         }
         let digits = &digits[..count];
@@ -440,18 +445,33 @@ mod tests {
                 return None;
             }
         }
-        let mut cuts: Vec<usize> = (0..value.len()).filter(|&i| !value[i].is_ascii_digit()).collect();
+        let mut cuts: Vec<usize> = (0..value.len())
+            .filter(|&i| !value[i].is_ascii_digit())
+            .collect();
         cuts.push(value.len());
         for &cut in cuts.iter().rev() {
-            let digits: Vec<u8> = value[..cut].iter().copied().filter(u8::is_ascii_digit).collect();
-            let groups: Vec<usize> = value[..cut].split(|b| !b.is_ascii_digit()).map(<[u8]>::len).collect();
+            let digits: Vec<u8> = value[..cut]
+                .iter()
+                .copied()
+                .filter(u8::is_ascii_digit)
+                .collect();
+            let groups: Vec<usize> = value[..cut]
+                .split(|b| !b.is_ascii_digit())
+                .map(<[u8]>::len)
+                .collect();
             let grouped = groups.len() == 1
                 || (groups.len() >= 2
                     && groups[0] == 4
-                    && groups[1..groups.len() - 1].iter().all(|&g| g == 4 || g == 6)
+                    && groups[1..groups.len() - 1]
+                        .iter()
+                        .all(|&g| g == 4 || g == 6)
                     && (1..=6).contains(&groups[groups.len() - 1])
                     && groups.len() <= 5);
-            if (13..=19).contains(&digits.len()) && grouped && known_issuer(&digits) && luhn(&digits) {
+            if (13..=19).contains(&digits.len())
+                && grouped
+                && known_issuer(&digits)
+                && luhn(&digits)
+            {
                 return Some(cut);
             }
         }
