@@ -224,7 +224,7 @@ impl Triggers {
             cands.at.reverse();
         }
         if let Ok(mut v) = self.caches.lock() {
-            if v.len() < 64 {
+            if v.len() < 16 {
                 v.push(cache);
             }
         }

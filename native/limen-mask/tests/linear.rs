@@ -106,7 +106,7 @@ fn repeated(unit: &[u8], size: usize) -> Vec<u8> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
     #[test]
     fn work_per_byte_does_not_grow(
@@ -115,8 +115,8 @@ proptest! {
     ) {
         let m = masker();
         let unit: Vec<u8> = unit.concat().into_bytes();
-        let small = repeated(&unit, 4 << 10);
-        let large = repeated(&unit, 64 << 10);
+        let small = repeated(&unit, 2 << 10);
+        let large = repeated(&unit, 32 << 10);
         let per = |w: Work, n: usize| w.total() as f64 / n as f64;
         let w_small = per(m.mask_work(&small, &mut Vec::new()), small.len());
         let w_large = per(m.mask_work(&large, &mut Vec::new()), large.len());
