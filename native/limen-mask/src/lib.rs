@@ -34,6 +34,7 @@
 
 #![forbid(unsafe_code)]
 
+mod card_head;
 mod detectors;
 mod error;
 mod masker;

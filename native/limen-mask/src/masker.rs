@@ -65,6 +65,7 @@ use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
 use regex_syntax::hir::{Capture, Hir, HirKind, Repetition};
 
+use crate::card_head::card_head;
 use crate::detectors::{trigger_override, Spec, TailSpec, BUILTIN};
 use crate::error::{Error, ErrorKind};
 use crate::trigger::{trigger_of, Candidates, Triggers};
@@ -172,6 +173,8 @@ struct Detector {
     /// The head alone, for anchored capture searches on candidates.
     single: Regex,
     has_groups: bool,
+    /// The head is the built-in card-number one: matched by hand.
+    card_head: bool,
     validator: Validator,
     tail: Tail,
 }
@@ -314,6 +317,7 @@ impl MaskerBuilder {
                 })
             })?;
             let has_groups = props.explicit_captures_len() > 0;
+            let card_head = info.builtin && info.name == "card-number";
             let single = build_regex(std::slice::from_ref(&hir), true)?;
             let tail = match tail_spec {
                 TailSpec::None => Tail::None,
@@ -348,6 +352,7 @@ impl MaskerBuilder {
                 replacement,
                 single,
                 has_groups,
+                card_head,
                 validator,
                 tail,
             });
@@ -390,7 +395,7 @@ fn check_name(name: &str) -> Result<(), Error> {
     }
 }
 
-fn parse_bytes_pattern(name: &str, pattern: &str) -> Result<Hir, Error> {
+pub(crate) fn parse_bytes_pattern(name: &str, pattern: &str) -> Result<Hir, Error> {
     regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
@@ -509,7 +514,7 @@ fn cap_repetitions(hir: Hir) -> Hir {
     }
 }
 
-fn build_regex(hirs: &[Hir], captures: bool) -> Result<Regex, Error> {
+pub(crate) fn build_regex(hirs: &[Hir], captures: bool) -> Result<Regex, Error> {
     let which = if captures {
         regex_automata::nfa::thompson::WhichCaptures::All
     } else {
@@ -734,6 +739,10 @@ impl Masker {
                     break;
                 }
             }
+        } else if det.card_head {
+            let end = card_head(hay, start)?;
+            m = regex_automata::Match::must(0, start..end);
+            secret = m.range();
         } else {
             m = det.single.search(&input)?;
             secret = m.range();

@@ -106,9 +106,13 @@ fn known_issuer(digits: &[u8]) -> bool {
 }
 
 /// Returns the length of the longest valid card number at the start of
-/// `value`, cut only where a separator (or the end) follows. No allocation:
-/// this runs at every group of a long run of digit groups.
+/// `value`, cut only where a separator (or the end) follows. One pass and
+/// no allocation: this runs at every group of a long run of digit groups.
 fn card(value: &[u8]) -> Option<usize> {
+    const MAX: usize = 64;
+    if value.len() > MAX {
+        return None; // the head is at most 45 bytes
+    }
     // The separator, if any, must be the same everywhere.
     let sep = value.iter().copied().find(|b| !b.is_ascii_digit());
     if let Some(s) = sep {
@@ -116,54 +120,52 @@ fn card(value: &[u8]) -> Option<usize> {
             return None;
         }
     }
-    // Candidate cut points, longest first: the end, then before each
-    // separator.
-    let cuts = core::iter::once(value.len()).chain(
-        (0..value.len())
-            .rev()
-            .filter(|&i| !value[i].is_ascii_digit()),
-    );
-    let mut digits = [0u8; 19];
-    for cut in cuts {
-        let part = &value[..cut];
-        let count = part.iter().filter(|b| b.is_ascii_digit()).count();
-        if !(13..=19).contains(&count) || !separators_look_like_grouping(part) {
-            continue;
+    // Digits, and each group's length and end (a cut point).
+    let mut digits = [0u8; MAX];
+    let mut groups = [(0usize, 0usize); MAX + 1];
+    let (mut nd, mut ng, mut run) = (0usize, 0usize, 0usize);
+    for (i, &b) in value.iter().enumerate() {
+        if b.is_ascii_digit() {
+            *digits.get_mut(nd)? = b;
+            nd += 1;
+            run += 1;
+        } else {
+            *groups.get_mut(ng)? = (run, i);
+            ng += 1;
+            run = 0;
         }
-        for (slot, &d) in digits
-            .iter_mut()
-            .zip(part.iter().filter(|b| b.is_ascii_digit()))
-        {
-            *slot = d;
+    }
+    *groups.get_mut(ng)? = (run, value.len());
+    ng += 1;
+    // Candidate cuts, longest first: the end, then before each separator.
+    let mut count = nd;
+    for k in (0..ng).rev() {
+        let (len, cut) = groups[k];
+        if (13..=19).contains(&count) && grouping(&groups[..=k]) {
+            let d = &digits[..count];
+            if known_issuer(d) && luhn(d) {
+                return Some(cut);
+            }
         }
-        let digits = &digits[..count];
-        if known_issuer(digits) && luhn(digits) {
-            return Some(cut);
-        }
+        count -= len;
     }
     None
 }
 
 /// Separated card numbers come in groups of 4 (or Amex 4-6-5, Diners 4-6-4);
-/// a single separator between every digit is not a card number.
-fn separators_look_like_grouping(value: &[u8]) -> bool {
-    let mut groups = value.split(|b| !b.is_ascii_digit()).map(<[u8]>::len);
-    let Some(first) = groups.next() else {
+/// a single separator between every digit is not a card number. `groups`
+/// holds (length, end) per group.
+fn grouping(groups: &[(usize, usize)]) -> bool {
+    let Some(((first, _), rest)) = groups.split_first() else {
         return false;
     };
-    let rest: [Option<usize>; 5] = core::array::from_fn(|_| groups.next());
-    if groups.next().is_some() {
-        return false; // more than 5 groups
-    }
-    let n = rest.iter().flatten().count();
-    if n == 0 {
-        return true;
-    }
-    let last = rest[n - 1].unwrap_or(0);
-    first == 4
-        && rest[..n - 1].iter().flatten().all(|&g| g == 4 || g == 6)
-        && (1..=6).contains(&last)
-        && n < 5
+    let Some(((last, _), middle)) = rest.split_last() else {
+        return true; // one group: no separator
+    };
+    *first == 4
+        && middle.iter().all(|&(g, _)| g == 4 || g == 6)
+        && (1..=6).contains(last)
+        && groups.len() <= 5
 }
 
 /// IBAN lengths by country (ISO 13616 registry).
