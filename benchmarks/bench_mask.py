@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import generate
 from limen.mask import Masker
 from mask_classes import class_tables
+from mask_classes import stream as _stream
 
 
 def _best(fn: Any, repeat: int) -> float:
@@ -31,14 +32,6 @@ def _best(fn: Any, repeat: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t)
     return best
-
-
-def _stream(masker: Masker, data: bytes, chunk: int) -> bytes:
-    s = masker.stream()
-    view = memoryview(data)
-    parts = [s.feed(view[i : i + chunk]) for i in range(0, len(data), chunk)]
-    parts.append(s.finish())
-    return b"".join(parts)
 
 
 def _hyperscan(patterns: list[bytes]) -> tuple[Any, str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pgpeers import PG_HOST, PG_PORT, PgBouncer, Target, cpu_seconds
 from twosession import prepare as prepare_b64
-from twosession import run_pair
+from twosession import read_all, run_pair
 
 DB = "limen_bench"
 
@@ -109,15 +108,7 @@ def _pgbench_once(t: Target, clients: int, mode: str, seconds: int) -> dict[str,
 
 
 def _big_select(t: Target, rows: int) -> float:
-    start = time.perf_counter()
-    subprocess.run(
-        ["psql", "-qAt", "-c", f"SELECT i, md5(i::text) FROM generate_series(1, {rows}) i"],
-        env=t.conninfo_env(),
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    return rows / (time.perf_counter() - start)
+    return rows / read_all(t, f"SELECT i, md5(i::text) FROM generate_series(1, {rows}) i")
 
 
 def _limen_target(relay: str) -> tuple[Target | None, Any, str | None]:

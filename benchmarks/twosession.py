@@ -44,17 +44,22 @@ def prepare(db: str, megabytes: int) -> None:
     )
 
 
+def read_all(t: Target, sql: str) -> float:
+    """Seconds for psql to read the whole result of `sql` through `t`."""
+    start = time.perf_counter()
+    subprocess.run(
+        ["psql", "-qAt", "-c", sql],
+        env=t.conninfo_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    return time.perf_counter() - start
+
+
 def _reader(t: Target, reads: int, done: list[float]) -> None:
     for _ in range(reads):
-        start = time.perf_counter()
-        subprocess.run(
-            ["psql", "-qAt", "-c", f"SELECT v FROM {TABLE}"],
-            env=t.conninfo_env(),
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        done.append(time.perf_counter() - start)
+        done.append(read_all(t, f"SELECT v FROM {TABLE}"))
 
 
 def _pings(t: Target, going: Callable[[], bool]) -> list[float]:
