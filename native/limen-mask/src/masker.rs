@@ -578,6 +578,8 @@ impl Work {
 pub(crate) struct ScanState {
     mode: Mode,
     work: Work,
+    /// Every position is a candidate for every detector (the reference).
+    exhaustive: bool,
     /// A finding whose tail is still being masked: (detector, start offset).
     open: Option<(usize, u64)>,
 }
@@ -668,6 +670,20 @@ impl Masker {
         let mut state = ScanState::default();
         self.scan(&mut state, data, 0, true, 0, out, &mut |_| {});
         state.work
+    }
+
+    /// Masks `data` trying every detector at every position, without the
+    /// trigger automaton: the definition the fast scan must agree with
+    /// (quadratic-ish; for tests only).
+    #[doc(hidden)]
+    pub fn mask_exhaustive(&self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len());
+        let mut state = ScanState {
+            exhaustive: true,
+            ..ScanState::default()
+        };
+        self.scan(&mut state, data, 0, true, 0, &mut out, &mut |_| {});
+        out
     }
 
     /// Where the secrets in `data` are, without masking.
@@ -798,8 +814,12 @@ impl Masker {
                         return pos;
                     }
                     if cands.upto != limit {
-                        st.work.trigger_bytes +=
-                            inner.triggers.find(hay, pos, limit, len, &mut cands);
+                        if st.exhaustive {
+                            inner.triggers.all(pos, limit, &mut cands);
+                        } else {
+                            st.work.trigger_bytes +=
+                                inner.triggers.find(hay, pos, limit, len, &mut cands);
+                        }
                     }
                     let mut accepted = None;
                     while let Some((at, dets)) = cands.next_at(pos) {

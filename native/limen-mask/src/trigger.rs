@@ -212,14 +212,7 @@ impl Triggers {
         if walked.is_none() {
             // Cannot happen with the configuration above; if it does, every
             // position is a candidate for every detector (slow, never wrong).
-            cands.clear();
-            cands.upto = limit;
-            let all: Vec<u32> = (0..self.patterns)
-                .filter_map(|p| u32::try_from(p).ok())
-                .collect();
-            for at in lo..limit {
-                push(cands, at, &all);
-            }
+            self.all(lo, limit, cands);
         } else {
             cands.at.reverse();
         }
@@ -229,6 +222,19 @@ impl Triggers {
             }
         }
         walked.unwrap_or((limit - lo) as u64)
+    }
+
+    /// Every position in `lo..limit` a candidate for every detector: what
+    /// the triggers narrow down (the reference the tests compare with).
+    pub(crate) fn all(&self, lo: usize, limit: usize, cands: &mut Candidates) {
+        cands.clear();
+        cands.upto = limit;
+        let all: Vec<u32> = (0..self.patterns)
+            .filter_map(|p| u32::try_from(p).ok())
+            .collect();
+        for at in lo..limit {
+            push(cands, at, &all);
+        }
     }
 
     fn walk(
