@@ -12,10 +12,14 @@
 //! kept before the position for look-behind). The scan, over the undecided
 //! bytes `pos..len`:
 //!
-//! 1. walks the reversed trigger automaton once from `len` down to `pos`,
-//!    which yields every candidate start below `limit = len - L` (all of
-//!    them when the input is complete), each with the detectors whose
-//!    trigger matched there;
+//! 1. walks the reversed trigger automaton once from `upto + L + 1` down to
+//!    `pos`, which yields every candidate start in `pos..upto`, each with
+//!    the detectors whose trigger matched there (a trigger match is a
+//!    prefix of the head match, so it ends within `L` bytes, and one byte
+//!    of look-ahead decides its `\b`). `upto` is `limit = len - L` (`len`
+//!    when the input is complete) or, if sooner, the end of a window of
+//!    `W = max(64 KiB, 8 (L + 1))` starts, so the candidate list stays small;
+//!    then the next window;
 //! 2. takes the candidates in increasing order, skipping those inside a
 //!    span already masked; at each one it runs the candidate detectors'
 //!    anchored head searches in priority order, and the first whose
@@ -39,11 +43,13 @@
 //!
 //! - The trigger automaton is a lazy DFA that never gives up (no fallback
 //!   to a slower engine): one transition per byte walked. One-shot walks
-//!   each byte once. A stream walks its pending bytes, at least
-//!   `2 (L + 1)`, of which at most `L + 1` stay pending, so each byte is
-//!   walked at most twice. Triggers keep no long counters (long
-//!   repetitions become unbounded, trailing ones are cut), so the DFA's
-//!   states do not multiply on encoded blobs and its cache holds them.
+//!   each byte once, plus `L + 1` bytes past each window of at least
+//!   `8 (L + 1)`: at most 9/8 per byte. A stream scans when at least
+//!   `2 (L + 1)` bytes are pending and keeps at most `L` of them, so each
+//!   byte is walked about twice (at most 9/4 times). Triggers keep no long
+//!   counters (long repetitions become unbounded, trailing ones are cut),
+//!   so the DFA's states do not multiply on encoded blobs and its cache
+//!   holds them. The candidate list holds at most one window's starts.
 //! - A position is a candidate at most once: a rejected candidate does
 //!   not restart any search, and the next scan starts past it. At a
 //!   candidate, each detector's anchored head search reads at most its
@@ -52,7 +58,7 @@
 //! - Tails read each byte once; a PEM terminator search re-reads at most
 //!   the terminator's length per scan.
 //!
-//! So the total is at most `n (3 + sum over detectors of (L_d + 1))` plus
+//! So the total is at most `n (4 + sum over detectors of (L_d + 1))` plus
 //! the tails, for `n` input bytes. In practice triggers are selective and
 //! the work is a little over one transition per byte.
 
@@ -75,6 +81,11 @@ use crate::validate::Validator;
 /// many repetitions, so that every pattern has a longest match and streams
 /// hold back a bounded amount.
 pub const USER_REPEAT_CAP: u32 = 1024;
+
+/// Candidate starts are looked for this many at a time (or eight times the
+/// longest head, if more): the candidate list stays small, and the bytes
+/// re-read past each window (the longest head) cost at most an eighth more.
+const WINDOW: usize = 64 << 10;
 
 /// A user rule: a name and either a regular expression or a list of words.
 #[derive(Clone, Debug)]
@@ -181,6 +192,8 @@ struct Detector {
 
 struct Inner {
     triggers: Triggers,
+    /// Candidate starts looked for at a time (bounds the candidate list).
+    window: usize,
     detectors: Vec<Detector>,
     max_head: usize,
     max_hold: usize,
@@ -371,6 +384,7 @@ impl MaskerBuilder {
         Ok(Masker {
             inner: Arc::new(Inner {
                 triggers,
+                window: WINDOW.max(8 * (max_head + 1)),
                 detectors,
                 max_head,
                 max_hold,
@@ -813,14 +827,19 @@ impl Masker {
                     if pos >= limit {
                         return pos;
                     }
-                    if cands.upto != limit {
+                    if pos >= cands.upto {
+                        // The next window of candidates: at most `window`
+                        // starts, found from the bytes they can depend on.
+                        let upto = limit.min(pos.saturating_add(inner.window));
+                        let hi = len.min(upto.saturating_add(inner.max_head + 1));
                         if st.exhaustive {
-                            inner.triggers.all(pos, limit, &mut cands);
+                            inner.triggers.all(pos, upto, &mut cands);
                         } else {
                             st.work.trigger_bytes +=
-                                inner.triggers.find(hay, pos, limit, len, &mut cands);
+                                inner.triggers.find(hay, pos, upto, hi, &mut cands);
                         }
                     }
+                    let upto = cands.upto;
                     let mut accepted = None;
                     while let Some((at, dets)) = cands.next_at(pos) {
                         tried.clear();
@@ -834,8 +853,12 @@ impl Masker {
                         }
                     }
                     let Some(acc) = accepted else {
-                        out.extend_from_slice(&hay[pos..limit]);
-                        return limit;
+                        out.extend_from_slice(&hay[pos..upto]);
+                        pos = upto;
+                        if upto == limit {
+                            return limit;
+                        }
+                        continue;
                     };
                     out.extend_from_slice(&hay[pos..acc.secret.start]);
                     let det = &inner.detectors[acc.detector];

@@ -81,11 +81,11 @@ fn masker() -> Masker {
         .unwrap()
 }
 
-/// The per-byte bound of the module docs: two trigger transitions, one
+/// The per-byte bound of the module docs: three trigger transitions, one
 /// candidate, every detector's longest head plus one byte of look-ahead,
 /// and two tail bytes.
 fn bound_per_byte(m: &Masker) -> u64 {
-    5 + m
+    6 + m
         .detector_info()
         .map(|d| d.max_head_len as u64 + 1)
         .sum::<u64>()
@@ -128,20 +128,22 @@ proptest! {
         let s_large = stream_work(&m, &large, chunk);
         let s_per = per(s_large, large.len());
         prop_assert!(s_per <= bound, "stream {s_per} per byte over the bound {bound}");
-        // Streaming walks each byte at most twice with the trigger automaton.
+        // Streaming walks each byte at most about twice (see the docs).
         prop_assert!(
-            s_large.trigger_bytes <= 2 * large.len() as u64 + m.max_holdback() as u64,
+            s_large.trigger_bytes <= 9 * large.len() as u64 / 4 + m.max_holdback() as u64,
             "stream walked {} trigger bytes for {}", s_large.trigger_bytes, large.len()
         );
     }
 }
 
 #[test]
-fn one_shot_walks_each_byte_once() {
+fn one_shot_walks_each_byte_about_once() {
     let m = masker();
     let data = repeated(b"AKIA 1234 5678 a@b.c eyJx.eyJy password=(", 1 << 20);
     let w = m.mask_work(&data, &mut Vec::new());
-    assert_eq!(w.trigger_bytes, data.len() as u64);
+    // Once, plus the longest head past each window of at least eight times it.
+    assert!(w.trigger_bytes >= data.len() as u64);
+    assert!(w.trigger_bytes <= 9 * data.len() as u64 / 8 + m.max_holdback() as u64);
 }
 
 #[test]
@@ -150,6 +152,6 @@ fn streaming_with_tiny_chunks_stays_linear() {
     let data = repeated(b"1234 5678 9012 3456 ", 64 << 10);
     let one = stream_work(&m, &data, 1);
     let big = stream_work(&m, &data, 64 << 10);
-    assert!(one.trigger_bytes <= 2 * data.len() as u64 + m.max_holdback() as u64);
+    assert!(one.trigger_bytes <= 9 * data.len() as u64 / 4 + m.max_holdback() as u64);
     assert!(one.total() <= 2 * big.total() + m.max_holdback() as u64);
 }

@@ -239,3 +239,40 @@ proptest! {
         prop_assert_eq!(m.mask(&input), m.mask_exhaustive(&input));
     }
 }
+
+#[test]
+fn secrets_across_candidate_windows_are_masked() {
+    // One-shot looks for candidates 64 KiB at a time: put secrets across
+    // those boundaries, and compare with streams cut elsewhere.
+    let m = masker();
+    let mut input = Vec::new();
+    let secrets: [&[u8]; 3] = [
+        b"AKIAIOSFODNN7EXAMPLE",
+        b"4111 1111 1111 1111",
+        b"alice@example.com",
+    ];
+    for k in 1..=4usize {
+        let secret = secrets[k % secrets.len()];
+        while input.len() < k * (64 << 10) - secret.len() / 2 {
+            input.extend_from_slice(b"plain words 1.2.3 ");
+        }
+        input.truncate(k * (64 << 10) - secret.len() / 2);
+        input.push(b' ');
+        input.extend_from_slice(secret);
+        input.push(b' ');
+    }
+    let whole = m.mask(&input);
+    for secret in secrets {
+        assert!(!whole.windows(secret.len()).any(|w| w == secret));
+    }
+    assert_eq!(m.findings(&input).len(), 4);
+    for chunk in [1000usize, 7 << 10, 70_000] {
+        let mut s = m.stream();
+        let mut out = Vec::new();
+        for piece in input.chunks(chunk) {
+            s.feed_into(piece, &mut out);
+        }
+        s.finish_into(&mut out);
+        assert_eq!(out, whole, "chunk {chunk}");
+    }
+}
