@@ -21,6 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import generate
 from limen.mask import Masker
+from mask_classes import class_tables
+from mask_classes import stream as _stream
 
 
 def _best(fn: Any, repeat: int) -> float:
@@ -30,14 +32,6 @@ def _best(fn: Any, repeat: int) -> float:
         fn()
         best = min(best, time.perf_counter() - t)
     return best
-
-
-def _stream(masker: Masker, data: bytes, chunk: int) -> bytes:
-    s = masker.stream()
-    view = memoryview(data)
-    parts = [s.feed(view[i : i + chunk]) for i in range(0, len(data), chunk)]
-    parts.append(s.finish())
-    return b"".join(parts)
 
 
 def _hyperscan(patterns: list[bytes]) -> tuple[Any, str]:
@@ -98,6 +92,7 @@ def run(short: bool) -> dict[str, Any]:
     rows.append(["python re (sub)", results["python re"], len(alternation.findall(sample))])
     notes.append(f"python re timed on the first {re_size / 1e6:.1f} MB")
 
+    db = None
     try:
         db, mode = _hyperscan(patterns)
         count = [0]
@@ -129,7 +124,9 @@ def run(short: bool) -> dict[str, Any]:
         ratios["one-shot / hyperscan block, no callback"] = (
             results["limen one-shot"] / results["hyperscan block, no callback"]
         )
+    tables = class_tables(short, alternation, db)
     return {
+        "tables": tables,
         "title": "masking throughput (MB/s, higher is better)",
         "columns": ["engine", "MB/s", "matches"],
         "rows": rows,

@@ -1,5 +1,8 @@
 """PostgreSQL through a proxy: `pgbench -S` (simple and prepared, 1 and 8
-clients) and a large streamed SELECT, direct to PostgreSQL, through
+clients), a large streamed SELECT, and two sessions at once (the p50/p99
+of `SELECT 1` while another session reads 50 MB of base64; the rows give
+the pings and the p50 and p99 in ms in the TPS and latency columns),
+direct to PostgreSQL, through
 pgbouncer (session pooling), and through limen (policy, masking and
 recording on) when the gateway is available — twice: "limen" moves the
 bytes with the native pump (the default), "limen-trio" with the Trio relay.
@@ -13,13 +16,14 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pgpeers import PG_HOST, PG_PORT, PgBouncer, Target, cpu_seconds
+from twosession import prepare as prepare_b64
+from twosession import read_all, run_pair
 
 DB = "limen_bench"
 
@@ -104,15 +108,7 @@ def _pgbench_once(t: Target, clients: int, mode: str, seconds: int) -> dict[str,
 
 
 def _big_select(t: Target, rows: int) -> float:
-    start = time.perf_counter()
-    subprocess.run(
-        ["psql", "-qAt", "-c", f"SELECT i, md5(i::text) FROM generate_series(1, {rows}) i"],
-        env=t.conninfo_env(),
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    return rows / (time.perf_counter() - start)
+    return rows / read_all(t, f"SELECT i, md5(i::text) FROM generate_series(1, {rows}) i")
 
 
 def _limen_target(relay: str) -> tuple[Target | None, Any, str | None]:
@@ -157,6 +153,8 @@ def run(short: bool) -> dict[str, Any]:
                     r = _pgbench(t, clients, mode, seconds)
                     results[t.name][f"{mode}/{clients}"] = r
             results[t.name]["big"] = {"rows_per_s": _big_select(t, rows_big)}
+        prepare_b64(DB, 50)
+        pairs = {t.name: run_pair(t, 1 if short else 3) for t in targets if t.name != "limen-trio"}
         for t in targets:
             for key, r in results[t.name].items():
                 if key == "big":
@@ -177,7 +175,25 @@ def run(short: bool) -> dict[str, Any]:
         bouncer.close()
         for h in handles:
             h.close()
+    for name, pair in pairs.items():
+        rows.append(
+            [name, "SELECT 1 p50/p99 ms, idle", "-", pair["idle_p50"], pair["idle_p99"], "-"]
+        )
+        rows.append(
+            [
+                name,
+                "SELECT 1 p50/p99 ms, other session reads 50 MB base64",
+                pair["pings"],
+                pair["busy_p50"],
+                pair["busy_p99"],
+                f"read {pair['read_s']:.2f} s",
+            ]
+        )
     ratios: dict[str, float] = {}
+    if "limen" in pairs:
+        ratios["two-session SELECT 1 p99 ms, limen - pgbouncer"] = (
+            pairs["limen"]["busy_p99"] - pairs["pgbouncer"]["busy_p99"]
+        )
     for key in ("simple/8", "prepared/8", "simple/1", "prepared/1"):
         ratios[f"pgbouncer/direct tps {key}"] = (
             results["pgbouncer"][key]["tps"] / results["direct"][key]["tps"]

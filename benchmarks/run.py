@@ -7,7 +7,8 @@ returning::
      "columns": [str, ...],         # table header
      "rows": [[value, ...], ...],   # one row per configuration
      "ratios": {name: float},       # the figures the issue targets
-     "notes": [str, ...]}           # optional: what was skipped and why
+     "notes": [str, ...],           # optional: what was skipped and why
+     "tables": [{...}, ...]}        # optional: more tables of the same shape
 
 This script prints each as a table and writes all results to
 ``benchmarks/results/latest.json``. ``--short`` uses small inputs (what CI
@@ -90,6 +91,8 @@ def main() -> int:
             continue
         results["benchmarks"][path.stem] = result
         print_table(result)
+        for table in result.get("tables", []):
+            print_table(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nresults: {args.out}")

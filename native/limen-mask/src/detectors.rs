@@ -209,3 +209,17 @@ pub(crate) const BUILTIN: &[Spec] = &[
         tail: TailSpec::None,
     },
 ];
+
+/// Tighter triggers (see `trigger.rs`) for detectors whose validator rules
+/// out most head matches. Each must match at the start of every span the
+/// detector accepts:
+/// - `card-number`: the validator accepts 13 to 19 digits, either with no
+///   separator (so 13 digits in a row) or in groups whose first has 4
+///   digits and whose second is a middle group of 4 or 6 (a two-group
+///   number has at most 4 + 6 digits, too few).
+pub(crate) fn trigger_override(name: &str) -> Option<&'static str> {
+    match name {
+        "card-number" => Some(r"\b[0-9]{4}(?:[0-9]{9}|[ -][0-9]{4})"),
+        _ => None,
+    }
+}

@@ -1,9 +1,11 @@
 //! limen-mask: a streaming masker for secrets and personal data.
 //!
-//! Every detector's pattern is compiled into one automaton
-//! (regex-automata's meta regex: literal prefilters where a detector has
-//! them, a lazy DFA otherwise). Validators (Luhn, IBAN mod-97, SSN rules)
-//! run only on candidates. Each finding is replaced by `[MASKED:<detector>]`.
+//! Every detector's *trigger* (a loose form of its pattern) is compiled into
+//! one reversed lazy DFA that finds candidate starts in one pass; only at
+//! candidates does a detector's anchored pattern run, and validators (Luhn,
+//! IBAN mod-97, SSN rules) run only on its matches. Each finding is replaced
+//! by `[MASKED:<detector>]`. The work is linear in the input whatever it
+//! holds (the module docs of `masker.rs` say why; [`Work`] counts it).
 //!
 //! ```
 //! use limen_mask::Masker;
@@ -13,7 +15,7 @@
 //! ```
 //!
 //! Streaming gives the same bytes for any split of the input, including a
-//! secret split across chunks, and holds back at most
+//! secret split across chunks, and holds back fewer than
 //! [`Masker::max_holdback`] bytes:
 //!
 //! ```
@@ -32,13 +34,17 @@
 
 #![forbid(unsafe_code)]
 
+mod card_head;
 mod detectors;
 mod error;
 mod masker;
+mod trigger;
 mod validate;
 
 pub use error::{Error, ErrorKind};
-pub use masker::{DetectorInfo, Finding, Masker, MaskerBuilder, Rule, Stream, USER_REPEAT_CAP};
+pub use masker::{
+    DetectorInfo, Finding, Masker, MaskerBuilder, Rule, Stream, Work, USER_REPEAT_CAP,
+};
 pub use validate::luhn;
 
 /// The names of the built-in detectors, in priority order.

@@ -1,23 +1,66 @@
-//! The masker: every detector's head in one automaton, and the scan that
-//! one-shot and streaming masking share.
+//! The masker: every detector's trigger in one automaton, and the scan
+//! that one-shot and streaming masking share.
 //!
 //! # How a scan decides
 //!
-//! The scan finds the leftmost-first match of the combined automaton from the
-//! current position. A match that starts at `s` is *decided* once the input
-//! holds `s + L + 1` bytes, where `L` is the longest any head can match: every
-//! start before `s` and the match at `s` then depend only on bytes already
-//! seen (one byte of look-ahead covers `\b`, and one byte of context is kept
-//! before the position for look-behind). Bytes before `len - L` that no
-//! decided match covers are plain and can be emitted. So a stream holds back
-//! at most `L + 1` bytes (plus the terminator length inside a PEM block), and
-//! its output is byte-identical to one-shot masking for any split of the
-//! input.
+//! Each detector has a *head* (a bounded pattern; `L` is the longest any
+//! head can match) and a *trigger* (`trigger.rs`): a looser pattern that
+//! matches wherever a head match (or, for card numbers, a validated one)
+//! can start. A match that starts at `s` is *decided* once the input holds
+//! `s + L + 1` bytes: the match at `s` then depends only on bytes already
+//! seen (one byte of look-ahead covers `\b`, and one byte of context is
+//! kept before the position for look-behind). The scan, over the undecided
+//! bytes `pos..len`:
 //!
-//! A candidate whose validator rejects it is retried anchored at the same
-//! position with the other detectors in priority order; if none accepts, the
-//! scan moves one byte on. This is a pure function of decided bytes, so it
-//! too is the same in both modes.
+//! 1. walks the reversed trigger automaton once from `upto + L + 1` down to
+//!    `pos`, which yields every candidate start in `pos..upto`, each with
+//!    the detectors whose trigger matched there (a trigger match is a
+//!    prefix of the head match, so it ends within `L` bytes, and one byte
+//!    of look-ahead decides its `\b`). `upto` is `limit = len - L` (`len`
+//!    when the input is complete) or, if sooner, the end of a window of
+//!    `W = max(64 KiB, 8 (L + 1))` starts, so the candidate list stays small;
+//!    then the next window;
+//! 2. takes the candidates in increasing order, skipping those inside a
+//!    span already masked; at each one it runs the candidate detectors'
+//!    anchored head searches in priority order, and the first whose
+//!    validator accepts is the finding. The search continues after the
+//!    finding (or its tail, for PEM blocks, JWTs and bearer tokens);
+//! 3. emits every byte below `limit` that no finding covers.
+//!
+//! This is exactly what "the leftmost start where some detector's head
+//! matches and is accepted, the highest-priority such detector there, then
+//! continue after it" gives, and every step is a pure function of decided
+//! bytes, so a stream's output is byte-identical to one-shot masking for
+//! any split of the input. A stream scans once its pending bytes reach
+//! [`Masker::max_holdback`] (`2 (L + 1)`, more when a PEM terminator is
+//! longer) and keeps at most `L + 1` of them afterwards.
+//!
+//! # Why the work is linear
+//!
+//! No input makes the scan do more than a constant amount of work per
+//! byte, a constant that depends only on the detectors (the [`Work`]
+//! counters measure it; `tests/linear.rs` checks it on adversarial input):
+//!
+//! - The trigger automaton is a lazy DFA that never gives up (no fallback
+//!   to a slower engine): one transition per byte walked. One-shot walks
+//!   each byte once, plus `L + 1` bytes past each window of at least
+//!   `8 (L + 1)`: at most 9/8 per byte. A stream scans when at least
+//!   `2 (L + 1)` bytes are pending and keeps at most `L` of them, so each
+//!   byte is walked about twice (at most 9/4 times). Triggers keep no long
+//!   counters (long repetitions become unbounded, trailing ones are cut),
+//!   so the DFA's states do not multiply on encoded blobs and its cache
+//!   holds them. The candidate list holds at most one window's starts.
+//! - A position is a candidate at most once: a rejected candidate does
+//!   not restart any search, and the next scan starts past it. At a
+//!   candidate, each detector's anchored head search reads at most its
+//!   longest head plus one byte; capture groups and validators run only on
+//!   a head match, and are linear in it.
+//! - Tails read each byte once; a PEM terminator search re-reads at most
+//!   the terminator's length per scan.
+//!
+//! So the total is at most `n (4 + sum over detectors of (L_d + 1))` plus
+//! the tails, for `n` input bytes. In practice triggers are selective and
+//! the work is a little over one transition per byte.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -28,14 +71,21 @@ use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
 use regex_syntax::hir::{Capture, Hir, HirKind, Repetition};
 
-use crate::detectors::{Spec, TailSpec, BUILTIN};
+use crate::card_head::card_head;
+use crate::detectors::{trigger_override, Spec, TailSpec, BUILTIN};
 use crate::error::{Error, ErrorKind};
+use crate::trigger::{trigger_of, Candidates, Triggers};
 use crate::validate::Validator;
 
 /// Unbounded repetitions in user rules (`+`, `*`, `{n,}`) are capped at this
 /// many repetitions, so that every pattern has a longest match and streams
 /// hold back a bounded amount.
 pub const USER_REPEAT_CAP: u32 = 1024;
+
+/// Candidate starts are looked for this many at a time (or eight times the
+/// longest head, if more): the candidate list stays small, and the bytes
+/// re-read past each window (the longest head) cost at most an eighth more.
+const WINDOW: usize = 64 << 10;
 
 /// A user rule: a name and either a regular expression or a list of words.
 #[derive(Clone, Debug)]
@@ -134,12 +184,16 @@ struct Detector {
     /// The head alone, for anchored capture searches on candidates.
     single: Regex,
     has_groups: bool,
+    /// The head is the built-in card-number one: matched by hand.
+    card_head: bool,
     validator: Validator,
     tail: Tail,
 }
 
 struct Inner {
-    all: Regex,
+    triggers: Triggers,
+    /// Candidate starts looked for at a time (bounds the candidate list).
+    window: usize,
     detectors: Vec<Detector>,
     max_head: usize,
     max_hold: usize,
@@ -265,7 +319,7 @@ impl MaskerBuilder {
         }
 
         let mut detectors = Vec::with_capacity(chosen.len());
-        let mut hirs = Vec::with_capacity(chosen.len());
+        let mut triggers = Vec::with_capacity(chosen.len());
         let mut max_head = 0usize;
         let mut max_hold = 0usize;
         for (hir, mut info, validator, tail_spec) in chosen {
@@ -276,6 +330,7 @@ impl MaskerBuilder {
                 })
             })?;
             let has_groups = props.explicit_captures_len() > 0;
+            let card_head = info.builtin && info.name == "card-number";
             let single = build_regex(std::slice::from_ref(&hir), true)?;
             let tail = match tail_spec {
                 TailSpec::None => Tail::None,
@@ -310,16 +365,26 @@ impl MaskerBuilder {
                 replacement,
                 single,
                 has_groups,
+                card_head,
                 validator,
                 tail,
             });
-            hirs.push(hir);
+            let builtin_name = detectors
+                .last()
+                .filter(|d| d.info.builtin)
+                .map(|d| d.info.name.as_str());
+            let trigger = match builtin_name.and_then(trigger_override) {
+                Some(pattern) => parse_bytes_pattern("trigger", pattern)?,
+                None => trigger_of(&hir),
+            };
+            triggers.push(trigger);
         }
-        let all = build_regex(&hirs, false)?;
+        let triggers = Triggers::build(&triggers)?;
         max_hold = max_hold.max(max_head.saturating_add(1));
         Ok(Masker {
             inner: Arc::new(Inner {
-                all,
+                triggers,
+                window: WINDOW.max(8 * (max_head + 1)),
                 detectors,
                 max_head,
                 max_hold,
@@ -344,7 +409,7 @@ fn check_name(name: &str) -> Result<(), Error> {
     }
 }
 
-fn parse_bytes_pattern(name: &str, pattern: &str) -> Result<Hir, Error> {
+pub(crate) fn parse_bytes_pattern(name: &str, pattern: &str) -> Result<Hir, Error> {
     regex_syntax::ParserBuilder::new()
         .unicode(false)
         .utf8(false)
@@ -375,7 +440,11 @@ fn parse_rule(rule: &Rule) -> Result<(Hir, String, String), Error> {
                 .build()
                 .parse(pattern)
                 .map_err(|e| bad(first_line(&e.to_string())))?;
-            (cap_repetitions(hir), "user rule: regex".to_string(), pattern.clone())
+            (
+                cap_repetitions(hir),
+                "user rule: regex".to_string(),
+                pattern.clone(),
+            )
         }
         RuleKind::Words {
             words,
@@ -459,7 +528,7 @@ fn cap_repetitions(hir: Hir) -> Hir {
     }
 }
 
-fn build_regex(hirs: &[Hir], captures: bool) -> Result<Regex, Error> {
+pub(crate) fn build_regex(hirs: &[Hir], captures: bool) -> Result<Regex, Error> {
     let which = if captures {
         regex_automata::nfa::thompson::WhichCaptures::All
     } else {
@@ -494,10 +563,37 @@ struct Accepted {
     end: usize,
 }
 
+/// How much work a scan did, in units that bound its running time: each
+/// unit is one automaton transition or one byte a validator or tail looks
+/// at (see the module docs for why the total is at most a constant times
+/// the input length).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Transitions of the trigger automaton (one per byte of each window).
+    pub trigger_bytes: u64,
+    /// Candidate starts examined.
+    pub candidates: u64,
+    /// Bytes the anchored head searches at candidates may read (each at
+    /// most the detector's longest head plus one byte of look-ahead).
+    pub verify_bytes: u64,
+    /// Bytes consumed by tails (PEM blocks, JWTs, bearer tokens).
+    pub tail_bytes: u64,
+}
+
+impl Work {
+    /// All units together.
+    pub fn total(&self) -> u64 {
+        self.trigger_bytes + self.candidates + self.verify_bytes + self.tail_bytes
+    }
+}
+
 /// Where a scan is between calls.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct ScanState {
     mode: Mode,
+    work: Work,
+    /// Every position is a candidate for every detector (the reference).
+    exhaustive: bool,
     /// A finding whose tail is still being masked: (detector, start offset).
     open: Option<(usize, u64)>,
 }
@@ -549,7 +645,7 @@ impl Masker {
 
     /// The most bytes a stream holds back between calls.
     pub fn max_holdback(&self) -> usize {
-        self.inner.max_hold + 1
+        2 * (self.inner.max_hold + 1)
     }
 
     /// The replacement for a whole value of `column` (`table.column`, matched
@@ -580,6 +676,28 @@ impl Masker {
         let mut state = ScanState::default();
         self.scan(&mut state, data, 0, true, 0, out, &mut |_| count += 1);
         count
+    }
+
+    /// Masks `data` like [`Masker::mask_into`] and reports the work done
+    /// (for tests and benchmarks of the linear-time bound).
+    pub fn mask_work(&self, data: &[u8], out: &mut Vec<u8>) -> Work {
+        let mut state = ScanState::default();
+        self.scan(&mut state, data, 0, true, 0, out, &mut |_| {});
+        state.work
+    }
+
+    /// Masks `data` trying every detector at every position, without the
+    /// trigger automaton: the definition the fast scan must agree with
+    /// (quadratic-ish; for tests only).
+    #[doc(hidden)]
+    pub fn mask_exhaustive(&self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(data.len());
+        let mut state = ScanState {
+            exhaustive: true,
+            ..ScanState::default()
+        };
+        self.scan(&mut state, data, 0, true, 0, &mut out, &mut |_| {});
+        out
     }
 
     /// Where the secrets in `data` are, without masking.
@@ -626,17 +744,15 @@ impl Masker {
         }
     }
 
-    fn accept_at(&self, hay: &[u8], start: usize, first: usize) -> Option<Accepted> {
-        if let Some(acc) = self.try_detector(hay, start, first) {
-            return Some(acc);
-        }
-        (0..self.inner.detectors.len())
-            .filter(|&d| d != first)
-            .find_map(|d| self.try_detector(hay, start, d))
-    }
-
-    fn try_detector(&self, hay: &[u8], start: usize, index: usize) -> Option<Accepted> {
+    fn try_detector(
+        &self,
+        hay: &[u8],
+        start: usize,
+        index: usize,
+        work: &mut Work,
+    ) -> Option<Accepted> {
         let det = self.inner.detectors.get(index)?;
+        work.verify_bytes += (hay.len() - start).min(det.info.max_head_len + 1) as u64;
         let input = Input::new(hay)
             .span(start..hay.len())
             .anchored(Anchored::Yes);
@@ -653,6 +769,10 @@ impl Masker {
                     break;
                 }
             }
+        } else if det.card_head {
+            let end = card_head(hay, start)?;
+            m = regex_automata::Match::must(0, start..end);
+            secret = m.range();
         } else {
             m = det.single.search(&input)?;
             secret = m.range();
@@ -690,65 +810,84 @@ impl Masker {
         let inner = &*self.inner;
         let len = hay.len();
         let off = |i: usize| base + i as u64;
+        let mut cands = Candidates::default();
+        let mut tried: Vec<u32> = Vec::new();
         loop {
             match st.mode {
                 Mode::Normal => {
                     if pos >= len {
                         return pos;
                     }
-                    let input = Input::new(hay).span(pos..len);
-                    let found = inner.all.search(&input);
-                    let decided = |s: usize| eof || s.saturating_add(inner.max_head + 1) <= len;
-                    match found {
-                        Some(m) if decided(m.start()) => {
-                            match self.accept_at(hay, m.start(), m.pattern().as_usize()) {
-                                Some(acc) => {
-                                    out.extend_from_slice(&hay[pos..acc.secret.start]);
-                                    let det = &inner.detectors[acc.detector];
-                                    out.extend_from_slice(&det.replacement);
-                                    match det.tail {
-                                        Tail::None => {
-                                            sink(Finding {
-                                                detector: acc.detector,
-                                                offset: off(acc.secret.start),
-                                                len: (acc.secret.end - acc.secret.start) as u64,
-                                            });
-                                            out.extend_from_slice(&hay[acc.secret.end..acc.end]);
-                                        }
-                                        Tail::Class { cap, .. } => {
-                                            st.open = Some((acc.detector, off(acc.secret.start)));
-                                            st.mode = Mode::Class {
-                                                detector: acc.detector,
-                                                left: cap,
-                                            };
-                                        }
-                                        Tail::Until { cap, .. } => {
-                                            st.open = Some((acc.detector, off(acc.secret.start)));
-                                            st.mode = Mode::Until {
-                                                detector: acc.detector,
-                                                left: cap,
-                                            };
-                                        }
-                                    }
-                                    pos = acc.end;
-                                }
-                                None => {
-                                    let next = m.start() + 1;
-                                    out.extend_from_slice(&hay[pos..next]);
-                                    pos = next;
-                                }
-                            }
-                        }
-                        _ => {
-                            let safe = if eof {
-                                len
-                            } else {
-                                len.saturating_sub(inner.max_head).max(pos)
-                            };
-                            out.extend_from_slice(&hay[pos..safe]);
-                            return safe;
+                    // Starts below `limit` are decided (see the module docs).
+                    let limit = if eof {
+                        len
+                    } else {
+                        len.saturating_sub(inner.max_head)
+                    };
+                    if pos >= limit {
+                        return pos;
+                    }
+                    if pos >= cands.upto {
+                        // The next window of candidates: at most `window`
+                        // starts, found from the bytes they can depend on.
+                        let upto = limit.min(pos.saturating_add(inner.window));
+                        let hi = len.min(upto.saturating_add(inner.max_head + 1));
+                        if st.exhaustive {
+                            inner.triggers.all(pos, upto, &mut cands);
+                        } else {
+                            st.work.trigger_bytes +=
+                                inner.triggers.find(hay, pos, upto, hi, &mut cands);
                         }
                     }
+                    let upto = cands.upto;
+                    let mut accepted = None;
+                    while let Some((at, dets)) = cands.next_at(pos) {
+                        tried.clear();
+                        tried.extend_from_slice(dets);
+                        st.work.candidates += 1;
+                        accepted = tried
+                            .iter()
+                            .find_map(|&d| self.try_detector(hay, at, d as usize, &mut st.work));
+                        if accepted.is_some() {
+                            break;
+                        }
+                    }
+                    let Some(acc) = accepted else {
+                        out.extend_from_slice(&hay[pos..upto]);
+                        pos = upto;
+                        if upto == limit {
+                            return limit;
+                        }
+                        continue;
+                    };
+                    out.extend_from_slice(&hay[pos..acc.secret.start]);
+                    let det = &inner.detectors[acc.detector];
+                    out.extend_from_slice(&det.replacement);
+                    match det.tail {
+                        Tail::None => {
+                            sink(Finding {
+                                detector: acc.detector,
+                                offset: off(acc.secret.start),
+                                len: (acc.secret.end - acc.secret.start) as u64,
+                            });
+                            out.extend_from_slice(&hay[acc.secret.end..acc.end]);
+                        }
+                        Tail::Class { cap, .. } => {
+                            st.open = Some((acc.detector, off(acc.secret.start)));
+                            st.mode = Mode::Class {
+                                detector: acc.detector,
+                                left: cap,
+                            };
+                        }
+                        Tail::Until { cap, .. } => {
+                            st.open = Some((acc.detector, off(acc.secret.start)));
+                            st.mode = Mode::Until {
+                                detector: acc.detector,
+                                left: cap,
+                            };
+                        }
+                    }
+                    pos = acc.end;
                 }
                 Mode::Class { detector, left } => {
                     let Some(Tail::Class { set, .. }) =
@@ -759,6 +898,7 @@ impl Masker {
                     };
                     let avail = &hay[pos..len.min(pos.saturating_add(left))];
                     let run = avail.iter().take_while(|&&b| set[usize::from(b)]).count();
+                    st.work.tail_bytes += run as u64 + 1;
                     pos += run;
                     let left = left - run;
                     if pos == len && left > 0 && !eof {
@@ -776,6 +916,7 @@ impl Masker {
                     };
                     let cap_end = pos.saturating_add(left);
                     let end = len.min(cap_end);
+                    st.work.tail_bytes += (end - pos) as u64 + 1;
                     let found = re.search(&Input::new(hay).span(pos..end));
                     match found {
                         Some(m) if eof || m.start().saturating_add(max_len + 1) <= len => {
@@ -841,6 +982,12 @@ impl Stream {
             return;
         }
         self.buf.extend_from_slice(chunk);
+        // Scan only once the pending bytes reach the hold-back bound: a scan
+        // re-reads what the previous one held back (at most the longest head),
+        // so each scan then decides at least as many new bytes as it re-reads.
+        if self.pending() < self.masker.max_holdback() {
+            return;
+        }
         let findings = &mut self.findings;
         self.pos = self.masker.scan(
             &mut self.state,
@@ -902,6 +1049,11 @@ impl Stream {
     /// Bytes currently held back (not yet emitted).
     pub fn pending(&self) -> usize {
         self.buf.len().saturating_sub(self.pos)
+    }
+
+    /// The work done so far (see [`Work`]).
+    pub fn work(&self) -> Work {
+        self.state.work
     }
 
     /// Bytes buffered, including look-behind context.

@@ -37,11 +37,13 @@ impl Validator {
             Validator::Ssn => ssn(value).then_some(secret),
             Validator::Phone => phone(value).then_some(secret),
             Validator::Assignment => {
-                let quoted = secret.start > 0 && matches!(hay.get(secret.start - 1), Some(b'"' | b'\''));
+                let quoted =
+                    secret.start > 0 && matches!(hay.get(secret.start - 1), Some(b'"' | b'\''));
                 // One byte after the match is decided (see masker.rs), so a
                 // call like `token = next_token()` can be told from a value.
                 let called = hay.get(secret.end) == Some(&b'(');
-                (assignment_value(value) && (quoted || (!called && unquoted_value(value)))).then_some(secret)
+                (assignment_value(value) && (quoted || (!called && unquoted_value(value))))
+                    .then_some(secret)
             }
         }
     }
@@ -104,8 +106,13 @@ fn known_issuer(digits: &[u8]) -> bool {
 }
 
 /// Returns the length of the longest valid card number at the start of
-/// `value`, cut only where a separator (or the end) follows.
+/// `value`, cut only where a separator (or the end) follows. One pass and
+/// no allocation: this runs at every group of a long run of digit groups.
 fn card(value: &[u8]) -> Option<usize> {
+    const MAX: usize = 64;
+    if value.len() > MAX {
+        return None; // the head is at most 45 bytes
+    }
     // The separator, if any, must be the same everywhere.
     let sep = value.iter().copied().find(|b| !b.is_ascii_digit());
     if let Some(s) = sep {
@@ -113,49 +120,50 @@ fn card(value: &[u8]) -> Option<usize> {
             return None;
         }
     }
-    // Candidate cut points: the end, and before each separator.
-    let mut cuts: Vec<usize> = value
-        .iter()
-        .enumerate()
-        .filter(|&(_, &b)| !b.is_ascii_digit())
-        .map(|(i, _)| i)
-        .collect();
-    cuts.push(value.len());
-    let mut digits = Vec::with_capacity(value.len());
-    for &cut in cuts.iter().rev() {
-        digits.clear();
-        digits.extend(value[..cut].iter().copied().filter(u8::is_ascii_digit));
-        if (13..=19).contains(&digits.len())
-            && separators_look_like_grouping(&value[..cut])
-            && known_issuer(&digits)
-            && luhn(&digits)
-        {
-            return Some(cut);
+    // Digits, and each group's length and end (a cut point).
+    let mut digits = [0u8; MAX];
+    let mut groups = [(0usize, 0usize); MAX + 1];
+    let (mut nd, mut ng, mut run) = (0usize, 0usize, 0usize);
+    for (i, &b) in value.iter().enumerate() {
+        if b.is_ascii_digit() {
+            *digits.get_mut(nd)? = b;
+            nd += 1;
+            run += 1;
+        } else {
+            *groups.get_mut(ng)? = (run, i);
+            ng += 1;
+            run = 0;
         }
+    }
+    *groups.get_mut(ng)? = (run, value.len());
+    ng += 1;
+    // Candidate cuts, longest first: the end, then before each separator.
+    let mut count = nd;
+    for k in (0..ng).rev() {
+        let (len, cut) = groups[k];
+        if (13..=19).contains(&count) && grouping(&groups[..=k]) {
+            let d = &digits[..count];
+            if known_issuer(d) && luhn(d) {
+                return Some(cut);
+            }
+        }
+        count -= len;
     }
     None
 }
 
 /// Separated card numbers come in groups of 4 (or Amex 4-6-5, Diners 4-6-4);
-/// a single separator between every digit is not a card number.
-fn separators_look_like_grouping(value: &[u8]) -> bool {
-    let groups: Vec<usize> = value
-        .split(|b| !b.is_ascii_digit())
-        .map(<[u8]>::len)
-        .collect();
-    if groups.len() == 1 {
-        return true;
-    }
-    let (first, rest) = match groups.split_first() {
-        Some(x) => x,
-        None => return false,
+/// a single separator between every digit is not a card number. `groups`
+/// holds (length, end) per group.
+fn grouping(groups: &[(usize, usize)]) -> bool {
+    let Some(((first, _), rest)) = groups.split_first() else {
+        return false;
     };
-    let (last, middle) = match rest.split_last() {
-        Some(x) => x,
-        None => return false,
+    let Some(((last, _), middle)) = rest.split_last() else {
+        return true; // one group: no separator
     };
     *first == 4
-        && middle.iter().all(|&g| g == 4 || g == 6)
+        && middle.iter().all(|&(g, _)| g == 4 || g == 6)
         && (1..=6).contains(last)
         && groups.len() <= 5
 }
@@ -428,5 +436,69 @@ mod tests {
         assert!(!unquoted_value(b"EOF"));
         assert!(unquoted_value(b"Hunter"));
         assert!(unquoted_value(b"hunter2"));
+    }
+
+    /// The card validator before it stopped allocating, kept as the
+    /// reference for the differential test below.
+    fn card_reference(value: &[u8]) -> Option<usize> {
+        let sep = value.iter().copied().find(|b| !b.is_ascii_digit());
+        if let Some(s) = sep {
+            if value.iter().any(|&b| !b.is_ascii_digit() && b != s) {
+                return None;
+            }
+        }
+        let mut cuts: Vec<usize> = (0..value.len())
+            .filter(|&i| !value[i].is_ascii_digit())
+            .collect();
+        cuts.push(value.len());
+        for &cut in cuts.iter().rev() {
+            let digits: Vec<u8> = value[..cut]
+                .iter()
+                .copied()
+                .filter(u8::is_ascii_digit)
+                .collect();
+            let groups: Vec<usize> = value[..cut]
+                .split(|b| !b.is_ascii_digit())
+                .map(<[u8]>::len)
+                .collect();
+            let grouped = groups.len() == 1
+                || (groups.len() >= 2
+                    && groups[0] == 4
+                    && groups[1..groups.len() - 1]
+                        .iter()
+                        .all(|&g| g == 4 || g == 6)
+                    && (1..=6).contains(&groups[groups.len() - 1])
+                    && groups.len() <= 5);
+            if (13..=19).contains(&digits.len())
+                && grouped
+                && known_issuer(&digits)
+                && luhn(&digits)
+            {
+                return Some(cut);
+            }
+        }
+        None
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn card_matches_reference(
+            value in proptest::collection::vec(
+                proptest::sample::select(b"0123456789012345678945 - ".to_vec()), 0..48),
+            issuer in proptest::sample::select(vec![&b"4"[..], b"51", b"34", b"6011", b"2221", b"3528", b""]),
+        ) {
+            let mut v = issuer.to_vec();
+            v.extend_from_slice(&value);
+            proptest::prop_assert_eq!(card(&v), card_reference(&v));
+        }
+    }
+
+    #[test]
+    fn card_groups() {
+        assert_eq!(card(b"4111 1111 1111 1111"), Some(19));
+        assert_eq!(card(b"4111 1111 1111 1111 1234"), Some(19));
+        assert_eq!(card(b"4111-1111-1111-1111"), Some(19));
+        assert_eq!(card(b"4111 1111-1111 1111"), None);
+        assert_eq!(card(b"4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1"), None);
     }
 }

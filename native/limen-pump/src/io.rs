@@ -13,7 +13,10 @@
 //! messages into upstream bytes; read the upstream (unless the client
 //! backlog is over its cap) and let the core frame, mask and record; write
 //! both backlogs as far as the sockets take them; repeat while something
-//! moved, within a budget (then the hub comes back to it after the others).
+//! moved, within a budget of reads, of bytes and of time (then the hub
+//! drives every other ready session before it comes back to this one), so
+//! that a session reading a large result, however slow to mask, adds at most
+//! about one budget to another session's statement.
 //! The client's output only ever holds whole messages, so the host's
 //! injected bytes (a notice) and a final FATAL land at a message boundary.
 //!
@@ -391,6 +394,16 @@ enum Drive {
 /// Reads (either side) per drive before the hub turns to other sessions.
 const BUDGET: usize = 16;
 
+/// Bytes read (either side) per drive before the hub turns to other
+/// sessions: the work behind them (framing, masking, recording) is linear
+/// in the bytes, so this bounds how long one session holds the thread.
+const BUDGET_BYTES: u64 = 256 << 10;
+
+/// And the time one drive may take, whatever its bytes cost: a session
+/// whose results are slow to mask yields after this, and the hub drives
+/// every other ready session before it comes back (round robin).
+const SLICE: Duration = Duration::from_millis(1);
+
 /// One pumped session: the core, both sockets, the record sink and the
 /// host's fast path. Built by the host, then handed to a [`Hub`].
 pub struct Pump<M, R, J> {
@@ -414,6 +427,8 @@ pub struct Pump<M, R, J> {
     upstream_hup: bool,
     upstream_dead: bool,
     started: bool,
+    /// Bytes read from both sides so far (for the per-drive byte budget).
+    bytes_read: u64,
 }
 
 impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
@@ -451,6 +466,7 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
             upstream_hup: false,
             upstream_dead: false,
             started: false,
+            bytes_read: 0,
         })
     }
 
@@ -522,6 +538,7 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
     fn read_client(&mut self, buf: &mut [u8]) -> bool {
         match read_some(&self.client, buf) {
             Ok(Read1::Data(n)) => {
+                self.bytes_read += n as u64;
                 // A short read drained the socket: the next bytes raise a
                 // new edge, so no read is wasted on EAGAIN (unless the peer
                 // hung up: its EOF raises no new edge).
@@ -558,6 +575,7 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
     fn read_upstream(&mut self, buf: &mut [u8]) -> bool {
         match read_some(&self.upstream, buf) {
             Ok(Read1::Data(n)) => {
+                self.bytes_read += n as u64;
                 self.upstream_readable = n == buf.len() || self.upstream_hup;
                 self.shared.touch();
                 let r =
@@ -644,6 +662,8 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
         }
         self.apply_commands();
         let mut budget = BUDGET;
+        let began = Instant::now();
+        let bytes_before = self.bytes_read;
         loop {
             let mut moved = false;
             let open = self.ending.is_none();
@@ -671,7 +691,10 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
             if !moved {
                 break;
             }
-            if budget == 0 {
+            if budget == 0
+                || self.bytes_read - bytes_before >= BUDGET_BYTES
+                || began.elapsed() >= SLICE
+            {
                 if self.sink.needs_host() {
                     self.shared.emit(Event::Records);
                 }

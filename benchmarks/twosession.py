@@ -1,0 +1,115 @@
+"""Two sessions on one proxy: the latency of `SELECT 1` in one session while
+another reads a large base64 result (about 50 MB) through the same proxy.
+
+A proxy that does heavy per-byte work (limen masks every value) on a thread
+shared by all sessions would delay the small statement; the figure to watch
+is the p99 of `SELECT 1` under that load, beside the same through pgbouncer.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pgpeers import PG_HOST, PG_PORT, Target
+
+TABLE = "bench_b64"
+ROW_BYTES = 1040  # base64 of 768 random-looking bytes, with its newlines
+
+
+def _psql(db: str, sql: str) -> str:
+    return subprocess.run(
+        ["psql", "-h", PG_HOST, "-p", str(PG_PORT), "-U", "postgres", "-d", db, "-qAt", "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def prepare(db: str, megabytes: int) -> None:
+    """A table of base64 text (about `megabytes` MB), made once."""
+    rows = megabytes * 1_000_000 // ROW_BYTES
+    have = _psql(db, f"SELECT count(*) FROM pg_class WHERE relname = '{TABLE}'")
+    if have == "1" and _psql(db, f"SELECT count(*) FROM {TABLE}") == str(rows):
+        return
+    blocks = " || ".join(f"sha512((i || '-{k}')::bytea)" for k in range(12))
+    _psql(db, f"DROP TABLE IF EXISTS {TABLE}")
+    _psql(
+        db,
+        f"CREATE TABLE {TABLE} AS SELECT i, encode({blocks}, 'base64') AS v "
+        f"FROM generate_series(1, {rows}) i",
+    )
+
+
+def read_all(t: Target, sql: str) -> float:
+    """Seconds for psql to read the whole result of `sql` through `t`."""
+    start = time.perf_counter()
+    subprocess.run(
+        ["psql", "-qAt", "-c", sql],
+        env=t.conninfo_env(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    return time.perf_counter() - start
+
+
+def _reader(t: Target, reads: int, done: list[float]) -> None:
+    for _ in range(reads):
+        done.append(read_all(t, f"SELECT v FROM {TABLE}"))
+
+
+def _pings(t: Target, going: Callable[[], bool]) -> list[float]:
+    import psycopg
+
+    env = t.conninfo_env()
+    lat: list[float] = []
+    with psycopg.connect(
+        host=t.host,
+        port=t.port,
+        user=t.user,
+        dbname=t.dbname,
+        password=t.password,
+        sslmode=env.get("PGSSLMODE", "prefer"),
+        autocommit=True,
+    ) as conn:
+        conn.execute("SELECT 1").fetchone()
+        while going():
+            start = time.perf_counter()
+            conn.execute("SELECT 1").fetchone()
+            lat.append(time.perf_counter() - start)
+            time.sleep(0.002)
+    return lat
+
+
+def _p(lat: list[float], q: float) -> float:
+    if not lat:
+        return float("nan")
+    ordered = sorted(lat)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def run_pair(t: Target, reads: int) -> dict[str, Any]:
+    """`SELECT 1` alone, then while another session reads the table `reads`
+    times; latencies in ms."""
+    idle_end = time.perf_counter() + 1.0
+    idle = _pings(t, lambda: time.perf_counter() < idle_end)
+    done: list[float] = []
+    reader = threading.Thread(target=_reader, args=(t, reads, done))
+    reader.start()
+    try:
+        busy = _pings(t, reader.is_alive)
+    finally:
+        reader.join()
+    return {
+        "idle_p50": _p(idle, 0.5),
+        "idle_p99": _p(idle, 0.99),
+        "busy_p50": _p(busy, 0.5),
+        "busy_p99": _p(busy, 0.99),
+        "busy_max": _p(busy, 1.0),
+        "pings": len(busy),
+        "read_s": min(done) if done else float("nan"),
+    }

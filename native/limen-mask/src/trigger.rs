@@ -1,0 +1,297 @@
+//! Candidate starts: one backward pass of one small automaton.
+//!
+//! Every detector has a *trigger*: a pattern whose language contains every
+//! match of the detector's head (often much more), built so that an
+//! unanchored automaton for all triggers stays small whatever the input:
+//!
+//! - a repetition whose longest match exceeds [`KEEP`] bytes becomes
+//!   unbounded (`x{8,1024}` becomes `x{8,}`; a minimum above [`KEEP`] is
+//!   lowered to it), so no long counter is tracked from every position;
+//! - capture groups are dropped, Unicode word boundaries become empty (an
+//!   ASCII `\b` is kept; the lazy DFA handles it on any byte);
+//! - a detector may give a tighter trigger of its own when its validator
+//!   rules out most head matches (a card number starts with 13 digits or
+//!   a group of 4 then a group of at least 4).
+//!
+//! The triggers are compiled *reversed* into one lazy DFA that reports every
+//! matching pattern (`MatchKind::All`). Walking it once from the end of a
+//! window to its start is one transition per byte, and the DFA is in a
+//! match state exactly at the positions where some trigger match starts:
+//! those are the candidates, each with the detectors whose trigger matched.
+//! Only there does the masker run a detector's anchored head search.
+
+use std::sync::Mutex;
+
+use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::nfa::thompson;
+use regex_automata::{Anchored, Input, MatchKind};
+use regex_syntax::hir::{Hir, HirKind, Repetition};
+
+use crate::error::{Error, ErrorKind};
+
+/// Repetitions that can match more than this many bytes are made unbounded
+/// in triggers, and their minimum count is capped at this.
+pub(crate) const KEEP: usize = 64;
+
+/// The reversed trigger automaton and a pool of its caches.
+pub(crate) struct Triggers {
+    dfa: DFA,
+    caches: Mutex<Vec<Cache>>,
+    patterns: usize,
+}
+
+/// Candidate starts found in one window, in increasing order once built.
+#[derive(Default)]
+pub(crate) struct Candidates {
+    /// (position, first index into `pats`, count), in decreasing position
+    /// order while the backward pass runs, then reversed.
+    at: Vec<(usize, u32, u32)>,
+    pats: Vec<u32>,
+    next: usize,
+    /// Positions below this were searched for candidates (window end).
+    pub(crate) upto: usize,
+}
+
+impl Candidates {
+    /// The next candidate at or after `pos`, with its detectors in priority
+    /// order.
+    pub(crate) fn next_at(&mut self, pos: usize) -> Option<(usize, &[u32])> {
+        while let Some(&(at, first, count)) = self.at.get(self.next) {
+            self.next += 1;
+            if at >= pos {
+                let lo = first as usize;
+                return self.pats.get(lo..lo + count as usize).map(|p| (at, p));
+            }
+        }
+        None
+    }
+
+    fn clear(&mut self) {
+        self.at.clear();
+        self.pats.clear();
+        self.next = 0;
+    }
+}
+
+/// Trailing items longer than this are cut from triggers.
+const TAIL_KEEP: usize = 16;
+
+/// Makes a trigger from a head: the head relaxed, then cut short (see the
+/// module docs). Every start of a head match starts a trigger match.
+pub(crate) fn trigger_of(head: &Hir) -> Hir {
+    let relaxed = relax(head);
+    match relaxed.kind() {
+        HirKind::Repetition(rep) if long(&relaxed) && rep.min >= 1 => trim_tail(&rep.sub),
+        _ => trim_tail(&relaxed),
+    }
+}
+
+fn long(hir: &Hir) -> bool {
+    hir.properties().maximum_len().is_none_or(|m| m > TAIL_KEEP)
+}
+
+/// A prefix of `hir`'s matches: trailing look-arounds, optional items and
+/// long repetitions are dropped (a long repetition that must match once is
+/// kept as one copy of its body, itself trimmed). In reverse, the trigger
+/// then starts with a literal or a short item rather than a counter that
+/// every position would start.
+fn trim_tail(hir: &Hir) -> Hir {
+    match hir.kind() {
+        HirKind::Concat(items) => {
+            let mut items: Vec<Hir> = items.clone();
+            while let Some(last) = items.pop() {
+                let droppable = matches!(last.kind(), HirKind::Look(_))
+                    || last.properties().minimum_len() == Some(0)
+                    || (long(&last) && matches!(last.kind(), HirKind::Repetition(_)));
+                if !droppable {
+                    items.push(trim_tail(&last));
+                    break;
+                }
+                if let HirKind::Repetition(rep) = last.kind() {
+                    if rep.min >= 1 {
+                        items.push(trim_tail(&rep.sub));
+                        break;
+                    }
+                }
+            }
+            Hir::concat(items)
+        }
+        HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(trim_tail).collect()),
+        HirKind::Repetition(rep) if long(hir) && rep.min >= 1 => trim_tail(&rep.sub),
+        _ => hir.clone(),
+    }
+}
+
+/// A superset of `hir`'s language (see the module docs), with no capture
+/// groups.
+fn relax(hir: &Hir) -> Hir {
+    match hir.kind() {
+        HirKind::Empty => Hir::empty(),
+        HirKind::Literal(lit) => Hir::literal(lit.0.clone()),
+        HirKind::Class(class) => Hir::class(class.clone()),
+        HirKind::Look(look) => {
+            if format!("{look:?}").contains("Unicode") {
+                Hir::empty()
+            } else {
+                Hir::look(*look)
+            }
+        }
+        HirKind::Repetition(rep) => {
+            let sub = relax(&rep.sub);
+            let long = hir.properties().maximum_len().is_none_or(|m| m > KEEP);
+            let keep = u32::try_from(KEEP).unwrap_or(u32::MAX);
+            Hir::repetition(Repetition {
+                min: if long { rep.min.min(keep) } else { rep.min },
+                max: if long { None } else { rep.max },
+                greedy: rep.greedy,
+                sub: Box::new(sub),
+            })
+        }
+        HirKind::Capture(cap) => relax(&cap.sub),
+        HirKind::Concat(subs) => Hir::concat(subs.iter().map(relax).collect()),
+        HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(relax).collect()),
+    }
+}
+
+impl Triggers {
+    /// Compiles the triggers (one per detector, in priority order).
+    pub(crate) fn build(triggers: &[Hir]) -> Result<Triggers, Error> {
+        let build_err = |message: String| Error::new(ErrorKind::Build { message });
+        let nfa = thompson::Compiler::new()
+            .configure(
+                thompson::Config::new()
+                    .reverse(true)
+                    .shrink(true)
+                    .which_captures(thompson::WhichCaptures::None)
+                    .nfa_size_limit(Some(64 << 20)),
+            )
+            .build_many_from_hir(triggers)
+            .map_err(|e| build_err(e.to_string()))?;
+        let dfa = DFA::builder()
+            .configure(
+                DFA::config()
+                    .match_kind(MatchKind::All)
+                    .cache_capacity(8 << 20)
+                    .skip_cache_capacity_check(true)
+                    // Never give up: a cleared cache costs time, never
+                    // correctness, and no fallback engine is slower.
+                    .minimum_cache_clear_count(None),
+            )
+            .build_from_nfa(nfa)
+            .map_err(|e| build_err(e.to_string()))?;
+        Ok(Triggers {
+            dfa,
+            caches: Mutex::new(Vec::new()),
+            patterns: triggers.len(),
+        })
+    }
+
+    /// Finds the candidates in `hay[lo..limit)`, looking at bytes up to
+    /// `hi` (`limit <= hi <= hay.len()`); one transition per byte of
+    /// `hay[lo..hi]`. Returns the number of transitions.
+    pub(crate) fn find(
+        &self,
+        hay: &[u8],
+        lo: usize,
+        limit: usize,
+        hi: usize,
+        cands: &mut Candidates,
+    ) -> u64 {
+        cands.clear();
+        cands.upto = limit;
+        if lo >= limit {
+            return 0;
+        }
+        let mut cache = self
+            .caches
+            .lock()
+            .ok()
+            .and_then(|mut v| v.pop())
+            .unwrap_or_else(|| self.dfa.create_cache());
+        let walked = self.walk(&mut cache, hay, lo, limit, hi, cands);
+        if walked.is_none() {
+            // Cannot happen with the configuration above; if it does, every
+            // position is a candidate for every detector (slow, never wrong).
+            self.all(lo, limit, cands);
+        } else {
+            cands.at.reverse();
+        }
+        if let Ok(mut v) = self.caches.lock() {
+            if v.len() < 16 {
+                v.push(cache);
+            }
+        }
+        walked.unwrap_or((limit - lo) as u64)
+    }
+
+    /// Every position in `lo..limit` a candidate for every detector: what
+    /// the triggers narrow down (the reference the tests compare with).
+    pub(crate) fn all(&self, lo: usize, limit: usize, cands: &mut Candidates) {
+        cands.clear();
+        cands.upto = limit;
+        let all: Vec<u32> = (0..self.patterns)
+            .filter_map(|p| u32::try_from(p).ok())
+            .collect();
+        for at in lo..limit {
+            push(cands, at, &all);
+        }
+    }
+
+    fn walk(
+        &self,
+        cache: &mut Cache,
+        hay: &[u8],
+        lo: usize,
+        limit: usize,
+        hi: usize,
+        cands: &mut Candidates,
+    ) -> Option<u64> {
+        let dfa = &self.dfa;
+        let input = Input::new(hay).span(lo..hi).anchored(Anchored::No);
+        let mut sid = dfa.start_state_reverse(cache, &input).ok()?;
+        let mut pats: Vec<u32> = Vec::new();
+        let mut record = |cache: &Cache, sid, at: usize, cands: &mut Candidates| {
+            if at < limit {
+                pats.clear();
+                for i in 0..dfa.match_len(cache, sid) {
+                    pats.push(dfa.match_pattern(cache, sid, i).as_u32());
+                }
+                pats.sort_unstable();
+                push(cands, at, &pats);
+            }
+        };
+        let mut at = hi;
+        while at > lo {
+            at -= 1;
+            sid = dfa.next_state(cache, sid, *hay.get(at)?).ok()?;
+            if sid.is_tagged() {
+                if sid.is_match() {
+                    // Matches are reported one byte late: this one starts
+                    // just after the byte that was read.
+                    record(cache, sid, at + 1, cands);
+                } else if sid.is_dead() {
+                    return Some((hi - at) as u64);
+                } else if sid.is_quit() {
+                    return None;
+                }
+            }
+        }
+        sid = match lo.checked_sub(1).and_then(|i| hay.get(i)) {
+            Some(&b) => dfa.next_state(cache, sid, b).ok()?,
+            None => dfa.next_eoi_state(cache, sid).ok()?,
+        };
+        if sid.is_match() {
+            record(cache, sid, lo, cands);
+        } else if sid.is_quit() {
+            return None;
+        }
+        Some((hi - lo) as u64)
+    }
+}
+
+fn push(cands: &mut Candidates, at: usize, pats: &[u32]) {
+    let first = u32::try_from(cands.pats.len()).unwrap_or(u32::MAX);
+    let count = u32::try_from(pats.len()).unwrap_or(0);
+    cands.pats.extend_from_slice(pats);
+    cands.at.push((at, first, count));
+}
