@@ -19,6 +19,7 @@ RELAY_MODULES = {
     "test_gateway_pg_pump",
     "test_gateway_pg_approvals",
     "test_gateway_pg_large",
+    "test_gateway_pg_columns",
 }
 
 

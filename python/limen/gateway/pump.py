@@ -220,7 +220,8 @@ class _Run:
         s.discarding = False
         event = self.tap.events[-1] if len(self.tap.events) == 1 else None
         decision = s.last_decision
-        cache = event if event is not None and reusable(decision) else None
+        cacheable = s.columns is None or s.columns.cacheable  # see limen.gateway.colmask
+        cache = event if event is not None and reusable(decision) and cacheable else None
         shape = (
             cache is not None
             and decision is not None

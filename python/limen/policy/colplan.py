@@ -45,6 +45,15 @@ from limen.policy.columns import (
 __all__ = ["ColumnPlanner", "CopyOut", "Output", "QueryPlan", "Snapshot", "marker"]
 
 _PLAN_CACHE: Final = 512
+RelayColumn = tuple[bytes | None, bytes | None]
+RelayPlan = tuple[
+    list[RelayColumn],
+    bool,
+    bytes | None,
+    list[RelayColumn],
+    bytes | None,
+    tuple[int, int, int, int, bool] | None,
+]
 _MAX_TEXT: Final = 16 * 1024
 
 
@@ -87,7 +96,7 @@ class Output:
                 out.append((where, label, sorted(item.taint)))
         return out
 
-    def relay(self) -> tuple[object, ...]:
+    def relay(self) -> RelayPlan:
         """The plan as the native relay takes it: (prefix, has_run,
         run_marker, suffix, all_marker, copy), each column (marker or None,
         expected label or None)."""
@@ -97,7 +106,7 @@ class Output:
             whole = marker(union(self.items))
         run = runs[0] if len(runs) == 1 else len(self.items)
 
-        def col(item: Item) -> tuple[bytes | None, bytes | None]:
+        def col(item: Item) -> RelayColumn:
             rep = marker(item.taint) if item.taint else None
             name = item.name.encode() if isinstance(item, Col) and item.name else None
             return rep, name

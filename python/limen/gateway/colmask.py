@@ -1,0 +1,171 @@
+"""Column masks of one PostgreSQL session: the catalog it is judged
+against and the output plans the relay masks by.
+
+At the session's start (when a rule applying to it has a ``column:`` mask)
+:func:`load` reads the upstream's catalog once, through the relay's capture
+mode: every relation's columns, the definitions of views and materialized
+views, and the ``search_path``. It gives the relay the (table OID, attnum)
+of every masked column (plain references are masked by those even without
+a plan) and returns the session's :class:`SessionColumns`.
+
+:meth:`SessionColumns.judge` runs for every Query and Parse the policy
+allowed (or holds): it derives the statement's output plan
+(:class:`~limen.policy.colplan.ColumnPlanner`) and hands it to the relay
+before the message goes upstream (:meth:`PgServerRelay.plan_query` for the
+cycle of a simple query, :meth:`PgServerRelay.plan_statement` for a Parse;
+portals take their statement's plan at Bind). A statement that would
+unmask a column is refused (42501 naming the column and why), and so is
+one limen cannot plan (fail closed). The same code runs for both relays:
+the native pump calls the session's ``_judge`` for every statement it has
+no cached decision for, and only decisions of statements with no masked
+column, no view and no session state are cached (:attr:`cacheable`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from limen import _native
+from limen.policy.colplan import ColumnPlanner, QueryPlan, Snapshot
+from limen.policy.columns import Refusal, Relation
+
+if TYPE_CHECKING:
+    from limen.gateway.pg import PgSession
+    from limen.policy import Decision
+
+__all__ = ["SessionColumns", "load"]
+
+CATALOG_SQL = (
+    "SELECT 'a', c.oid::int8::text, n.nspname, c.relname, c.relkind::text, a.attnum::text, "
+    "a.attname FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+    "AND NOT a.attisdropped "
+    "WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') AND n.nspname NOT LIKE 'pg\\_toast%' "
+    "AND (n.nspname NOT LIKE 'pg\\_temp%' OR n.oid = pg_catalog.pg_my_temp_schema()) "
+    "UNION ALL SELECT 'v', c.oid::int8::text, n.nspname, c.relname, c.relkind::text, NULL, "
+    "pg_catalog.pg_get_viewdef(c.oid) FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "UNION ALL SELECT 's', NULL, s, NULL, NULL, o::text, NULL "
+    "FROM unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS x(s, o)"
+)
+
+
+class SessionColumns:
+    """The session's planner and the relay it registers plans on."""
+
+    def __init__(self, planner: ColumnPlanner, relay: _native.PgServerRelay) -> None:
+        self.planner = planner
+        self.relay = relay
+        self.cacheable = True
+        """Whether the last judged statement's decision may be reused by
+        text (the pump's cache): no masked column, no view, no state."""
+        self.masked: list[dict[str, object]] = []
+        """The last judged statement's masked output columns (recorded)."""
+
+    def judge(self, decision: Decision, sql: str, *, extended: bool, name: str) -> Decision:
+        """Plans an allowed (or held) statement and registers the plan;
+        a refusal comes back as a denial."""
+        self.masked = []
+        self.cacheable = False
+        if decision.action == "deny":
+            return decision
+        try:
+            plan = self.planner.plan(sql)
+        except Refusal as exc:
+            return _refused(decision, exc.column, exc.why)
+        except Exception as exc:  # fail closed: what cannot be planned is refused
+            return _refused(decision, "?", f"limen could not plan it ({type(exc).__name__})")
+        self._register(plan, extended=extended, name=name)
+        self.cacheable = plan.cacheable and not plan.masked
+        return decision
+
+    def _register(self, plan: QueryPlan, *, extended: bool, name: str) -> None:
+        for i, out in enumerate(plan.outputs):
+            for position, label, taint in out.columns() if out is not None else ():
+                self.masked.append(
+                    {"statement": i + 1, "column": position, "name": label, "from": taint}
+                )
+        if extended:
+            first = plan.outputs[0] if plan.outputs else None
+            self.relay.plan_statement(name.encode(), first.relay() if first else None)
+        elif plan.masked:
+            self.relay.plan_query([o.relay() if o is not None else None for o in plan.outputs])
+
+
+def _refused(decision: Decision, column: str, why: str) -> Decision:
+    shown = column if not column.startswith("?") else "derived from what limen cannot see"
+    return dataclasses.replace(
+        decision,
+        action="deny",
+        message=f"refused: masked column {shown}: {why}",
+        hint="read the column itself (it comes back masked), or ask for a rule without this "
+        "column mask",
+    )
+
+
+def _mask_rules(session: PgSession) -> tuple[frozenset[str], frozenset[str]]:
+    """(every ``column:`` rule body, those whose rule denies predicates)."""
+    every: set[str] = set()
+    deny: set[str] = set()
+    for rule in session._rules():
+        for m in rule.mask:
+            if m.startswith("column:"):
+                body = m.removeprefix("column:").lower()
+                every.add(body)
+                if rule.mask_predicates == "deny":
+                    deny.add(body)
+    return frozenset(every), frozenset(deny)
+
+
+async def load(session: PgSession, masker: _native.Masker) -> SessionColumns | None:
+    """Reads the catalog (see the module docs); None when no rule of the
+    session masks a column."""
+    assert session.relay is not None
+    assert session.upstream is not None
+    rules, deny = _mask_rules(session)
+    if not rules:
+        return None
+    relay = session.relay
+    relay.capture_rows = True
+    await session.upstream.send_all(_native.pg_query(CATALOG_SQL.encode()))
+    columns: dict[tuple[int, int], bytes] = {}
+    attrs: dict[tuple[str, str], tuple[str, list[tuple[int, str]]]] = {}
+    views: dict[tuple[str, str], str] = {}
+    path: list[tuple[int, str]] = []
+    done = False
+    while not done:
+        for ev in await session._upstream_events():
+            if ev[0] == "data_row":
+                row = ev[1]
+                assert isinstance(row, list)
+                what, oid, nsp, rel, kind, num, text = (
+                    v.decode() if isinstance(v, bytes) else "" for v in row
+                )
+                if what == "a":
+                    attrs.setdefault((nsp, rel), (kind, []))[1].append((int(num), text))
+                    rep = masker.column_replacement(f"{nsp}.{rel}", text) or (
+                        masker.column_replacement(rel, text)
+                    )
+                    if rep is not None and kind in ("r", "p", "f", "m"):
+                        columns[(int(oid), int(num))] = rep
+                elif what == "v":
+                    views[(nsp, rel)] = text
+                elif what == "s":
+                    path.append((int(num), nsp))
+            elif ev[0] == "error":
+                from limen.gateway.pg import SessionEnd
+
+                raise SessionEnd("08006", "the gateway could not read the column catalog")
+            elif ev[0] == "ready_for_query":
+                done = True
+    relay.capture_rows = False
+    relay.set_columns(columns)
+    relations = {
+        key: Relation(key[0], key[1], kind, tuple(n for _, n in sorted(cols)), views.get(key))
+        for key, (kind, cols) in attrs.items()
+    }
+    snapshot = Snapshot(relations, [s for _, s in sorted(path)], rules)
+    return SessionColumns(ColumnPlanner(snapshot, deny), relay)
