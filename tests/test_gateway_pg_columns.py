@@ -415,3 +415,31 @@ async def test_composed_expressions_never_leak(vgw: Gateway) -> None:
             check()
 
     await run(client)
+
+
+async def test_error_messages_do_not_quote_masked_values(vgw: Gateway) -> None:
+    token = vgw.token(groups=("vault",))
+
+    def client() -> list[str]:
+        texts = []
+        with connect(vgw, token, autocommit=True) as conn:
+            for sql in (
+                "SELECT secret::int FROM vault",
+                "SELECT id FROM vault WHERE secret::int > 0",
+                "SELECT (doc->>'k')::numeric FROM vault",
+            ):
+                for cur in (psycopg.ClientCursor(conn), conn.cursor()):
+                    with pytest.raises(pgerrors.InvalidTextRepresentation) as info:
+                        cur.execute(sql)
+                    texts.append(f"{info.value} {info.value.diag.message_detail}")
+            # a statement that reads no masked column keeps its message
+            with pytest.raises(pgerrors.InvalidTextRepresentation) as plain:
+                conn.execute("SELECT label::int FROM vault")
+            texts.append(str(plain.value))
+        return texts
+
+    texts = await run(client)
+    for text in texts[:-1]:
+        assert "message withheld" in text
+        assert not [r for r in RAW if r in text], text
+    assert "first" in texts[-1]

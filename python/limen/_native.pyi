@@ -59,6 +59,7 @@ OutputPlanTuple = tuple[
     list[OutputColumnTuple],
     bytes | None,
     tuple[int, int, int, int, bool] | None,
+    bool,
 ]
 
 class PgServerRelay:

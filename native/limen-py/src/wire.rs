@@ -130,7 +130,7 @@ fn event_tuple<'py>(py: Python<'py>, ev: RelayEvent) -> PyResult<Bound<'py, PyTu
 type ColumnTuple = (Option<Vec<u8>>, Option<Vec<u8>>);
 /// An output plan from Python: (prefix, has_run, run_mask, suffix,
 /// all_mask, copy = (format 0 text / 1 csv / 2 binary, delimiter, quote,
-/// escape, header)).
+/// escape, header), scrub).
 type PlanTuple = (
     Vec<ColumnTuple>,
     bool,
@@ -138,10 +138,11 @@ type PlanTuple = (
     Vec<ColumnTuple>,
     Option<Vec<u8>>,
     Option<(u8, u8, u8, u8, bool)>,
+    bool,
 );
 
 fn output_plan(t: PlanTuple) -> Arc<OutputPlan> {
-    let (prefix, has_run, run, suffix, all, copy) = t;
+    let (prefix, has_run, run, suffix, all, copy, scrub) = t;
     let cols = |v: Vec<ColumnTuple>| {
         v.into_iter()
             .map(|(mask, name)| OutColumn { mask, name })
@@ -164,6 +165,7 @@ fn output_plan(t: PlanTuple) -> Arc<OutputPlan> {
             };
             (format, header)
         }),
+        scrub,
     })
 }
 

@@ -79,7 +79,7 @@ class SessionColumns:
         except Exception as exc:  # fail closed: what cannot be planned is refused
             return _refused(decision, "?", f"limen could not plan it ({type(exc).__name__})")
         self._register(plan, extended=extended, name=name)
-        self.cacheable = plan.cacheable and not plan.masked
+        self.cacheable = plan.cacheable and not plan.planned
         return decision
 
     def _register(self, plan: QueryPlan, *, extended: bool, name: str) -> None:
@@ -91,7 +91,7 @@ class SessionColumns:
         if extended:
             first = plan.outputs[0] if plan.outputs else None
             self.relay.plan_statement(name.encode(), first.relay() if first else None)
-        elif plan.masked:
+        elif plan.planned:
             self.relay.plan_query([o.relay() if o is not None else None for o in plan.outputs])
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from pglast.parser import parse_sql_json
@@ -53,6 +53,7 @@ RelayPlan = tuple[
     list[RelayColumn],
     bytes | None,
     tuple[int, int, int, int, bool] | None,
+    bool,
 ]
 _MAX_TEXT: Final = 16 * 1024
 
@@ -80,6 +81,10 @@ class Output:
 
     items: tuple[Item, ...]
     copy: CopyOut | None = None
+    scrub: bool = False
+    """It reads a masked column: its error and notice messages, which
+    could quote a value (``invalid input syntax for type integer: "…"``),
+    are withheld."""
 
     @property
     def masked(self) -> bool:
@@ -120,7 +125,9 @@ class Output:
             fmt = {"text": 0, "csv": 1}.get(c.format, 2)
             copy = (fmt, ord(c.delimiter[:1] or "\t"), ord(c.quote[:1] or '"'),
                     ord(c.escape[:1] or '"'), c.header)  # fmt: skip
-        return (prefix, len(runs) == 1, run_rep, suffix, whole, copy)
+        if not self.masked:  # only scrubbing: no column count to check
+            return ([], True, None, [], None, copy, self.scrub)
+        return (prefix, len(runs) == 1, run_rep, suffix, whole, copy, self.scrub)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +139,9 @@ class QueryPlan:
     change under the same text."""
 
     @property
-    def masked(self) -> bool:
-        return any(o is not None and o.masked for o in self.outputs)
+    def planned(self) -> bool:
+        """Some statement has a plan (masks or scrubs)."""
+        return any(o is not None for o in self.outputs)
 
 
 @dataclass
@@ -226,7 +234,8 @@ class ColumnPlanner:
             analyzer = Analyzer(self.snapshot)
             out, state = self._statement(kind, body, analyzer)
             stateful |= state
-            outputs.append(out if out is not None and out.masked else None)
+            reads = bool(analyzer.predicates) or (out is not None and out.masked)
+            outputs.append(replace(out or Output(()), scrub=True) if reads else None)
             predicates |= analyzer.predicates
         denied = sorted(set(real(predicates)) & self.deny_predicates)
         if denied:

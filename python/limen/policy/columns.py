@@ -497,7 +497,7 @@ class Analyzer:
             items: list[Item] = [Run(frozenset({f"?relation {name}"}))]
         elif rel.name in STATISTICS and rel.schema == "pg_catalog":
             items = [Col(c, frozenset({f"?statistics {rel.name}"})) for c in rel.columns]
-        elif rel.kind in ("v", "m"):
+        elif rel.kind in ("v", "m") and rel.schema not in ("pg_catalog", "information_schema"):
             items = list(self.catalog.view_items(rel))
         else:
             items = []

@@ -7,6 +7,9 @@
 //! the column count (a plan may hold one run of columns whose number the
 //! gateway could not tell, counted from the rest) and the labels the plan
 //! expects. A plan that does not fit masks every column (fail closed).
+//!
+//! [`scrub_fields`]: what is left of an error or notice of a statement
+//! that reads a masked column (a cast error quotes the value).
 
 /// The text of a value masked because the plan did not fit the result.
 pub const GENERIC_MASK: &[u8] = b"[MASKED:derived]";
@@ -56,6 +59,9 @@ pub struct OutputPlan {
     pub all: Option<Vec<u8>>,
     /// For COPY: the row format, and whether the first row is a header.
     pub copy: Option<(CopyFormat, bool)>,
+    /// The statement reads a masked column: the text of its errors and
+    /// notices is withheld (their SQLSTATE is kept).
+    pub scrub: bool,
 }
 
 impl OutputPlan {
@@ -248,6 +254,21 @@ fn csv_field_end(line: &[u8], mut i: usize, delimiter: u8, quote: u8, escape: u8
         i += 1;
     }
     line.len()
+}
+
+/// The message that replaces a scrubbed error's or notice's text.
+pub const SCRUBBED: &[u8] =
+    b"limen: message withheld: the statement reads a masked column, and the text could quote its value";
+
+/// Fields kept when scrubbing: severity, SQLSTATE, position, source file,
+/// line and routine; the message is replaced, the rest (detail, hint,
+/// context, internal query, object names) dropped.
+pub fn scrub_fields<'a>(fields: impl Iterator<Item = (u8, &'a [u8])>) -> Vec<(u8, &'a [u8])> {
+    let mut out: Vec<(u8, &'a [u8])> = fields
+        .filter(|(c, _)| matches!(c, b'S' | b'V' | b'C' | b'P' | b'F' | b'L' | b'R'))
+        .collect();
+    out.push((b'M', SCRUBBED));
+    out
 }
 
 #[cfg(test)]

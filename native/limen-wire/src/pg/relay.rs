@@ -39,9 +39,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind};
+use crate::pg::backend::encode_fields;
 use crate::pg::backend::{tag, BackendMessage, RowDescription, TransactionStatus};
 use crate::pg::framing::Limits;
-use crate::pg::outplan::{rewrite_copy_row, CopyFormat, OutputPlan};
+use crate::pg::outplan::{rewrite_copy_row, scrub_fields, CopyFormat, OutputPlan};
 use crate::pg::rewrite::{Action, Rewrite, RowRewriter};
 use crate::pg::BackendDecoder;
 
@@ -304,6 +305,16 @@ impl<M: ContentMasker> ServerRelay<M> {
         }
     }
 
+    /// Whether the statement being answered reads a masked column.
+    fn scrubbing(&self) -> bool {
+        let plan = if self.in_execute {
+            self.current.clone()
+        } else {
+            self.query_plan()
+        };
+        plan.is_some_and(|p| p.scrub)
+    }
+
     /// A statement's results are over.
     fn statement_done(&mut self) {
         if !self.in_execute {
@@ -518,6 +529,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                 events.push(RelayEvent::CommandComplete(c.tag.to_vec()));
             }
             BackendMessage::ErrorResponse(f) => {
+                let scrub = self.scrubbing();
                 self.in_execute = false;
                 self.current = None;
                 self.copy = None;
@@ -532,11 +544,30 @@ impl<M: ContentMasker> ServerRelay<M> {
                         out.extend_from_slice(&rep);
                         events.push(RelayEvent::ReplacedError);
                     }
+                    None if scrub && quotes_values(f.code()) => {
+                        let kept = scrub_fields(f.iter());
+                        // Fields of a parsed message always fit one message.
+                        if encode_fields(tag::ERROR_RESPONSE, &kept, out).is_err() {
+                            out.extend_from_slice(raw);
+                        }
+                        events.push(RelayEvent::Error(
+                            kept.iter().map(|(c, v)| (*c, v.to_vec())).collect(),
+                        ));
+                    }
                     None => {
                         out.extend_from_slice(raw);
                         events.push(RelayEvent::Error(fields(&f)));
                     }
                 }
+            }
+            BackendMessage::NoticeResponse(f) if self.scrubbing() && quotes_values(f.code()) => {
+                let kept = scrub_fields(f.iter());
+                if encode_fields(tag::NOTICE_RESPONSE, &kept, out).is_err() {
+                    out.extend_from_slice(raw);
+                }
+                events.push(RelayEvent::Notice(
+                    kept.iter().map(|(c, v)| (*c, v.to_vec())).collect(),
+                ));
             }
             BackendMessage::NoticeResponse(f) => {
                 out.extend_from_slice(raw);
@@ -602,6 +633,17 @@ impl<M: ContentMasker> ServerRelay<M> {
             _ => out.extend_from_slice(raw),
         }
     }
+}
+
+/// Whether an error or notice of this SQLSTATE may quote a value: all but
+/// syntax and access errors (42), transaction state (25, 40), operator
+/// intervention (57), resources (53), connection (08) and unsupported
+/// features (0A), whose texts name objects, not values.
+fn quotes_values(code: Option<&[u8]>) -> bool {
+    !matches!(
+        code.and_then(|c| c.get(..2)),
+        Some(b"42" | b"25" | b"40" | b"57" | b"53" | b"08" | b"0A")
+    )
 }
 
 /// The answer of a Describe of a portal: the portal's plan, if any.
