@@ -147,7 +147,7 @@ pub struct ServerRelay<M> {
     /// The results stream for an Execute (not a simple query's statement).
     in_execute: bool,
     /// COPY rows being rewritten: format, masks, header row still to come.
-    copy: Option<(CopyFormat, Vec<Option<Vec<u8>>>, bool)>,
+    copy: Option<CopyRows>,
     rewriter: RowRewriter,
     capture_rows: bool,
     /// (cycle, marker, replacement).
@@ -645,6 +645,10 @@ fn quotes_values(code: Option<&[u8]>) -> bool {
         Some(b"42" | b"25" | b"40" | b"57" | b"53" | b"08" | b"0A")
     )
 }
+
+/// COPY rows being rewritten: format, each column's replacement, and
+/// whether the header row is still to come.
+type CopyRows = (CopyFormat, Vec<Option<Vec<u8>>>, bool);
 
 /// The answer of a Describe of a portal: the portal's plan, if any.
 #[derive(Clone, Debug)]
