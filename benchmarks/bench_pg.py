@@ -115,6 +115,58 @@ def _big_select(t: Target, rows: int) -> float:
     return rows / (time.perf_counter() - start)
 
 
+def _table_select(t: Target, rows: int) -> float:
+    """Rows per second of a large SELECT of a table's column through an
+    expression (the best of three runs: the machine is shared)."""
+    best = 0.0
+    for _ in range(3):
+        start = time.perf_counter()
+        subprocess.run(
+            ["psql", "-qAt", "-c", f"SELECT i, s || '' FROM {_big_table(rows)}"],
+            env=t.conninfo_env(),
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        best = max(best, rows / (time.perf_counter() - start))
+    return best
+
+
+def _big_table(rows: int) -> str:
+    return f"limen_big_{rows}"
+
+
+def _prepare_big(rows: int) -> None:
+    _psql(
+        f"CREATE TABLE IF NOT EXISTS {_big_table(rows)} AS "
+        f"SELECT i, md5(i::text) AS s FROM generate_series(1, {rows}) i",
+        DB,
+    )
+
+
+def _column_mask(rows: int, plain: Target) -> tuple[list[list[Any]], dict[str, float]]:
+    """The same large SELECT through limen (native pump) without and with a
+    ``column:`` mask on the selected column (masked whole by its output
+    plan: the expression is derived from it)."""
+    _prepare_big(rows)
+    from limen_bench_gateway import start_limen
+
+    masked, handle = start_limen(DB, "native", (f"{_big_table(rows)}.s",))
+    try:
+        without = _table_select(plain, rows)
+        with_mask = _table_select(masked, rows)
+    finally:
+        handle.close()
+    label = f"SELECT {rows} table rows, s || ''"
+    return (
+        [
+            [plain.name, label, without, "-", "-", "-"],
+            [masked.name, label, with_mask, "-", "-", "-"],
+        ],
+        {"limen-colmask/limen rows/s": with_mask / without},
+    )
+
+
 def _limen_target(relay: str) -> tuple[Target | None, Any, str | None]:
     import importlib.util
 
@@ -157,6 +209,10 @@ def run(short: bool) -> dict[str, Any]:
                     r = _pgbench(t, clients, mode, seconds)
                     results[t.name][f"{mode}/{clients}"] = r
             results[t.name]["big"] = {"rows_per_s": _big_select(t, rows_big)}
+        limen = next((t for t in targets if t.name == "limen"), None)
+        colmask: tuple[list[list[Any]], dict[str, float]] = ([], {})
+        if limen is not None:
+            colmask = _column_mask(rows_big, limen)
         for t in targets:
             for key, r in results[t.name].items():
                 if key == "big":
@@ -173,11 +229,12 @@ def run(short: bool) -> dict[str, Any]:
                         r["cpu_us_per_tx"] if t.pid else "-",
                     ]
                 )
+        rows.extend(colmask[0])
     finally:
         bouncer.close()
         for h in handles:
             h.close()
-    ratios: dict[str, float] = {}
+    ratios: dict[str, float] = dict(colmask[1])
     for key in ("simple/8", "prepared/8", "simple/1", "prepared/1"):
         ratios[f"pgbouncer/direct tps {key}"] = (
             results["pgbouncer"][key]["tps"] / results["direct"][key]["tps"]
