@@ -442,4 +442,4 @@ async def test_error_messages_do_not_quote_masked_values(vgw: Gateway) -> None:
     for text in texts[:-1]:
         assert "message withheld" in text
         assert not [r for r in RAW if r in text], text
-    assert "first" in texts[-1]
+    assert "first" in texts[-1] or "second" in texts[-1]
