@@ -35,12 +35,12 @@ from limen.policy.columns import (
     Relation,
     Run,
     Taint,
-    _Scope,
     names,
     real,
     union,
     unwrap,
 )
+from limen.policy.taint import Scope
 
 __all__ = ["ColumnPlanner", "CopyOut", "Output", "QueryPlan", "Snapshot", "marker"]
 
@@ -317,7 +317,7 @@ class ColumnPlanner:
         if body.get("query"):
             items = a.query(body.get("query"), None)
         else:
-            entry = a.range_var(body.get("relation") or {}, _Scope([], [], {}, None))  # type: ignore[arg-type]
+            entry = a.range_var(body.get("relation") or {}, Scope([], [], {}, None))  # type: ignore[arg-type]
             wanted = names(body.get("attlist"))
             items = list(entry.items)
             if wanted:

@@ -30,202 +30,48 @@ are collected in :attr:`Analyzer.predicates` for ``mask_predicates``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any, Final, Protocol
-
 from limen.policy import catalog as fn_catalog
-
-__all__ = ["Analyzer", "Catalog", "Col", "Item", "Refusal", "Relation", "Run", "Taint"]
-
-Taint = frozenset[str]
-EMPTY: Final[Taint] = frozenset()
-_Node = dict[str, Any]
-
-#: Built-ins that run SQL text or read whole relations or cursors by name.
-SQL_RUNNING: Final = frozenset(
-    {
-        f"{what}_to_{kind}"
-        for what in ("query", "cursor", "table", "schema", "database")
-        for kind in ("xml", "xmlschema", "xml_and_xmlschema")
-    }
-    | {"ts_stat", "ts_rewrite"}
+from limen.policy.taint import (
+    EMPTY,
+    MAX_DEPTH,
+    STATISTICS,
+    Catalog,
+    Col,
+    Entry,
+    Item,
+    Node,
+    Refusal,
+    Relation,
+    Run,
+    Scope,
+    Taint,
+    body_of,
+    label_of,
+    merge_star,
+    names,
+    opaque,
+    positional,
+    real,
+    rename,
+    union,
+    unwrap,
 )
-#: Catalog relations that hold sample values of every column.
-STATISTICS: Final = frozenset(
-    {"pg_statistic", "pg_stats", "pg_stats_ext", "pg_stats_ext_exprs", "pg_statistic_ext_data"}
-)
-MAX_DEPTH: Final = 16
 
-
-@dataclass(frozen=True, slots=True)
-class Col:
-    """One output column: its expected label (``None``: not checked) and
-    the masked columns it derives from."""
-
-    name: str | None
-    taint: Taint
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """Output columns limen cannot count (a ``*`` over a set-returning
-    function, say), all with the same taint."""
-
-    taint: Taint
-
-
-Item = Col | Run
-
-
-@dataclass(frozen=True, slots=True)
-class Relation:
-    """A table, view, materialized view or foreign table."""
-
-    schema: str
-    name: str
-    kind: str
-    columns: tuple[str, ...]
-    viewdef: str | None = None
-
-
-class Catalog(Protocol):
-    def lookup(self, schema: str | None, name: str) -> Relation | None: ...
-    def column_rule(self, rel: Relation, column: str) -> str | None: ...
-    def view_items(self, rel: Relation) -> tuple[Item, ...]: ...
-
-
-class Refusal(Exception):
-    """The statement is refused: it would unmask a masked column."""
-
-    def __init__(self, column: str, why: str) -> None:
-        super().__init__(f"{why} (masked column {column})")
-        self.column = column
-        self.why = why
-
-
-def real(taint: Iterable[str]) -> list[str]:
-    """The column rules among a taint's labels (not the unknown ones)."""
-    return sorted(t for t in taint if not t.startswith("?"))
-
-
-def union(items: Iterable[Item]) -> Taint:
-    out: set[str] = set()
-    for item in items:
-        out |= item.taint
-    return frozenset(out)
-
-
-def unwrap(node: object) -> tuple[str, _Node]:
-    if isinstance(node, dict) and len(node) == 1:
-        ((kind, body),) = node.items()
-        if isinstance(body, dict) and kind[:1].isupper():
-            return kind, body
-    return "", node if isinstance(node, dict) else {}
-
-
-def names(items: object) -> tuple[str, ...]:
-    out: list[str] = []
-    for item in items if isinstance(items, list) else ():
-        kind, body = unwrap(item)
-        if kind == "String":
-            out.append(str(body.get("sval", "")))
-    return tuple(out)
-
-
-def _opaque(fname: tuple[str, ...]) -> bool:
-    """True when a function's result may carry data its arguments do not:
-    anything but a built-in that only computes from its arguments."""
-    name = fname[-1] if fname else ""
-    schema = fname[-2] if len(fname) >= 2 else None
-    if name in SQL_RUNNING or (schema is not None and schema != "pg_catalog"):
-        return True
-    if name in fn_catalog.HARMLESS_FUNCTIONS or name in fn_catalog.WRITE_FUNCTIONS:
-        return False
-    return f"pg_catalog.{name}" not in fn_catalog._generated()[0]
-
-
-class _Entry:
-    """A FROM item as a name can see it."""
-
-    def __init__(self, alias: str | None, items: list[Item], schema: str | None = None) -> None:
-        self.alias = alias
-        self.schema = schema
-        self.items = items
-        self.cols: dict[str, Taint] | None = None
-        if all(isinstance(i, Col) for i in items):
-            self.cols = {}
-            for i in items:
-                if isinstance(i, Col) and i.name is not None:
-                    self.cols[i.name] = self.cols.get(i.name, EMPTY) | i.taint
-        self.whole = union(items)
-
-    def column(self, name: str) -> Taint | None:
-        if self.cols is None:
-            return self.whole  # cannot tell which column: all of them
-        return self.cols.get(name)
-
-
-@dataclass
-class _Scope:
-    entries: list[_Entry]
-    star: list[Item]
-    ctes: dict[str, list[Item]]
-    parent: _Scope | None
-
-    def entry(self, alias: str, schema: str | None = None) -> _Entry | None:
-        scope: _Scope | None = self
-        while scope is not None:
-            for e in scope.entries:
-                if e.alias == alias and (schema is None or e.schema == schema):
-                    return e
-            scope = scope.parent
-        return None
-
-    def column(self, name: str) -> Taint | None:
-        scope: _Scope | None = self
-        while scope is not None:
-            for e in scope.entries:
-                if e.cols is not None and name in e.cols:
-                    return e.cols[name]
-            unknown = [e.whole for e in scope.entries if e.cols is None]
-            if unknown:
-                return frozenset().union(*unknown)
-            scope = scope.parent
-        return None
-
-    def cte(self, name: str) -> list[Item] | None:
-        scope: _Scope | None = self
-        while scope is not None:
-            if name in scope.ctes:
-                return scope.ctes[name]
-            scope = scope.parent
-        return None
-
-
-def _rename(items: list[Item], alias: object) -> list[Item]:
-    if not isinstance(alias, dict):
-        return items
-    colnames = names(alias.get("colnames"))
-    if not colnames:
-        return items
-    out = list(items)
-    for i, n in enumerate(colnames):
-        if i < len(out) and isinstance(out[i], Col):
-            out[i] = Col(n, out[i].taint)
-    return out
-
-
-def _label(node: object) -> str | None:
-    """The output column's name where PostgreSQL takes it from a name."""
-    kind, body = unwrap(node)
-    if kind == "ColumnRef":
-        fields = names(body.get("fields"))
-        return fields[-1] if fields and len(fields) == len(body.get("fields", [])) else None
-    if kind == "A_Indirection":
-        last = names(body.get("indirection"))
-        return last[-1] if last else None
-    return None
+__all__ = [
+    "EMPTY",
+    "Analyzer",
+    "Catalog",
+    "Col",
+    "Item",
+    "Refusal",
+    "Relation",
+    "Run",
+    "Taint",
+    "names",
+    "real",
+    "union",
+    "unwrap",
+]
 
 
 class Analyzer:
@@ -238,7 +84,7 @@ class Analyzer:
 
     # -- expressions ---------------------------------------------------------
 
-    def expr(self, node: object, scope: _Scope) -> Taint:
+    def expr(self, node: object, scope: Scope) -> Taint:
         out: set[str] = set()
         stack = [node]
         while stack:
@@ -264,7 +110,7 @@ class Analyzer:
                 stack.extend(n.values())
         return frozenset(out)
 
-    def func(self, body: _Node, scope: _Scope) -> Taint:
+    def func(self, body: Node, scope: Scope) -> Taint:
         fname = names(body.get("funcname"))
         args = self.expr([body.get("args"), body.get("agg_order"), body.get("agg_filter")], scope)
         over = self.expr(body.get("over"), scope)
@@ -274,11 +120,11 @@ class Analyzer:
             col = real(args)[0]
             raise Refusal(col, f"it passes a masked value to {shown}(), which has side effects")
         taint = args | over
-        if _opaque(fname):
+        if opaque(fname):
             taint |= {f"?function {shown}"}
         return taint
 
-    def column_ref(self, body: _Node, scope: _Scope) -> Taint:
+    def column_ref(self, body: Node, scope: Scope) -> Taint:
         raw = body.get("fields") or []
         fields = names(raw)
         star = len(fields) != len(raw)
@@ -301,14 +147,14 @@ class Analyzer:
         first = scope.column(fields[0])  # a composite column's field
         return first if first is not None else frozenset({f"?column {'.'.join(fields)}"})
 
-    def _entry(self, qual: tuple[str, ...], scope: _Scope) -> _Entry | None:
+    def _entry(self, qual: tuple[str, ...], scope: Scope) -> Entry | None:
         if not qual:
             return None
         return scope.entry(qual[-1], qual[-2] if len(qual) >= 2 else None) or (
             scope.entry(qual[-1]) if len(qual) >= 2 else None
         )
 
-    def indirection(self, body: _Node, scope: _Scope) -> Taint:
+    def indirection(self, body: Node, scope: Scope) -> Taint:
         kind, arg = unwrap(body.get("arg"))
         ind = body.get("indirection") or []
         first = unwrap(ind[0])[0] if ind else ""
@@ -324,20 +170,20 @@ class Analyzer:
 
     # -- queries -------------------------------------------------------------
 
-    def query(self, node: object, parent: _Scope | None) -> list[Item]:
+    def query(self, node: object, parent: Scope | None) -> list[Item]:
         """The output columns of a query (``SELECT``, or a data-modifying
         statement with ``RETURNING``)."""
         if self.depth > MAX_DEPTH:
             return [Run(frozenset({"?nesting too deep"}))]
         kind, body = unwrap(node)
-        scope = _Scope([], [], {}, parent)
+        scope = Scope([], [], {}, parent)
         if kind == "SelectStmt":
             return self.select(body, scope)
         if kind in ("InsertStmt", "UpdateStmt", "DeleteStmt", "MergeStmt"):
             return self.write(kind, body, scope)
         return [Run(self.expr(node, scope))] if node else []
 
-    def _with(self, body: _Node, scope: _Scope) -> None:
+    def _with(self, body: Node, scope: Scope) -> None:
         w = body.get("withClause")
         if not isinstance(w, dict):
             return
@@ -351,7 +197,7 @@ class Analyzer:
             qk, qb = unwrap(query)
             seed = qb.get("larg") if qk == "SelectStmt" else None
             items: list[Item] = (
-                self.select(seed, _Scope([], [], {}, scope))
+                self.select(seed, Scope([], [], {}, scope))
                 if isinstance(seed, dict)
                 else [Run(frozenset({f"?recursive {name}"}))]
             )
@@ -360,29 +206,29 @@ class Analyzer:
                 again = self.query(query, scope)
                 if again == items:
                     break
-                items = _positional(items, again)
+                items = positional(items, again)
             else:
                 items = [Run(union(items) | {f"?recursive {name}"})]
             scope.ctes[name] = self._cte_names(items, c)
 
     @staticmethod
-    def _cte_names(items: list[Item], cte: _Node) -> list[Item]:
+    def _cte_names(items: list[Item], cte: Node) -> list[Item]:
         cols = names(cte.get("aliascolnames"))
-        return _rename(items, {"colnames": [{"String": {"sval": n}} for n in cols]})
+        return rename(items, {"colnames": [{"String": {"sval": n}} for n in cols]})
 
-    def select(self, body: _Node, scope: _Scope) -> list[Item]:
+    def select(self, body: Node, scope: Scope) -> list[Item]:
         self._with(body, scope)
         for key in ("limitCount", "limitOffset"):
             self.predicates |= self.expr(body.get(key), scope)
         if body.get("op", "SETOP_NONE") != "SETOP_NONE":
-            left = self.select(_body(body.get("larg")), _Scope([], [], {}, scope))
-            right = self.select(_body(body.get("rarg")), _Scope([], [], {}, scope))
+            left = self.select(body_of(body.get("larg")), Scope([], [], {}, scope))
+            right = self.select(body_of(body.get("rarg")), Scope([], [], {}, scope))
             self.predicates |= union(left) | union(right)  # set operations compare rows
-            out = _positional(left, right)
-            self._clauses(body, _Scope([], out, {}, scope), out)
+            out = positional(left, right)
+            self._clauses(body, Scope([], out, {}, scope), out)
             return out
         if body.get("valuesLists"):
-            rows = [_body(r).get("items") or [] for r in body["valuesLists"]]
+            rows = [body_of(r).get("items") or [] for r in body["valuesLists"]]
             width = max(len(r) for r in rows)
             return [
                 Col(None, frozenset().union(*(self.expr(r[i], scope) for r in rows if i < len(r))))
@@ -400,13 +246,13 @@ class Analyzer:
             raise Refusal(real(union(out))[0], "SELECT … INTO would copy it into a new table")
         return out
 
-    def _clauses(self, body: _Node, scope: _Scope, out: list[Item]) -> None:
+    def _clauses(self, body: Node, scope: Scope, out: list[Item]) -> None:
         by_name = {i.name: i.taint for i in out if isinstance(i, Col) and i.name}
         for key in ("groupClause", "havingClause", "sortClause", "distinctClause", "windowClause"):
             for node in body.get(key) or []:
                 kind, b = unwrap(node)
                 if kind == "SortBy":
-                    label = _label(b.get("node"))
+                    label = label_of(b.get("node"))
                     const = unwrap(b.get("node"))[0] == "A_Const"
                     if const:  # ORDER BY 2
                         self.predicates |= union(out)
@@ -418,7 +264,7 @@ class Analyzer:
         if body.get("distinctClause") == [{}]:
             self.predicates |= union(out)
 
-    def targets(self, targets: list[object], scope: _Scope) -> list[Item]:
+    def targets(self, targets: list[object], scope: Scope) -> list[Item]:
         out: list[Item] = []
         for t in targets:
             _, rt = unwrap(t)
@@ -434,13 +280,13 @@ class Analyzer:
                         e = self._entry(fields, scope)
                         out.extend(e.items if e is not None else [Run(frozenset({"?relation"}))])
                     continue
-            label = rt.get("name") or _label(val)
+            label = rt.get("name") or label_of(val)
             out.append(Col(str(label) if label else None, self.expr(val, scope)))
         return out
 
-    def write(self, kind: str, body: _Node, scope: _Scope) -> list[Item]:
+    def write(self, kind: str, body: Node, scope: Scope) -> list[Item]:
         self._with(body, scope)
-        target = self.range_var(_body(body.get("relation")), scope)
+        target = self.range_var(body_of(body.get("relation")), scope)
         check: dict[str, Taint] = {}
         if kind == "InsertStmt":
             values = self.query(body.get("selectStmt"), scope)
@@ -470,7 +316,7 @@ class Analyzer:
             check["*"] = self.expr(body.get("mergeWhenClauses"), scope)
         conflict = body.get("onConflictClause")
         if conflict:
-            check["*conflict"] = self.expr(conflict, _Scope([target], [], {}, scope))
+            check["*conflict"] = self.expr(conflict, Scope([target], [], {}, scope))
         for column, taint in check.items():
             mine = (target.column(column) or EMPTY) if column[:1] not in ("", "*") else EMPTY
             extra = [t for t in real(taint) if t not in mine]
@@ -484,14 +330,14 @@ class Analyzer:
 
     # -- FROM ------------------------------------------------------------------
 
-    def range_var(self, body: _Node, scope: _Scope) -> _Entry:
+    def range_var(self, body: Node, scope: Scope) -> Entry:
         name = str(body.get("relname", ""))
         schema = body.get("schemaname")
         alias = body.get("alias")
         aliasname = alias.get("aliasname") if isinstance(alias, dict) else None
         cte = scope.cte(name) if not schema else None
         if cte is not None:
-            return _Entry(aliasname or name, _rename(cte, alias))
+            return Entry(aliasname or name, rename(cte, alias))
         rel = self.catalog.lookup(schema, name)
         if rel is None:
             items: list[Item] = [Run(frozenset({f"?relation {name}"}))]
@@ -505,9 +351,9 @@ class Analyzer:
                 rule = self.catalog.column_rule(rel, c)
                 items.append(Col(c, frozenset({rule}) if rule else EMPTY))
         schema_seen = None if aliasname else (rel.schema if rel else schema)
-        return _Entry(aliasname or name, _rename(items, alias), schema_seen)
+        return Entry(aliasname or name, rename(items, alias), schema_seen)
 
-    def from_item(self, node: object, scope: _Scope) -> tuple[list[_Entry], list[Item]]:
+    def from_item(self, node: object, scope: Scope) -> tuple[list[Entry], list[Item]]:
         kind, body = unwrap(node)
         alias = body.get("alias")
         aliasname = alias.get("aliasname") if isinstance(alias, dict) else None
@@ -518,12 +364,12 @@ class Analyzer:
             sub = Analyzer(self.catalog, self.depth + 1)
             items = sub.query(body.get("subquery"), scope)
             self.predicates |= sub.predicates
-            e = _Entry(aliasname, _rename(items, alias))
+            e = Entry(aliasname, rename(items, alias))
             return [e], list(e.items)
         if kind == "JoinExpr":
             left, lstar = self.from_item(body.get("larg"), scope)
             right, rstar = self.from_item(body.get("rarg"), scope)
-            both = _Scope(left + right, lstar + rstar, {}, scope)
+            both = Scope(left + right, lstar + rstar, {}, scope)
             self.predicates |= self.expr(body.get("quals"), both)
             using = list(names(body.get("usingClause")))
             if body.get("isNatural"):
@@ -533,13 +379,13 @@ class Analyzer:
                 ]
                 if any(isinstance(i, Run) for i in lstar + rstar):
                     using = ["?"]
-            star = _merge(lstar, rstar, using)
+            star = merge_star(lstar, rstar, using)
             self.predicates |= frozenset().union(
                 *(i.taint for i in lstar + rstar if isinstance(i, Col) and i.name in using)
             )
             entries = left + right
             if aliasname:
-                entries = [_Entry(aliasname, _rename(star, alias))]
+                entries = [Entry(aliasname, rename(star, alias))]
             return entries, star
         if kind == "RangeTableSample":
             self.predicates |= self.expr(body.get("args"), scope)
@@ -550,38 +396,5 @@ class Analyzer:
         colnames = names(alias.get("colnames")) if isinstance(alias, dict) else ()
         labels = list(colnames) or [str(d) for d in defs if d]
         made: list[Item] = [Col(n, taint) for n in labels] or [Run(taint)]
-        e = _Entry(aliasname, made)
+        e = Entry(aliasname, made)
         return [e], made
-
-
-def _body(node: object) -> _Node:
-    kind, body = unwrap(node)
-    return body if kind else (node if isinstance(node, dict) else {})
-
-
-def _positional(left: list[Item], right: list[Item]) -> list[Item]:
-    if any(isinstance(i, Run) for i in left + right):
-        return [Run(union(left) | union(right))]
-    out: list[Item] = []
-    for i in range(max(len(left), len(right))):
-        a = left[i] if i < len(left) else None
-        b = right[i] if i < len(right) else None
-        name = a.name if isinstance(a, Col) else None
-        out.append(Col(name, (a.taint if a else EMPTY) | (b.taint if b else EMPTY)))
-    return out
-
-
-def _merge(left: list[Item], right: list[Item], using: list[str]) -> list[Item]:
-    """``*`` over a join: ``USING``/``NATURAL`` columns once, first."""
-    if not using:
-        return left + right
-    if "?" in using or any(isinstance(i, Run) for i in left + right):
-        return [Run(union(left) | union(right))]
-    merged: list[Item] = []
-    for n in using:
-        t = frozenset().union(
-            *(i.taint for i in left + right if isinstance(i, Col) and i.name == n)
-        )
-        merged.append(Col(n, t))
-    rest = [i for i in left + right if not (isinstance(i, Col) and i.name in using)]
-    return merged + rest
