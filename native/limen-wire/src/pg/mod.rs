@@ -17,6 +17,7 @@ pub mod copy;
 pub mod framing;
 pub mod frontend;
 pub mod outplan;
+mod planbook;
 pub mod relay;
 pub mod rewrite;
 pub mod tree;

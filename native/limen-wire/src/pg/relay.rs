@@ -43,6 +43,7 @@ use crate::pg::backend::encode_fields;
 use crate::pg::backend::{tag, BackendMessage, RowDescription, TransactionStatus};
 use crate::pg::framing::Limits;
 use crate::pg::outplan::{rewrite_copy_row, scrub_fields, CopyFormat, OutputPlan};
+use crate::pg::planbook::{quotes_values, Described, PlanBook};
 use crate::pg::rewrite::{Action, Rewrite, RowRewriter};
 use crate::pg::BackendDecoder;
 
@@ -60,9 +61,6 @@ pub const TEXTLIKE_BINARY_TYPES: [u32; 8] = [25, 1043, 1042, 19, 114, 142, 705, 
 pub const JSONB_TYPE: u32 = 3802;
 /// json: its binary form is its text.
 pub const JSON_TYPE: u32 = 114;
-/// Prepared statements and portals with a plan, at most; past it, a
-/// statement or portal without one masks every column (fail closed).
-const MAX_PLANS: usize = 65_536;
 
 /// What the caller needs to know about the upstream's messages. Owned and
 /// small; row data never appears here (except in capture mode).
@@ -136,16 +134,10 @@ pub struct ServerRelay<M> {
     /// (cycle, hidden, the portal's plan when a portal's) per Describe
     /// sent upstream, in order.
     describes: VecDeque<(u64, bool, Option<Described>)>,
-    /// Output plans of a simple query's statements, per cycle.
-    query_plans: VecDeque<(u64, VecDeque<Option<Arc<OutputPlan>>>)>,
-    stmt_plans: HashMap<Vec<u8>, Arc<OutputPlan>>,
-    portal_plans: HashMap<Vec<u8>, Arc<OutputPlan>>,
-    /// A plan could not be kept: names without one mask every column.
-    plans_lost: bool,
-    /// The plan of the statement whose results stream now.
+    /// Output plans: which one the result streaming now is masked by.
+    plans: PlanBook,
+    /// The plan of the result set streaming now (from its RowDescription).
     current: Option<Arc<OutputPlan>>,
-    /// The results stream for an Execute (not a simple query's statement).
-    in_execute: bool,
     /// COPY rows being rewritten: format, masks, header row still to come.
     copy: Option<CopyRows>,
     rewriter: RowRewriter,
@@ -173,12 +165,8 @@ impl<M: ContentMasker> ServerRelay<M> {
             plan_active: false,
             planned: false,
             describes: VecDeque::new(),
-            query_plans: VecDeque::new(),
-            stmt_plans: HashMap::new(),
-            portal_plans: HashMap::new(),
-            plans_lost: false,
+            plans: PlanBook::default(),
             current: None,
-            in_execute: false,
             copy: None,
             open: 0,
             readies: 0,
@@ -237,13 +225,8 @@ impl<M: ContentMasker> ServerRelay<M> {
     /// its Execute returns next are masked by the portal's plan.
     pub fn push_describe_portal(&mut self, hidden: bool, portal: &[u8]) {
         let cycle = self.cycle();
-        let plan = self.portal_plans.get(portal).cloned();
-        let plan = match plan {
-            None if self.plans_lost => Some(lost_plan()),
-            other => other,
-        };
-        self.describes
-            .push_back((cycle, hidden, Some(Described(plan))));
+        let described = self.plans.describe(portal);
+        self.describes.push_back((cycle, hidden, Some(described)));
     }
 
     /// The output plans of the statements of the simple query sent next
@@ -251,28 +234,18 @@ impl<M: ContentMasker> ServerRelay<M> {
     /// current cycle (call before its [`ServerRelay::push_sync`]).
     pub fn plan_query(&mut self, plans: Vec<Option<Arc<OutputPlan>>>) {
         let cycle = self.cycle();
-        self.query_plans.push_back((cycle, plans.into()));
+        self.plans.plan_query(cycle, plans);
     }
 
     /// The output plan of prepared statement `name` (a Parse; None: no
     /// masked column). Call in the order the client's messages go upstream.
     pub fn plan_statement(&mut self, name: &[u8], plan: Option<Arc<OutputPlan>>) {
-        match plan {
-            Some(p) => insert_capped(&mut self.stmt_plans, &mut self.plans_lost, name, p),
-            None => {
-                self.stmt_plans.remove(name);
-            }
-        }
+        self.plans.plan_statement(name, plan);
     }
 
     /// A Bind of `statement` into `portal` went upstream.
     pub fn note_bind(&mut self, portal: &[u8], statement: &[u8]) {
-        match self.stmt_plans.get(statement).cloned() {
-            Some(p) => insert_capped(&mut self.portal_plans, &mut self.plans_lost, portal, p),
-            None => {
-                self.portal_plans.remove(portal);
-            }
-        }
+        self.plans.note_bind(portal, statement);
     }
 
     /// Whether the RowDescription/NoData just received answers a hidden
@@ -280,51 +253,27 @@ impl<M: ContentMasker> ServerRelay<M> {
     /// simple Query's RowDescription answers none); sets the plan of the
     /// statement whose results follow.
     fn pop_hidden(&mut self) -> bool {
-        match self.describes.front() {
+        let hidden = match self.describes.front() {
             Some(&(cycle, hidden, _)) if cycle <= self.readies => {
-                if let Some((_, _, Some(Described(plan)))) = self.describes.pop_front() {
-                    self.current = plan;
-                    self.in_execute = true;
+                if let Some((_, _, answered)) = self.describes.pop_front() {
+                    self.plans.described(answered);
                 }
                 hidden
             }
-            _ => {
-                if !self.in_execute {
-                    self.current = self.query_plan();
-                }
-                false
-            }
-        }
-    }
-
-    /// The plan of the simple query's statement being answered.
-    fn query_plan(&self) -> Option<Arc<OutputPlan>> {
-        match self.query_plans.front() {
-            Some((cycle, plans)) if *cycle == self.readies => plans.front().cloned().flatten(),
-            _ => None,
-        }
+            _ => false,
+        };
+        self.current = self.plans.active(self.readies);
+        hidden
     }
 
     /// Whether the statement being answered reads a masked column.
     fn scrubbing(&self) -> bool {
-        let plan = if self.in_execute {
-            self.current.clone()
-        } else {
-            self.query_plan()
-        };
-        plan.is_some_and(|p| p.scrub)
+        self.plans.active(self.readies).is_some_and(|p| p.scrub)
     }
 
     /// A statement's results are over.
     fn statement_done(&mut self) {
-        if !self.in_execute {
-            if let Some((cycle, plans)) = self.query_plans.front_mut() {
-                if *cycle == self.readies {
-                    plans.pop_front();
-                }
-            }
-        }
-        self.in_execute = false;
+        self.plans.statement_done(self.readies);
         self.current = None;
         self.copy = None;
     }
@@ -530,7 +479,7 @@ impl<M: ContentMasker> ServerRelay<M> {
             }
             BackendMessage::ErrorResponse(f) => {
                 let scrub = self.scrubbing();
-                self.in_execute = false;
+                self.plans.interrupted();
                 self.current = None;
                 self.copy = None;
                 let text = f.message().unwrap_or_default();
@@ -579,8 +528,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                 let done = self.readies;
                 self.replace_errors.retain(|(cycle, _, _)| *cycle > done);
                 self.describes.retain(|(cycle, _, _)| *cycle > done);
-                self.query_plans.retain(|(cycle, _)| *cycle > done);
-                self.in_execute = false;
+                self.plans.end_cycle(done);
                 self.current = None;
                 self.copy = None;
                 self.readies += 1;
@@ -600,11 +548,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                 events.push(RelayEvent::CopyIn(c.format));
             }
             BackendMessage::CopyOutResponse(c) => {
-                let plan = if self.in_execute {
-                    self.current.clone()
-                } else {
-                    self.query_plan()
-                };
+                let plan = self.plans.active(self.readies);
                 self.copy = plan.filter(|p| p.masks()).map(|p| {
                     let masks = p.resolve(c.column_formats.len(), None);
                     let (format, header) = match p.copy {
@@ -626,7 +570,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                 out.extend_from_slice(raw);
             }
             BackendMessage::PortalSuspended => {
-                self.in_execute = false;
+                self.plans.interrupted();
                 self.current = None;
                 out.extend_from_slice(raw);
             }
@@ -635,45 +579,9 @@ impl<M: ContentMasker> ServerRelay<M> {
     }
 }
 
-/// Whether an error or notice of this SQLSTATE may quote a value: all but
-/// syntax and access errors (42), transaction state (25, 40), operator
-/// intervention (57), resources (53), connection (08) and unsupported
-/// features (0A), whose texts name objects, not values.
-fn quotes_values(code: Option<&[u8]>) -> bool {
-    !matches!(
-        code.and_then(|c| c.get(..2)),
-        Some(b"42" | b"25" | b"40" | b"57" | b"53" | b"08" | b"0A")
-    )
-}
-
 /// COPY rows being rewritten: format, each column's replacement, and
 /// whether the header row is still to come.
 type CopyRows = (CopyFormat, Vec<Option<Vec<u8>>>, bool);
-
-/// The answer of a Describe of a portal: the portal's plan, if any.
-#[derive(Clone, Debug)]
-struct Described(Option<Arc<OutputPlan>>);
-
-/// The plan of a name whose own plan could not be kept: mask everything.
-fn lost_plan() -> Arc<OutputPlan> {
-    Arc::new(OutputPlan {
-        all: Some(crate::pg::outplan::GENERIC_MASK.to_vec()),
-        ..OutputPlan::default()
-    })
-}
-
-fn insert_capped(
-    map: &mut HashMap<Vec<u8>, Arc<OutputPlan>>,
-    lost: &mut bool,
-    name: &[u8],
-    plan: Arc<OutputPlan>,
-) {
-    if map.len() >= MAX_PLANS && !map.contains_key(name) {
-        *lost = true;
-        return;
-    }
-    map.insert(name.to_vec(), plan);
-}
 
 /// A value masked whole by an output plan, in the column's format: a JSON
 /// string holding the replacement text for json and jsonb (a valid value
