@@ -90,6 +90,8 @@ class SessionColumns:
                 )
         if extended:
             first = plan.outputs[0] if plan.outputs else None
+            if name:  # SQL EXECUTE runs protocol-prepared statements too
+                self.planner.prepared[name] = first
             self.relay.plan_statement(name.encode(), first.relay() if first else None)
         elif plan.planned:
             self.relay.plan_query([o.relay() if o is not None else None for o in plan.outputs])

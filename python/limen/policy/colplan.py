@@ -237,6 +237,8 @@ class ColumnPlanner:
             reads = bool(analyzer.predicates) or (out is not None and out.masked)
             outputs.append(replace(out or Output(()), scrub=True) if reads else None)
             predicates |= analyzer.predicates
+        if stateful:  # relations, cursors or names changed: plans by text may be stale
+            self._cache.clear()
         denied = sorted(set(real(predicates)) & self.deny_predicates)
         if denied:
             raise Refusal(denied[0], "the statement filters, joins, orders or groups by it")
@@ -276,8 +278,12 @@ class ColumnPlanner:
         if kind == "ExplainStmt":
             self._inner(body.get("query"), a)
             return None, False
-        if kind == "CallStmt":
-            return Output((Run(frozenset({"?procedure"})),)), False
+        if kind in ("CallStmt", "DoStmt"):
+            # code limen cannot see: its rows are derived, its messages scrubbed
+            a.predicates.add("?code")
+            return (
+                Output((Run(frozenset({"?procedure"})),)) if kind == "CallStmt" else None
+            ), False
         if kind in ("CreateTableAsStmt", "ViewStmt", "CreateStmt"):
             self._create(kind, body, a)
             return None, True
