@@ -103,10 +103,10 @@ def _pgbench_once(t: Target, clients: int, mode: str, seconds: int) -> dict[str,
     }
 
 
-def _big_select(t: Target, rows: int) -> float:
+def _rows_per_s(t: Target, sql: str, rows: int) -> float:
     start = time.perf_counter()
     subprocess.run(
-        ["psql", "-qAt", "-c", f"SELECT i, md5(i::text) FROM generate_series(1, {rows}) i"],
+        ["psql", "-qAt", "-c", sql],
         env=t.conninfo_env(),
         check=True,
         stdout=subprocess.DEVNULL,
@@ -115,21 +115,15 @@ def _big_select(t: Target, rows: int) -> float:
     return rows / (time.perf_counter() - start)
 
 
+def _big_select(t: Target, rows: int) -> float:
+    return _rows_per_s(t, f"SELECT i, md5(i::text) FROM generate_series(1, {rows}) i", rows)
+
+
 def _table_select(t: Target, rows: int) -> float:
     """Rows per second of a large SELECT of a table's column through an
     expression (the best of three runs: the machine is shared)."""
-    best = 0.0
-    for _ in range(3):
-        start = time.perf_counter()
-        subprocess.run(
-            ["psql", "-qAt", "-c", f"SELECT i, s || '' FROM {_big_table(rows)}"],
-            env=t.conninfo_env(),
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        best = max(best, rows / (time.perf_counter() - start))
-    return best
+    sql = f"SELECT i, s || '' FROM {_big_table(rows)}"
+    return max(_rows_per_s(t, sql, rows) for _ in range(3))
 
 
 def _big_table(rows: int) -> str:

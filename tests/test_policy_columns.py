@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from limen.policy.colplan import ColumnPlanner, Snapshot
-from limen.policy.columns import Refusal, Relation
+from limen.policy.taint import Refusal, Relation
 
 RELATIONS = {
     ("public", "users"): Relation("public", "users", "r", ("id", "name", "secret", "pin")),

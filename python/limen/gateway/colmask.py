@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from limen import _native
 from limen.policy.colplan import ColumnPlanner, QueryPlan, Snapshot
-from limen.policy.columns import Refusal, Relation
+from limen.policy.taint import Refusal, Relation
 
 if TYPE_CHECKING:
     from limen.gateway.pg import PgSession

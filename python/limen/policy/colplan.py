@@ -26,21 +26,21 @@ from typing import Final
 
 from pglast.parser import parse_sql_json
 
-from limen.policy.columns import (
+from limen.policy.columns import Analyzer
+from limen.policy.taint import (
     EMPTY,
-    Analyzer,
     Col,
     Item,
     Refusal,
     Relation,
     Run,
+    Scope,
     Taint,
     names,
     real,
     union,
     unwrap,
 )
-from limen.policy.taint import Scope
 
 __all__ = ["ColumnPlanner", "CopyOut", "Output", "QueryPlan", "Snapshot", "marker"]
 

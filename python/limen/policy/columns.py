@@ -41,7 +41,6 @@ from limen.policy.taint import (
     Item,
     Node,
     Refusal,
-    Relation,
     Run,
     Scope,
     Taint,
@@ -57,21 +56,7 @@ from limen.policy.taint import (
     unwrap,
 )
 
-__all__ = [
-    "EMPTY",
-    "Analyzer",
-    "Catalog",
-    "Col",
-    "Item",
-    "Refusal",
-    "Relation",
-    "Run",
-    "Taint",
-    "names",
-    "real",
-    "union",
-    "unwrap",
-]
+__all__ = ["Analyzer"]
 
 
 class Analyzer:

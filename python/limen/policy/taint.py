@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from limen.policy import catalog as fn_catalog
+from limen.policy.classify import _names as names
+from limen.policy.classify import _unwrap as unwrap
 
 __all__ = [
     "EMPTY",
@@ -101,23 +103,6 @@ def union(items: Iterable[Item]) -> Taint:
     for item in items:
         out |= item.taint
     return frozenset(out)
-
-
-def unwrap(node: object) -> tuple[str, Node]:
-    if isinstance(node, dict) and len(node) == 1:
-        ((kind, body),) = node.items()
-        if isinstance(body, dict) and kind[:1].isupper():
-            return kind, body
-    return "", node if isinstance(node, dict) else {}
-
-
-def names(items: object) -> tuple[str, ...]:
-    out: list[str] = []
-    for item in items if isinstance(items, list) else ():
-        kind, body = unwrap(item)
-        if kind == "String":
-            out.append(str(body.get("sval", "")))
-    return tuple(out)
 
 
 def opaque(fname: tuple[str, ...]) -> bool:
