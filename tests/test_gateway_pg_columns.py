@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -443,3 +445,21 @@ async def test_error_messages_do_not_quote_masked_values(vgw: Gateway) -> None:
         assert "message withheld" in text
         assert not [r for r in RAW if r in text], text
     assert "first" in texts[-1] or "second" in texts[-1]
+
+
+@pytest.mark.skipif(shutil.which("psql") is None, reason="psql not installed")
+async def test_psql_forms_and_copy(vgw: Gateway) -> None:
+    args = ["psql", "-h", "127.0.0.1", "-p", str(vgw.port), "-U", "bot", "-d", "app", "-AtX"]
+    env = {**os.environ, "PGPASSWORD": vgw.token(groups=("vault",)), "PGSSLMODE": "disable"}
+    script = "\n".join([*(f"{sql};" for sql in FORMS), "\\copy vault to stdout", ""])
+    done = await trio.run_process(
+        [*args, "-v", "ON_ERROR_STOP=1", "-f", "-"],
+        stdin=script.encode(),
+        env=env,
+        capture_stdout=True,
+        capture_stderr=True,
+    )
+    out = done.stdout.decode()
+    assert MARK_SECRET in out
+    assert "[MASKED:column:vault.pin]" in out
+    assert_clean([[out]], "psql")
