@@ -463,3 +463,49 @@ async def test_psql_forms_and_copy(vgw: Gateway) -> None:
     assert MARK_SECRET in out
     assert "[MASKED:column:vault.pin]" in out
     assert_clean([[out]], "psql")
+
+
+async def test_both_relays_and_the_pump_cache_agree(
+    nursery: trio.Nursery, tmp_path: Path, database: str
+) -> None:
+    """Differential: the same statements, each sent twice (the second time
+    the native pump may answer from its decision cache, which only holds
+    statements with no plan), give the same rows through both relays."""
+    _setup(database)
+    sequence = [
+        *FORMS,
+        "SELECT id, label FROM vault ORDER BY id",
+        "SELECT id FROM vault WHERE id = 1",
+        "SELECT id FROM vault WHERE id = 2",
+        "BEGIN",
+        "DECLARE c CURSOR FOR SELECT id FROM vault ORDER BY id",
+        "FETCH 1 FROM c",
+        "CLOSE c",
+        "DECLARE c CURSOR FOR SELECT secret FROM vault ORDER BY id",
+        "FETCH 1 FROM c",
+        "COMMIT",
+    ]
+    seen: dict[str, list[object]] = {}
+    before = gateway_pg_support.RELAY
+    try:
+        for relay in ("native", "trio"):
+            gateway_pg_support.RELAY = relay
+            config = load_config_text(_config(database, tmp_path), base_dir=tmp_path)
+            gw = await start_gateway(nursery, config)
+            token = gw.token(groups=("vault",))
+
+            def client(gw: Gateway = gw, token: str = token) -> list[object]:
+                out: list[object] = []
+                with connect(gw, token, autocommit=True) as conn:
+                    cur = psycopg.ClientCursor(conn)
+                    for sql in sequence * 2:
+                        cur.execute(sql)
+                        rows = cur.fetchall() if cur.description else []
+                        out.append(sorted(flat(r) for r in rows))
+                return out
+
+            seen[relay] = await trio.to_thread.run_sync(client)
+    finally:
+        gateway_pg_support.RELAY = before
+    assert seen["native"] == seen["trio"]
+    assert_clean([[flat(seen["native"])]], "both relays")
