@@ -228,6 +228,9 @@ async def test_cursors_prepared_and_pipelines(vgw: Gateway) -> None:
             cur.execute("PREPARE p AS SELECT secret || 'x' FROM vault WHERE id = $1")
             cur.execute("EXECUTE p(1)")
             assert cur.fetchall() == [(MARK_SECRET,)]
+            # the protocol's Bind/Execute of the SQL-prepared statement
+            res = conn.pgconn.exec_prepared(b"p", [b"2"])
+            assert res.get_value(0, 0) == MARK_SECRET.encode()
             conn.rollback()
             with conn.cursor(name="srv") as named:  # DECLARE/FETCH, extended protocol
                 named.execute("SELECT pin * 2, secret FROM vault ORDER BY id")

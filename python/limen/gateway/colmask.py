@@ -88,6 +88,9 @@ class SessionColumns:
                 self.masked.append(
                     {"statement": i + 1, "column": position, "name": label, "from": taint}
                 )
+        for prepared in self.planner.prepared_now:  # SQL PREPARE: Bind may use it
+            out = self.planner.prepared.get(prepared)
+            self.relay.plan_statement(prepared.encode(), out.relay() if out else None)
         if extended:
             first = plan.outputs[0] if plan.outputs else None
             if name:  # SQL EXECUTE runs protocol-prepared statements too

@@ -217,9 +217,13 @@ class ColumnPlanner:
         self.cursors: dict[str, Output | None] = {}
         self.prepared: dict[str, Output | None] = {}
         self._cache: OrderedDict[str, QueryPlan] = OrderedDict()
+        self.prepared_now: list[str] = []
+        """Names the last planned query prepared (SQL ``PREPARE``): the
+        protocol's Bind can use them too."""
 
     def plan(self, sql: str) -> QueryPlan:
         """The plan of a query or Parse (raises Refusal)."""
+        self.prepared_now = []
         cached = self._cache.get(sql)
         if cached is not None:
             self._cache.move_to_end(sql)
@@ -271,7 +275,9 @@ class ColumnPlanner:
                 return None, True
             return self._named(self.cursors, str(body.get("portalname", "")), "cursor"), True
         if kind == "PrepareStmt":
-            self.prepared[str(body.get("name", ""))] = self._inner(body.get("query"), a)
+            name = str(body.get("name", ""))
+            self.prepared[name] = self._inner(body.get("query"), a)
+            self.prepared_now.append(name)
             return None, True
         if kind == "ExecuteStmt":
             return self._named(self.prepared, str(body.get("name", "")), "prepared statement"), True
