@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import shutil
+import struct
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from psycopg.types.string import TextLoader
 
 import gateway_pg_support
 from gateway_pg_support import Gateway, _direct, database, start_gateway
+from limen import _native
 from limen.config import load_config_text
 
 pytestmark = pytest.mark.integration
@@ -512,3 +514,42 @@ async def test_both_relays_and_the_pump_cache_agree(
         gateway_pg_support.RELAY = before
     assert seen["native"] == seen["trio"]
     assert_clean([[flat(seen["native"])]], "both relays")
+
+
+def _msg(tag: bytes, body: bytes) -> bytes:
+    return tag + struct.pack("!i", len(body) + 4) + body
+
+
+async def test_protocol_execute_of_a_sql_cursor_is_masked(vgw: Gateway) -> None:
+    """A SQL cursor is a portal: the protocol's Execute (sent by hand)
+    reads it by its plan too."""
+    from test_gateway_pg import _login
+
+    token = vgw.token(groups=("vault",))
+
+    def client() -> bytes:
+        sock = _login(vgw.port, token)
+        try:
+            sock.sendall(
+                _native.pg_query(
+                    b"BEGIN; DECLARE k CURSOR FOR SELECT upper(secret) FROM vault ORDER BY id"
+                )
+            )
+            buf = b""
+            while not buf.endswith(b"Z\x00\x00\x00\x05T"):
+                chunk = sock.recv(65536)
+                assert chunk
+                buf += chunk
+            sock.sendall(_msg(b"E", b"k\x00" + struct.pack("!i", 0)) + _msg(b"S", b""))
+            buf = b""
+            while not buf.endswith(b"Z\x00\x00\x00\x05T"):
+                chunk = sock.recv(65536)
+                assert chunk
+                buf += chunk
+            return buf
+        finally:
+            sock.close()
+
+    got = await run(client)
+    assert MARK_SECRET.encode() in got
+    assert not [r for r in RAW if r.upper().encode() in got]

@@ -264,6 +264,13 @@ impl PgServerRelay {
         Ok(())
     }
 
+    /// The output plan of a portal opened by SQL (`DECLARE name CURSOR`).
+    #[pyo3(signature = (name, plan=None))]
+    fn plan_portal(&mut self, name: Vec<u8>, plan: Option<PlanTuple>) -> PyResult<()> {
+        self.relay()?.plan_portal(&name, plan.map(output_plan));
+        Ok(())
+    }
+
     /// A Bind of `statement` into `portal` went upstream.
     fn note_bind(&mut self, portal: Vec<u8>, statement: Vec<u8>) -> PyResult<()> {
         self.relay()?.note_bind(&portal, &statement);

@@ -91,6 +91,9 @@ class SessionColumns:
         for prepared in self.planner.prepared_now:  # SQL PREPARE: Bind may use it
             out = self.planner.prepared.get(prepared)
             self.relay.plan_statement(prepared.encode(), out.relay() if out else None)
+        for cursor in self.planner.declared_now:  # a cursor is a portal
+            out = self.planner.cursors.get(cursor)
+            self.relay.plan_portal(cursor.encode(), out.relay() if out and out.masked else None)
         if extended:
             first = plan.outputs[0] if plan.outputs else None
             if name:  # SQL EXECUTE runs protocol-prepared statements too

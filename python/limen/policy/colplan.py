@@ -220,10 +220,14 @@ class ColumnPlanner:
         self.prepared_now: list[str] = []
         """Names the last planned query prepared (SQL ``PREPARE``): the
         protocol's Bind can use them too."""
+        self.declared_now: list[str] = []
+        """Cursors the last planned query declared: portals the protocol's
+        Execute can read too."""
 
     def plan(self, sql: str) -> QueryPlan:
         """The plan of a query or Parse (raises Refusal)."""
         self.prepared_now = []
+        self.declared_now = []
         cached = self._cache.get(sql)
         if cached is not None:
             self._cache.move_to_end(sql)
@@ -266,9 +270,8 @@ class ColumnPlanner:
         if kind == "CopyStmt":
             return self._copy(body, a), False
         if kind == "DeclareCursorStmt":
-            self.cursors[str(body.get("portalname", ""))] = Output(
-                tuple(a.query(body.get("query"), None))
-            )
+            self.declared_now.append(str(body.get("portalname", "")))
+            self.cursors[self.declared_now[-1]] = Output(tuple(a.query(body.get("query"), None)))
             return None, True
         if kind == "FetchStmt":
             if body.get("ismove"):

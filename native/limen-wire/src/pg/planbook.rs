@@ -47,6 +47,15 @@ impl PlanBook {
         }
     }
 
+    pub(crate) fn plan_portal(&mut self, portal: &[u8], plan: Option<Arc<OutputPlan>>) {
+        match plan {
+            Some(p) => insert_capped(&mut self.portals, &mut self.lost, portal, p),
+            None => {
+                self.portals.remove(portal);
+            }
+        }
+    }
+
     pub(crate) fn note_bind(&mut self, portal: &[u8], statement: &[u8]) {
         match self.statements.get(statement).cloned() {
             Some(p) => insert_capped(&mut self.portals, &mut self.lost, portal, p),

@@ -243,6 +243,12 @@ impl<M: ContentMasker> ServerRelay<M> {
         self.plans.plan_statement(name, plan);
     }
 
+    /// The output plan of portal `name` opened by SQL (`DECLARE name
+    /// CURSOR …`: the protocol's Execute can read it too).
+    pub fn plan_portal(&mut self, name: &[u8], plan: Option<Arc<OutputPlan>>) {
+        self.plans.plan_portal(name, plan);
+    }
+
     /// A Bind of `statement` into `portal` went upstream.
     pub fn note_bind(&mut self, portal: &[u8], statement: &[u8]) {
         self.plans.note_bind(portal, statement);
