@@ -62,6 +62,11 @@ def _setup(dbname: str) -> None:
             "CREATE OR REPLACE VIEW vault_v AS SELECT id, label, upper(secret) AS s,"
             " pin + 0 AS p FROM vault"
         )
+        conn.execute("CREATE OR REPLACE VIEW vault_vv AS SELECT lower(s) AS t FROM vault_v")
+        conn.execute(
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS vault_mv AS SELECT id, secret || '' AS s"
+            " FROM vault"
+        )
         conn.execute(
             "CREATE OR REPLACE FUNCTION vault_secret(int) RETURNS text LANGUAGE sql"
             " AS 'SELECT secret FROM vault WHERE id = $1'"
@@ -154,6 +159,8 @@ FORMS = [
     "SELECT * FROM vault_v",
     "SELECT s, p FROM vault_v",
     "SELECT vault_secret(1)",
+    "SELECT * FROM vault_vv",
+    "SELECT * FROM vault_mv",
     "SELECT * FROM vault LEFT JOIN sink USING (id)",
     "SELECT format('%s', secret), concat(pin, 'x'), reverse(secret) FROM vault",
 ]
