@@ -183,6 +183,10 @@ async def test_bypass_forms_psycopg_simple_extended_binary(vgw: Gateway) -> None
                         assert_clean(cur.fetchall(), f"extended binary={binary}: {sql}")
             simple.execute("SELECT secret, upper(secret) FROM vault ORDER BY id")
             assert simple.fetchall()[0] == (MARK_SECRET, MARK_SECRET)
+            # views are read from the catalog: masked by the column, not as unknown
+            for view in ("vault_v", "vault_vv", "vault_mv"):
+                simple.execute(f"SELECT * FROM {view}")
+                assert MARK_SECRET in flat(simple.fetchall()), view
             # several statements in one query: each masked by its own plan
             simple.execute("SELECT 1; SELECT id, secret || '!' FROM vault ORDER BY id")
             assert simple.fetchall() == [("1",)]
@@ -560,3 +564,22 @@ async def test_protocol_execute_of_a_sql_cursor_is_masked(vgw: Gateway) -> None:
     got = await run(client)
     assert MARK_SECRET.encode() in got
     assert not [r for r in RAW if r.upper().encode() in got]
+
+
+async def test_a_view_created_between_sessions_is_seen(vgw: Gateway, database: str) -> None:
+    """The catalog read for one session is reused by the next only while
+    its fingerprint holds: a view created in between is read and masked by
+    its column (not as an unknown relation)."""
+    token = vgw.token(groups=("vault",))
+
+    def query(sql: str) -> list[tuple[object, ...]]:
+        with connect(vgw, token, autocommit=True) as conn:
+            return conn.execute(sql).fetchall()
+
+    with _direct(database) as conn:
+        conn.execute("DROP VIEW IF EXISTS vault_late")
+    assert await run(lambda: query("SELECT count(*) FROM vault")) == [("2",)]
+    with _direct(database) as conn:
+        conn.execute("CREATE VIEW vault_late AS SELECT id, secret || '?' AS z FROM vault")
+    rows = await run(lambda: query("SELECT z FROM vault_late ORDER BY id"))
+    assert rows == [(MARK_SECRET,), (MARK_SECRET,)]

@@ -4,9 +4,11 @@ against and the output plans the relay masks by.
 At the session's start (when a rule applying to it has a ``column:`` mask)
 :func:`load` reads the upstream's catalog once, through the relay's capture
 mode: every relation's columns, the definitions of views and materialized
-views, and the ``search_path``. It gives the relay the (table OID, attnum)
-of every masked column (plain references are masked by those even without
-a plan) and returns the session's :class:`SessionColumns`.
+views, and the ``search_path`` — or, when the catalog's fingerprint is the
+one read last for the same resource and rules, reuses that (per process).
+It gives the relay the (table OID, attnum) of every masked column (plain
+references are masked by those even without a plan) and returns the
+session's :class:`SessionColumns`.
 
 :meth:`SessionColumns.judge` runs for every Query and Parse the policy
 allowed (or holds): it derives the statement's output plan
@@ -24,6 +26,7 @@ column, no view and no session state are cached (:attr:`cacheable`).
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from limen import _native
@@ -36,9 +39,21 @@ if TYPE_CHECKING:
 
 __all__ = ["SessionColumns", "load"]
 
+#: Changes whenever a relation, a column or a view's rule is created,
+#: changed or dropped (row counts and the sum of row versions of pg_class,
+#: pg_attribute and pg_rewrite), or the search path differs.
+FINGERPRINT_SQL = (
+    "SELECT 'f', concat_ws('/', "
+    "(SELECT count(*) || '.' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_class), "
+    "(SELECT count(*) || '.' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_attribute), "
+    "(SELECT count(*) || '.' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_rewrite), "
+    "(SELECT count(*) || '.' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_namespace), "
+    "array_to_string(pg_catalog.current_schemas(false), ','), pg_catalog.pg_my_temp_schema(), "
+    "pg_catalog.current_database(), pg_catalog.inet_server_port())"
+)
 CATALOG_SQL = (
     "SELECT 'a', c.oid::int8::text, n.nspname, c.relname, c.relkind::text, a.attnum::text, "
-    "a.attname FROM pg_catalog.pg_class c "
+    "a.attname::text FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
     "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
     "AND NOT a.attisdropped "
@@ -128,52 +143,84 @@ def _mask_rules(session: PgSession) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(every), frozenset(deny)
 
 
-async def load(session: PgSession, masker: _native.Masker) -> SessionColumns | None:
-    """Reads the catalog (see the module docs); None when no rule of the
-    session masks a column."""
+async def _capture(session: PgSession, sql: str) -> list[list[str]]:
+    """The rows of one of the gateway's own queries (never the client's)."""
     assert session.relay is not None
     assert session.upstream is not None
-    rules, deny = _mask_rules(session)
-    if not rules:
-        return None
-    relay = session.relay
-    relay.capture_rows = True
-    await session.upstream.send_all(_native.pg_query(CATALOG_SQL.encode()))
-    columns: dict[tuple[int, int], bytes] = {}
-    attrs: dict[tuple[str, str], tuple[str, list[tuple[int, str]]]] = {}
-    views: dict[tuple[str, str], str] = {}
-    path: list[tuple[int, str]] = []
+    session.relay.capture_rows = True
+    await session.upstream.send_all(_native.pg_query(sql.encode()))
+    rows: list[list[str]] = []
     done = False
     while not done:
         for ev in await session._upstream_events():
             if ev[0] == "data_row":
-                row = ev[1]
-                assert isinstance(row, list)
-                what, oid, nsp, rel, kind, num, text = (
-                    v.decode() if isinstance(v, bytes) else "" for v in row
-                )
-                if what == "a":
-                    attrs.setdefault((nsp, rel), (kind, []))[1].append((int(num), text))
-                    rep = masker.column_replacement(f"{nsp}.{rel}", text) or (
-                        masker.column_replacement(rel, text)
-                    )
-                    if rep is not None and kind in ("r", "p", "f", "m"):
-                        columns[(int(oid), int(num))] = rep
-                elif what == "v":
-                    views[(nsp, rel)] = text
-                elif what == "s":
-                    path.append((int(num), nsp))
+                assert isinstance(ev[1], list)
+                rows.append([v.decode() if isinstance(v, bytes) else "" for v in ev[1]])
             elif ev[0] == "error":
                 from limen.gateway.pg import SessionEnd
 
                 raise SessionEnd("08006", "the gateway could not read the column catalog")
             elif ev[0] == "ready_for_query":
                 done = True
-    relay.capture_rows = False
-    relay.set_columns(columns)
+    session.relay.capture_rows = False
+    return rows
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    fingerprint: str
+    relations: dict[tuple[str, str], Relation]
+    path: list[str]
+    columns: dict[tuple[int, int], bytes]
+
+
+#: (resource, column rules) -> the catalog last read for them: reused while
+#: the catalog's fingerprint is unchanged (see FINGERPRINT_SQL).
+_CACHE: dict[tuple[str, frozenset[str]], _Loaded] = {}
+_CACHE_MAX = 256
+
+
+async def load(session: PgSession, masker: _native.Masker) -> SessionColumns | None:
+    """Reads the catalog (see the module docs); None when no rule of the
+    session masks a column. The catalog read last for the same resource and
+    rules is reused when its fingerprint (every relation, column and view
+    rule, as row versions, and the search path) has not changed."""
+    assert session.relay is not None
+    rules, deny = _mask_rules(session)
+    if not rules:
+        return None
+    key = (session.resource_name or "", rules)
+    (fingerprint,) = (await _capture(session, FINGERPRINT_SQL))[0][1:]
+    loaded = _CACHE.get(key)
+    if loaded is None or loaded.fingerprint != fingerprint:
+        loaded = _read(await _capture(session, CATALOG_SQL), masker, fingerprint)
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = loaded
+    session.relay.set_columns(loaded.columns)
+    snapshot = Snapshot(loaded.relations, loaded.path, rules)
+    return SessionColumns(ColumnPlanner(snapshot, deny), session.relay)
+
+
+def _read(rows: list[list[str]], masker: _native.Masker, fingerprint: str) -> _Loaded:
+    columns: dict[tuple[int, int], bytes] = {}
+    attrs: dict[tuple[str, str], tuple[str, list[tuple[int, str]]]] = {}
+    views: dict[tuple[str, str], str] = {}
+    path: list[tuple[int, str]] = []
+    for what, oid, nsp, rel, kind, num, text in rows:
+        if what == "a":
+            attrs.setdefault((nsp, rel), (kind, []))[1].append((int(num), text))
+            rep = masker.column_replacement(f"{nsp}.{rel}", text) or (
+                masker.column_replacement(rel, text)
+            )
+            if rep is not None and kind in ("r", "p", "f", "m"):
+                columns[(int(oid), int(num))] = rep
+        elif what == "v":
+            views[(nsp, rel)] = text
+        elif what == "s":
+            path.append((int(num), nsp))
     relations = {
-        key: Relation(key[0], key[1], kind, tuple(n for _, n in sorted(cols)), views.get(key))
-        for key, (kind, cols) in attrs.items()
+        k: Relation(k[0], k[1], kind, tuple(n for _, n in sorted(cols)), views.get(k))
+        for k, (kind, cols) in attrs.items()
     }
-    snapshot = Snapshot(relations, [s for _, s in sorted(path)], rules)
-    return SessionColumns(ColumnPlanner(snapshot, deny), relay)
+    return _Loaded(fingerprint, relations, [s for _, s in sorted(path)], columns)
