@@ -46,18 +46,10 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
-    let fields: Vec<&[u8]> = vec![
-        b"42",
-        b"alice@example.com",
-        b"widget blue",
-        b"19.99",
-        b"2026-01-02",
-    ];
+    let fields: Vec<&[u8]> = vec![b"42", b"alice@example.com", b"widget blue", b"19.99", b"2026-01-02"];
     let mut g = c.benchmark_group("fields");
     g.throughput(Throughput::Elements(fields.len() as u64));
-    g.bench_function("mask_many row of 5", |b| {
-        b.iter(|| masker.mask_many(fields.iter().map(|f| Some(*f))))
-    });
+    g.bench_function("mask_many row of 5", |b| b.iter(|| masker.mask_many(fields.iter().map(|f| Some(*f)))));
     g.finish();
 }
 

@@ -375,11 +375,7 @@ fn parse_rule(rule: &Rule) -> Result<(Hir, String, String), Error> {
                 .build()
                 .parse(pattern)
                 .map_err(|e| bad(first_line(&e.to_string())))?;
-            (
-                cap_repetitions(hir),
-                "user rule: regex".to_string(),
-                pattern.clone(),
-            )
+            (cap_repetitions(hir), "user rule: regex".to_string(), pattern.clone())
         }
         RuleKind::Words {
             words,

@@ -37,13 +37,11 @@ impl Validator {
             Validator::Ssn => ssn(value).then_some(secret),
             Validator::Phone => phone(value).then_some(secret),
             Validator::Assignment => {
-                let quoted =
-                    secret.start > 0 && matches!(hay.get(secret.start - 1), Some(b'"' | b'\''));
+                let quoted = secret.start > 0 && matches!(hay.get(secret.start - 1), Some(b'"' | b'\''));
                 // One byte after the match is decided (see masker.rs), so a
                 // call like `token = next_token()` can be told from a value.
                 let called = hay.get(secret.end) == Some(&b'(');
-                (assignment_value(value) && (quoted || (!called && unquoted_value(value))))
-                    .then_some(secret)
+                (assignment_value(value) && (quoted || (!called && unquoted_value(value)))).then_some(secret)
             }
         }
     }

@@ -243,9 +243,7 @@ fn push_describe<M: ContentMasker>(
     hidden: bool,
     portal: Option<&[u8]>,
 ) -> Result<(), PumpError> {
-    let mut relay = relay
-        .lock()
-        .map_err(|_| PumpError::local("the relay lock is poisoned"))?;
+    let mut relay = lock(relay)?;
     match portal {
         Some(p) => relay.push_describe_portal(hidden, p),
         None => relay.push_describe(hidden),
