@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 # BENCH_ARGS=--short gives the small corpus that CI uses.
 BENCH_ARGS ?=
 
-.PHONY: all venv build demo test test-rust lint test-python bench bench-short fuzz clean
+.PHONY: all venv build demo test test-rust lint test-python test-fast bench bench-short fuzz clean
 
 all: build
 
@@ -36,6 +36,17 @@ test-rust:
 	for d in native/*/fuzz; do \
 	  CARGO_TARGET_DIR=target/fuzz-check cargo check --quiet --manifest-path $$d/Cargo.toml --bins || exit 1; \
 	done
+
+# The tests that need no services (no PostgreSQL; servers a test starts itself
+# on 127.0.0.1:0 are fine), in parallel: pytest without the `pg` marker (set
+# in tests/conftest.py), and the Rust tests but the integration tests against
+# a live PostgreSQL (named live_*.rs). `make test` still runs everything.
+RUST_TESTS = $(sort $(filter-out live_%,$(notdir $(basename $(wildcard native/*/tests/*.rs))) \
+	$(notdir $(patsubst %/main.rs,%,$(wildcard native/*/tests/*/main.rs)))))
+
+test-fast: build
+	cargo test --quiet --workspace --lib --bins --examples $(addprefix --test ,$(RUST_TESTS))
+	$(BIN)/pytest -q -m "not pg" -n auto
 
 lint: venv
 	$(BIN)/ruff check python tests benchmarks examples

@@ -1,7 +1,12 @@
 """The PostgreSQL gateway's test modules run twice: once with the native
 pump moving the bytes after the handshake (``[gateway] relay = "native"``,
 the default) and once with the Trio relay (``relay = "trio"``): every test
-of those modules that runs a gateway (it uses the ``database`` fixture)."""
+of those modules that runs a gateway (it uses the ``database`` fixture).
+
+Tests that need the PostgreSQL on 127.0.0.1:5432 get the ``pg`` marker here
+(``make test-fast`` runs ``pytest -m "not pg"``): those using a fixture that
+makes a database, those parametrized with a ``postgresql`` state store, and
+every test of the modules that connect on their own."""
 
 from __future__ import annotations
 
@@ -19,8 +24,35 @@ RELAY_MODULES = {
     "test_gateway_pg_pump",
     "test_gateway_pg_approvals",
     "test_gateway_pg_large",
+    "test_gateway_pg_secrets",
+    "test_gateway_pg_reuse",
+    "test_gateway_pg_twins",
     "test_gateway_pg_columns",
 }
+
+#: Fixtures that create or reach a database on the local PostgreSQL.
+PG_FIXTURES = {"database", "state_url", "demo_db"}
+#: Modules whose tests reach the local PostgreSQL without such a fixture.
+PG_MODULES = {"test_policy_postgres", "test_autogen_example"}
+#: A parameter with this value selects a PostgreSQL state store.
+PG_PARAM = "postgresql"
+
+
+def needs_postgres(item: pytest.Item) -> bool:
+    module = getattr(item, "module", None)
+    if module is not None and module.__name__ in PG_MODULES:
+        return True
+    if PG_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and PG_PARAM in callspec.params.values()
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if needs_postgres(item):
+            item.add_marker(pytest.mark.pg)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from limen.policy import classify, classify_uncached
 from limen.policy import classify as classify_module
+from twins import INT_VALUES, STRING_VALUES, corpus
 
 CASES: list[dict[str, Any]] = tomllib.loads(
     (Path(__file__).parent / "policy_cases.toml").read_text(encoding="utf-8")
@@ -184,6 +185,20 @@ _SHAPE_PIECES = [
     "_",
     "e",
     "x",
+    # constants outside expressions: options, bodies, counts, type modifiers
+    "EXPLAIN (ANALYZE ",
+    ") DELETE FROM t",
+    "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS ",
+    " LANGUAGE ",
+    "DO ",
+    "FETCH ",
+    " FROM c",
+    "SET client_encoding = ",
+    "SET standard_conforming_strings = ",
+    "COPY t TO ",
+    "::float(",
+    "varchar(",
+    "NOTIFY c, ",
 ]
 _STRING_CHARS = "ab '-;/*\n\\é$\"x1."
 
@@ -226,15 +241,82 @@ def _tree_template(sql: str) -> str | None:
 @given(_shape_pair())
 @settings(max_examples=3000, deadline=None)
 def test_a_shared_shape_key_means_a_shared_parse_tree_template(pair: tuple[str, str]) -> None:
-    """The soundness of the pump's shape cache: texts with the same shape
-    key parse to the same template (or both fail to parse)."""
+    """The soundness of the pump's shape cache: when every constant of a
+    text is proven to be an ``A_Const`` of its tree, every text with the
+    same shape key parses to the same template, and classified from scratch
+    has the same classification."""
+    from pglast.parser import parse_sql_json
+
     from limen import _native
 
     a, b = pair
     key_a, key_b = _native.pg_shape_key(a.encode()), _native.pg_shape_key(b.encode())
     if key_a is None or key_a != key_b:
         return
+    try:
+        tree = parse_sql_json(a)
+    except Exception:
+        return
+    if not _native.pg_shape_proven(a.encode(), tree):
+        return
     assert _tree_template(a) == _tree_template(b), (a, b)
+    fresh_a, fresh_b = classify_uncached(a), classify_uncached(b)
+    if classify(a).shape_reusable:
+        assert (fresh_a.classes, fresh_a.tables) == (fresh_b.classes, fresh_b.tables), (a, b)
+
+
+@st.composite
+def _corpus_twins(draw: st.DrawFn) -> tuple[str, str]:
+    """A statement of the corpus (tests/twins.py) with its constants
+    replaced twice: by values of the same kinds, adversarial or random."""
+    sql = draw(st.sampled_from(_TWIN_CORPUS))
+    spans = _native_spans(sql)
+    out = []
+    for _ in range(2):
+        text = sql
+        for start, end in reversed(spans):
+            if sql[start] == "'":
+                value = draw(
+                    st.sampled_from(STRING_VALUES)
+                    | st.text(alphabet=_STRING_CHARS.replace("\\", ""), max_size=8).map(
+                        lambda t: "'" + t.replace("'", "''") + "'"
+                    )
+                )
+            else:
+                value = draw(st.sampled_from(INT_VALUES) | st.integers(0, 10**12).map(str))
+            text = text[:start] + value + text[end:]
+        out.append(text)
+    return out[0], out[1]
+
+
+def _native_spans(sql: str) -> list[tuple[int, int]]:
+    from limen import _native
+
+    found = _native.pg_shape_constants(sql.encode())
+    return [] if found is None else list(found)
+
+
+_TWIN_CORPUS = [s for s in corpus() if s.isascii() and _native_spans(s)]
+
+
+@given(_corpus_twins())
+@settings(max_examples=1500, deadline=None)
+def test_a_reused_classification_equals_a_fresh_one(pair: tuple[str, str]) -> None:
+    """Generated statements (the corpus with other constants): after the
+    first was classified (filling the text and template caches), the second
+    one's classification equals its fresh one; and when the first was
+    marked reusable by shape and the two share a shape key, the fresh ones
+    are equal too (what the pump's shape cache relies on)."""
+    from limen import _native
+
+    a, b = pair
+    first = classify(a)
+    got, want = classify(b), classify_uncached(b)
+    assert (got.classes, got.tables, got.commands) == (want.classes, want.tables, want.commands)
+    same_shape = _native.pg_shape_key(a.encode()) == _native.pg_shape_key(b.encode())
+    if first.shape_reusable and same_shape:
+        fresh = classify_uncached(a)
+        assert (fresh.classes, fresh.tables) == (want.classes, want.tables), (a, b)
 
 
 @pytest.mark.parametrize(
@@ -258,3 +340,92 @@ def test_shape_examples(a: str, b: str) -> None:
     assert _native.pg_shape_key(a.encode()) is not None
     assert _native.pg_shape_key(a.encode()) == _native.pg_shape_key(b.encode())
     assert _tree_template(a) == _tree_template(b)
+
+
+# --- the walk sees the template and nothing more ---------------------------------------
+
+
+def _ordinals(node: object, out: list[int]) -> None:
+    if isinstance(node, dict):
+        if len(node) == 1 and type(node.get("A_Const")) is int:
+            out.append(node["A_Const"])
+            return
+        for v in node.values():
+            _ordinals(v, out)
+    elif isinstance(node, list):
+        for v in node:
+            _ordinals(v, out)
+
+
+_STRINGS_OR_COMMAS = re.compile(r'("(?:[^"\\]|\\.)*")|,+')
+
+
+def _valid_json(template: str) -> str:
+    """The template with the commas its removed keys left fixed (outside
+    strings): runs of commas become one, and none is left next to a
+    bracket."""
+    out = _STRINGS_OR_COMMAS.sub(lambda m: m.group(1) or ",", template)
+    return _STRINGS_OR_COMMAS.sub(
+        lambda m: m.group(1) or ("" if _next_to_bracket(out, m) else ","), out
+    )
+
+
+def _next_to_bracket(text: str, m: re.Match[str]) -> bool:
+    before = text[m.start() - 1] if m.start() else ""
+    after = text[m.end()] if m.end() < len(text) else ""
+    return before in "{[" or after in "}]"
+
+
+def test_the_walked_tree_is_the_template() -> None:
+    """What the classifier's walk is given (``sealed``) is the template the
+    cache is keyed by, with even the constants' kinds replaced by their
+    ordinals (0, 1, 2 … in order): a walk that read no constant computed a
+    function of the template alone. The constants are the tree's
+    ``A_Const`` objects, in that order."""
+    import json
+
+    from pglast.parser import parse_sql_json
+
+    from limen.policy.sealed import sealed
+
+    # (kinds blanked on both sides: ``_strip_consts`` writes each constant
+    # as "A_Const")
+    m = __import__(classify_module.__module__, fromlist=["_template"])
+    checked = 0
+    for sql in corpus() + _TEMPLATE_EXTRA:
+        try:
+            tree_json = parse_sql_json(sql)
+        except Exception:
+            continue
+        tree, consts = sealed(tree_json)
+        template = json.loads(_valid_json(m._template(tree_json)))
+        assert m._strip_consts(tree) == m._strip_consts(template), sql
+        found: list[int] = []
+        _ordinals(tree, found)
+        assert found == list(range(len(found))), sql
+        assert json.dumps(tree).count('"A_Const"') == len(found)
+        assert tree_json.count('"A_Const":{') == len(found)
+        assert not consts.read
+        checked += 1
+    assert checked > 300
+
+
+def test_every_look_at_a_constant_is_recorded() -> None:
+    from pglast.parser import parse_sql_json
+
+    from limen.policy.sealed import Constants, sealed
+
+    tree, consts = sealed(parse_sql_json("SELECT 1, 1, 'x', a"))
+    targets = [t["ResTarget"]["val"] for t in tree["stmts"][0]["stmt"]["SelectStmt"]["targetList"]]
+    assert [Constants.ordinal(t) for t in targets] == [0, 1, 2, None]
+    assert not consts.read  # an ordinal is not a look
+    assert consts.value(targets[3]) is None
+    assert not consts.read
+    assert consts.value(targets[0]) == {"ival": {"ival": 1}, "location": 7}
+    assert consts.read
+    _, consts = sealed(parse_sql_json("SELECT 1, 1, 'x', a"))
+    assert consts.equal(targets[0], targets[1])
+    assert consts.read
+    _, consts = sealed(parse_sql_json("SELECT 1, 1, 'x', a"))
+    assert not consts.equal(targets[0], targets[2])
+    assert consts.read

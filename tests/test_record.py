@@ -207,3 +207,47 @@ def test_dropped_writer_writes_what_was_appended(tmp_path: Path) -> None:
     log = record.open_log(path)
     assert len(list(log)) == 500
     assert log.truncated
+
+
+def test_version_2_logs_still_read(tmp_path: Path) -> None:
+    """Fixtures written by the version 2 writer (signing key bytes 0..31,
+    recipient private key bytes 32..63): they verify and read back, with no
+    record flagged masked."""
+    data = Path(__file__).resolve().parents[1] / "native/limen-record/tests/data"
+    signing_public = record.signing_public_key(bytes(range(32)))
+    for name in ("v2-plain.limenlog", "v2-sealed.limenlog"):
+        path = data / name
+        assert record.verify(path, signing_public).ok
+        recs = list(record.open_log(path, bytes(range(32, 64)), public_key=signing_public))
+        assert [r.kind for r in recs] == [
+            record.Kind.C2U,
+            record.Kind.EVENT,
+            record.Kind.U2C,
+            record.Kind.MASKING,
+        ]
+        assert recs[0].payload == b"SELECT 1"
+        assert not any(r.masked for r in recs)
+
+
+def test_masked_flag_round_trips(tmp_path: Path) -> None:
+    sk = record.generate_signing_key()
+    pair = record.generate_recipient_key()
+    for recipient in (None, pair.public):
+        path = tmp_path / f"m-{recipient is None}.log"
+        with record.SessionWriter(
+            path,
+            session_id="s",
+            identity="i",
+            resource="r",
+            protocol="postgres",
+            signing_key=sk,
+            recipient=recipient,
+            max_record=16,
+        ) as w:
+            w.append("c2u", b"SELECT '[MASKED:aws-access-key-id]'", masked=True)
+            w.append("event", b"{}")
+            w.append("u2c", b"raw bytes")
+        assert record.verify(path, record.signing_public_key(sk)).ok
+        recs = list(record.open_log(path, pair.private))
+        assert [r.masked for r in recs] == [True, False, False]
+        assert recs[0].payload == b"SELECT '[MASKED:aws-access-key-id]'"  # split, rejoined

@@ -111,13 +111,13 @@ def test_verify_another_format_version_says_so(tmp_path: Path, keys: tuple[Path,
     log = _log(tmp_path, keys)
     data = bytearray(log.read_bytes())
     version = int.from_bytes(data[8:10], "little")
-    data[8:10] = (version - 1).to_bytes(2, "little")
+    data[8:10] = (version + 1).to_bytes(2, "little")
     log.write_bytes(bytes(data))
     r = limen("sessions", "verify", log, "--public-key", keys[1])
     assert r.returncode == 1
     assert "UNSUPPORTED" in r.stderr
-    assert f"unsupported format version {version - 1}" in r.stderr
-    assert f"reads version {version}" in r.stderr
+    assert f"unsupported format version {version + 1}" in r.stderr
+    assert f"reads versions 2 to {version}" in r.stderr
     assert "TAMPERED" not in r.stderr
 
 

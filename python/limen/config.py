@@ -1,4 +1,4 @@
-"""The limen configuration: the whole schema of INTERFACE.md as typed structs.
+"""The limen configuration: the whole schema of docs/interface.md as typed structs.
 
 A configuration file (TOML, or YAML for those who prefer it) is decoded once,
 at the boundary, into frozen :class:`msgspec.Struct` values with unknown fields
@@ -552,6 +552,9 @@ class Rule(_Strict, frozen=True):
     hold_timeout: Duration | None = None
     """Default: ``[gateway] hold_timeout``."""
     webhook: str | None = None
+    record_raw_input: bool = False
+    """Keep the statements of matching sessions raw in the session log
+    (accepted only with ``[gateway] recording_recipient``)."""
 
 
 class MaskRuleConfig(_Strict, frozen=True):
@@ -1151,6 +1154,11 @@ def _check_rules(config: Config, err: _Report, warn: _Report) -> None:
                 err(f"{path}.mask[{j}]", f"unknown mask {item!r}{hint}")
         if rule.hold and not rule.approvers:
             err(f"{path}.approvers", "the rule holds statements but names no approvers")
+        if rule.record_raw_input and config.gateway.recording_recipient is None:
+            err(
+                f"{path}.record_raw_input",
+                "raw statements need an encrypted log: set [gateway] recording_recipient",
+            )
         if rule.approvals_required < 1:
             err(f"{path}.approvals_required", "must be at least 1")
         if rule.hold_timeout is not None and rule.hold_timeout.seconds <= 0:

@@ -115,6 +115,9 @@ class Record:
     """Microseconds since the session start."""
     kind: Kind
     payload: bytes
+    masked: bool = False
+    """The payload went through limen's masking before it was written (the
+    record's MASKED flag, format version 3; False in version 2 logs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,10 +206,11 @@ class SessionWriter:
             fsync_each=fsync_each,
         )
 
-    def append(self, kind: Kind | str, payload: Buffer) -> None:
+    def append(self, kind: Kind | str, payload: Buffer, *, masked: bool = False) -> None:
         """Append one record; ``payload`` is not copied beyond the writer's
-        own batch buffer."""
-        self._w.append(str(kind), payload)
+        own batch buffer. ``masked``: it went through limen's masking (the
+        record's MASKED flag)."""
+        self._w.append(str(kind), payload, masked=masked)
 
     def append_many(self, kind: Kind | str, payloads: Iterable[Buffer]) -> None:
         """Append several records of one kind in one call (one timestamp)."""
@@ -267,8 +271,8 @@ class LogReader:
                 return
             except ValueError as exc:
                 raise LogError(str(exc)) from None
-            seq, t_us, kind, payload = item
-            yield Record(seq, t_us, Kind(kind), payload)
+            seq, t_us, kind, payload, masked = item
+            yield Record(seq, t_us, Kind(kind), payload, masked)
 
     @property
     def ending(self) -> str | None:

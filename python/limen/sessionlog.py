@@ -93,8 +93,8 @@ class IndexedRecorder:
             )
         )
 
-    def append(self, kind: str, payload: bytes) -> None:
-        self._writer.append(kind, payload)
+    def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None:
+        self._writer.append(kind, payload, masked=masked)
         if kind == record.Kind.C2U:
             self.statements += 1
 

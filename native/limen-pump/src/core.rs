@@ -67,6 +67,17 @@ impl RecordKind {
 pub trait RecordSink {
     /// Appends one record.
     fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String>;
+    /// Appends one record, saying whether its payload went through
+    /// limen's masking (sinks that keep no such flag ignore it).
+    fn try_append_flagged(
+        &mut self,
+        kind: RecordKind,
+        payload: &[u8],
+        masked: bool,
+    ) -> Result<(), String> {
+        let _ = masked;
+        self.try_append(kind, payload)
+    }
     /// True when the host should be told that records wait for it (sinks
     /// that queue records for the host).
     fn needs_host(&mut self) -> bool {
@@ -230,6 +241,11 @@ pub struct PumpCore<M> {
     key: Vec<u8>,
     status: u8,
     counts: Counts,
+    /// Masks statement texts for the record (see [`PumpCore::with_input_masker`]).
+    input_masker: Option<M>,
+    scratch: Vec<u8>,
+    /// The relay masks what goes to the client (its records are flagged).
+    results_masked: bool,
 }
 
 fn lock<M>(relay: &SharedRelay<M>) -> Result<std::sync::MutexGuard<'_, ServerRelay<M>>, PumpError> {
@@ -285,7 +301,29 @@ impl<M: ContentMasker> PumpCore<M> {
             key: Vec::new(),
             status: b'I',
             counts: Counts::default(),
+            input_masker: None,
+            scratch: Vec::new(),
+            results_masked: false,
         }
+    }
+
+    /// The masker of the session's statement texts as recorded. The host
+    /// caches only decisions on statements its own masking left unchanged
+    /// (and, for shapes, whose parse tree has no secret position, which
+    /// all statements of one shape share), so an exact hit is recorded as
+    /// is; a shape hit (other constants) is recorded as is only when this
+    /// masker finds nothing in it, else it goes to the host, which records
+    /// it masked.
+    pub fn with_input_masker(mut self, masker: Option<M>) -> Self {
+        self.input_masker = masker;
+        self
+    }
+
+    /// Whether the relay masks what the client gets: its `u2c` records
+    /// are then flagged as masked.
+    pub fn with_masked_results(mut self, masked: bool) -> Self {
+        self.results_masked = masked;
+        self
     }
 
     /// The last ReadyForQuery status seen (`I`, `T` or `E`).
@@ -451,9 +489,17 @@ impl<M: ContentMasker> PumpCore<M> {
                     if let Some(k) = &shape_key {
                         hit = self.cache.get(k.as_slice());
                     }
+                    if let (Some(_), Some(m)) = (hit, &self.input_masker) {
+                        // Other constants: recorded as is only if the
+                        // masker finds nothing (else the host records it).
+                        self.scratch.clear();
+                        if m.mask_into(sql, &mut self.scratch) > 0 {
+                            hit = None;
+                        }
+                    }
                 }
                 if let Some(event) = hit {
-                    sink.try_append(RecordKind::C2u, sql)
+                    sink.try_append_flagged(RecordKind::C2u, sql, self.input_masker.is_some())
                         .map_err(PumpError::record)?;
                     sink.try_append(RecordKind::Event, event)
                         .map_err(PumpError::record)?;
@@ -571,7 +617,7 @@ impl<M: ContentMasker> PumpCore<M> {
             }
         }
         if client.len() > start {
-            sink.try_append(RecordKind::U2c, &client[start..])
+            sink.try_append_flagged(RecordKind::U2c, &client[start..], self.results_masked)
                 .map_err(PumpError::record)?;
         }
         Ok(ready)

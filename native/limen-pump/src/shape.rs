@@ -3,22 +3,24 @@
 //! kept byte for byte — or nothing, when the text holds anything this
 //! deliberately small lexer does not fully understand.
 //!
-//! Why: a decision the host marks as holding for the statement's shape (the
-//! classifier reused it across literals: see `limen.policy.classify`'s
-//! template cache) is cached under this key, so `... WHERE aid = 1` and
-//! `... WHERE aid = 2` share one decision without a trip to Python.
+//! Why: a decision the host marks as holding for the statement's shape is
+//! cached under this key, so `... WHERE aid = 1` and `... WHERE aid = 2`
+//! share one decision without a trip to Python.
 //!
-//! Soundness: two texts with the same key differ only inside tokens that
-//! PostgreSQL's lexer reads as the same kind of constant (ICONST for an
-//! integer that fits in 32 bits, FCONST for a longer one, SCONST for a
-//! string), so they parse to the same tree but for the constants' values.
-//! To keep that true the lexer gives up (None) on every construct where a
-//! byte's meaning depends on context it does not track: comments (`--`,
-//! `/*`), dollar quotes and parameters (`$`), quoted identifiers (`"`),
-//! backslashes (escape strings, `standard_conforming_strings`), prefixed
-//! strings (`E'`, `B'`, `X'`, `N'`, `U&'`), numbers with a point, an
-//! exponent, a base prefix or underscores, unterminated strings, control
-//! characters and anything outside ASCII.
+//! Soundness (docs/decision-cache.md): two texts with the same key differ
+//! only inside tokens that PostgreSQL's lexer reads as the same kind of
+//! constant (ICONST for an integer that fits in 32 bits, FCONST for a longer
+//! one, SCONST for a string); [`check_twin`] checks that natively. To keep
+//! that true the lexer gives up (None) on every construct where a byte's
+//! meaning depends on context it does not track: comments (`--`, `/*`),
+//! dollar quotes and parameters (`$`), quoted identifiers (`"`), backslashes
+//! (escape strings, `standard_conforming_strings`), prefixed strings (`E'`,
+//! `B'`, `X'`, `N'`, `U&'`), numbers with a point, an exponent, a base
+//! prefix or underscores, unterminated strings, control characters and
+//! anything outside ASCII. Same tokens do not make the same template by
+//! themselves: a constant may land outside an expression (`EXPLAIN (ANALYZE
+//! 'on')`), so the host marks a decision for the shape only when [`proven`]
+//! says every constant of that text is an `A_Const`.
 
 /// Marks a string constant in the key.
 const STRING: &[u8] = b"\x01s";
@@ -33,6 +35,53 @@ fn ident_byte(c: u8) -> bool {
 
 /// The shape key of `sql`, or None (see the module docs).
 pub fn literal_key(sql: &[u8]) -> Option<Vec<u8>> {
+    scan(sql, None)
+}
+
+/// Where one constant is in a text: a byte range.
+pub type Span = (usize, usize);
+
+/// The shape key of `sql` and where its constants are (in order), or None
+/// (see the module docs).
+pub fn constants(sql: &[u8]) -> Option<(Vec<u8>, Vec<Span>)> {
+    let mut spans = Vec::new();
+    let key = scan(sql, Some(&mut spans))?;
+    Some((key, spans))
+}
+
+/// Whether a classification of `sql` that read no constant may be reused
+/// for every text with the same shape key: the text has a key, and each of
+/// its constants is an `A_Const` of the parse tree, i.e. `const_locations`
+/// (the `A_Const` locations of `sql`'s tree, see
+/// `limen_wire::pg::tree::const_locations`) holds its first byte, or the
+/// `-` that negates it (`- 5` is one constant, located at the sign).
+///
+/// Why that suffices: a text with the same key has the same tokens of the
+/// same kinds (PostgreSQL's grammar sees token kinds, not values), so it
+/// parses to the same tree but for the values of constants; when every
+/// constant became an `A_Const`, those values are exactly what the
+/// classifier's template leaves out, so both texts have one template. A
+/// constant that went anywhere else (an option's argument, a function body,
+/// a file name, a type modifier, a count) makes this false, and the
+/// decision is then reused for the exact text only.
+pub fn proven(sql: &[u8], const_locations: &[i64]) -> bool {
+    let Some((_, spans)) = constants(sql) else {
+        return false;
+    };
+    spans.iter().all(|&(start, _)| {
+        let at = |p: usize| i64::try_from(p).is_ok_and(|p| const_locations.contains(&p));
+        if at(start) {
+            return true;
+        }
+        let mut q = start;
+        while q > 0 && matches!(sql[q - 1], b' ' | b'\t' | b'\n' | b'\r') {
+            q -= 1;
+        }
+        q > 0 && sql[q - 1] == b'-' && at(q - 1)
+    })
+}
+
+fn scan(sql: &[u8], mut spans: Option<&mut Vec<Span>>) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(sql.len());
     let mut i = 0;
     while i < sql.len() {
@@ -68,6 +117,9 @@ pub fn literal_key(sql: &[u8]) -> Option<Vec<u8>> {
                 out.push(b'\'');
                 out.extend_from_slice(STRING);
                 out.push(b'\'');
+                if let Some(spans) = spans.as_deref_mut() {
+                    spans.push((i, j + 1));
+                }
                 i = j + 1;
             }
             _ if ident_byte(c) => {
@@ -85,6 +137,9 @@ pub fn literal_key(sql: &[u8]) -> Option<Vec<u8>> {
                     return None; // 1.5, 1e5, 0x1f, 1_000, 2abc, t.1
                 }
                 out.extend_from_slice(if fits_i32(word) { INT } else { BIG });
+                if let Some(spans) = spans.as_deref_mut() {
+                    spans.push((start, i));
+                }
             }
             _ => {
                 out.push(c);
@@ -93,6 +148,128 @@ pub fn literal_key(sql: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// Checks, for fuzzing and property tests, what makes a shape key sound on
+/// the side of the text (the side of the parse tree needs PostgreSQL's
+/// parser: tests/test_policy_templates.py):
+///
+/// - a key determines its text but for the constants: the text is rebuilt
+///   from the key and its constants' bytes, byte for byte;
+/// - replacing each constant by another of the same token kind (a string by
+///   any plain string, an integer by one of the same width class; `seed`
+///   chooses) keeps the key, and the twin's constants are exactly the
+///   replacements;
+/// - a text is proven with its constants' own locations, and so is its
+///   twin; a text with constants and no `A_Const` never is.
+///
+/// Returns which one does not hold.
+#[doc(hidden)]
+pub fn check_twin(sql: &[u8], mut seed: &[u8]) -> Result<(), &'static str> {
+    let Some((key, spans)) = constants(sql) else {
+        return ensure(literal_key(sql).is_none(), "constants and key disagree");
+    };
+    ensure(
+        literal_key(sql).as_deref() == Some(key.as_slice()),
+        "constants and key disagree",
+    )?;
+    ensure(rebuild(&key, sql, &spans) == sql, "the key lost a byte")?;
+    ensure(
+        proven(sql, &starts(&spans)),
+        "not proven by its own constants",
+    )?;
+    ensure(
+        proven(sql, &[]) == spans.is_empty(),
+        "proven without its constants",
+    )?;
+
+    // A twin: each constant replaced by another of its kind.
+    let mut twin = Vec::new();
+    let mut values = Vec::new();
+    let mut last = 0;
+    for &(a, b) in &spans {
+        twin.extend_from_slice(&sql[last..a]);
+        let n = usize::from(seed.first().copied().unwrap_or(0) % 12);
+        let (bytes, rest) = seed.split_at(n.min(seed.len()));
+        seed = rest;
+        let value: Vec<u8> = if sql[a] == b'\'' {
+            let mut v = vec![b'\''];
+            for &c in bytes {
+                match c % 95 + 32 {
+                    b'\'' => v.extend_from_slice(b"''"),
+                    b'\\' => v.push(b'x'),
+                    x => v.push(x),
+                }
+            }
+            v.push(b'\'');
+            v
+        } else if literal_key(&sql[a..b]) == literal_key(b"1") {
+            // ICONST: at most 9 digits always fit in 32 bits
+            bytes
+                .iter()
+                .take(8)
+                .map(|c| b'0' + c % 10)
+                .chain([b'7'])
+                .collect()
+        } else {
+            // FCONST: 11 digits or more never fit
+            bytes
+                .iter()
+                .map(|c| b'0' + c % 10)
+                .chain(*b"99999999999")
+                .collect()
+        };
+        values.push(value.clone());
+        twin.extend_from_slice(&value);
+        last = b;
+    }
+    twin.extend_from_slice(&sql[last..]);
+    let Some((twin_key, twin_spans)) = constants(&twin) else {
+        return Err("a twin has no key");
+    };
+    ensure(twin_key == key, "a twin has another key")?;
+    let found: Vec<&[u8]> = twin_spans.iter().map(|&(a, b)| &twin[a..b]).collect();
+    let made: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+    ensure(found == made, "a twin's constants are not the replacements")?;
+    ensure(proven(&twin, &starts(&twin_spans)), "a twin is not proven")
+}
+
+fn ensure(ok: bool, what: &'static str) -> Result<(), &'static str> {
+    if ok {
+        Ok(())
+    } else {
+        Err(what)
+    }
+}
+
+/// The text rebuilt from its key and its constants' bytes, in order.
+fn rebuild(key: &[u8], sql: &[u8], spans: &[Span]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut next = spans.iter();
+    let mut i = 0;
+    while i < key.len() {
+        if key[i..].starts_with(b"'\x01s'")
+            || key[i..].starts_with(b"\x01i")
+            || key[i..].starts_with(b"\x01f")
+        {
+            let width = if key[i] == b'\'' { 4 } else { 2 };
+            if let Some(&(a, b)) = next.next() {
+                out.extend_from_slice(&sql[a..b]);
+            }
+            i += width;
+        } else {
+            out.push(key[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn starts(spans: &[Span]) -> Vec<i64> {
+    spans
+        .iter()
+        .filter_map(|&(a, _)| i64::try_from(a).ok())
+        .collect()
 }
 
 /// Whether the decimal digits `word` are at most 2147483647 (what
@@ -113,7 +290,79 @@ fn fits_i32(word: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::literal_key;
+    use proptest::prelude::*;
+
+    use super::{check_twin, constants, literal_key, proven};
+
+    const PIECES: &[&str] = &[
+        "SELECT ",
+        " FROM t",
+        " WHERE ",
+        "a",
+        "b1",
+        "=",
+        " ",
+        "'",
+        "''",
+        "--",
+        "/*",
+        "(",
+        ")",
+        ",",
+        ";",
+        "-",
+        ".",
+        "$1",
+        "\"",
+        "\\",
+        "E",
+        "x",
+        "EXPLAIN (ANALYZE ",
+        "\n",
+        "é",
+        "_",
+    ];
+
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(PIECES).prop_map(str::to_owned),
+            (0u64..10_000_000_000_000).prop_map(|n| n.to_string()),
+            "[a-z '\\\\.;-]{0,6}".prop_map(|t| format!("'{}'", t.replace('\'', "''"))),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_key_is_its_text_but_the_constants(
+            parts in proptest::collection::vec(piece(), 0..16),
+            seed in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let sql = parts.concat();
+            prop_assert_eq!(check_twin(sql.as_bytes(), &seed), Ok(()));
+        }
+    }
+
+    #[test]
+    fn constants_are_where_the_key_marks_them() {
+        let sql = b"SELECT 'a''b', 12 FROM t WHERE x = - 3";
+        let (key, spans) = constants(sql).unwrap();
+        assert_eq!(Some(key), literal_key(sql));
+        let texts: Vec<&[u8]> = spans.iter().map(|&(a, b)| &sql[a..b]).collect();
+        assert_eq!(texts, [&b"'a''b'"[..], b"12", b"3"]);
+    }
+
+    #[test]
+    fn proven_only_when_every_constant_is_an_a_const() {
+        let sql = b"SELECT 'a', 12 FROM t WHERE x = - 3";
+        // 'a' at 7, 12 at 12, the sign of 3 at 32
+        assert!(proven(sql, &[7, 12, 32]));
+        assert!(proven(sql, &[7, 12, 34, 99]));
+        assert!(!proven(sql, &[7, 12]));
+        assert!(!proven(sql, &[12, 32]));
+        assert!(proven(b"SELECT a FROM t", &[]));
+        assert!(!proven(b"SELECT 1 -- c", &[7]));
+        assert!(!proven(b"SELECT -(3)", &[7]));
+    }
 
     fn key(s: &str) -> Option<Vec<u8>> {
         literal_key(s.as_bytes())

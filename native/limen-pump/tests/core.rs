@@ -335,3 +335,71 @@ proptest! {
         drive(&client, &upstream, step, cache);
     }
 }
+
+/// The host's side of the input masking (as `limen.gateway.inrecord` does
+/// it): a judged statement is recorded masked, and its decision is cached
+/// (by shape) only when the masker found nothing in it.
+fn host_record(
+    core: &mut PumpCore<Toy>,
+    log: &mut Log,
+    up: &mut Vec<u8>,
+    req: &limen_pump::JudgeRequest,
+) -> Result<(), TestCaseError> {
+    let mut masked = Vec::new();
+    let found = Toy.mask_into(&req.sql, &mut masked);
+    log.0.push((RecordKind::C2u, masked));
+    log.0.push((RecordKind::Event, b"{}".to_vec()));
+    let verdict = Verdict {
+        upstream: req.raw.clone(),
+        discard_until_sync: false,
+        cache_event: (found == 0).then(|| b"{}".to_vec()),
+        cache_shape: found == 0,
+    };
+    core.try_resume(req.id, verdict, up).map_err(fail)
+}
+
+fn fail(e: impl std::fmt::Debug) -> TestCaseError {
+    TestCaseError::fail(format!("{e:?}"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// Differential: whether a statement was judged by the host or forwarded
+    /// on a cached decision (exact or by shape), its record is what the
+    /// host's masking makes of it; nothing the masker would find is ever
+    /// recorded raw.
+    #[test]
+    fn shape_hits_are_recorded_as_the_host_would_mask_them(
+        values in prop::collection::vec("[ab@]{0,4}", 1..12),
+    ) {
+        let (core, _) = core();
+        let mut core = core.with_input_masker(Some(Toy));
+        let mut log = Log::default();
+        let mut up = Vec::new();
+        let mut expected = Vec::new();
+        for v in &values {
+            let sql = format!("SELECT * FROM t WHERE a = '{v}'").into_bytes();
+            let mut masked = Vec::new();
+            Toy.mask_into(&sql, &mut masked);
+            expected.push(masked);
+            let mut step = core.try_client_data(&query(&sql), &mut up, &mut log).map_err(fail)?;
+            while let ClientStep::Judge(req) = step {
+                host_record(&mut core, &mut log, &mut up, &req)?;
+                step = core.try_process(&mut up, &mut log).map_err(fail)?;
+            }
+        }
+        let recorded: Vec<Vec<u8>> = log
+            .0
+            .iter()
+            .filter(|(k, _)| *k == RecordKind::C2u)
+            .map(|(_, p)| p.clone())
+            .collect();
+        prop_assert_eq!(&recorded, &expected);
+        prop_assert!(recorded.iter().all(|r| !r.contains(&b'@')));
+        let clean = values.iter().filter(|v| !v.contains('@')).count();
+        if clean >= 2 {
+            prop_assert!(core.counts().cache_hits > 0, "the shape cache was used");
+        }
+    }
+}

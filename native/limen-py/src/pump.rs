@@ -25,6 +25,7 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
+use crate::mask::PyMasker;
 use crate::record::{LogSink, RecordWriter};
 use crate::wire::{MaskAdapter, PgClientDecoder, PgServerRelay};
 
@@ -45,6 +46,18 @@ enum Sink {
 }
 
 impl RecordSink for Sink {
+    fn try_append_flagged(
+        &mut self,
+        kind: RecordKind,
+        payload: &[u8],
+        masked: bool,
+    ) -> Result<(), String> {
+        match self {
+            Sink::Log(l) => l.try_append_flagged(kind, payload, masked),
+            Sink::Queue(_) => self.try_append(kind, payload),
+        }
+    }
+
     fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String> {
         match self {
             Sink::Log(l) => l.try_append(kind, payload),
@@ -177,7 +190,7 @@ pub struct PgPump {
 impl PgPump {
     #[new]
     #[pyo3(signature = (client, upstream, decoder, relay, recorder=None, *, judge=None,
-        cache_entries=1024, cache_bytes=1048576, cache_max_text=8192,
+        input_masker=None, results_masked=false, cache_entries=1024, cache_bytes=1048576, cache_max_text=8192,
         read_size=65536, max_backlog=1048576, write_timeout=10.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -187,6 +200,8 @@ impl PgPump {
         relay: PyRef<'_, PgServerRelay>,
         recorder: Option<PyRef<'_, RecordWriter>>,
         judge: Option<Py<PyAny>>,
+        input_masker: Option<PyRef<'_, PyMasker>>,
+        results_masked: bool,
         cache_entries: usize,
         cache_bytes: usize,
         cache_max_text: usize,
@@ -218,7 +233,9 @@ impl PgPump {
                 (Sink::Queue(Arc::clone(&q)), Some(q))
             }
         };
-        let core = PumpCore::new(decoder.take(), Arc::clone(&relay.inner), limits);
+        let core = PumpCore::new(decoder.take(), Arc::clone(&relay.inner), limits)
+            .with_input_masker(input_masker.map(|m| MaskAdapter(m.inner.clone())))
+            .with_masked_results(results_masked);
         let pump = Pump::try_new(
             core,
             client,

@@ -371,6 +371,15 @@ pub(crate) struct LogSink(pub(crate) Arc<SharedLog>);
 
 impl RecordSink for LogSink {
     fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String> {
+        self.try_append_flagged(kind, payload, false)
+    }
+
+    fn try_append_flagged(
+        &mut self,
+        kind: RecordKind,
+        payload: &[u8],
+        masked: bool,
+    ) -> Result<(), String> {
         let kind = match kind {
             RecordKind::C2u => Kind::ClientToUpstream,
             RecordKind::U2c => Kind::UpstreamToClient,
@@ -385,7 +394,8 @@ impl RecordSink for LogSink {
         let w = guard
             .as_mut()
             .ok_or_else(|| "the session log is closed".to_owned())?;
-        w.try_append(kind, t, payload).map_err(|e| e.to_string())
+        w.try_append_flagged(kind, t, masked, payload)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -416,19 +426,23 @@ impl RecordWriter {
         kind: Kind,
         t_us: u64,
         payload: &Bound<'_, PyAny>,
+        masked: bool,
     ) -> PyResult<()> {
         if let Ok(b) = payload.cast::<PyBytes>() {
-            return w.try_append(kind, t_us, b.as_bytes()).map_err(to_py);
+            return w
+                .try_append_flagged(kind, t_us, masked, b.as_bytes())
+                .map_err(to_py);
         }
         let buf = PyBuffer::<u8>::get(payload).map_err(|_| {
             PyValueError::new_err("payload must be bytes, bytearray or a memoryview of bytes")
         })?;
         if buf.item_count() <= self.max_record {
-            w.try_append_from(kind, t_us, &BufSource { buf: &buf, py })
+            w.try_append_flagged(kind, t_us, masked, &BufSource { buf: &buf, py })
                 .map_err(to_py)
         } else {
             let v = buf.to_vec(py)?;
-            w.try_append(kind, t_us, &v).map_err(to_py)
+            w.try_append_flagged(kind, t_us, masked, &v[..])
+                .map_err(to_py)
         }
     }
 }
@@ -520,13 +534,21 @@ impl RecordWriter {
     }
 
     /// Append one record of `kind` ("c2u", "u2c", "decision", "approval",
-    /// "masking", "error", "event"); `payload` is any bytes-like object.
-    fn append(&mut self, py: Python<'_>, kind: &str, payload: &Bound<'_, PyAny>) -> PyResult<()> {
+    /// "masking", "error", "event"); `payload` is any bytes-like object;
+    /// `masked`: it went through limen's masking (the record's MASKED flag).
+    #[pyo3(signature = (kind, payload, *, masked=false))]
+    fn append(
+        &mut self,
+        py: Python<'_>,
+        kind: &str,
+        payload: &Bound<'_, PyAny>,
+        masked: bool,
+    ) -> PyResult<()> {
         let kind = kind_of(kind)?;
         let t = self.log.t_us();
         let mut guard = self.lock()?;
         let w = guard.as_mut().ok_or_else(|| self.closed_err())?;
-        self.append_one(py, w, kind, t, payload)
+        self.append_one(py, w, kind, t, payload, masked)
     }
 
     /// Append several records of one kind in one call.
@@ -541,7 +563,7 @@ impl RecordWriter {
         let mut guard = self.lock()?;
         let w = guard.as_mut().ok_or_else(|| self.closed_err())?;
         for p in payloads.try_iter()? {
-            self.append_one(py, w, kind, t, &p?)?;
+            self.append_one(py, w, kind, t, &p?, false)?;
         }
         Ok(())
     }
@@ -629,10 +651,10 @@ fn open_file(path: &str) -> PyResult<File> {
     File::open(path).map_err(|e| PyOSError::new_err(format!("cannot open session log {path}: {e}")))
 }
 
-/// `(seq, t_us, kind, payload)` as the reader yields it.
-type RecordTuple<'py> = (u64, u64, &'static str, Bound<'py, PyBytes>);
+/// `(seq, t_us, kind, payload, masked)` as the reader yields it.
+type RecordTuple<'py> = (u64, u64, &'static str, Bound<'py, PyBytes>, bool);
 
-/// Iterates the records of a log as `(seq, t_us, kind, payload)`.
+/// Iterates the records of a log as `(seq, t_us, kind, payload, masked)`.
 #[pyclass(module = "limen._native")]
 pub struct RecordReader {
     inner: Records<File>,
@@ -670,6 +692,7 @@ impl RecordReader {
                 r.t_us,
                 r.kind.name(),
                 PyBytes::new(py, &r.payload),
+                r.masked,
             ))),
             None => Ok(None),
         }

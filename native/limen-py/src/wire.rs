@@ -59,7 +59,7 @@ fn limits(max_message_size: usize) -> Limits {
 }
 
 /// `limen-mask`'s masker as the relay's content masker.
-pub(crate) struct MaskAdapter(Masker);
+pub(crate) struct MaskAdapter(pub(crate) Masker);
 
 impl ContentMasker for MaskAdapter {
     fn mask_into(&self, value: &[u8], out: &mut Vec<u8>) -> usize {
@@ -612,6 +612,28 @@ fn pg_shape_key<'py>(py: Python<'py>, sql: &[u8]) -> Option<Bound<'py, PyBytes>>
     limen_pump::shape::literal_key(sql).map(|k| PyBytes::new(py, &k))
 }
 
+/// The tree the classifier walks (positions gone, each `A_Const` replaced
+/// by its ordinal) and the `A_Const` objects (see
+/// `limen_wire::pg::tree::sealed_tree`). Short work: the GIL stays held.
+#[pyfunction]
+fn pg_tree_sealed(json: &str) -> (String, Vec<String>) {
+    limen_wire::pg::tree::sealed_tree(json)
+}
+
+/// Whether a decision for `sql` that read no constant may be cached under
+/// its shape: every constant of the text is an `A_Const` of `json`, its
+/// parse tree (see `limen_pump::shape::proven`).
+#[pyfunction]
+fn pg_shape_proven(sql: &[u8], json: &str) -> bool {
+    limen_pump::shape::proven(sql, &limen_wire::pg::tree::const_locations(json))
+}
+
+/// The byte ranges of the constants the shape key replaces, or None.
+#[pyfunction]
+fn pg_shape_constants(sql: &[u8]) -> Option<Vec<(usize, usize)>> {
+    limen_pump::shape::constants(sql).map(|(_, spans)| spans)
+}
+
 /// Query (simple protocol).
 #[pyfunction]
 fn pg_query<'py>(py: Python<'py>, sql: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
@@ -675,6 +697,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pg_query, m)?)?;
     m.add_function(wrap_pyfunction!(pg_tree_template, m)?)?;
     m.add_function(wrap_pyfunction!(pg_shape_key, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_shape_proven, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_tree_sealed, m)?)?;
+    m.add_function(wrap_pyfunction!(pg_shape_constants, m)?)?;
     m.add_function(wrap_pyfunction!(pg_parse, m)?)?;
     m.add_function(wrap_pyfunction!(pg_cancel_request, m)?)?;
     m.add_function(wrap_pyfunction!(pg_describe, m)?)?;

@@ -92,7 +92,8 @@ impl fmt::Display for Problem {
             Problem::HeaderDamaged(what) => write!(f, "header damaged: {what}"),
             Problem::UnsupportedVersion(v) => write!(
                 f,
-                "unsupported format version {v} (this reader reads version {})",
+                "unsupported format version {v} (this reader reads versions {} to {})",
+                crate::format::MIN_VERSION,
                 crate::format::VERSION
             ),
             Problem::MalformedFrame(what) => write!(f, "malformed record: {what}"),

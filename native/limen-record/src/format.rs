@@ -10,9 +10,13 @@ use crate::error::Problem;
 
 /// First eight bytes of every log.
 pub const MAGIC: &[u8; 8] = b"LIMENREC";
-/// Format version written (and the only one read) by this crate. Version 2
-/// seals batches with AES-256-GCM; version 1 used ChaCha20-Poly1305.
-pub const VERSION: u16 = 2;
+/// Format version written by this crate. Version 3 adds the record flag
+/// [`FLAG_MASKED`]; version 2 seals batches with AES-256-GCM (version 1
+/// used ChaCha20-Poly1305).
+pub const VERSION: u16 = 3;
+/// The oldest version this crate reads (version 2 logs read as before:
+/// their records never carry [`FLAG_MASKED`]).
+pub const MIN_VERSION: u16 = 2;
 /// Header flag: payloads are encrypted to the recipient key.
 pub const FLAG_ENCRYPTED: u16 = 1;
 /// Length of the fixed part of the header (before the strings).
@@ -29,6 +33,19 @@ pub const CHECKSUM_LEN: usize = 32;
 pub const FRAME_OVERHEAD: usize = FRAME_HEADER_LEN + CHECKSUM_LEN;
 /// Frame flag: this record's payload continues in the next record.
 pub const FLAG_MORE: u8 = 1;
+/// Record flag (version 3): the payload went through limen's masking before
+/// it was written (the secrets it found are replaced; a `masking` record
+/// after it names the detectors). Set on every part of a split payload.
+pub const FLAG_MASKED: u8 = 2;
+
+/// The record flags a log of `version` may carry.
+pub fn record_flags(version: u16) -> u8 {
+    if version >= 3 {
+        FLAG_MORE | FLAG_MASKED
+    } else {
+        FLAG_MORE
+    }
+}
 /// Smallest allowed `max_record`.
 pub const MIN_RECORD: u32 = 16;
 /// Largest allowed `max_record` and `max_batch` (16 MiB).
@@ -254,7 +271,7 @@ pub fn try_parse_header(b: &[u8]) -> Result<HeaderParse, Problem> {
         return Err(Problem::NotALog);
     }
     let version = rd_u16(b, 8).ok_or(Problem::HeaderIncomplete)?;
-    if version != VERSION {
+    if !(MIN_VERSION..=VERSION).contains(&version) {
         return Err(Problem::UnsupportedVersion(version));
     }
     let flags = rd_u16(b, 10).ok_or(Problem::HeaderIncomplete)?;
@@ -368,8 +385,13 @@ pub struct FrameHeader {
     pub flags: u8,
 }
 
-/// Decode a frame header; `max_payload` caps the length field.
-pub fn try_parse_frame_header(h: &[u8; 28], max_payload: usize) -> Result<FrameHeader, Problem> {
+/// Decode a frame header; `max_payload` caps the length field, `allowed`
+/// are the flags the log's version knows ([`record_flags`]).
+pub fn try_parse_frame_header(
+    h: &[u8; 28],
+    max_payload: usize,
+    allowed: u8,
+) -> Result<FrameHeader, Problem> {
     let mut first = [0u8; 24];
     first.copy_from_slice(&h[..24]);
     let check = u32::from_le_bytes([h[24], h[25], h[26], h[27]]);
@@ -381,7 +403,7 @@ pub fn try_parse_frame_header(h: &[u8; 28], max_payload: usize) -> Result<FrameH
     let t_us = rd_u64(h, 12).ok_or(Problem::MalformedFrame("short"))?;
     let kind = Kind::from_u8(h[20]).ok_or(Problem::MalformedFrame("unknown record kind"))?;
     let flags = h[21];
-    if flags & !FLAG_MORE != 0 || h[22] != 0 || h[23] != 0 {
+    if flags & !allowed != 0 || h[22] != 0 || h[23] != 0 {
         return Err(Problem::MalformedFrame("reserved bits set"));
     }
     if len as usize > max_payload {
@@ -488,7 +510,7 @@ mod tests {
     #[test]
     fn frame_header_round_trips_and_rejects_flips() {
         let h = encode_frame_header(10, 7, 99, Kind::Decision, FLAG_MORE);
-        let d = try_parse_frame_header(&h, 100);
+        let d = try_parse_frame_header(&h, 100, record_flags(VERSION));
         assert_eq!(
             d,
             Ok(FrameHeader {
@@ -504,12 +526,23 @@ mod tests {
                 let mut m = h;
                 m[i] ^= 1 << bit;
                 assert!(
-                    try_parse_frame_header(&m, 100).is_err(),
+                    try_parse_frame_header(&m, 100, record_flags(VERSION)).is_err(),
                     "flip {i}.{bit} passed"
                 );
             }
         }
-        assert!(try_parse_frame_header(&h, 9).is_err());
+        assert!(try_parse_frame_header(&h, 9, record_flags(VERSION)).is_err());
+    }
+
+    #[test]
+    fn the_masked_flag_is_known_from_version_3_on() {
+        let h = encode_frame_header(10, 7, 99, Kind::ClientToUpstream, FLAG_MASKED | FLAG_MORE);
+        let d = try_parse_frame_header(&h, 100, record_flags(3));
+        assert_eq!(d.map(|f| f.flags), Ok(FLAG_MASKED | FLAG_MORE));
+        assert!(try_parse_frame_header(&h, 100, record_flags(2)).is_err());
+        assert!(
+            try_parse_frame_header(&encode_frame_header(1, 0, 0, Kind::Event, 4), 100, 3).is_err()
+        );
     }
 
     #[test]

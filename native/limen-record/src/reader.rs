@@ -20,7 +20,7 @@ use std::io::Read;
 use crate::error::{Error, Problem, Result};
 use crate::format::{
     frame_checksum, try_parse_frame_header, try_parse_header, try_parse_trailer, u32_at, u64_at,
-    FrameHeader, Header, HeaderParse, Kind, CHECKSUM_LEN, FLAG_MORE, FRAME_HEADER_LEN,
+    FrameHeader, Header, HeaderParse, Kind, CHECKSUM_LEN, FLAG_MASKED, FLAG_MORE, FRAME_HEADER_LEN,
     INNER_HEADER_LEN, MAX_RECORD_LIMIT, SEALED_PREFIX_LEN, TAG_LEN, TRAILER_BODY_LEN,
     TRAILER_SIGNED_LEN,
 };
@@ -253,7 +253,8 @@ impl<R: Read> LogReader<R> {
         }
         let mut hb = [0u8; FRAME_HEADER_LEN];
         hb.copy_from_slice(&self.buf[self.pos..self.pos + FRAME_HEADER_LEN]);
-        let h = match try_parse_frame_header(&hb, self.max_payload) {
+        let allowed = crate::format::record_flags(self.header.version);
+        let h = match try_parse_frame_header(&hb, self.max_payload, allowed) {
             Ok(h) => h,
             Err(p) => {
                 if self.try_rest_is_zero(0)? {
@@ -388,6 +389,9 @@ pub struct Record {
     pub t_us: u64,
     pub kind: Kind,
     pub payload: Vec<u8>,
+    /// The payload went through limen's masking before it was written
+    /// ([`crate::format::FLAG_MASKED`]; always false in version 2 logs).
+    pub masked: bool,
 }
 
 /// Iterates the records of a log (see the module docs).
@@ -497,6 +501,7 @@ impl<R: Read> Records<R> {
                         t_us: f.header.t_us,
                         kind,
                         payload: f.payload.to_vec(),
+                        masked: f.header.flags & FLAG_MASKED != 0,
                     }));
                 }
             }
@@ -515,7 +520,7 @@ impl<R: Read> Records<R> {
             .filter(|k| k.is_appendable());
         let kind = kind.ok_or_else(|| bad("inner record kind"))?;
         let flags = self.batch.get(at + 9).copied().unwrap_or(0xFF);
-        if flags & !FLAG_MORE != 0 {
+        if flags & !crate::format::record_flags(self.reader.header().version) != 0 {
             return Err(bad("inner record flags"));
         }
         let len = u32_at(&self.batch, at + 10).ok_or_else(|| bad("inner record header"))?;
@@ -536,6 +541,7 @@ impl<R: Read> Records<R> {
             t_us,
             kind,
             payload: payload.to_vec(),
+            masked: flags & FLAG_MASKED != 0,
         };
         self.batch_pos = start + len as usize;
         self.batch_seq += 1;
@@ -566,7 +572,7 @@ impl<R: Read> Records<R> {
             part.seq &= !MORE_MARK;
             match &mut self.partial {
                 Some(p) => {
-                    if p.kind != part.kind {
+                    if p.kind != part.kind || p.masked != part.masked {
                         return Err(Error::problem(
                             Problem::BrokenSplit("a split payload is interrupted"),
                             0,

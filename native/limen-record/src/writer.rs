@@ -16,8 +16,8 @@ use std::io::{IoSlice, Write};
 use crate::error::{Error, Result};
 use crate::format::{
     chain_link, chain_seed, encode_frame_header, encode_header, frame_checksum, payload_digest,
-    trailer_signed_message, HeaderFields, Kind, CHECKSUM_LEN, FLAG_MORE, FRAME_HEADER_LEN,
-    INNER_HEADER_LEN, MAX_RECORD_LIMIT, MIN_RECORD, SEALED_PREFIX_LEN,
+    trailer_signed_message, HeaderFields, Kind, CHECKSUM_LEN, FLAG_MASKED, FLAG_MORE,
+    FRAME_HEADER_LEN, INNER_HEADER_LEN, MAX_RECORD_LIMIT, MIN_RECORD, SEALED_PREFIX_LEN,
 };
 use crate::keys::{try_sealer_for, Key32, Sealer, TrailerSigner};
 
@@ -356,7 +356,20 @@ impl<W: Sink> Writer<W> {
         t_us: u64,
         src: &(impl Source + ?Sized),
     ) -> Result<()> {
+        self.try_append_flagged(kind, t_us, false, src)
+    }
+
+    /// Append, saying whether the payload went through limen's masking
+    /// ([`crate::format::FLAG_MASKED`] on every part).
+    pub fn try_append_flagged(
+        &mut self,
+        kind: Kind,
+        t_us: u64,
+        masked: bool,
+        src: &(impl Source + ?Sized),
+    ) -> Result<()> {
         self.check_usable()?;
+        let mask_flag = if masked { FLAG_MASKED } else { 0 };
         if !kind.is_appendable() {
             return Err(Error::config(format!(
                 "{} records are written by the writer itself",
@@ -370,7 +383,7 @@ impl<W: Sink> Writer<W> {
         let mut off = 0usize;
         loop {
             let n = max.min(total - off);
-            let flags = if off + n < total { FLAG_MORE } else { 0 };
+            let flags = mask_flag | if off + n < total { FLAG_MORE } else { 0 };
             let r = if self.sealer.is_some() {
                 self.try_inner_record(kind, t_us, flags, src, off, n)
             } else {

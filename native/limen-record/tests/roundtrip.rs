@@ -368,14 +368,18 @@ fn another_format_version_is_named() {
             u16::from_le_bytes([log[8], log[9]]),
             limen_record::format::VERSION
         );
-        let other = limen_record::format::VERSION - 1;
+        let other = limen_record::format::MIN_VERSION - 1;
         log[8..10].copy_from_slice(&other.to_le_bytes());
         let rep = verify(&log, &k);
         assert_eq!(rep.problem, Some(Problem::UnsupportedVersion(other)));
         let msg = rep.problem.map(|p| p.to_string()).unwrap_or_default();
         assert!(msg.contains(&format!("version {other}")), "{msg}");
         assert!(
-            msg.contains(&format!("reads version {}", limen_record::format::VERSION)),
+            msg.contains(&format!(
+                "reads versions {} to {}",
+                limen_record::format::MIN_VERSION,
+                limen_record::format::VERSION
+            )),
             "{msg}"
         );
         let err = limen_record::Records::try_open(

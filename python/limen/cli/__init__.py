@@ -37,7 +37,10 @@ class CheckFailed(Exception):
     """A check or operation failed: exit status 1."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or with ``only`` one command's (each command module
+    imports what it needs, some of it heavy: Trio, psycopg, pglast; running
+    one command imports that one alone)."""
     parser = argparse.ArgumentParser(
         prog="limen",
         description=(
@@ -49,14 +52,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"limen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         module = importlib.import_module(f"limen.cli.{name}")
         module.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
+    first = next((w for w in words if not w.startswith("-")), None)
+    leading = words[: words.index(first)] if first is not None else words
+    # `limen COMMAND ...` builds that command's parser alone; `limen --help`,
+    # a typo or no command builds them all (the full list, "did you mean").
+    only = first if first in COMMANDS and not leading else None
+    parser = build_parser(only)
     args = parser.parse_args(argv)
     try:
         rc: int = args.func(args)

@@ -276,10 +276,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     h = log.header
     started = dt.datetime.fromtimestamp(h.start_unix_us / 1e6, tz=dt.UTC)
     print(f"# {_describe(h)}; started {started.isoformat(timespec='milliseconds')}")
-    width = 16
+    width = 24
     try:
         for rec in log:
             label = _DIRECTION.get(rec.kind, rec.kind.value)
+            if rec.masked:  # went through limen's masking before it was written
+                label += " [masked]"
             rendered = None
             if h.protocol == "postgres" and rec.kind == record.Kind.U2C:
                 rendered = render_backend(rec.payload)
@@ -320,6 +322,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 "seq": rec.seq,
                 "t_us": rec.t_us,
                 "kind": rec.kind.value,
+                "masked": rec.masked,
             }
             try:
                 obj["text"] = rec.payload.decode("utf-8")

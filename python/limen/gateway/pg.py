@@ -45,12 +45,14 @@ from limen.approvals import ApprovalRequest, format_duration, new_approval_id
 from limen.config import Resource, Rule, SecretError, is_loopback_host
 from limen.gateway.colmask import SessionColumns
 from limen.gateway.colmask import load as load_columns
-from limen.gateway.recording import C2U, EVENT, U2C, Recorder, SessionInfo
+from limen.gateway.inrecord import record_statement
+from limen.gateway.recording import EVENT, U2C, Recorder, SessionInfo
 from limen.identity import Identity, IdentityError
 from limen.policy import Decision, SessionPolicy
 
 if TYPE_CHECKING:
     from limen.gateway.server import PgGateway
+    from limen.inmask import InputMasker, Masked
 
 __all__ = ["PgSession", "SessionEnd"]
 
@@ -116,6 +118,9 @@ class PgSession:
         self.relay: _native.PgServerRelay | None = None
         self.policy: SessionPolicy | None = None
         self.recorder: Recorder | None = None
+        self.input_masker: InputMasker | None = None  # None: statements recorded raw
+        self.last_input: Masked | None = None
+        self.results_masked = False  # the relay masks what the client gets
         self.status = "I"
         self.discarding = False
         self.last_activity = trio.current_time()
@@ -357,9 +362,11 @@ class PgSession:
         self.policy = SessionPolicy(self.gw.policy, self.identity, resource.name)
         masker = self.gw.masker_for(self.identity, resource.name)
         self.relay = _native.PgServerRelay(masker, int(self.config.gateway.max_message_size))
+        self.results_masked = masker is not None
         self.recorder = self.gw.recorder_factory(
             SessionInfo(self.session_id, self.identity.subject, resource.name, "postgres")
         )
+        self.input_masker = self.gw.input_maskers.start(self.recorder, self.identity, resource.name)
         self.gw.log(
             "session_start",
             session=self.session_id,
@@ -622,7 +629,7 @@ class PgSession:
         assert self.policy is not None
         assert self.recorder is not None
         self.statements += 1
-        self.recorder.append(C2U, sql_bytes)
+        self.last_input = record_statement(self.recorder, self.input_masker, sql_bytes)
         try:
             sql = sql_bytes.decode("utf-8")
             decision = self.policy.decide_parse(name, sql) if extended else self.policy.decide(sql)
@@ -751,7 +758,7 @@ class PgSession:
             groups=list(identity.groups),
             resource=self.resource_name,
             protocol="postgres",
-            statement=self.gw.mask_statement(sql_bytes),
+            statement=self.gw.mask_statement(sql_bytes, self.input_masker),
             klass=decision.klass,
             rule=rule,
             approvers=list(decision.approvers),
@@ -887,7 +894,7 @@ class PgSession:
         upstream direction and a hold's notice), in order."""
         if self.pump is not None:  # pumped: the pump sends at a message boundary
             if self.recorder is not None:
-                self.recorder.append(U2C, data)
+                self.recorder.append(U2C, data, masked=self.results_masked)
             self.pump.send_client(data)
             return
         while self._client_busy:
@@ -897,7 +904,7 @@ class PgSession:
         self._client_busy = True
         try:
             if self.recorder is not None:
-                self.recorder.append(U2C, data)
+                self.recorder.append(U2C, data, masked=self.results_masked)
             await self._send_whole(data)
         finally:
             self._client_busy = False

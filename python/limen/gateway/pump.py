@@ -25,12 +25,16 @@ flowing) however long it takes. Only allows of statements
 that neither prepare nor execute are cached, with the decision event
 ``_judge`` recorded, which the pump records again for each hit; holds and
 denials always come back here (denials are logged). An allow whose
-classification no constant's value decided (``Classification.literal_free``:
-the classifier's template cache reuses it for other constants too) is
-cached under the statement's shape (``limen_pump::shape``) when it is a
-simple query the shape lexer understands, so the same query with other
-constants is not asked again; the shape lexer's soundness (same shape =>
-same parse-tree template) is checked in tests/test_policy_templates.py.
+classification holds for the statement's shape
+(``Classification.shape_reusable``: no constant was read, and every
+constant of this text is an ``A_Const`` of its tree) is cached under the
+shape (``limen_pump::shape``), so the same query with other constants is
+not asked again; why that is sound: docs/decision-cache.md.
+Statements are recorded masked (:mod:`limen.gateway.inrecord`): a statement
+whose recorded text was masked is never cached, a shape only when its
+statement has no secret position in its parse tree (true of every
+statement of that shape), and a shape hit in which the session's content
+masker finds something comes back here to be recorded masked.
 
 While a decision waits, ``session.pump.send_client(data)`` sends the client
 whole messages (a NoticeResponse naming the approval) at a message
@@ -103,13 +107,13 @@ class _Tap:
         self.statements = 0
         self.events: list[bytes] = []
 
-    def append(self, kind: str, payload: bytes) -> None:
+    def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None:
         if self.native is not None:
-            self.native.append(kind, payload)
+            self.native.append(kind, payload, masked=masked)
             if kind == C2U:
                 self.statements += 1
         else:
-            self.inner.append(kind, payload)
+            self.inner.append(kind, payload, masked=masked)
         if kind == EVENT:
             self.events.append(bytes(payload))
 
@@ -136,8 +140,10 @@ class _Run:
         self.fd = pump.fileno()
 
     def drain_records(self) -> None:
+        s = self.session
         for kind, payload in self.pump.take_records():
-            self.tap.inner.append(kind, payload)
+            masked = s.input_masker is not None if kind == C2U else s.results_masked
+            self.tap.inner.append(kind, payload, masked=masked and kind != EVENT)
 
     async def events(self, nursery: trio.Nursery) -> None:
         """Handles the pump's events until it ends."""
@@ -214,19 +220,26 @@ class _Run:
         """What the pump gets for a decided statement: the bytes, whether to
         discard until Sync, the decision event when it may be reused, and
         whether it may be reused for the same statement with other
-        constants (no literal's value decided the classification)."""
+        constants (``Classification.shape_reusable``)."""
         s = self.session
         discard = s.discarding
         s.discarding = False
         event = self.tap.events[-1] if len(self.tap.events) == 1 else None
         decision = s.last_decision
-        cacheable = s.columns is None or s.columns.cacheable  # see limen.gateway.colmask
-        cache = event if event is not None and reusable(decision) and cacheable else None
+        # A statement masked for the record is judged each time (a hit would
+        # be recorded as sent); a secret position bars its whole shape.
+        masked = s.last_input
+        cache = event if event is not None and reusable(decision) else None
+        if masked is not None and masked.masked:
+            cache = None
+        if s.columns is not None and not s.columns.cacheable:  # see limen.gateway.colmask
+            cache = None
         shape = (
             cache is not None
+            and (masked is None or not masked.structural)
             and decision is not None
             and decision.classification is not None
-            and decision.classification.literal_free
+            and decision.classification.shape_reusable
         )
         return data, discard, cache, shape
 
@@ -287,6 +300,8 @@ async def run_pump(session: PgSession) -> None:
         session.relay,
         tap.native,
         judge=run.fast,
+        input_masker=None if session.input_masker is None else session.input_masker.content,
+        results_masked=session.results_masked,
         write_timeout=session.config.gateway.handshake_timeout.seconds,
     )
     run.attach(pump)

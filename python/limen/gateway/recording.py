@@ -1,10 +1,12 @@
 """Where a gateway session is recorded: one :class:`Recorder` per session.
 
-The session appends the statement texts (``c2u``), each decision
-(``event``, JSON) and the masked bytes sent to the client (``u2c``), then
-closes it. ``limen.record``'s ``SessionWriter`` has this shape; until it is
-plugged in, :class:`MemoryRecorder` (tests) and :class:`JsonlRecorder` (one
-JSON line per record, payload base64) stand in.
+The session appends the statement texts (``c2u``, masked for the record:
+:mod:`limen.gateway.inrecord`), each decision (``event``, JSON) and the
+masked bytes sent to the client (``u2c``), then closes it. ``masked=True``
+marks a payload that went through limen's masking. ``limen.record``'s
+``SessionWriter`` has this shape; until it is plugged in,
+:class:`MemoryRecorder` (tests) and :class:`JsonlRecorder` (one JSON line
+per record, payload base64) stand in.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ EVENT = "event"
 
 
 class Recorder(Protocol):
-    def append(self, kind: str, payload: bytes) -> None: ...
+    def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None:
+        """``masked``: the payload went through limen's masking (a native
+        log keeps it as the record's MASKED flag; others may ignore it)."""
+
     def close(self) -> None: ...
 
 
@@ -46,7 +51,7 @@ class NativeRecorder(Protocol):
     """A recorder backed by a native session log, which the native pump
     writes to directly (other recorders get the pump's records queued)."""
 
-    def append(self, kind: str, payload: bytes) -> None: ...
+    def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None: ...
     def close(self) -> None: ...
     def native_writer(self) -> _native.RecordWriter: ...
     def count_statements(self, n: int) -> None: ...
@@ -69,11 +74,15 @@ class MemoryRecorder:
     def __init__(self, info: SessionInfo | None = None) -> None:
         self.info = info
         self.records: list[tuple[str, bytes]] = []
+        self.masked: list[int] = []
+        """Indexes of the records appended as masked."""
         self.closed = False
 
-    def append(self, kind: str, payload: bytes) -> None:
+    def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None:
         if self.closed:
             raise ValueError("recorder is closed")
+        if masked:
+            self.masked.append(len(self.records))
         self.records.append((kind, bytes(payload)))
 
     def close(self) -> None:
@@ -94,9 +103,9 @@ class JsonlRecorder:
     def _write(self, obj: dict[str, object]) -> None:
         self._file.write(json.dumps(obj, separators=(",", ":")) + "\n")
 
-    def append(self, kind: str, payload: bytes) -> None:
+    def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None:
         data = base64.b64encode(payload).decode("ascii")
-        self._write({"t": round(time.time(), 6), "kind": kind, "data": data})
+        self._write({"t": round(time.time(), 6), "kind": kind, "data": data, "masked": masked})
 
     def close(self) -> None:
         if not self._file.closed:

@@ -25,8 +25,10 @@ import trio
 from limen import _native
 from limen.approvals import ApprovalHub
 from limen.config import Config
+from limen.gateway.inrecord import InputMaskers
 from limen.gateway.recording import MemoryRecorder, Recorder, RecorderFactory, SessionInfo
 from limen.identity import Authenticator, Identity
+from limen.inmask import InputMasker
 from limen.policy import Policy
 
 if TYPE_CHECKING:
@@ -76,7 +78,8 @@ class PgGateway:
         self.log: Callable[..., None] = log if log is not None else JsonLog()
         self.approvals = approvals
         """Holds wait here; None refuses every held statement."""
-        self._statement_masker: _native.Masker | None = None
+        self.input_maskers = InputMaskers(config, self.policy)
+        """Statement texts as recorded and shown (:mod:`limen.gateway.inrecord`)."""
         self.ssl_context = self._ssl_context()
         self.sessions: set[PgSession] = set()
         self.cancel_keys: dict[tuple[int, bytes], PgSession] = {}
@@ -119,12 +122,11 @@ class PgGateway:
                 self._maskers[key] = _native.Masker(detectors, regex_rules, word_rules, columns)
         return self._maskers[key]
 
-    def mask_statement(self, sql: bytes) -> str:
-        """Statement text as approvers see it: every built-in detector
-        applied (a bot's SQL can carry secrets too)."""
-        if self._statement_masker is None:
-            self._statement_masker = _native.Masker(["builtin"])
-        return self._statement_masker.mask(sql).decode("utf-8", "replace")
+    def mask_statement(self, sql: bytes, masker: InputMasker | None = None) -> str:
+        """Statement text as approvers see it: secret positions of the parse
+        tree and every built-in detector (and ``masker``'s, the session's)
+        masked, even when the session records raw (see :mod:`limen.inmask`)."""
+        return (masker or self.input_maskers.builtin).mask_text(sql)
 
     # -- listening ---------------------------------------------------------------
 

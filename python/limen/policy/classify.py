@@ -98,6 +98,7 @@ from pglast.parser import parse_sql_json
 
 from limen import _native
 from limen.policy.catalog import function_class, is_builtin_operator, tablesample_is_builtin
+from limen.policy.sealed import Constants, sealed
 
 __all__ = [
     "ADMIN",
@@ -224,8 +225,13 @@ class Classification:
     error: str | None = None
     """Why it is ``unknown`` (a parse error says where, never what)."""
     literal_free: bool = field(default=False, compare=False)
-    """True when no literal's value decided it (the template cache reuses it
-    for the same statement with other constants, and so may the pump)."""
+    """True when the walk read no constant (see :mod:`limen.policy.sealed`):
+    the template cache reuses it for every text with the same template."""
+    shape_reusable: bool = field(default=False, compare=False)
+    """True when it is also proven for every text with the same shape key
+    (``literal_free`` and every constant of *this* text is an ``A_Const``:
+    ``_native.pg_shape_proven``): the pump may cache its allow by shape.
+    Computed for each text, never inherited through the template cache."""
 
     @property
     def klass(self) -> str:
@@ -267,9 +273,10 @@ def classify(sql: str) -> Classification:
     literal constant's value and every location removed — so that the same
     statement with other literals (``WHERE aid = 1``, ``= 2``, ...) is parsed
     but not walked again. A classification is stored under its template only
-    when the walk never looked at a literal's value (see
-    :func:`_literal_matters`): ``WHERE true``, ``1 = 1``, ``SET
+    when the walk read no constant (the walk sees constants sealed: see
+    :mod:`limen.policy.sealed`): ``WHERE true``, ``1 = 1``, ``SET
     client_encoding = ...`` are judged by their value and only cached by text.
+    See docs/decision-cache.md.
     """
     if len(sql) > CACHE_MAX_TEXT:
         return classify_uncached(sql)
@@ -303,9 +310,9 @@ _CONST_VALUE: Final = re.compile(
     + r'|[^{}",]*))?\}'
 )
 _LOCATION: Final = re.compile(r'"(?:\w*location|stmt_len|(?:rexpr_)?list_(?:start|end))":-?\d+')
-_TEMPLATES: OrderedDict[str, Classification] = OrderedDict()
+_TEMPLATES: OrderedDict[str, tuple[Classification, Classification]] = OrderedDict()
+"""template -> the classification, without and with ``shape_reusable``."""
 _TEMPLATES_LOCK: Final = threading.Lock()
-_WALK: Final = threading.local()
 
 
 def _template(tree_json: str) -> str:
@@ -317,12 +324,6 @@ def template_reference(tree_json: str) -> str:
     """The template by its definition: two regular-expression substitutions
     (the native one-pass version is tested against this)."""
     return _LOCATION.sub("", _CONST_VALUE.sub(r'"A_Const":{"\1":{}', tree_json))
-
-
-def _literal_matters() -> None:
-    """Called wherever a literal's value decides the outcome: the
-    classification being made must not be reused for other literals."""
-    _WALK.literal_matters = True
 
 
 # --- parsing ------------------------------------------------------------------------
@@ -360,26 +361,38 @@ def _classify(sql: str, depth: int, *, templates: bool = False) -> Classificatio
                 hit = _TEMPLATES.get(key)
                 if hit is not None:
                     _TEMPLATES.move_to_end(key)
-                    return hit
-        tree = _DECODER.decode(tree_json)
+            if hit is not None:
+                return hit[1] if _shape_proven(sql, tree_json) else hit[0]
+        tree, consts = sealed(tree_json)
     except UnicodeError:
         return _unknown("UNKNOWN", "the text is not valid Unicode")
     except Exception as exc:
         return _unknown("UNKNOWN", _parse_error(exc))
-    if not templates:
-        return _walk_tree(tree, depth)
-    _WALK.literal_matters = False
-    result = _walk_tree(tree, depth)
-    if not _WALK.literal_matters:
-        result = replace(result, literal_free=True)
-        with _TEMPLATES_LOCK:
-            _TEMPLATES[key] = result
-            if len(_TEMPLATES) > CACHE_SIZE:
-                _TEMPLATES.popitem(last=False)
-    return result
+    result = _walk_tree(tree, depth, consts)
+    if not templates or consts.read:
+        return result
+    pair = (
+        replace(result, literal_free=True),
+        replace(result, literal_free=True, shape_reusable=True),
+    )
+    with _TEMPLATES_LOCK:
+        _TEMPLATES[key] = pair
+        if len(_TEMPLATES) > CACHE_SIZE:
+            _TEMPLATES.popitem(last=False)
+    return pair[1] if _shape_proven(sql, tree_json) else pair[0]
 
 
-def _walk_tree(tree: object, depth: int) -> Classification:
+def _shape_proven(sql: str, tree_json: str) -> bool:
+    """Whether every constant of ``sql`` (as the pump's shape lexer finds
+    them) is an ``A_Const`` of its tree: see ``limen_pump::shape::proven``."""
+    try:
+        data = sql.encode("utf-8")
+    except UnicodeError:
+        return False
+    return _native.pg_shape_proven(data, tree_json)
+
+
+def _walk_tree(tree: object, depth: int, consts: Constants) -> Classification:
     stmts = tree.get("stmts", []) if isinstance(tree, dict) else []
     infos = []
     for raw in stmts:
@@ -388,7 +401,8 @@ def _walk_tree(tree: object, depth: int) -> Classification:
             infos.append(_unknown("UNKNOWN", "the parser returned no statement").statements[0])
             continue
         ((kind, body),) = node.items()
-        infos.append(_Walker(depth).statement(kind, body if isinstance(body, dict) else {}))
+        walker = _Walker(depth, consts)
+        infos.append(walker.statement(kind, body if isinstance(body, dict) else {}))
     if not infos:
         empty = frozenset({HARMLESS})
         info = StatementInfo("EMPTY", empty, frozenset(), "an empty query", direct_classes=empty)
@@ -603,21 +617,13 @@ def _unwrap(node: object) -> tuple[str, _Node]:
 
 
 def _strip_consts(node: object) -> object:
-    """The node without locations and without the values of literals."""
+    """The node with every constant's ordinal blanked (reads nothing)."""
     if isinstance(node, dict):
         if len(node) == 1 and "A_Const" in node:
             return "A_Const"
-        return {k: _strip_consts(v) for k, v in node.items() if k != "location"}
+        return {k: _strip_consts(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_strip_consts(v) for v in node]
-    return node
-
-
-def _strip_locations(node: object) -> object:
-    if isinstance(node, dict):
-        return {k: _strip_locations(v) for k, v in node.items() if k != "location"}
-    if isinstance(node, list):
-        return [_strip_locations(v) for v in node]
     return node
 
 
@@ -660,10 +666,11 @@ def _command(kind: str) -> str:
     return _CAMEL.sub(" ", kind.removesuffix("Stmt")).upper()
 
 
-def _const_value(node: object) -> object:
-    """The value of a literal constant, or a sentinel when not one."""
-    kind, body = _unwrap(node)
-    if kind == "A_Const":
+def _const_value(node: object, consts: Constants) -> object:
+    """The value of a literal constant, or a sentinel when not one. Reading
+    it is recorded (see :mod:`limen.policy.sealed`)."""
+    body = consts.value(node)
+    if body is not None:
         if body.get("isnull"):
             return None
         for key in ("ival", "fval", "sval", "boolval"):
@@ -676,8 +683,9 @@ def _const_value(node: object) -> object:
         if "ival" in body:
             return 0
         return _NOT_CONST
+    kind, body = _unwrap(node)
     if kind == "TypeCast":
-        value = _const_value(body.get("arg"))
+        value = _const_value(body.get("arg"), consts)
         names = _names(body.get("typeName", {}).get("names"))
         if names and names[-1] == "bool" and isinstance(value, str):
             low = value.strip().lower()
@@ -687,6 +695,14 @@ def _const_value(node: object) -> object:
                 return False
         return value
     return _NOT_CONST
+
+
+def _is_const(node: object) -> bool:
+    """Whether :func:`_const_value` would find a constant (without reading it)."""
+    kind, body = _unwrap(node)
+    if kind == "TypeCast":
+        return _is_const(body.get("arg"))
+    return Constants.ordinal(node) is not None
 
 
 _NOT_CONST: Final = object()
@@ -701,31 +717,29 @@ _COMPARE: Final = {
 }
 
 
-def _is_false(node: object) -> bool:
+def _is_false(node: object, consts: Constants) -> bool:
     """True only for a condition that is false for certain (``false``,
     ``1 = 0``, ``NOT true``)."""
     kind, body = _unwrap(node)
-    value = _const_value(node)
+    value = _const_value(node, consts)
     if value is not _NOT_CONST:
-        _literal_matters()
         return value is False or value is None
     if kind == "BoolExpr":
         args = body.get("args", [])
         op = body.get("boolop")
         if op == "NOT_EXPR" and args:
-            inner = _const_value(args[0])
-            if inner is not _NOT_CONST:
-                _literal_matters()
-            return inner is True
+            return _const_value(args[0], consts) is True
         if op == "AND_EXPR":
-            return any(_is_false(a) for a in args)
+            return any(_is_false(a, consts) for a in args)
         if op == "OR_EXPR":
-            return all(_is_false(a) for a in args)
+            return all(_is_false(a, consts) for a in args)
     if kind == "A_Expr" and body.get("kind") == "AEXPR_OP":
         op = _names(body.get("name"))
-        left, right = _const_value(body.get("lexpr")), _const_value(body.get("rexpr"))
-        if len(op) == 1 and op[0] in _COMPARE and _NOT_CONST not in (left, right):
-            _literal_matters()
+        lexpr, rexpr = body.get("lexpr"), body.get("rexpr")
+        if len(op) != 1 or op[0] not in _COMPARE or not (_is_const(lexpr) and _is_const(rexpr)):
+            return False
+        left, right = _const_value(lexpr, consts), _const_value(rexpr, consts)
+        if _NOT_CONST not in (left, right):
             if left is None or right is None:
                 return True
             try:
@@ -738,7 +752,8 @@ def _is_false(node: object) -> bool:
 class _Target:
     """The relation an UPDATE/DELETE/MERGE changes, and the names that refer to it."""
 
-    def __init__(self, relation: object) -> None:
+    def __init__(self, relation: object, consts: Constants) -> None:
+        self.consts = consts
         rel = relation if isinstance(relation, dict) else {}
         alias = rel.get("alias", {})
         alias_name = alias.get("aliasname") if isinstance(alias, dict) else None
@@ -781,9 +796,9 @@ class _Target:
         kind, body = _unwrap(where)
         if kind == "CurrentOfExpr":
             return False
-        if _is_false(where):
+        if _is_false(where, self.consts):
             return False
-        if _const_value(where) is not _NOT_CONST:
+        if _is_const(where):
             return True
         if kind == "BoolExpr":
             args = body.get("args", [])
@@ -796,18 +811,22 @@ class _Target:
             op = _names(body.get("name"))
             if op in (("=",), (">=",), ("<=",)) or body.get("kind") == "AEXPR_NOT_DISTINCT":
                 left, right = body.get("lexpr"), body.get("rexpr")
-                if left is not None and _strip_consts(left) == _strip_consts(right):
-                    _literal_matters()  # `f(1) = f(1)` vs `f(1) = f(2)`
-                    if _strip_locations(left) == _strip_locations(right):
-                        return True
+                # `f(1) = f(1)` vs `f(1) = f(2)`: comparing opens the constants
+                if (
+                    left is not None
+                    and _strip_consts(left) == _strip_consts(right)
+                    and self.consts.equal(left, right)
+                ):
+                    return True
         return not self.referenced(where)
 
 
 class _Walker:
     """Collects the classes of one statement (and everything nested in it)."""
 
-    def __init__(self, depth: int) -> None:
+    def __init__(self, depth: int, consts: Constants) -> None:
         self.depth = depth
+        self.consts = consts
         self.reasons: dict[str, str] = {}
         self.tables: set[str] = set()
         self.ctes: set[str] = set()
@@ -991,11 +1010,11 @@ class _Walker:
         if kind == "TruncateStmt":
             self.add(UNBOUNDED_WRITE, "TRUNCATE empties whole tables")
         elif kind in ("UpdateStmt", "DeleteStmt"):
-            target = _Target(body.get("relation"))
+            target = _Target(body.get("relation"), self.consts)
             if target.unbounded(body.get("whereClause")):
                 self.add(UNBOUNDED_WRITE, f"{command} without a WHERE that restricts its rows")
         elif kind == "MergeStmt":
-            target = _Target(body.get("relation"))
+            target = _Target(body.get("relation"), self.consts)
             join_unbounded = target.unbounded(body.get("joinCondition"))
             for clause in body.get("mergeWhenClauses", []):
                 _, when = _unwrap(clause)
@@ -1015,10 +1034,10 @@ class _Walker:
         command = "RESET" if kind in ("VAR_RESET", "VAR_RESET_ALL") else "SET"
         if kind == "VAR_RESET_ALL":
             return "RESET ALL"
-        values = [_const_value(a) for a in body.get("args", [])]
-        text = [str(v).lower() for v in values if isinstance(v, str | bool | int)]
+        text: list[str] = []
         if setting in ("client_encoding", "standard_conforming_strings"):
-            _literal_matters()
+            values = [_const_value(a, self.consts) for a in body.get("args", [])]
+            text = [str(v).lower() for v in values if isinstance(v, str | bool | int)]
         if setting == "client_encoding":
             if kind == "VAR_RESET" or (kind == "VAR_SET_VALUE" and text and text[0] in _UTF8_NAMES):
                 return command

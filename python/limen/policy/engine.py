@@ -365,6 +365,9 @@ class SessionPolicy:
     entries), and by classification: a text that :func:`classify` finds in
     its template cache (the same statement with other literals) gets the
     same classification object, hence the same decision; holds never are.
+    The session is one identity on one resource under the rules fixed when
+    it started, so nothing else a decision depends on can differ between
+    two lookups (docs/decision-cache.md).
 
     A name that is prepared again keeps the *union* of the classes of every
     statement it was given: limen cannot tell whether the upstream accepted

@@ -57,6 +57,126 @@ pub fn tree_template(json: &str) -> String {
     out
 }
 
+/// The tree as limen's classifier walks it: `json` (a libpg_query JSON
+/// parse tree) with every source position removed (the keys
+/// [`tree_template`] removes, with their commas, so the text stays JSON)
+/// and every `A_Const` object replaced by its ordinal (`"A_Const":0`, `1`,
+/// ...); and the `A_Const` objects themselves, in that order. The
+/// classifier reaches a constant's content only through that second part,
+/// which records that it did (`limen.policy.sealed`): what it walks is the
+/// template but for the constants' kinds, which it does not even get.
+///
+/// Strings are copied whole, so nothing inside one is ever taken for a key.
+pub fn sealed_tree(json: &str) -> (String, Vec<String>) {
+    const HEAD: &[u8] = br#""A_Const":{"#;
+    let b = json.as_bytes();
+    let mut out = String::with_capacity(json.len());
+    let mut consts = Vec::new();
+    let mut last = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        if b[i..].starts_with(HEAD) {
+            let open = i + HEAD.len() - 1; // the object's `{`
+            let (_, end) = object_location(b, open + 1);
+            out.push_str(&json[last..i]);
+            out.push_str(r#""A_Const":"#);
+            out.push_str(&consts.len().to_string());
+            consts.push(json[open..end].to_owned());
+            i = end;
+            last = end;
+            continue;
+        }
+        if let Some(end) = match_location(b, i) {
+            out.push_str(&json[last..i]);
+            if out.ends_with(',') {
+                out.pop();
+                last = end;
+            } else {
+                // the first key: drop the comma after it instead
+                last = if b.get(end) == Some(&b',') {
+                    end + 1
+                } else {
+                    end
+                };
+            }
+            i = last;
+            continue;
+        }
+        i = json_string_end(b, i).unwrap_or(b.len());
+    }
+    out.push_str(&json[last..]);
+    (out, consts)
+}
+
+/// The `location` of every `A_Const` node of `json` (a libpg_query JSON
+/// parse tree), in order: where in the statement each constant begins.
+/// An `A_Const` without one (or with a malformed one) is left out, which
+/// only ever makes a proof that uses these fail.
+pub fn const_locations(json: &str) -> Vec<i64> {
+    const HEAD: &[u8] = br#""A_Const":{"#;
+    let b = json.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' if b[i..].starts_with(HEAD) => {
+                let (location, end) = object_location(b, i + HEAD.len());
+                out.extend(location);
+                i = end;
+            }
+            b'"' => i = json_string_end(b, i).unwrap_or(b.len()),
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+/// From just inside an object (`p` after its `{`): the value of its own
+/// `"location"` key, and where the object ends (or the text does).
+fn object_location(b: &[u8], mut p: usize) -> (Option<i64>, usize) {
+    let mut depth = 1usize;
+    let mut location = None;
+    while p < b.len() {
+        match b[p] {
+            b'"' => {
+                if depth == 1 && b[p..].starts_with(br#""location":"#) {
+                    let mut q = p + br#""location":"#.len();
+                    let start = q;
+                    if b.get(q) == Some(&b'-') {
+                        q += 1;
+                    }
+                    while b.get(q).is_some_and(u8::is_ascii_digit) {
+                        q += 1;
+                    }
+                    location = std::str::from_utf8(&b[start..q])
+                        .ok()
+                        .and_then(|t| t.parse().ok());
+                    p = q;
+                    continue;
+                }
+                p = json_string_end(b, p).unwrap_or(b.len());
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                p += 1;
+            }
+            b'}' | b']' => {
+                depth -= 1;
+                p += 1;
+                if depth == 0 {
+                    return (location, p);
+                }
+            }
+            _ => p += 1,
+        }
+    }
+    (location, p)
+}
+
 /// Pattern (1) at `i`: the end of the part kept (`"A_Const":{"KIND":{`)
 /// and the end of the match.
 fn match_const(b: &[u8], i: usize) -> Option<(usize, usize)> {
@@ -150,7 +270,38 @@ fn json_string_end(b: &[u8], p: usize) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::tree_template;
+    use super::{const_locations, sealed_tree, tree_template};
+
+    #[test]
+    fn a_sealed_tree_keeps_no_constant_and_no_position() {
+        let t = r#"{"val":{"A_Const":{"sval":{"sval":"a}\"location\":5"},"location":11}},"list":[{"A_Const":{"isnull":true,"location":-1}}],"s":"\"location\":1","location":3}"#;
+        let (tree, consts) = sealed_tree(t);
+        assert_eq!(
+            tree,
+            r#"{"val":{"A_Const":0},"list":[{"A_Const":1}],"s":"\"location\":1"}"#
+        );
+        assert_eq!(
+            consts,
+            [
+                r#"{"sval":{"sval":"a}\"location\":5"},"location":11}"#,
+                r#"{"isnull":true,"location":-1}"#
+            ]
+        );
+        let first = r#"{"location":3,"a":1,"stmt_len":4}"#;
+        assert_eq!(sealed_tree(first).0, r#"{"a":1}"#);
+        assert_eq!(sealed_tree(r#"{"location":3}"#).0, "{}");
+    }
+
+    #[test]
+    fn const_locations_of_a_tree() {
+        let t = r#"{"val":{"A_Const":{"sval":{"sval":"a}\"location\":5"},"location":11}},"x":{"A_Const":{"isnull":true,"location":-1}},"y":{"A_Const":{"ival":{"ival":-5},"location":7}},"location":3}"#;
+        assert_eq!(const_locations(t), [11, -1, 7]);
+        assert_eq!(
+            const_locations(r#"{"String":{"sval":"\"A_Const\":{"}}"#),
+            [] as [i64; 0]
+        );
+        assert_eq!(const_locations(r#""A_Const":{"ival":{"#), [] as [i64; 0]);
+    }
 
     #[test]
     fn literals_and_locations_go() {
