@@ -77,6 +77,15 @@ def test_output_columns(sql: str, expect: list[tuple[object, list[str]]]) -> Non
     assert masked(sql) == [expect]
 
 
+def test_two_uncounted_runs_mask_every_column() -> None:
+    plan = planner().plan("SELECT * FROM nowhere a JOIN elsewhere b ON a.x = b.y, users")
+    out = plan.outputs[0]
+    assert out is not None
+    relay = out.relay()
+    assert relay[4] == b"[MASKED:column:users.pin]"  # every column
+    assert relay[6]  # and its messages scrubbed
+
+
 def test_cursors_prepared_statements_and_created_views() -> None:
     p = planner()
     assert masked("DECLARE c CURSOR FOR SELECT id, secret FROM users", p) == [[]]

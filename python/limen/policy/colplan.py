@@ -118,7 +118,8 @@ class Output:
 
         prefix = [col(i) for i in self.items[:run]]
         suffix = [col(i) for i in self.items[run + 1 :]]
-        run_rep = marker(self.items[run].taint) if runs and self.items[run].taint else None
+        one = len(runs) == 1
+        run_rep = marker(self.items[run].taint) if one and self.items[run].taint else None
         copy = None
         if self.copy is not None:
             c = self.copy
