@@ -107,8 +107,54 @@ def _pgbench_once(t: Target, clients: int, mode: str, seconds: int) -> dict[str,
     }
 
 
+def _rows_per_s(t: Target, sql: str, rows: int) -> float:
+    return rows / read_all(t, sql)
+
+
 def _big_select(t: Target, rows: int) -> float:
-    return rows / read_all(t, f"SELECT i, md5(i::text) FROM generate_series(1, {rows}) i")
+    return _rows_per_s(t, f"SELECT i, md5(i::text) FROM generate_series(1, {rows}) i", rows)
+
+
+def _table_select(t: Target, rows: int) -> float:
+    """Rows per second of a large SELECT of a table's column through an
+    expression (the best of three runs: the machine is shared)."""
+    sql = f"SELECT i, s || '' FROM {_big_table(rows)}"
+    return max(_rows_per_s(t, sql, rows) for _ in range(3))
+
+
+def _big_table(rows: int) -> str:
+    return f"limen_big_{rows}"
+
+
+def _prepare_big(rows: int) -> None:
+    _psql(
+        f"CREATE TABLE IF NOT EXISTS {_big_table(rows)} AS "
+        f"SELECT i, md5(i::text) AS s FROM generate_series(1, {rows}) i",
+        DB,
+    )
+
+
+def _column_mask(rows: int, plain: Target) -> tuple[list[list[Any]], dict[str, float]]:
+    """The same large SELECT through limen (native pump) without and with a
+    ``column:`` mask on the selected column (masked whole by its output
+    plan: the expression is derived from it)."""
+    _prepare_big(rows)
+    from limen_bench_gateway import start_limen
+
+    masked, handle = start_limen(DB, "native", (f"{_big_table(rows)}.s",))
+    try:
+        without = _table_select(plain, rows)
+        with_mask = _table_select(masked, rows)
+    finally:
+        handle.close()
+    label = f"SELECT {rows} table rows, s || ''"
+    return (
+        [
+            [plain.name, label, without, "-", "-", "-"],
+            [masked.name, label, with_mask, "-", "-", "-"],
+        ],
+        {"limen-colmask/limen rows/s": with_mask / without},
+    )
 
 
 def _limen_target(relay: str) -> tuple[Target | None, Any, str | None]:
@@ -153,6 +199,10 @@ def run(short: bool) -> dict[str, Any]:
                     r = _pgbench(t, clients, mode, seconds)
                     results[t.name][f"{mode}/{clients}"] = r
             results[t.name]["big"] = {"rows_per_s": _big_select(t, rows_big)}
+        limen = next((t for t in targets if t.name == "limen"), None)
+        colmask: tuple[list[list[Any]], dict[str, float]] = ([], {})
+        if limen is not None:
+            colmask = _column_mask(rows_big, limen)
         prepare_b64(DB, 50)
         pairs = {t.name: run_pair(t, 1 if short else 3) for t in targets if t.name != "limen-trio"}
         for t in targets:
@@ -171,6 +221,7 @@ def run(short: bool) -> dict[str, Any]:
                         r["cpu_us_per_tx"] if t.pid else "-",
                     ]
                 )
+        rows.extend(colmask[0])
     finally:
         bouncer.close()
         for h in handles:
@@ -189,7 +240,7 @@ def run(short: bool) -> dict[str, Any]:
                 f"read {pair['read_s']:.2f} s",
             ]
         )
-    ratios: dict[str, float] = {}
+    ratios: dict[str, float] = dict(colmask[1])
     if "limen" in pairs:
         ratios["two-session SELECT 1 p99 ms, limen - pgbouncer"] = (
             pairs["limen"]["busy_p99"] - pairs["pgbouncer"]["busy_p99"]

@@ -2,7 +2,8 @@
 the local PostgreSQL, with policy (pglast classification), masking (every
 built-in detector) and recording on, and a dev-IdP token as the password.
 `relay` picks who moves the bytes after the handshake: the native pump
-(target "limen") or the Trio relay (target "limen-trio")."""
+(target "limen") or the Trio relay (target "limen-trio"); `columns` adds
+``column:`` masks (target name "…-colmask")."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ LIMEN = str(Path(sys.executable).parent / "limen")
 
 
 class LimenServe:
-    def __init__(self, dbname: str, relay: str = "native") -> None:
+    def __init__(self, dbname: str, relay: str = "native", columns: tuple[str, ...] = ()) -> None:
         self.relay = relay
+        self.columns = columns
+        mask = json.dumps(["builtin", *(f"column:{c}" for c in columns)])
         self.dir = Path(tempfile.mkdtemp(prefix="limen-bench-gw-"))
         cfg = self.dir / "limen.toml"
         cfg.write_text(
@@ -52,7 +55,7 @@ name = "bench"
 groups = ["bench"]
 resources = ["{dbname}"]
 allow = ["read", "write"]
-mask = ["builtin"]
+mask = {mask}
 """
         )
         self.token = subprocess.run(
@@ -103,7 +106,8 @@ mask = ["builtin"]
 
     def target(self) -> Target:
         return Target(
-            "limen" if self.relay == "native" else f"limen-{self.relay}",
+            ("limen" if self.relay == "native" else f"limen-{self.relay}")
+            + ("-colmask" if self.columns else ""),
             "127.0.0.1",
             self.port,
             "bench",
@@ -122,6 +126,8 @@ mask = ["builtin"]
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def start_limen(dbname: str, relay: str = "native") -> tuple[Target, LimenServe]:
-    serve = LimenServe(dbname, relay)
+def start_limen(
+    dbname: str, relay: str = "native", columns: tuple[str, ...] = ()
+) -> tuple[Target, LimenServe]:
+    serve = LimenServe(dbname, relay, columns)
     return serve.target(), serve

@@ -27,6 +27,7 @@ RELAY_MODULES = {
     "test_gateway_pg_secrets",
     "test_gateway_pg_reuse",
     "test_gateway_pg_twins",
+    "test_gateway_pg_columns",
 }
 
 #: Fixtures that create or reach a database on the local PostgreSQL.

@@ -244,6 +244,19 @@ def test_rules_may_mask_with_user_mask_rules() -> None:
     assert config.rules[1].mask == ["builtin", "ticket", "column:users.email"]
 
 
+def test_mask_predicates_is_allow_or_deny() -> None:
+    rule = '[[rules]]\nname = "r1"\ngroups = ["ci"]\nresources = ["db"]\nallow = ["read"]\n'
+    config = load_config_data(
+        merge(tomllib.loads(BASE), tomllib.loads(rule + 'mask_predicates = "deny"\n'))
+    )
+    assert config.rules[1].mask_predicates == "deny"
+    assert config.rules[0].mask_predicates == "allow"
+    with pytest.raises(ConfigError, match="mask_predicates"):
+        load_config_data(
+            merge(tomllib.loads(BASE), tomllib.loads(rule + 'mask_predicates = "maybe"\n'))
+        )
+
+
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     """BASE with the extra tables merged in and the extra array items appended."""
     out = dict(base)

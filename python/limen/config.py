@@ -544,6 +544,9 @@ class Rule(_Strict, frozen=True):
     hold: list[StatementClass] = msgspec.field(default_factory=list)
     deny: list[StatementClass] = msgspec.field(default_factory=list)
     mask: list[str] = msgspec.field(default_factory=list)
+    mask_predicates: Literal["allow", "deny"] = "allow"
+    """With ``deny``, a statement that filters, joins, orders or groups on a
+    column this rule masks is refused (no reading it one comparison at a time)."""
     approvers: list[str] = msgspec.field(default_factory=list)
     approvals_required: int = 1
     hold_timeout: Duration | None = None

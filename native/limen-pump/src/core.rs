@@ -15,6 +15,8 @@
 //! - FunctionCall always goes to the host (it is denied there).
 //! - While discarding (after a refused Parse), every message but Sync,
 //!   Flush and Terminate is dropped; Sync ends the discarding.
+//! - Bind is told to the relay (the portal takes its statement's output
+//!   plan), and so is each Parse (its plan is cleared until judged).
 //! - Describe is forwarded and told to the relay; an Execute of a portal
 //!   not described just before gets a hidden Describe first, whose answer
 //!   the relay uses for the masking plan and swallows.
@@ -246,11 +248,22 @@ pub struct PumpCore<M> {
     results_masked: bool,
 }
 
-fn push_describe<M: ContentMasker>(relay: &SharedRelay<M>, hidden: bool) -> Result<(), PumpError> {
+fn lock<M>(relay: &SharedRelay<M>) -> Result<std::sync::MutexGuard<'_, ServerRelay<M>>, PumpError> {
     relay
         .lock()
-        .map_err(|_| PumpError::local("the relay lock is poisoned"))?
-        .push_describe(hidden);
+        .map_err(|_| PumpError::local("the relay lock is poisoned"))
+}
+
+fn push_describe<M: ContentMasker>(
+    relay: &SharedRelay<M>,
+    hidden: bool,
+    portal: Option<&[u8]>,
+) -> Result<(), PumpError> {
+    let mut relay = lock(relay)?;
+    match portal {
+        Some(p) => relay.push_describe_portal(hidden, p),
+        None => relay.push_describe(hidden),
+    }
     Ok(())
 }
 
@@ -417,12 +430,20 @@ impl<M: ContentMasker> PumpCore<M> {
                     continue;
                 }
                 FrontendMessage::Describe(d) => {
-                    push_describe(&self.relay, false)?;
+                    let portal = (d.kind == TargetKind::Portal).then_some(d.name);
+                    push_describe(&self.relay, false, portal)?;
                     upstream.extend_from_slice(raw);
                     self.described = match d.kind {
                         TargetKind::Portal => Some(d.name.to_vec()),
                         TargetKind::Statement => None,
                     };
+                    continue;
+                }
+                FrontendMessage::Bind(b) => {
+                    // The portal takes the statement's output plan.
+                    lock(&self.relay)?.note_bind(b.portal, b.statement);
+                    upstream.extend_from_slice(raw);
+                    self.described = None;
                     continue;
                 }
                 FrontendMessage::Execute(e) => {
@@ -435,7 +456,7 @@ impl<M: ContentMasker> PumpCore<M> {
                         }
                         .try_encode(upstream)
                         .map_err(|err| PumpError::wire(Side::Client, &err))?;
-                        push_describe(&self.relay, true)?;
+                        push_describe(&self.relay, true, Some(e.portal))?;
                     }
                     upstream.extend_from_slice(raw);
                     self.described = None;
@@ -448,6 +469,11 @@ impl<M: ContentMasker> PumpCore<M> {
                 }
             };
             self.described = None;
+            if extended {
+                // Until the host's judgement plans it (a cached decision
+                // is only ever one without a masked column).
+                lock(&self.relay)?.plan_statement(name, None);
+            }
             let cacheable = kind != JudgeKind::FunctionCall
                 && self.limits.entries > 0
                 && sql.len() <= self.limits.max_text;

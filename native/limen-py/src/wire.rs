@@ -26,8 +26,8 @@ use limen_wire::pg::frontend::{
     AuthContext, CancelRequest, Describe, Parse, ProtocolVersion, Query, StartupMessage, TargetKind,
 };
 use limen_wire::pg::{
-    BackendMessage, ContentMasker, FrontendDecoder, FrontendMessage, Limits, RelayEvent,
-    ServerRelay,
+    BackendMessage, ContentMasker, CopyFormat, FrontendDecoder, FrontendMessage, Limits, OutColumn,
+    OutputPlan, RelayEvent, ServerRelay,
 };
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
@@ -126,6 +126,49 @@ fn event_tuple<'py>(py: Python<'py>, ev: RelayEvent) -> PyResult<Bound<'py, PyTu
     PyTuple::new(py, items)
 }
 
+/// (mask, expected label) of one output column.
+type ColumnTuple = (Option<Vec<u8>>, Option<Vec<u8>>);
+/// An output plan from Python: (prefix, has_run, run_mask, suffix,
+/// all_mask, copy = (format 0 text / 1 csv / 2 binary, delimiter, quote,
+/// escape, header), scrub).
+type PlanTuple = (
+    Vec<ColumnTuple>,
+    bool,
+    Option<Vec<u8>>,
+    Vec<ColumnTuple>,
+    Option<Vec<u8>>,
+    Option<(u8, u8, u8, u8, bool)>,
+    bool,
+);
+
+fn output_plan(t: PlanTuple) -> Arc<OutputPlan> {
+    let (prefix, has_run, run, suffix, all, copy, scrub) = t;
+    let cols = |v: Vec<ColumnTuple>| {
+        v.into_iter()
+            .map(|(mask, name)| OutColumn { mask, name })
+            .collect()
+    };
+    Arc::new(OutputPlan {
+        prefix: cols(prefix),
+        run: has_run.then_some(run),
+        suffix: cols(suffix),
+        all,
+        copy: copy.map(|(format, delimiter, quote, escape, header)| {
+            let format = match format {
+                0 => CopyFormat::Text { delimiter },
+                1 => CopyFormat::Csv {
+                    delimiter,
+                    quote,
+                    escape,
+                },
+                _ => CopyFormat::Binary,
+            };
+            (format, header)
+        }),
+        scrub,
+    })
+}
+
 /// The server side of a session (`limen_wire::pg::ServerRelay`): upstream
 /// bytes in, bytes for the client and events out.
 #[pyclass(name = "PgServerRelay", module = "limen._native")]
@@ -193,9 +236,44 @@ impl PgServerRelay {
 
     /// Call for each Describe sent upstream, in order; the answer to a
     /// `hidden` one (sent by the gateway to learn a portal's columns) sets
-    /// the masking plan but is not forwarded.
-    fn push_describe(&mut self, hidden: bool) -> PyResult<()> {
-        self.relay()?.push_describe(hidden);
+    /// the masking plan but is not forwarded. Give `portal` for a Describe
+    /// of a portal: the rows that follow are masked by its output plan.
+    #[pyo3(signature = (hidden, portal=None))]
+    fn push_describe(&mut self, hidden: bool, portal: Option<Vec<u8>>) -> PyResult<()> {
+        let mut relay = self.relay()?;
+        match portal {
+            Some(p) => relay.push_describe_portal(hidden, &p),
+            None => relay.push_describe(hidden),
+        }
+        Ok(())
+    }
+
+    /// Output plans of the next simple query's statements (one per
+    /// statement, None for a statement with no masked column); see
+    /// `limen.policy.colplan.Output.relay` for a plan's form.
+    fn plan_query(&mut self, plans: Vec<Option<PlanTuple>>) -> PyResult<()> {
+        let plans = plans.into_iter().map(|p| p.map(output_plan)).collect();
+        self.relay()?.plan_query(plans);
+        Ok(())
+    }
+
+    /// The output plan of prepared statement `name` (None: none masked).
+    #[pyo3(signature = (name, plan=None))]
+    fn plan_statement(&mut self, name: Vec<u8>, plan: Option<PlanTuple>) -> PyResult<()> {
+        self.relay()?.plan_statement(&name, plan.map(output_plan));
+        Ok(())
+    }
+
+    /// The output plan of a portal opened by SQL (`DECLARE name CURSOR`).
+    #[pyo3(signature = (name, plan=None))]
+    fn plan_portal(&mut self, name: Vec<u8>, plan: Option<PlanTuple>) -> PyResult<()> {
+        self.relay()?.plan_portal(&name, plan.map(output_plan));
+        Ok(())
+    }
+
+    /// A Bind of `statement` into `portal` went upstream.
+    fn note_bind(&mut self, portal: Vec<u8>, statement: Vec<u8>) -> PyResult<()> {
+        self.relay()?.note_bind(&portal, &statement);
         Ok(())
     }
 

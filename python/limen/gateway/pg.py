@@ -43,6 +43,8 @@ import trio
 from limen import _native
 from limen.approvals import ApprovalRequest, format_duration, new_approval_id
 from limen.config import Resource, Rule, SecretError, is_loopback_host
+from limen.gateway.colmask import SessionColumns
+from limen.gateway.colmask import load as load_columns
 from limen.gateway.inrecord import record_statement
 from limen.gateway.recording import EVENT, U2C, Recorder, SessionInfo
 from limen.identity import Identity, IdentityError
@@ -135,6 +137,7 @@ class PgSession:
         self._client_free: trio.Event | None = None
         self.last_decision: Decision | None = None  # the native pump caches some
         self.pump: _native.PgPump | None = None  # while the native pump relays
+        self.columns: SessionColumns | None = None  # column masks (limen.gateway.colmask)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -426,7 +429,7 @@ class PgSession:
             if done:
                 break
         if masker is not None:
-            await self._load_columns(masker)
+            self.columns = await load_columns(self, masker)
         self.client_key = self.gw.new_cancel_key(self)
         out = bytearray(_native.pg_auth_ok())
         for name, value in statuses:
@@ -478,53 +481,6 @@ class PgSession:
             raise SessionEnd("08006", "the upstream server closed the connection")
         _out, events = self.relay.feed(data)
         return events
-
-    async def _load_columns(self, masker: _native.Masker) -> None:
-        """Resolve ``column:`` rules to (table OID, attnum) on this upstream
-        (tables created later in the session are masked by content only)."""
-        assert self.upstream is not None
-        assert self.relay is not None
-        names = sorted(
-            {
-                c.removeprefix("column:").rsplit(".", 1)[-1].lower()
-                for r in self._rules()
-                for c in r.mask
-                if c.startswith("column:")
-            }
-        )
-        if not names:
-            return
-        quoted = ",".join("'" + n.replace("'", "''") + "'" for n in names)
-        sql = (
-            "SELECT c.oid::int8, a.attnum::int4, n.nspname, c.relname, a.attname "  # noqa: S608 (names match [A-Za-z0-9_$], quotes doubled)
-            "FROM pg_catalog.pg_attribute a "
-            "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
-            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-            f"WHERE a.attnum > 0 AND NOT a.attisdropped AND lower(a.attname) IN ({quoted})"
-        )
-        self.relay.capture_rows = True
-        await self.upstream.send_all(_native.pg_query(sql.encode()))
-        columns: dict[tuple[int, int], bytes] = {}
-        done = False
-        while not done:
-            for ev in await self._upstream_events():
-                if ev[0] == "data_row":
-                    row = ev[1]
-                    assert isinstance(row, list)
-                    oid, attnum, nsp, rel, att = (
-                        v.decode() if isinstance(v, bytes) else "" for v in row
-                    )
-                    rep = masker.column_replacement(f"{nsp}.{rel}", att) or (
-                        masker.column_replacement(rel, att)
-                    )
-                    if rep is not None:
-                        columns[(int(oid), int(attnum))] = rep
-                elif ev[0] == "error":
-                    raise SessionEnd("08006", "the gateway could not read the column catalog")
-                elif ev[0] == "ready_for_query":
-                    done = True
-        self.relay.capture_rows = False
-        self.relay.set_columns(columns)
 
     def _rules(self) -> list[Rule]:
         assert self.identity is not None
@@ -636,17 +592,22 @@ class PgSession:
                     break
                 elif kind == "describe":
                     assert isinstance(a, bytes)
-                    self.relay.push_describe(False)
-                    out += raw
                     described = a[1:] if a[:1] == b"P" else None
+                    self.relay.push_describe(False, described)
+                    out += raw
                     continue
+                elif kind == "bind":
+                    assert isinstance(a, bytes)
+                    assert isinstance(b, bytes)
+                    self.relay.note_bind(a, b)  # the portal takes the statement's plan
+                    out += raw
                 elif kind == "execute":
                     assert isinstance(a, bytes)
                     if described != a:
                         # Learn this portal's columns and formats: the relay
                         # masks by them and swallows the answer.
                         out += _native.pg_describe("P", a)
-                        self.relay.push_describe(True)
+                        self.relay.push_describe(True, a)
                     out += raw
                 else:
                     out += raw
@@ -672,23 +633,26 @@ class PgSession:
         try:
             sql = sql_bytes.decode("utf-8")
             decision = self.policy.decide_parse(name, sql) if extended else self.policy.decide(sql)
+            if self.columns is not None:
+                decision = self.columns.judge(decision, sql, extended=extended, name=name)
         except Exception as exc:  # fail closed: a policy that cannot decide denies
             decision = local_denial(
                 "unknown",
                 f"the statement could not be judged ({type(exc).__name__})",
                 "send valid UTF-8 SQL",
             )
-        self._event(
-            {
-                "event": "decision",
-                "action": decision.action,
-                "rule": decision.rule,
-                "class": decision.klass,
-                "classes": sorted(decision.classes),
-                "tables": sorted(decision.tables),
-                "protocol": "extended" if extended else "simple",
-            }
-        )
+        event: dict[str, object] = {
+            "event": "decision",
+            "action": decision.action,
+            "rule": decision.rule,
+            "class": decision.klass,
+            "classes": sorted(decision.classes),
+            "tables": sorted(decision.tables),
+            "protocol": "extended" if extended else "simple",
+        }
+        if self.columns is not None and self.columns.masked:
+            event["masked_columns"] = self.columns.masked
+        self._event(event)
         self.last_decision = decision
         if decision.action == "allow":
             return raw  # allows are in the recording; the log keeps refusals

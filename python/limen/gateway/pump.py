@@ -232,6 +232,8 @@ class _Run:
         cache = event if event is not None and reusable(decision) else None
         if masked is not None and masked.masked:
             cache = None
+        if s.columns is not None and not s.columns.cacheable:  # see limen.gateway.colmask
+            cache = None
         shape = (
             cache is not None
             and (masked is None or not masked.structural)

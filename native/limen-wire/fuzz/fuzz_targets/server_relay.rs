@@ -3,7 +3,11 @@
 //! panic, and whatever it forwards must decode as whole messages.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use limen_wire::pg::{BackendDecoder, ContentMasker, Limits, ServerRelay};
+use std::sync::Arc;
+
+use limen_wire::pg::{
+    BackendDecoder, ContentMasker, CopyFormat, Limits, OutColumn, OutputPlan, ServerRelay,
+};
 
 struct Toy;
 
@@ -30,6 +34,32 @@ fuzz_target!(|data: &[u8]| {
         relay.push_describe(true);
     }
     relay.replace_error(b"@".to_vec(), vec![b'E', 0, 0, 0, 5, 0]);
+    if ctl & 0x80 != 0 {
+        // An output plan: a masked column, a run, a checked label, COPY
+        // rows in text or CSV, scrubbed errors; for a simple query and
+        // for a portal.
+        let col = |m: bool| OutColumn {
+            mask: m.then(|| b"[M]".to_vec()),
+            name: (!m).then(|| b"id".to_vec()),
+        };
+        let copy = if ctl & 0x40 != 0 {
+            CopyFormat::Csv { delimiter: b',', quote: b'"', escape: b'\\' }
+        } else {
+            CopyFormat::Text { delimiter: b'\t' }
+        };
+        let plan = Arc::new(OutputPlan {
+            prefix: vec![col(false), col(true)],
+            run: (ctl & 0x20 != 0).then_some(None),
+            suffix: vec![col(true)],
+            all: None,
+            copy: Some((copy, ctl & 0x10 != 0)),
+            scrub: true,
+        });
+        relay.plan_query(vec![None, Some(plan.clone())]);
+        relay.plan_statement(b"s", Some(plan));
+        relay.note_bind(b"", b"s");
+        relay.push_describe_portal(ctl & 2 != 0, b"");
+    }
     let step = usize::from(ctl >> 1).max(1);
     let mut out = Vec::new();
     for chunk in body.chunks(step) {

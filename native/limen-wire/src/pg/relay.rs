@@ -19,7 +19,16 @@
 //!   cycles are still being answered waits for its own. Without
 //!   `push_sync`, every registration belongs to the cycle being answered
 //!   and ends at the next ReadyForQuery;
-//! - never forwards Authentication or BackendKeyData (events only).
+//! - never forwards Authentication or BackendKeyData (events only);
+//! - masks whole, by position, the result columns that the statement's
+//!   output plan ([`OutputPlan`], from the gateway's parse of it) says
+//!   derive from a masked column: plans of a simple query's statements
+//!   ([`ServerRelay::plan_query`], one per statement, in order, for the
+//!   cycle), of prepared statements ([`ServerRelay::plan_statement`]),
+//!   bound to portals ([`ServerRelay::note_bind`]) and used by the
+//!   Describe sent before each Execute ([`ServerRelay::push_describe_portal`]);
+//!   COPY rows in text and CSV format too (binary COPY rows of a masked
+//!   plan are dropped; the gateway refuses such a COPY first).
 //!
 //! Fail closed: DataRows that arrive without a RowDescription since the
 //! last ReadyForQuery or CommandComplete are masked by content whatever
@@ -27,10 +36,14 @@
 //! kept (a masked int would not decode); a column rule on such a value
 //! sends NULL instead.
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind};
+use crate::pg::backend::encode_fields;
 use crate::pg::backend::{tag, BackendMessage, RowDescription, TransactionStatus};
 use crate::pg::framing::Limits;
+use crate::pg::outplan::{rewrite_copy_row, scrub_fields, CopyFormat, OutputPlan};
+use crate::pg::planbook::{quotes_values, Described, PlanBook};
 use crate::pg::rewrite::{Action, Rewrite, RowRewriter};
 use crate::pg::BackendDecoder;
 
@@ -46,6 +59,8 @@ pub trait ContentMasker {
 pub const TEXTLIKE_BINARY_TYPES: [u32; 8] = [25, 1043, 1042, 19, 114, 142, 705, 17];
 /// jsonb: its binary form is a version byte then the text.
 pub const JSONB_TYPE: u32 = 3802;
+/// json: its binary form is its text.
+pub const JSON_TYPE: u32 = 114;
 
 /// What the caller needs to know about the upstream's messages. Owned and
 /// small; row data never appears here (except in capture mode).
@@ -116,8 +131,15 @@ pub struct ServerRelay<M> {
     plan: Vec<Plan>,
     plan_active: bool,
     planned: bool,
-    /// (cycle, hidden) per Describe sent upstream, in order.
-    describes: VecDeque<(u64, bool)>,
+    /// (cycle, hidden, the portal's plan when a portal's) per Describe
+    /// sent upstream, in order.
+    describes: VecDeque<(u64, bool, Option<Described>)>,
+    /// Output plans: which one the result streaming now is masked by.
+    plans: PlanBook,
+    /// The plan of the result set streaming now (from its RowDescription).
+    current: Option<Arc<OutputPlan>>,
+    /// COPY rows being rewritten: format, masks, header row still to come.
+    copy: Option<CopyRows>,
     rewriter: RowRewriter,
     capture_rows: bool,
     /// (cycle, marker, replacement).
@@ -143,6 +165,9 @@ impl<M: ContentMasker> ServerRelay<M> {
             plan_active: false,
             planned: false,
             describes: VecDeque::new(),
+            plans: PlanBook::default(),
+            current: None,
+            copy: None,
             open: 0,
             readies: 0,
             rewriter: RowRewriter::new(limits.max_message_size),
@@ -193,20 +218,70 @@ impl<M: ContentMasker> ServerRelay<M> {
     /// the caller sent itself, whose answer is used but not forwarded.
     pub fn push_describe(&mut self, hidden: bool) {
         let cycle = self.cycle();
-        self.describes.push_back((cycle, hidden));
+        self.describes.push_back((cycle, hidden, None));
+    }
+
+    /// [`ServerRelay::push_describe`] for a Describe of a portal: the rows
+    /// its Execute returns next are masked by the portal's plan.
+    pub fn push_describe_portal(&mut self, hidden: bool, portal: &[u8]) {
+        let cycle = self.cycle();
+        let described = self.plans.describe(portal);
+        self.describes.push_back((cycle, hidden, Some(described)));
+    }
+
+    /// The output plans of the statements of the simple query sent next
+    /// (in order; None: a statement with no masked column), for the
+    /// current cycle (call before its [`ServerRelay::push_sync`]).
+    pub fn plan_query(&mut self, plans: Vec<Option<Arc<OutputPlan>>>) {
+        let cycle = self.cycle();
+        self.plans.plan_query(cycle, plans);
+    }
+
+    /// The output plan of prepared statement `name` (a Parse; None: no
+    /// masked column). Call in the order the client's messages go upstream.
+    pub fn plan_statement(&mut self, name: &[u8], plan: Option<Arc<OutputPlan>>) {
+        self.plans.plan_statement(name, plan);
+    }
+
+    /// The output plan of portal `name` opened by SQL (`DECLARE name
+    /// CURSOR …`: the protocol's Execute can read it too).
+    pub fn plan_portal(&mut self, name: &[u8], plan: Option<Arc<OutputPlan>>) {
+        self.plans.plan_portal(name, plan);
+    }
+
+    /// A Bind of `statement` into `portal` went upstream.
+    pub fn note_bind(&mut self, portal: &[u8], statement: &[u8]) {
+        self.plans.note_bind(portal, statement);
     }
 
     /// Whether the RowDescription/NoData just received answers a hidden
     /// Describe (only Describes of the cycle being answered count: a
-    /// simple Query's RowDescription answers none).
+    /// simple Query's RowDescription answers none); sets the plan of the
+    /// statement whose results follow.
     fn pop_hidden(&mut self) -> bool {
-        match self.describes.front() {
-            Some(&(cycle, hidden)) if cycle <= self.readies => {
-                self.describes.pop_front();
+        let hidden = match self.describes.front() {
+            Some(&(cycle, hidden, _)) if cycle <= self.readies => {
+                if let Some((_, _, answered)) = self.describes.pop_front() {
+                    self.plans.described(answered);
+                }
                 hidden
             }
             _ => false,
-        }
+        };
+        self.current = self.plans.active(self.readies);
+        hidden
+    }
+
+    /// Whether the statement being answered reads a masked column.
+    fn scrubbing(&self) -> bool {
+        self.plans.active(self.readies).is_some_and(|p| p.scrub)
+    }
+
+    /// A statement's results are over.
+    fn statement_done(&mut self) {
+        self.plans.statement_done(self.readies);
+        self.current = None;
+        self.copy = None;
     }
 
     /// DataRows changed by masking so far.
@@ -215,10 +290,22 @@ impl<M: ContentMasker> ServerRelay<M> {
     }
 
     fn plan_for(&self, rd: &RowDescription<'_>) -> Vec<Plan> {
+        let by_position = self.current.as_ref().map(|p| {
+            let names: Vec<&[u8]> = rd.fields().map(|f| f.name).collect();
+            p.resolve(rd.len(), Some(&names))
+        });
         rd.fields()
-            .map(|f| {
+            .enumerate()
+            .map(|(i, f)| {
                 let binary = f.format == 1;
                 let textlike = TEXTLIKE_BINARY_TYPES.contains(&f.type_oid);
+                let positional = by_position
+                    .as_ref()
+                    .and_then(|m| m.get(i))
+                    .and_then(|m| m.as_ref());
+                if let Some(rep) = positional {
+                    return masked_value(rep, binary, f.type_oid);
+                }
                 if let Some(rep) = self.columns.get(&(f.table_oid, f.column_attr)) {
                     return if !binary || textlike {
                         Plan::Replace(rep.clone())
@@ -263,6 +350,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                 rewriter,
                 capture_rows,
                 masked_rows,
+                copy,
                 ..
             } = self;
             let Some(frame) = decoder.next_frame()? else {
@@ -293,20 +381,40 @@ impl<M: ContentMasker> ServerRelay<M> {
                 continue;
             }
             if t == tag::COPY_DATA {
+                let mut rewritten = None;
+                if let Some((format, masks, header)) = copy.as_mut() {
+                    if *header {
+                        *header = false;
+                    } else {
+                        let mut row = Vec::with_capacity(body.len() + 32);
+                        if rewrite_copy_row(*format, masks, body, &mut row) {
+                            *masked_rows += 1;
+                            if *format == CopyFormat::Binary {
+                                continue; // dropped: cannot be masked exactly
+                            }
+                            rewritten = Some(row);
+                        }
+                    }
+                }
+                let payload = rewritten.as_deref().unwrap_or(body);
+                if masker.is_none() && rewritten.is_none() {
+                    out.extend_from_slice(raw);
+                    continue;
+                }
+                let start = out.len();
+                out.push(tag::COPY_DATA);
+                out.extend_from_slice(&[0; 4]);
                 match masker.as_ref() {
                     Some(m) => {
-                        let start = out.len();
-                        out.push(tag::COPY_DATA);
-                        out.extend_from_slice(&[0; 4]);
-                        m.mask_into(body, out);
-                        let len = i32::try_from(out.len() - start - 1).map_err(|_| {
-                            out.truncate(start);
-                            Error::local(ErrorKind::MessageTooLarge, "CopyData masking")
-                        })?;
-                        out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
+                        m.mask_into(payload, out);
                     }
-                    None => out.extend_from_slice(raw),
+                    None => out.extend_from_slice(payload),
                 }
+                let len = i32::try_from(out.len() - start - 1).map_err(|_| {
+                    out.truncate(start);
+                    Error::local(ErrorKind::MessageTooLarge, "CopyData masking")
+                })?;
+                out[start + 1..start + 5].copy_from_slice(&len.to_be_bytes());
                 continue;
             }
             let raw = raw.to_vec();
@@ -344,6 +452,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                 events.push(RelayEvent::NegotiateProtocolVersion);
             }
             BackendMessage::RowDescription(rd) => {
+                let hidden = self.pop_hidden();
                 self.plan = self.plan_for(&rd);
                 self.plan_active = self.plan.iter().any(|p| *p != Plan::Keep);
                 self.planned = true;
@@ -352,7 +461,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                     .iter()
                     .filter(|p| matches!(p, Plan::Replace(_) | Plan::Null))
                     .count();
-                if !self.pop_hidden() {
+                if !hidden {
                     out.extend_from_slice(raw);
                 }
                 events.push(RelayEvent::RowDescription {
@@ -369,11 +478,16 @@ impl<M: ContentMasker> ServerRelay<M> {
                 }
             }
             BackendMessage::CommandComplete(c) => {
+                self.statement_done();
                 self.reset_plan();
                 out.extend_from_slice(raw);
                 events.push(RelayEvent::CommandComplete(c.tag.to_vec()));
             }
             BackendMessage::ErrorResponse(f) => {
+                let scrub = self.scrubbing();
+                self.plans.interrupted();
+                self.current = None;
+                self.copy = None;
                 let text = f.message().unwrap_or_default();
                 let hit = self
                     .replace_errors
@@ -385,11 +499,30 @@ impl<M: ContentMasker> ServerRelay<M> {
                         out.extend_from_slice(&rep);
                         events.push(RelayEvent::ReplacedError);
                     }
+                    None if scrub && quotes_values(f.code()) => {
+                        let kept = scrub_fields(f.iter());
+                        // Fields of a parsed message always fit one message.
+                        if encode_fields(tag::ERROR_RESPONSE, &kept, out).is_err() {
+                            out.extend_from_slice(raw);
+                        }
+                        events.push(RelayEvent::Error(
+                            kept.iter().map(|(c, v)| (*c, v.to_vec())).collect(),
+                        ));
+                    }
                     None => {
                         out.extend_from_slice(raw);
                         events.push(RelayEvent::Error(fields(&f)));
                     }
                 }
+            }
+            BackendMessage::NoticeResponse(f) if self.scrubbing() && quotes_values(f.code()) => {
+                let kept = scrub_fields(f.iter());
+                if encode_fields(tag::NOTICE_RESPONSE, &kept, out).is_err() {
+                    out.extend_from_slice(raw);
+                }
+                events.push(RelayEvent::Notice(
+                    kept.iter().map(|(c, v)| (*c, v.to_vec())).collect(),
+                ));
             }
             BackendMessage::NoticeResponse(f) => {
                 out.extend_from_slice(raw);
@@ -400,7 +533,10 @@ impl<M: ContentMasker> ServerRelay<M> {
                 // (Describes skipped after an error) goes.
                 let done = self.readies;
                 self.replace_errors.retain(|(cycle, _, _)| *cycle > done);
-                self.describes.retain(|(cycle, _)| *cycle > done);
+                self.describes.retain(|(cycle, _, _)| *cycle > done);
+                self.plans.end_cycle(done);
+                self.current = None;
+                self.copy = None;
                 self.readies += 1;
                 self.reset_plan();
                 out.extend_from_slice(raw);
@@ -418,6 +554,16 @@ impl<M: ContentMasker> ServerRelay<M> {
                 events.push(RelayEvent::CopyIn(c.format));
             }
             BackendMessage::CopyOutResponse(c) => {
+                let plan = self.plans.active(self.readies);
+                self.copy = plan.filter(|p| p.masks()).map(|p| {
+                    let masks = p.resolve(c.column_formats.len(), None);
+                    let (format, header) = match p.copy {
+                        _ if c.format == 1 => (CopyFormat::Binary, false),
+                        Some((format, header)) => (format, header),
+                        None => (CopyFormat::Text { delimiter: b'\t' }, false),
+                    };
+                    (format, masks, header)
+                });
                 out.extend_from_slice(raw);
                 events.push(RelayEvent::CopyOut(c.format));
             }
@@ -425,8 +571,55 @@ impl<M: ContentMasker> ServerRelay<M> {
                 out.extend_from_slice(raw);
                 events.push(RelayEvent::CopyBoth(c.format));
             }
+            BackendMessage::EmptyQueryResponse => {
+                self.statement_done();
+                out.extend_from_slice(raw);
+            }
+            BackendMessage::PortalSuspended => {
+                self.plans.interrupted();
+                self.current = None;
+                out.extend_from_slice(raw);
+            }
             _ => out.extend_from_slice(raw),
         }
+    }
+}
+
+/// COPY rows being rewritten: format, each column's replacement, and
+/// whether the header row is still to come.
+type CopyRows = (CopyFormat, Vec<Option<Vec<u8>>>, bool);
+
+/// A value masked whole by an output plan, in the column's format: a JSON
+/// string holding the replacement text for json and jsonb (a valid value
+/// in either format); the replacement text in text format and for types
+/// whose binary form is text; NULL for every other binary type (no value
+/// of an int, date … could say "masked").
+fn masked_value(rep: &[u8], binary: bool, type_oid: u32) -> Plan {
+    if type_oid != JSON_TYPE
+        && type_oid != JSONB_TYPE
+        && (!binary || TEXTLIKE_BINARY_TYPES.contains(&type_oid))
+    {
+        return Plan::Replace(rep.to_vec());
+    }
+    let json = || {
+        let mut v = vec![b'"'];
+        for &b in rep {
+            if b == b'"' || b == b'\\' {
+                v.push(b'\\');
+            }
+            v.push(b);
+        }
+        v.push(b'"');
+        v
+    };
+    match type_oid {
+        JSONB_TYPE if binary => {
+            let mut v = vec![1];
+            v.extend(json());
+            Plan::Replace(v)
+        }
+        JSON_TYPE | JSONB_TYPE => Plan::Replace(json()),
+        _ => Plan::Null,
     }
 }
 

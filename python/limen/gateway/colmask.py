@@ -1,0 +1,226 @@
+"""Column masks of one PostgreSQL session: the catalog it is judged
+against and the output plans the relay masks by.
+
+At the session's start (when a rule applying to it has a ``column:`` mask)
+:func:`load` reads the upstream's catalog once, through the relay's capture
+mode: every relation's columns, the definitions of views and materialized
+views, and the ``search_path`` — or, when the catalog's fingerprint is the
+one read last for the same resource and rules, reuses that (per process).
+It gives the relay the (table OID, attnum) of every masked column (plain
+references are masked by those even without a plan) and returns the
+session's :class:`SessionColumns`.
+
+:meth:`SessionColumns.judge` runs for every Query and Parse the policy
+allowed (or holds): it derives the statement's output plan
+(:class:`~limen.policy.colplan.ColumnPlanner`) and hands it to the relay
+before the message goes upstream (:meth:`PgServerRelay.plan_query` for the
+cycle of a simple query, :meth:`PgServerRelay.plan_statement` for a Parse;
+portals take their statement's plan at Bind). A statement that would
+unmask a column is refused (42501 naming the column and why), and so is
+one limen cannot plan (fail closed). The same code runs for both relays:
+the native pump calls the session's ``_judge`` for every statement it has
+no cached decision for, and only decisions of statements with no masked
+column, no view and no session state are cached (:attr:`cacheable`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from limen import _native
+from limen.policy.colplan import ColumnPlanner, QueryPlan, Snapshot
+from limen.policy.taint import Refusal, Relation
+
+if TYPE_CHECKING:
+    from limen.gateway.pg import PgSession
+    from limen.policy import Decision
+
+__all__ = ["SessionColumns", "load"]
+
+#: Changes whenever a relation, a column or a view's rule is created,
+#: changed or dropped (row counts and the sum of row versions of pg_class,
+#: pg_attribute and pg_rewrite), or the search path differs.
+FINGERPRINT_SQL = (
+    "SELECT 'f', concat_ws('/', "
+    "(SELECT count(*) || '.' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_class), "
+    "(SELECT count(*) || '.' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_attribute), "
+    "(SELECT count(*) || '.' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_rewrite), "
+    "(SELECT count(*) || '.' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_namespace), "
+    "array_to_string(pg_catalog.current_schemas(false), ','), pg_catalog.pg_my_temp_schema(), "
+    "pg_catalog.current_database(), pg_catalog.inet_server_port())"
+)
+CATALOG_SQL = (
+    "SELECT 'a', c.oid::int8::text, n.nspname, c.relname, c.relkind::text, a.attnum::text, "
+    "a.attname::text FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
+    "AND NOT a.attisdropped "
+    "WHERE c.relkind IN ('r', 'v', 'm', 'f', 'p') AND n.nspname NOT LIKE 'pg\\_toast%' "
+    "AND (n.nspname NOT LIKE 'pg\\_temp%' OR n.oid = pg_catalog.pg_my_temp_schema()) "
+    "UNION ALL SELECT 'v', c.oid::int8::text, n.nspname, c.relname, c.relkind::text, NULL, "
+    "pg_catalog.pg_get_viewdef(c.oid) FROM pg_catalog.pg_class c "
+    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "UNION ALL SELECT 's', NULL, s, NULL, NULL, o::text, NULL "
+    "FROM unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS x(s, o)"
+)
+
+
+class SessionColumns:
+    """The session's planner and the relay it registers plans on."""
+
+    def __init__(self, planner: ColumnPlanner, relay: _native.PgServerRelay) -> None:
+        self.planner = planner
+        self.relay = relay
+        self.cacheable = True
+        """Whether the last judged statement's decision may be reused by
+        text (the pump's cache): no masked column, no view, no state."""
+        self.masked: list[dict[str, object]] = []
+        """The last judged statement's masked output columns (recorded)."""
+
+    def judge(self, decision: Decision, sql: str, *, extended: bool, name: str) -> Decision:
+        """Plans an allowed (or held) statement and registers the plan;
+        a refusal comes back as a denial."""
+        self.masked = []
+        self.cacheable = False
+        if decision.action == "deny":
+            return decision
+        try:
+            plan = self.planner.plan(sql)
+        except Refusal as exc:
+            return _refused(decision, exc.column, exc.why)
+        except Exception as exc:  # fail closed: what cannot be planned is refused
+            return _refused(decision, "?", f"limen could not plan it ({type(exc).__name__})")
+        self._register(plan, extended=extended, name=name)
+        self.cacheable = plan.cacheable and not plan.planned
+        return decision
+
+    def _register(self, plan: QueryPlan, *, extended: bool, name: str) -> None:
+        for i, out in enumerate(plan.outputs):
+            for position, label, taint in out.columns() if out is not None else ():
+                self.masked.append(
+                    {"statement": i + 1, "column": position, "name": label, "from": taint}
+                )
+        for prepared in self.planner.prepared_now:  # SQL PREPARE: Bind may use it
+            out = self.planner.prepared.get(prepared)
+            self.relay.plan_statement(prepared.encode(), out.relay() if out else None)
+        for cursor in self.planner.declared_now:  # a cursor is a portal
+            out = self.planner.cursors.get(cursor)
+            self.relay.plan_portal(cursor.encode(), out.relay() if out and out.masked else None)
+        if extended:
+            first = plan.outputs[0] if plan.outputs else None
+            if name:  # SQL EXECUTE runs protocol-prepared statements too
+                self.planner.prepared[name] = first
+            self.relay.plan_statement(name.encode(), first.relay() if first else None)
+        elif plan.planned:
+            self.relay.plan_query([o.relay() if o is not None else None for o in plan.outputs])
+
+
+def _refused(decision: Decision, column: str, why: str) -> Decision:
+    shown = column if not column.startswith("?") else "derived from what limen cannot see"
+    return dataclasses.replace(
+        decision,
+        action="deny",
+        message=f"refused: masked column {shown}: {why}",
+        hint="read the column itself (it comes back masked), or ask for a rule without this "
+        "column mask",
+    )
+
+
+def _mask_rules(session: PgSession) -> tuple[frozenset[str], frozenset[str]]:
+    """(every ``column:`` rule body, those whose rule denies predicates)."""
+    every: set[str] = set()
+    deny: set[str] = set()
+    for rule in session._rules():
+        for m in rule.mask:
+            if m.startswith("column:"):
+                body = m.removeprefix("column:").lower()
+                every.add(body)
+                if rule.mask_predicates == "deny":
+                    deny.add(body)
+    return frozenset(every), frozenset(deny)
+
+
+async def _capture(session: PgSession, sql: str) -> list[list[str]]:
+    """The rows of one of the gateway's own queries (never the client's)."""
+    assert session.relay is not None
+    assert session.upstream is not None
+    session.relay.capture_rows = True
+    await session.upstream.send_all(_native.pg_query(sql.encode()))
+    rows: list[list[str]] = []
+    done = False
+    while not done:
+        for ev in await session._upstream_events():
+            if ev[0] == "data_row":
+                assert isinstance(ev[1], list)
+                rows.append([v.decode() if isinstance(v, bytes) else "" for v in ev[1]])
+            elif ev[0] == "error":
+                from limen.gateway.pg import SessionEnd
+
+                raise SessionEnd("08006", "the gateway could not read the column catalog")
+            elif ev[0] == "ready_for_query":
+                done = True
+    session.relay.capture_rows = False
+    return rows
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    fingerprint: str
+    relations: dict[tuple[str, str], Relation]
+    path: list[str]
+    columns: dict[tuple[int, int], bytes]
+
+
+#: (resource, column rules) -> the catalog last read for them: reused while
+#: the catalog's fingerprint is unchanged (see FINGERPRINT_SQL).
+_CACHE: dict[tuple[str, frozenset[str]], _Loaded] = {}
+_CACHE_MAX = 256
+
+
+async def load(session: PgSession, masker: _native.Masker) -> SessionColumns | None:
+    """Reads the catalog (see the module docs); None when no rule of the
+    session masks a column. The catalog read last for the same resource and
+    rules is reused when its fingerprint (every relation, column and view
+    rule, as row versions, and the search path) has not changed."""
+    assert session.relay is not None
+    rules, deny = _mask_rules(session)
+    if not rules:
+        return None
+    key = (session.resource_name or "", rules)
+    (fingerprint,) = (await _capture(session, FINGERPRINT_SQL))[0][1:]
+    loaded = _CACHE.get(key)
+    if loaded is None or loaded.fingerprint != fingerprint:
+        loaded = _read(await _capture(session, CATALOG_SQL), masker, fingerprint)
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = loaded
+    session.relay.set_columns(loaded.columns)
+    snapshot = Snapshot(loaded.relations, loaded.path, rules)
+    return SessionColumns(ColumnPlanner(snapshot, deny), session.relay)
+
+
+def _read(rows: list[list[str]], masker: _native.Masker, fingerprint: str) -> _Loaded:
+    columns: dict[tuple[int, int], bytes] = {}
+    attrs: dict[tuple[str, str], tuple[str, list[tuple[int, str]]]] = {}
+    views: dict[tuple[str, str], str] = {}
+    path: list[tuple[int, str]] = []
+    for what, oid, nsp, rel, kind, num, text in rows:
+        if what == "a":
+            attrs.setdefault((nsp, rel), (kind, []))[1].append((int(num), text))
+            rep = masker.column_replacement(f"{nsp}.{rel}", text) or (
+                masker.column_replacement(rel, text)
+            )
+            if rep is not None and kind in ("r", "p", "f", "m"):
+                columns[(int(oid), int(num))] = rep
+        elif what == "v":
+            views[(nsp, rel)] = text
+        elif what == "s":
+            path.append((int(num), nsp))
+    relations = {
+        k: Relation(k[0], k[1], kind, tuple(n for _, n in sorted(cols)), views.get(k))
+        for k, (kind, cols) in attrs.items()
+    }
+    return _Loaded(fingerprint, relations, [s for _, s in sorted(path)], columns)
