@@ -83,7 +83,8 @@ name = "vault-read"
 groups = ["vault"]
 resources = ["app"]
 allow = ["read", "write"]
-mask = ["column:vault.secret", "column:vault.pin", "column:vault.doc"]
+mask = ["column:vault.secret", "column:vault.pin", "column:vault.doc", "column:vault_p.secret",
+        "column:vault_base.secret"]
 
 [[rules]]
 name = "vault-strict"
@@ -583,3 +584,51 @@ async def test_a_view_created_between_sessions_is_seen(vgw: Gateway, database: s
         conn.execute("CREATE VIEW vault_late AS SELECT id, secret || '?' AS z FROM vault")
     rows = await run(lambda: query("SELECT z FROM vault_late ORDER BY id"))
     assert rows == [(MARK_SECRET,), (MARK_SECRET,)]
+
+
+async def test_partitions_and_inheritance_children_are_masked_as_their_parent(
+    vgw: Gateway, database: str
+) -> None:
+    """A rule names the parent; reading a partition (at any depth) or an
+    inheritance child directly gives the parent's masked column, by the
+    plain reference and through expressions."""
+    with _direct(database) as conn:
+        conn.execute(
+            "DROP TABLE IF EXISTS vault_p, vault_base CASCADE;"
+            "CREATE TABLE vault_p (id int, secret text) PARTITION BY RANGE (id);"
+            "CREATE TABLE vault_p1 PARTITION OF vault_p FOR VALUES FROM (0) TO (100)"
+            " PARTITION BY RANGE (id);"
+            "CREATE TABLE vault_p1a PARTITION OF vault_p1 FOR VALUES FROM (0) TO (50);"
+            "INSERT INTO vault_p VALUES (1, 'zebra-part');"
+            "CREATE TABLE vault_base (id int, secret text);"
+            "CREATE TABLE vault_kid (extra int) INHERITS (vault_base);"
+            "INSERT INTO vault_kid VALUES (2, 'mango-kid', 3)"
+        )
+    token = vgw.token(groups=("vault",))
+    mark_p = "[MASKED:column:vault_p.secret]"
+    mark_b = "[MASKED:column:vault_base.secret]"
+
+    def client() -> None:
+        with connect(vgw, token, autocommit=True) as conn:
+            simple = psycopg.ClientCursor(conn)
+            for table, mark in (
+                ("vault_p", mark_p),
+                ("vault_p1", mark_p),
+                ("vault_p1a", mark_p),
+                ("vault_base", mark_b),
+                ("vault_kid", mark_b),
+            ):
+                for sql in (
+                    f"SELECT secret FROM {table}",
+                    f"SELECT secret || '' FROM {table}",
+                    f"SELECT t::text FROM {table} t",
+                ):
+                    for cur in (simple, conn.cursor(), conn.cursor(binary=True)):
+                        cur.execute(sql)
+                        rows = cur.fetchall()
+                        assert rows, sql
+                        assert_clean(rows, sql)
+                simple.execute(f"SELECT secret FROM {table}")
+                assert simple.fetchall() == [(mark,)], table
+
+    await run(client)

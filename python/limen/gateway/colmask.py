@@ -48,6 +48,7 @@ FINGERPRINT_SQL = (
     "(SELECT count(*) || '.' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_attribute), "
     "(SELECT count(*) || '.' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_rewrite), "
     "(SELECT count(*) || '.' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_namespace), "
+    "(SELECT count(*) || '.' || coalesce(sum(xmin::text::int8), 0) FROM pg_catalog.pg_inherits), "
     "array_to_string(pg_catalog.current_schemas(false), ','), pg_catalog.pg_my_temp_schema(), "
     "pg_catalog.current_database(), pg_catalog.inet_server_port())"
 )
@@ -63,6 +64,11 @@ CATALOG_SQL = (
     "pg_catalog.pg_get_viewdef(c.oid) FROM pg_catalog.pg_class c "
     "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
     "WHERE c.relkind IN ('v', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "UNION ALL SELECT 'i', NULL, cn.nspname, c.relname, NULL, NULL, pn.nspname || '.' || p.relname "
+    "FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid "
+    "JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace "
+    "JOIN pg_catalog.pg_class p ON p.oid = i.inhparent "
+    "JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace "
     "UNION ALL SELECT 's', NULL, s, NULL, NULL, o::text, NULL "
     "FROM unnest(pg_catalog.current_schemas(false)) WITH ORDINALITY AS x(s, o)"
 )
@@ -202,25 +208,64 @@ async def load(session: PgSession, masker: _native.Masker) -> SessionColumns | N
     return SessionColumns(ColumnPlanner(snapshot, deny), session.relay)
 
 
+def _ancestors(
+    parents: dict[tuple[str, str], list[tuple[str, str]]],
+) -> dict[tuple[str, str], tuple[tuple[str, str], ...]]:
+    """Every relation's ancestors (partitions of partitions, inheritance
+    children of children), nearest first: a rule that names a parent masks
+    the column when a partition or child is read directly."""
+    out: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+    for child in parents:
+        seen: list[tuple[str, str]] = []
+        todo = list(parents[child])
+        while todo:
+            p = todo.pop(0)
+            if p not in seen and p != child:
+                seen.append(p)
+                todo.extend(parents.get(p, ()))
+        out[child] = tuple(seen)
+    return out
+
+
 def _read(rows: list[list[str]], masker: _native.Masker, fingerprint: str) -> _Loaded:
     columns: dict[tuple[int, int], bytes] = {}
     attrs: dict[tuple[str, str], tuple[str, list[tuple[int, str]]]] = {}
+    oids: dict[tuple[str, str], list[tuple[int, int, str]]] = {}
     views: dict[tuple[str, str], str] = {}
+    parents: dict[tuple[str, str], list[tuple[str, str]]] = {}
     path: list[tuple[int, str]] = []
     for what, oid, nsp, rel, kind, num, text in rows:
         if what == "a":
             attrs.setdefault((nsp, rel), (kind, []))[1].append((int(num), text))
-            rep = masker.column_replacement(f"{nsp}.{rel}", text) or (
-                masker.column_replacement(rel, text)
-            )
-            if rep is not None and kind in ("r", "p", "f", "m"):
-                columns[(int(oid), int(num))] = rep
+            if kind in ("r", "p", "f", "m"):
+                oids.setdefault((nsp, rel), []).append((int(oid), int(num), text))
         elif what == "v":
             views[(nsp, rel)] = text
+        elif what == "i":
+            pnsp, _, prel = text.partition(".")
+            parents.setdefault((nsp, rel), []).append((pnsp, prel))
         elif what == "s":
             path.append((int(num), nsp))
+    ancestors = _ancestors(parents)
+    for key, cols in oids.items():
+        names = (key, *ancestors.get(key, ()))
+        for oid_, num_, col in cols:
+            for nsp, rel in names:
+                rep = masker.column_replacement(f"{nsp}.{rel}", col) or (
+                    masker.column_replacement(rel, col)
+                )
+                if rep is not None:
+                    columns[(oid_, num_)] = rep
+                    break
     relations = {
-        k: Relation(k[0], k[1], kind, tuple(n for _, n in sorted(cols)), views.get(k))
+        k: Relation(
+            k[0],
+            k[1],
+            kind,
+            tuple(n for _, n in sorted(cols)),
+            views.get(k),
+            ancestors.get(k, ()),
+        )
         for k, (kind, cols) in attrs.items()
     }
     return _Loaded(fingerprint, relations, [s for _, s in sorted(path)], columns)

@@ -170,11 +170,15 @@ class Snapshot:
         return None
 
     def column_rule(self, rel: Relation, column: str) -> str | None:
+        """The rule masking ``column`` of ``rel``: by the relation's own
+        name, or an ancestor's (a partition or inheritance child read
+        directly), or by the bare column name."""
         c = column.lower()
-        for rule in (f"{rel.schema}.{rel.name}.{c}".lower(), f"{rel.name}.{c}".lower(), c):
-            if rule in self.rules:
-                return rule
-        return None
+        for schema, name in ((rel.schema, rel.name), *rel.parents):
+            for rule in (f"{schema}.{name}.{c}".lower(), f"{name}.{c}".lower()):
+                if rule in self.rules:
+                    return rule
+        return c if c in self.rules else None
 
     def masked_columns(self, rel: Relation) -> list[str]:
         return [c for c in rel.columns if self.column_rule(rel, c)]

@@ -76,6 +76,9 @@ class Relation:
     kind: str
     columns: tuple[str, ...]
     viewdef: str | None = None
+    parents: tuple[tuple[str, str], ...] = ()
+    """(schema, name) of every ancestor (partitioned parents, inheritance
+    parents), nearest first: their column rules apply here too."""
 
 
 class Catalog(Protocol):
