@@ -64,8 +64,9 @@ impl Heads {
     /// Returns scratch space taken with [`Heads::take`].
     pub(crate) fn put(&self, scratch: Scratch) {
         if let Ok(mut v) = self.spare.lock() {
-            // A few are enough (one per concurrent scan); drop the rest.
-            if v.len() < 8 {
+            // A few are enough (one per concurrent scan); drop the rest, so
+            // idle caches stay bounded (detectors x 1 MiB each, at most).
+            if v.len() < 4 {
                 v.push(scratch);
             }
         }
@@ -108,7 +109,7 @@ fn forward_dfa(hir: &Hir) -> Option<DFA> {
             DFA::config()
                 .match_kind(MatchKind::LeftmostFirst)
                 .unicode_word_boundary(true)
-                .cache_capacity(2 << 20)
+                .cache_capacity(1 << 20)
                 .minimum_cache_clear_count(Some(3))
                 .minimum_bytes_per_state(Some(10)),
         )
