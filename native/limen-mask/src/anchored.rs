@@ -133,6 +133,15 @@ mod tests {
         b"aA0123456789 -_.@:/=+'\"(\\\neyJghp_skAKIAproj-xoxb-glpat-passwordtoken=\
         https://user:pw@hostBearer DE89GB12-----BEGIN PRIVATE KEY-----";
 
+    fn builtin_heads() -> (Vec<regex_syntax::hir::Hir>, Heads) {
+        let hirs: Vec<_> = BUILTIN
+            .iter()
+            .map(|s| parse_bytes_pattern(s.name, s.pattern).unwrap())
+            .collect();
+        let heads = Heads::build(&hirs);
+        (hirs, heads)
+    }
+
     fn hay() -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(prop::sample::select(ALPHABET.to_vec()), 0..160)
     }
@@ -145,11 +154,7 @@ mod tests {
         /// of the full search.
         #[test]
         fn same_matches_as_the_meta_regex(hay in hay(), starts in prop::collection::vec(0usize..160, 8)) {
-            let hirs: Vec<_> = BUILTIN
-                .iter()
-                .map(|s| parse_bytes_pattern(s.name, s.pattern).unwrap())
-                .collect();
-            let heads = Heads::build(&hirs);
+            let (hirs, heads) = builtin_heads();
             let mut scratch = heads.take();
             for (i, hir) in hirs.iter().enumerate() {
                 let re = build_regex(std::slice::from_ref(hir), true).unwrap();
@@ -175,23 +180,10 @@ mod tests {
             heads.put(scratch);
         }
     }
-}
-
-#[cfg(test)]
-mod examples {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-    use super::Heads;
-    use crate::detectors::BUILTIN;
-    use crate::masker::parse_bytes_pattern;
 
     #[test]
     fn ends_of_known_heads() {
-        let hirs: Vec<_> = BUILTIN
-            .iter()
-            .map(|s| parse_bytes_pattern(s.name, s.pattern).unwrap())
-            .collect();
-        let heads = Heads::build(&hirs);
+        let (_, heads) = builtin_heads();
         let mut scratch = heads.take();
         let at = |name: &str| BUILTIN.iter().position(|s| s.name == name).unwrap();
         let hay = b"x password=hunter22; y";
