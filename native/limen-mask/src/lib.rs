@@ -34,6 +34,7 @@
 
 #![forbid(unsafe_code)]
 
+mod anchored;
 mod card_head;
 mod detectors;
 mod error;

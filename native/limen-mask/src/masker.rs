@@ -22,7 +22,9 @@
 //!    then the next window;
 //! 2. takes the candidates in increasing order, skipping those inside a
 //!    span already masked; at each one it runs the candidate detectors'
-//!    anchored head searches in priority order, and the first whose
+//!    anchored head searches in priority order (a forward lazy DFA per
+//!    head, without captures, with caches taken once per scan; captures
+//!    only on a match, over its span: `anchored.rs`), and the first whose
 //!    validator accepts is the finding. The search continues after the
 //!    finding (or its tail, for PEM blocks, JWTs and bearer tokens);
 //! 3. emits every byte below `limit` that no finding covers.
@@ -71,6 +73,7 @@ use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind};
 use regex_syntax::hir::{Capture, Hir, HirKind, Repetition};
 
+use crate::anchored::{Heads, Scratch};
 use crate::card_head::card_head;
 use crate::detectors::{trigger_override, Spec, TailSpec, BUILTIN};
 use crate::error::{Error, ErrorKind};
@@ -192,6 +195,8 @@ struct Detector {
 
 struct Inner {
     triggers: Triggers,
+    /// Forward anchored head automata (see `anchored.rs`).
+    heads: Heads,
     /// Candidate starts looked for at a time (bounds the candidate list).
     window: usize,
     detectors: Vec<Detector>,
@@ -320,6 +325,7 @@ impl MaskerBuilder {
 
         let mut detectors = Vec::with_capacity(chosen.len());
         let mut triggers = Vec::with_capacity(chosen.len());
+        let mut heads = Vec::with_capacity(chosen.len());
         let mut max_head = 0usize;
         let mut max_hold = 0usize;
         for (hir, mut info, validator, tail_spec) in chosen {
@@ -332,6 +338,7 @@ impl MaskerBuilder {
             let has_groups = props.explicit_captures_len() > 0;
             let card_head = info.builtin && info.name == "card-number";
             let single = build_regex(std::slice::from_ref(&hir), true)?;
+            heads.push(hir.clone());
             let tail = match tail_spec {
                 TailSpec::None => Tail::None,
                 TailSpec::Class(ranges, cap) => {
@@ -384,6 +391,7 @@ impl MaskerBuilder {
         Ok(Masker {
             inner: Arc::new(Inner {
                 triggers,
+                heads: Heads::build(&heads),
                 window: WINDOW.max(8 * (max_head + 1)),
                 detectors,
                 max_head,
@@ -750,32 +758,47 @@ impl Masker {
         start: usize,
         index: usize,
         work: &mut Work,
+        scratch: &mut Scratch,
     ) -> Option<Accepted> {
         let det = self.inner.detectors.get(index)?;
         work.verify_bytes += (hay.len() - start).min(det.info.max_head_len + 1) as u64;
         let input = Input::new(hay)
             .span(start..hay.len())
             .anchored(Anchored::Yes);
-        let m;
+        let mut m;
         let mut secret;
-        if det.has_groups {
-            let mut caps = det.single.create_captures();
-            det.single.search_captures(&input, &mut caps);
-            m = caps.get_match()?;
-            secret = m.range();
-            for g in 1..caps.group_len() {
-                if let Some(span) = caps.get_group(g) {
-                    secret = span.range();
-                    break;
-                }
-            }
-        } else if det.card_head {
+        if det.card_head {
             let end = card_head(hay, start)?;
             m = regex_automata::Match::must(0, start..end);
             secret = m.range();
         } else {
-            m = det.single.search(&input)?;
+            // The lazy DFA says where the match ends (or that there is
+            // none) without captures; the meta regex only when it cannot.
+            let found = match self.inner.heads.end(scratch, index, hay, start) {
+                Some(end) => end.map(|end| regex_automata::Match::must(0, start..end)),
+                None => det.single.search(&input),
+            };
+            m = found?;
             secret = m.range();
+            if det.has_groups {
+                // Captures only on a match, and only over its span.
+                let slot = scratch.caps.get_mut(index)?;
+                let caps = slot.get_or_insert_with(|| det.single.create_captures());
+                let span = Input::new(hay).span(m.range()).anchored(Anchored::Yes);
+                det.single.search_captures(&span, caps);
+                if caps.get_match() != Some(m) {
+                    // Not expected (same automaton); the full search decides.
+                    det.single.search_captures(&input, caps);
+                    m = caps.get_match()?;
+                    secret = m.range();
+                }
+                for g in 1..caps.group_len() {
+                    if let Some(span) = caps.get_group(g) {
+                        secret = span.range();
+                        break;
+                    }
+                }
+            }
         }
         let checked = det.validator.check(hay, secret.clone())?;
         // A group detector resumes after its whole match (`password=` and a
@@ -801,11 +824,29 @@ impl Masker {
         &self,
         st: &mut ScanState,
         hay: &[u8],
+        pos: usize,
+        eof: bool,
+        base: u64,
+        out: &mut Vec<u8>,
+        sink: &mut dyn FnMut(Finding),
+    ) -> usize {
+        let mut scratch = self.inner.heads.take();
+        let pos = self.scan_with(st, hay, pos, eof, base, out, sink, &mut scratch);
+        self.inner.heads.put(scratch);
+        pos
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn scan_with(
+        &self,
+        st: &mut ScanState,
+        hay: &[u8],
         mut pos: usize,
         eof: bool,
         base: u64,
         out: &mut Vec<u8>,
         sink: &mut dyn FnMut(Finding),
+        scratch: &mut Scratch,
     ) -> usize {
         let inner = &*self.inner;
         let len = hay.len();
@@ -845,9 +886,9 @@ impl Masker {
                         tried.clear();
                         tried.extend_from_slice(dets);
                         st.work.candidates += 1;
-                        accepted = tried
-                            .iter()
-                            .find_map(|&d| self.try_detector(hay, at, d as usize, &mut st.work));
+                        accepted = tried.iter().find_map(|&d| {
+                            self.try_detector(hay, at, d as usize, &mut st.work, scratch)
+                        });
                         if accepted.is_some() {
                             break;
                         }

@@ -276,26 +276,30 @@ fn iban_mod97(compact: &[u8]) -> bool {
 /// separated by single spaces, or none), if its checksum holds.
 fn iban(value: &[u8]) -> Option<usize> {
     let want = iban_length(value.get(..2)?)?;
-    let mut compact = Vec::with_capacity(want);
+    // No allocation per candidate: IBANs are at most 34 characters.
+    let mut buf = [0u8; 34];
+    let mut n = 0usize;
     let mut end = 0;
     for (i, &b) in value.iter().enumerate() {
         if b == b' ' {
             continue;
         }
-        compact.push(b);
-        if compact.len() == want {
+        *buf.get_mut(n)? = b;
+        n += 1;
+        if n == want {
             end = i + 1;
             break;
         }
     }
-    if compact.len() != want {
+    if n != want {
         return None;
     }
+    let compact = &buf[..n];
     // The IBAN must end at a group boundary: the end of the candidate or a space.
     if end < value.len() && value[end] != b' ' {
         return None;
     }
-    iban_mod97(&compact).then_some(end)
+    iban_mod97(compact).then_some(end)
 }
 
 fn ssn(value: &[u8]) -> bool {
