@@ -333,7 +333,11 @@ async def test_connections_per_identity_are_limited(
     message, value = await run(client)
     assert "too many connections for 'bot' (limit 1)" in message
     assert value == (1,)
-    # The slot is released when the session ends.
+    # The slot is released when the session ends (the gateway notices the
+    # client's Terminate a moment after psycopg returns: wait for that).
+    with trio.fail_after(30):
+        while gw.gateway.per_identity:
+            await trio.sleep(0.01)
     await run(lambda: gw.connect().close())
 
 
