@@ -6,10 +6,10 @@ results, and a bad client message that closes only its own connection."""
 from __future__ import annotations
 
 import json
+import select
 import socket
 import struct
 import threading
-import time
 from pathlib import Path
 
 import psycopg
@@ -171,12 +171,12 @@ async def test_refused_tokens_get_28P01_saying_why(gw: Gateway, case: str, reaso
 
 
 async def test_token_expiring_mid_session_ends_it_with_fatal(gw: Gateway) -> None:
-    token = gw.token(ttl=60, age=57)  # about 3 seconds left
+    token = gw.token(ttl=60, age=55)  # about 5 seconds left (a loaded machine connects slowly)
 
     def client() -> str:
         with gw.connect(token, autocommit=True) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
-            for _ in range(200):
+            for _ in range(600):
                 try:
                     conn.execute("SELECT pg_sleep(0.05)")
                 except psycopg.OperationalError as exc:
@@ -308,7 +308,9 @@ async def test_idle_session_is_closed(nursery: trio.Nursery, tmp_path: Path, dat
     def client() -> str:
         with gw.connect(autocommit=True) as conn:
             conn.execute("SELECT 1")
-            time.sleep(2.5)
+            # stay idle until the gateway speaks (its FATAL), 30 s at most
+            readable, _, _ = select.select([conn.fileno()], [], [], 30)
+            assert readable, "the gateway never closed the idle session"
             try:
                 conn.execute("SELECT 1")
             except psycopg.OperationalError as exc:
