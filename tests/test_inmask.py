@@ -301,3 +301,49 @@ record_raw_input = true
     assert ci is maskers.builtin
     assert ci.mask(b"SELECT 'Project-X'").text == b"SELECT 'Project-X'"
     assert maskers.for_session(who("raw"), "app") is None
+
+
+@pytest.mark.parametrize(
+    ("sql", "secret"),
+    [
+        # PL/pgSQL does not parse as SQL: every string constant of the body
+        ("DO $$ BEGIN EXECUTE 'ALTER ROLE r PASSWORD ''do-secret-1'''; END $$", "do-secret-1"),
+        (
+            "DO LANGUAGE plpgsql 'BEGIN PERFORM set_config(''a.b'', ''do-secret-2'', false); END'",
+            "do-secret-2",
+        ),
+        # a DO that runs a DO
+        (
+            "DO $o$ BEGIN EXECUTE $i$ DO $x$ BEGIN EXECUTE 'ALTER ROLE r PASSWORD "
+            "''do-secret-3'''; END $x$ $i$; END $o$",
+            "do-secret-3",
+        ),
+        # a SQL body, by its structure
+        (
+            "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $b$ ALTER ROLE r PASSWORD "
+            "'fn-secret-4' $b$",
+            "fn-secret-4",
+        ),
+        (
+            "CREATE OR REPLACE PROCEDURE p() LANGUAGE plpgsql AS 'BEGIN "
+            "PERFORM dblink_connect(''host=h password=fn-secret-5''); END'",
+            "fn-secret-5",
+        ),
+    ],
+)
+def test_code_bodies_are_masked_by_the_same_rules(sql: str, secret: str) -> None:
+    masked = M.mask(sql.encode())
+    assert secret not in masked.text.decode()
+    assert masked.structural
+    assert masked.masked
+    # what is left still says what ran
+    assert masked.text.split(maxsplit=1)[0] == sql.encode().split(maxsplit=1)[0]
+
+
+def test_code_bodies_without_a_secret_are_unchanged() -> None:
+    for sql in (
+        "DO $$ BEGIN RAISE NOTICE 'hello'; END $$",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "CREATE FUNCTION g(t text) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN t; END $$",
+    ):
+        assert _mask(sql) == sql

@@ -23,6 +23,12 @@ Two passes:
      passwords, by position (:data:`SECRET_ARGS`: ``dblink*``,
      ``set_config``'s value, pgcrypto's keys...).
 
+   - code given as a string (``DO`` blocks, ``CREATE FUNCTION/PROCEDURE
+     ... AS '...'``) is masked by these same rules, recursively: a SQL
+     body by its structure; a body in another language does not parse as
+     SQL, so every string constant in it is masked (a dynamic ``EXECUTE``
+     of ``ALTER ROLE ... PASSWORD``).
+
    The constants found are masked wherever their value occurs as a
    constant in the text (``'[MASKED:sql-secret]'``). A text that does not
    parse has every string constant masked (``sql-unparsed``); a secret
@@ -199,7 +205,31 @@ def secret_constants(tree: Any) -> tuple[list[str], int]:
     return values, positions
 
 
+#: How deep code bodies are looked into (a DO block that runs a DO block...).
+_MAX_DEPTH: Final = 3
+
+
+def code_bodies(tree: Any) -> list[str]:
+    """The code given as string constants in a parse tree: the ``AS`` of
+    ``DO`` and ``CREATE FUNCTION/PROCEDURE`` (option ``as``)."""
+    out: list[str] = []
+    stack = [tree]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, list):
+            stack.extend(n)
+        elif isinstance(n, dict):
+            if n.get("defname") == "as":
+                arg = n.get("arg")
+                if isinstance(arg, dict) and isinstance(arg.get("List"), dict):
+                    arg = arg["List"].get("items", [])  # CREATE FUNCTION: [body] or [file, symbol]
+                out.extend(_arg_values(arg))
+            stack.extend(v for v in n.values() if isinstance(v, dict | list))
+    return out
+
+
 def _marker(name: str) -> bytes:
+
     return f"'[MASKED:{name}]'".encode()
 
 
@@ -226,7 +256,9 @@ class InputMasker:
         """:meth:`mask` as text (for people: approvals, webhooks)."""
         return self.mask(sql).text.decode("utf-8", "replace")
 
-    def _structure(self, sql: bytes, detectors: dict[str, int]) -> tuple[bytes, bool]:
+    def _structure(
+        self, sql: bytes, detectors: dict[str, int], depth: int = 0
+    ) -> tuple[bytes, bool]:
         if _PREFILTER.search(sql.lower()) is None:
             return sql, False
         try:
@@ -234,16 +266,49 @@ class InputMasker:
         except Exception:  # not UTF-8, not SQL: every string constant
             return self._replace(sql, None, SQL_UNPARSED, detectors), True
         values, positions = secret_constants(tree)
-        if not positions:
-            return sql, False
-        if not values:
-            return sql, True
-        secret = {v.encode("utf-8", "surrogatepass") for v in values}
-        tokens = string_constants(sql)
-        found = {t.value for t in tokens if t.value in secret}
-        if found != secret:  # a value the lexer could not place: all of them
-            return self._replace(sql, None, SQL_SECRET, detectors), True
-        return self._replace(sql, secret, SQL_SECRET, detectors), True
+        text, structural = sql, bool(positions)
+        if values:
+            secret = {v.encode("utf-8", "surrogatepass") for v in values}
+            found = {t.value for t in string_constants(sql) if t.value in secret}
+            if found != secret:  # a value the lexer could not place: all of them
+                return self._replace(sql, None, SQL_SECRET, detectors), True
+            text = self._replace(sql, secret, SQL_SECRET, detectors)
+        bodies = self._bodies(tree, detectors, depth)
+        if bodies:
+            text, structural = self._rewrite(text, bodies), True
+        return text, structural
+
+    def _bodies(self, tree: Any, detectors: dict[str, int], depth: int) -> dict[bytes, bytes]:
+        """Code given as a string (``DO`` blocks, function bodies), masked
+        by the same rules, recursively: a body in SQL by its structure; one
+        in any other language (PL/pgSQL...) does not parse as SQL, so every
+        string constant in it is masked (a dynamic ``EXECUTE`` of an
+        ``ALTER ROLE`` with a password)."""
+        out: dict[bytes, bytes] = {}
+        for body in code_bodies(tree):
+            raw = body.encode("utf-8", "surrogatepass")
+            if depth >= _MAX_DEPTH:  # nested too deep to look into: all of it
+                out[raw] = f"[MASKED:{SQL_UNPARSED}]".encode()
+                detectors[SQL_UNPARSED] = detectors.get(SQL_UNPARSED, 0) + 1
+                continue
+            masked, _ = self._structure(raw, detectors, depth + 1)
+            if masked != raw:
+                out[raw] = masked
+        return out
+
+    @staticmethod
+    def _rewrite(sql: bytes, bodies: dict[bytes, bytes]) -> bytes:
+        """``sql`` with each string constant whose value is a key of
+        ``bodies`` replaced by its masked body (quoted again)."""
+        out = bytearray()
+        pos = 0
+        for t in string_constants(sql):
+            if t.value in bodies:
+                out += sql[pos : t.start]
+                out += b"'" + bodies[t.value].replace(b"'", b"''") + b"'"
+                pos = t.end
+        out += sql[pos:]
+        return bytes(out)
 
     @staticmethod
     def _replace(
