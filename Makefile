@@ -29,6 +29,8 @@ demo: build
 test: build test-rust lint test-python
 
 test-rust:
+	cargo fmt --all --check
+	for d in native/*/fuzz; do (cd $$d && cargo fmt --check) || exit 1; done
 	cargo test --workspace --all-targets
 	cargo test --workspace --doc
 	cargo clippy --workspace --all-targets -- -D warnings

@@ -32,7 +32,9 @@ fn data<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Data<'py>> {
         return Ok(Data::Owned(b.to_vec()));
     }
     if obj.is_instance_of::<PyString>() {
-        return Err(PyTypeError::new_err("expected bytes-like data, not str (encode it first)"));
+        return Err(PyTypeError::new_err(
+            "expected bytes-like data, not str (encode it first)",
+        ));
     }
     // memoryview and anything else with the buffer protocol
     let buf = pyo3::buffer::PyBuffer::<u8>::get(obj)
@@ -41,7 +43,11 @@ fn data<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Data<'py>> {
 }
 
 fn finding_tuple(m: &Masker, f: &Finding) -> (String, u64, u64) {
-    (m.detector_name(f.detector).unwrap_or("?").to_string(), f.offset, f.len)
+    (
+        m.detector_name(f.detector).unwrap_or("?").to_string(),
+        f.offset,
+        f.len,
+    )
 }
 
 /// The masker: every selected detector in one automaton.
@@ -71,7 +77,9 @@ impl PyMasker {
             b = b.rule(Rule::words(name, words, ci));
         }
         b = b.columns(columns);
-        let inner = b.try_build().map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let inner = b
+            .try_build()
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(PyMasker { inner })
     }
 
@@ -92,12 +100,23 @@ impl PyMasker {
         self.inner
             .detector_info()
             .map(|d| {
-                (d.name.clone(), d.description.clone(), d.max_head_len, d.max_masked_len, d.builtin, d.pattern.clone())
+                (
+                    d.name.clone(),
+                    d.description.clone(),
+                    d.max_head_len,
+                    d.max_masked_len,
+                    d.builtin,
+                    d.pattern.clone(),
+                )
             })
             .collect()
     }
 
-    fn mask<'py>(&self, py: Python<'py>, data_: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    fn mask<'py>(
+        &self,
+        py: Python<'py>,
+        data_: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let d = data(data_)?;
         let bytes = d.as_slice();
         let out = if bytes.len() >= DETACH_AT {
@@ -109,11 +128,19 @@ impl PyMasker {
         Ok(PyBytes::new(py, &out))
     }
 
-    fn findings(&self, py: Python<'_>, data_: &Bound<'_, PyAny>) -> PyResult<Vec<(String, u64, u64)>> {
+    fn findings(
+        &self,
+        py: Python<'_>,
+        data_: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<(String, u64, u64)>> {
         let d = data(data_)?;
         let bytes = d.as_slice();
         let m = &self.inner;
-        let found = if bytes.len() >= DETACH_AT { py.detach(|| m.findings(bytes)) } else { m.findings(bytes) };
+        let found = if bytes.len() >= DETACH_AT {
+            py.detach(|| m.findings(bytes))
+        } else {
+            m.findings(bytes)
+        };
         Ok(found.iter().map(|f| finding_tuple(m, f)).collect())
     }
 
@@ -157,11 +184,15 @@ impl PyMasker {
         table: Option<&str>,
         column: &str,
     ) -> Option<Bound<'py, PyBytes>> {
-        self.inner.column_replacement(table, column).map(|r| PyBytes::new(py, &r))
+        self.inner
+            .column_replacement(table, column)
+            .map(|r| PyBytes::new(py, &r))
     }
 
     fn stream(&self) -> PyMaskStream {
-        PyMaskStream { inner: self.inner.stream() }
+        PyMaskStream {
+            inner: self.inner.stream(),
+        }
     }
 }
 
@@ -173,7 +204,11 @@ pub struct PyMaskStream {
 
 #[pymethods]
 impl PyMaskStream {
-    fn feed<'py>(&mut self, py: Python<'py>, chunk: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        chunk: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let d = data(chunk)?;
         let bytes = d.as_slice();
         let mut out = Vec::with_capacity(bytes.len() + 64);

@@ -10,7 +10,10 @@ use limen_record::{try_verify, ReaderLimits, Records};
 const PRIVATE: [u8; 32] = [7u8; 32];
 
 fuzz_target!(|data: &[u8]| {
-    let limits = ReaderLimits { max_message: 1 << 20, ..ReaderLimits::default() };
+    let limits = ReaderLimits {
+        max_message: 1 << 20,
+        ..ReaderLimits::default()
+    };
     let _ = try_verify(data, None, &limits);
     for key in [None, Some(&PRIVATE)] {
         if let Ok(mut r) = Records::try_open(data, key, None, &limits) {

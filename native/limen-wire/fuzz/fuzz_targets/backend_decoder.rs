@@ -6,8 +6,15 @@ use libfuzzer_sys::fuzz_target;
 use limen_wire::pg::{BackendDecoder, BackendMessage, Limits};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, rest)) = data.split_first() else { return };
-    let limits = Limits { max_message_size: 4096, max_startup_size: 1024, max_chunk: 8192, max_unauthenticated_size: 2048 };
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
+    let limits = Limits {
+        max_message_size: 4096,
+        max_startup_size: 1024,
+        max_chunk: 8192,
+        max_unauthenticated_size: 2048,
+    };
     let mut d = BackendDecoder::new(limits);
     if ctl & 1 == 1 {
         d.expect_encryption_response();

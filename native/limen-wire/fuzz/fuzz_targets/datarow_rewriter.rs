@@ -6,7 +6,9 @@ use libfuzzer_sys::fuzz_target;
 use limen_wire::pg::{Action, BackendDecoder, BackendMessage, Rewrite, RowRewriter};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, body)) = data.split_first() else { return };
+    let Some((&ctl, body)) = data.split_first() else {
+        return;
+    };
     let mut rw = RowRewriter::new(1 << 16);
     let mut out = vec![0xee];
     let mut expected: Vec<Option<Vec<u8>>> = Vec::new();
@@ -34,7 +36,8 @@ fuzz_target!(|data: &[u8]| {
             match d.next_message() {
                 Ok(Some((f, BackendMessage::DataRow(row)))) => {
                     assert_eq!(f.raw().len(), out.len() - 1);
-                    let got: Vec<Option<Vec<u8>>> = row.values.iter().map(|v| v.map(<[u8]>::to_vec)).collect();
+                    let got: Vec<Option<Vec<u8>>> =
+                        row.values.iter().map(|v| v.map(<[u8]>::to_vec)).collect();
                     assert_eq!(got, expected);
                 }
                 _ => panic!("rewritten row does not decode"),

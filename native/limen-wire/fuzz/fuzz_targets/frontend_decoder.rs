@@ -8,9 +8,20 @@ use limen_wire::pg::frontend::AuthContext;
 use limen_wire::pg::{FrontendDecoder, Limits};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, rest)) = data.split_first() else { return };
-    let limits = Limits { max_message_size: 4096, max_startup_size: 1024, max_chunk: 8192, max_unauthenticated_size: 2048 };
-    let mut d = if ctl & 1 == 0 { FrontendDecoder::new(limits) } else { FrontendDecoder::new_regular(limits) };
+    let Some((&ctl, rest)) = data.split_first() else {
+        return;
+    };
+    let limits = Limits {
+        max_message_size: 4096,
+        max_startup_size: 1024,
+        max_chunk: 8192,
+        max_unauthenticated_size: 2048,
+    };
+    let mut d = if ctl & 1 == 0 {
+        FrontendDecoder::new(limits)
+    } else {
+        FrontendDecoder::new_regular(limits)
+    };
     d.set_auth_context(match (ctl >> 1) % 5 {
         0 => AuthContext::None,
         1 => AuthContext::Password,

@@ -27,8 +27,13 @@ impl ContentMasker for Toy {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&ctl, body)) = data.split_first() else { return };
-    let limits = Limits { max_message_size: 1 << 16, ..Limits::default() };
+    let Some((&ctl, body)) = data.split_first() else {
+        return;
+    };
+    let limits = Limits {
+        max_message_size: 1 << 16,
+        ..Limits::default()
+    };
     let mut relay = ServerRelay::new(Some(Toy), limits);
     if ctl & 1 == 1 {
         relay.push_describe(true);
@@ -43,7 +48,11 @@ fuzz_target!(|data: &[u8]| {
             name: (!m).then(|| b"id".to_vec()),
         };
         let copy = if ctl & 0x40 != 0 {
-            CopyFormat::Csv { delimiter: b',', quote: b'"', escape: b'\\' }
+            CopyFormat::Csv {
+                delimiter: b',',
+                quote: b'"',
+                escape: b'\\',
+            }
         } else {
             CopyFormat::Text { delimiter: b'\t' }
         };
@@ -67,7 +76,10 @@ fuzz_target!(|data: &[u8]| {
             break;
         }
     }
-    let mut check = BackendDecoder::new(Limits { max_message_size: 1 << 20, ..Limits::default() });
+    let mut check = BackendDecoder::new(Limits {
+        max_message_size: 1 << 20,
+        ..Limits::default()
+    });
     assert!(check.receive_data(&out).is_ok() || out.len() > (1 << 20));
     while let Ok(Some(_)) = check.next_frame() {}
 });

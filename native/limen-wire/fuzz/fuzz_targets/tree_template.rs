@@ -16,6 +16,8 @@ fuzz_target!(|data: &[u8]| {
     assert!(const_locations(text).len() <= text.matches(r#""A_Const":{"#).count());
     let (tree, consts) = sealed_tree(text);
     assert!(consts.len() <= text.matches(r#""A_Const":{"#).count());
-    assert!(consts.iter().all(|c| c.starts_with('{') && text.contains(c.as_str())));
+    assert!(consts
+        .iter()
+        .all(|c| c.starts_with('{') && text.contains(c.as_str())));
     assert!(tree.len() <= text.len() + consts.len() * 20);
 });
