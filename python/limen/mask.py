@@ -16,7 +16,7 @@ b'mail [MASKED:email] now'
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import NamedTuple, overload
+from typing import NamedTuple, Protocol, overload
 
 import msgspec
 
@@ -31,10 +31,36 @@ __all__ = [
     "MaskStream",
     "Masker",
     "Rule",
+    "native_masker",
 ]
 
 #: Names of the built-in detectors, in priority order.
 BUILTIN_DETECTORS: tuple[str, ...] = tuple(_native.detector_names())
+
+
+class MaskRuleLike(Protocol):
+    """A user masking rule as the config holds it (``[[mask_rules]]``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def regex(self) -> str | None: ...
+    @property
+    def words(self) -> list[str] | None: ...
+    @property
+    def case_insensitive(self) -> bool: ...
+
+
+def native_masker(
+    detectors: Sequence[str], mask_rules: Iterable[MaskRuleLike], columns: Sequence[str] = ()
+) -> _native.Masker:
+    """The native masker of ``detectors`` (built-in names, ``builtin``, and
+    names of ``mask_rules``, whose definitions come from there) and
+    ``column:`` rule bodies."""
+    user = [r for r in mask_rules if r.name in detectors]
+    regex = [(r.name, r.regex) for r in user if r.regex is not None]
+    words = [(r.name, list(r.words), r.case_insensitive) for r in user if r.words is not None]
+    return _native.Masker(list(detectors), regex, words, list(columns))
 
 
 class MaskRuleError(ValueError):

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from limen import _native
 from limen.gateway.recording import C2U, EVENT, Recorder
 from limen.inmask import InputMasker, Masked, masking_record
+from limen.mask import native_masker
 from limen.record import Kind
 
 if TYPE_CHECKING:
@@ -55,10 +55,7 @@ class InputMaskers:
         names = {r.name for r in self.config.mask_rules}
         key = tuple(sorted(m for m in self.policy.mask_for(identity, resource) if m in names))
         if key not in self._by_key:
-            user = [r for r in self.config.mask_rules if r.name in key]
-            regex = [(r.name, r.regex) for r in user if r.regex is not None]
-            words = [(r.name, list(r.words), r.case_insensitive) for r in user if r.words]
-            content = _native.Masker(["builtin", *key], regex, words, [])
+            content = native_masker(["builtin", *key], self.config.mask_rules)
             self._by_key[key] = InputMasker(content)
         return self._by_key[key]
 

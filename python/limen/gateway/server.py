@@ -29,6 +29,7 @@ from limen.gateway.inrecord import InputMaskers
 from limen.gateway.recording import MemoryRecorder, Recorder, RecorderFactory, SessionInfo
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
+from limen.mask import native_masker
 from limen.policy import Policy
 
 if TYPE_CHECKING:
@@ -114,12 +115,7 @@ class PgGateway:
             else:
                 columns = [i.removeprefix("column:") for i in key if i.startswith("column:")]
                 detectors = [i for i in key if not i.startswith("column:")]
-                user = [r for r in self.config.mask_rules if r.name in detectors]
-                regex_rules = [(r.name, r.regex) for r in user if r.regex is not None]
-                word_rules = [
-                    (r.name, list(r.words), r.case_insensitive) for r in user if r.words is not None
-                ]
-                self._maskers[key] = _native.Masker(detectors, regex_rules, word_rules, columns)
+                self._maskers[key] = native_masker(detectors, self.config.mask_rules, columns)
         return self._maskers[key]
 
     def mask_statement(self, sql: bytes, masker: InputMasker | None = None) -> str:
