@@ -170,6 +170,9 @@ pub struct Verdict {
 pub enum ClientStep {
     /// Every complete message is handled; more bytes are needed.
     NeedData,
+    /// A verdict is awaited: the bytes were buffered (up to the cap set by
+    /// [`PumpCore::with_paused_cap`]) and are handled after the verdict.
+    Paused,
     /// The client direction is paused until the verdict for this request.
     Judge(JudgeRequest),
     /// The client sent Terminate.
@@ -246,7 +249,13 @@ pub struct PumpCore<M> {
     scratch: Vec<u8>,
     /// The relay masks what goes to the client (its records are flagged).
     results_masked: bool,
+    /// Client bytes buffered at most while a verdict is awaited.
+    paused_cap: usize,
 }
+
+/// Client bytes a paused core buffers by default (see
+/// [`PumpCore::with_paused_cap`]).
+pub const DEFAULT_PAUSED_CAP: usize = 1 << 20;
 
 fn lock<M>(relay: &SharedRelay<M>) -> Result<std::sync::MutexGuard<'_, ServerRelay<M>>, PumpError> {
     relay
@@ -304,7 +313,18 @@ impl<M: ContentMasker> PumpCore<M> {
             input_masker: None,
             scratch: Vec::new(),
             results_masked: false,
+            paused_cap: DEFAULT_PAUSED_CAP,
         }
+    }
+
+    /// How many client bytes (with those of messages after the paused one
+    /// that were already buffered) the core holds while a verdict is
+    /// awaited; past it the client has broken the protocol. A host that
+    /// keeps reading the client during a hold (the Trio relay) relies on
+    /// it; the native pump stops reading instead.
+    pub fn with_paused_cap(mut self, cap: usize) -> Self {
+        self.paused_cap = cap;
+        self
     }
 
     /// The masker of the session's statement texts as recorded. The host
@@ -364,7 +384,9 @@ impl<M: ContentMasker> PumpCore<M> {
     }
 
     /// Feeds bytes from the client and handles every complete message (see
-    /// [`PumpCore::try_process`]). Must not be called while paused.
+    /// [`PumpCore::try_process`]). While a verdict is awaited the bytes are
+    /// only buffered ([`ClientStep::Paused`]), up to the paused cap: past
+    /// it, a client protocol error.
     pub fn try_client_data<R: RecordSink>(
         &mut self,
         data: &[u8],
@@ -372,9 +394,20 @@ impl<M: ContentMasker> PumpCore<M> {
         sink: &mut R,
     ) -> Result<ClientStep, PumpError> {
         if self.pending.is_some() {
-            return Err(PumpError::local(
-                "client bytes fed while a verdict is awaited",
-            ));
+            if self.decoder.pending().saturating_add(data.len()) > self.paused_cap {
+                return Err(PumpError::protocol(
+                    Side::Client,
+                    format!(
+                        "the client sent more than {} bytes while a statement waited for its decision",
+                        self.paused_cap
+                    ),
+                ));
+            }
+            self.counts.client_bytes += data.len() as u64;
+            self.decoder
+                .receive_data(data)
+                .map_err(|e| PumpError::wire(Side::Client, &e))?;
+            return Ok(ClientStep::Paused);
         }
         self.counts.client_bytes += data.len() as u64;
         self.decoder

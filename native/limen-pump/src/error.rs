@@ -42,6 +42,13 @@ impl PumpError {
         }
     }
 
+    pub(crate) fn protocol(side: Side, message: String) -> Self {
+        PumpError {
+            kind: PumpErrorKind::Protocol(side),
+            message,
+        }
+    }
+
     pub(crate) fn record(message: String) -> Self {
         PumpError {
             kind: PumpErrorKind::Record,

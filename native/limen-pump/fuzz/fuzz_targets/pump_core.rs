@@ -6,7 +6,9 @@
 use std::sync::{Arc, Mutex};
 
 use libfuzzer_sys::fuzz_target;
-use limen_pump::{CacheLimits, ClientStep, PumpCore, RecordKind, RecordSink, Verdict};
+use limen_pump::{
+    CacheLimits, ClientStep, JudgeRequest, PumpCore, RecordKind, RecordSink, Verdict,
+};
 use limen_wire::pg::{BackendDecoder, ContentMasker, FrontendDecoder, Limits, ServerRelay};
 
 struct Toy;
@@ -41,6 +43,15 @@ impl RecordSink for Count {
     }
 }
 
+fn verdict(req: &JudgeRequest) -> Verdict {
+    Verdict {
+        upstream: req.raw.clone(),
+        discard_until_sync: req.sql.first() == Some(&b'D'),
+        cache_event: (req.sql.len() % 2 == 0 && !req.sql.contains(&b'@')).then(|| b"{}".to_vec()),
+        cache_shape: req.sql.len() % 3 == 0,
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&ctl, rest)) = data.split_first() else {
         return;
@@ -59,21 +70,31 @@ fuzz_target!(|data: &[u8]| {
         max_text: 64,
     };
     let mut core = PumpCore::new(FrontendDecoder::new_regular(limits), relay, cache)
-        .with_input_masker(Some(Toy));
+        .with_input_masker(Some(Toy))
+        .with_paused_cap(1 << 12);
     let mut sink = Count(0);
     let (mut up, mut out) = (Vec::new(), Vec::new());
+    // A request whose text's length is a multiple of 5 is answered late:
+    // the next chunk arrives while the core is paused (buffered, capped).
+    let mut late = None;
     'client: for chunk in client.chunks(step) {
-        let mut r = core.try_client_data(chunk, &mut up, &mut sink);
+        let mut r = match late.take() {
+            Some(req) => match core.try_client_data(chunk, &mut up, &mut sink) {
+                Ok(ClientStep::Paused) => core
+                    .try_resume(req.id, verdict(&req), &mut up)
+                    .and_then(|()| core.try_process(&mut up, &mut sink)),
+                Ok(other) => panic!("a paused core must only buffer, got {other:?}"),
+                Err(_) => break 'client,
+            },
+            None => core.try_client_data(chunk, &mut up, &mut sink),
+        };
         while let Ok(ClientStep::Judge(req)) = &r {
-            let verdict = Verdict {
-                upstream: req.raw.clone(),
-                discard_until_sync: req.sql.first() == Some(&b'D'),
-                cache_event: (req.sql.len() % 2 == 0 && !req.sql.contains(&b'@'))
-                    .then(|| b"{}".to_vec()),
-                cache_shape: req.sql.len() % 3 == 0,
-            };
+            if req.sql.len() % 5 == 0 {
+                late = Some(req.clone());
+                continue 'client;
+            }
             r = core
-                .try_resume(req.id, verdict, &mut up)
+                .try_resume(req.id, verdict(req), &mut up)
                 .and_then(|()| core.try_process(&mut up, &mut sink));
         }
         if !matches!(r, Ok(ClientStep::NeedData)) {
