@@ -76,7 +76,7 @@ fuzz_target!(|data: &[u8]| {
     let (mut up, mut out) = (Vec::new(), Vec::new());
     // A request whose text's length is a multiple of 5 is answered late:
     // the next chunk arrives while the core is paused (buffered, capped).
-    let mut late = None;
+    let mut late: Option<JudgeRequest> = None;
     'client: for chunk in client.chunks(step) {
         let mut r = match late.take() {
             Some(req) => match core.try_client_data(chunk, &mut up, &mut sink) {
