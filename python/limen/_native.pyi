@@ -1,6 +1,7 @@
 """Type stubs for the native extension (native/limen-py). Checked by
 tests/test_native_stub.py against the built module."""
 
+import enum
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, final
@@ -62,6 +63,7 @@ OutputPlanTuple = tuple[
     bool,
 ]
 
+@final
 class PgServerRelay:
     def __new__(
         cls, masker: Masker | None = None, max_message_size: int = ...
@@ -80,8 +82,100 @@ class PgServerRelay:
     def push_sync(self) -> None: ...
     @property
     def masked_rows(self) -> int: ...
-    def feed(self, chunk: bytes | bytearray, /) -> tuple[bytes, list[tuple[object, ...]]]: ...
+    def feed(self, chunk: bytes | bytearray, /) -> tuple[bytes, list[RelayEvent]]: ...
 
+# What the upstream said (PgServerRelay.feed): one frozen class per kind.
+
+@final
+class PgAuthentication:
+    @property
+    def body(self) -> bytes: ...
+
+@final
+class PgBackendKeyData:
+    @property
+    def process_id(self) -> int: ...
+    @property
+    def secret_key(self) -> bytes: ...
+
+@final
+class PgNegotiateProtocolVersion: ...
+
+@final
+class PgRowDescription:
+    @property
+    def columns(self) -> int: ...
+    @property
+    def replaced(self) -> int: ...
+
+@final
+class PgCommandComplete:
+    @property
+    def tag(self) -> str: ...
+
+@final
+class PgErrorResponse:
+    @property
+    def fields(self) -> dict[str, str]: ...
+
+@final
+class PgReplacedError: ...
+
+@final
+class PgNoticeResponse:
+    @property
+    def fields(self) -> dict[str, str]: ...
+
+@final
+class PgReadyForQuery:
+    @property
+    def status(self) -> str: ...
+
+@final
+class PgParameterStatus:
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+
+@final
+class PgCopyInResponse:
+    @property
+    def format(self) -> int: ...
+
+@final
+class PgCopyOutResponse:
+    @property
+    def format(self) -> int: ...
+
+@final
+class PgCopyBothResponse:
+    @property
+    def format(self) -> int: ...
+
+@final
+class PgDataRow:
+    @property
+    def values(self) -> list[bytes | None]: ...
+
+RelayEvent = (
+    PgAuthentication
+    | PgBackendKeyData
+    | PgNegotiateProtocolVersion
+    | PgRowDescription
+    | PgCommandComplete
+    | PgErrorResponse
+    | PgReplacedError
+    | PgNoticeResponse
+    | PgReadyForQuery
+    | PgParameterStatus
+    | PgCopyInResponse
+    | PgCopyOutResponse
+    | PgCopyBothResponse
+    | PgDataRow
+)
+
+@final
 class PgClientDecoder:
     def __new__(
         cls, max_message_size: int = ..., max_unauthenticated_size: int = ...
@@ -89,8 +183,255 @@ class PgClientDecoder:
     def resume_startup(self) -> None: ...
     def expect_password(self) -> None: ...
     def set_authenticated(self) -> None: ...
-    def feed(self, chunk: bytes | bytearray, /) -> list[tuple[str, bytes, object, object]]: ...
+    def feed(self, chunk: bytes | bytearray, /) -> list[ClientMessage]: ...
 
+# The client's messages (PgClientDecoder.feed): one frozen class per kind,
+# each with its raw bytes.
+
+@final
+class PgSslRequest:
+    @property
+    def raw(self) -> bytes: ...
+
+@final
+class PgGssEncRequest:
+    @property
+    def raw(self) -> bytes: ...
+
+@final
+class PgCancelRequest:
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def process_id(self) -> int: ...
+    @property
+    def secret_key(self) -> bytes: ...
+
+@final
+class PgStartupMessage:
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def params(self) -> dict[str, str]: ...
+    @property
+    def version(self) -> tuple[int, int]: ...
+
+@final
+class PgPasswordMessage:
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def password(self) -> bytes: ...
+
+@final
+class PgSaslResponse:
+    @property
+    def raw(self) -> bytes: ...
+
+@final
+class PgQuery:
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def sql(self) -> bytes: ...
+
+@final
+class PgParse:
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def name(self) -> bytes: ...
+    @property
+    def sql(self) -> bytes: ...
+
+@final
+class PgBind:
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def portal(self) -> bytes: ...
+    @property
+    def statement(self) -> bytes: ...
+
+@final
+class PgExecute:
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def portal(self) -> bytes: ...
+
+@final
+class PgDescribe:
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> bytes: ...
+
+@final
+class PgClose:
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> bytes: ...
+
+@final
+class PgSync:
+    @property
+    def raw(self) -> bytes: ...
+
+@final
+class PgFlush:
+    @property
+    def raw(self) -> bytes: ...
+
+@final
+class PgTerminate:
+    @property
+    def raw(self) -> bytes: ...
+
+@final
+class PgCopyData:
+    @property
+    def raw(self) -> bytes: ...
+
+@final
+class PgCopyDone:
+    @property
+    def raw(self) -> bytes: ...
+
+@final
+class PgCopyFail:
+    @property
+    def raw(self) -> bytes: ...
+
+@final
+class PgFunctionCall:
+    @property
+    def raw(self) -> bytes: ...
+
+@final
+class PgUnknownMessage:
+    @property
+    def raw(self) -> bytes: ...
+    @property
+    def tag(self) -> int: ...
+
+StartupPhaseMessage = (
+    PgSslRequest | PgGssEncRequest | PgCancelRequest | PgStartupMessage | PgPasswordMessage
+)
+ClientMessage = (
+    StartupPhaseMessage
+    | PgSaslResponse
+    | PgQuery
+    | PgParse
+    | PgBind
+    | PgExecute
+    | PgDescribe
+    | PgClose
+    | PgSync
+    | PgFlush
+    | PgTerminate
+    | PgCopyData
+    | PgCopyDone
+    | PgCopyFail
+    | PgFunctionCall
+    | PgUnknownMessage
+)
+
+# --- limen-pump ---------------------------------------------------------------
+# (pyo3 enums: members compare with == and `is`, and match as value
+# patterns; declared as enum.Enum so that mypy checks exhaustiveness.
+# They have no .name/.value: use .label.)
+
+@final
+class JudgeKind(enum.Enum):
+    QUERY = 0
+    PARSE = 1
+    FUNCTION_CALL = 2
+    @property
+    def label(self) -> str: ...
+
+@final
+class EndReason(enum.Enum):
+    CLIENT_CLOSED = 0
+    TERMINATE = 1
+    UPSTREAM_CLOSED = 2
+    CLIENT_PROTOCOL = 3
+    UPSTREAM_PROTOCOL = 4
+    CLIENT_IO = 5
+    UPSTREAM_IO = 6
+    CLIENT_STALLED = 7
+    RECORD = 8
+    STOPPED = 9
+    INTERNAL = 10
+    @property
+    def label(self) -> str: ...
+
+@final
+class JudgeRequest:
+    @property
+    def id(self) -> int: ...
+    @property
+    def kind(self) -> JudgeKind: ...
+    @property
+    def name(self) -> bytes: ...
+    @property
+    def sql(self) -> bytes: ...
+    @property
+    def raw(self) -> bytes: ...
+
+@final
+class Verdict:
+    def __new__(
+        cls,
+        upstream: bytes,
+        *,
+        discard_until_sync: bool = False,
+        cache_event: bytes | None = None,
+        cache_shape: bool = False,
+    ) -> Verdict: ...
+    @property
+    def upstream(self) -> bytes: ...
+    @property
+    def discard_until_sync(self) -> bool: ...
+    @property
+    def cache_event(self) -> bytes | None: ...
+    @property
+    def cache_shape(self) -> bool: ...
+
+@final
+class PumpRecords: ...
+
+@final
+class PumpEnd:
+    @property
+    def reason(self) -> EndReason: ...
+    @property
+    def detail(self) -> str: ...
+
+PumpEvent = JudgeRequest | PumpRecords | PumpEnd
+
+@final
+class ClientStep:
+    @property
+    def upstream(self) -> bytes: ...
+    @property
+    def judge(self) -> JudgeRequest | None: ...
+    @property
+    def terminate(self) -> bool: ...
+
+class RecordError(Exception):
+    """A record could not be written: the session must end."""
+
+    args: tuple[object, ...]
+    def with_traceback(self, tb: TracebackType | None, /) -> RecordError: ...
+    def add_note(self, note: str, /) -> None: ...
+
+@final
 class PgPump:
     def __new__(
         cls,
@@ -100,8 +441,7 @@ class PgPump:
         relay: PgServerRelay,
         recorder: RecordWriter | None = None,
         *,
-        judge: Callable[[str, bytes, bytes, bytes], tuple[bytes, bool, bytes | None, bool] | None]
-        | None = None,
+        judge: Callable[[JudgeRequest], Verdict | None] | None = None,
         input_masker: Masker | None = None,
         results_masked: bool = False,
         cache_entries: int = 1024,
@@ -113,17 +453,9 @@ class PgPump:
     ) -> PgPump: ...
     def start(self) -> None: ...
     def fileno(self) -> int: ...
-    def events(self) -> list[tuple[object, ...]]: ...
-    def take_records(self) -> list[tuple[str, bytes]]: ...
-    def resume(
-        self,
-        id: int,
-        data: bytes,
-        *,
-        discard: bool = False,
-        cache_event: bytes | None = None,
-        cache_shape: bool = False,
-    ) -> None: ...
+    def events(self) -> list[PumpEvent]: ...
+    def take_records(self) -> list[tuple[str, bytes, bool]]: ...
+    def resume(self, id: int, verdict: Verdict) -> None: ...
     def send_client(self, data: bytes) -> None: ...
     def clear_cache(self) -> None: ...
     def stop(self) -> None: ...
@@ -138,6 +470,42 @@ class PgPump:
     @property
     def bytes(self) -> tuple[int, int]: ...
 
+@final
+class PgClientCore:
+    def __new__(
+        cls,
+        decoder: PgClientDecoder,
+        relay: PgServerRelay,
+        recorder: RecordWriter | None = None,
+        *,
+        input_masker: Masker | None = None,
+        results_masked: bool = False,
+        cache_entries: int = 1024,
+        cache_bytes: int = 1048576,
+        cache_max_text: int = 8192,
+        max_paused: int = 1048576,
+    ) -> PgClientCore: ...
+    def client_data(self, data: bytes | bytearray, /) -> ClientStep: ...
+    def resume(self, id: int, verdict: Verdict) -> ClientStep: ...
+    def upstream_data(self, data: bytes | bytearray, /) -> bytes: ...
+    def take_records(self) -> list[tuple[str, bytes, bool]]: ...
+    def clear_cache(self) -> None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def paused(self) -> bool: ...
+    @property
+    def client_pending(self) -> int: ...
+    @property
+    def cached(self) -> int: ...
+    @property
+    def cache_hits(self) -> int: ...
+    @property
+    def judged(self) -> int: ...
+    @property
+    def bytes(self) -> tuple[int, int]: ...
+
+@final
 class PgUpstreamAuth:
     def __new__(
         cls,
@@ -149,7 +517,20 @@ class PgUpstreamAuth:
         allow_md5: bool = True,
         require_password: bool = False,
     ) -> PgUpstreamAuth: ...
-    def handle(self, body: bytes, /) -> tuple[str, bytes | None]: ...
+    def handle(self, body: bytes, /) -> AuthStep: ...
+
+@final
+class PgAuthSend:
+    @property
+    def data(self) -> bytes: ...
+
+@final
+class PgAuthWait: ...
+
+@final
+class PgAuthOk: ...
+
+AuthStep = PgAuthSend | PgAuthWait | PgAuthOk
 
 def pg_error(
     severity: str,

@@ -27,7 +27,7 @@ pub mod shape;
 
 pub use crate::core::{
     CacheLimits, ClientStep, Counts, Judge, JudgeKind, JudgeRequest, NoFastPath, PumpCore,
-    RecordKind, RecordSink, SharedRelay, Verdict,
+    RecordKind, RecordSink, SharedRelay, Verdict, DEFAULT_PAUSED_CAP,
 };
 pub use crate::error::{PumpError, PumpErrorKind, Side};
 pub use crate::io::{Command, EndReason, Event, Hub, HubBody, IoConfig, Pump, PumpShared};

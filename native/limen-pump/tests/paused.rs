@@ -152,7 +152,7 @@ fn verdict(kind: JudgeKind, sql: &[u8], raw: &[u8]) -> Verdict {
             raw.to_vec()
         },
         discard_until_sync: refuse,
-        cache_event: (!refuse && sql.len() % 2 == 0).then(|| b"{}".to_vec()),
+        cache_event: (!refuse && sql.len().is_multiple_of(2)).then(|| b"{}".to_vec()),
         cache_shape: false,
     }
 }

@@ -159,15 +159,17 @@ async def _capture(session: PgSession, sql: str) -> list[list[str]]:
     done = False
     while not done:
         for ev in await session._upstream_events():
-            if ev[0] == "data_row":
-                assert isinstance(ev[1], list)
-                rows.append([v.decode() if isinstance(v, bytes) else "" for v in ev[1]])
-            elif ev[0] == "error":
-                from limen.gateway.pg import SessionEnd
+            match ev:
+                case _native.PgDataRow(values=values):
+                    rows.append([v.decode() if v is not None else "" for v in values])
+                case _native.PgErrorResponse():
+                    from limen.gateway.pg import SessionEnd
 
-                raise SessionEnd("08006", "the gateway could not read the column catalog")
-            elif ev[0] == "ready_for_query":
-                done = True
+                    raise SessionEnd("08006", "the gateway could not read the column catalog")
+                case _native.PgReadyForQuery():
+                    done = True
+                case _:
+                    pass  # the other messages of the answer (RowDescription, ...)
     session.relay.capture_rows = False
     return rows
 

@@ -13,9 +13,13 @@ native state machine; no channel binding yet), forwards the server's
 ParameterStatus, and gives the client its own BackendKeyData, mapped to the
 upstream's for CancelRequest.
 
-Relay: client messages are framed natively and forwarded raw; Query and
-Parse are judged first. Upstream bytes go through the native relay (rows
-masked there) and straight back to the client: Python sees only events.
+Relay: the client-side rules (judge Query, Parse and FunctionCall first,
+discard until Sync after a refused Parse, the hidden Describe before an
+Execute, the decision cache) live once, in Rust (``limen_pump::PumpCore``):
+the native pump drives it (:mod:`limen.gateway.pump`), and the Trio relay
+here is a thin socket loop around the same state machine
+(``_native.PgClientCore``). Upstream bytes go through the native relay
+(rows masked there) and straight back to the client.
 
 Denied statements keep the transaction state consistent by letting the
 upstream fail too: instead of the denied statement the gateway sends a
@@ -35,7 +39,7 @@ import math
 import secrets
 import ssl
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 import msgspec
 import trio
@@ -54,7 +58,7 @@ if TYPE_CHECKING:
     from limen.gateway.server import PgGateway
     from limen.inmask import InputMasker, Masked
 
-__all__ = ["PgSession", "SessionEnd"]
+__all__ = ["PgSession", "SessionEnd", "end_for", "reusable"]
 
 RECEIVE_SIZE = 65536
 #: Client startup parameters passed upstream; anything else (``options``,
@@ -98,6 +102,43 @@ class SessionEnd(Exception):
         self.hint = hint
 
 
+def end_for(reason: _native.EndReason, detail: str) -> SessionEnd | None:
+    """The FATAL error a relay's end calls for (the same for both relays),
+    or None when there is nobody to tell or nothing to say (the client
+    closed, terminated or stopped reading; the host stopped the relay)."""
+    match reason:
+        case _native.EndReason.UPSTREAM_CLOSED:
+            return SessionEnd("08006", "the upstream server closed the connection")
+        case _native.EndReason.UPSTREAM_IO:
+            return SessionEnd("08006", "the connection to the upstream server failed")
+        case _native.EndReason.CLIENT_PROTOCOL | _native.EndReason.UPSTREAM_PROTOCOL:
+            return SessionEnd("08P01", f"protocol error: {detail}; closing this connection")
+        case _native.EndReason.RECORD:
+            return SessionEnd("58030", "the session could not be recorded; closing it")
+        case _native.EndReason.INTERNAL:
+            return SessionEnd("XX000", "the gateway's relay failed; closing this connection")
+        case (
+            _native.EndReason.CLIENT_CLOSED
+            | _native.EndReason.TERMINATE
+            | _native.EndReason.CLIENT_IO
+            | _native.EndReason.CLIENT_STALLED
+            | _native.EndReason.STOPPED
+        ):
+            return None
+        case _:
+            assert_never(reason)
+
+
+def reusable(decision: Decision | None) -> bool:
+    """Whether a relay may reuse this decision for the same statement text
+    (same session: same identity and rules): allows of statements that do
+    not prepare or execute (their classes depend on the session's prepared
+    statements). Holds never are, and denials come back to be logged."""
+    if decision is None or decision.action != "allow" or decision.classification is None:
+        return False
+    return not any(s.executes or s.prepares is not None for s in decision.classification.statements)
+
+
 class PgSession:
     """One client connection and its upstream connection."""
 
@@ -122,21 +163,20 @@ class PgSession:
         self.last_input: Masked | None = None
         self.results_masked = False  # the relay masks what the client gets
         self.status = "I"
-        self.discarding = False
         self.last_activity = trio.current_time()
         self.end: SessionEnd | None = None
         self.scope = trio.CancelScope()
         self.counted: str | None = None
         self.statements = 0
-        # Holds: the scope a CancelRequest cancels, client bytes read while
-        # waiting (processed after the decision), and the one-writer guard
+        # Holds: the scope a CancelRequest cancels, and the one-writer guard
         # for client sends (the notice and the upstream's bytes).
         self._hold_scope: trio.CancelScope | None = None
-        self._stash: list[bytes | bytearray] = []
         self._client_busy = False
         self._client_free: trio.Event | None = None
-        self.last_decision: Decision | None = None  # the native pump caches some
+        self.last_decision: Decision | None = None  # the relays cache some
+        self.last_event: bytes | None = None  # its decision event, as recorded
         self.pump: _native.PgPump | None = None  # while the native pump relays
+        self.core: _native.PgClientCore | None = None  # while the Trio relay relays
         self.columns: SessionColumns | None = None  # column masks (limen.gateway.colmask)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -224,7 +264,7 @@ class PgSession:
 
     # -- startup -----------------------------------------------------------------
 
-    async def _receive_messages(self) -> list[tuple[str, bytes, object, object]]:
+    async def _receive_messages(self) -> list[_native.ClientMessage]:
         while True:
             data = await self.client.receive_some(RECEIVE_SIZE)
             if not data:
@@ -240,35 +280,36 @@ class PgSession:
                 msgs = await self._receive_messages()
             except trio.BrokenResourceError:
                 return False
-            for kind, _raw, a, b in msgs:
-                if kind == "ssl_request":
-                    if self.gw.ssl_context is not None and not self.tls:
-                        await self.client.send_all(b"S")
-                        tls = trio.SSLStream(self.client, self.gw.ssl_context, server_side=True)
-                        await tls.do_handshake()
-                        self.client = tls
-                        self.tls = True
-                    else:
+            for msg in msgs:
+                match msg:
+                    case _native.PgSslRequest():
+                        if self.gw.ssl_context is not None and not self.tls:
+                            await self.client.send_all(b"S")
+                            tls = trio.SSLStream(
+                                self.client, self.gw.ssl_context, server_side=True
+                            )
+                            await tls.do_handshake()
+                            self.client = tls
+                            self.tls = True
+                        else:
+                            await self.client.send_all(b"N")
+                        self.decoder.resume_startup()
+                    case _native.PgGssEncRequest():
                         await self.client.send_all(b"N")
-                    self.decoder.resume_startup()
-                elif kind == "gssenc_request":
-                    await self.client.send_all(b"N")
-                    self.decoder.resume_startup()
-                elif kind == "cancel":
-                    assert isinstance(a, int)
-                    assert isinstance(b, bytes)
-                    await self.gw.forward_cancel(a, b)
-                    return False
-                elif kind == "startup":
-                    assert isinstance(a, dict)
-                    assert isinstance(b, tuple)
-                    if b != (3, 0):
-                        raise SessionEnd(
-                            "0A000", f"protocol version {b[0]}.{b[1]} is not supported; use 3.0"
-                        )
-                    params = {str(k): str(v) for k, v in a.items()}
-                else:
-                    raise SessionEnd("08P01", "expected a startup message")
+                        self.decoder.resume_startup()
+                    case _native.PgCancelRequest(process_id=pid, secret_key=key):
+                        await self.gw.forward_cancel(pid, key)
+                        return False
+                    case _native.PgStartupMessage(params=startup, version=version):
+                        if version != (3, 0):
+                            raise SessionEnd(
+                                "0A000",
+                                f"protocol version {version[0]}.{version[1]} is not supported; "
+                                "use 3.0",
+                            )
+                        params = dict(startup)
+                    case _:
+                        raise SessionEnd("08P01", "expected a startup message")
         await self._authenticate_client(params)
         await self._connect_upstream(params)
         return True
@@ -297,9 +338,11 @@ class PgSession:
         await self.client.send_all(_native.pg_auth_cleartext_password())
         self.decoder.expect_password()
         msgs = await self._receive_messages()
-        kind, _raw, password, _ = msgs[0]
-        if kind != "password" or not isinstance(password, bytes) or len(msgs) > 1:
-            raise SessionEnd("08P01", "expected a password message (the token)")
+        match msgs:
+            case [_native.PgPasswordMessage(password=password)]:
+                pass
+            case _:
+                raise SessionEnd("08P01", "expected a password message (the token)")
         try:
             token = password.decode("utf-8")
             identity = await self.gw.authenticator.authenticate(token)
@@ -391,41 +434,42 @@ class PgSession:
             events = await self._upstream_events()
             done = False
             for ev in events:
-                kind = ev[0]
-                if kind == "authentication":
-                    body = ev[1]
-                    assert isinstance(body, bytes)
-                    if secret is None and body != b"\x00\x00\x00\x00":
+                match ev:
+                    case _native.PgAuthentication(body=body):
+                        if secret is None and body != b"\x00\x00\x00\x00":
+                            raise SessionEnd(
+                                "08006",
+                                f"the upstream of {resource.name!r} asks for a password "
+                                "and the resource has none configured",
+                            )
+                        try:
+                            step = auth.handle(body)
+                        except _native.PgProtocolError as exc:
+                            raise SessionEnd(
+                                "08006",
+                                f"the gateway could not log in to {resource.name!r}: {exc}",
+                            ) from None
+                        match step:
+                            case _native.PgAuthSend(data=data):
+                                await self.upstream.send_all(data)
+                            case _native.PgAuthWait() | _native.PgAuthOk():
+                                pass
+                            case _:
+                                assert_never(step)
+                    case _native.PgErrorResponse(fields=fields):
                         raise SessionEnd(
                             "08006",
-                            f"the upstream of {resource.name!r} asks for a password "
-                            "and the resource has none configured",
+                            f"the upstream of {resource.name!r} refused the gateway: "
+                            f"{fields.get('M', 'no message')}",
                         )
-                    try:
-                        step, data = auth.handle(body)
-                    except _native.PgProtocolError as exc:
-                        raise SessionEnd(
-                            "08006", f"the gateway could not log in to {resource.name!r}: {exc}"
-                        ) from None
-                    if step == "send" and data is not None:
-                        await self.upstream.send_all(data)
-                elif kind == "error":
-                    fields = ev[1]
-                    assert isinstance(fields, dict)
-                    raise SessionEnd(
-                        "08006",
-                        f"the upstream of {resource.name!r} refused the gateway: "
-                        f"{fields.get('M', 'no message')}",
-                    )
-                elif kind == "parameter_status":
-                    statuses.append((str(ev[1]), str(ev[2])))
-                elif kind == "backend_key_data":
-                    pid, key = ev[1], ev[2]
-                    assert isinstance(pid, int)
-                    assert isinstance(key, bytes)
-                    self.upstream_key = (pid, key)
-                elif kind == "ready_for_query":
-                    done = True
+                    case _native.PgParameterStatus(name=name, value=value):
+                        statuses.append((name, value))
+                    case _native.PgBackendKeyData(process_id=pid, secret_key=key):
+                        self.upstream_key = (pid, key)
+                    case _native.PgReadyForQuery():
+                        done = True
+                    case _:
+                        pass  # notices and the like: nothing to do before the relay
             if done:
                 break
         if masker is not None:
@@ -473,7 +517,7 @@ class PgSession:
         await stream.do_handshake()
         self.upstream = stream
 
-    async def _upstream_events(self) -> list[tuple[object, ...]]:
+    async def _upstream_events(self) -> list[_native.RelayEvent]:
         assert self.upstream is not None
         assert self.relay is not None
         data = await self.upstream.receive_some(RECEIVE_SIZE)
@@ -500,10 +544,21 @@ class PgSession:
             if pump_eligible(self):
                 await run_pump(self)  # the native pump (see limen.gateway.pump)
             else:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._client_to_upstream, nursery.cancel_scope)
-                    nursery.start_soon(self._upstream_to_client, nursery.cancel_scope)
-                    nursery.start_soon(self._idle_watch, nursery.cancel_scope)
+                assert self.relay is not None
+                self.core = _native.PgClientCore(
+                    self.decoder,
+                    self.relay,
+                    input_masker=None if self.input_masker is None else self.input_masker.content,
+                    results_masked=self.results_masked,
+                    max_paused=int(self.config.gateway.max_message_size),
+                )
+                try:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._client_to_upstream, nursery.cancel_scope)
+                        nursery.start_soon(self._upstream_to_client, nursery.cancel_scope)
+                        nursery.start_soon(self._idle_watch, nursery.cancel_scope)
+                finally:
+                    self.statements += self.core.cache_hits
         if token_scope.cancelled_caught and self.end is None:
             raise SessionEnd(
                 "28P01",
@@ -524,101 +579,140 @@ class PgSession:
                 self._touch()
             deadline = self.last_activity + idle.seconds
             if trio.current_time() >= deadline:
-                self.end = SessionEnd("57P05", f"idle for {idle}; the session is closed")
+                if self.end is None:  # the first reason wins
+                    self.end = SessionEnd("57P05", f"idle for {idle}; the session is closed")
                 scope.cancel()
                 return
             await trio.sleep_until(deadline)
 
+    def _relay_ended(
+        self, reason: _native.EndReason, detail: str, scope: trio.CancelScope
+    ) -> None:
+        """Ends the Trio relay as the pump would end for the same reason
+        (:func:`end_for`); the first reason wins."""
+        end = end_for(reason, detail)
+        if end is not None and self.end is None:
+            self.end = end
+        scope.cancel()
+
+    def _drain_core(self) -> None:
+        """Moves the client core's records (cache hits, bytes for the client)
+        into the session's recorder, in order with the ones Python writes."""
+        assert self.core is not None
+        assert self.recorder is not None
+        for kind, payload, masked in self.core.take_records():
+            self.recorder.append(kind, payload, masked=masked)
+
     async def _client_to_upstream(self, scope: trio.CancelScope) -> None:
+        """The Trio relay's client direction: a socket loop around the
+        client core (``_native.PgClientCore``), which holds every rule."""
         assert self.upstream is not None
-        assert self.relay is not None
+        assert self.core is not None
+        core = self.core
+        data: bytes | bytearray = b""  # first, what the handshake's decoder still holds
         while True:
-            data: bytes | bytearray
-            if self._stash:
-                data = b"".join(self._stash)
-                self._stash.clear()
-            else:
-                data = await self.client.receive_some(RECEIVE_SIZE)
-            if not data:
-                scope.cancel()
-                return
-            self._touch()
             try:
-                msgs = self.decoder.feed(data)
-            except _native.PgProtocolError as exc:
-                self.end = SessionEnd("08P01", f"protocol error: {exc}; closing this connection")
-                scope.cancel()
-                return
-            out = bytearray()
-            terminate = False
-            described: bytes | None = None  # portal the client just described
-            for kind, raw, a, b in msgs:
-                if self.discarding and kind != "terminate":
-                    if kind == "sync":
-                        self.discarding = False
-                        out += raw
-                        self.relay.push_sync()
-                    elif kind == "flush":
-                        out += raw
-                    continue
-                if kind == "query" or kind == "parse":
-                    if kind == "query":
-                        assert isinstance(a, bytes)
-                        sql, extended, name = a, False, ""
-                    else:
-                        assert isinstance(a, bytes)
-                        assert isinstance(b, bytes)
-                        sql, extended, name = b, True, a.decode("utf-8", "replace")
-                    verdict = self._judge(sql, raw, extended=extended, name=name)
-                    if isinstance(verdict, bytes):
-                        out += verdict
-                    else:
-                        # Held: what came before it runs now; the rest waits.
+                step = core.client_data(data)
+                out = bytearray()
+                while True:
+                    self._drain_core()
+                    out += step.upstream
+                    if step.terminate:
                         if out:
                             await self.upstream.send_all(out)
-                            out = bytearray()
-                        held = await self._held(verdict, sql, raw, extended=extended)
-                        if held is None:  # the client left while waiting
-                            scope.cancel()
-                            return
-                        out += held
-                    if kind == "query":
-                        self.relay.push_sync()  # what is registered next: the next cycle
-                elif kind == "function_call":
-                    out += self.deny_function_call()
-                    self.relay.push_sync()
-                elif kind == "terminate":
-                    terminate = True
-                    break
-                elif kind == "describe":
-                    assert isinstance(a, bytes)
-                    described = a[1:] if a[:1] == b"P" else None
-                    self.relay.push_describe(False, described)
-                    out += raw
-                    continue
-                elif kind == "bind":
-                    assert isinstance(a, bytes)
-                    assert isinstance(b, bytes)
-                    self.relay.note_bind(a, b)  # the portal takes the statement's plan
-                    out += raw
-                elif kind == "execute":
-                    assert isinstance(a, bytes)
-                    if described != a:
-                        # Learn this portal's columns and formats: the relay
-                        # masks by them and swallows the answer.
-                        out += _native.pg_describe("P", a)
-                        self.relay.push_describe(True, a)
-                    out += raw
-                else:
-                    out += raw
-                    if kind == "sync":
-                        self.relay.push_sync()
-                described = None
+                        return self._relay_ended(
+                            _native.EndReason.TERMINATE, "the client terminated", scope
+                        )
+                    if step.judge is None:
+                        break
+                    # The client direction waits for the decision; what the
+                    # client sends meanwhile is buffered by the core (capped).
+                    next_step = await self._decide(step.judge, out)
+                    if next_step is None:  # the client left while waiting
+                        return self._relay_ended(
+                            _native.EndReason.CLIENT_CLOSED, "the client hung up", scope
+                        )
+                    step = next_step
+                if out:
+                    await self.upstream.send_all(out)
+            except _native.PgProtocolError as exc:
+                return self._relay_ended(_native.EndReason.CLIENT_PROTOCOL, str(exc), scope)
+            except _native.RecordError as exc:
+                return self._relay_ended(_native.EndReason.RECORD, str(exc), scope)
+            data = await self.client.receive_some(RECEIVE_SIZE)
+            if not data:
+                return self._relay_ended(
+                    _native.EndReason.CLIENT_CLOSED, "the client closed the connection", scope
+                )
+            self._touch()
+
+    async def _decide(
+        self, request: _native.JudgeRequest, out: bytearray
+    ) -> _native.ClientStep | None:
+        """Judges one request of the client core (waiting for humans on a
+        hold, after sending ``out``, what came before it) and resumes the
+        core with the verdict; None when the client went away meanwhile."""
+        assert self.core is not None
+        assert self.upstream is not None
+        result = self.judge_request(request)
+        event = self.last_event
+        if isinstance(result, Decision):
             if out:
-                await self.upstream.send_all(out)
-            if terminate:
-                scope.cancel()
-                return
+                await self.upstream.send_all(bytes(out))
+                out.clear()
+            held = await self._held(
+                result, request.sql, request.raw, extended=request.kind == _native.JudgeKind.PARSE
+            )
+            if held is None:
+                return None
+            result = held
+        return self.core.resume(request.id, self.verdict(request, result, event))
+
+    def judge_request(self, request: _native.JudgeRequest) -> bytes | Decision:
+        """What goes upstream for a message a client core asks about (both
+        relays): the message when allowed, the denial's stand-in when
+        refused, or the Decision of a hold (the caller awaits
+        :meth:`_held`)."""
+        self.last_decision = None
+        self.last_event = None
+        match request.kind:
+            case _native.JudgeKind.FUNCTION_CALL:
+                return self.deny_function_call()
+            case _native.JudgeKind.QUERY | _native.JudgeKind.PARSE:
+                extended = request.kind == _native.JudgeKind.PARSE
+                name = request.name.decode("utf-8", "replace")
+                return self._judge(request.sql, request.raw, extended=extended, name=name)
+            case _:
+                assert_never(request.kind)
+
+    def verdict(
+        self, request: _native.JudgeRequest, data: bytes, event: bytes | None
+    ) -> _native.Verdict:
+        """The client core's verdict on a decided message (both relays):
+        ``data`` goes upstream; a refused Parse discards until Sync; the
+        decision ``event`` is cached when the decision may be reused, and
+        for the statement's shape when its classification holds for it
+        (``Classification.shape_reusable``; docs/decision-cache.md)."""
+        discard = request.kind == _native.JudgeKind.PARSE and data != request.raw
+        decision = self.last_decision
+        # A statement masked for the record is judged each time (a hit would
+        # be recorded as sent); a secret position bars its whole shape.
+        masked = self.last_input
+        cache = event if event is not None and reusable(decision) else None
+        if masked is not None and masked.masked:
+            cache = None
+        if self.columns is not None and not self.columns.cacheable:  # see gateway.colmask
+            cache = None
+        shape = (
+            cache is not None
+            and (masked is None or not masked.structural)
+            and decision is not None
+            and decision.classification is not None
+            and decision.classification.shape_reusable
+        )
+        return _native.Verdict(
+            data, discard_until_sync=discard, cache_event=cache, cache_shape=shape
+        )
 
     def _judge(
         self, sql_bytes: bytes, raw: bytes, *, extended: bool, name: str
@@ -652,7 +746,9 @@ class PgSession:
         }
         if self.columns is not None and self.columns.masked:
             event["masked_columns"] = self.columns.masked
-        self._event(event)
+        self.last_event = msgspec.json.encode(event)
+        if self.recorder is not None:
+            self.recorder.append(EVENT, self.last_event)
         self.last_decision = decision
         if decision.action == "allow":
             return raw  # allows are in the recording; the log keeps refusals
@@ -695,8 +791,7 @@ class PgSession:
         assert self.relay is not None
         marker = f"limen_denied_{secrets.token_hex(8)}".encode()
         self.relay.replace_error(marker, error)
-        if extended:
-            self.discarding = True
+        if extended:  # the client core discards until Sync (see verdict)
             return _native.pg_parse(b"", marker)
         return _native.pg_query(marker)
 
@@ -795,7 +890,7 @@ class PgSession:
             )
             await self._to_client(notice)
 
-        gone = False
+        gone: str | None = None
         final: ApprovalRequest | None = None
         with trio.CancelScope() as hold_scope:
             self._hold_scope = hold_scope
@@ -803,16 +898,25 @@ class PgSession:
                 async with trio.open_nursery() as nursery:
 
                     async def watch_client() -> None:
+                        # What the client sends meanwhile waits in the client
+                        # core (handled after the decision; capped).
                         nonlocal gone
-                        stashed = 0
-                        while stashed < self.config.gateway.max_message_size:
+                        assert self.core is not None
+                        while True:
                             data = await self.client.receive_some(RECEIVE_SIZE)
                             if not data:
-                                gone = True
-                                nursery.cancel_scope.cancel()
-                                return
-                            self._stash.append(data)
-                            stashed += len(data)
+                                gone = "disconnect"
+                                break
+                            try:
+                                self.core.client_data(data)
+                            except _native.PgProtocolError as exc:
+                                if self.end is None:
+                                    self.end = SessionEnd(
+                                        "08P01", f"protocol error: {exc}; closing this connection"
+                                    )
+                                gone = "protocol_error"
+                                break
+                        nursery.cancel_scope.cancel()
 
                     if self.pump is None:  # the native pump watches the client itself
                         nursery.start_soon(watch_client)
@@ -823,8 +927,8 @@ class PgSession:
             finally:
                 self._hold_scope = None
                 self._touch()
-        if gone:
-            self._event({"event": "approval_withdrawn", "approval": req.id, "why": "disconnect"})
+        if gone is not None:
+            self._event({"event": "approval_withdrawn", "approval": req.id, "why": gone})
             return None
         if final is None:  # CancelRequest while waiting
             self._event({"event": "approval_withdrawn", "approval": req.id, "why": "cancel"})
@@ -889,9 +993,10 @@ class PgSession:
         self._hold_scope.cancel()
         return True
 
-    async def _to_client(self, data: bytes) -> None:
+    async def _to_client(self, data: bytes, *, recorded: bool = False) -> None:
         """Send whole messages to the client; one sender at a time (the
-        upstream direction and a hold's notice), in order."""
+        upstream direction and a hold's notice), in order. ``recorded``:
+        the client core has recorded them already."""
         if self.pump is not None:  # pumped: the pump sends at a message boundary
             if self.recorder is not None:
                 self.recorder.append(U2C, data, masked=self.results_masked)
@@ -903,7 +1008,7 @@ class PgSession:
             await self._client_free.wait()
         self._client_busy = True
         try:
-            if self.recorder is not None:
+            if self.recorder is not None and not recorded:
                 self.recorder.append(U2C, data, masked=self.results_masked)
             await self._send_whole(data)
         finally:
@@ -913,21 +1018,29 @@ class PgSession:
                 self._client_free = None
 
     async def _upstream_to_client(self, scope: trio.CancelScope) -> None:
+        """The Trio relay's upstream direction: the client core frames,
+        masks, swaps errors and records; this loop moves the bytes."""
         assert self.upstream is not None
-        assert self.relay is not None
-        assert self.recorder is not None
+        assert self.core is not None
+        core = self.core
         while True:
             data = await self.upstream.receive_some(RECEIVE_SIZE)
             if not data:
-                self.end = SessionEnd("08006", "the upstream server closed the connection")
-                scope.cancel()
-                return
-            out, events = self.relay.feed(data)
-            for ev in events:
-                if ev[0] == "ready_for_query":
-                    self.status = str(ev[1])
+                return self._relay_ended(
+                    _native.EndReason.UPSTREAM_CLOSED,
+                    "the upstream server closed the connection",
+                    scope,
+                )
+            try:
+                out = core.upstream_data(data)
+            except _native.PgProtocolError as exc:
+                return self._relay_ended(_native.EndReason.UPSTREAM_PROTOCOL, str(exc), scope)
+            except _native.RecordError as exc:
+                return self._relay_ended(_native.EndReason.RECORD, str(exc), scope)
+            self.status = core.status
+            self._drain_core()
             if out:
-                await self._to_client(out)
+                await self._to_client(out, recorded=True)
             self._touch()
 
     async def _send_whole(self, data: bytes) -> None:

@@ -10,15 +10,19 @@ upstream's rows (the session's own ``PgServerRelay``, shared) and writes
 every record — without the GIL. Sessions with TLS on either side stay on the Trio relay
 (``PgSession._relay``'s nursery), as does everything with ``relay = "trio"``.
 
+The pump's client side is the same state machine the Trio relay drives
+(``limen_pump::PumpCore``; the Trio relay through ``_native.PgClientCore``).
 Python keeps every decision. Each Query, Parse and FunctionCall whose
-decision is not in the pump's per-session cache comes back here: the
-session's own ``_judge`` decides and records it, exactly as on the Trio
-relay, and its bytes (the message, or the denial marker with
-discard-until-Sync) go upstream. A decision that is ready at once is made
-on the pump's thread (``_Run.fast``, with the GIL: no hand-off between
-threads per statement; ``_judge`` touches only its session, the native
-relay and log, which lock, and the thread-safe policy caches). A hold
-(``_judge`` returns the Decision instead of bytes) comes back as an event
+decision is not in the pump's per-session cache comes back here as a
+``_native.JudgeRequest``: the session's ``judge_request`` decides and
+records it, exactly as on the Trio relay, and ``PgSession.verdict`` makes
+the ``_native.Verdict`` (the bytes, the message or the denial marker with
+discard-until-Sync, and whether the decision may be cached). A decision
+that is ready at once is made on the pump's thread (``_Run.fast``, with
+the GIL: no hand-off between threads per statement; ``judge_request``
+touches only its session, the native relay and log, which lock, and the
+thread-safe policy caches). A hold (``judge_request`` returns the
+Decision instead of bytes) comes back as an event
 to the Trio task, which waits for humans in ``PgSession._held``; the
 pump's client direction stays paused (the upstream direction keeps
 flowing) however long it takes. Only allows of statements
@@ -56,11 +60,12 @@ through a queue drained here, in order with the records Python writes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 import trio
 
 from limen import _native
+from limen.gateway.pg import SessionEnd, end_for, reusable
 from limen.gateway.recording import C2U, EVENT, NativeRecorder, Recorder
 
 if TYPE_CHECKING:
@@ -68,10 +73,6 @@ if TYPE_CHECKING:
     from limen.policy import Decision
 
 __all__ = ["pump_eligible", "reusable", "run_pump"]
-
-#: (bytes for the upstream, discard until Sync, the decision event to cache,
-#: whether it holds for every simple query of the same shape)
-Verdict = tuple[bytes, bool, bytes | None, bool]
 
 
 def pump_eligible(session: PgSession) -> bool:
@@ -83,16 +84,6 @@ def pump_eligible(session: PgSession) -> bool:
         and session.relay is not None
         and session.recorder is not None
     )
-
-
-def reusable(decision: Decision | None) -> bool:
-    """Whether the pump may reuse this decision for the same statement text
-    (same session: same identity and rules): allows of statements that do
-    not prepare or execute (their classes depend on the session's prepared
-    statements). Holds never are, and denials come back to be logged."""
-    if decision is None or decision.action != "allow" or decision.classification is None:
-        return False
-    return not any(s.executes or s.prepares is not None for s in decision.classification.statements)
 
 
 class _Tap:
@@ -132,7 +123,7 @@ class _Run:
         self.queued = tap.native is None
         self.held: Decision | None = None
         self.ended = False
-        self.reason = ""
+        self.reason: _native.EndReason | None = None
         self.detail = ""
 
     def attach(self, pump: _native.PgPump) -> None:
@@ -140,10 +131,12 @@ class _Run:
         self.fd = pump.fileno()
 
     def drain_records(self) -> None:
-        s = self.session
-        for kind, payload in self.pump.take_records():
-            masked = s.input_masker is not None if kind == C2U else s.results_masked
-            self.tap.inner.append(kind, payload, masked=masked and kind != EVENT)
+        for kind, payload, masked in self.pump.take_records():
+            self.tap.inner.append(kind, payload, masked=masked)
+
+    def on_end(self, end: _native.PumpEnd) -> None:
+        self.ended = True
+        self.reason, self.detail = end.reason, end.detail
 
     async def events(self, nursery: trio.Nursery) -> None:
         """Handles the pump's events until it ends."""
@@ -151,101 +144,63 @@ class _Run:
             await trio.lowlevel.wait_readable(self.fd)
             self.drain_records()
             for ev in self.pump.events():
-                if ev[0] == "judge":
-                    self.judge(ev, nursery)
-                elif ev[0] == "end":
-                    self.ended = True
-                    self.reason, self.detail = str(ev[1]), str(ev[2])
-                    self.session.status = self.pump.status
+                match ev:
+                    case _native.JudgeRequest():
+                        self.judge(ev, nursery)
+                    case _native.PumpEnd():
+                        self.on_end(ev)
+                        self.session.status = self.pump.status
+                    case _native.PumpRecords():
+                        pass  # drained below
+                    case _:
+                        assert_never(ev)
             self.drain_records()
 
-    def fast(self, kind: str, name: bytes, sql: bytes, raw: bytes) -> Verdict | None:
+    def fast(self, request: _native.JudgeRequest) -> _native.Verdict | None:
         """The fast path, called on the pump's thread (with the GIL): the
         decision when it is ready at once, else None (the request then
         comes as an event and may wait, e.g. for an approval)."""
         if self.queued:
             self.drain_records()  # records stay in order (queued recorders)
-        result = self._judge(kind, name, sql, raw)
+        result = self._judge(request)
         if not isinstance(result, bytes):
             # A hold: decided and recorded; the wait happens on the Trio
             # side when the same statement comes back as a judge event.
             self.held = result
             return None
-        return self.verdict(result)
+        return self.verdict(request, result)
 
-    def judge(self, ev: tuple[object, ...], nursery: trio.Nursery) -> None:
+    def judge(self, request: _native.JudgeRequest, nursery: trio.Nursery) -> None:
         """The slow path: a judge request as an event, on the Trio thread."""
-        _, rid, kind, name, sql, raw = ev
-        assert isinstance(rid, int)
-        assert isinstance(kind, str)
-        assert isinstance(name, bytes)
-        assert isinstance(sql, bytes)
-        assert isinstance(raw, bytes)
         held = self.held
         self.held = None
         if held is None:
-            judged = self._judge(kind, name, sql, raw)
+            judged = self._judge(request)
             if isinstance(judged, bytes):
-                self.resume(rid, judged)
+                self.pump.resume(request.id, self.verdict(request, judged))
                 return
             held = judged
         # Held for approval: the pump keeps this session's client direction
         # paused while humans decide; events keep flowing.
-        nursery.start_soon(self._finish_hold, rid, held, kind == "parse", sql, raw)
+        nursery.start_soon(self._finish_hold, request, held)
 
-    def _judge(self, kind: str, name: bytes, sql: bytes, raw: bytes) -> bytes | Decision:
-        s = self.session
+    def _judge(self, request: _native.JudgeRequest) -> bytes | Decision:
         self.tap.events.clear()
-        s.last_decision = None
-        if kind == "function_call":
-            return s.deny_function_call()
-        extended = kind == "parse"
-        result: bytes | Decision = s._judge(
-            sql, raw, extended=extended, name=name.decode("utf-8", "replace")
-        )
-        return result
+        return self.session.judge_request(request)
 
-    async def _finish_hold(
-        self, rid: int, decision: Decision, extended: bool, sql: bytes, raw: bytes
-    ) -> None:
-        data = await self.session._held(decision, sql, raw, extended=extended)
+    async def _finish_hold(self, request: _native.JudgeRequest, decision: Decision) -> None:
+        extended = request.kind == _native.JudgeKind.PARSE
+        data = await self.session._held(decision, request.sql, request.raw, extended=extended)
         if data is not None:  # None: the client left (the pump ends by itself)
-            self.resume(rid, data)
+            self.pump.resume(request.id, self.verdict(request, data))
 
-    def resume(self, rid: int, data: bytes) -> None:
-        data, discard, cache, shape = self.verdict(data)
-        self.pump.resume(rid, data, discard=discard, cache_event=cache, cache_shape=shape)
-
-    def verdict(self, data: bytes) -> Verdict:
-        """What the pump gets for a decided statement: the bytes, whether to
-        discard until Sync, the decision event when it may be reused, and
-        whether it may be reused for the same statement with other
-        constants (``Classification.shape_reusable``)."""
-        s = self.session
-        discard = s.discarding
-        s.discarding = False
+    def verdict(self, request: _native.JudgeRequest, data: bytes) -> _native.Verdict:
+        """What the pump gets for a decided statement (``PgSession.verdict``),
+        with the decision event the tap saw."""
         event = self.tap.events[-1] if len(self.tap.events) == 1 else None
-        decision = s.last_decision
-        # A statement masked for the record is judged each time (a hit would
-        # be recorded as sent); a secret position bars its whole shape.
-        masked = s.last_input
-        cache = event if event is not None and reusable(decision) else None
-        if masked is not None and masked.masked:
-            cache = None
-        if s.columns is not None and not s.columns.cacheable:  # see limen.gateway.colmask
-            cache = None
-        shape = (
-            cache is not None
-            and (masked is None or not masked.structural)
-            and decision is not None
-            and decision.classification is not None
-            and decision.classification.shape_reusable
-        )
-        return data, discard, cache, shape
+        return self.session.verdict(request, data, event)
 
     async def idle_watch(self, scope: trio.CancelScope) -> None:
-        from limen.gateway.pg import SessionEnd
-
         s = self.session
         resource = s.config.resource(s.resource_name or "")
         idle = (resource.idle_timeout if resource and resource.idle_timeout else None) or (
@@ -273,9 +228,8 @@ class _Run:
                     await trio.lowlevel.wait_readable(self.fd)
                     self.drain_records()
                     for ev in self.pump.events():
-                        if ev[0] == "end":
-                            self.ended = True
-                            self.reason, self.detail = str(ev[1]), str(ev[2])
+                        if isinstance(ev, _native.PumpEnd):
+                            self.on_end(ev)
         self.drain_records()
         self.session.status = self.pump.status
 
@@ -283,9 +237,7 @@ class _Run:
 async def run_pump(session: PgSession) -> None:
     """Relays the session through the native pump until it ends; sets
     ``session.end`` (or raises ``trio.BrokenResourceError``) as the Trio
-    relay would for the same ending."""
-    from limen.gateway.pg import SessionEnd
-
+    relay would for the same ending (:func:`limen.gateway.pg.end_for`)."""
     assert isinstance(session.client, trio.SocketStream)
     assert isinstance(session.upstream, trio.SocketStream)
     assert session.relay is not None
@@ -326,25 +278,16 @@ async def run_pump(session: PgSession) -> None:
         session.gw.log(
             "pump_end",
             session=session.session_id,
-            reason=run.reason or "cancelled",
+            reason=run.reason.label if run.reason is not None else "cancelled",
             judged=pump.judged,
             cache_hits=hits,
             client_bytes=received,
             upstream_bytes=sent,
         )
-    reason, detail = run.reason, run.detail
-    if reason in ("client_io", "client_stalled"):
-        raise trio.BrokenResourceError(f"the client connection failed ({reason})")
-    end: SessionEnd | None = None
-    if reason == "upstream_closed":
-        end = SessionEnd("08006", "the upstream server closed the connection")
-    elif reason == "upstream_io":
-        end = SessionEnd("08006", "the connection to the upstream server failed")
-    elif reason in ("client_protocol", "upstream_protocol"):
-        end = SessionEnd("08P01", f"protocol error: {detail}; closing this connection")
-    elif reason == "record":
-        end = SessionEnd("58030", "the session could not be recorded; closing it")
-    elif reason == "internal":
-        end = SessionEnd("XX000", "the gateway's relay failed; closing this connection")
+    reason = run.reason
+    if reason in (_native.EndReason.CLIENT_IO, _native.EndReason.CLIENT_STALLED):
+        assert reason is not None
+        raise trio.BrokenResourceError(f"the client connection failed ({reason.label})")
+    end = None if reason is None else end_for(reason, run.detail)
     if end is not None and session.end is None:
         session.end = end

@@ -7,95 +7,39 @@
 //!
 //! Statements are judged by Python's `judge` callable on the pump thread
 //! first (it takes the GIL: no thread hand-off for a decision that is ready
-//! at once); what it declines (None) comes out of `events()` — Python
-//! waits on `fileno()` (an eventfd) — as `("judge", ...)`, answered with
-//! `resume()` whenever the decision is made. Records go straight into the
-//! session's `RecordWriter` when one is given, else they queue for
-//! `take_records()` (announced by a `("records",)` event).
+//! at once): it gets a `JudgeRequest` and returns a `Verdict`, or None,
+//! and then the request comes out of `events()` — Python waits on
+//! `fileno()` (an eventfd) — answered with `resume()` whenever the decision
+//! is made. Records go straight into the session's `RecordWriter` when one
+//! is given, else they queue for `take_records()` (announced by a
+//! `PumpRecords` event).
+//!
+//! [`core::PgClientCore`] is the same client-side state machine without
+//! sockets, for the Trio relay; [`types`] holds the values both exchange
+//! with Python, [`sink`] where their records go.
 use std::net::TcpStream;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use limen_pump::{
-    CacheLimits, Command, Event, Hub, IoConfig, Judge, JudgeRequest, Pump, PumpCore, PumpShared,
-    RecordKind, RecordSink, Verdict,
-};
+use limen_pump::{CacheLimits, Command, Event, Hub, IoConfig, Judge, Pump, PumpCore, PumpShared};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyTuple};
+use pyo3::types::PyList;
 
 use crate::mask::PyMasker;
 use crate::record::{LogSink, RecordWriter};
 use crate::wire::{MaskAdapter, PgClientDecoder, PgServerRelay};
 
-/// Records waiting for Python (when the recorder is not a native log).
-#[derive(Default)]
-struct RecordQueue {
-    items: Vec<(RecordKind, Vec<u8>)>,
-    bytes: usize,
-    signalled: bool,
-}
+pub(crate) mod client;
+pub(crate) mod sink;
+pub(crate) mod types;
 
-/// Past this many queued bytes the pump stops reading until Python drains.
-const QUEUE_CAP: usize = 4 << 20;
+use sink::{RecordQueue, Sink};
+use types::{JudgeRequest, PumpEnd, PumpRecords, Verdict};
 
-enum Sink {
-    Log(LogSink),
-    Queue(Arc<Mutex<RecordQueue>>),
-}
-
-impl RecordSink for Sink {
-    fn try_append_flagged(
-        &mut self,
-        kind: RecordKind,
-        payload: &[u8],
-        masked: bool,
-    ) -> Result<(), String> {
-        match self {
-            Sink::Log(l) => l.try_append_flagged(kind, payload, masked),
-            Sink::Queue(_) => self.try_append(kind, payload),
-        }
-    }
-
-    fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String> {
-        match self {
-            Sink::Log(l) => l.try_append(kind, payload),
-            Sink::Queue(q) => {
-                let mut q = q
-                    .lock()
-                    .map_err(|_| "the record queue lock is poisoned".to_owned())?;
-                q.bytes += payload.len();
-                q.items.push((kind, payload.to_vec()));
-                Ok(())
-            }
-        }
-    }
-
-    fn needs_host(&mut self) -> bool {
-        match self {
-            Sink::Log(_) => false,
-            Sink::Queue(q) => match q.lock() {
-                Ok(mut q) if !q.items.is_empty() && !q.signalled => {
-                    q.signalled = true;
-                    true
-                }
-                _ => false,
-            },
-        }
-    }
-
-    fn congested(&self) -> bool {
-        match self {
-            Sink::Log(_) => false,
-            Sink::Queue(q) => q.lock().map(|q| q.bytes > QUEUE_CAP).unwrap_or(true),
-        }
-    }
-}
-
-/// Python's fast path: `judge(kind, name, sql, raw)` on the pump's thread
-/// (with the GIL) returns `(data, discard, cache_event, cache_shape)`, or None to send
-/// the request as an event.
+/// Python's fast path: `judge(JudgeRequest)` on the pump's thread (with
+/// the GIL) returns a `Verdict`, or None to send the request as an event.
 struct PyJudge(Option<Py<PyAny>>);
 
 /// The process's pump thread, started with the first pumped session. One
@@ -117,41 +61,42 @@ fn hub() -> PyResult<&'static Hub> {
 }
 
 impl Judge for PyJudge {
-    fn try_now(&mut self, r: &JudgeRequest) -> Result<Option<Verdict>, String> {
+    fn try_now(
+        &mut self,
+        r: &limen_pump::JudgeRequest,
+    ) -> Result<Option<limen_pump::Verdict>, String> {
         let Some(cb) = &self.0 else {
             return Ok(None);
         };
         Python::attach(|py| {
+            let request = JudgeRequest::new(py, r);
             let out = cb
-                .call1(
-                    py,
-                    (
-                        r.kind.name(),
-                        PyBytes::new(py, &r.name),
-                        PyBytes::new(py, &r.sql),
-                        PyBytes::new(py, &r.raw),
-                    ),
-                )
+                .call1(py, (request,))
                 .map_err(|e| format!("the gateway's judge failed: {e}"))?;
             if out.is_none(py) {
                 return Ok(None);
             }
-            let (upstream, discard_until_sync, cache_event, cache_shape): (
-                Vec<u8>,
-                bool,
-                Option<Vec<u8>>,
-                bool,
-            ) = out
-                .extract(py)
+            let verdict = out
+                .cast_bound::<Verdict>(py)
                 .map_err(|e| format!("the gateway's judge answered oddly: {e}"))?;
-            Ok(Some(Verdict {
-                upstream,
-                discard_until_sync,
-                cache_event,
-                cache_shape,
-            }))
+            Ok(Some(verdict.get().inner.clone()))
         })
     }
+}
+
+/// The client-side state machine over a session's decoder (taken, with
+/// what it still buffers) and relay (shared), for the pump and for
+/// [`client::PgClientCore`] alike.
+fn new_core(
+    decoder: &mut PgClientDecoder,
+    relay: &PgServerRelay,
+    input_masker: Option<PyRef<'_, PyMasker>>,
+    results_masked: bool,
+    limits: CacheLimits,
+) -> PumpCore<MaskAdapter> {
+    PumpCore::new(decoder.take(), Arc::clone(&relay.inner), limits)
+        .with_input_masker(input_masker.map(|m| MaskAdapter(m.inner.clone())))
+        .with_masked_results(results_masked)
 }
 
 /// A duplicate of a Python socket's descriptor, as a `TcpStream`.
@@ -226,16 +171,8 @@ impl PgPump {
         let upstream = dup_socket(upstream)?;
         let shared = PumpShared::try_new()
             .map_err(|e| PyOSError::new_err(format!("cannot create the pump's eventfds: {e}")))?;
-        let (sink, queue) = match recorder {
-            Some(w) => (Sink::Log(LogSink(Arc::clone(&w.log))), None),
-            None => {
-                let q = Arc::new(Mutex::new(RecordQueue::default()));
-                (Sink::Queue(Arc::clone(&q)), Some(q))
-            }
-        };
-        let core = PumpCore::new(decoder.take(), Arc::clone(&relay.inner), limits)
-            .with_input_masker(input_masker.map(|m| MaskAdapter(m.inner.clone())))
-            .with_masked_results(results_masked);
+        let (sink, queue) = Sink::new(recorder.map(|w| LogSink(Arc::clone(&w.log))));
+        let core = new_core(&mut decoder, &relay, input_masker, results_masked, limits);
         let pump = Pump::try_new(
             core,
             client,
@@ -272,77 +209,40 @@ impl PgPump {
         self.shared.host_fd().as_fd().as_raw_fd()
     }
 
-    /// The waiting events: `("judge", id, kind, name, sql, raw)` with kind
-    /// "query", "parse" or "function_call"; `("records",)`;
-    /// `("end", reason, detail)`, always the last.
+    /// The waiting events (`limen._native.PumpEvent`): a `JudgeRequest`
+    /// the `judge` callable declined, `PumpRecords`, and `PumpEnd`, always
+    /// the last.
     fn events<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
         for ev in self.shared.take_events() {
-            let t = match ev {
-                Event::Judge(r) => PyTuple::new(
-                    py,
-                    [
-                        "judge".into_pyobject(py)?.into_any(),
-                        r.id.into_pyobject(py)?.into_any(),
-                        r.kind.name().into_pyobject(py)?.into_any(),
-                        PyBytes::new(py, &r.name).into_any(),
-                        PyBytes::new(py, &r.sql).into_any(),
-                        PyBytes::new(py, &r.raw).into_any(),
-                    ],
-                )?,
-                Event::Records => PyTuple::new(py, ["records"])?,
-                Event::End { reason, detail } => {
-                    PyTuple::new(py, ["end", reason.name(), detail.as_str()])?
-                }
-            };
-            out.append(t)?;
+            match ev {
+                Event::Judge(r) => out.append(JudgeRequest::new(py, &r))?,
+                Event::Records => out.append(PumpRecords)?,
+                Event::End { reason, detail } => out.append(PumpEnd {
+                    reason: reason.into(),
+                    detail,
+                })?,
+            }
         }
         Ok(out)
     }
 
-    /// The queued records `(kind, payload)` (no native recorder given).
+    /// The queued records `(kind, payload, masked)` (no native recorder
+    /// given).
     fn take_records<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let out = PyList::empty(py);
-        let Some(q) = &self.queue else {
-            return Ok(out);
-        };
-        let items = {
-            let mut q = q
-                .lock()
-                .map_err(|_| PyRuntimeError::new_err("the record queue lock is poisoned"))?;
-            q.signalled = false;
-            q.bytes = 0;
-            std::mem::take(&mut q.items)
-        };
+        let out = sink::take_records(py, self.queue.as_ref())?;
         // A pump that stopped reading for a full queue goes on.
-        self.shared.kick();
-        for (kind, payload) in items {
-            out.append((kind.name(), PyBytes::new(py, &payload)))?;
+        if self.queue.is_some() {
+            self.shared.kick();
         }
         Ok(out)
     }
 
-    /// The verdict on judge request `id`: `data` goes upstream in place of
-    /// the message; `discard` drops the client's messages until Sync;
-    /// `cache_event` (an allow's decision event) caches the decision;
-    /// `cache_shape` caches it for every simple query of the same shape.
-    #[pyo3(signature = (id, data, *, discard=false, cache_event=None, cache_shape=false))]
-    fn resume(
-        &self,
-        id: u64,
-        data: Vec<u8>,
-        discard: bool,
-        cache_event: Option<Vec<u8>>,
-        cache_shape: bool,
-    ) {
+    /// The verdict on judge request `id` (see `Verdict`).
+    fn resume(&self, id: u64, verdict: PyRef<'_, Verdict>) {
         self.shared.command(Command::Resume {
             id,
-            verdict: Verdict {
-                upstream: data,
-                discard_until_sync: discard,
-                cache_event,
-                cache_shape,
-            },
+            verdict: verdict.inner.clone(),
         });
     }
 
@@ -357,7 +257,7 @@ impl PgPump {
     }
 
     /// Ask the pump to end: it flushes what the client is owed (whole
-    /// messages) and reports `("end", "stopped", ...)`.
+    /// messages) and reports `PumpEnd(EndReason.STOPPED, ...)`.
     fn stop(&self) {
         self.shared.command(Command::Stop);
     }
@@ -405,5 +305,7 @@ impl Drop for PgPump {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PgPump>()?;
+    client::register(m)?;
+    types::register(m)?;
     Ok(())
 }
