@@ -5,6 +5,7 @@ whatever the chunking; encoders produce what the decoders read back."""
 from __future__ import annotations
 
 import struct
+import typing
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,6 +13,11 @@ from hypothesis import strategies as st
 from limen import _native
 
 MASKER = _native.Masker(["builtin"], [], [], [])
+RELAY_EVENTS = typing.get_args(_native.RelayEvent)
+CLIENT_MESSAGES = (
+    *typing.get_args(_native.StartupPhaseMessage),
+    *typing.get_args(_native.ClientMessage)[1:],
+)
 
 
 def _msg(tag: bytes, body: bytes) -> bytes:
@@ -39,7 +45,7 @@ def test_relay_on_arbitrary_bytes_only_relays_or_refuses(data: bytes, step: int)
         for i in range(0, len(data), step):
             out, events = relay.feed(data[i : i + step])
             assert isinstance(out, bytes)
-            assert all(isinstance(e, tuple) and isinstance(e[0], str) for e in events)
+            assert all(isinstance(e, RELAY_EVENTS) for e in events)
     except _native.PgProtocolError:
         pass
 
@@ -49,9 +55,9 @@ def test_client_decoder_on_arbitrary_bytes_only_frames_or_refuses(data: bytes, s
     dec = _native.PgClientDecoder(1 << 16)
     try:
         for i in range(0, len(data), step):
-            for kind, raw, _a, _b in dec.feed(data[i : i + step]):
-                assert isinstance(kind, str)
-                assert raw  # every message comes with its raw bytes
+            for msg in dec.feed(data[i : i + step]):
+                assert isinstance(msg, CLIENT_MESSAGES)
+                assert msg.raw  # every message comes with its raw bytes
     except _native.PgProtocolError:
         pass
 
@@ -82,9 +88,9 @@ def test_masked_rows_do_not_depend_on_chunking(cuts: list[int]) -> None:
 def test_client_messages_carry_what_policy_needs() -> None:
     dec = _native.PgClientDecoder()
     startup = _native.pg_startup([("user", "bot"), ("database", "app")])
-    [(kind, raw, params, version)] = dec.feed(startup)
-    assert (kind, raw, params, version) == (
-        "startup",
+    [msg] = dec.feed(startup)
+    assert isinstance(msg, _native.PgStartupMessage)
+    assert (msg.raw, msg.params, msg.version) == (
         startup,
         {"user": "bot", "database": "app"},
         (3, 0),
@@ -93,12 +99,13 @@ def test_client_messages_carry_what_policy_needs() -> None:
     query = _native.pg_query(b"SELECT 1")
     parse = _native.pg_parse(b"s1", b"DROP TABLE t")
     describe = _native.pg_describe("P", b"p1")
-    msgs = dec.feed(query + parse + describe)
-    assert msgs == [
-        ("query", query, b"SELECT 1", None),
-        ("parse", parse, b"s1", b"DROP TABLE t"),
-        ("describe", describe, b"Pp1", None),
-    ]
+    q, p, d = dec.feed(query + parse + describe)
+    assert isinstance(q, _native.PgQuery)
+    assert (q.raw, q.sql) == (query, b"SELECT 1")
+    assert isinstance(p, _native.PgParse)
+    assert (p.raw, p.name, p.sql) == (parse, b"s1", b"DROP TABLE t")
+    assert isinstance(d, _native.PgDescribe)
+    assert (d.raw, d.kind, d.name) == (describe, "P", b"p1")
 
 
 def test_error_encoder_reads_back_through_the_relay() -> None:
@@ -106,8 +113,10 @@ def test_error_encoder_reads_back_through_the_relay() -> None:
     notice = _native.pg_error("NOTICE", "01000", "held", notice=True)
     out, events = _native.PgServerRelay().feed(err + notice)
     assert out == err + notice
-    assert events[0][0] == "error"
-    assert events[0][1]["C"] == "42501"
-    assert events[0][1]["H"] == "ask"
-    assert events[1][0] == "notice"
-    assert events[1][1]["M"] == "held"
+    match events:
+        case [_native.PgErrorResponse(fields=error), _native.PgNoticeResponse(fields=note)]:
+            assert error["C"] == "42501"
+            assert error["H"] == "ask"
+            assert note["M"] == "held"
+        case _:
+            raise AssertionError(f"expected an error and a notice, got {events}")

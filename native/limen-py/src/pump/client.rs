@@ -7,7 +7,7 @@
 //! and records what goes to the client.
 use std::sync::{Arc, Mutex};
 
-use limen_pump::{CacheLimits, PumpCore, PumpError, PumpErrorKind, DEFAULT_PAUSED_CAP};
+use limen_pump::{CacheLimits, PumpCore, PumpError, PumpErrorKind};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyRuntimeError};
 use pyo3::prelude::*;
@@ -69,7 +69,7 @@ impl PgClientCore {
 impl PgClientCore {
     #[new]
     #[pyo3(signature = (decoder, relay, recorder=None, *, input_masker=None, results_masked=false,
-        cache_entries=1024, cache_bytes=1048576, cache_max_text=8192, max_paused=DEFAULT_PAUSED_CAP))]
+        cache_entries=1024, cache_bytes=1048576, cache_max_text=8192, max_paused=1048576))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         mut decoder: PyRefMut<'_, PgClientDecoder>,

@@ -6,7 +6,7 @@ use limen_pump::EndReason as Reason;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::wire::bytes;
+use crate::wire::{add_union, bytes};
 
 /// Which message a [`JudgeRequest`] is about.
 #[pyclass(eq, eq_int, frozen, hash, name = "JudgeKind", module = "limen._native")]
@@ -248,5 +248,14 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PumpRecords>()?;
     m.add_class::<PumpEnd>()?;
     m.add_class::<ClientStep>()?;
-    Ok(())
+    let py = m.py();
+    add_union(
+        m,
+        "PumpEvent",
+        &[
+            py.get_type::<JudgeRequest>(),
+            py.get_type::<PumpRecords>(),
+            py.get_type::<PumpEnd>(),
+        ],
+    )
 }

@@ -7,7 +7,7 @@ use limen_wire::pg::BackendMessage;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use super::{bytes, proto_err, PgProtocolError};
+use super::{add_union, bytes, proto_err, PgProtocolError};
 
 /// Send these bytes to the upstream, then wait for its next Authentication.
 #[pyclass(frozen, get_all, name = "PgAuthSend", module = "limen._native")]
@@ -79,5 +79,14 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<AuthSend>()?;
     m.add_class::<AuthWait>()?;
     m.add_class::<AuthOk>()?;
-    Ok(())
+    let py = m.py();
+    add_union(
+        m,
+        "AuthStep",
+        &[
+            py.get_type::<AuthSend>(),
+            py.get_type::<AuthWait>(),
+            py.get_type::<AuthOk>(),
+        ],
+    )
 }

@@ -3,9 +3,9 @@
 //! only ever appears in capture mode (the gateway's own catalog queries).
 use limen_wire::pg::RelayEvent;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyType};
 
-use super::{bytes, lossy};
+use super::{add_union, bytes, lossy};
 
 /// Declares frozen event classes whose fields are all read-only.
 macro_rules! event_classes {
@@ -20,7 +20,9 @@ macro_rules! event_classes {
 
         pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             $(m.add_class::<$rust>()?;)*
-            Ok(())
+            let py = m.py();
+            let every = [$(py.get_type::<$rust>(),)*];
+            unions(m, &every)
         }
     };
 }
@@ -145,4 +147,10 @@ pub(crate) fn relay_event(py: Python<'_>, ev: RelayEvent) -> PyResult<Py<PyAny>>
         }
     };
     Ok(obj)
+}
+
+/// The unions the stub declares over these classes.
+fn unions(m: &Bound<'_, PyModule>, every: &[Bound<'_, PyType>]) -> PyResult<()> {
+    add_union(m, "RelayEvent", every)?;
+    Ok(())
 }

@@ -4,9 +4,9 @@
 use limen_wire::pg::frontend::TargetKind;
 use limen_wire::pg::FrontendMessage;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyType};
 
-use super::{bytes, lossy};
+use super::{add_union, bytes, lossy};
 
 /// Declares frozen message classes whose fields are all read-only.
 macro_rules! message_classes {
@@ -21,7 +21,9 @@ macro_rules! message_classes {
 
         pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             $(m.add_class::<$rust>()?;)*
-            Ok(())
+            let py = m.py();
+            let every = [$(py.get_type::<$rust>(),)*];
+            unions(m, &every)
         }
     };
 }
@@ -189,4 +191,21 @@ pub(crate) fn client_message(
         }
     };
     Ok(obj)
+}
+
+/// The unions the stub declares over these classes.
+fn unions(m: &Bound<'_, PyModule>, every: &[Bound<'_, PyType>]) -> PyResult<()> {
+    add_union(
+        m,
+        "StartupPhaseMessage",
+        &[
+            m.py().get_type::<SslRequest>(),
+            m.py().get_type::<GssEncRequest>(),
+            m.py().get_type::<CancelRequest>(),
+            m.py().get_type::<StartupMessage>(),
+            m.py().get_type::<PasswordMessage>(),
+        ],
+    )?;
+    add_union(m, "ClientMessage", every)?;
+    Ok(())
 }

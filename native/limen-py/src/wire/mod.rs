@@ -20,7 +20,7 @@ use limen_wire::pg::{ContentMasker, Limits};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyType};
 
 pub(crate) mod auth;
 pub(crate) mod decoder;
@@ -65,6 +65,25 @@ impl ContentMasker for MaskAdapter {
 
 pub(crate) fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// Adds `name` to the module: the union (`A | B | ...`, a
+/// `types.UnionType`) of these classes, as the stub declares it, so that
+/// Python can `isinstance` against it and read its members.
+pub(crate) fn add_union(
+    m: &Bound<'_, PyModule>,
+    name: &str,
+    types: &[Bound<'_, PyType>],
+) -> PyResult<()> {
+    let mut it = types.iter();
+    let Some(first) = it.next() else {
+        return Err(PyValueError::new_err("an empty union"));
+    };
+    let mut union = first.clone().into_any();
+    for t in it {
+        union = union.bitor(t)?;
+    }
+    m.add(name, union)
 }
 
 pub(crate) fn bytes(py: Python<'_>, b: &[u8]) -> Py<PyBytes> {
