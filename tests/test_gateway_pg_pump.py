@@ -15,8 +15,9 @@ import json
 import select
 import socket
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import psycopg
 import pytest
@@ -28,6 +29,8 @@ from limen import _native
 from limen.gateway import JsonLog
 
 __all__ = ["database", "gw"]
+
+E = TypeVar("E", _native.JudgeRequest, _native.PumpRecords, _native.PumpEnd)
 
 
 def run(fn, *args):  # type: ignore[no-untyped-def]
@@ -198,7 +201,9 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
 class Rig:
     """A pump between a scripted client and a scripted server."""
 
-    def __init__(self, judge: object = None) -> None:
+    def __init__(
+        self, judge: Callable[[_native.JudgeRequest], _native.Verdict | None] | None = None
+    ) -> None:
         self.client, self.pump_client = socket.socketpair()
         self.server, self.pump_upstream = socket.socketpair()
         decoder = _native.PgClientDecoder()
@@ -211,19 +216,22 @@ class Rig:
             decoder,
             self.relay,
             None,
-            judge=judge,  # type: ignore[arg-type]
+            judge=judge,
             write_timeout=2.0,
         )
         self.pump.start()
 
-    def events(self, want: str, timeout: float = 5.0) -> list[tuple[object, ...]]:
-        got: list[tuple[object, ...]] = []
+    def events(self, want: type[E], timeout: float = 5.0) -> E:
+        """Waits for the first event of type ``want``."""
+        got: list[_native.PumpEvent] = []
         fd = self.pump.fileno()
-        while not any(e[0] == want for e in got):
+        while True:
+            for e in got:
+                if isinstance(e, want):
+                    return e
             ready, _, _ = select.select([fd], [], [], timeout)
-            assert ready, f"no {want!r} event; got {got}"
+            assert ready, f"no {want.__name__} event; got {got}"
             got += self.pump.events()
-        return got
 
     def close(self) -> None:
         self.pump.stop()
@@ -241,24 +249,24 @@ def rig() -> Iterator[Rig]:
 def test_pump_slow_path_judges_then_relays_and_records(rig: Rig) -> None:
     q = _query(b"SELECT 1")
     rig.client.sendall(q)
-    judge = next(e for e in rig.events("judge") if e[0] == "judge")
-    _, rid, kind, name, sql, raw = judge
-    assert (kind, name, sql, raw) == ("query", b"", b"SELECT 1", q)
-    rig.pump.resume(rid, raw)  # type: ignore[arg-type]
+    judge = rig.events(_native.JudgeRequest)
+    assert judge.kind == _native.JudgeKind.QUERY
+    assert (judge.name, judge.sql, judge.raw) == (b"", b"SELECT 1", q)
+    rig.pump.resume(judge.id, _native.Verdict(judge.raw))
     assert _recv_exactly(rig.server, len(q)) == q
     answer = _complete(b"SELECT 1") + _ready()
     rig.server.sendall(answer)
     assert _recv_exactly(rig.client, len(answer)) == answer
-    rig.events("records")
+    rig.events(_native.PumpRecords)
     records = rig.pump.take_records()
-    assert ("u2c", answer) in records
+    assert ("u2c", answer, False) in records
     assert rig.pump.status == "I"
     assert rig.pump.judged == 1
 
 
 def test_pump_injects_a_notice_while_a_statement_waits(rig: Rig) -> None:
     rig.client.sendall(_query(b"DELETE FROM t"))
-    _, rid, *_ = next(e for e in rig.events("judge") if e[0] == "judge")
+    rid = rig.events(_native.JudgeRequest).id
     notice = _native.pg_error("NOTICE", "00000", "waiting for approval", notice=True)
     rig.pump.send_client(notice)
     assert _recv_exactly(rig.client, len(notice)) == notice
@@ -270,7 +278,7 @@ def test_pump_injects_a_notice_while_a_statement_waits(rig: Rig) -> None:
     error = _native.pg_error("ERROR", "42501", "limen: denied")
     marker = b"limen_denied_0123"
     rig.relay.replace_error(marker, error)
-    rig.pump.resume(rid, _query(marker))  # type: ignore[arg-type]
+    rig.pump.resume(rid, _native.Verdict(_query(marker)))
     assert _recv_exactly(rig.server, len(_query(marker))) == _query(marker)
     upstream_error = _native.pg_error("ERROR", "42601", f'syntax error at "{marker.decode()}"')
     rig.server.sendall(upstream_error + _ready())
@@ -279,47 +287,45 @@ def test_pump_injects_a_notice_while_a_statement_waits(rig: Rig) -> None:
 
 def test_pump_notices_a_client_that_hangs_up_while_waiting(rig: Rig) -> None:
     rig.client.sendall(_query(b"UPDATE t SET a = 1"))
-    rig.events("judge")
+    rig.events(_native.JudgeRequest)
     rig.client.shutdown(socket.SHUT_WR)
-    end = next(e for e in rig.events("end") if e[0] == "end")
-    assert end[1] == "client_closed"
+    assert rig.events(_native.PumpEnd).reason == _native.EndReason.CLIENT_CLOSED
 
 
 def test_pump_stop_flushes_and_ends(rig: Rig) -> None:
     rig.pump.send_client(_ready())
     rig.pump.stop()
-    end = next(e for e in rig.events("end") if e[0] == "end")
-    assert end[1] == "stopped"
+    assert rig.events(_native.PumpEnd).reason == _native.EndReason.STOPPED
     assert _recv_exactly(rig.client, 6) == _ready()
 
 
 def test_pump_reports_the_upstream_closing(rig: Rig) -> None:
     rig.server.shutdown(socket.SHUT_WR)
-    end = next(e for e in rig.events("end") if e[0] == "end")
-    assert end[1] == "upstream_closed"
+    assert rig.events(_native.PumpEnd).reason == _native.EndReason.UPSTREAM_CLOSED
 
 
 @pytest.mark.parametrize(
     ("side", "data", "reason"),
     [
-        ("client", b"Q\x00\x00\x00\x02", "client_protocol"),
-        ("server", b"Z\xff\xff\xff\xff", "upstream_protocol"),
+        ("client", b"Q\x00\x00\x00\x02", _native.EndReason.CLIENT_PROTOCOL),
+        ("server", b"Z\xff\xff\xff\xff", _native.EndReason.UPSTREAM_PROTOCOL),
     ],
 )
-def test_pump_ends_on_a_protocol_error(rig: Rig, side: str, data: bytes, reason: str) -> None:
+def test_pump_ends_on_a_protocol_error(
+    rig: Rig, side: str, data: bytes, reason: _native.EndReason
+) -> None:
     (rig.client if side == "client" else rig.server).sendall(data)
-    end = next(e for e in rig.events("end") if e[0] == "end")
-    assert end[1] == reason
+    end = rig.events(_native.PumpEnd)
+    assert end.reason == reason
+    assert end.reason.label == reason.label
 
 
 def test_pump_fast_path_and_cache() -> None:
     calls: list[bytes] = []
 
-    def judge(
-        kind: str, name: bytes, sql: bytes, raw: bytes
-    ) -> tuple[bytes, bool, bytes | None, bool]:
-        calls.append(sql)
-        return raw, False, b'{"event":"decision","action":"allow"}', False
+    def judge(request: _native.JudgeRequest) -> _native.Verdict:
+        calls.append(request.sql)
+        return _native.Verdict(request.raw, cache_event=b'{"event":"decision","action":"allow"}')
 
     r = Rig(judge)
     try:
@@ -330,10 +336,10 @@ def test_pump_fast_path_and_cache() -> None:
         assert calls == [b"SELECT 42"]
         r.server.sendall(_ready())
         assert _recv_exactly(r.client, 6) == _ready()
-        r.events("records")
+        r.events(_native.PumpRecords)
         records = r.pump.take_records()
-        assert [p for k, p in records if k == "c2u"] == [b"SELECT 42"] * 2
-        assert [k for k, _ in records].count("event") == 2
+        assert [p for k, p, _ in records if k == "c2u"] == [b"SELECT 42"] * 2
+        assert [k for k, _, _ in records].count("event") == 2
         assert r.pump.cache_hits == 2
     finally:
         r.close()
@@ -346,11 +352,13 @@ def test_pump_shape_cache(shape: bool) -> None:
     the exact text; texts the shape lexer does not understand always ask."""
     calls: list[bytes] = []
 
-    def judge(
-        kind: str, name: bytes, sql: bytes, raw: bytes
-    ) -> tuple[bytes, bool, bytes | None, bool]:
-        calls.append(sql)
-        return raw, False, b'{"event":"decision","action":"allow"}', shape
+    def judge(request: _native.JudgeRequest) -> _native.Verdict:
+        calls.append(request.sql)
+        return _native.Verdict(
+            request.raw,
+            cache_event=b'{"event":"decision","action":"allow"}',
+            cache_shape=shape,
+        )
 
     r = Rig(judge)
     try:
