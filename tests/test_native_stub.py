@@ -124,7 +124,9 @@ def _literal(node: ast.expr | None) -> object:
 
 def _stub_params(fn: ast.FunctionDef, *, method: bool) -> list[Param]:
     a = fn.args
-    positional = [(p, inspect.Parameter.POSITIONAL_ONLY) for p in a.posonlyargs]
+    positional: list[tuple[ast.arg, inspect._ParameterKind]] = [
+        (p, inspect.Parameter.POSITIONAL_ONLY) for p in a.posonlyargs
+    ]
     positional += [(p, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in a.args]
     defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults))
     defaults += a.defaults
