@@ -8,6 +8,7 @@ waiting at once while others keep working."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -625,3 +626,66 @@ async def test_held_in_a_pipelined_transaction_runs_in_order(env: Env, database:
         env.store.approval_vote(req.id, approver="sam", approve=True, now=time.time())
     assert seen == [1, (0,), 1]
     assert remaining(database, 231) == 0
+
+
+def _wire_message(sock: socket.socket) -> tuple[bytes, bytes]:
+    head = b""
+    while len(head) < 5:
+        chunk = sock.recv(5 - len(head))
+        if not chunk:
+            return b"", b""
+        head += chunk
+    length = int.from_bytes(head[1:], "big") - 4
+    body = b""
+    while len(body) < length:
+        chunk = sock.recv(length - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return head[:1], body
+
+
+async def test_a_client_that_floods_while_held_is_cut_off(
+    env: Env, database: str, pg_relay: str
+) -> None:
+    """The Trio relay keeps reading the client while a statement waits: what
+    it reads waits in the client core, up to ``max_message_size`` (1 MiB
+    here); past it the session ends with a protocol error and the request
+    is withdrawn. (The native pump stops reading the client instead.)"""
+    if pg_relay != "trio":
+        pytest.skip("the native pump does not read the client while a statement waits")
+    seed(database, 241)
+    token = env.gw.token("carer", ("careful",))
+
+    def client() -> bytes:
+        with socket.create_connection(("127.0.0.1", env.gw.port)) as sock:
+            sock.settimeout(15)
+            params = b"user\0carer\0database\0app\0\0"
+            sock.sendall((len(params) + 8).to_bytes(4, "big") + b"\0\3\0\0" + params)
+            assert _wire_message(sock)[0] == b"R"
+            password = token.encode() + b"\0"
+            sock.sendall(b"p" + (len(password) + 4).to_bytes(4, "big") + password)
+            while (tag := _wire_message(sock)[0]) != b"Z":
+                assert tag not in (b"E", b"")
+            sql = b"DELETE FROM users_in WHERE id = 241\0"
+            sock.sendall(b"Q" + (len(sql) + 4).to_bytes(4, "big") + sql)
+            assert _wire_message(sock)[0] == b"N"  # held
+            with contextlib.suppress(OSError):  # cut off mid-send
+                sock.sendall(b"Q" * ((1 << 20) + 4096))
+            while True:
+                tag, body = _wire_message(sock)
+                if tag in (b"E", b""):
+                    return body
+
+    fatal = await run(client)
+    assert b"08P01" in fatal
+    assert b"more than 1048576 bytes while a statement waited" in fatal
+    rec = env.gw.recorders[-1]
+    with trio.fail_after(10):
+        while not rec.closed:
+            await trio.sleep(0.01)
+    events = [json.loads(e) for e in rec.of("event")]
+    (withdrawn,) = [e for e in events if e["event"] == "approval_withdrawn"]
+    assert withdrawn["why"] == "protocol_error"
+    await env.status(withdrawn["approval"], "withdrawn")
+    assert remaining(database, 241) == 1
