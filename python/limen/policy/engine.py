@@ -35,16 +35,15 @@ from typing import Final, Literal
 
 from limen.config import Config, Rule
 from limen.identity import Identity
-from limen.policy.classify import (
-    CACHE_MAX_TEXT,
+from limen.policy.classes import (
     HARMLESS,
     SEVERITY,
     UNKNOWN,
     Classification,
     StatementInfo,
-    classify,
     most_dangerous,
 )
+from limen.policy.classifier import CACHE_MAX_TEXT, classify
 
 __all__ = ["Action", "Decision", "Policy", "SessionPolicy"]
 
