@@ -24,7 +24,8 @@ from limen.policy.classes import (
     most_dangerous,
 )
 from limen.policy.classifier import classify, classify_uncached
-from limen.policy.engine import Action, Decision, Policy, SessionPolicy
+from limen.policy.engine import Action, Decision, Policy
+from limen.policy.session import SessionPolicy
 
 __all__ = [
     "ADMIN",
