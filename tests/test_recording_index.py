@@ -8,10 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from limen import recording
 from limen.config import load_config
-from limen.recording import SessionInfo, recorder_factory
-from limen.store import open_store
+from limen.recording import (
+    NativeRecorder,
+    SessionInfo,
+    configured_recorder_factory,
+    recorder_factory,
+)
+from limen.store import StoreError, open_store
 
 LIMEN = str(Path(sys.executable).parent / "limen")
 
@@ -75,3 +82,32 @@ def test_encrypted_to_the_auditor(tmp_path: Path) -> None:
     payloads = [r.payload for r in recording.open_log(path, pair.private)]
     assert payloads == [b"secret-free but private result"]
     store.close()
+
+
+def test_the_configured_factory_records_into_the_configured_store(tmp_path: Path) -> None:
+    """Every gateway's default: the factory opens ``[gateway] state`` itself."""
+    cfg = tmp_path / "limen.toml"
+    cfg.write_text('[gateway]\nstate = "sqlite://st/limen.db"\nrecordings = "rec"\n')
+    config = load_config(cfg)
+    make = configured_recorder_factory(config)
+    rec = make(SessionInfo("sess-cccccccc", "ci-bot", "staging", "postgres"))
+    assert isinstance(rec, NativeRecorder)  # the native pump writes to it directly
+    rec.append("c2u", b"SELECT 1")
+    rec.close()
+
+    store = open_store(config.gateway.state, Path(config.base_dir))  # another handle
+    row = store.session("sess-cccccccc")
+    store.close()
+    assert row.ended_at is not None
+    assert row.statements == 1
+    assert Path(row.recording).is_relative_to(tmp_path / "rec")
+    key = recording.load_key(config.recording_key_path(), "signing")
+    assert recording.verify(row.recording, recording.signing_public_key(key)).ok
+
+
+def test_a_state_store_that_cannot_be_opened_stops_the_factory(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file where the store's folder should be")
+    cfg = tmp_path / "limen.toml"
+    cfg.write_text('[gateway]\nstate = "sqlite://blocker/limen.db"\n')
+    with pytest.raises(StoreError, match="cannot open"):
+        configured_recorder_factory(load_config(cfg))
