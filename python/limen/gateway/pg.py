@@ -50,9 +50,9 @@ from limen.config import Resource, Rule, SecretError, is_loopback_host
 from limen.gateway.colmask import SessionColumns
 from limen.gateway.colmask import load as load_columns
 from limen.gateway.inrecord import record_statement
-from limen.gateway.recording import EVENT, U2C, Recorder, SessionInfo
 from limen.identity import Identity, IdentityError
 from limen.policy import Decision, SessionPolicy
+from limen.recording import EVENT, U2C, Recorder, SessionInfo
 
 if TYPE_CHECKING:
     from limen.gateway.server import PgGateway
@@ -285,9 +285,7 @@ class PgSession:
                     case _native.PgSslRequest():
                         if self.gw.ssl_context is not None and not self.tls:
                             await self.client.send_all(b"S")
-                            tls = trio.SSLStream(
-                                self.client, self.gw.ssl_context, server_side=True
-                            )
+                            tls = trio.SSLStream(self.client, self.gw.ssl_context, server_side=True)
                             await tls.do_handshake()
                             self.client = tls
                             self.tls = True
@@ -585,9 +583,7 @@ class PgSession:
                 return
             await trio.sleep_until(deadline)
 
-    def _relay_ended(
-        self, reason: _native.EndReason, detail: str, scope: trio.CancelScope
-    ) -> None:
+    def _relay_ended(self, reason: _native.EndReason, detail: str, scope: trio.CancelScope) -> None:
         """Ends the Trio relay as the pump would end for the same reason
         (:func:`end_for`); the first reason wins."""
         end = end_for(reason, detail)
