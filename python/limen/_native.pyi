@@ -1,5 +1,9 @@
 """Type stubs for the native extension (native/limen-py). Checked by
-tests/test_native_stub.py against the built module."""
+tests/test_native_stub.py against the built module: every name, class
+member and union, and every function's, method's and constructor's
+parameters. Messages and events are one frozen class per kind; consumers
+``match`` on the unions (``ClientMessage``, ``RelayEvent``, ``AuthStep``,
+``PumpEvent``), with ``typing.assert_never`` where every kind matters."""
 
 import enum
 from collections.abc import Callable, Iterable
