@@ -132,7 +132,7 @@ pub enum ClientStep {
     /// Every complete message is handled; more bytes are needed.
     NeedData,
     /// A verdict is awaited: the bytes were buffered (up to the cap set by
-    /// [`PumpCore::with_paused_cap`]) and are handled after the verdict.
+    /// [`crate::PumpCore::with_paused_cap`]) and are handled after the verdict.
     Paused,
     /// The client direction is paused until the verdict for this request.
     Judge(JudgeRequest),

@@ -46,7 +46,7 @@ const BUDGET_BYTES: u64 = 256 << 10;
 const SLICE: Duration = Duration::from_millis(1);
 
 /// One pumped session: the core, both sockets, the record sink and the
-/// host's fast path. Built by the host, then handed to a [`Hub`].
+/// host's fast path. Built by the host, then handed to a [`crate::Hub`].
 pub struct Pump<M, R, J> {
     core: PumpCore<M>,
     client: TcpStream,

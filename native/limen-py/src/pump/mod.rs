@@ -14,7 +14,7 @@
 //! is given, else they queue for `take_records()` (announced by a
 //! `PumpRecords` event).
 //!
-//! [`core::PgClientCore`] is the same client-side state machine without
+//! [`client::PgClientCore`] is the same client-side state machine without
 //! sockets, for the Trio relay; [`types`] holds the values both exchange
 //! with Python, [`sink`] where their records go.
 use std::net::TcpStream;
