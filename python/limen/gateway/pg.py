@@ -556,7 +556,18 @@ class PgSession:
                         nursery.start_soon(self._upstream_to_client, nursery.cancel_scope)
                         nursery.start_soon(self._idle_watch, nursery.cancel_scope)
                 finally:
-                    self.statements += self.core.cache_hits
+                    core = self.core
+                    self.statements += core.cache_hits
+                    received, sent = core.bytes
+                    self.gw.log(
+                        "relay_end",
+                        session=self.session_id,
+                        relay="trio",
+                        judged=core.judged,
+                        cache_hits=core.cache_hits,
+                        client_bytes=received,
+                        upstream_bytes=sent,
+                    )
         if token_scope.cancelled_caught and self.end is None:
             raise SessionEnd(
                 "28P01",
