@@ -28,13 +28,13 @@ from limen.config import Config
 from limen.gateway.inrecord import InputMaskers
 from limen.gateway.postgres import CancelKeys, PgSession
 from limen.gateway.recording import RecorderFactory
-from limen.gateway.services import JsonLog, OpenUpstream, Services
+from limen.gateway.services import JsonLog, Services, UpstreamOpener
 from limen.gateway.session import Session
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
 from limen.policy import Policy
 
-__all__ = ["JsonLog", "Listener", "PgGateway"]
+__all__ = ["JsonLog", "Listener", "PgGateway", "UpstreamOpener"]
 
 
 class Listener(abc.ABC):
@@ -51,7 +51,7 @@ class Listener(abc.ABC):
         self._sessions_done.set()
 
     @abc.abstractmethod
-    def new_session(self, stream: trio.SocketStream, peer_host: str) -> Session:
+    def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
         """The session of one accepted connection."""
 
     # -- shared parts, as the sessions see them ----------------------------------
@@ -87,6 +87,11 @@ class Listener(abc.ABC):
     @property
     def per_identity(self) -> Counter[str]:
         return self.services.per_identity
+
+    @property
+    def open_upstream(self) -> UpstreamOpener:
+        """How sessions reach an upstream (and send it a CancelRequest)."""
+        return self.services.open_upstream
 
     def masker_for(self, identity: Identity, resource: str) -> _native.Masker | None:
         return self.services.masker_for(identity, resource)
@@ -132,11 +137,17 @@ class Listener(abc.ABC):
             host = str(peer[0])
         except OSError:
             host = "?"
+        await self.run_session(stream, host)
+
+    async def run_session(self, stream: trio.abc.Stream, peer_host: str) -> None:
+        """Run one client connection to its end (the listener calls it per
+        accepted socket; tests with a memory stream). ``peer_host``: the
+        client's address (loopback may go without TLS)."""
         if len(self.sessions) >= self.config.gateway.max_connections:
-            self.log("refused", reason="max_connections", peer=host)
+            self.log("refused", reason="max_connections", peer=peer_host)
             await stream.aclose()
             return
-        session = self.new_session(stream, host)
+        session = self.new_session(stream, peer_host)
         self.sessions.add(session)
         self._sessions_done = trio.Event() if len(self.sessions) == 1 else self._sessions_done
         try:
@@ -174,7 +185,7 @@ class PgGateway(Listener):
         recorder_factory: RecorderFactory | None = None,
         log: Callable[..., None] | None = None,
         approvals: ApprovalHub | None = None,
-        open_upstream: OpenUpstream | None = None,
+        open_upstream: UpstreamOpener | None = None,
     ) -> None:
         super().__init__(
             Services(
@@ -189,7 +200,7 @@ class PgGateway(Listener):
         )
         self.cancel_keys = CancelKeys(self.services.log)
 
-    def new_session(self, stream: trio.SocketStream, peer_host: str) -> Session:
+    def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
         return PgSession(self.services, self.cancel_keys, stream, peer_host)
 
     async def forward_cancel(self, process_id: int, secret_key: bytes) -> None:

@@ -32,12 +32,12 @@ from limen.inmask import InputMasker
 from limen.mask import native_masker
 from limen.policy import Policy
 
-__all__ = ["JsonLog", "Log", "OpenUpstream", "Services", "open_tcp_upstream"]
+__all__ = ["JsonLog", "Log", "Services", "UpstreamOpener", "open_tcp_upstream"]
 
 #: ``log(event, **fields)``: one structured log line (never a secret).
 Log = Callable[..., None]
 #: Opens a session's upstream connection: ``await open_upstream(host, port)``.
-OpenUpstream = Callable[[str, int], Awaitable[trio.abc.Stream]]
+UpstreamOpener = Callable[[str, int], Awaitable[trio.abc.Stream]]
 
 
 class JsonLog:
@@ -78,7 +78,7 @@ class Services:
         recorder_factory: RecorderFactory | None = None,
         log: Log | None = None,
         approvals: ApprovalHub | None = None,
-        open_upstream: OpenUpstream | None = None,
+        open_upstream: UpstreamOpener | None = None,
     ) -> None:
         self.config = config
         self.authenticator = authenticator
@@ -87,7 +87,7 @@ class Services:
         self.log: Log = log if log is not None else JsonLog()
         self.approvals = approvals
         """Holds wait here; None refuses every held statement."""
-        self.open_upstream: OpenUpstream = open_upstream or open_tcp_upstream
+        self.open_upstream: UpstreamOpener = open_upstream or open_tcp_upstream
         """How sessions open their upstream connection (and cancel requests)."""
         self.input_maskers = InputMaskers(config, self.policy)
         """Statement texts as recorded and shown (:mod:`limen.gateway.inrecord`)."""

@@ -18,7 +18,7 @@ from typing import Protocol
 import trio
 
 from limen import _native
-from limen.gateway.services import OpenUpstream
+from limen.gateway.services import UpstreamOpener
 
 __all__ = ["CancelKeys", "CancelTarget", "send_cancel"]
 
@@ -72,7 +72,7 @@ class CancelKeys:
 
 
 async def send_cancel(
-    open_upstream: OpenUpstream, address: tuple[str, int], key: Key, timeout: float
+    open_upstream: UpstreamOpener, address: tuple[str, int], key: Key, timeout: float
 ) -> bool:
     """Sends a CancelRequest for ``key`` to the upstream at ``address``;
     False when it could not be reached."""
