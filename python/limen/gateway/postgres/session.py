@@ -59,7 +59,7 @@ class PgSession(Session):
         self.upstream: upstream.Upstream | None = None
         self.upstream_key: tuple[int, bytes] | None = None
         self.client_key: tuple[int, bytes] | None = None
-        self.relay_state: _native.PgServerRelay | None = None
+        self.server_relay: _native.PgServerRelay | None = None
         self.results_masked = False
         self.holds: Holds | None = None
 
@@ -87,7 +87,7 @@ class PgSession(Session):
         identity, resource = self.identity, self.resource
         masker = self.services.masker_for(identity, resource.name)
         relay = _native.PgServerRelay(masker, int(self.config.gateway.max_message_size))
-        self.relay_state = relay
+        self.server_relay = relay
         self.results_masked = masker is not None  # the relay masks what the client gets
         login = await upstream.login(
             self.upstream, relay, resource, resource.user or identity.subject, self.params
@@ -118,11 +118,11 @@ class PgSession(Session):
 
     async def relay(self) -> None:
         assert self.upstream is not None
-        assert self.relay_state is not None
+        assert self.server_relay is not None
         assert self.judge is not None
         assert self.holds is not None
         masked = self.results_masked
-        judge = PgJudge(self.judge, self.relay_state)
+        judge = PgJudge(self.judge, self.server_relay)
         input_masker = self.input_masker
 
         def mask(sql: bytes) -> str:
@@ -134,12 +134,12 @@ class PgSession(Session):
             stream, trio.SocketStream
         ):
             pumped = PumpRelay(
-                self, stream, self.decoder, self.relay_state, judge, holds, results_masked=masked
+                self, stream, self.decoder, self.server_relay, judge, holds, results_masked=masked
             )
             await pumped.run()
         else:
             trio_relay = TrioRelay(
-                self, stream, self.decoder, self.relay_state, judge, holds, results_masked=masked
+                self, stream, self.decoder, self.server_relay, judge, holds, results_masked=masked
             )
             await trio_relay.run()
 
