@@ -16,12 +16,12 @@ import trio.testing
 from limen.config import Config, load_config_text
 from limen.gateway.holds import Holds
 from limen.gateway.judging import HELD, Judge, Verdict
-from limen.gateway.recording import MemoryRecorder, SessionInfo
 from limen.gateway.services import JsonLog, Services
 from limen.gateway.session import Admission, Session, SessionEnd
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
 from limen.policy import Decision, SessionPolicy
+from limen.recording import MemoryRecorder, SessionInfo
 
 CONFIG = """
 [gateway]

@@ -6,21 +6,16 @@
 """
 
 from limen.gateway.postgres import PgSession
-from limen.gateway.recording import JsonlRecorder, MemoryRecorder, Recorder, SessionInfo
 from limen.gateway.server import JsonLog, Listener, PgGateway
 from limen.gateway.services import Services
 from limen.gateway.session import Session, SessionEnd
 
 __all__ = [
     "JsonLog",
-    "JsonlRecorder",
     "Listener",
-    "MemoryRecorder",
     "PgGateway",
     "PgSession",
-    "Recorder",
     "Services",
     "Session",
     "SessionEnd",
-    "SessionInfo",
 ]

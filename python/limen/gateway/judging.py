@@ -29,9 +29,9 @@ from typing import Final, Protocol
 import msgspec
 
 from limen.gateway.inrecord import record_statement
-from limen.gateway.recording import EVENT, Recorder
 from limen.inmask import InputMasker
 from limen.policy import Decision, SessionPolicy
+from limen.recording import EVENT, Recorder
 
 __all__ = ["HELD", "ColumnHook", "Held", "Judge", "Verdict", "local_denial", "reusable"]
 

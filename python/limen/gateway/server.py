@@ -27,12 +27,12 @@ from limen.approvals import ApprovalHub
 from limen.config import Config
 from limen.gateway.inrecord import InputMaskers
 from limen.gateway.postgres import CancelKeys, PgSession
-from limen.gateway.recording import RecorderFactory
 from limen.gateway.services import JsonLog, Services, UpstreamOpener
 from limen.gateway.session import Session
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
 from limen.policy import Policy
+from limen.recording import RecorderFactory
 
 __all__ = ["JsonLog", "Listener", "PgGateway", "UpstreamOpener"]
 

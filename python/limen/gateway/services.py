@@ -26,11 +26,11 @@ from limen import _native
 from limen.approvals import ApprovalHub
 from limen.config import Config
 from limen.gateway.inrecord import InputMaskers
-from limen.gateway.recording import MemoryRecorder, Recorder, RecorderFactory, SessionInfo
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
 from limen.mask import native_masker
 from limen.policy import Policy
+from limen.recording import RecorderFactory, configured_recorder_factory
 
 __all__ = ["JsonLog", "Log", "Services", "UpstreamOpener", "open_tcp_upstream"]
 
@@ -62,10 +62,6 @@ async def open_tcp_upstream(host: str, port: int) -> trio.abc.Stream:
     return await trio.open_tcp_stream(host, port)
 
 
-def _default_recorder(info: SessionInfo) -> Recorder:
-    return MemoryRecorder(info)
-
-
 class Services:
     """The gateway's shared parts, as every session sees them."""
 
@@ -83,7 +79,13 @@ class Services:
         self.config = config
         self.authenticator = authenticator
         self.policy = policy if policy is not None else Policy(config)
-        self.recorder_factory: RecorderFactory = recorder_factory or _default_recorder
+        self.recorder_factory: RecorderFactory = (
+            recorder_factory
+            if recorder_factory is not None
+            else configured_recorder_factory(config)
+        )
+        """One recorder per session; by default a signed log in ``[gateway]
+        recordings``, indexed in the ``[gateway] state`` store."""
         self.log: Log = log if log is not None else JsonLog()
         self.approvals = approvals
         """Holds wait here; None refuses every held statement."""

@@ -41,11 +41,11 @@ import trio
 
 from limen.config import Duration, Resource
 from limen.gateway.judging import Judge
-from limen.gateway.recording import EVENT, Recorder, SessionInfo
 from limen.gateway.services import Services
 from limen.identity import Identity
 from limen.inmask import InputMasker
 from limen.policy import SessionPolicy
+from limen.recording import EVENT, Recorder, SessionInfo
 
 __all__ = ["Admission", "Session", "SessionEnd"]
 

@@ -42,7 +42,7 @@ pump reports (client or upstream closed, protocol errors, a record that
 could not be written).
 
 Recording: when the session's recorder is a native session log
-(:class:`~limen.gateway.recording.NativeRecorder`), the pump appends to it
+(:class:`~limen.recording.recorder.NativeRecorder`), the pump appends to it
 directly; other recorders (tests' ``MemoryRecorder``) get the pump's records
 through a queue drained here, in order with the records Python writes.
 """
@@ -56,8 +56,8 @@ from limen.config import Config
 from limen.gateway.judging import Verdict
 from limen.gateway.postgres.holds import PgHolds
 from limen.gateway.postgres.judge import PgJudge
-from limen.gateway.recording import C2U, EVENT, U2C, NativeRecorder
 from limen.gateway.session import Session, SessionEnd
+from limen.recording import C2U, EVENT, U2C, NativeRecorder
 
 __all__ = ["PumpRelay", "pump_eligible"]
 

@@ -21,8 +21,8 @@ import trio
 from limen import _native
 from limen.gateway.postgres.holds import PgHolds
 from limen.gateway.postgres.judge import PgJudge
-from limen.gateway.recording import U2C
 from limen.gateway.session import RECEIVE_SIZE, Session, SessionEnd
+from limen.recording import U2C
 
 __all__ = ["TrioRelay"]
 
