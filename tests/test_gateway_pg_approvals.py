@@ -685,7 +685,8 @@ async def test_a_client_that_floods_while_held_is_cut_off(
         while not rec.closed:
             await trio.sleep(0.01)
     events = [json.loads(e) for e in rec.of("event")]
+    # The client is cut off: its request is withdrawn as on a disconnect.
     (withdrawn,) = [e for e in events if e["event"] == "approval_withdrawn"]
-    assert withdrawn["why"] == "protocol_error"
+    assert withdrawn["why"] == "disconnect"
     await env.status(withdrawn["approval"], "withdrawn")
     assert remaining(database, 241) == 1
