@@ -9,8 +9,11 @@
 //! holds) are handed to the host as [`JudgeRequest`]s; the client
 //! direction waits for the [`Verdict`] meanwhile, however long that takes.
 //!
-//! - [`core`]: the sans-IO session core (no socket, clock or thread);
-//!   tests and the fuzz target drive it with byte slices.
+//! - [`core`]: the sans-IO session core (no socket, clock or thread): the
+//!   client-side state machine of every PostgreSQL session, which the
+//!   pump drives here and the gateway's Trio relay drives from Python
+//!   (`limen._native.PgClientCore`); tests and the fuzz target drive it
+//!   with byte slices.
 //! - [`io`]: the thread's poll loop and [`PumpShared`], the command and
 //!   event queues with their eventfd wake-ups.
 //! - [`shape`]: the literal-insensitive key of a simple query, under which

@@ -122,7 +122,7 @@ fn secs(s: f64, what: &str) -> PyResult<Duration> {
 }
 
 /// One pumped PostgreSQL session (see the module docs and
-/// `limen.gateway.pump`).
+/// `limen.gateway.postgres.relay_pump`).
 #[pyclass(name = "PgPump", module = "limen._native")]
 pub struct PgPump {
     shared: Arc<PumpShared>,
