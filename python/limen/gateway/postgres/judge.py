@@ -16,12 +16,13 @@ agree on the transaction state by construction.
 from __future__ import annotations
 
 import secrets
+from typing import assert_never
 
 from limen import _native
 from limen.gateway.judging import Judge, Verdict, local_denial
 from limen.policy import Decision
 
-__all__ = ["PgJudge"]
+__all__ = ["PgJudge", "native_verdict"]
 
 
 class PgJudge:
@@ -39,6 +40,21 @@ class PgJudge:
             return self.refusal(decision, extended=extended)
 
         return self.judge.judge(sql, extended=extended, name=name, allow=raw, refuse=refuse)
+
+    def request(self, request: _native.JudgeRequest) -> Verdict:
+        """A message the client core asks about (both relays)."""
+        match request.kind:
+            case _native.JudgeKind.FUNCTION_CALL:
+                return self.function_call()
+            case _native.JudgeKind.QUERY | _native.JudgeKind.PARSE:
+                return self.statement(
+                    request.sql,
+                    request.raw,
+                    extended=request.kind == _native.JudgeKind.PARSE,
+                    name=request.name.decode("utf-8", "replace"),
+                )
+            case _:
+                assert_never(request.kind)
 
     def function_call(self) -> Verdict:
         """A FunctionCall message: always refused (not recorded as a decision)."""
@@ -70,3 +86,16 @@ class PgJudge:
         if extended:
             return _native.pg_parse(b"", marker), True
         return _native.pg_query(marker), False
+
+
+def native_verdict(verdict: Verdict) -> _native.Verdict:
+    """The client core's verdict (both relays) for a decided message: its
+    bytes, discard until Sync, and the decision event to cache (and whether
+    under the statement's shape) when the decision may be reused."""
+    assert isinstance(verdict.send, bytes)
+    return _native.Verdict(
+        verdict.send,
+        discard_until_sync=verdict.discard,
+        cache_event=verdict.event if verdict.cache else None,
+        cache_shape=verdict.cache and verdict.shape,
+    )

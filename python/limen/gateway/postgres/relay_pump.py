@@ -58,11 +58,11 @@ from limen.config import Config
 from limen.gateway.judging import Verdict
 from limen.gateway.postgres.ending import end_for
 from limen.gateway.postgres.holds import PgHolds
-from limen.gateway.postgres.judge import PgJudge
+from limen.gateway.postgres.judge import PgJudge, native_verdict
 from limen.gateway.session import Session
 from limen.recording import U2C, NativeRecorder
 
-__all__ = ["PumpRelay", "judge_request", "native_verdict", "pump_eligible"]
+__all__ = ["PumpRelay", "pump_eligible"]
 
 
 def pump_eligible(config: Config, client: trio.abc.Stream, upstream: trio.abc.Stream) -> bool:
@@ -72,33 +72,6 @@ def pump_eligible(config: Config, client: trio.abc.Stream, upstream: trio.abc.St
         and type(client) is trio.SocketStream
         and type(upstream) is trio.SocketStream
     )
-
-
-def native_verdict(verdict: Verdict) -> _native.Verdict:
-    """The client core's verdict (both relays) for a decided message."""
-    assert isinstance(verdict.send, bytes)
-    return _native.Verdict(
-        verdict.send,
-        discard_until_sync=verdict.discard,
-        cache_event=verdict.event if verdict.cache else None,
-        cache_shape=verdict.cache and verdict.shape,
-    )
-
-
-def judge_request(judge: PgJudge, request: _native.JudgeRequest) -> Verdict:
-    """Judges a message the client core asks about (both relays)."""
-    match request.kind:
-        case _native.JudgeKind.FUNCTION_CALL:
-            return judge.function_call()
-        case _native.JudgeKind.QUERY | _native.JudgeKind.PARSE:
-            return judge.statement(
-                request.sql,
-                request.raw,
-                extended=request.kind == _native.JudgeKind.PARSE,
-                name=request.name.decode("utf-8", "replace"),
-            )
-        case _:
-            assert_never(request.kind)
 
 
 class PumpRelay:
@@ -126,7 +99,6 @@ class PumpRelay:
         self.judge = judge
         self.holds = holds
         self.results_masked = results_masked
-        self.input_masked = session.input_masker is not None
         self.held: Verdict | None = None
         self.ended = False
         self.reason: _native.EndReason | None = None
@@ -183,7 +155,7 @@ class PumpRelay:
         comes as an event and may wait, e.g. for an approval)."""
         if self.queued:
             self.drain_records()  # records stay in order (queued recorders)
-        verdict = judge_request(self.judge, request)
+        verdict = self.judge.request(request)
         if verdict.held:
             # Decided and recorded; the wait happens on the Trio side when
             # the same statement comes back as a judge event.
@@ -196,7 +168,7 @@ class PumpRelay:
         held = self.held
         self.held = None
         if held is None:
-            judged = judge_request(self.judge, request)
+            judged = self.judge.request(request)
             if not judged.held:
                 self.pump.resume(request.id, native_verdict(judged))
                 return

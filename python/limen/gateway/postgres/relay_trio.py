@@ -7,7 +7,7 @@ machine the native pump drives too; h11's way, one state machine, two
 drivers). Three tasks in a nursery on the Trio thread:
 :meth:`TrioRelay._client_to_upstream` hands client bytes to the core and
 sends what it returns upstream, judging each message the core asks about
-(:func:`~limen.gateway.postgres.relay_pump.judge_request`) and resuming it
+(:meth:`~limen.gateway.postgres.judge.PgJudge.request`) and resuming it
 with the verdict; :meth:`TrioRelay._upstream_to_client` feeds upstream
 bytes to the core (one native call per chunk: frame, mask rows, swap marked
 errors, record) and sends what it returns; the session's idle watch ends an
@@ -27,8 +27,7 @@ import trio
 from limen import _native
 from limen.gateway.postgres.ending import end_for
 from limen.gateway.postgres.holds import PgHolds
-from limen.gateway.postgres.judge import PgJudge
-from limen.gateway.postgres.relay_pump import judge_request, native_verdict
+from limen.gateway.postgres.judge import PgJudge, native_verdict
 from limen.gateway.session import RECEIVE_SIZE, Session
 from limen.recording import U2C
 
@@ -170,7 +169,7 @@ class TrioRelay:
         """Judges one request of the core (waiting for humans on a hold,
         after sending ``out``, what came before it) and resumes the core
         with the verdict; None when the client went away meanwhile."""
-        verdict = judge_request(self.judge, request)
+        verdict = self.judge.request(request)
         if verdict.held:
             if out:
                 await self.upstream.send_all(bytes(out))
