@@ -345,7 +345,7 @@ class PgSession:
         address = resource.upstream_address()
         try:
             with trio.fail_after(self.config.gateway.connect_timeout.seconds):
-                self.upstream = await trio.open_tcp_stream(address.host, address.port)
+                self.upstream = await self.gw.open_upstream(address.host, address.port)
             with trio.fail_after(self.config.gateway.connect_timeout.seconds):
                 await self._upstream_tls(resource, address.host)
         except (OSError, trio.TooSlowError, trio.BrokenResourceError) as exc:
@@ -947,7 +947,7 @@ class PgSession:
         host, port = self.upstream_addr
         with trio.move_on_after(self.config.gateway.connect_timeout.seconds):
             try:
-                stream = await trio.open_tcp_stream(host, port)
+                stream = await self.gw.open_upstream(host, port)
             except OSError:
                 return
             try:

@@ -7,6 +7,11 @@ the gateway's cancel keys (a CancelRequest arriving on a new connection is
 forwarded upstream for the matching session), counts connections per
 identity, and drains on :meth:`PgGateway.drain` (stop accepting, wait up to
 ``[gateway] drain_timeout``, then end what is left with a FATAL error).
+
+Sessions reach their upstreams through ``open_upstream`` (an async
+``(host, port) -> trio.abc.Stream``, :func:`trio.open_tcp_stream` unless
+given): tests hand in Trio memory streams to a scripted server, and
+:meth:`PgGateway.run_session` runs a session on any client stream.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import ssl
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import IO, TYPE_CHECKING, Any
 
 import trio
@@ -35,7 +40,10 @@ from limen.policy import Policy
 if TYPE_CHECKING:
     from limen.gateway.pg import PgSession
 
-__all__ = ["JsonLog", "PgGateway"]
+__all__ = ["JsonLog", "PgGateway", "UpstreamOpener"]
+
+UpstreamOpener = Callable[[str, int], Awaitable[trio.abc.Stream]]
+"""Opens a byte stream to an upstream ``(host, port)``."""
 
 
 class JsonLog:
@@ -71,6 +79,7 @@ class PgGateway:
         recorder_factory: RecorderFactory | None = None,
         log: Callable[..., None] | None = None,
         approvals: ApprovalHub | None = None,
+        open_upstream: UpstreamOpener | None = None,
     ) -> None:
         self.config = config
         self.authenticator = authenticator
@@ -79,6 +88,8 @@ class PgGateway:
         self.log: Callable[..., None] = log if log is not None else JsonLog()
         self.approvals = approvals
         """Holds wait here; None refuses every held statement."""
+        self.open_upstream: UpstreamOpener = open_upstream or trio.open_tcp_stream
+        """How sessions reach an upstream (and send it a CancelRequest)."""
         self.input_maskers = InputMaskers(config, self.policy)
         """Statement texts as recorded and shown (:mod:`limen.gateway.inrecord`)."""
         self.ssl_context = self._ssl_context()
@@ -157,18 +168,24 @@ class PgGateway:
             nursery.start_soon(self._handle, stream)
 
     async def _handle(self, stream: trio.SocketStream) -> None:
-        from limen.gateway.pg import PgSession
-
         try:
             peer = stream.socket.getpeername()
             host = str(peer[0])
         except OSError:
             host = "?"
+        await self.run_session(stream, host)
+
+    async def run_session(self, stream: trio.abc.Stream, peer_host: str) -> None:
+        """Run one client connection to its end (the listener calls it per
+        accepted socket; tests with a memory stream). ``peer_host``: the
+        client's address (loopback may go without TLS)."""
+        from limen.gateway.pg import PgSession
+
         if len(self.sessions) >= self.config.gateway.max_connections:
-            self.log("refused", reason="max_connections", peer=host)
+            self.log("refused", reason="max_connections", peer=peer_host)
             await stream.aclose()
             return
-        session = PgSession(self, stream, host)
+        session = PgSession(self, stream, peer_host)
         self.sessions.add(session)
         self._sessions_done = trio.Event() if len(self.sessions) == 1 else self._sessions_done
         try:
