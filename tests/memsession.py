@@ -7,23 +7,21 @@ tests flaky. Used by tests/test_session_memory*.py."""
 from __future__ import annotations
 
 import re
-import threading
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 import trio.testing
 
-from fakepg import Answer, Client, FakePg, Reply, fields
+from fakepg import Answer, FakePg, fields
 from limen.approvals import ApprovalHub
 from limen.config import load_config_text
 from limen.gateway import MemoryRecorder, PgGateway, SessionInfo
 from limen.identity import Authenticator, DevIdP
 from limen.identity.statickeys import hash_key
 from limen.store import open_store
+from memclient import Client, Reply
 
 #: Static keys (no network): subject -> (key, groups).
 KEYS = {
@@ -146,7 +144,8 @@ async def fatal(client: Client, reply: Reply | None = None) -> dict[str, str]:
 async def notice(client: Client) -> dict[str, str]:
     """The next message, which must be a NoticeResponse."""
     msg = await client.read()
-    assert msg is not None and msg[0] == "N", msg
+    assert msg is not None
+    assert msg[0] == "N", msg
     return fields(msg[1])
 
 
@@ -154,6 +153,11 @@ def approval_id(text: str) -> str:
     found = re.search(r"approval ([0-9a-f]{12})", text)
     assert found, text
     return found[1]
+
+
+async def _guard() -> None:
+    await trio.sleep(3600)
+    raise TimeoutError("the test is stuck (an hour of test time passed)")
 
 
 async def make_env(
@@ -165,6 +169,12 @@ async def make_env(
     hub: bool = True,
     dev_idp: bool = False,
 ) -> Env:
+    # The test moves the clock by hand. A test gone wrong must still end:
+    # once every task has been blocked for 5 s of real time, time jumps to
+    # the next deadline (a session's idle timeout, a FATAL's grace period,
+    # ...), and an hour of test time fails it.
+    clock.autojump_threshold = 5.0
+    nursery.start_soon(_guard)
     config = load_config_text(config_text(), base_dir=tmp_path)
     discovery = None
     idp = None
@@ -193,18 +203,3 @@ async def make_env(
         open_upstream=fake.open,
     )
     return Env(gw, fake, clock, nursery, recorders, logs, approvals, idp)
-
-
-@pytest.fixture(autouse=True)
-async def watchdog(nursery: trio.Nursery) -> AsyncIterator[None]:
-    """The clock is the test's, so a hang would never time out: a thread
-    watching real time fails the test after a minute instead."""
-    done = threading.Event()
-
-    async def watch() -> None:
-        if not await trio.to_thread.run_sync(done.wait, 60, abandon_on_cancel=True):
-            raise TimeoutError("the test hung for 60 s of real time")
-
-    nursery.start_soon(watch)
-    yield
-    done.set()

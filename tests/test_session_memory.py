@@ -16,11 +16,10 @@ from pathlib import Path
 import trio
 import trio.testing
 
-from fakepg import MARKER, Reply, Result, message
-from memsession import Env, fatal, key, make_env, watchdog
+from fakepg import MARKER, Result, message
 from limen.identity import DevIdP
-
-__all__ = ["watchdog"]
+from memclient import Reply
+from memsession import Env, fatal, key, make_env
 
 USERS = Result("SELECT 2", ("id", "name"), (("1", "alice"), ("2", None)))
 SCRIPT = {
@@ -44,7 +43,8 @@ async def test_login_reaches_the_upstream_as_the_resource_says(
     env = await env_for(nursery, mock_clock, tmp_path)
     client = await env.connect()
     reply = await client.login("bot", key("bot"))
-    assert reply.kinds[0] == "R" and reply.kinds[-1] == "Z"
+    assert reply.kinds[0] == "R"
+    assert reply.kinds[-1] == "Z"
     assert reply.status == "I"
     assert env.fake.opened == [("db.internal", 5433)]
     (conn,) = env.fake.conns
@@ -88,7 +88,8 @@ async def test_plaintext_is_refused_off_loopback_before_the_token_is_asked_for(
     client = await env.connect(peer="203.0.113.9")
     await client.startup("bot", "app")
     first = await client.read()  # no AuthenticationCleartextPassword first
-    assert first is not None and first[0] == "E"
+    assert first is not None
+    assert first[0] == "E"
     err = await fatal(client, Reply([first]))
     assert (err["C"], err["M"]) == ("28000", "limen asks for the token only over TLS")
 
@@ -175,7 +176,8 @@ async def test_a_denied_statement_never_reaches_the_upstream(
     assert (err["S"], err["C"]) == ("ERROR", "42501")
     assert err["M"].startswith("limen: ")
     assert err["D"].startswith("rule: ci-app; class: ddl; action: deny")
-    assert "marker" not in err["M"] and "limen_denied" not in json.dumps(err)
+    assert "marker" not in err["M"]
+    assert "limen_denied" not in json.dumps(err)
     assert reply.status == "I"
     # The upstream saw only the marker statement, and failed it itself.
     (seen,) = env.fake.statements()
@@ -291,7 +293,8 @@ async def test_an_expired_token_is_refused(
     err = await fatal(client, await client.login("bot", old))
     assert err["C"] == "28P01"
     assert "token refused (expired)" in err["M"]
-    assert old not in json.dumps(err) and old not in json.dumps(env.logs)
+    assert old not in json.dumps(err)
+    assert old not in json.dumps(env.logs)
 
 
 async def test_the_upstream_closing_ends_the_session_with_08006(
@@ -346,7 +349,8 @@ async def test_the_recorder_gets_statements_decisions_and_the_end(
     await env.all_ended()
     (rec,) = env.recorders
     assert rec.closed
-    assert rec.info is not None and (rec.info.subject, rec.info.resource) == ("bot", "app")
+    assert rec.info is not None
+    assert (rec.info.subject, rec.info.resource) == ("bot", "app")
     assert rec.of("c2u") == [b"SELECT id, name FROM users", b"DROP TABLE users"]
     events = [json.loads(p) for p in rec.of("event")]
     decisions = [(e["action"], e["rule"], e["class"]) for e in events if e["event"] == "decision"]
@@ -373,4 +377,3 @@ class DevIdPAt:
 
     def mint(self, subject: str, groups: list[str], ttl: float) -> str:
         return self.idp.mint(subject, groups, ttl)
-

@@ -11,11 +11,10 @@ from pathlib import Path
 import trio
 import trio.testing
 
-from fakepg import MARKER, STALL, Client, Result
-from memsession import Env, approval_id, key, make_env, notice, watchdog
+from fakepg import MARKER, STALL, Result
 from limen import _native
-
-__all__ = ["watchdog"]
+from memclient import Client
+from memsession import Env, approval_id, key, make_env, notice
 
 DELETE = "DELETE FROM users WHERE id = 1"
 SELECT = "SELECT id, name FROM users"
