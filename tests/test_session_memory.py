@@ -288,7 +288,13 @@ async def test_an_expired_token_is_refused(
 ) -> None:
     env = await env_for(nursery, mock_clock, tmp_path, dev_idp=True)
     assert env.idp is not None
-    old = DevIdPAt(env, -120).mint("bot", ["ci"], ttl=60)
+    past = DevIdP(  # the env's IdP, two minutes ago
+        issuer=env.idp.issuer,
+        audience=env.idp.audience,
+        store=env.idp.store,
+        clock=lambda: time.time() - 120,
+    )
+    old = past.mint("bot", ["ci"], ttl=60)
     client = await env.connect()
     err = await fatal(client, await client.login("bot", old))
     assert err["C"] == "28P01"
@@ -360,20 +366,3 @@ async def test_the_recorder_gets_statements_decisions_and_the_end(
     everything = b"".join(p for _, p in rec.records)
     assert key("bot").encode() not in everything
     assert env.fake.conns[0].kinds().endswith("X")
-
-
-class DevIdPAt:
-    """The env's dev IdP minting as if ``offset`` seconds from now."""
-
-    def __init__(self, env: Env, offset: float) -> None:
-        assert env.idp is not None
-        self.idp = DevIdP(
-            issuer=env.idp.issuer,
-            audience=env.idp.audience,
-            store=env.idp.store,
-            max_lifetime=env.idp.max_lifetime,
-            clock=lambda: time.time() + offset,
-        )
-
-    def mint(self, subject: str, groups: list[str], ttl: float) -> str:
-        return self.idp.mint(subject, groups, ttl)
