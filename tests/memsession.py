@@ -17,9 +17,10 @@ import trio.testing
 from fakepg import Answer, FakePg, fields
 from limen.approvals import ApprovalHub
 from limen.config import load_config_text
-from limen.gateway import MemoryRecorder, PgGateway, SessionInfo
+from limen.gateway import PgGateway
 from limen.identity import Authenticator, DevIdP
 from limen.identity.statickeys import hash_key
+from limen.recording import MemoryRecorder, SessionInfo
 from limen.store import open_store
 from memclient import Client, Reply
 
