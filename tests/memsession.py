@@ -48,6 +48,7 @@ handshake_timeout = "10s"
 idle_timeout = "5m"
 hold_timeout = "2m"
 drain_timeout = "30s"
+max_connections_per_identity = 2
 
 [listeners]
 postgres = "127.0.0.1:0"

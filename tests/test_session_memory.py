@@ -152,6 +152,22 @@ async def test_an_unreachable_upstream_is_08006(
     assert line["resource"] == "app"
 
 
+async def test_connections_per_identity_are_limited_and_counted_back_down(
+    nursery: trio.Nursery, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    env = await env_for(nursery, mock_clock, tmp_path)
+    first, _second = await env.session(), await env.session()
+    third = await env.connect()
+    err = await fatal(third, await third.login("bot", key("bot")))
+    assert (err["C"], err["M"]) == ("53300", "too many connections for 'bot' (limit 2)")
+    assert len(env.fake.opened) == 2
+    await first.send(message(b"X"))  # Terminate: its count is given back
+    await env.ended[0].wait()
+    assert (await (await env.session()).query("SELECT id, name FROM users")).rows == list(
+        USERS.rows
+    )
+
+
 # -- judging ---------------------------------------------------------------------
 
 
