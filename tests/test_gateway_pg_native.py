@@ -120,3 +120,28 @@ def test_error_encoder_reads_back_through_the_relay() -> None:
             assert note["M"] == "held"
         case _:
             raise AssertionError(f"expected an error and a notice, got {events}")
+
+
+def test_feed_takes_bytearray_like_bytes() -> None:
+    """A trio.abc.Stream may return bytearray (memory streams do): both
+    decoders and the client core read it as they read bytes."""
+    client = _native.pg_startup([("user", "bot")])
+    [by_array] = _native.PgClientDecoder().feed(bytearray(client))
+    [by_bytes] = _native.PgClientDecoder().feed(client)
+    assert isinstance(by_array, _native.PgStartupMessage)
+    assert isinstance(by_bytes, _native.PgStartupMessage)
+    assert (by_array.raw, by_array.params) == (by_bytes.raw, by_bytes.params)
+    server = _rowdesc(1) + _row(b"a@example.com") + _native.pg_ready_for_query("I")
+    out, events = _native.PgServerRelay(MASKER).feed(server)
+    out2, events2 = _native.PgServerRelay(MASKER).feed(bytearray(server))
+    assert out2 == out
+    assert [type(e) for e in events2] == [type(e) for e in events]
+    assert b"a@example.com" not in out  # masked either way
+    decoder = _native.PgClientDecoder()
+    decoder.feed(client)
+    decoder.set_authenticated()
+    core = _native.PgClientCore(decoder, _native.PgServerRelay(MASKER))
+    step = core.client_data(bytearray(_native.pg_query(b"SELECT 1")))
+    assert step.judge is not None
+    assert step.judge.sql == b"SELECT 1"
+    assert core.upstream_data(bytearray(server)) == out

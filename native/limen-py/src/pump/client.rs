@@ -11,6 +11,7 @@ use limen_pump::{CacheLimits, PumpCore, PumpError, PumpErrorKind};
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyRuntimeError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyList};
 
 use super::new_core;
@@ -96,11 +97,12 @@ impl PgClientCore {
     /// Bytes from the client (b"" handles what the handshake's decoder
     /// still holds). While a verdict is awaited they are only buffered (at
     /// most `max_paused` bytes: past it, PgProtocolError).
-    fn client_data(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<ClientStep> {
+    fn client_data(&mut self, py: Python<'_>, data: PyBackedBytes) -> PyResult<ClientStep> {
+        // bytes or bytearray (what a trio.abc.Stream may return)
         let mut up = Vec::new();
         let step = self
             .core
-            .try_client_data(data, &mut up, &mut self.sink)
+            .try_client_data(&data, &mut up, &mut self.sink)
             .map_err(core_err)?;
         self.step(py, &up, step)
     }
@@ -128,8 +130,9 @@ impl PgClientCore {
     fn upstream_data<'py>(
         &mut self,
         py: Python<'py>,
-        data: &[u8],
+        data: PyBackedBytes,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        let data: &[u8] = &data;
         let mut out = Vec::with_capacity(data.len() + 64);
         let (core, sink) = (&mut self.core, &mut self.sink);
         py.detach(|| core.try_upstream_data(data, &mut out, sink))

@@ -2,6 +2,7 @@
 use limen_wire::pg::frontend::AuthContext;
 use limen_wire::pg::{FrontendDecoder, Limits};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyList;
 
 use super::messages::client_message;
@@ -55,8 +56,9 @@ impl PgClientDecoder {
 
     /// Feeds one chunk; returns the complete messages, one frozen class per
     /// kind (`limen._native.ClientMessage`), each with its raw bytes.
-    fn feed<'py>(&mut self, py: Python<'py>, chunk: &[u8]) -> PyResult<Bound<'py, PyList>> {
-        self.decoder.receive_data(chunk).map_err(proto_err)?;
+    fn feed<'py>(&mut self, py: Python<'py>, chunk: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
+        // bytes or bytearray (what a trio.abc.Stream may return)
+        self.decoder.receive_data(&chunk).map_err(proto_err)?;
         let out = PyList::empty(py);
         while let Some((frame, msg)) = self.decoder.next_message().map_err(proto_err)? {
             out.append(client_message(py, frame.raw(), msg)?)?;

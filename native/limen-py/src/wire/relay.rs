@@ -7,6 +7,7 @@ use limen_pump::SharedRelay;
 use limen_wire::pg::{CopyFormat, Limits, OutColumn, OutputPlan, ServerRelay};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyList};
 
 use super::events::relay_event;
@@ -176,8 +177,10 @@ impl PgServerRelay {
     fn feed<'py>(
         &mut self,
         py: Python<'py>,
-        chunk: &[u8],
+        chunk: PyBackedBytes,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyList>)> {
+        // bytes or bytearray (what a trio.abc.Stream may return)
+        let chunk: &[u8] = &chunk;
         let mut out = Vec::with_capacity(chunk.len() + 64);
         let inner = &self.inner;
         let events = py.detach(|| match inner.lock() {
