@@ -191,12 +191,16 @@ impl ResponseTracker {
                     Ok(Kind::LocalInfile)
                 }
                 (Expect::Query | Expect::Execute, _) => {
-                    let n = parse_column_count(payload)?;
+                    let (n, follows) = parse_column_count(payload, self.caps)?;
                     if n == 0 {
                         return Err(unexpected());
                     }
                     self.columns = n;
-                    self.state = State::Columns { left: n };
+                    self.state = if follows {
+                        State::Columns { left: n }
+                    } else {
+                        State::Rows
+                    };
                     Ok(Kind::ColumnCount(n))
                 }
                 _ => Err(unexpected()),

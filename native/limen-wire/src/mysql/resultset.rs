@@ -5,15 +5,27 @@
 //! resultset row: length-encoded strings, `0xfb` for NULL) and MySQL
 //! `page_protocol_com_query_response_text_resultset*`.
 use crate::error::{Error, ErrorKind};
+use crate::mysql::caps::{has, MARIADB_CLIENT_CACHE_METADATA, MARIADB_CLIENT_EXTENDED_TYPE_INFO};
 use crate::mysql::codec::{put_lenenc, put_lenenc_str, Reader};
 use crate::mysql::framing::{write_packet, MAX_PHYSICAL};
 
-/// A column count packet (a lone length-encoded integer).
-pub fn parse_column_count(payload: &[u8]) -> Result<u64, Error> {
+/// A column count packet: the count, and whether column definitions
+/// follow (always, unless MariaDB's `MARIADB_CLIENT_CACHE_METADATA` was
+/// negotiated and the server says the client has them cached).
+pub fn parse_column_count(payload: &[u8], caps: u64) -> Result<(u64, bool), Error> {
     let mut r = Reader::new(payload, "column count");
     let n = r.lenenc()?;
+    let follows = if has(caps, MARIADB_CLIENT_CACHE_METADATA) {
+        match r.u8()? {
+            0 => false,
+            1 => true,
+            _ => return Err(r.err(ErrorKind::InvalidValue)),
+        }
+    } else {
+        true
+    };
     r.finish()?;
-    Ok(n)
+    Ok((n, follows))
 }
 
 /// ColumnDefinition41.
@@ -29,6 +41,9 @@ pub struct ColumnDefinition<'a> {
     pub name: &'a [u8],
     /// The real column (empty for expressions).
     pub org_name: &'a [u8],
+    /// MariaDB extended type information (with
+    /// `MARIADB_CLIENT_EXTENDED_TYPE_INFO`), raw.
+    pub extended_type_info: Option<&'a [u8]>,
     pub charset: u16,
     pub column_length: u32,
     pub column_type: u8,
@@ -39,8 +54,9 @@ pub struct ColumnDefinition<'a> {
 }
 
 impl<'a> ColumnDefinition<'a> {
-    /// Parses a ColumnDefinition41 payload.
-    pub fn try_parse(payload: &'a [u8]) -> Result<Self, Error> {
+    /// Parses a ColumnDefinition41 payload; `caps` are the negotiated
+    /// capabilities.
+    pub fn try_parse(payload: &'a [u8], caps: u64) -> Result<Self, Error> {
         let mut r = Reader::new(payload, "ColumnDefinition41");
         let catalog = r.lenenc_str()?;
         let schema = r.lenenc_str()?;
@@ -48,6 +64,11 @@ impl<'a> ColumnDefinition<'a> {
         let org_table = r.lenenc_str()?;
         let name = r.lenenc_str()?;
         let org_name = r.lenenc_str()?;
+        let extended_type_info = if has(caps, MARIADB_CLIENT_EXTENDED_TYPE_INFO) {
+            Some(r.lenenc_str()?)
+        } else {
+            None
+        };
         let fixed = r.lenenc()?;
         if fixed != 0x0c {
             return Err(r.err(ErrorKind::InvalidValue));
@@ -65,6 +86,7 @@ impl<'a> ColumnDefinition<'a> {
             org_table,
             name,
             org_name,
+            extended_type_info,
             charset,
             column_length,
             column_type,
@@ -85,6 +107,9 @@ impl<'a> ColumnDefinition<'a> {
             self.org_name,
         ] {
             put_lenenc_str(out, s);
+        }
+        if let Some(info) = self.extended_type_info {
+            put_lenenc_str(out, info);
         }
         put_lenenc(out, 0x0c);
         out.extend_from_slice(&self.charset.to_le_bytes());
