@@ -25,7 +25,10 @@ fn fixture(name: &str) -> Result<Vec<u8>, std::io::Error> {
 }
 
 /// Every packet of a stream, payload and raw, checking that they add up.
-fn packets(bytes: &[u8]) -> Result<Vec<(Vec<u8>, u8)>, Box<dyn std::error::Error>> {
+/// Payloads with their sequence ids.
+type Packets = Vec<(Vec<u8>, u8)>;
+
+fn packets(bytes: &[u8]) -> Result<Packets, Box<dyn std::error::Error>> {
     let mut d = PacketDecoder::new(Limits::default());
     d.ignore_sequence();
     d.set_authenticated();
