@@ -10,11 +10,13 @@ Syntax", "String Literals", "Identifier Names"):
 - ``/* … */`` is a comment (not nested; unterminated is an error), and so is
   an optimizer hint ``/*+ … */``.
 - ``/*! … */`` is code; ``/*!NNNNN … */`` (5 digits) is code when the
-  server's version is at least NNNNN; MariaDB's ``/*M! … */`` and
-  ``/*M!NNNNNN … */`` (5 or 6 digits) are code on MariaDB only. Which ones
-  run is decided by :class:`Server`; a version of 6 digits after ``/*!``
-  (or 7 after ``/*M!``), a comment opened inside an executable comment and
-  an unterminated one are errors (servers differ on them).
+  server's version is at least NNNNN, except on MariaDB for 50700 to 99999
+  (MySQL 5.7+ features); MariaDB also reads 6 digits (``/*!100100``) and
+  the rest of a longer number is code. MariaDB's ``/*M! … */`` and
+  ``/*M!NNNNN[N] … */`` are code on MariaDB only. Which ones run is decided
+  by :class:`Server` (checked against MariaDB 10.11 in the tests); 6 digits
+  or more for MySQL or an unknown server, a comment opened inside an
+  executable comment and an unterminated one are errors.
 - Strings ``'…'`` and ``"…"`` with doubled quotes, and backslash escapes
   unless the session runs with ``NO_BACKSLASH_ESCAPES`` (the server says so
   in every OK packet's status flags: the caller passes it).
@@ -77,12 +79,33 @@ class Token:
         return self.text.upper() if self.kind == WORD else ""
 
 
+def _version(
+    sql: str, at: int, j: int, digits: int, server: Server | None
+) -> tuple[int | None, int]:
+    """The version of an executable comment whose digits start at ``j`` and
+    the index where its code starts. MariaDB reads 6 digits when there are
+    6 or more (the rest is code), MySQL 5; fewer than 5 are code."""
+    if digits >= 6:
+        if server is None or not server.mariadb:
+            raise LexError(f"executable comment version of 6 digits or more at {at}")
+        return int(sql[j : j + 6]), j + 6
+    if digits == 5:
+        return int(sql[j : j + 5]), j + 5
+    return None, j
+
+
 def _runs(version: int | None, mariadb_only: bool, server: Server | None, every: bool) -> bool:
+    """Whether the server runs an executable comment (tried against MariaDB
+    10.11: ``/*!NNNNN`` with NNNNN from 50700 to 99999 is MySQL-only there)."""
     if server is None:
         return every or (version is None and not mariadb_only)
     if mariadb_only and not server.mariadb:
         return False
-    return version is None or server.version >= version
+    if version is None:
+        return True
+    if server.mariadb and not mariadb_only and 50700 <= version <= 99999:
+        return False
+    return server.version >= version
 
 
 def _word_char(c: str) -> bool:
@@ -129,15 +152,7 @@ def tokenize(
                 k = j
                 while k < n and sql[k].isdigit():
                     k += 1
-                digits = k - j
-                allowed = (5, 6) if mariadb_only else (5,)
-                if digits in allowed:
-                    version: int | None = int(sql[j:k])
-                    j = k
-                elif digits > max(allowed):
-                    raise LexError(f"ambiguous executable comment version at {i}")
-                else:
-                    version = None
+                version, j = _version(sql, i, j, k - j, server)
                 end = sql.find("*/", j)
                 if end < 0:
                     raise LexError(f"unterminated comment at {i}")
