@@ -91,8 +91,7 @@ def _scan_functions(tokens: list[Token], res: Result) -> None:
         name = tok.text.lower()
         if tok.kind == WORD and name in NOT_FUNCTIONS:
             continue
-        if tok.kind == STRING and (i == 0 or tokens[i - 1].kind != OP):
-            continue
+        # A string before "(" is a call under ANSI_QUOTES ("f"(1)): counted.
         qualified = i > 0 and tokens[i - 1].kind == OP and tokens[i - 1].text == "."
         if tok.kind == WORD and not qualified and name in HARMLESS_FUNCTIONS:
             continue
