@@ -5,6 +5,7 @@
 //! wrong passwords refused, result sets, multi-statements, prepared
 //! statements, COM_INIT_DB, COM_PING, errors.
 use limen_wire::mysql::auth::{AuthStep, ClientAuth};
+use limen_wire::mysql::binary::{parse_binary_row, types, BinaryRowRewriter, BinaryValue};
 use limen_wire::mysql::caps::*;
 use limen_wire::mysql::command::{code, encode_query};
 use limen_wire::mysql::generic::ErrPacket;
@@ -32,6 +33,7 @@ struct Res {
     rows: Vec<Vec<Option<String>>>,
     cols: Vec<(String, String)>,
     kinds: Vec<Kind>,
+    types: Vec<u8>,
 }
 
 impl Conn {
@@ -132,8 +134,47 @@ impl Conn {
             let (p, seq) = self.read()?;
             let kind = t.on_packet(&p)?;
             match kind {
+                Kind::ColumnCount(_) => res.types.clear(),
+                Kind::BinaryRow => {
+                    let values = parse_binary_row(&p, &res.types)?;
+                    res.rows.push(
+                        values
+                            .iter()
+                            .map(|v| match v {
+                                BinaryValue::Null => None,
+                                BinaryValue::Str(b) => {
+                                    Some(String::from_utf8_lossy(b).into_owned())
+                                }
+                                BinaryValue::Fixed(b) | BinaryValue::Temporal(b) => {
+                                    Some(format!("{b:?}"))
+                                }
+                            })
+                            .collect(),
+                    );
+                    // Masking: the string replaced, the number made NULL.
+                    let mut brw = BinaryRowRewriter::new(1 << 20);
+                    let mut out = Vec::new();
+                    let (r, _) =
+                        brw.try_rewrite(&p, &res.types, seq, &mut out, |_, v, buf| match v {
+                            BinaryValue::Str(_) => {
+                                buf.extend_from_slice(b"<masked>");
+                                Action::Replace
+                            }
+                            BinaryValue::Fixed(_) => Action::Null,
+                            _ => Action::Keep,
+                        })?;
+                    assert_eq!(r, Rewrite::Changed);
+                    let masked = parse_binary_row(&out[4..], &res.types)?;
+                    assert!(masked.iter().all(|v| matches!(
+                        v,
+                        BinaryValue::Null
+                            | BinaryValue::Str(b"<masked>")
+                            | BinaryValue::Temporal(_)
+                    )));
+                }
                 Kind::ColumnDefinition => {
                     let c = ColumnDefinition::try_parse(&p, self.caps)?;
+                    res.types.push(c.column_type);
                     let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
                     res.cols.push((s(c.org_table), s(c.org_name)));
                 }

@@ -7,6 +7,7 @@
 //! - [`generic`]: OK, ERR, EOF.
 //! - [`command`]: the command phase's requests.
 //! - [`resultset`]: column definitions, text rows, [`resultset::TextRowRewriter`].
+//! - [`binary`]: binary-protocol rows and [`binary::BinaryRowRewriter`].
 //! - [`response`]: what each server packet of a response is.
 //!
 //! Protocol references: the MariaDB client/server protocol pages
@@ -14,8 +15,9 @@
 //! documentation (dev.mysql.com/doc/dev/mysql-server/latest/PAGE_PROTOCOL.html).
 //! Not handled: the compressed protocol, query attributes, optional result
 //! set metadata and MariaDB metadata caching (never advertise those
-//! capabilities: [`caps::GATEWAY_SUPPORTED`]), binary row values.
+//! capabilities: [`caps::GATEWAY_SUPPORTED`]).
 pub mod auth;
+pub mod binary;
 pub mod caps;
 mod codec;
 pub mod command;

@@ -4,6 +4,7 @@
 pub type R = Result<(), Box<dyn std::error::Error>>;
 
 mod auth;
+mod binary;
 mod capture;
 mod framing;
 mod packets;
