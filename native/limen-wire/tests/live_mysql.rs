@@ -302,6 +302,24 @@ fn live_mariadb() -> R {
             .count(),
         2
     );
+    let Kind::PrepareOk { statement_id, .. } = r.kinds[0] else {
+        return Err("no PREPARE_OK".into());
+    };
+    // COM_STMT_EXECUTE with id = 1: binary rows, masked on the way.
+    let mut p = vec![code::STMT_EXECUTE];
+    p.extend_from_slice(&statement_id.to_le_bytes());
+    p.extend_from_slice(&[0, 1, 0, 0, 0]); // no cursor, 1 iteration
+    p.extend_from_slice(&[0, 1, types::LONGLONG, 0]); // bitmap, types bound
+    p.extend_from_slice(&1u64.to_le_bytes());
+    let r = c.command(&p, Expect::Execute)?;
+    assert_eq!(r.types, [types::LONG, types::VAR_STRING]);
+    assert_eq!(
+        r.rows,
+        [[
+            Some(format!("{:?}", 1u32.to_le_bytes())),
+            Some("alpha".into())
+        ]]
+    );
     // COM_INIT_DB, COM_PING, and an INIT_DB the server refuses.
     let r = c.command(b"\x02limen_wire_test", Expect::Ok)?;
     assert!(matches!(r.kinds[..], [Kind::Ok { .. }]));
