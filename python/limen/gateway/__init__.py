@@ -2,16 +2,11 @@
 :class:`PgGateway` (``server.py``) and :class:`PgSession` (``pg.py``)."""
 
 from limen.gateway.pg import PgSession, SessionEnd
-from limen.gateway.recording import JsonlRecorder, MemoryRecorder, Recorder, SessionInfo
 from limen.gateway.server import JsonLog, PgGateway
 
 __all__ = [
     "JsonLog",
-    "JsonlRecorder",
-    "MemoryRecorder",
     "PgGateway",
     "PgSession",
-    "Recorder",
     "SessionEnd",
-    "SessionInfo",
 ]

@@ -46,9 +46,9 @@ from limen.config import Resource, Rule, SecretError, is_loopback_host
 from limen.gateway.colmask import SessionColumns
 from limen.gateway.colmask import load as load_columns
 from limen.gateway.inrecord import record_statement
-from limen.gateway.recording import EVENT, U2C, Recorder, SessionInfo
 from limen.identity import Identity, IdentityError
 from limen.policy import Decision, SessionPolicy
+from limen.recording import EVENT, U2C, Recorder, SessionInfo
 
 if TYPE_CHECKING:
     from limen.gateway.server import PgGateway

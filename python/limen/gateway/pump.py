@@ -49,7 +49,7 @@ pump reports (client or upstream closed, protocol errors, a record that
 could not be written).
 
 Recording: when the session's recorder is a native session log
-(:class:`~limen.gateway.recording.NativeRecorder`), the pump appends to it
+(:class:`~limen.recording.recorder.NativeRecorder`), the pump appends to it
 directly; other recorders (tests' ``MemoryRecorder``) get the pump's records
 through a queue drained here, in order with the records Python writes.
 """
@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from limen import _native
-from limen.gateway.recording import C2U, EVENT, NativeRecorder, Recorder
+from limen.recording import C2U, EVENT, NativeRecorder, Recorder
 
 if TYPE_CHECKING:
     from limen.gateway.pg import PgSession

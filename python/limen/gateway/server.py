@@ -26,11 +26,11 @@ from limen import _native
 from limen.approvals import ApprovalHub
 from limen.config import Config
 from limen.gateway.inrecord import InputMaskers
-from limen.gateway.recording import MemoryRecorder, Recorder, RecorderFactory, SessionInfo
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
 from limen.mask import native_masker
 from limen.policy import Policy
+from limen.recording import RecorderFactory, configured_recorder_factory
 
 if TYPE_CHECKING:
     from limen.gateway.pg import PgSession
@@ -55,10 +55,6 @@ class JsonLog:
         print(line, file=out, flush=True)
 
 
-def _default_recorder(info: SessionInfo) -> Recorder:
-    return MemoryRecorder(info)
-
-
 class PgGateway:
     """Shared state of the PostgreSQL listener and its sessions."""
 
@@ -75,7 +71,13 @@ class PgGateway:
         self.config = config
         self.authenticator = authenticator
         self.policy = policy if policy is not None else Policy(config)
-        self.recorder_factory = recorder_factory or _default_recorder
+        self.recorder_factory: RecorderFactory = (
+            recorder_factory
+            if recorder_factory is not None
+            else configured_recorder_factory(config)
+        )
+        """One recorder per session; by default a signed log in ``[gateway]
+        recordings``, indexed in the ``[gateway] state`` store."""
         self.log: Callable[..., None] = log if log is not None else JsonLog()
         self.approvals = approvals
         """Holds wait here; None refuses every held statement."""
