@@ -119,3 +119,42 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// What the fuzz targets check, on random bytes (cargo-fuzz is not on
+    /// every machine): no decoder panics, and the framer stays in bounds.
+    #[test]
+    fn decoders_never_panic_on_garbage(
+        bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        caps in any::<u64>(),
+        chunk in 1usize..50,
+    ) {
+        use limen_wire::mysql::auth::AuthReply;
+        use limen_wire::mysql::binary::parse_binary_row;
+        use limen_wire::mysql::generic::{EofPacket, ErrPacket, OkPacket};
+        use limen_wire::mysql::{ClientHello, ColumnDefinition, Command, Expect, HandshakeV10, ResponseTracker};
+        let _ = HandshakeV10::try_parse(&bytes);
+        let _ = ClientHello::try_parse(&bytes);
+        let _ = Command::try_parse(&bytes, caps);
+        let _ = AuthReply::try_parse(&bytes, caps);
+        let _ = OkPacket::try_parse(&bytes, caps);
+        let _ = ErrPacket::try_parse(&bytes);
+        let _ = EofPacket::try_parse(&bytes);
+        let _ = ColumnDefinition::try_parse(&bytes, caps);
+        let n = usize::from(bytes.first().copied().unwrap_or(0) % 8).min(bytes.len());
+        let _ = parse_binary_row(&bytes[n..], &bytes[..n]);
+        for expect in [Expect::Ok, Expect::Query, Expect::Execute, Expect::Prepare, Expect::FieldList] {
+            let mut t = ResponseTracker::new(expect, caps);
+            for p in bytes.chunks(chunk) {
+                if t.on_packet(p).is_err() || t.is_done() { break; }
+            }
+        }
+        let limits = Limits { max_packet_size: 64, max_chunk: 64, max_unauthenticated_size: 32 };
+        let mut d = PacketDecoder::new(limits);
+        for c in bytes.chunks(chunk) {
+            if d.receive_data(c).is_err() { break; }
+            while let Ok(Some(p)) = d.next_packet() { prop_assert!(p.payload().len() <= 32); }
+            prop_assert!(d.pending() <= limits.max_buffer());
+        }
+    }
+}
