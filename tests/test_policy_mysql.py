@@ -318,6 +318,7 @@ PIECES = [
 ]
 
 
+@pytest.mark.mysql
 @given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=6))
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -334,6 +335,7 @@ def test_lexer_runs_what_the_server_runs(
     assert run(mariadb, sql) == run(mariadb, render(stmt)), sql
 
 
+@pytest.mark.mysql
 def test_server_rejects_what_the_lexer_rejects(mariadb: pymysql.connections.Connection) -> None:
     for sql in ["SELECT 'abc", "SELECT `abc", "SELECT 1 /* open"]:
         with pytest.raises(LexError):
