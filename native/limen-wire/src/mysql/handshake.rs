@@ -84,7 +84,13 @@ impl<'a> HandshakeV10<'a> {
     /// Encodes the payload. The scramble must be 20 bytes (8 + 12) or more.
     pub fn try_encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         let ctx = "HandshakeV10 encode";
-        if self.scramble.len() < 20 || self.scramble.len() > 254 {
+        // Without CLIENT_PLUGIN_AUTH the length is not sent and a reader
+        // takes 8 + 12 bytes: anything else could not be read back.
+        let plugin_auth = has(self.capabilities, CLIENT_PLUGIN_AUTH);
+        if self.scramble.len() < 20
+            || self.scramble.len() > 254
+            || (!plugin_auth && self.scramble.len() != 20)
+        {
             return Err(Error::local(ErrorKind::InvalidValue, ctx));
         }
         out.push(10);

@@ -33,6 +33,20 @@ fn handshake_v10_from_the_mysql_docs() -> R {
     let mut again = Vec::new();
     h.try_encode(&mut again)?;
     assert_eq!(again, &bytes[4..]);
+    // A 32-byte nonce needs CLIENT_PLUGIN_AUTH to carry its length.
+    let long = HandshakeV10 {
+        scramble: vec![7; 32],
+        ..h.clone()
+    };
+    assert!(long.try_encode(&mut Vec::new()).is_err());
+    let long = HandshakeV10 {
+        capabilities: h.capabilities | CLIENT_PLUGIN_AUTH,
+        auth_plugin: b"x",
+        ..long
+    };
+    let mut p = Vec::new();
+    long.try_encode(&mut p)?;
+    assert_eq!(HandshakeV10::try_parse(&p)?, long);
     Ok(())
 }
 
