@@ -39,16 +39,17 @@ test-rust:
 	  CARGO_TARGET_DIR=target/fuzz-check cargo check --quiet --manifest-path $$d/Cargo.toml --bins || exit 1; \
 	done
 
-# The tests that need no services (no PostgreSQL; servers a test starts itself
-# on 127.0.0.1:0 are fine), in parallel: pytest without the `pg` marker (set
-# in tests/conftest.py), and the Rust tests but the integration tests against
-# a live PostgreSQL (named live_*.rs). `make test` still runs everything.
+# The tests that need no services (no PostgreSQL or MariaDB; servers a test
+# starts itself on 127.0.0.1:0 are fine), in parallel: pytest without the `pg`
+# marker (set in tests/conftest.py) or the `mysql` one, and the Rust tests but
+# the integration tests against a live server (named live_*.rs). `make test`
+# still runs everything.
 RUST_TESTS = $(sort $(filter-out live_%,$(notdir $(basename $(wildcard native/*/tests/*.rs))) \
 	$(notdir $(patsubst %/main.rs,%,$(wildcard native/*/tests/*/main.rs)))))
 
 test-fast: build
 	cargo test --quiet --workspace --lib --bins --examples $(addprefix --test ,$(RUST_TESTS))
-	$(BIN)/pytest -q -m "not pg" -n auto
+	$(BIN)/pytest -q -m "not pg and not mysql" -n auto
 
 lint: venv
 	$(BIN)/ruff check python tests benchmarks examples

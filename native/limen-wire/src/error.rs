@@ -52,6 +52,8 @@ pub enum ErrorKind {
     /// The server did not prove that it knows the password (SCRAM server
     /// signature mismatch, or success reported without the final message).
     ServerNotVerified,
+    /// A MySQL packet's sequence id is not the one expected next.
+    BadSequence,
 }
 
 impl ErrorKind {
@@ -71,6 +73,7 @@ impl ErrorKind {
             ErrorKind::InteriorNul => "NUL byte inside a string to encode",
             ErrorKind::Auth => "authentication exchange failed",
             ErrorKind::ServerNotVerified => "server did not prove knowledge of the password",
+            ErrorKind::BadSequence => "packet sequence id out of order",
         }
     }
 }

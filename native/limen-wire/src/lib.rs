@@ -7,8 +7,8 @@
 //! the raw bytes (to forward untouched) next to a borrowed, parsed view.
 //! Errors ([`Error`]) say what went wrong, where, and whose fault it was.
 //!
-//! Protocols live in their own modules: [`pg`] (PostgreSQL v3) now, a
-//! `mysql` module later beside it.
+//! Protocols live in their own modules: [`pg`] (PostgreSQL v3) and
+//! [`mysql`] (MySQL / MariaDB protocol 10).
 //!
 //! ```
 //! use limen_wire::pg::{FrontendDecoder, FrontendMessage, Limits};
@@ -26,6 +26,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 mod error;
+pub mod mysql;
 pub mod pg;
 
 pub use error::{Error, ErrorKind, Fault};
