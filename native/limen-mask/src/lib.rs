@@ -35,17 +35,22 @@
 #![forbid(unsafe_code)]
 
 mod anchored;
-mod card_head;
+mod builder;
+mod card;
 mod detectors;
 mod error;
+mod groups;
 mod masker;
+mod rules;
+mod scan;
 mod trigger;
 mod validate;
 
+pub use builder::MaskerBuilder;
 pub use error::{Error, ErrorKind};
-pub use masker::{
-    DetectorInfo, Finding, Masker, MaskerBuilder, Rule, Stream, Work, USER_REPEAT_CAP,
-};
+pub use masker::{DetectorInfo, Finding, Masker, Stream};
+pub use rules::{Rule, USER_REPEAT_CAP};
+pub use scan::Work;
 pub use validate::luhn;
 
 /// The names of the built-in detectors, in priority order.

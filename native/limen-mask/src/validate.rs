@@ -42,7 +42,8 @@ impl Validator {
                 // One byte after the match is decided (see masker.rs), so a
                 // call like `token = next_token()` can be told from a value.
                 let called = hay.get(secret.end) == Some(&b'(');
-                (assignment_value(value) && (quoted || (!called && unquoted_value(value))))
+                // The cheap tests first (code is common: `token = next()`).
+                ((quoted || (!called && unquoted_value(value))) && assignment_value(value))
                     .then_some(secret)
             }
         }
@@ -73,7 +74,7 @@ pub fn luhn(digits: &[u8]) -> bool {
 }
 
 /// Issuer prefixes of the major card networks (IIN ranges).
-fn known_issuer(digits: &[u8]) -> bool {
+pub(crate) fn known_issuer(digits: &[u8]) -> bool {
     let num = |n: usize| -> u32 {
         digits
             .iter()
@@ -324,34 +325,39 @@ fn phone(value: &[u8]) -> bool {
     (8..=15).contains(&digits) && opens == closes && opens <= 1
 }
 
-/// Values that are code or placeholders, not secrets.
+/// Assigned values that are placeholders, not secrets.
+const PLACEHOLDERS: &[&[u8]] = &[
+    b"null",
+    b"none",
+    b"nil",
+    b"true",
+    b"false",
+    b"undefined",
+    b"required",
+    b"optional",
+    b"string",
+    b"str",
+    b"bytes",
+    b"secret",
+    b"password",
+    b"token",
+    b"changeme",
+    b"redacted",
+    b"masked",
+    b"hidden",
+    b"empty",
+    b"unset",
+    b"xxx",
+    b"xxxx",
+    b"todo",
+    b"example",
+];
+
+/// The longest of [`PLACEHOLDERS`] (longer values skip the list).
+const PLACEHOLDER_MAX: usize = 9;
+
+/// Whether an assigned value may be a secret (not code, not a placeholder).
 fn assignment_value(value: &[u8]) -> bool {
-    const PLACEHOLDERS: &[&[u8]] = &[
-        b"null",
-        b"none",
-        b"nil",
-        b"true",
-        b"false",
-        b"undefined",
-        b"required",
-        b"optional",
-        b"string",
-        b"str",
-        b"bytes",
-        b"secret",
-        b"password",
-        b"token",
-        b"changeme",
-        b"redacted",
-        b"masked",
-        b"hidden",
-        b"empty",
-        b"unset",
-        b"xxx",
-        b"xxxx",
-        b"todo",
-        b"example",
-    ];
     if value.is_empty() {
         return false;
     }
@@ -366,7 +372,8 @@ fn assignment_value(value: &[u8]) -> bool {
     {
         return false;
     }
-    if PLACEHOLDERS.iter().any(|p| p.eq_ignore_ascii_case(value)) {
+    if value.len() <= PLACEHOLDER_MAX && PLACEHOLDERS.iter().any(|p| p.eq_ignore_ascii_case(value))
+    {
         return false;
     }
     // A dotted identifier (`os.environ`, `self.password`, `config.db.pass`) is code.
@@ -430,6 +437,7 @@ mod tests {
 
     #[test]
     fn assignment_placeholders() {
+        assert!(PLACEHOLDERS.iter().all(|p| p.len() <= PLACEHOLDER_MAX));
         assert!(assignment_value(b"hunter2"));
         assert!(assignment_value(b"s3cr3t-V4lue"));
         assert!(!assignment_value(b"null"));
