@@ -13,7 +13,7 @@ use limen_mask::{Masker, Rule};
 
 #[path = "support/classes.rs"]
 mod support;
-use support::classes;
+use support::class_makers;
 
 #[inline(never)]
 fn measured(m: &Masker, data: &[u8], stream: bool) -> usize {
@@ -37,10 +37,11 @@ fn main() {
     let mode = args.get(2).map_or("one", String::as_str);
     let reps: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1);
     let size = mib << 20;
-    let (name, data) = classes(size)
+    let (name, make) = class_makers()
         .into_iter()
         .find(|(n, _)| n.contains(class))
         .expect("no such class");
+    let data = make(size);
     let build = || {
         if mode == "rules" {
             Masker::builder()

@@ -219,12 +219,16 @@ pub(crate) const BUILTIN: &[Spec] = &[
 ///   JCB), 60, 62, 64 and 65 (Discover, UnionPay). The digits come either
 ///   with no separator (so 13 in a row) or in groups with one separator
 ///   throughout: a first group of 4 and a middle group of 4 or 6 (a
-///   two-group number has at most 4 + 6 digits, too few), then a third.
+///   two-group number has at most 4 + 6 digits, too few), then a third;
+/// - `phone-number`: the head takes the first digit and 7 to 14 more (the
+///   trigger asks for the first 7; a `+` and a few digits, as in
+///   `+1 234`, is then no candidate).
 pub(crate) fn trigger_override(name: &str) -> Option<&'static str> {
     match name {
         "card-number" => Some(
             r"\b(?:4[0-9]|5[1-5]|2[2-7]|3[04-9]|6[0245])(?:[0-9]{11}|[0-9]{2} [0-9]{4}(?:[0-9]{2})? [0-9]|[0-9]{2}-[0-9]{4}(?:[0-9]{2})?-[0-9])",
         ),
+        "phone-number" => Some(r"\B\+[1-9](?:[ .-]?\(?[0-9]\)?){7}"),
         _ => None,
     }
 }

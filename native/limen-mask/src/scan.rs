@@ -22,16 +22,24 @@
 //! 2. takes the candidates in increasing order, skipping those inside a
 //!    span already masked; at each one it runs the candidate detectors'
 //!    anchored head searches in priority order (a forward lazy DFA per
-//!    head, without captures, with caches taken once per scan; captures
-//!    only on a match, over its span: `anchored.rs`), and the first whose
-//!    validator accepts is the finding. The search continues after the
-//!    finding (or its tail, for PEM blocks, JWTs and bearer tokens);
+//!    head, walked by hand, without captures, with caches taken once per
+//!    scan: `anchored.rs`; the secret inside a built-in head's match from
+//!    the match's bytes, `groups.rs`; captures only for user rules with
+//!    groups, only on a match, over its span), and the first whose
+//!    validator accepts is the finding. Two detectors skip the automaton:
+//!    card numbers are decided by hand on digit groups parsed once per run
+//!    (`card.rs`), and an IBAN whose first characters fail mod-97 is
+//!    rejected before its head is walked (`validate::iban_possible`). The
+//!    search continues after the finding (or its tail, for PEM blocks,
+//!    JWTs and bearer tokens);
 //! 3. emits every byte below `limit` that no finding covers.
 //!
 //! This is exactly what "the leftmost start where some detector's head
 //! matches and is accepted, the highest-priority such detector there, then
-//! continue after it" gives, and every step is a pure function of decided
-//! bytes, so a stream's output is byte-identical to one-shot masking for
+//! continue after it" gives ([`Masker::mask_exhaustive`] computes that
+//! definition directly, every detector's meta regex with captures at every
+//! position; tests, proptests and the `stream` fuzz target compare the two),
+//! and every step is a pure function of decided bytes, so a stream's output is byte-identical to one-shot masking for
 //! any split of the input. A stream scans once its pending bytes reach
 //! [`Masker::max_holdback`] (`2 (L + 1)`, more when a PEM terminator is
 //! longer) and keeps at most `L + 1` of them afterwards.
@@ -48,14 +56,20 @@
 //!   `8 (L + 1)`: at most 9/8 per byte. A stream scans when at least
 //!   `2 (L + 1)` bytes are pending and keeps at most `L` of them, so each
 //!   byte is walked about twice (at most 9/4 times). Triggers keep no long
-//!   counters (long repetitions become unbounded, trailing ones are cut),
-//!   so the DFA's states do not multiply on encoded blobs and its cache
-//!   holds them. The candidate list holds at most one window's starts.
+//!   counters (long repetitions become unbounded, trailing ones are cut to
+//!   at most 3 bytes), so the DFA's states do not multiply on encoded blobs
+//!   and its cache holds them. The candidate list holds at most one
+//!   window's starts; a candidate's detector list is shared with every
+//!   other candidate of the same automaton state.
 //! - A position is a candidate at most once: a rejected candidate does
 //!   not restart any search, and the next scan starts past it. At a
 //!   candidate, each detector's anchored head search reads at most its
-//!   longest head plus one byte; capture groups and validators run only on
-//!   a head match, and are linear in it.
+//!   longest head plus one byte; the IBAN pre-check reads at most the IBAN
+//!   head; the card check reads at most 24 digits and 23 separators past
+//!   the candidate (groups parsed for an earlier candidate of the run are
+//!   reused, a group cut at the 24-digit cap is parsed again), and looks at
+//!   most 24 groups; secrets inside a match, capture groups and validators
+//!   run only on a head match, and are linear in it.
 //! - Tails read each byte once; a PEM terminator search re-reads at most
 //!   the terminator's length per scan.
 //!
@@ -70,6 +84,7 @@ use regex_automata::{Anchored, Input};
 use crate::anchored::Scratch;
 use crate::masker::{Detector, Finding, Masker, Tail};
 use crate::trigger::Candidates;
+use crate::validate::{iban_possible, Validator};
 
 /// A candidate that a detector accepted.
 pub(crate) struct Accepted {
@@ -150,6 +165,12 @@ impl Masker {
                 end: secret.end,
                 secret,
             });
+        }
+        if det.validator == Validator::Iban
+            && !reference
+            && !iban_possible(hay, start, det.info.max_head_len)
+        {
+            return None;
         }
         let (m, secret) = if reference {
             reference_head(det, hay, start)?

@@ -32,7 +32,11 @@ fn fill(size: usize, mut f: impl FnMut(&mut Rng, &mut Vec<u8>)) -> Vec<u8> {
     out
 }
 
-pub fn classes(size: usize) -> Vec<(&'static str, Vec<u8>)> {
+/// Makes `size` bytes of one class.
+pub type Maker = Box<dyn Fn(usize) -> Vec<u8>>;
+
+/// Each class's name and a generator of `size` bytes of it.
+pub fn class_makers() -> Vec<(&'static str, Maker)> {
     let words: &[&[u8]] = &[
         b"the",
         b"gateway",
@@ -50,120 +54,171 @@ pub fn classes(size: usize) -> Vec<(&'static str, Vec<u8>)> {
     vec![
         (
             "prose",
-            fill(size, |r, o| {
-                o.extend_from_slice(words[(r.next() % 12) as usize]);
-                o.push(if r.next() % 9 == 0 { b'\n' } else { b' ' });
+            Box::new(move |size| {
+                fill(size, |r, o| {
+                    o.extend_from_slice(words[(r.next() % 12) as usize]);
+                    o.push(if r.next() % 9 == 0 { b'\n' } else { b' ' });
+                })
             }),
         ),
         (
             "logs",
-            fill(size, |r, o| {
-                o.extend_from_slice(format!("2026-11-26T10:20:{:02}.123Z INFO req={:016x} user=u{}@example.com handled in {}ms\n", r.next() % 60, r.next(), r.next() % 1000, r.next() % 500).as_bytes());
+            Box::new(move |size| {
+                fill(size, |r, o| {
+                    o.extend_from_slice(format!("2026-11-26T10:20:{:02}.123Z INFO req={:016x} user=u{}@example.com handled in {}ms\n", r.next() % 60, r.next(), r.next() % 1000, r.next() % 500).as_bytes());
+                })
             }),
         ),
         (
             "json",
-            fill(size, |r, o| {
-                o.extend_from_slice(format!("{{\"id\": {}, \"status\": \"shipped\", \"price\": {}.{:02}, \"sku\": \"ab{:x}\"}}\n", r.next() % 100000, r.next() % 1000, r.next() % 100, r.next() % 65536).as_bytes());
+            Box::new(move |size| {
+                fill(size, |r, o| {
+                    o.extend_from_slice(format!("{{\"id\": {}, \"status\": \"shipped\", \"price\": {}.{:02}, \"sku\": \"ab{:x}\"}}\n", r.next() % 100000, r.next() % 1000, r.next() % 100, r.next() % 65536).as_bytes());
+                })
             }),
         ),
         (
             "csv numbers",
-            fill(size, |r, o| {
-                o.extend_from_slice(
-                    format!(
-                        "{},{},{}.{},{}\n",
-                        r.next() % 1_000_000,
-                        r.next() % 1_000_000_000_000,
-                        r.next() % 1000,
-                        r.next() % 1000,
-                        r.next()
-                    )
-                    .as_bytes(),
-                );
+            Box::new(move |size| {
+                fill(size, |r, o| {
+                    o.extend_from_slice(
+                        format!(
+                            "{},{},{}.{},{}\n",
+                            r.next() % 1_000_000,
+                            r.next() % 1_000_000_000_000,
+                            r.next() % 1000,
+                            r.next() % 1000,
+                            r.next()
+                        )
+                        .as_bytes(),
+                    );
+                })
             }),
         ),
         (
             "base64",
-            fill(size, |r, o| {
-                for _ in 0..76 {
-                    o.push(r.pick(B64));
-                }
-                o.push(b'\n');
+            Box::new(move |size| {
+                fill(size, |r, o| {
+                    for _ in 0..76 {
+                        o.push(r.pick(B64));
+                    }
+                    o.push(b'\n');
+                })
             }),
         ),
-        ("base64 no newline", fill(size, |r, o| o.push(r.pick(B64)))),
-        ("hex", fill(size, |r, o| o.push(r.pick(HEX)))),
-        ("digit run", fill(size, |r, o| o.push(r.pick(DIG)))),
+        (
+            "base64 no newline",
+            Box::new(move |size| fill(size, |r, o| o.push(r.pick(B64)))),
+        ),
+        (
+            "hex",
+            Box::new(move |size| fill(size, |r, o| o.push(r.pick(HEX)))),
+        ),
+        (
+            "digit run",
+            Box::new(move |size| fill(size, |r, o| o.push(r.pick(DIG)))),
+        ),
         (
             "digit groups",
-            fill(size, |r, o| {
-                for _ in 0..4 {
-                    o.push(r.pick(DIG));
-                }
-                o.push(if r.next() % 2 == 0 { b' ' } else { b'-' });
+            Box::new(move |size| {
+                fill(size, |r, o| {
+                    for _ in 0..4 {
+                        o.push(r.pick(DIG));
+                    }
+                    o.push(if r.next() % 2 == 0 { b' ' } else { b'-' });
+                })
             }),
         ),
         (
             "single digits spaced",
-            fill(size, |r, o| {
-                o.push(r.pick(DIG));
-                o.push(b' ');
+            Box::new(move |size| {
+                fill(size, |r, o| {
+                    o.push(r.pick(DIG));
+                    o.push(b' ');
+                })
             }),
         ),
-        ("dotted numbers", repeat(b"1.2.3.4.", size)),
+        (
+            "dotted numbers",
+            Box::new(move |size| repeat(b"1.2.3.4.", size)),
+        ),
         (
             "dotted numbers 2",
-            fill(size, |r, o| {
-                o.extend_from_slice(format!("{}.{}.", r.next() % 1000, r.next() % 10).as_bytes());
+            Box::new(move |size| {
+                fill(size, |r, o| {
+                    o.extend_from_slice(
+                        format!("{}.{}.", r.next() % 1000, r.next() % 10).as_bytes(),
+                    );
+                })
             }),
         ),
         (
             "key prefixes",
-            repeat(
-                b"AKIA ghp_ sk-ant-api03- xoxb- glpat- AIza sk_live_ github_pat_ eyJ ",
-                size,
-            ),
+            Box::new(move |size| {
+                repeat(
+                    b"AKIA ghp_ sk-ant-api03- xoxb- glpat- AIza sk_live_ github_pat_ eyJ ",
+                    size,
+                )
+            }),
         ),
         (
             "key prefixes glued",
-            repeat(b"sk-proj-sk-ghp_AKIAAIza", size),
+            Box::new(move |size| repeat(b"sk-proj-sk-ghp_AKIAAIza", size)),
         ),
         (
             "password near-miss",
-            repeat(b"password = next_token(); token: ", size),
+            Box::new(move |size| repeat(b"password = next_token(); token: ", size)),
         ),
-        ("emails no domain", repeat(b"alice@ bob.smith@ x@y ", size)),
-        ("emails glued", repeat(b"a@a.", size)),
+        (
+            "emails no domain",
+            Box::new(move |size| repeat(b"alice@ bob.smith@ x@y ", size)),
+        ),
+        ("emails glued", Box::new(move |size| repeat(b"a@a.", size))),
         (
             "jwt no dots",
-            fill(size, |r, o| {
-                o.extend_from_slice(b"eyJ");
-                for _ in 0..40 {
-                    o.push(r.pick(b"abcdefghijklmnopqrstuvwxyz0123456789_-"));
-                }
+            Box::new(move |size| {
+                fill(size, |r, o| {
+                    o.extend_from_slice(b"eyJ");
+                    for _ in 0..40 {
+                        o.push(r.pick(b"abcdefghijklmnopqrstuvwxyz0123456789_-"));
+                    }
+                })
             }),
         ),
         (
             "jwt dots no eyJ",
-            repeat(b"eyJhbGciOiJIUzI1NiJ9.eyJzdWI.", size),
+            Box::new(move |size| repeat(b"eyJhbGciOiJIUzI1NiJ9.eyJzdWI.", size)),
         ),
         (
             "pem headers",
-            repeat(b"-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n", size),
+            Box::new(move |size| {
+                repeat(b"-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n", size)
+            }),
         ),
         (
             "url near-miss",
-            repeat(b"https://user:pass https://a:b/ ftp://x:", size),
+            Box::new(move |size| repeat(b"https://user:pass https://a:b/ ftp://x:", size)),
         ),
-        ("phone near-miss", repeat(b"+1 234 +44 20 79 ", size)),
+        (
+            "phone near-miss",
+            Box::new(move |size| repeat(b"+1 234 +44 20 79 ", size)),
+        ),
         (
             "iban near-miss",
-            repeat(b"DE89 3704 0044 0532 0130 00XX GB12 ", size),
+            Box::new(move |size| repeat(b"DE89 3704 0044 0532 0130 00XX GB12 ", size)),
         ),
         (
             "bearer near-miss",
-            repeat(b"Bearer abc Authorization: Basic ", size),
+            Box::new(move |size| repeat(b"Bearer abc Authorization: Basic ", size)),
         ),
     ]
+}
+
+/// Every class, `size` bytes each.
+#[allow(dead_code)]
+pub fn classes(size: usize) -> Vec<(&'static str, Vec<u8>)> {
+    class_makers()
+        .into_iter()
+        .map(|(n, make)| (n, make(size)))
+        .collect()
 }
