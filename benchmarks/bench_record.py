@@ -1,4 +1,4 @@
-"""Session recording throughput: limen.record against raw sequential writes.
+"""Session recording throughput: limen.recording against raw sequential writes.
 
 Baseline ("raw"): the same payload objects written with ``f.write`` from
 Python to a file in the same folder, through a buffered file whose buffer is
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from limen import record
+from limen import recording
 
 FLUSH = 256 << 10
 SIZES = (64, 4096, 65536)
@@ -42,8 +42,8 @@ def _raw(path: Path, payloads: list[bytes]) -> None:
         os.fsync(f.fileno())
 
 
-def _writer(path: Path, recipient: bytes | None) -> record.SessionWriter:
-    return record.SessionWriter(
+def _writer(path: Path, recipient: bytes | None) -> recording.SessionWriter:
+    return recording.SessionWriter(
         path,
         session_id="bench",
         identity="bench",
@@ -70,7 +70,7 @@ def _limen(recipient: bytes | None, many: bool) -> Callable[[Path, list[bytes]],
     return run
 
 
-SIGNING_KEY = record.generate_signing_key()
+SIGNING_KEY = recording.generate_signing_key()
 
 
 def _best(fn: Callable[[Path, list[bytes]], None], payloads: list[bytes], repeat: int) -> float:
@@ -88,7 +88,7 @@ def _best(fn: Callable[[Path, list[bytes]], None], payloads: list[bytes], repeat
 def run(short: bool) -> dict[str, Any]:
     total = (16 if short else 128) << 20
     repeat = 2 if short else 3
-    recipient = record.generate_recipient_key().public
+    recipient = recording.generate_recipient_key().public
     rows: list[list[Any]] = []
     ratios: dict[str, float] = {}
     for size in SIZES:
@@ -116,7 +116,7 @@ def run(short: bool) -> dict[str, Any]:
             if size == 64 and not name.startswith("raw"):
                 ratios[f"{label} Mrecords/s"] = n / secs / 1e6
     return {
-        "title": "session recording: limen.record vs raw sequential writes (payload MB/s)",
+        "title": "session recording: limen.recording vs raw sequential writes (payload MB/s)",
         "columns": ["record", "writer", "records", "MB/s", "records/s", "x raw"],
         "rows": rows,
         "ratios": ratios,

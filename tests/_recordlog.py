@@ -7,7 +7,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from limen import record
+from limen import recording
 
 FRAME_HEADER = 28
 CHECKSUM = 32
@@ -51,7 +51,7 @@ def write_log(
     recipient: bytes | None = None,
     max_record: int = 1 << 20,
 ) -> Path:
-    with record.SessionWriter(
+    with recording.SessionWriter(
         path,
         session_id="sess-1",
         identity="ci-bot",

@@ -28,6 +28,7 @@ RELAY_MODULES = {
     "test_gateway_pg_reuse",
     "test_gateway_pg_twins",
     "test_gateway_pg_columns",
+    "test_gateway_pg_recording",
 }
 
 #: Fixtures that create or reach a database on the local PostgreSQL.

@@ -20,8 +20,9 @@ import trio
 
 from limen.approvals import ApprovalHub
 from limen.config import Config, load_config_text
-from limen.gateway import JsonLog, MemoryRecorder, PgGateway, SessionInfo
+from limen.gateway import JsonLog, PgGateway
 from limen.identity import Authenticator, DevIdP
+from limen.recording import MemoryRecorder, SessionInfo
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
@@ -202,7 +203,11 @@ async def start_gateway(
     log: JsonLog | None = None,
     *,
     approvals: ApprovalHub | None = None,
+    memory_recorders: bool = True,
 ) -> Gateway:
+    """A gateway recording to :class:`MemoryRecorder` s (``gw.recorders``),
+    or with ``memory_recorders=False`` to its default recorder (signed logs
+    under ``[gateway] recordings``, indexed in ``[gateway] state``)."""
     config = msgspec.structs.replace(
         config, gateway=msgspec.structs.replace(config.gateway, relay=RELAY)
     )
@@ -217,7 +222,11 @@ async def start_gateway(
         return r
 
     gw = PgGateway(
-        config, auth, recorder_factory=recorder, log=log or JsonLog(), approvals=approvals
+        config,
+        auth,
+        recorder_factory=recorder if memory_recorders else None,
+        log=log or JsonLog(),
+        approvals=approvals,
     )
     listeners = await nursery.start(gw.serve, "127.0.0.1", 0)
     port = listeners[0].socket.getsockname()[1]

@@ -19,8 +19,9 @@ import trio
 from gateway_pg_support import config_text, database
 from limen.client import ClientCredentials, TokenError, connection_url, token_subject
 from limen.config import Config, load_config_text
-from limen.gateway import JsonLog, MemoryRecorder, PgGateway, SessionInfo
+from limen.gateway import JsonLog, PgGateway
 from limen.identity import Authenticator, DevIdP
+from limen.recording import MemoryRecorder, SessionInfo
 
 __all__ = ["database"]
 

@@ -111,3 +111,16 @@ def test_error_encoder_reads_back_through_the_relay() -> None:
     assert events[0][1]["H"] == "ask"
     assert events[1][0] == "notice"
     assert events[1][1]["M"] == "held"
+
+
+def test_feed_takes_bytearray_like_bytes() -> None:
+    """A trio.abc.Stream may return bytearray (memory streams do): both
+    decoders read it as they read bytes."""
+    client = _native.pg_startup([("user", "bot")])
+    assert _native.PgClientDecoder().feed(bytearray(client)) == _native.PgClientDecoder().feed(
+        client
+    )
+    server = _rowdesc(1) + _row(b"a@example.com") + _native.pg_ready_for_query("I")
+    by_bytes = _native.PgServerRelay(MASKER).feed(server)
+    assert _native.PgServerRelay(MASKER).feed(bytearray(server)) == by_bytes
+    assert b"a@example.com" not in by_bytes[0]  # masked either way

@@ -30,7 +30,7 @@ import pytest
 import trio
 
 from gateway_pg_support import Gateway, config_text, database, direct_query
-from limen import record
+from limen import recording
 from limen.admin import AdminAPI
 from limen.approvals import ApprovalHub
 from limen.config import Config, ConfigError, load_config_text
@@ -38,7 +38,7 @@ from limen.gateway import PgGateway
 from limen.gateway.server import JsonLog
 from limen.httpserver import HTTPServer, Request, Response, Router, bound_port
 from limen.identity import Authenticator, DevIdP
-from limen.sessionlog import recorder_factory
+from limen.recording import recorder_factory
 from limen.store import Store, open_store
 
 pytestmark = pytest.mark.integration
@@ -77,7 +77,7 @@ class Env:
         log: io.StringIO,
         hooks: list[bytes],
         config_file: Path,
-        recipient: record.RecipientKeyPair,
+        recipient: recording.RecipientKeyPair,
     ) -> None:
         self.gw = gw
         self.store = store
@@ -101,7 +101,7 @@ async def start(nursery: trio.Nursery, tmp_path: Path, database: str, *, raw: bo
     router.post("/hook", hook)
     listeners = await nursery.start(HTTPServer(router).serve, "127.0.0.1", 0)
     url = f"http://127.0.0.1:{bound_port(listeners)}/hook"
-    recipient = record.generate_recipient_key()
+    recipient = recording.generate_recipient_key()
     pub = base64.b64encode(recipient.public).decode()
     text = config_text(database, f'recording_recipient = "{pub}"') + vault_rule(url, raw)
     config_file = tmp_path / "limen.toml"
@@ -169,12 +169,12 @@ def _admin(env: Env, method: str, path: str, token: str) -> httpx.Response:
     )
 
 
-def _records(env: Env) -> tuple[list[record.Record], list[Path]]:
+def _records(env: Env) -> tuple[list[recording.Record], list[Path]]:
     paths = sorted((env.config_file.parent / "recordings").rglob("*.limenlog"))
-    out: list[record.Record] = []
+    out: list[recording.Record] = []
     for path in paths:
-        assert record.verify(path, None).ok
-        out.extend(record.open_log(path, env.recipient.private))
+        assert recording.verify(path, None).ok
+        out.extend(recording.open_log(path, env.recipient.private))
     return out, paths
 
 
@@ -298,7 +298,7 @@ def _assert_absent(what: str, text: str | bytes, s: dict[str, str]) -> None:
 
 async def _planted(
     nursery: trio.Nursery, tmp_path: Path, database: str, *, raw: bool
-) -> tuple[Env, dict[str, str], list[record.Record], list[Path]]:
+) -> tuple[Env, dict[str, str], list[recording.Record], list[Path]]:
     """A gateway, the bots' sessions, and the records of their logs (whose
     files, encrypted, show none of the secrets)."""
     env = await start(nursery, tmp_path, database, raw=raw)
@@ -317,29 +317,29 @@ async def test_planted_secrets_appear_nowhere(
     env, s, recs, paths = await _planted(nursery, tmp_path, database, raw=False)
     for rec in recs:
         _assert_absent(f"a {rec.kind} record", rec.payload, s)
-    c2u = [r.payload for r in recs if r.kind == record.Kind.C2U]
+    c2u = [r.payload for r in recs if r.kind == recording.Kind.C2U]
     # every statement went through the masker; results too where a rule
     # masks them (ci-app does, vault-app does not)
-    assert all(r.masked for r in recs if r.kind == record.Kind.C2U)
-    assert not any(r.masked for r in recs if r.kind == record.Kind.EVENT)
+    assert all(r.masked for r in recs if r.kind == recording.Kind.C2U)
+    assert not any(r.masked for r in recs if r.kind == recording.Kind.EVENT)
     for path in paths:
-        log = record.open_log(path, env.recipient.private)
-        u2c = [r.masked for r in log if r.kind == record.Kind.U2C]
+        log = recording.open_log(path, env.recipient.private)
+        u2c = [r.masked for r in log if r.kind == recording.Kind.U2C]
         assert u2c
         assert set(u2c) == {log.header.identity == "bot"}
     assert any(b"PASSWORD '[MASKED:sql-secret]'" in p for p in c2u)
     assert any(b"[MASKED:aws-access-key-id]" in p for p in c2u)
     assert any(b"[MASKED:github-token]" in p for p in c2u)
     assert any(b"'plain-value'" in p for p in c2u)  # the rest stays readable
-    maskings = [json.loads(r.payload) for r in recs if r.kind == record.Kind.MASKING]
+    maskings = [json.loads(r.payload) for r in recs if r.kind == recording.Kind.MASKING]
     assert {"record": "c2u", "masked": {"sql-secret": 1}} in maskings
     assert any("github-token" in m["masked"] for m in maskings)
     # a masking record follows each masked statement
     for i, r in enumerate(recs):
-        if r.kind == record.Kind.C2U and b"[MASKED:" in r.payload:
-            assert recs[i + 1].kind == record.Kind.MASKING
+        if r.kind == recording.Kind.C2U and b"[MASKED:" in r.payload:
+            assert recs[i + 1].kind == recording.Kind.MASKING
     key_file = tmp_path / "auditor.key"
-    record.save_key(key_file, env.recipient.private, "recipient")
+    recording.save_key(key_file, env.recipient.private, "recipient")
     for session in env.store.sessions():
         replay = await trio.to_thread.run_sync(
             _cli,
@@ -370,12 +370,12 @@ async def test_record_raw_input_keeps_statements_raw_in_the_encrypted_log(
     nursery: trio.Nursery, tmp_path: Path, database: str
 ) -> None:
     env, s, recs, _paths = await _planted(nursery, tmp_path, database, raw=True)
-    raw = [r for r in recs if r.kind == record.Kind.C2U and not r.masked]
+    raw = [r for r in recs if r.kind == recording.Kind.C2U and not r.masked]
     assert raw  # the rawci session's statements: kept raw, flagged so
     c2u = b"\n".join(r.payload for r in raw)
     for k in ("aws", "role_pw", "set_tok", "gh", "gh_shape", "ext_pw"):
         assert s[k].encode() in c2u, k
-    events = [json.loads(r.payload) for r in recs if r.kind == record.Kind.EVENT]
+    events = [json.loads(r.payload) for r in recs if r.kind == recording.Kind.EVENT]
     assert any(e.get("event") == "input_raw" for e in events)
     # people still see them masked: approvals (the vault session is masked
     # anyway), webhooks and logs

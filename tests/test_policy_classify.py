@@ -23,7 +23,7 @@ from limen.policy import (
     classify_uncached,
     most_dangerous,
 )
-from limen.policy.classify import CACHE_MAX_TEXT
+from limen.policy.classifier import CACHE_MAX_TEXT
 
 CASES: list[dict[str, Any]] = tomllib.loads(
     (Path(__file__).parent / "policy_cases.toml").read_text(encoding="utf-8")

@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from limen.policy import classify, classify_uncached
-from limen.policy import classify as classify_module
+from limen.policy import classifier, classify, classify_uncached, nodes
 from twins import INT_VALUES, STRING_VALUES, corpus
 
 CASES: list[dict[str, Any]] = tomllib.loads(
@@ -23,12 +22,8 @@ CASES: list[dict[str, Any]] = tomllib.loads(
 
 
 def _clear() -> None:
-    mod = classify_module.__module__
-    import sys
-
-    m = sys.modules[mod]
-    m._classify_cached.cache_clear()  # type: ignore[attr-defined]
-    m._TEMPLATES.clear()  # type: ignore[attr-defined]
+    classifier._classify_cached.cache_clear()
+    classifier._TEMPLATES.clear()
 
 
 def test_other_literals_reuse_the_walk() -> None:
@@ -99,14 +94,13 @@ def test_native_template_equals_the_regular_expressions(source: str) -> None:
     from pglast.parser import parse_sql_json
 
     sqls = [c["sql"] for c in CASES] if source == "cases" else _TEMPLATE_EXTRA
-    m = __import__(classify_module.__module__, fromlist=["_template"])
     checked = 0
     for sql in sqls:
         try:
             tree = parse_sql_json(sql)
         except Exception:  # unparseable cases have no tree
             continue
-        assert m._template(tree) == m.template_reference(tree), sql
+        assert classifier._template(tree) == classifier.template_reference(tree), sql
         checked += 1
     assert checked >= len(sqls) // 2
 
@@ -145,9 +139,8 @@ _ANY = st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=3)
 @given(st.lists(st.sampled_from(_PIECES) | _ANY, max_size=40))
 @settings(max_examples=500, deadline=None)
 def test_native_template_equals_the_regular_expressions_on_any_text(parts: list[str]) -> None:
-    m = __import__(classify_module.__module__, fromlist=["_template"])
     text = "".join(parts)
-    assert m._template(text) == m.template_reference(text)
+    assert classifier._template(text) == classifier.template_reference(text)
 
 
 # --- the pump's shape key ------------------------------------------------------------
@@ -231,9 +224,8 @@ def _shape_pair(draw: st.DrawFn) -> tuple[str, str]:
 def _tree_template(sql: str) -> str | None:
     from pglast.parser import parse_sql_json
 
-    m = __import__(classify_module.__module__, fromlist=["_template"])
     try:
-        return str(m._template(parse_sql_json(sql)))
+        return str(classifier._template(parse_sql_json(sql)))
     except Exception:
         return None
 
@@ -388,9 +380,8 @@ def test_the_walked_tree_is_the_template() -> None:
 
     from limen.policy.sealed import sealed
 
-    # (kinds blanked on both sides: ``_strip_consts`` writes each constant
+    # (kinds blanked on both sides: ``strip_consts`` writes each constant
     # as "A_Const")
-    m = __import__(classify_module.__module__, fromlist=["_template"])
     checked = 0
     for sql in corpus() + _TEMPLATE_EXTRA:
         try:
@@ -398,8 +389,8 @@ def test_the_walked_tree_is_the_template() -> None:
         except Exception:
             continue
         tree, consts = sealed(tree_json)
-        template = json.loads(_valid_json(m._template(tree_json)))
-        assert m._strip_consts(tree) == m._strip_consts(template), sql
+        template = json.loads(_valid_json(classifier._template(tree_json)))
+        assert nodes.strip_consts(tree) == nodes.strip_consts(template), sql
         found: list[int] = []
         _ordinals(tree, found)
         assert found == list(range(len(found))), sql

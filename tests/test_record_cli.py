@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from _recordlog import frames, write_log
-from limen import record
+from limen import recording
 
 LIMEN = str(Path(sys.executable).parent / "limen")
 
@@ -37,7 +37,7 @@ PAYLOADS = [
 
 
 def _log(tmp_path: Path, keys: tuple[Path, Path], name: str = "s.log") -> Path:
-    sk = record.load_key(keys[0], "signing")
+    sk = recording.load_key(keys[0], "signing")
     return write_log(tmp_path / name, PAYLOADS, sk)
 
 
@@ -54,7 +54,7 @@ def test_verify_intact(tmp_path: Path, keys: tuple[Path, Path]) -> None:
     assert r.returncode == 0, r.stderr
     assert "intact" in r.stdout
     assert "4 records" in r.stdout
-    assert record.key_id(record.load_key(keys[1], "signing-public")) in r.stdout
+    assert recording.key_id(recording.load_key(keys[1], "signing-public")) in r.stdout
 
 
 def test_verify_needs_a_trusted_key_or_says_integrity_only(
@@ -153,8 +153,8 @@ def test_export_jsonl(tmp_path: Path, keys: tuple[Path, Path]) -> None:
 
 def test_encrypted_replay_needs_the_key(tmp_path: Path, keys: tuple[Path, Path]) -> None:
     assert limen("sessions", "keygen", tmp_path / "aud", "--type", "recipient").returncode == 0
-    sk = record.load_key(keys[0], "signing")
-    pub = record.load_key(tmp_path / "aud.pub", "recipient-public")
+    sk = recording.load_key(keys[0], "signing")
+    pub = recording.load_key(tmp_path / "aud.pub", "recipient-public")
     log = write_log(tmp_path / "e.log", PAYLOADS, sk, recipient=pub)
     r = limen("sessions", "replay", log)
     assert r.returncode == 1

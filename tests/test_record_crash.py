@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from _recordlog import frames
-from limen import record
+from limen import recording
 
 WRITER = textwrap.dedent(
     """
     import sys
-    from limen import record
+    from limen import recording
     path, sk, recipient = sys.argv[1], bytes.fromhex(sys.argv[2]), sys.argv[3]
-    w = record.SessionWriter(
+    w = recording.SessionWriter(
         path, session_id="crash", identity="bot", resource="db", protocol="postgres",
         signing_key=sk, recipient=bytes.fromhex(recipient) if recipient else None,
         flush_bytes=3000, flush_ms=None, max_record=700,
@@ -44,8 +44,8 @@ def payload(i: int) -> bytes:
 def test_sigkill_mid_stream_leaves_a_truncated_readable_log(
     tmp_path: Path, encrypted: bool
 ) -> None:
-    sk = record.generate_signing_key()
-    pair = record.generate_recipient_key()
+    sk = recording.generate_signing_key()
+    pair = recording.generate_recipient_key()
     path = tmp_path / "crash.log"
     proc = subprocess.Popen(
         [
@@ -69,11 +69,11 @@ def test_sigkill_mid_stream_leaves_a_truncated_readable_log(
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
 
-    res = record.verify(path, record.signing_public_key(sk))
+    res = recording.verify(path, recording.signing_public_key(sk))
     assert res.truncated, res.reason
     assert not res.tampered
     assert not res.ok
-    log = record.open_log(path, pair.private if encrypted else None)
+    log = recording.open_log(path, pair.private if encrypted else None)
     got = list(log)
     assert log.truncated
     # Every record read is the one written at that position, none skipped.

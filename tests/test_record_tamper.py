@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from _recordlog import KIND_TRAILER, frames, write_log
-from limen import record
+from limen import recording
 
-SK = record.generate_signing_key()
-PK = record.signing_public_key(SK)
+SK = recording.generate_signing_key()
+PK = recording.signing_public_key(SK)
 PAYLOADS = [
     ("c2u" if i % 2 else "u2c", f"record number {i} ".encode() * (i + 1)) for i in range(10)
 ]
@@ -22,14 +22,14 @@ PAYLOADS = [
 def log(tmp_path: Path) -> tuple[Path, bytes]:
     path = write_log(tmp_path / "orig.log", PAYLOADS, SK)
     data = path.read_bytes()
-    assert record.verify(path, PK).ok
+    assert recording.verify(path, PK).ok
     return path, data
 
 
-def _check(tmp_path: Path, data: bytes, public_key: bytes = PK) -> record.VerifyResult:
+def _check(tmp_path: Path, data: bytes, public_key: bytes = PK) -> recording.VerifyResult:
     p = tmp_path / "mod.log"
     p.write_bytes(data)
-    return record.verify(p, public_key)
+    return recording.verify(p, public_key)
 
 
 def _cut(data: bytes, i: int) -> tuple[bytes, bytes, bytes]:
@@ -144,15 +144,15 @@ def test_trailer_of_a_shorter_log(tmp_path: Path, log: tuple[Path, bytes]) -> No
 
 
 def test_signed_by_another_key(tmp_path: Path) -> None:
-    other = record.generate_signing_key()
+    other = recording.generate_signing_key()
     path = write_log(tmp_path / "o.log", PAYLOADS, other)
-    res = record.verify(path, PK)
+    res = recording.verify(path, PK)
     assert res.tampered
     assert res.code == "wrong-signer"
-    assert record.key_id(record.signing_public_key(other)) in (res.reason or "")
+    assert recording.key_id(recording.signing_public_key(other)) in (res.reason or "")
     assert res.first_bad == frames(path.read_bytes())[-1].seq
     # Integrity alone (the log's own key) holds, but is not authentication.
-    alone = record.verify(path, None)
+    alone = recording.verify(path, None)
     assert alone.ok
     assert not alone.authenticated
 
@@ -178,7 +178,7 @@ def test_cut_log_is_truncated_not_tampered(
     complete = [fr for fr in f if fr.offset + fr.size <= end]
     assert res.records == len(complete)
     p = tmp_path / "mod.log"
-    got = [r.payload for r in record.open_log(p)]
+    got = [r.payload for r in recording.open_log(p)]
     assert got == [pl for _, pl in PAYLOADS[: len(complete)]]
 
 
@@ -194,9 +194,9 @@ def test_reading_a_tampered_log_raises_at_the_bad_record(
     seen: list[int] = []
 
     def read_all() -> None:
-        seen.extend(r.seq for r in record.open_log(p))
+        seen.extend(r.seq for r in recording.open_log(p))
 
-    with pytest.raises(record.LogError, match="record 6"):
+    with pytest.raises(recording.LogError, match="record 6"):
         read_all()
     assert seen == [0, 1, 2, 3, 4, 5]
 
@@ -204,8 +204,8 @@ def test_reading_a_tampered_log_raises_at_the_bad_record(
 def test_not_a_log(tmp_path: Path) -> None:
     p = tmp_path / "x.log"
     p.write_bytes(b"GIF89a" + bytes(100))
-    res = record.verify(p, PK)
+    res = recording.verify(p, PK)
     assert res.tampered
     assert res.code == "not-a-log"
-    with pytest.raises(record.LogError, match="not a limen session log"):
-        record.open_log(p)
+    with pytest.raises(recording.LogError, match="not a limen session log"):
+        recording.open_log(p)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from limen import record
+from limen import recording
 from limen.config import load_config
 from limen.store import SessionRecord, open_store
 
@@ -35,16 +35,16 @@ def recorded(tmp_path: Path) -> tuple[Path, list[SessionRecord]]:
     cfg_path = tmp_path / "limen.toml"
     cfg_path.write_text(CONFIG)
     config = load_config(cfg_path)
-    key = record.generate_signing_key()
+    key = recording.generate_signing_key()
     config.recording_key_path().parent.mkdir(parents=True, exist_ok=True)
-    record.save_key(config.recording_key_path(), key, "signing")
+    recording.save_key(config.recording_key_path(), key, "signing")
     store = open_store(config.gateway.state, Path(config.base_dir))
     recs = []
     for i, sub in enumerate(["ci-bot", "agent-7"]):
         sid = f"sess{i}-{int(time.time() * 1000)}"
         path = config.path(config.gateway.recordings) / f"{sid}.limenlog"
         path.parent.mkdir(parents=True, exist_ok=True)
-        with record.SessionWriter(
+        with recording.SessionWriter(
             path,
             session_id=sid,
             identity=sub,

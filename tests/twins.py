@@ -11,7 +11,6 @@ examples in the classifier's docstrings.
 from __future__ import annotations
 
 import re
-import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,10 +110,9 @@ _DOC_SQL = re.compile(r"``([^`]+)``")
 def _docstring_examples() -> list[str]:
     from pglast.parser import parse_sql_json
 
-    from limen.policy import classify as classify_function
+    from limen.policy import classifier
 
-    module = sys.modules[classify_function.__module__]
-    texts = [module.__doc__ or "", classify_function.__doc__ or ""]
+    texts = [classifier.__doc__ or "", classifier.classify.__doc__ or ""]
     out: list[str] = []
     for text in texts:
         for found in _DOC_SQL.findall(text):

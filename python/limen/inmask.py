@@ -35,8 +35,8 @@ Two passes:
    value the lexer cannot place masks every constant too (fail closed).
    Since these positions depend only on the parse tree's shape (names and
    keywords, never a constant's value), statements of one shape all have
-   them or all lack them: the native pump relies on it (see
-   :mod:`limen.gateway.pump`).
+   them or all lack them: the native pump's shape cache relies on it (see
+   :mod:`limen.gateway.judging`).
 
 2. **Content**: the session's detectors (every built-in one, plus the
    ``[[mask_rules]]`` its rules name), as for results.

@@ -399,7 +399,7 @@ impl RecordSink for LogSink {
     }
 }
 
-/// Writes one session log (see `limen.record.SessionWriter`).
+/// Writes one session log (see `limen.recording.SessionWriter`).
 #[pyclass(module = "limen._native")]
 pub struct RecordWriter {
     pub(crate) log: Arc<SharedLog>,

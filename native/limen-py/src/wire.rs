@@ -32,6 +32,7 @@ use limen_wire::pg::{
 use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use crate::mask::PyMasker;
@@ -289,8 +290,10 @@ impl PgServerRelay {
     fn feed<'py>(
         &mut self,
         py: Python<'py>,
-        chunk: &[u8],
+        chunk: PyBackedBytes,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyList>)> {
+        // bytes or bytearray (what a trio.abc.Stream may return)
+        let chunk: &[u8] = &chunk;
         let mut out = Vec::with_capacity(chunk.len() + 64);
         let inner = &self.inner;
         let events = py.detach(|| match inner.lock() {
@@ -360,8 +363,9 @@ impl PgClientDecoder {
     /// (portal, statement), execute (portal), describe/close (b"S"/b"P" +
     /// name), password (bytes), startup ({name: value}), cancel (pid, key);
     /// other kinds carry None.
-    fn feed<'py>(&mut self, py: Python<'py>, chunk: &[u8]) -> PyResult<Bound<'py, PyList>> {
-        self.decoder.receive_data(chunk).map_err(proto_err)?;
+    fn feed<'py>(&mut self, py: Python<'py>, chunk: PyBackedBytes) -> PyResult<Bound<'py, PyList>> {
+        // bytes or bytearray (what a trio.abc.Stream may return)
+        self.decoder.receive_data(&chunk).map_err(proto_err)?;
         let out = PyList::empty(py);
         while let Some((frame, msg)) = self.decoder.next_message().map_err(proto_err)? {
             let raw = bytes(py, frame.raw());

@@ -26,7 +26,7 @@ from limen.config import Config
 from limen.gateway.server import JsonLog, PgGateway
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
-from limen.sessionlog import recorder_factory
+from limen.recording import recorder_factory
 from limen.store import StoreError, open_store
 
 

@@ -19,15 +19,15 @@ from typing import Any
 
 import msgspec
 
-from limen import record
+from limen import recording
 from limen.cli import CheckFailed, UsageError
 from limen.cli._configfile import load_config_arg, open_state_store
 from limen.pgtext import render_backend
 from limen.store import StoreError
 
 _DIRECTION = {
-    record.Kind.C2U: "bot -> upstream",
-    record.Kind.U2C: "upstream -> bot",
+    recording.Kind.C2U: "bot -> upstream",
+    recording.Kind.U2C: "upstream -> bot",
 }
 
 
@@ -164,16 +164,16 @@ def _log_path(args: argparse.Namespace) -> Path:
     return path
 
 
-def _load(path: Path | None, key_type: record.KeyType) -> bytes | None:
+def _load(path: Path | None, key_type: recording.KeyType) -> bytes | None:
     if path is None:
         return None
     try:
-        return record.load_key(path, key_type)
+        return recording.load_key(path, key_type)
     except (OSError, ValueError) as exc:
         raise UsageError(str(exc)) from None
 
 
-def _describe(h: record.Header | None) -> str:
+def _describe(h: recording.Header | None) -> str:
     if h is None:
         return ""
     return (
@@ -188,7 +188,7 @@ def _gateway_public_key(args: argparse.Namespace) -> bytes:
     private = _load(key_path, "signing")
     if private is None:  # pragma: no cover - _load returns bytes for a path
         raise UsageError(f"{key_path}: no recording key")
-    return record.signing_public_key(private)
+    return recording.signing_public_key(private)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -202,7 +202,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         public: bytes | None = _gateway_public_key(args)
     else:
         public = _load(args.public_key, "signing-public")
-    res = record.verify(path, public)
+    res = recording.verify(path, public)
     if args.json:
         out: dict[str, Any] = {
             "status": res.status,
@@ -262,12 +262,12 @@ def render_payload(payload: bytes) -> str:
     return "".join(out)
 
 
-def _open(args: argparse.Namespace) -> record.LogReader:
+def _open(args: argparse.Namespace) -> recording.LogReader:
     path = _log_path(args)
     key = _load(args.key, "recipient")
     try:
-        return record.open_log(path, key)
-    except record.LogError as exc:
+        return recording.open_log(path, key)
+    except recording.LogError as exc:
         raise CheckFailed(f"{path}: {exc}") from None
 
 
@@ -283,7 +283,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             if rec.masked:  # went through limen's masking before it was written
                 label += " [masked]"
             rendered = None
-            if h.protocol == "postgres" and rec.kind == record.Kind.U2C:
+            if h.protocol == "postgres" and rec.kind == recording.Kind.U2C:
                 rendered = render_backend(rec.payload)
             if rendered is not None and not rendered:
                 rendered = ["(ready for query)"]
@@ -291,7 +291,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             print(f"+{rec.t_us / 1e6:.6f}s  {label:<{width}}  {lines[0]}")
             for line in lines[1:]:
                 print(f"{'':>{12 + width}}  {line}")
-    except record.LogError as exc:
+    except recording.LogError as exc:
         sys.stdout.flush()
         raise CheckFailed(f"{args.target}: replay stopped: {exc}") from None
     if log.truncated:
@@ -329,7 +329,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             except UnicodeDecodeError:
                 obj["base64"] = base64.b64encode(rec.payload).decode("ascii")
             print(json.dumps(obj))
-    except record.LogError as exc:
+    except recording.LogError as exc:
         sys.stdout.flush()
         raise CheckFailed(f"{args.target}: export stopped: {exc}") from None
     print(json.dumps({"type": "end", "status": "truncated" if log.truncated else "closed"}))
@@ -381,17 +381,17 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         if p.exists():
             raise UsageError(f"{p}: already exists; not overwriting a key")
     if args.type == "signing":
-        private = record.generate_signing_key()
-        public = record.signing_public_key(private)
-        types: tuple[record.KeyType, record.KeyType] = ("signing", "signing-public")
+        private = recording.generate_signing_key()
+        public = recording.signing_public_key(private)
+        types: tuple[recording.KeyType, recording.KeyType] = ("signing", "signing-public")
     else:
-        pair = record.generate_recipient_key()
+        pair = recording.generate_recipient_key()
         private, public = pair.private, pair.public
         types = ("recipient", "recipient-public")
     try:
-        record.save_key(priv_path, private, types[0])
-        record.save_key(pub_path, public, types[1])
+        recording.save_key(priv_path, private, types[0])
+        recording.save_key(pub_path, public, types[1])
     except FileExistsError as exc:
         raise UsageError(f"{exc.filename}: already exists; not overwriting a key") from None
-    print(f"{priv_path} (private) and {pub_path}: key id {record.key_id(public)}")
+    print(f"{priv_path} (private) and {pub_path}: key id {recording.key_id(public)}")
     return 0

@@ -1,17 +1,21 @@
-"""The gateway's listeners and sessions (Trio). PostgreSQL first:
-:class:`PgGateway` (``server.py``) and :class:`PgSession` (``pg.py``)."""
+"""The gateway's listeners and sessions (Trio); see docs/architecture.md.
 
-from limen.gateway.pg import PgSession, SessionEnd
-from limen.gateway.recording import JsonlRecorder, MemoryRecorder, Recorder, SessionInfo
-from limen.gateway.server import JsonLog, PgGateway
+``server.py`` (listeners) -> ``postgres/`` (the PostgreSQL driver) ->
+``session.py`` (the protocol-neutral skeleton), ``judging.py``,
+``holds.py``, ``services.py`` (what a session needs from the gateway).
+"""
+
+from limen.gateway.postgres import PgSession
+from limen.gateway.server import JsonLog, Listener, PgGateway
+from limen.gateway.services import Services
+from limen.gateway.session import Session, SessionEnd
 
 __all__ = [
     "JsonLog",
-    "JsonlRecorder",
-    "MemoryRecorder",
+    "Listener",
     "PgGateway",
     "PgSession",
-    "Recorder",
+    "Services",
+    "Session",
     "SessionEnd",
-    "SessionInfo",
 ]

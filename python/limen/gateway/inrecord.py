@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from limen.gateway.recording import C2U, EVENT, Recorder
 from limen.inmask import InputMasker, Masked, masking_record
 from limen.mask import native_masker
-from limen.record import Kind
+from limen.recording import C2U, EVENT, Kind, Recorder
 
 if TYPE_CHECKING:
     from limen.config import Config

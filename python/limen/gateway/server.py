@@ -1,24 +1,24 @@
-"""The PostgreSQL listener: one port for every postgres resource.
+"""The listeners: accept connections and run one session per connection.
 
-:class:`PgGateway` accepts connections (``nursery.start(gw.serve, host,
-port)`` returns the bound listeners, port 0 in tests), runs one
-:class:`~limen.gateway.pg.PgSession` per connection in its own task, keeps
-the gateway's cancel keys (a CancelRequest arriving on a new connection is
-forwarded upstream for the matching session), counts connections per
-identity, and drains on :meth:`PgGateway.drain` (stop accepting, wait up to
-``[gateway] drain_timeout``, then end what is left with a FATAL error).
+:class:`Listener` is protocol-neutral: ``nursery.start(listener.serve, host,
+port)`` returns the bound sockets (port 0 in tests), each connection runs
+its protocol's session (:class:`~limen.gateway.session.Session`) in its own
+task (refused beyond ``[gateway] max_connections``), and
+:meth:`Listener.drain` stops accepting, waits up to ``[gateway]
+drain_timeout``, then ends what is left with a fatal error. Every session
+gets the listener's :class:`~limen.gateway.services.Services`.
+
+:class:`PgGateway` is the PostgreSQL listener: one port for every postgres
+resource; it keeps the cancel keys (a CancelRequest arrives on a new
+connection and is forwarded for the session that owns the key).
 """
 
 from __future__ import annotations
 
-import json
-import secrets
+import abc
 import ssl
-import sys
-import time
 from collections import Counter
 from collections.abc import Callable
-from typing import IO, TYPE_CHECKING, Any
 
 import trio
 
@@ -26,103 +26,78 @@ from limen import _native
 from limen.approvals import ApprovalHub
 from limen.config import Config
 from limen.gateway.inrecord import InputMaskers
-from limen.gateway.recording import MemoryRecorder, Recorder, RecorderFactory, SessionInfo
+from limen.gateway.postgres import CancelKeys, PgSession
+from limen.gateway.services import JsonLog, Services, UpstreamOpener
+from limen.gateway.session import Session
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
-from limen.mask import native_masker
 from limen.policy import Policy
+from limen.recording import RecorderFactory
 
-if TYPE_CHECKING:
-    from limen.gateway.pg import PgSession
-
-__all__ = ["JsonLog", "PgGateway"]
+__all__ = ["JsonLog", "Listener", "PgGateway", "UpstreamOpener"]
 
 
-class JsonLog:
-    """JSON log lines (one object per line) on a text stream, stderr by
-    default. Callers never pass secrets (tokens, passwords, SQL text)."""
+class Listener(abc.ABC):
+    """Accepts connections for one protocol until drained."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self.stream = stream
+    protocol: str
 
-    def __call__(self, event: str, **fields: Any) -> None:
-        line = json.dumps(
-            {"ts": round(time.time(), 3), "event": event, **fields},
-            separators=(",", ":"),
-            default=str,
-        )
-        out = self.stream if self.stream is not None else sys.stderr
-        print(line, file=out, flush=True)
-
-
-def _default_recorder(info: SessionInfo) -> Recorder:
-    return MemoryRecorder(info)
-
-
-class PgGateway:
-    """Shared state of the PostgreSQL listener and its sessions."""
-
-    def __init__(
-        self,
-        config: Config,
-        authenticator: Authenticator,
-        *,
-        policy: Policy | None = None,
-        recorder_factory: RecorderFactory | None = None,
-        log: Callable[..., None] | None = None,
-        approvals: ApprovalHub | None = None,
-    ) -> None:
-        self.config = config
-        self.authenticator = authenticator
-        self.policy = policy if policy is not None else Policy(config)
-        self.recorder_factory = recorder_factory or _default_recorder
-        self.log: Callable[..., None] = log if log is not None else JsonLog()
-        self.approvals = approvals
-        """Holds wait here; None refuses every held statement."""
-        self.input_maskers = InputMaskers(config, self.policy)
-        """Statement texts as recorded and shown (:mod:`limen.gateway.inrecord`)."""
-        self.ssl_context = self._ssl_context()
-        self.sessions: set[PgSession] = set()
-        self.cancel_keys: dict[tuple[int, bytes], PgSession] = {}
-        self.per_identity: Counter[str] = Counter()
-        self._maskers: dict[tuple[str, ...], _native.Masker | None] = {}
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.sessions: set[Session] = set()
         self._accept_scope: trio.CancelScope | None = None
         self._draining = False
         self._sessions_done = trio.Event()
         self._sessions_done.set()
 
-    def _ssl_context(self) -> ssl.SSLContext | None:
-        listeners = self.config.listeners
-        if listeners.tls_cert is None or listeners.tls_key is None:
-            return None
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(
-            str(self.config.path(listeners.tls_cert)), str(self.config.path(listeners.tls_key))
-        )
-        return ctx
+    @abc.abstractmethod
+    def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
+        """The session of one accepted connection."""
 
-    # -- masking -----------------------------------------------------------------
+    # -- shared parts, as the sessions see them ----------------------------------
+
+    @property
+    def config(self) -> Config:
+        return self.services.config
+
+    @property
+    def authenticator(self) -> Authenticator:
+        return self.services.authenticator
+
+    @property
+    def policy(self) -> Policy:
+        return self.services.policy
+
+    @property
+    def log(self) -> Callable[..., None]:
+        return self.services.log
+
+    @property
+    def approvals(self) -> ApprovalHub | None:
+        return self.services.approvals
+
+    @property
+    def input_maskers(self) -> InputMaskers:
+        return self.services.input_maskers
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        return self.services.ssl_context
+
+    @property
+    def per_identity(self) -> Counter[str]:
+        return self.services.per_identity
+
+    @property
+    def open_upstream(self) -> UpstreamOpener:
+        """How sessions reach an upstream (and send it a CancelRequest)."""
+        return self.services.open_upstream
 
     def masker_for(self, identity: Identity, resource: str) -> _native.Masker | None:
-        """The masker of every applicable rule's ``mask`` list (``builtin``,
-        detector names, ``[[mask_rules]]`` names, ``column:table.column``);
-        None when no rule asks for masking. Cached per distinct list."""
-        key = tuple(sorted(self.policy.mask_for(identity, resource)))
-        if key not in self._maskers:
-            if not key:
-                self._maskers[key] = None
-            else:
-                columns = [i.removeprefix("column:") for i in key if i.startswith("column:")]
-                detectors = [i for i in key if not i.startswith("column:")]
-                self._maskers[key] = native_masker(detectors, self.config.mask_rules, columns)
-        return self._maskers[key]
+        return self.services.masker_for(identity, resource)
 
     def mask_statement(self, sql: bytes, masker: InputMasker | None = None) -> str:
-        """Statement text as approvers see it: secret positions of the parse
-        tree and every built-in detector (and ``masker``'s, the session's)
-        masked, even when the session records raw (see :mod:`limen.inmask`)."""
-        return (masker or self.input_maskers.builtin).mask_text(sql)
+        return self.services.mask_statement(sql, masker)
 
     # -- listening ---------------------------------------------------------------
 
@@ -135,7 +110,7 @@ class PgGateway:
     ) -> None:
         """Accept until :meth:`drain`; returns when every session has ended."""
         listeners = await trio.open_tcp_listeners(port, host=host)
-        self.log("listening", protocol="postgres", host=host, port=_port(listeners))
+        self.log("listening", protocol=self.protocol, host=host, port=_port(listeners))
         try:
             async with trio.open_nursery() as sessions:
                 with trio.CancelScope() as accept_scope:
@@ -149,7 +124,7 @@ class PgGateway:
         finally:
             for listener in listeners:
                 await listener.aclose()
-        self.log("stopped", protocol="postgres")
+        self.log("stopped", protocol=self.protocol)
 
     async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
         while True:
@@ -157,18 +132,22 @@ class PgGateway:
             nursery.start_soon(self._handle, stream)
 
     async def _handle(self, stream: trio.SocketStream) -> None:
-        from limen.gateway.pg import PgSession
-
         try:
             peer = stream.socket.getpeername()
             host = str(peer[0])
         except OSError:
             host = "?"
+        await self.run_session(stream, host)
+
+    async def run_session(self, stream: trio.abc.Stream, peer_host: str) -> None:
+        """Run one client connection to its end (the listener calls it per
+        accepted socket; tests with a memory stream). ``peer_host``: the
+        client's address (loopback may go without TLS)."""
         if len(self.sessions) >= self.config.gateway.max_connections:
-            self.log("refused", reason="max_connections", peer=host)
+            self.log("refused", reason="max_connections", peer=peer_host)
             await stream.aclose()
             return
-        session = PgSession(self, stream, host)
+        session = self.new_session(stream, peer_host)
         self.sessions.add(session)
         self._sessions_done = trio.Event() if len(self.sessions) == 1 else self._sessions_done
         try:
@@ -191,24 +170,42 @@ class PgGateway:
         for session in list(self.sessions):
             session.kill("57P01", "the gateway is shutting down; reconnect to another node")
 
-    # -- cancel keys -------------------------------------------------------------
 
-    def new_cancel_key(self, session: PgSession) -> tuple[int, bytes]:
-        while True:
-            key = (secrets.randbelow(2**31 - 1) + 1, secrets.token_bytes(4))
-            if key not in self.cancel_keys:
-                self.cancel_keys[key] = session
-                return key
+class PgGateway(Listener):
+    """The PostgreSQL listener and its sessions' shared state."""
+
+    protocol = "postgres"
+
+    def __init__(
+        self,
+        config: Config,
+        authenticator: Authenticator,
+        *,
+        policy: Policy | None = None,
+        recorder_factory: RecorderFactory | None = None,
+        log: Callable[..., None] | None = None,
+        approvals: ApprovalHub | None = None,
+        open_upstream: UpstreamOpener | None = None,
+    ) -> None:
+        super().__init__(
+            Services(
+                config,
+                authenticator,
+                policy=policy,
+                recorder_factory=recorder_factory,
+                log=log,
+                approvals=approvals,
+                open_upstream=open_upstream,
+            )
+        )
+        self.cancel_keys = CancelKeys(self.services.log)
+
+    def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
+        return PgSession(self.services, self.cancel_keys, stream, peer_host)
 
     async def forward_cancel(self, process_id: int, secret_key: bytes) -> None:
-        session = self.cancel_keys.get((process_id, secret_key))
-        if session is None:
-            self.log("cancel_ignored", reason="unknown key")
-            return
-        if session.cancel_hold():
-            self.log("cancel_withdrew_hold", session=session.session_id)
-            return
-        await session.cancel_upstream()
+        """A CancelRequest for one of this listener's sessions."""
+        await self.cancel_keys.forward(process_id, secret_key)
 
 
 def _port(listeners: list[trio.SocketListener]) -> int:

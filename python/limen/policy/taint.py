@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from limen.policy import catalog as fn_catalog
-from limen.policy.classify import _names as names
-from limen.policy.classify import _unwrap as unwrap
+from limen.policy.nodes import names, unwrap
 
 __all__ = [
     "EMPTY",

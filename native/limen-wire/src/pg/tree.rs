@@ -5,7 +5,7 @@
 //! template. The policy module caches classifications by it.
 //!
 //! [`tree_template`] is one left-to-right pass over the text equal to two
-//! regular-expression substitutions (kept in `limen.policy.classify` as the
+//! regular-expression substitutions (kept in `limen.policy.classifier` as the
 //! reference, and compared with this function in the tests):
 //!
 //! 1. `"A_Const":{"(ival|fval|sval|boolval|bsval)":{("\w+":(STRING|[^{}",]*))?}`

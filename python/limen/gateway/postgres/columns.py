@@ -17,25 +17,28 @@ before the message goes upstream (:meth:`PgServerRelay.plan_query` for the
 cycle of a simple query, :meth:`PgServerRelay.plan_statement` for a Parse;
 portals take their statement's plan at Bind). A statement that would
 unmask a column is refused (42501 naming the column and why), and so is
-one limen cannot plan (fail closed). The same code runs for both relays:
-the native pump calls the session's ``_judge`` for every statement it has
-no cached decision for, and only decisions of statements with no masked
-column, no view and no session state are cached (:attr:`cacheable`).
+one limen cannot plan (fail closed). It is the session's column hook
+(:class:`limen.gateway.judging.ColumnHook`), so the same code runs for both
+relays: the native pump asks the session's judge for every statement it
+has no cached decision for, and only decisions of statements with no
+masked column, no view and no session state are cached (:attr:`cacheable`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+
+import trio
 
 from limen import _native
+from limen.config import Rule
+from limen.gateway.postgres.upstream import upstream_events
+from limen.gateway.session import SessionEnd
+from limen.policy import Decision
 from limen.policy.colplan import ColumnPlanner, QueryPlan, Snapshot
 from limen.policy.taint import Refusal, Relation
-
-if TYPE_CHECKING:
-    from limen.gateway.pg import PgSession
-    from limen.policy import Decision
 
 __all__ = ["SessionColumns", "load"]
 
@@ -135,11 +138,11 @@ def _refused(decision: Decision, column: str, why: str) -> Decision:
     )
 
 
-def _mask_rules(session: PgSession) -> tuple[frozenset[str], frozenset[str]]:
+def _mask_rules(rules: Iterable[Rule]) -> tuple[frozenset[str], frozenset[str]]:
     """(every ``column:`` rule body, those whose rule denies predicates)."""
     every: set[str] = set()
     deny: set[str] = set()
-    for rule in session._rules():
+    for rule in rules:
         for m in rule.mask:
             if m.startswith("column:"):
                 body = m.removeprefix("column:").lower()
@@ -149,26 +152,24 @@ def _mask_rules(session: PgSession) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(every), frozenset(deny)
 
 
-async def _capture(session: PgSession, sql: str) -> list[list[str]]:
+async def _capture(
+    upstream: trio.abc.Stream, relay: _native.PgServerRelay, sql: str
+) -> list[list[str]]:
     """The rows of one of the gateway's own queries (never the client's)."""
-    assert session.relay is not None
-    assert session.upstream is not None
-    session.relay.capture_rows = True
-    await session.upstream.send_all(_native.pg_query(sql.encode()))
+    relay.capture_rows = True
+    await upstream.send_all(_native.pg_query(sql.encode()))
     rows: list[list[str]] = []
     done = False
     while not done:
-        for ev in await session._upstream_events():
+        for ev in await upstream_events(upstream, relay):
             if ev[0] == "data_row":
                 assert isinstance(ev[1], list)
                 rows.append([v.decode() if isinstance(v, bytes) else "" for v in ev[1]])
             elif ev[0] == "error":
-                from limen.gateway.pg import SessionEnd
-
                 raise SessionEnd("08006", "the gateway could not read the column catalog")
             elif ev[0] == "ready_for_query":
                 done = True
-    session.relay.capture_rows = False
+    relay.capture_rows = False
     return rows
 
 
@@ -186,26 +187,31 @@ _CACHE: dict[tuple[str, frozenset[str]], _Loaded] = {}
 _CACHE_MAX = 256
 
 
-async def load(session: PgSession, masker: _native.Masker) -> SessionColumns | None:
+async def load(
+    upstream: trio.abc.Stream,
+    relay: _native.PgServerRelay,
+    resource: str,
+    rules: Iterable[Rule],
+    masker: _native.Masker,
+) -> SessionColumns | None:
     """Reads the catalog (see the module docs); None when no rule of the
     session masks a column. The catalog read last for the same resource and
     rules is reused when its fingerprint (every relation, column and view
     rule, as row versions, and the search path) has not changed."""
-    assert session.relay is not None
-    rules, deny = _mask_rules(session)
-    if not rules:
+    columns, deny = _mask_rules(rules)
+    if not columns:
         return None
-    key = (session.resource_name or "", rules)
-    (fingerprint,) = (await _capture(session, FINGERPRINT_SQL))[0][1:]
+    key = (resource, columns)
+    (fingerprint,) = (await _capture(upstream, relay, FINGERPRINT_SQL))[0][1:]
     loaded = _CACHE.get(key)
     if loaded is None or loaded.fingerprint != fingerprint:
-        loaded = _read(await _capture(session, CATALOG_SQL), masker, fingerprint)
+        loaded = _read(await _capture(upstream, relay, CATALOG_SQL), masker, fingerprint)
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
         _CACHE[key] = loaded
-    session.relay.set_columns(loaded.columns)
-    snapshot = Snapshot(loaded.relations, loaded.path, rules)
-    return SessionColumns(ColumnPlanner(snapshot, deny), session.relay)
+    relay.set_columns(loaded.columns)
+    snapshot = Snapshot(loaded.relations, loaded.path, columns)
+    return SessionColumns(ColumnPlanner(snapshot, deny), relay)
 
 
 def _ancestors(

@@ -6,23 +6,21 @@ from __future__ import annotations
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
-from limen import record
+import pytest
+
+from limen import recording
 from limen.config import load_config
-from limen.sessionlog import recorder_factory
-from limen.store import open_store
+from limen.recording import (
+    NativeRecorder,
+    SessionInfo,
+    configured_recorder_factory,
+    recorder_factory,
+)
+from limen.store import StoreError, open_store
 
 LIMEN = str(Path(sys.executable).parent / "limen")
-
-
-@dataclass(frozen=True)
-class Facts:
-    session_id: str
-    subject: str
-    resource: str
-    protocol: str
 
 
 def test_recorder_writes_indexes_and_verifies(tmp_path: Path) -> None:
@@ -34,7 +32,7 @@ def test_recorder_writes_indexes_and_verifies(tmp_path: Path) -> None:
     key_file = config.recording_key_path()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
 
-    rec = make(Facts("sess-aaaaaaaa", "ci-bot", "staging", "postgres"))
+    rec = make(SessionInfo("sess-aaaaaaaa", "ci-bot", "staging", "postgres"))
     rec.append("c2u", b"SELECT 1")
     rec.append("event", b'{"action":"allow"}')
     rec.append("u2c", b"1")
@@ -47,13 +45,13 @@ def test_recorder_writes_indexes_and_verifies(tmp_path: Path) -> None:
     assert row.ended_at is not None
     assert Path(row.recording).is_file()
 
-    public = record.signing_public_key(record.load_key(key_file, "signing"))
-    res = record.verify(row.recording, public)
+    public = recording.signing_public_key(recording.load_key(key_file, "signing"))
+    res = recording.verify(row.recording, public)
     assert res.ok
     assert res.records == 4
     # a second factory (another gateway process) reuses the same key
     recorder_factory(config, store)
-    assert record.signing_public_key(record.load_key(key_file, "signing")) == public
+    assert recording.signing_public_key(recording.load_key(key_file, "signing")) == public
     store.close()
 
     p = subprocess.run(
@@ -68,7 +66,7 @@ def test_recorder_writes_indexes_and_verifies(tmp_path: Path) -> None:
 
 
 def test_encrypted_to_the_auditor(tmp_path: Path) -> None:
-    pair = record.generate_recipient_key()
+    pair = recording.generate_recipient_key()
     cfg = tmp_path / "limen.toml"
     cfg.write_text(
         '[gateway]\nstate = "sqlite://s/l.db"\nrecordings = "rec"\n'
@@ -76,11 +74,40 @@ def test_encrypted_to_the_auditor(tmp_path: Path) -> None:
     )
     config = load_config(cfg)
     store = open_store(config.gateway.state, Path(config.base_dir))
-    rec = recorder_factory(config, store)(Facts("sess-bbbbbbbb", "bot", "db", "postgres"))
+    rec = recorder_factory(config, store)(SessionInfo("sess-bbbbbbbb", "bot", "db", "postgres"))
     rec.append("u2c", b"secret-free but private result")
     rec.close()
     path = store.session("sess-bbbbbbbb").recording
     assert b"private result" not in Path(path).read_bytes()
-    payloads = [r.payload for r in record.open_log(path, pair.private)]
+    payloads = [r.payload for r in recording.open_log(path, pair.private)]
     assert payloads == [b"secret-free but private result"]
     store.close()
+
+
+def test_the_configured_factory_records_into_the_configured_store(tmp_path: Path) -> None:
+    """Every gateway's default: the factory opens ``[gateway] state`` itself."""
+    cfg = tmp_path / "limen.toml"
+    cfg.write_text('[gateway]\nstate = "sqlite://st/limen.db"\nrecordings = "rec"\n')
+    config = load_config(cfg)
+    make = configured_recorder_factory(config)
+    rec = make(SessionInfo("sess-cccccccc", "ci-bot", "staging", "postgres"))
+    assert isinstance(rec, NativeRecorder)  # the native pump writes to it directly
+    rec.append("c2u", b"SELECT 1")
+    rec.close()
+
+    store = open_store(config.gateway.state, Path(config.base_dir))  # another handle
+    row = store.session("sess-cccccccc")
+    store.close()
+    assert row.ended_at is not None
+    assert row.statements == 1
+    assert Path(row.recording).is_relative_to(tmp_path / "rec")
+    key = recording.load_key(config.recording_key_path(), "signing")
+    assert recording.verify(row.recording, recording.signing_public_key(key)).ok
+
+
+def test_a_state_store_that_cannot_be_opened_stops_the_factory(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file where the store's folder should be")
+    cfg = tmp_path / "limen.toml"
+    cfg.write_text('[gateway]\nstate = "sqlite://blocker/limen.db"\n')
+    with pytest.raises(StoreError, match="cannot open"):
+        configured_recorder_factory(load_config(cfg))

@@ -1,0 +1,153 @@
+"""The PostgreSQL client's opening: startup packets, TLS, the token.
+
+SSLRequest is answered ``S`` when the listener has a certificate (then
+TLS), else ``N``; GSSENCRequest ``N``; a CancelRequest is handed to the
+listener's cancel keys and ends the connection. The StartupMessage (3.0)
+names the resource (the database) and the user, who must be the token's
+subject. The token is asked for (AuthenticationCleartextPassword) only over
+TLS, or over loopback where ``[listeners] allow_plaintext_loopback`` allows
+it. A refused token ends the connection with FATAL ``28P01`` saying why
+(never the token).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import trio
+
+from limen import _native
+from limen.config import is_loopback_host
+from limen.gateway.services import Services
+from limen.gateway.session import RECEIVE_SIZE, Admission, SessionEnd
+from limen.identity import IdentityError
+
+__all__ = ["ClientSide", "Startup", "receive_messages", "startup"]
+
+#: ``await forward_cancel(process_id, secret_key)``
+ForwardCancel = Callable[[int, bytes], Awaitable[None]]
+
+
+class ClientSide(Protocol):
+    """The client connection as the handshake changes it (a PgSession)."""
+
+    client: trio.abc.Stream
+    tls: bool
+    decoder: _native.PgClientDecoder
+    peer_host: str
+    services: Services
+
+
+@dataclass(frozen=True)
+class Startup:
+    """A client admitted: who, which resource, its startup parameters."""
+
+    admission: Admission
+    params: dict[str, str]
+
+
+async def receive_messages(side: ClientSide) -> list[tuple[str, bytes, object, object]]:
+    """The next framed client messages (at least one)."""
+    while True:
+        data = await side.client.receive_some(RECEIVE_SIZE)
+        if not data:
+            raise trio.BrokenResourceError("client closed the connection")
+        msgs = side.decoder.feed(data)
+        if msgs:
+            return msgs
+
+
+async def startup(side: ClientSide, forward_cancel: ForwardCancel) -> Startup | None:
+    """Runs the opening; None when the connection ends quietly (a cancel
+    request, or the client left before its startup message)."""
+    services = side.services
+    params: dict[str, str] | None = None
+    while params is None:
+        try:
+            msgs = await receive_messages(side)
+        except trio.BrokenResourceError:
+            return None
+        for kind, _raw, a, b in msgs:
+            if kind == "ssl_request":
+                if services.ssl_context is not None and not side.tls:
+                    await side.client.send_all(b"S")
+                    tls = trio.SSLStream(side.client, services.ssl_context, server_side=True)
+                    await tls.do_handshake()
+                    side.client = tls
+                    side.tls = True
+                else:
+                    await side.client.send_all(b"N")
+                side.decoder.resume_startup()
+            elif kind == "gssenc_request":
+                await side.client.send_all(b"N")
+                side.decoder.resume_startup()
+            elif kind == "cancel":
+                assert isinstance(a, int)
+                assert isinstance(b, bytes)
+                await forward_cancel(a, b)
+                return None
+            elif kind == "startup":
+                assert isinstance(a, dict)
+                assert isinstance(b, tuple)
+                if b != (3, 0):
+                    raise SessionEnd(
+                        "0A000", f"protocol version {b[0]}.{b[1]} is not supported; use 3.0"
+                    )
+                params = {str(k): str(v) for k, v in a.items()}
+            else:
+                raise SessionEnd("08P01", "expected a startup message")
+    admission = await authenticate(side, params)
+    return Startup(admission, params)
+
+
+async def authenticate(side: ClientSide, params: dict[str, str]) -> Admission:
+    """The resource named by the database, and the token's identity."""
+    services = side.services
+    config = services.config
+    user = params.get("user", "")
+    database = params.get("database") or user
+    if "replication" in params:
+        raise SessionEnd("28000", "replication connections are not supported")
+    resource = config.resource(database)
+    if resource is None or resource.protocol != "postgres":
+        raise SessionEnd(
+            "3D000",
+            f"no PostgreSQL resource named {database!r}",
+            "the database name in the connection names the limen resource",
+        )
+    if not side.tls and not (
+        config.listeners.allow_plaintext_loopback and is_loopback_host(side.peer_host)
+    ):
+        raise SessionEnd(
+            "28000",
+            "limen asks for the token only over TLS",
+            "connect with sslmode=require",
+        )
+    await side.client.send_all(_native.pg_auth_cleartext_password())
+    side.decoder.expect_password()
+    msgs = await receive_messages(side)
+    kind, _raw, password, _ = msgs[0]
+    if kind != "password" or not isinstance(password, bytes) or len(msgs) > 1:
+        raise SessionEnd("08P01", "expected a password message (the token)")
+    try:
+        token = password.decode("utf-8")
+        identity = await services.authenticator.authenticate(token)
+    except UnicodeDecodeError:
+        raise SessionEnd("28P01", "token refused: not valid UTF-8") from None
+    except IdentityError as exc:
+        services.log("auth_refused", reason=exc.reason.value, user=user, resource=database)
+        raise SessionEnd(
+            "28P01",
+            f"token refused ({exc.reason.value}): {exc.message}",
+            "mint a fresh token (limen token) and pass it as the password",
+        ) from None
+    if identity.subject != user:
+        services.log("auth_refused", reason="user_mismatch", resource=database)
+        raise SessionEnd(
+            "28P01",
+            f"token refused: the user name {user!r} is not the token's subject",
+            "connect with the token's subject as the user name",
+        )
+    return Admission(identity, resource)

@@ -1,0 +1,150 @@
+"""What a session needs from the gateway, as one object.
+
+A listener (:mod:`limen.gateway.server`) builds one :class:`Services` and
+hands it to every session it starts; a session (of any protocol) reaches
+the rest of limen only through it: the configuration, the authenticator,
+the policy, where it is recorded, the log, the approvals hub, the
+statement maskers, the connection count of its identity, the listener's
+TLS context, and :attr:`Services.open_upstream`, the one place a session
+opens its upstream connection (tests pass Trio memory streams here).
+Sessions never import the listener.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import IO, Any
+
+import trio
+
+from limen import _native
+from limen.approvals import ApprovalHub
+from limen.config import Config
+from limen.gateway.inrecord import InputMaskers
+from limen.identity import Authenticator, Identity
+from limen.inmask import InputMasker
+from limen.mask import native_masker
+from limen.policy import Policy
+from limen.recording import RecorderFactory, configured_recorder_factory
+
+__all__ = ["JsonLog", "Log", "Services", "UpstreamOpener", "open_tcp_upstream"]
+
+#: ``log(event, **fields)``: one structured log line (never a secret).
+Log = Callable[..., None]
+#: Opens a session's upstream connection: ``await open_upstream(host, port)``.
+UpstreamOpener = Callable[[str, int], Awaitable[trio.abc.Stream]]
+
+
+class JsonLog:
+    """JSON log lines (one object per line) on a text stream, stderr by
+    default. Callers never pass secrets (tokens, passwords, SQL text)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        line = json.dumps(
+            {"ts": round(time.time(), 3), "event": event, **fields},
+            separators=(",", ":"),
+            default=str,
+        )
+        out = self.stream if self.stream is not None else sys.stderr
+        print(line, file=out, flush=True)
+
+
+async def open_tcp_upstream(host: str, port: int) -> trio.abc.Stream:
+    """The default upstream opener: a TCP connection."""
+    return await trio.open_tcp_stream(host, port)
+
+
+class Services:
+    """The gateway's shared parts, as every session sees them."""
+
+    def __init__(
+        self,
+        config: Config,
+        authenticator: Authenticator,
+        *,
+        policy: Policy | None = None,
+        recorder_factory: RecorderFactory | None = None,
+        log: Log | None = None,
+        approvals: ApprovalHub | None = None,
+        open_upstream: UpstreamOpener | None = None,
+    ) -> None:
+        self.config = config
+        self.authenticator = authenticator
+        self.policy = policy if policy is not None else Policy(config)
+        self.recorder_factory: RecorderFactory = (
+            recorder_factory
+            if recorder_factory is not None
+            else configured_recorder_factory(config)
+        )
+        """One recorder per session; by default a signed log in ``[gateway]
+        recordings``, indexed in the ``[gateway] state`` store."""
+        self.log: Log = log if log is not None else JsonLog()
+        self.approvals = approvals
+        """Holds wait here; None refuses every held statement."""
+        self.open_upstream: UpstreamOpener = open_upstream or open_tcp_upstream
+        """How sessions open their upstream connection (and cancel requests)."""
+        self.input_maskers = InputMaskers(config, self.policy)
+        """Statement texts as recorded and shown (:mod:`limen.gateway.inrecord`)."""
+        self.ssl_context = self._ssl_context()
+        """The listeners' TLS context (None: no certificate configured)."""
+        self.per_identity: Counter[str] = Counter()
+        """Open sessions per identity (``issuer|subject``)."""
+        self._maskers: dict[tuple[str, ...], _native.Masker | None] = {}
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        listeners = self.config.listeners
+        if listeners.tls_cert is None or listeners.tls_key is None:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(
+            str(self.config.path(listeners.tls_cert)), str(self.config.path(listeners.tls_key))
+        )
+        return ctx
+
+    # -- connections per identity -------------------------------------------------
+
+    def acquire(self, identity: Identity) -> str | None:
+        """Counts one more session of ``identity``: the key to
+        :meth:`release` later, or None when its limit is reached."""
+        key = f"{identity.issuer}|{identity.subject}"
+        if self.per_identity[key] >= self.config.gateway.max_connections_per_identity:
+            return None
+        self.per_identity[key] += 1
+        return key
+
+    def release(self, key: str) -> None:
+        """Counts one session of :meth:`acquire`'s ``key`` less."""
+        self.per_identity[key] -= 1
+        if self.per_identity[key] <= 0:
+            del self.per_identity[key]
+
+    # -- masking ---------------------------------------------------------------
+
+    def masker_for(self, identity: Identity, resource: str) -> _native.Masker | None:
+        """The masker of every applicable rule's ``mask`` list (``builtin``,
+        detector names, ``[[mask_rules]]`` names, ``column:table.column``);
+        None when no rule asks for masking. Cached per distinct list."""
+        key = tuple(sorted(self.policy.mask_for(identity, resource)))
+        if key not in self._maskers:
+            if not key:
+                self._maskers[key] = None
+            else:
+                columns = [i.removeprefix("column:") for i in key if i.startswith("column:")]
+                detectors = [i for i in key if not i.startswith("column:")]
+                self._maskers[key] = native_masker(detectors, self.config.mask_rules, columns)
+        return self._maskers[key]
+
+    def mask_statement(self, sql: bytes, masker: InputMasker | None = None) -> str:
+        """Statement text as approvers see it: secret positions of the parse
+        tree and every built-in detector (and ``masker``'s, the session's)
+        masked, even when the session records raw (see :mod:`limen.inmask`)."""
+        return (masker or self.input_maskers.builtin).mask_text(sql)
