@@ -44,6 +44,7 @@ mod card;
 mod detectors;
 mod error;
 mod groups;
+mod iban;
 mod masker;
 mod rules;
 mod scan;

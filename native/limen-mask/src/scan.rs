@@ -29,7 +29,7 @@
 //!    validator accepts is the finding. Two detectors skip the automaton:
 //!    card numbers are decided by hand on digit groups parsed once per run
 //!    (`card.rs`), and an IBAN whose first characters fail mod-97 is
-//!    rejected before its head is walked (`validate::iban_possible`). The
+//!    rejected before its head is walked (`iban::iban_possible`). The
 //!    search continues after the finding (or its tail, for PEM blocks,
 //!    JWTs and bearer tokens);
 //! 3. emits every byte below `limit` that no finding covers.
@@ -82,9 +82,10 @@ use std::ops::Range;
 use regex_automata::{Anchored, Input};
 
 use crate::anchored::Scratch;
+use crate::iban::iban_possible;
 use crate::masker::{Detector, Finding, Masker, Tail};
 use crate::trigger::Candidates;
-use crate::validate::{iban_possible, Validator};
+use crate::validate::Validator;
 
 /// A candidate that a detector accepted.
 pub(crate) struct Accepted {
