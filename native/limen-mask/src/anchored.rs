@@ -22,8 +22,11 @@ use std::sync::Mutex;
 use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::nfa::thompson;
 use regex_automata::util::captures::Captures;
-use regex_automata::{Anchored, Input, MatchKind};
+use regex_automata::util::start;
+use regex_automata::{Anchored, MatchKind};
 use regex_syntax::hir::Hir;
+
+use crate::card::CardRun;
 
 /// Forward anchored head automata, one per detector (`None` where one could
 /// not be built: that detector always uses the meta regex).
@@ -36,6 +39,8 @@ pub(crate) struct Heads {
 pub(crate) struct Scratch {
     caches: Vec<Option<Cache>>,
     pub(crate) caps: Vec<Option<Captures>>,
+    /// Digit groups of the current run, for the card detector.
+    pub(crate) card: CardRun,
 }
 
 impl Heads {
@@ -58,6 +63,7 @@ impl Heads {
                 .map(|d| d.as_ref().map(Cache::new))
                 .collect(),
             caps: self.dfas.iter().map(|_| None).collect(),
+            card: CardRun::default(),
         })
     }
 
@@ -84,14 +90,70 @@ impl Heads {
     ) -> Option<Option<usize>> {
         let dfa = self.dfas.get(index)?.as_ref()?;
         let cache = scratch.caches.get_mut(index)?.as_mut()?;
-        let input = Input::new(hay)
-            .span(start..hay.len())
-            .anchored(Anchored::Yes);
-        match dfa.try_search_fwd(cache, &input) {
-            Ok(m) => Some(m.map(|h| h.offset())),
-            Err(_) => None,
-        }
+        walk(dfa, cache, hay, start)
     }
+}
+
+/// The anchored leftmost-first search of `hay[start..]`, by hand: what
+/// `try_search_fwd` does, without its per-call setup (a candidate every
+/// few bytes makes that setup the main cost). `None` when the DFA gave up.
+fn walk(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: usize) -> Option<Option<usize>> {
+    let before = start.checked_sub(1).and_then(|i| hay.get(i)).copied();
+    let config = start::Config::new()
+        .anchored(Anchored::Yes)
+        .look_behind(before);
+    let mut sid = dfa.start_state(cache, &config).ok()?;
+    let bytes = hay.get(start..)?;
+    let mut last = None;
+    cache.search_start(start);
+    let mut i = 0;
+    while i < bytes.len() {
+        // Runs of untagged, already computed states: one table load each.
+        if !sid.is_tagged() {
+            let mut next = sid;
+            for &b in bytes.get(i..)? {
+                next = dfa.next_state_untagged(cache, sid, b);
+                if next.is_tagged() {
+                    break;
+                }
+                sid = next;
+                i += 1;
+            }
+            if i == bytes.len() {
+                break;
+            }
+            if !next.is_unknown() {
+                sid = next;
+            } else {
+                cache.search_update(start + i);
+                sid = dfa.next_state(cache, sid, *bytes.get(i)?).ok()?;
+            }
+        } else {
+            cache.search_update(start + i);
+            sid = dfa.next_state(cache, sid, *bytes.get(i)?).ok()?;
+        }
+        if sid.is_tagged() {
+            if sid.is_match() {
+                // Matches are reported one byte late: it ended before byte `i`.
+                last = Some(start + i);
+            } else if sid.is_dead() {
+                cache.search_finish(start + i);
+                return Some(last);
+            } else if sid.is_quit() {
+                cache.search_finish(start + i);
+                return None;
+            }
+        }
+        i += 1;
+    }
+    sid = dfa.next_eoi_state(cache, sid).ok()?;
+    cache.search_finish(hay.len());
+    if sid.is_match() {
+        last = Some(hay.len());
+    } else if sid.is_quit() {
+        return None;
+    }
+    Some(last)
 }
 
 fn forward_dfa(hir: &Hir) -> Option<DFA> {
@@ -110,6 +172,7 @@ fn forward_dfa(hir: &Hir) -> Option<DFA> {
                 .match_kind(MatchKind::LeftmostFirst)
                 .unicode_word_boundary(true)
                 .cache_capacity(1 << 20)
+                .specialize_start_states(false)
                 .minimum_cache_clear_count(Some(3))
                 .minimum_bytes_per_state(Some(10)),
         )
@@ -122,8 +185,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::Heads;
+    use crate::builder::{build_regex, parse_bytes_pattern};
     use crate::detectors::BUILTIN;
-    use crate::masker::{build_regex, parse_bytes_pattern};
     use proptest::prelude::*;
     use regex_automata::{Anchored, Input};
 

@@ -213,13 +213,22 @@ pub(crate) const BUILTIN: &[Spec] = &[
 /// Tighter triggers (see `trigger.rs`) for detectors whose validator rules
 /// out most head matches. Each must match at the start of every span the
 /// detector accepts:
-/// - `card-number`: the validator accepts 13 to 19 digits, either with no
-///   separator (so 13 digits in a row) or in groups whose first has 4
-///   digits and whose second is a middle group of 4 or 6 (a two-group
-///   number has at most 4 + 6 digits, too few).
+/// - `card-number`: the validator accepts 13 to 19 digits with a known
+///   issuer, whose first two digits are one of 40-49, 51-55, 22-27 (the
+///   2-series Mastercard range 2221-2720), 30 and 34-39 (Diners, Amex,
+///   JCB), 60, 62, 64 and 65 (Discover, UnionPay). The digits come either
+///   with no separator (so 13 in a row) or in groups with one separator
+///   throughout: a first group of 4 and a middle group of 4 or 6 (a
+///   two-group number has at most 4 + 6 digits, too few), then a third;
+/// - `phone-number`: the head takes the first digit and 7 to 14 more (the
+///   trigger asks for the first 7; a `+` and a few digits, as in
+///   `+1 234`, is then no candidate).
 pub(crate) fn trigger_override(name: &str) -> Option<&'static str> {
     match name {
-        "card-number" => Some(r"\b[0-9]{4}(?:[0-9]{9}|[ -][0-9]{4})"),
+        "card-number" => Some(
+            r"\b(?:4[0-9]|5[1-5]|2[2-7]|3[04-9]|6[0245])(?:[0-9]{11}|[0-9]{2} [0-9]{4}(?:[0-9]{2})? [0-9]|[0-9]{2}-[0-9]{4}(?:[0-9]{2})?-[0-9])",
+        ),
+        "phone-number" => Some(r"\B\+[1-9](?:[ .-]?\(?[0-9]\)?){7}"),
         _ => None,
     }
 }

@@ -4,8 +4,12 @@
 //! one reversed lazy DFA that finds candidate starts in one pass; only at
 //! candidates does a detector's anchored pattern run, and validators (Luhn,
 //! IBAN mod-97, SSN rules) run only on its matches. Each finding is replaced
-//! by `[MASKED:<detector>]`. The work is linear in the input whatever it
-//! holds (the module docs of `masker.rs` say why; [`Work`] counts it).
+//! by `[MASKED:<detector>]`. Card numbers, IBANs and the secrets inside
+//! built-in heads with groups have hand-written fast paths, each tested
+//! against the definition (`Masker::mask_exhaustive`, the meta regex of
+//! every detector at every position). The work is linear in the input
+//! whatever it holds (the module docs of `scan.rs` say why; [`Work`]
+//! counts it).
 //!
 //! ```
 //! use limen_mask::Masker;
@@ -35,17 +39,23 @@
 #![forbid(unsafe_code)]
 
 mod anchored;
-mod card_head;
+mod builder;
+mod card;
 mod detectors;
 mod error;
+mod groups;
+mod iban;
 mod masker;
+mod rules;
+mod scan;
 mod trigger;
 mod validate;
 
+pub use builder::MaskerBuilder;
 pub use error::{Error, ErrorKind};
-pub use masker::{
-    DetectorInfo, Finding, Masker, MaskerBuilder, Rule, Stream, Work, USER_REPEAT_CAP,
-};
+pub use masker::{DetectorInfo, Finding, Masker, Stream};
+pub use rules::{Rule, USER_REPEAT_CAP};
+pub use scan::Work;
 pub use validate::luhn;
 
 /// The names of the built-in detectors, in priority order.

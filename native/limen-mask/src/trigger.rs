@@ -23,6 +23,7 @@
 use std::sync::Mutex;
 
 use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::hybrid::LazyStateID;
 use regex_automata::nfa::thompson;
 use regex_automata::{Anchored, Input, MatchKind};
 use regex_syntax::hir::{Hir, HirKind, Repetition};
@@ -81,7 +82,7 @@ const TAIL_KEEP: usize = 16;
 pub(crate) fn trigger_of(head: &Hir) -> Hir {
     let relaxed = relax(head);
     match relaxed.kind() {
-        HirKind::Repetition(rep) if long(&relaxed) && rep.min >= 1 => trim_tail(&rep.sub),
+        HirKind::Repetition(rep) if long(&relaxed) && rep.min >= 1 => first_copies(rep),
         _ => trim_tail(&relaxed),
     }
 }
@@ -109,7 +110,7 @@ fn trim_tail(hir: &Hir) -> Hir {
                 }
                 if let HirKind::Repetition(rep) = last.kind() {
                     if rep.min >= 1 {
-                        items.push(trim_tail(&rep.sub));
+                        items.push(first_copies(rep));
                         break;
                     }
                 }
@@ -117,9 +118,32 @@ fn trim_tail(hir: &Hir) -> Hir {
             Hir::concat(items)
         }
         HirKind::Alternation(subs) => Hir::alternation(subs.iter().map(trim_tail).collect()),
-        HirKind::Repetition(rep) if long(hir) && rep.min >= 1 => trim_tail(&rep.sub),
+        HirKind::Repetition(rep) if long(hir) && rep.min >= 1 => first_copies(rep),
         _ => hir.clone(),
     }
+}
+
+/// Trailing copies of a repetition's body kept in a trigger, at most this
+/// many bytes of them: `[A-Za-z]{2,24}` ends a trigger as `[A-Za-z]{2}`
+/// (one letter would make `a@a.a` a candidate of the email head), while a
+/// short counter keeps the reversed automaton small on long runs.
+const TAIL_COPY_BYTES: usize = 3;
+
+/// The first copies of a long repetition's body that every match of it
+/// starts with (at most its minimum, and [`TAIL_COPY_BYTES`]), the last one
+/// trimmed.
+fn first_copies(rep: &Repetition) -> Hir {
+    let body = rep
+        .sub
+        .properties()
+        .maximum_len()
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let fit = u32::try_from(TAIL_COPY_BYTES / body).unwrap_or(1);
+    let copies = rep.min.min(fit).max(1);
+    let mut items: Vec<Hir> = (1..copies).map(|_| (*rep.sub).clone()).collect();
+    items.push(trim_tail(&rep.sub));
+    Hir::concat(items)
 }
 
 /// A superset of `hir`'s language (see the module docs), with no capture
@@ -249,31 +273,42 @@ impl Triggers {
         let dfa = &self.dfa;
         let input = Input::new(hay).span(lo..hi).anchored(Anchored::No);
         let mut sid = dfa.start_state_reverse(cache, &input).ok()?;
-        let mut pats: Vec<u32> = Vec::new();
-        let mut record = |cache: &Cache, sid, at: usize, cands: &mut Candidates| {
-            if at < limit {
-                pats.clear();
-                for i in 0..dfa.match_len(cache, sid) {
-                    pats.push(dfa.match_pattern(cache, sid, i).as_u32());
+        let window = hay.get(lo..hi)?;
+        let mut seen = Seen::default();
+        // `i` counts the bytes of the window not yet walked: the next one
+        // is `window[i - 1]`, at `lo + i - 1`.
+        let mut i = window.len();
+        while i > 0 {
+            // Most transitions go from an untagged state to an untagged,
+            // already computed one: one table load each, nothing else.
+            if !sid.is_tagged() {
+                let mut next = sid;
+                let mut rest = window.get(..i)?;
+                while let Some((&b, before)) = rest.split_last() {
+                    next = dfa.next_state_untagged(cache, sid, b);
+                    if next.is_tagged() {
+                        break;
+                    }
+                    sid = next;
+                    rest = before;
                 }
-                pats.sort_unstable();
-                push(cands, at, &pats);
+                i = rest.len();
+                if i == 0 {
+                    break;
+                }
+                if !next.is_unknown() {
+                    sid = next;
+                    i -= 1;
+                    if !self.tagged(cache, sid, lo + i, limit, cands, &mut seen)? {
+                        return Some((hi - (lo + i)) as u64);
+                    }
+                    continue;
+                }
             }
-        };
-        let mut at = hi;
-        while at > lo {
-            at -= 1;
-            sid = dfa.next_state(cache, sid, *hay.get(at)?).ok()?;
-            if sid.is_tagged() {
-                if sid.is_match() {
-                    // Matches are reported one byte late: this one starts
-                    // just after the byte that was read.
-                    record(cache, sid, at + 1, cands);
-                } else if sid.is_dead() {
-                    return Some((hi - at) as u64);
-                } else if sid.is_quit() {
-                    return None;
-                }
+            i -= 1;
+            sid = dfa.next_state(cache, sid, *window.get(i)?).ok()?;
+            if sid.is_tagged() && !self.tagged(cache, sid, lo + i, limit, cands, &mut seen)? {
+                return Some((hi - (lo + i)) as u64);
             }
         }
         sid = match lo.checked_sub(1).and_then(|i| hay.get(i)) {
@@ -281,12 +316,95 @@ impl Triggers {
             None => dfa.next_eoi_state(cache, sid).ok()?,
         };
         if sid.is_match() {
-            record(cache, sid, lo, cands);
+            self.record(cache, sid, lo, cands, &mut seen);
         } else if sid.is_quit() {
             return None;
         }
         Some((hi - lo) as u64)
     }
+
+    /// Handles a tagged state reached by reading the byte at `at`:
+    /// `Some(true)` to go on, `Some(false)` when the automaton is dead (no
+    /// candidate further left), `None` when it quit.
+    fn tagged(
+        &self,
+        cache: &Cache,
+        sid: LazyStateID,
+        at: usize,
+        limit: usize,
+        cands: &mut Candidates,
+        seen: &mut Seen,
+    ) -> Option<bool> {
+        if sid.is_match() {
+            // Matches are reported one byte late: this one starts just
+            // after the byte that was read.
+            if at + 1 < limit {
+                self.record(cache, sid, at + 1, cands, seen);
+            }
+            Some(true)
+        } else if sid.is_dead() {
+            Some(false)
+        } else if sid.is_quit() {
+            None
+        } else {
+            Some(true)
+        }
+    }
+
+    /// Adds a candidate at `at` with the patterns of match state `sid`.
+    /// Repetitive input reaches the same few match states again and again:
+    /// their pattern lists are stored once and shared (valid while the
+    /// cache is not cleared, which `seen` checks).
+    fn record(
+        &self,
+        cache: &Cache,
+        sid: LazyStateID,
+        at: usize,
+        cands: &mut Candidates,
+        seen: &mut Seen,
+    ) {
+        if seen.clears != Some(cache.clear_count()) {
+            *seen = Seen {
+                clears: Some(cache.clear_count()),
+                ..Seen::default()
+            };
+        }
+        let known = seen
+            .slots
+            .iter()
+            .flatten()
+            .find(|(known, _, _)| *known == sid);
+        if let Some(&(_, first, count)) = known {
+            cands.at.push((at, first, count));
+            return;
+        }
+        let first = u32::try_from(cands.pats.len()).unwrap_or(u32::MAX);
+        let dfa = &self.dfa;
+        let start = cands.pats.len();
+        for i in 0..dfa.match_len(cache, sid) {
+            cands.pats.push(dfa.match_pattern(cache, sid, i).as_u32());
+        }
+        if let Some(p) = cands.pats.get_mut(start..) {
+            p.sort_unstable();
+        }
+        let count = u32::try_from(cands.pats.len() - start).unwrap_or(0);
+        cands.at.push((at, first, count));
+        let slot = seen.next % seen.slots.len();
+        if let Some(s) = seen.slots.get_mut(slot) {
+            *s = Some((sid, first, count));
+        }
+        seen.next = seen.next.wrapping_add(1);
+    }
+}
+
+/// Pattern lists of recently seen match states (see [`Triggers::record`]).
+#[derive(Default)]
+struct Seen {
+    /// The cache's clear count when the slots were filled.
+    clears: Option<usize>,
+    slots: [Option<(LazyStateID, u32, u32)>; 8],
+    /// The slot to fill next (round robin).
+    next: usize,
 }
 
 fn push(cands: &mut Candidates, at: usize, pats: &[u32]) {
