@@ -1,0 +1,54 @@
+"""Checks of ``[[resources]]``: upstreams, password sources, upstream TLS,
+limits, and resources no listener serves or no rule names."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from limen.config.checks.common import Report, check_names
+from limen.config.schema import Config
+
+
+def check_resources(config: Config, err: Report, warn: Report) -> None:
+    check_names([r.name for r in config.resources], "$.resources", err)
+    used = {name for rule in config.rules for name in rule.resources}
+    for i, res in enumerate(config.resources):
+        path = f"$.resources[{i}]"
+        if res.protocol in ("http", "kubernetes"):
+            parts = urlsplit(res.upstream)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                err(
+                    f"{path}.upstream", f"a {res.protocol} upstream is a URL, e.g. https://host:443"
+                )
+        else:
+            try:
+                addr = res.upstream_address()
+            except ValueError as exc:
+                err(f"{path}.upstream", str(exc))
+            else:
+                if addr.port == 0:
+                    err(f"{path}.upstream", "the upstream port cannot be 0")
+        sources = [
+            f for f in ("password_env", "password_file", "password") if getattr(res, f) is not None
+        ]
+        if len(sources) > 1:
+            err(f"{path}.{sources[1]}", f"choose one of {', '.join(sources)}")
+        if res.password is not None and not res.dev:
+            err(
+                f"{path}.password",
+                "a plain password is only allowed on a resource marked dev = true; "
+                "use password_env or password_file",
+            )
+        if res.password_env is not None and not re.fullmatch(
+            r"[A-Za-z_][A-Za-z0-9_]*", res.password_env
+        ):
+            err(f"{path}.password_env", "is not an environment variable name")
+        if res.tls is not None and (res.tls.cert_file is None) != (res.tls.key_file is None):
+            err(f"{path}.tls", "cert_file and key_file go together")
+        if res.max_connections is not None and res.max_connections < 1:
+            err(f"{path}.max_connections", "must be at least 1")
+        if getattr(config.listeners, res.protocol) is None:
+            warn(f"{path}.protocol", f"no listeners.{res.protocol}: bots cannot reach it")
+        if res.name and res.name not in used:
+            warn(f"{path}.name", f"no rule names resource {res.name!r}: nobody may use it")

@@ -1,0 +1,52 @@
+"""The configuration schema (docs/interface.md) as frozen :class:`msgspec.Struct`
+values with unknown fields forbidden, one module per section: ``gateway``
+(``[gateway]``, ``[listeners]``), ``identity``, ``resources``, ``rules``
+(``[[rules]]``, ``[[mask_rules]]``), and ``root`` (:class:`Config`, the whole)."""
+
+from __future__ import annotations
+
+from limen.config.schema.base import (
+    ALLOWED_ALGORITHMS,
+    PROTOCOLS,
+    STATEMENT_CLASSES,
+    Algorithm,
+    Protocol,
+    StatementClass,
+    Strict,
+    known_detectors,
+)
+from limen.config.schema.gateway import GatewayConfig, ListenersConfig, sqlite_path
+from limen.config.schema.identity import (
+    DevClient,
+    DevIdPConfig,
+    IdentityConfig,
+    OIDCConfig,
+    StaticKey,
+)
+from limen.config.schema.resources import Resource, UpstreamTLS
+from limen.config.schema.root import Config
+from limen.config.schema.rules import MaskRuleConfig, Rule
+
+__all__ = [
+    "ALLOWED_ALGORITHMS",
+    "PROTOCOLS",
+    "STATEMENT_CLASSES",
+    "Algorithm",
+    "Config",
+    "DevClient",
+    "DevIdPConfig",
+    "GatewayConfig",
+    "IdentityConfig",
+    "ListenersConfig",
+    "MaskRuleConfig",
+    "OIDCConfig",
+    "Protocol",
+    "Resource",
+    "Rule",
+    "StatementClass",
+    "StaticKey",
+    "Strict",
+    "UpstreamTLS",
+    "known_detectors",
+    "sqlite_path",
+]

@@ -1,0 +1,28 @@
+"""What every config table shares: the :class:`Strict` base (unknown fields
+are errors) and the closed vocabularies (statement classes, protocols, token
+algorithms, mask detectors)."""
+
+from __future__ import annotations
+
+from typing import Final, Literal, get_args
+
+import msgspec
+
+StatementClass = Literal["read", "write", "ddl", "admin", "unbounded-write", "unknown"]
+STATEMENT_CLASSES: Final[tuple[str, ...]] = get_args(StatementClass)
+Protocol = Literal["postgres", "mysql", "ssh", "http", "kubernetes"]
+PROTOCOLS: Final[tuple[str, ...]] = get_args(Protocol)
+Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
+ALLOWED_ALGORITHMS: Final[tuple[Algorithm, ...]] = get_args(Algorithm)
+
+
+def known_detectors() -> frozenset[str]:
+    """Detector names a rule's ``mask`` list may use besides ``builtin`` and
+    ``column:TABLE.COLUMN``: the native masker's built-in detectors."""
+    from limen.mask import BUILTIN_DETECTORS
+
+    return frozenset(BUILTIN_DETECTORS)
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Base for every config table: unknown fields are errors."""

@@ -1,0 +1,49 @@
+"""``[[resources]]``: the upstreams a bot may reach, how limen talks TLS to
+them, and where their credentials come from."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from limen.config.schema.base import Protocol, Strict
+from limen.config.secrets import Secret, read_password
+from limen.config.values import Address, Duration
+
+
+class UpstreamTLS(Strict, frozen=True):
+    """``tls`` of a resource: how limen talks TLS to the upstream."""
+
+    mode: Literal["disable", "prefer", "require", "verify-ca", "verify-full"] = "verify-full"
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    server_name: str | None = None
+
+
+class Resource(Strict, frozen=True):
+    """``[[resources]]``: one upstream a bot may reach, and its credential."""
+
+    name: str
+    protocol: Protocol
+    upstream: str
+    """``HOST:PORT`` (postgres, mysql, ssh) or a URL (http, kubernetes)."""
+    database: str | None = None
+    user: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    password: Secret | None = None
+    """Refused unless ``dev = true``: real credentials come from env or files."""
+    dev: bool = False
+    tls: UpstreamTLS | None = None
+    description: str = ""
+    max_connections: int | None = None
+    idle_timeout: Duration | None = None
+
+    def upstream_address(self) -> Address:
+        return Address.parse(self.upstream)
+
+    def resolve_password(self, base_dir: Path | None = None) -> Secret | None:
+        """Read the upstream password now (env var or file); never logs it."""
+        found = read_password(self.name, self.password_env, self.password_file, base_dir)
+        return found if found is not None else self.password
