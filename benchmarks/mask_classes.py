@@ -129,6 +129,18 @@ def _mbps(fn: Callable[[], object], size: int, repeat: int) -> float:
     return size / 1e6 / best
 
 
+def _cpu_mbps(fn: Callable[[], object], size: int, repeat: int) -> float:
+    """Like `_mbps` by this thread's CPU time (user + system, so page
+    faults count): on a shared machine a 16 MiB call is preempted far more
+    often than a 1 MiB one, which wall time charges to the masker."""
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.thread_time()
+        fn()
+        best = min(best, time.thread_time() - t)
+    return size / 1e6 / max(best, 1e-9)
+
+
 def stream(masker: Masker, data: bytes, chunk: int) -> bytes:
     """Masks `data` through a stream fed `chunk` bytes at a time."""
     s = masker.stream()
@@ -183,16 +195,19 @@ def class_tables(short: bool, alternation: Any, hs_db: Any) -> list[dict[str, An
     fell: list[str] = []
     for name, make in CLASSES.items():
         figures = []
+        cpu = []
         for mib in (1, 4, 16):
             data = make(mib << 20)
             # The first call at a new size pays the allocator's first touch of
             # fresh pages for the output (page faults, not masking work): warm.
             plain.mask(data)
             figures.append(_mbps(lambda d=data: plain.mask(d), len(data), 3))
+            cpu.append(_cpu_mbps(lambda d=data: plain.mask(d), len(data), 3))
         ratio = figures[2] / figures[0]
-        if ratio < 0.7:
-            fell.append(f"{name} ({ratio:.2f})")
-        growth.append([name, *figures, ratio])
+        cpu_ratio = cpu[2] / cpu[0]
+        if max(ratio, cpu_ratio) < 0.7:
+            fell.append(f"{name} ({ratio:.2f} wall, {cpu_ratio:.2f} CPU)")
+        growth.append([name, *figures, ratio, cpu_ratio])
     return [
         {
             "title": f"masking by content class, {size >> 20} MiB each (MB/s, higher is better)",
@@ -220,9 +235,17 @@ def class_tables(short: bool, alternation: Any, hs_db: Any) -> list[dict[str, An
         },
         {
             "title": "growth check: limen one-shot MB/s by input size (must not fall)",
-            "columns": ["class", "1 MiB", "4 MiB", "16 MiB", "16 / 1"],
+            "columns": ["class", "1 MiB", "4 MiB", "16 MiB", "16 / 1", "16 / 1 by CPU time"],
             "rows": growth,
-            "ratios": {"lowest 16 MiB / 1 MiB": min(r[4] for r in growth)},
-            "notes": [f"fell with size: {', '.join(fell)}" if fell else "none fell with size"],
+            "ratios": {
+                "lowest 16 MiB / 1 MiB": min(r[4] for r in growth),
+                "lowest 16 MiB / 1 MiB by CPU time": min(r[5] for r in growth),
+            },
+            "notes": [
+                f"fell with size: {', '.join(fell)}" if fell else "none fell with size",
+                "MB/s columns are wall time; the last column divides MB/s by the masking "
+                "thread's CPU time (user + system, page faults included), which a loaded "
+                "machine's preemption does not skew; a class fell if both ratios are under 0.7",
+            ],
         },
     ]

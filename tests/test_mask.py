@@ -114,6 +114,27 @@ def test_binary_input_never_raises_and_streams_identically(data: bytes, chunk: i
     assert out == MASKER.mask(data)
 
 
+@settings(max_examples=15, deadline=None)
+@given(
+    parts=st.lists(st.tuples(filler, st.sampled_from(SECRETS)), min_size=1, max_size=6),
+    copies=st.integers(min_value=1, max_value=40),
+)
+def test_large_one_shot_equals_stream(parts: list[tuple[str, str]], copies: int) -> None:
+    # From 64 KiB the binding finds first and writes into a result sized
+    # exactly (replacements both longer and shorter than what they replace).
+    unit = "".join(pre + secret for pre, secret in parts).encode() + b" a@b.co\n"
+    data = unit * (max(1, (64 << 10) // len(unit)) + copies)
+    assert len(data) >= 64 << 10
+    stream = MASKER.stream()
+    out = b"".join(stream.feed(data[i : i + 8192]) for i in range(0, len(data), 8192))
+    out += stream.finish()
+    masked = MASKER.mask(data)
+    assert masked == out
+    assert MASKER.mask(bytearray(data)) == MASKER.mask(memoryview(data)) == masked
+    assert b"a@b.co" not in masked
+    assert stream.take_findings() == MASKER.findings(data)
+
+
 def test_invalid_utf8_and_nul_pass_through_or_mask() -> None:
     data = b"\xff\xfe\x00 alice@example.com \x80\x00\xc3"
     assert MASKER.mask(data) == b"\xff\xfe\x00 [MASKED:email] \x80\x00\xc3"

@@ -9,7 +9,7 @@ use regex_automata::meta::Regex;
 use crate::anchored::Heads;
 use crate::builder::MaskerBuilder;
 use crate::groups::Group;
-use crate::scan::{ScanState, Work};
+use crate::scan::{Discard, ScanState, Work};
 use crate::trigger::Triggers;
 use crate::validate::Validator;
 
@@ -194,8 +194,7 @@ impl Masker {
     pub fn findings(&self, data: &[u8]) -> Vec<Finding> {
         let mut found = Vec::new();
         let mut state = ScanState::default();
-        let mut sink = Vec::new();
-        self.scan(&mut state, data, 0, true, 0, &mut sink, &mut |f| {
+        self.scan(&mut state, data, 0, true, 0, &mut Discard, &mut |f| {
             found.push(f)
         });
         found

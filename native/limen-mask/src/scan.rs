@@ -87,6 +87,25 @@ use crate::masker::{Detector, Finding, Masker, Tail};
 use crate::trigger::Candidates;
 use crate::validate::Validator;
 
+/// Where a scan's output goes: appended to a buffer, or nowhere (a scan
+/// for findings only, see `plan.rs`).
+pub(crate) trait Emit {
+    fn emit(&mut self, bytes: &[u8]);
+}
+
+impl Emit for Vec<u8> {
+    fn emit(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Output dropped: the scan reports findings only.
+pub(crate) struct Discard;
+
+impl Emit for Discard {
+    fn emit(&mut self, _bytes: &[u8]) {}
+}
+
 /// A candidate that a detector accepted.
 pub(crate) struct Accepted {
     detector: usize,
@@ -239,14 +258,14 @@ impl Masker {
     /// returns the new position. `hay[..pos]` is context only; `base` is the
     /// stream offset of `hay[0]`.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn scan(
+    pub(crate) fn scan<O: Emit>(
         &self,
         st: &mut ScanState,
         hay: &[u8],
         pos: usize,
         eof: bool,
         base: u64,
-        out: &mut Vec<u8>,
+        out: &mut O,
         sink: &mut dyn FnMut(Finding),
     ) -> usize {
         let mut scratch = self.inner.heads.take();
@@ -257,14 +276,14 @@ impl Masker {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn scan_with(
+    fn scan_with<O: Emit>(
         &self,
         st: &mut ScanState,
         hay: &[u8],
         mut pos: usize,
         eof: bool,
         base: u64,
-        out: &mut Vec<u8>,
+        out: &mut O,
         sink: &mut dyn FnMut(Finding),
         scratch: &mut Scratch,
     ) -> usize {
@@ -321,16 +340,16 @@ impl Masker {
                         }
                     }
                     let Some(acc) = accepted else {
-                        out.extend_from_slice(&hay[pos..upto]);
+                        out.emit(&hay[pos..upto]);
                         pos = upto;
                         if upto == limit {
                             return limit;
                         }
                         continue;
                     };
-                    out.extend_from_slice(&hay[pos..acc.secret.start]);
+                    out.emit(&hay[pos..acc.secret.start]);
                     let det = &inner.detectors[acc.detector];
-                    out.extend_from_slice(&det.replacement);
+                    out.emit(&det.replacement);
                     match det.tail {
                         Tail::None => {
                             sink(Finding {
@@ -338,7 +357,7 @@ impl Masker {
                                 offset: off(acc.secret.start),
                                 len: (acc.secret.end - acc.secret.start) as u64,
                             });
-                            out.extend_from_slice(&hay[acc.secret.end..acc.end]);
+                            out.emit(&hay[acc.secret.end..acc.end]);
                         }
                         Tail::Class { cap, .. } => {
                             st.open = Some((acc.detector, off(acc.secret.start)));

@@ -2,7 +2,7 @@
 //! Conversions only; the logic lives in the crate.
 
 use limen_mask::{Finding, Masker, Rule, Stream};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyString};
 
@@ -119,13 +119,17 @@ impl PyMasker {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let d = data(data_)?;
         let bytes = d.as_slice();
-        let out = if bytes.len() >= DETACH_AT {
-            let m = &self.inner;
-            py.detach(|| m.mask(bytes))
-        } else {
-            self.inner.mask(bytes)
-        };
-        Ok(PyBytes::new(py, &out))
+        let m = &self.inner;
+        if bytes.len() < DETACH_AT {
+            return Ok(PyBytes::new(py, &m.mask(bytes)));
+        }
+        // Large: find first, then write the masked bytes straight into the
+        // result object, sized exactly (no second buffer, no copy of it).
+        let plan = py.detach(|| m.plan(bytes));
+        PyBytes::new_with(py, plan.masked_len(), |out| {
+            py.detach(|| m.write_plan(bytes, &plan, out))
+                .map_err(|e| PyRuntimeError::new_err(e.to_string()))
+        })
     }
 
     fn findings(
