@@ -663,6 +663,7 @@ class MySqlFramed:
     def next_seq(self) -> int: ...
 
 def mysql_packet(seq: int, payload: bytes, /, *, max_payload: int = 67108864) -> MySqlFramed: ...
+
 @final
 class MySqlHandshakeV10:
     def __new__(
@@ -725,7 +726,9 @@ class MySqlHandshakeResponse41:
 MySqlClientHello = MySqlSslRequest | MySqlHandshakeResponse41
 
 def mysql_parse_client_hello(payload: bytes, /) -> MySqlClientHello: ...
-def mysql_encode_ssl_request(*, capabilities: int, max_packet_size: int, collation: int) -> bytes: ...
+def mysql_encode_ssl_request(
+    *, capabilities: int, max_packet_size: int, collation: int
+) -> bytes: ...
 def mysql_encode_handshake_response(
     *,
     capabilities: int,
