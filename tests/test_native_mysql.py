@@ -323,7 +323,12 @@ def test_client_auth_native_then_ok() -> None:
 def test_client_auth_switch_and_refusal() -> None:
     auth = n.MySqlClientAuth(b"caching_sha2_password", NONCE, "pw")
     other = bytes(range(100, 120))
-    step = auth.handle(b"\xfemysql_native_password\x00" + other + b"\x00", CLIENT_CAPS)
+    switch = n.mysql_encode_auth_switch(b"mysql_native_password", other + b"\x00")
+    assert switch == b"\xfemysql_native_password\x00" + other + b"\x00"
+    with pytest.raises(ValueError):
+        n.mysql_encode_auth_switch(b"bad\x00plugin", b"")
+    assert n.mysql_encode_auth_more_data(b"\x04") == b"\x01\x04"
+    step = auth.handle(switch, CLIENT_CAPS)
     assert isinstance(step, n.MySqlAuthSend)
     assert step.data == native_proof(b"pw", other)
     with pytest.raises(n.MySqlProtocolError):

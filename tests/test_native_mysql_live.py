@@ -101,7 +101,7 @@ class Client:
             self.read()  # column definitions
         if not self.caps & DEPRECATE_EOF:
             n.mysql_parse_eof(self.read().payload)
-        rows = []
+        rows: list[list[bytes | None]] = []
         while True:
             payload = self.read().payload
             if payload[:1] == b"\xfe" and len(payload) < 0xFFFFFF:

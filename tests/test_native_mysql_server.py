@@ -14,6 +14,7 @@ import pymysql
 import pytest
 
 from limen import _native as n
+from limen import mysql_rsa
 
 CAPS = 1 | (1 << 3) | (1 << 9) | (1 << 13) | (1 << 15) | (1 << 19) | (1 << 21)
 SCRAMBLE = bytes(range(33, 53))
@@ -26,7 +27,9 @@ def native_proof(password: bytes, nonce: bytes) -> bytes:
 
 
 class Server:
-    def __init__(self) -> None:
+    def __init__(self, plugin: bytes = b"mysql_native_password") -> None:
+        self.plugin = plugin
+        self.token: bytes | None = None
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.hello: n.MySqlHandshakeResponse41 | None = None
@@ -62,7 +65,7 @@ class Server:
             capabilities=CAPS,
             collation=45,
             status=0,
-            auth_plugin=b"mysql_native_password",
+            auth_plugin=self.plugin,
         )
         conn.sendall(n.mysql_packet(0, greeting.encode()).data)
         dec.set_sequence(1)
@@ -72,11 +75,28 @@ class Server:
         assert isinstance(hello, n.MySqlHandshakeResponse41)
         self.hello = hello
         caps = CAPS & hello.capabilities
-        if hello.auth_response != native_proof(b"t0ken", SCRAMBLE):
+        if self.plugin == b"caching_sha2_password":
+            # limen's way to receive the token: always "perform full
+            # authentication"; on plaintext the client asks for the key.
+            key, pem = mysql_rsa.new_server_key(1024)
+            seq = first.seq + 1
+            conn.sendall(n.mysql_packet(seq, n.mysql_encode_auth_more_data(b"\x04")).data)
+            dec.set_sequence(seq + 1)
+            ask = read()
+            assert ask is not None
+            assert ask.payload == b"\x02"
+            conn.sendall(n.mysql_packet(ask.seq + 1, n.mysql_encode_auth_more_data(pem)).data)
+            dec.set_sequence(ask.seq + 2)
+            sealed = read()
+            assert sealed is not None
+            self.token = mysql_rsa.decrypt_password(key, sealed.payload, SCRAMBLE)
+            conn.sendall(n.mysql_packet(sealed.seq + 1, n.mysql_encode_ok(caps)).data)
+        elif hello.auth_response != native_proof(b"t0ken", SCRAMBLE):
             denied = n.mysql_encode_err(1045, "28000", b"Access denied")
             conn.sendall(n.mysql_packet(first.seq + 1, denied).data)
             return
-        conn.sendall(n.mysql_packet(first.seq + 1, n.mysql_encode_ok(caps)).data)
+        else:
+            conn.sendall(n.mysql_packet(first.seq + 1, n.mysql_encode_ok(caps)).data)
         dec.set_authenticated()
         while True:
             dec.set_sequence(0)
@@ -128,3 +148,15 @@ def test_pymysql_with_a_wrong_password_gets_our_err() -> None:
     assert refused.value.args == (1045, "Access denied")
     server.thread.join(10)
     assert server.error is None
+
+
+def test_caching_sha2_full_auth_hands_us_the_token_over_rsa() -> None:
+    server = Server(b"caching_sha2_password")
+    client = pymysql.connect(host="127.0.0.1", port=server.port, user="bot", password="tok-123")
+    client.ping(reconnect=False)
+    client.close()
+    server.thread.join(10)
+    assert server.error is None
+    assert server.token == b"tok-123"
+    assert server.hello is not None
+    assert server.hello.auth_plugin == b"caching_sha2_password"

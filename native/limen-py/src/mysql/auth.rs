@@ -1,7 +1,7 @@
 //! limen's login to the upstream with the resource's credential:
 //! `limen_wire::mysql::auth::ClientAuth`, whose steps Python gets as one
 //! frozen class per kind (`limen._native.MySqlAuthStep`).
-use limen_wire::mysql::auth::{AuthStep, ClientAuth};
+use limen_wire::mysql::auth::{encode_more_data, encode_switch, AuthStep, ClientAuth};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -124,7 +124,28 @@ impl MySqlClientAuth {
     }
 }
 
+/// An AuthSwitchRequest payload (limen's server side: move the client to
+/// `plugin`, e.g. caching_sha2_password, with `data` as its nonce).
+#[pyfunction]
+fn mysql_encode_auth_switch(py: Python<'_>, plugin: &[u8], data: &[u8]) -> PyResult<Py<PyBytes>> {
+    let mut out = Vec::with_capacity(plugin.len() + data.len() + 2);
+    encode_switch(&mut out, plugin, data).map_err(local_err)?;
+    Ok(bytes(py, &out))
+}
+
+/// An AuthMoreData payload (limen's server side: `b"\x04"` asks a
+/// caching_sha2_password client for the full password, a PEM answers its
+/// public-key request).
+#[pyfunction]
+fn mysql_encode_auth_more_data(py: Python<'_>, data: &[u8]) -> Py<PyBytes> {
+    let mut out = Vec::with_capacity(data.len() + 1);
+    encode_more_data(&mut out, data);
+    bytes(py, &out)
+}
+
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(mysql_encode_auth_switch, m)?)?;
+    m.add_function(wrap_pyfunction!(mysql_encode_auth_more_data, m)?)?;
     m.add_class::<MySqlClientAuth>()?;
     m.add_class::<AuthSend>()?;
     m.add_class::<AuthRsaEncrypt>()?;
