@@ -242,6 +242,8 @@ def test_decoders_only_fail_closed(data: bytes) -> None:
         lambda: n.MySqlHandshakeV10.parse(data),
         lambda: n.mysql_parse_ok(data, CLIENT_CAPS | SESSION_TRACK),
         lambda: n.mysql_parse_err(data),
+        lambda: n.mysql_parse_column_definition(data, CLIENT_CAPS),
+        lambda: n.mysql_parse_text_row(data, 3),
         lambda: n.MySqlPacketDecoder().feed(data),
     ):
         with contextlib.suppress(n.MySqlProtocolError):

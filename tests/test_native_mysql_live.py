@@ -40,6 +40,7 @@ class Client:
         self.pending: list[n.MySqlPacket] = []
         self.seq = 0
         self.caps = 0
+        self.columns: list[n.MySqlColumnDefinition] = []
 
     def read(self) -> n.MySqlPacket:
         while not self.pending:
@@ -96,9 +97,13 @@ class Client:
             err = n.mysql_parse_err(first)
             assert isinstance(err, n.MySqlErr)
             raise RuntimeError(err.code)
+        if first[:1] == b"\x00":  # OK: no result set (a column count is never 0)
+            n.mysql_parse_ok(first, self.caps)
+            return []
         columns = n.mysql_parse_column_count(first, self.caps)
-        for _ in range(columns):
-            self.read()  # column definitions
+        self.columns = [
+            n.mysql_parse_column_definition(self.read().payload, self.caps) for _ in range(columns)
+        ]
         if not self.caps & DEPRECATE_EOF:
             n.mysql_parse_eof(self.read().payload)
         rows: list[list[bytes | None]] = []
@@ -148,6 +153,16 @@ def test_root_logs_in_and_selects_1() -> None:
     assert len(hello.scramble) == 20
     assert c.query(b"SELECT 1") == [[b"1"]]
     assert c.query(b"SELECT NULL, 'a'") == [[None, b"a"]]
+    c.query(b"CREATE DATABASE IF NOT EXISTS limen_py_test")
+    c.query(b"CREATE OR REPLACE TABLE limen_py_test.t (id INT, secret VARCHAR(10))")
+    c.query(b"INSERT INTO limen_py_test.t VALUES (1, 'x'), (2, NULL)")
+    rows = c.query(b"SELECT id, secret AS s FROM limen_py_test.t AS a ORDER BY id")
+    assert rows == [[b"1", b"x"], [b"2", None]]
+    assert [(col.name, col.org_name) for col in c.columns] == [(b"id", b"id"), (b"s", b"secret")]
+    assert {(col.schema, col.table, col.org_table) for col in c.columns} == {
+        (b"limen_py_test", b"a", b"t")
+    }
+    c.query(b"DROP DATABASE limen_py_test")
     c.sock.close()
 
 

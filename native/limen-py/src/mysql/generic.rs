@@ -1,7 +1,7 @@
-//! OK / ERR / EOF packets (parse and encode), and the two result-set pieces
-//! a login check needs: the column count and a text row.
+//! OK / ERR / EOF packets (parse and encode), and result-set pieces parsed
+//! one packet at a time: column count, column definition, text row.
 use limen_wire::mysql::resultset::parse_column_count;
-use limen_wire::mysql::{EofPacket, ErrPacket, OkPacket, TextRow};
+use limen_wire::mysql::{ColumnDefinition, EofPacket, ErrPacket, OkPacket, TextRow};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
@@ -46,6 +46,49 @@ pub struct MySqlProgress {
 pub struct MySqlEof {
     warnings: u16,
     status: u16,
+}
+
+/// A ColumnDefinition41: `org_table` / `org_name` are the real table and
+/// column (empty for expressions), what `column:` rules match.
+#[pyclass(
+    frozen,
+    get_all,
+    name = "MySqlColumnDefinition",
+    module = "limen._native"
+)]
+pub struct MySqlColumnDefinition {
+    schema: Py<PyBytes>,
+    table: Py<PyBytes>,
+    org_table: Py<PyBytes>,
+    name: Py<PyBytes>,
+    org_name: Py<PyBytes>,
+    charset: u16,
+    column_length: u32,
+    column_type: u8,
+    flags: u16,
+    decimals: u8,
+}
+
+/// Parses a ColumnDefinition41 payload under the negotiated capabilities.
+#[pyfunction]
+fn mysql_parse_column_definition(
+    py: Python<'_>,
+    payload: &[u8],
+    caps: u64,
+) -> PyResult<MySqlColumnDefinition> {
+    let c = ColumnDefinition::try_parse(payload, caps).map_err(proto_err)?;
+    Ok(MySqlColumnDefinition {
+        schema: bytes(py, c.schema),
+        table: bytes(py, c.table),
+        org_table: bytes(py, c.org_table),
+        name: bytes(py, c.name),
+        org_name: bytes(py, c.org_name),
+        charset: c.charset,
+        column_length: c.column_length,
+        column_type: c.column_type,
+        flags: c.flags,
+        decimals: c.decimals,
+    })
 }
 
 /// Parses an OK payload under the negotiated capabilities.
@@ -197,6 +240,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MySqlErr>()?;
     m.add_class::<MySqlProgress>()?;
     m.add_class::<MySqlEof>()?;
+    m.add_class::<MySqlColumnDefinition>()?;
+    m.add_function(wrap_pyfunction!(mysql_parse_column_definition, m)?)?;
     m.add_function(wrap_pyfunction!(mysql_parse_ok, m)?)?;
     m.add_function(wrap_pyfunction!(mysql_parse_err, m)?)?;
     m.add_function(wrap_pyfunction!(mysql_parse_eof, m)?)?;
