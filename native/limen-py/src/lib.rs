@@ -3,6 +3,7 @@
 use pyo3::prelude::*;
 
 mod mask;
+mod mysql;
 mod pump;
 mod record;
 mod wire;
@@ -14,5 +15,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     record::register(m)?;
     wire::register(m)?;
     pump::register(m)?;
+    mysql::register(m)?;
     Ok(())
 }
