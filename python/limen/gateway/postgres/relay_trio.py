@@ -29,7 +29,7 @@ from limen.gateway.postgres.ending import end_for
 from limen.gateway.postgres.holds import PgHolds
 from limen.gateway.postgres.judge import PgJudge, native_verdict
 from limen.gateway.session import RECEIVE_SIZE, Session
-from limen.recording import U2C
+from limen.recording import U2C, NativeRecorder
 
 __all__ = ["TrioRelay"]
 
@@ -57,9 +57,14 @@ class TrioRelay:
         self.status = "I"
         self.write_grace = session.config.gateway.handshake_timeout.seconds
         input_masker = session.input_masker
+        recorder = session.recorder
+        # A native log is appended to by the core itself, without a copy
+        # through Python (as the pump does); other recorders get the core's
+        # records through take_records.
         self.core = _native.PgClientCore(
             decoder,
             relay,
+            recorder.native_writer() if isinstance(recorder, NativeRecorder) else None,
             input_masker=None if input_masker is None else input_masker.content,
             results_masked=results_masked,
             max_paused=int(session.config.gateway.max_message_size),
@@ -84,6 +89,8 @@ class TrioRelay:
         finally:
             core = self.core
             s.statements += core.cache_hits
+            if isinstance(s.recorder, NativeRecorder):
+                s.recorder.count_statements(core.cache_hits)
             received, sent = core.bytes
             s.services.log(
                 "relay_end",
