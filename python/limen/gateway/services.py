@@ -170,6 +170,15 @@ class Services:
         """The revocation in force that covers ``identity``'s credential, if any."""
         return next((r for r in self.revocations if covers(r, identity)), None)
 
+    def relay_ended(
+        self, protocol: str, *, client_bytes: int, upstream_bytes: int, cache_hits: int
+    ) -> None:
+        """A relay's totals at the end of its session, into the metrics."""
+        metrics = self.metrics
+        metrics.relayed_bytes.inc(client_bytes, protocol=protocol, **{"from": "client"})
+        metrics.relayed_bytes.inc(upstream_bytes, protocol=protocol, **{"from": "upstream"})
+        metrics.cached_statements.inc(cache_hits, protocol=protocol)
+
     def auth_refused(self, protocol: str, reason: str, **fields: Any) -> None:
         """A token (or key) refused: logged (``auth_refused``, never the
         token) and counted in ``limen_token_refusals_total``."""
