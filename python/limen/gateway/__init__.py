@@ -6,7 +6,7 @@
 """
 
 from limen.gateway.postgres import PgSession
-from limen.gateway.server import JsonLog, Listener, PgGateway
+from limen.gateway.server import JsonLog, Listener, PgGateway, SshGateway
 from limen.gateway.services import Services
 from limen.gateway.session import Session, SessionEnd
 
@@ -18,4 +18,5 @@ __all__ = [
     "Services",
     "Session",
     "SessionEnd",
+    "SshGateway",
 ]

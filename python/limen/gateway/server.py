@@ -31,13 +31,14 @@ from limen.gateway.inrecord import InputMaskers
 from limen.gateway.postgres import CancelKeys, PgSession
 from limen.gateway.services import JsonLog, Services, UpstreamOpener
 from limen.gateway.session import Session, SessionEnd
+from limen.gateway.ssh import SshSession, host_key
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
 from limen.metrics import GatewayMetrics
 from limen.policy import Policy
 from limen.recording import RecorderFactory
 
-__all__ = ["JsonLog", "Listener", "PgGateway", "UpstreamOpener"]
+__all__ = ["JsonLog", "Listener", "PgGateway", "SshGateway", "UpstreamOpener"]
 
 
 class Listener(abc.ABC):
@@ -250,6 +251,43 @@ class PgGateway(Listener):
     async def forward_cancel(self, process_id: int, secret_key: bytes) -> None:
         """A CancelRequest for one of this listener's sessions."""
         await self.cancel_keys.forward(process_id, secret_key)
+
+
+class SshGateway(Listener):
+    """The SSH listener (``[listeners] ssh``): one port for every ssh
+    resource; the SSH user name names the resource."""
+
+    protocol = "ssh"
+
+    def __init__(
+        self,
+        config: Config,
+        authenticator: Authenticator,
+        *,
+        policy: Policy | None = None,
+        recorder_factory: RecorderFactory | None = None,
+        log: Callable[..., None] | None = None,
+        approvals: ApprovalHub | None = None,
+        open_upstream: UpstreamOpener | None = None,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        super().__init__(
+            Services(
+                config,
+                authenticator,
+                policy=policy,
+                recorder_factory=recorder_factory,
+                log=log,
+                approvals=approvals,
+                open_upstream=open_upstream,
+                metrics=metrics,
+            )
+        )
+        self.host_key = host_key(config)
+        """limen's SSH host key (created under the state folder on first use)."""
+
+    def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
+        return SshSession(self.services, self.host_key, stream, peer_host)
 
 
 def _port(listeners: list[trio.SocketListener]) -> int:

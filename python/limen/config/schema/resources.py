@@ -35,6 +35,13 @@ class Resource(Strict, frozen=True):
     password: Secret | None = None
     """Refused unless ``dev = true``: real credentials come from env or files."""
     dev: bool = False
+    private_key_file: str | None = None
+    """SSH: limen's private key for the upstream (OpenSSH or PEM format)."""
+    private_key_env: str | None = None
+    """SSH: an environment variable holding that private key."""
+    host_key: str | None = None
+    """SSH: the upstream's host key as a ``known_hosts`` line (``[host]:port
+    ssh-ed25519 AAAA…``, or just ``ssh-ed25519 AAAA…``); any other key refuses."""
     tls: UpstreamTLS | None = None
     description: str = ""
     max_connections: int | None = None
@@ -47,3 +54,7 @@ class Resource(Strict, frozen=True):
         """Read the upstream password now (env var or file); never logs it."""
         found = read_password(self.name, self.password_env, self.password_file, base_dir)
         return found if found is not None else self.password
+
+    def resolve_private_key(self, base_dir: Path | None = None) -> Secret | None:
+        """Read the upstream private key now (SSH: env var or file)."""
+        return read_password(self.name, self.private_key_env, self.private_key_file, base_dir)

@@ -21,6 +21,14 @@ class Rule(Strict, frozen=True):
     allow: list[StatementClass] = msgspec.field(default_factory=list)
     hold: list[StatementClass] = msgspec.field(default_factory=list)
     deny: list[StatementClass] = msgspec.field(default_factory=list)
+    allow_commands: list[str] = msgspec.field(default_factory=list)
+    """SSH resources: command patterns this rule allows (shell words; a
+    final ``*`` matches any further words; ``@shell`` an interactive shell,
+    ``@sftp`` the sftp subsystem). See docs/ssh.md."""
+    hold_commands: list[str] = msgspec.field(default_factory=list)
+    """SSH resources: command patterns held for approval."""
+    deny_commands: list[str] = msgspec.field(default_factory=list)
+    """SSH resources: command patterns denied."""
     mask: list[str] = msgspec.field(default_factory=list)
     mask_predicates: Literal["allow", "deny"] = "allow"
     """With ``deny``, a statement that filters, joins, orders or groups on a

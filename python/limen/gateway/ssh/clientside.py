@@ -1,0 +1,218 @@
+"""The client's side of an SSH session: paramiko's server interface.
+
+paramiko calls these methods on its transport thread. Each answers at
+once from what it was told, or hands the question to the session's Trio
+task (``trio.from_thread``): the token check (password or
+keyboard-interactive: the token is the password), and every channel
+request (``exec``, ``shell``, ``subsystem``, pty sizes), which the Trio
+side judges. Port forwarding (local and remote), agent forwarding, X11 and
+every channel type but ``session`` are refused here. ``env`` requests are
+kept only for :data:`SAFE_ENV`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import paramiko
+import trio
+from paramiko.common import (
+    AUTH_FAILED,
+    AUTH_SUCCESSFUL,
+    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_SUCCEEDED,
+)
+from paramiko.server import InteractiveQuery
+
+from limen.policy.ssh import Request
+
+__all__ = ["SAFE_ENV", "ChannelRequest", "ClientSide", "Pty"]
+
+#: ``env`` requests passed upstream (the rest are dropped).
+SAFE_ENV = frozenset({"LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TERM", "TZ"})
+#: Channels one session may have open at once.
+MAX_CHANNELS = 16
+
+#: ``await check(username, token)`` -> True when the session is let in.
+TokenCheck = Callable[[str, str], Awaitable[bool]]
+
+
+@dataclass
+class Pty:
+    term: str
+    width: int
+    height: int
+    pixel_width: int
+    pixel_height: int
+    modes: bytes
+
+
+@dataclass
+class ChannelRequest:
+    """One channel's request, as the Trio side gets it."""
+
+    channel: paramiko.Channel
+    request: Request
+    pty: Pty | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class ClientSide(paramiko.ServerInterface):
+    """paramiko's server interface for one session (module docs)."""
+
+    def __init__(
+        self,
+        token: trio.lowlevel.TrioToken,
+        check: TokenCheck,
+        requests: trio.MemorySendChannel[ChannelRequest],
+        resize: Callable[[int, Pty], None],
+    ) -> None:
+        self.token = token
+        self.check = check
+        self.requests = requests
+        self.resize = resize
+        self.lock = threading.Lock()
+        self.ptys: dict[int, Pty] = {}
+        self.envs: dict[int, dict[str, str]] = {}
+        self.asked: set[int] = set()
+        self.open = 0
+
+    # -- authentication: the token is the password ---------------------------------
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "password,keyboard-interactive"
+
+    def _token(self, username: str, password: str) -> int:
+        try:
+            ok = trio.from_thread.run(self.check, username, password, trio_token=self.token)
+        except (trio.RunFinishedError, trio.Cancelled):
+            ok = False
+        return AUTH_SUCCESSFUL if ok else AUTH_FAILED
+
+    def check_auth_password(self, username: str, password: str) -> int:
+        return self._token(username, password)
+
+    def check_auth_interactive(
+        self, username: str, submethods: str
+    ) -> InteractiveQuery | int:
+        query = InteractiveQuery("limen", "Present your limen token.")
+        query.add_prompt("Token: ", False)
+        self.username = username
+        return query
+
+    def check_auth_interactive_response(self, responses: list[str]) -> int:
+        if len(responses) != 1:
+            return AUTH_FAILED
+        return self._token(getattr(self, "username", ""), responses[0])
+
+    # -- channels --------------------------------------------------------------------
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        with self.lock:
+            if kind != "session" or self.open >= MAX_CHANNELS:
+                return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+            self.open += 1
+        return OPEN_SUCCEEDED
+
+    def closed(self, chanid: int) -> None:
+        """A channel of this session ended (the Trio side calls it)."""
+        with self.lock:
+            self.open -= 1
+            self.ptys.pop(chanid, None)
+            self.envs.pop(chanid, None)
+
+    def check_channel_pty_request(
+        self,
+        channel: paramiko.Channel,
+        term: bytes,
+        width: int,
+        height: int,
+        pixelwidth: int,
+        pixelheight: int,
+        modes: bytes,
+    ) -> bool:
+        name = term.decode("ascii", "replace") if isinstance(term, bytes) else str(term)
+        self.ptys[channel.get_id()] = Pty(name[:64], width, height, pixelwidth, pixelheight, modes)
+        return True
+
+    def check_channel_env_request(self, channel: paramiko.Channel, name: bytes, value: bytes) -> bool:
+        key = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
+        if key not in SAFE_ENV:
+            return False
+        val = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+        self.envs.setdefault(channel.get_id(), {})[key] = val[:256]
+        return True
+
+    def _ask(self, channel: paramiko.Channel, request: Request) -> bool:
+        chanid = channel.get_id()
+        if chanid in self.asked:
+            return False  # one request per channel
+        self.asked.add(chanid)
+        item = ChannelRequest(channel, request, self.ptys.get(chanid), self.envs.get(chanid, {}))
+        try:
+            trio.from_thread.run_sync(self.requests.send_nowait, item, trio_token=self.token)
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            return False
+        except trio.RunFinishedError:
+            return False
+        return True
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        try:
+            text = command.decode("utf-8")
+        except UnicodeDecodeError:
+            text = "\x00"  # unjudgeable: refused by the policy
+        return self._ask(channel, Request("exec", text))
+
+    def check_channel_shell_request(self, channel: paramiko.Channel) -> bool:
+        return self._ask(channel, Request("shell"))
+
+    def check_channel_subsystem_request(self, channel: paramiko.Channel, name: str) -> bool:
+        return self._ask(channel, Request("subsystem", str(name)[:64]))
+
+    def check_channel_window_change_request(
+        self,
+        channel: paramiko.Channel,
+        width: int,
+        height: int,
+        pixelwidth: int,
+        pixelheight: int,
+    ) -> bool:
+        pty = self.ptys.get(channel.get_id())
+        if pty is None:
+            return False
+        pty.width, pty.height = width, height
+        pty.pixel_width, pty.pixel_height = pixelwidth, pixelheight
+        try:
+            trio.from_thread.run_sync(self.resize, channel.get_id(), pty, trio_token=self.token)
+        except trio.RunFinishedError:
+            return False
+        return True
+
+    # -- refused ---------------------------------------------------------------------
+
+    def check_port_forward_request(self, address: str, port: int) -> int | bool:
+        return False
+
+    def check_channel_direct_tcpip_request(
+        self, chanid: int, origin: tuple[str, int], destination: tuple[str, int]
+    ) -> int:
+        return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    def check_channel_x11_request(
+        self,
+        channel: paramiko.Channel,
+        single_connection: bool,
+        auth_protocol: str,
+        auth_cookie: bytes,
+        screen_number: int,
+    ) -> bool:
+        return False
+
+    def check_channel_forward_agent_request(self, channel: paramiko.Channel) -> bool:
+        return False
+
+    def check_global_request(self, kind: str, msg: paramiko.Message) -> bool:
+        return False

@@ -1,0 +1,171 @@
+"""The SSH gateway against a real OpenSSH server (started by the tests)
+with the OpenSSH client (through sshpass, the token as the password) and
+paramiko: an allowed exec runs, a denied one and a compound command that
+hides one are refused with a clear stderr and a non-zero status, a held
+command waits until approved, a secret printed upstream is masked for the
+client and the recording, a wrong token and a changed upstream host key are
+refused."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import msgspec
+import pytest
+import trio
+
+from limen.approvals import ApprovalHub
+from limen.recording import C2U, EVENT, U2C
+from limen.store import open_store
+from ssh_support import Gateway, Sshd, gateway_config, keygen, start_gateway, sshd
+
+pytestmark = pytest.mark.integration
+__all__ = ["sshd"]
+
+
+def run(fn: object, *args: object) -> object:
+    return trio.to_thread.run_sync(fn, *args)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def gw(nursery: trio.Nursery, tmp_path: Path, sshd: Sshd) -> Gateway:
+    return await start_gateway(nursery, gateway_config(tmp_path, sshd))
+
+
+def events(gw: Gateway) -> list[dict[str, object]]:
+    return [msgspec.json.decode(p) for r in gw.recorders for p in r.of(EVENT)]
+
+
+async def test_allowed_exec_runs_upstream(gw: Gateway, tmp_path: Path, sshd: Sshd) -> None:
+    done = await run(gw.ssh, gw.token(), "echo hello from $HOME", tmp_path)
+    assert done.returncode != 0  # $HOME: limen cannot judge a variable
+    done = await run(gw.ssh, gw.token(), "echo hello; printf 'two words'", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"hello\ntwo words"
+    decisions = [e for e in events(gw) if e["event"] == "decision"]
+    assert [d["action"] for d in decisions] == ["deny", "allow"]
+
+
+async def test_exit_status_and_stdin_pass(gw: Gateway, tmp_path: Path) -> None:
+    done = await run(gw.ssh, gw.token(), "false", tmp_path)
+    assert done.returncode == 1
+    assert done.stderr == b""
+    done = await run(gw.ssh, gw.token(), "cat", tmp_path, b"piped input\n")
+    assert done.returncode == 0
+    assert done.stdout == b"piped input\n"
+    recorded = b"".join(p for r in gw.recorders for p in r.of(C2U))
+    assert b"piped input" in recorded
+
+
+async def test_denied_and_uncovered_commands(gw: Gateway, tmp_path: Path, sshd: Sshd) -> None:
+    victim = sshd.folder / "victim"
+    victim.write_text("keep me")
+    done = await run(gw.ssh, gw.token(), f"rm -f {victim}", tmp_path)
+    assert done.returncode == 1
+    assert b"limen: denied by rule ci-box" in done.stderr
+    assert victim.exists()
+    done = await run(gw.ssh, gw.token(), "id", tmp_path)
+    assert done.returncode == 1
+    assert b"no rule allows id" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "git status; rm -rf {v}",
+        "echo ok && rm -rf {v}",
+        "echo ok || rm -rf {v}",
+        "echo ok | rm -rf {v}",
+        "echo ok\nrm -rf {v}",
+        "echo $(rm -rf {v})",
+        "echo `rm -rf {v}`",
+        "echo ok > {v}",
+    ],
+)
+async def test_compound_commands_are_judged_whole(
+    gw: Gateway, tmp_path: Path, sshd: Sshd, command: str
+) -> None:
+    victim = sshd.folder / "victim2"
+    victim.write_text("keep me")
+    done = await run(gw.ssh, gw.token(), command.format(v=victim), tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.startswith(b"limen: ")
+    assert done.stdout == b""
+    assert victim.read_text() == "keep me"
+
+
+async def test_secret_output_is_masked(gw: Gateway, tmp_path: Path) -> None:
+    cmd = "printf 'token canary-s3cr3t-value and AKIAIOSFODNN7EXAMPLE end'"
+    done = await run(gw.ssh, gw.token(), cmd, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert b"canary-s3cr3t-value" not in done.stdout
+    assert b"AKIAIOSFODNN7EXAMPLE" not in done.stdout
+    assert b"[MASKED:canary]" in done.stdout
+    assert done.stdout.endswith(b" end")
+    out = b"".join(p for r in gw.recorders for p in r.of(U2C))
+    assert b"[MASKED:canary]" in out and b"canary-s3cr3t-value" not in out
+    everything = b"".join(p for r in gw.recorders for _, p in r.records)
+    assert b"AKIAIOSFODNN7EXAMPLE" not in everything
+
+
+async def test_paramiko_client(gw: Gateway) -> None:
+    status, out, err = await run(gw.paramiko_exec, gw.token(), "echo via paramiko")
+    assert (status, out, err) == (0, b"via paramiko\n", b"")
+    status, out, err = await run(gw.paramiko_exec, gw.token(), "git status; rm -rf /")
+    assert status == 1 and out == b""
+    assert b"denied" in err
+
+
+async def test_wrong_token_is_refused(gw: Gateway, tmp_path: Path) -> None:
+    done = await run(gw.ssh, "not-a-token", "echo hi", tmp_path)
+    assert done.returncode != 0
+    assert done.stdout == b""
+    other = await run(gw.ssh, gw.token(), "echo hi", tmp_path, b"", "nosuchresource")
+    assert other.returncode != 0 and other.stdout == b""
+    assert gw.recorders == []
+
+
+async def test_changed_upstream_host_key_is_refused(
+    nursery: trio.Nursery, tmp_path: Path, sshd: Sshd
+) -> None:
+    other = keygen(tmp_path / "other").split()
+    gw = await start_gateway(
+        nursery, gateway_config(tmp_path, sshd, host_key=f"{other[0]} {other[1]}")
+    )
+    done = await run(gw.ssh, gw.token(), "echo hi", tmp_path)
+    assert done.returncode == 255
+    assert b"not the pinned one" in done.stderr
+    assert done.stdout == b""
+
+
+async def test_held_exec_runs_once_approved(
+    nursery: trio.Nursery, tmp_path: Path, sshd: Sshd
+) -> None:
+    config = gateway_config(tmp_path, sshd)
+    store = open_store(config.gateway.state, tmp_path)
+    hub = ApprovalHub(store, poll_interval=0.05)
+    await nursery.start(hub.run)
+    gw = await start_gateway(nursery, config, approvals=hub)
+    made = sshd.folder / "made-by-held"
+    made.unlink(missing_ok=True)
+    result: list[object] = []
+
+    async def client() -> None:
+        result.append(await run(gw.ssh, gw.token(), f"touch {made}", tmp_path))
+
+    nursery.start_soon(client)
+    with trio.fail_after(20):
+        while not (reqs := await run(store.approvals)):
+            await trio.sleep(0.05)
+    req = reqs[0]  # type: ignore[index]
+    assert not made.exists()
+    assert req.protocol == "ssh" and req.klass == "ssh:touch *"
+    await run(lambda: store.approval_vote(req.id, approver="sam", approve=True, now=time.time()))
+    with trio.fail_after(20):
+        while not result:
+            await trio.sleep(0.05)
+    done = result[0]
+    assert done.returncode == 0, done.stderr  # type: ignore[attr-defined]
+    assert f"held for approval {req.id}".encode() in done.stderr  # type: ignore[attr-defined]
+    assert made.exists()
