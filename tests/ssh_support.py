@@ -88,7 +88,8 @@ LogLevel ERROR
             break
         except OSError:
             if proc.poll() is not None:
-                raise RuntimeError(f"sshd exited: {proc.stderr.read() if proc.stderr else ''!r}")
+                err = proc.stderr.read() if proc.stderr else b""
+                raise RuntimeError(f"sshd exited: {err!r}") from None
             time.sleep(0.05)
     user = getpass.getuser()
     return proc, Sshd(port, user, host_pub, folder / "client_ed25519", folder)

@@ -18,7 +18,7 @@ import trio
 from limen.approvals import ApprovalHub
 from limen.recording import C2U, EVENT, U2C
 from limen.store import open_store
-from ssh_support import Gateway, Sshd, gateway_config, keygen, start_gateway, sshd
+from ssh_support import Gateway, Sshd, gateway_config, keygen, sshd, start_gateway
 
 pytestmark = pytest.mark.integration
 __all__ = ["sshd"]
@@ -104,7 +104,8 @@ async def test_secret_output_is_masked(gw: Gateway, tmp_path: Path) -> None:
     assert b"[MASKED:canary]" in done.stdout
     assert done.stdout.endswith(b" end")
     out = b"".join(p for r in gw.recorders for p in r.of(U2C))
-    assert b"[MASKED:canary]" in out and b"canary-s3cr3t-value" not in out
+    assert b"[MASKED:canary]" in out
+    assert b"canary-s3cr3t-value" not in out
     everything = b"".join(p for r in gw.recorders for _, p in r.records)
     assert b"AKIAIOSFODNN7EXAMPLE" not in everything
 
@@ -113,7 +114,8 @@ async def test_paramiko_client(gw: Gateway) -> None:
     status, out, err = await run(gw.paramiko_exec, gw.token(), "echo via paramiko")
     assert (status, out, err) == (0, b"via paramiko\n", b"")
     status, out, err = await run(gw.paramiko_exec, gw.token(), "git status; rm -rf /")
-    assert status == 1 and out == b""
+    assert status == 1
+    assert out == b""
     assert b"denied" in err
 
 
@@ -122,7 +124,8 @@ async def test_wrong_token_is_refused(gw: Gateway, tmp_path: Path) -> None:
     assert done.returncode != 0
     assert done.stdout == b""
     other = await run(gw.ssh, gw.token(), "echo hi", tmp_path, b"", "nosuchresource")
-    assert other.returncode != 0 and other.stdout == b""
+    assert other.returncode != 0
+    assert other.stdout == b""
     assert gw.recorders == []
 
 
@@ -160,7 +163,8 @@ async def test_held_exec_runs_once_approved(
             await trio.sleep(0.05)
     req = reqs[0]  # type: ignore[index]
     assert not made.exists()
-    assert req.protocol == "ssh" and req.klass == "ssh:touch *"
+    assert req.protocol == "ssh"
+    assert req.klass == "ssh:touch *"
     await run(lambda: store.approval_vote(req.id, approver="sam", approve=True, now=time.time()))
     with trio.fail_after(20):
         while not result:

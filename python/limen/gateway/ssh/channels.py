@@ -31,7 +31,7 @@ from limen.inmask import InputMasker
 from limen.policy import Decision
 from limen.recording import C2U, EVENT, U2C, Recorder
 
-__all__ = ["ChannelRelay", "REFUSED_STATUS"]
+__all__ = ["REFUSED_STATUS", "ChannelRelay"]
 
 REFUSED_STATUS = 1
 """The exit status of a refused request (denied, hold not approved)."""

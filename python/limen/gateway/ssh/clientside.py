@@ -94,9 +94,7 @@ class ClientSide(paramiko.ServerInterface):
     def check_auth_password(self, username: str, password: str) -> int:
         return self._token(username, password)
 
-    def check_auth_interactive(
-        self, username: str, submethods: str
-    ) -> InteractiveQuery | int:
+    def check_auth_interactive(self, username: str, submethods: str) -> InteractiveQuery | int:
         query = InteractiveQuery("limen", "Present your limen token.")
         query.add_prompt("Token: ", False)
         self.username = username
@@ -137,7 +135,9 @@ class ClientSide(paramiko.ServerInterface):
         self.ptys[channel.get_id()] = Pty(name[:64], width, height, pixelwidth, pixelheight, modes)
         return True
 
-    def check_channel_env_request(self, channel: paramiko.Channel, name: bytes, value: bytes) -> bool:
+    def check_channel_env_request(
+        self, channel: paramiko.Channel, name: bytes, value: bytes
+    ) -> bool:
         key = name.decode("ascii", "replace") if isinstance(name, bytes) else str(name)
         if key not in SAFE_ENV:
             return False

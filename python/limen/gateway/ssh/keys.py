@@ -68,7 +68,9 @@ def private_key(config: Config, resource: Resource) -> paramiko.PKey:
             return cls.from_private_key(io.StringIO(text))
         except (paramiko.SSHException, ValueError):
             continue
-    raise SshKeyError(f"resource {resource.name!r}: the private key ({secret.source}) is unreadable")
+    raise SshKeyError(
+        f"resource {resource.name!r}: the private key ({secret.source}) is unreadable"
+    )
 
 
 class PinnedKey:

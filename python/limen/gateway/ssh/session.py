@@ -125,7 +125,8 @@ class SshSession(Session):
     # -- upstream ---------------------------------------------------------------------
 
     async def connect_upstream(self) -> None:
-        assert self.resource is not None and self.nursery is not None
+        assert self.resource is not None
+        assert self.nursery is not None
         address = self.resource.upstream_address()
         try:
             stream = await self.services.open_upstream(address.host, address.port)
@@ -136,7 +137,8 @@ class SshSession(Session):
         self.upstream_stream = stream
 
     async def login(self) -> None:
-        assert self.resource is not None and self.nursery is not None
+        assert self.resource is not None
+        assert self.nursery is not None
         assert self.upstream_stream is not None
         sock = await self.nursery.start(bridge, self.upstream_stream, self.counted_upstream)
         try:
@@ -162,13 +164,16 @@ class SshSession(Session):
     # -- the relay --------------------------------------------------------------------
 
     def decide(self, item: ChannelRequest) -> Decision:
-        assert self.identity is not None and self.resource is not None
+        assert self.identity is not None
+        assert self.resource is not None
         return decide_ssh(self.services.policy, self.identity, self.resource.name, item.request)
 
     async def relay(self) -> None:
         identity, resource = self.identity, self.resource
-        assert identity is not None and resource is not None
-        assert self.recorder is not None and self.upstream is not None
+        assert identity is not None
+        assert resource is not None
+        assert self.recorder is not None
+        assert self.upstream is not None
         assert self.transport is not None
         holds = Holds(
             self.services.approvals,
@@ -254,4 +259,3 @@ class SshSession(Session):
             self.nursery = nursery
             await super().run()
             nursery.cancel_scope.cancel()
-

@@ -31,7 +31,7 @@ from limen.identity import Identity
 from limen.policy.engine import Decision, Policy
 from limen.policy.ssh.words import Unjudgeable, split_command
 
-__all__ = ["SHELL", "SFTP", "Request", "decide_ssh", "matches", "split_command"]
+__all__ = ["SFTP", "SHELL", "Request", "decide_ssh", "matches", "split_command"]
 
 SHELL: Final = "@shell"
 SFTP: Final = "@sftp"
@@ -139,7 +139,9 @@ def decide_ssh(policy: Policy, identity: Identity, resource: str, request: Reque
             tables=frozenset(),
             message=f"held by rule {rule.name}: {commands[0][0]} matches {pattern!r}",
             approvers=tuple(rule.approvers),
-            hold_timeout=timeout if timeout is not None else policy.config.gateway.hold_timeout.seconds,
+            hold_timeout=timeout
+            if timeout is not None
+            else policy.config.gateway.hold_timeout.seconds,
             approvals_required=rule.approvals_required,
             webhook=rule.webhook,
         )

@@ -11,7 +11,8 @@ shell would for the simple cases and refuses everything it cannot judge:
   redirections (``<``, ``>``), subshells, groups and brace expansions (unquoted ``(``, ``)``,
   ``{``, ``}``), process substitution, an unquoted ``#`` (a comment that
   would hide the rest of the line from limen's reading), leading variable
-  assignments (``LD_PRELOAD=… cmd``), ``!``, and unterminated quotes raise
+  assignments (``LD_PRELOAD=… cmd``), ``!``, an unquoted glob in a command
+  name, and unterminated quotes raise
   :class:`Unjudgeable`: limen cannot tell what would run, so it is refused.
 """
 
@@ -97,6 +98,8 @@ def split_command(line: str) -> list[list[str]]:
             in_word = True
         elif c in _REFUSED:
             raise Unjudgeable(f"the command line contains {_REFUSED[c]}")
+        elif c in "*?[" and not words:
+            raise Unjudgeable("the command name contains a glob pattern")
         else:
             word.append(c)
             in_word = True
