@@ -16,9 +16,22 @@ import pytest
 import trio
 
 from limen.approvals import ApprovalHub
+from limen.cli.serve import serve
+from limen.config import load_config_text
+from limen.gateway import JsonLog
+from limen.identity import DevIdP
 from limen.recording import C2U, EVENT, U2C
 from limen.store import open_store
-from ssh_support import Gateway, Sshd, gateway_config, keygen, sshd, start_gateway
+from ssh_support import (
+    Gateway,
+    Sshd,
+    config_text,
+    free_port,
+    gateway_config,
+    keygen,
+    sshd,
+    start_gateway,
+)
 
 pytestmark = pytest.mark.integration
 __all__ = ["sshd"]
@@ -173,3 +186,30 @@ async def test_held_exec_runs_once_approved(
     assert done.returncode == 0, done.stderr  # type: ignore[attr-defined]
     assert f"held for approval {req.id}".encode() in done.stderr  # type: ignore[attr-defined]
     assert made.exists()
+
+
+async def test_limen_serve_runs_the_ssh_listener(
+    nursery: trio.Nursery, tmp_path: Path, sshd: Sshd
+) -> None:
+    text = config_text(sshd).replace(
+        'ssh = "127.0.0.1:0"', 'ssh = "127.0.0.1:0"\npostgres = "127.0.0.1:0"'
+    )
+    text = text.replace(
+        "[identity.dev]\nenabled = true",
+        f'[identity.dev]\nenabled = true\nlisten = "127.0.0.1:{free_port()}"',
+    )
+    text = text.replace(
+        'recordings = "recordings"', 'recordings = "recordings"\nadmin = "127.0.0.1:0"'
+    )
+    config = load_config_text(text, base_dir=tmp_path)
+    (tmp_path / "recordings").mkdir()
+    serving = await nursery.start(serve, config, JsonLog())
+    assert serving.ssh_port is not None
+    idp = DevIdP.from_config(config)
+    gw = Gateway(config, serving.gateway, idp, serving.ssh_port)  # type: ignore[arg-type]
+    done = await run(gw.ssh, idp.mint("bot", ("ci",), 600), "echo served", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"served\n"
+    denied = await run(gw.ssh, idp.mint("bot", ("ci",), 600), "rm -rf /", tmp_path)
+    assert denied.returncode == 1
+    nursery.cancel_scope.cancel()

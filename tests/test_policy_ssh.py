@@ -186,3 +186,21 @@ def test_any_text_is_words_or_refused(line: str) -> None:
         return
     assert commands
     assert all(command for command in commands)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("host_key = ", "# host_key = "), "pins its upstream host key"),
+        (('host_key = "ssh-ed25519 ', 'host_key = "ssh-ed25519 !'), "not a known_hosts line"),
+        (('private_key_file = "key"', 'private_key_env = "1X"'), "not an environment variable"),
+        (
+            ('private_key_file = "key"', 'private_key_file = "k"\nprivate_key_env = "K"'),
+            "choose one of private_key_file",
+        ),
+        (('private_key_file = "key"', ""), "needs private_key_file, private_key_env or"),
+    ],
+)
+def test_config_checks_ssh_resources(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+    with pytest.raises(Exception, match=message):
+        load_config_text(CONFIG.replace(*edit), base_dir=tmp_path)

@@ -24,7 +24,7 @@ from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.config import Config
 from limen.gateway.revocations import Revoker
-from limen.gateway.server import JsonLog, PgGateway
+from limen.gateway.server import JsonLog, Listener, PgGateway, SshGateway
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
 from limen.recording import recorder_factory
@@ -42,6 +42,8 @@ class Serving:
     admin_port: int
     approvals: ApprovalHub
     discovery: str | None = None
+    ssh_port: int | None = None
+    """The SSH listener's port (``[listeners] ssh``), when it runs."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,6 +93,10 @@ async def serve(
         hub = ApprovalHub(store, log=log)
         await nursery.start(hub.run)
         gateway = PgGateway(config, auth, recorder_factory=recorder, log=log, approvals=hub)
+        others: list[tuple[Listener, str, int]] = []
+        if config.listeners.ssh is not None:
+            ssh = SshGateway(config, auth, recorder_factory=recorder, log=log, approvals=hub)
+            others.append((ssh, config.listeners.ssh.host, config.listeners.ssh.port))
         # HTTPS with the listeners' certificate when one is configured.
         admin = AdminAPI(
             hub,
@@ -101,7 +107,7 @@ async def serve(
             draining=lambda: gateway.draining,
         )
         # Revocations written on any node reach this one's sessions.
-        revoker = Revoker(store, [gateway], log=log)
+        revoker = Revoker(store, [gateway, *(o[0] for o in others)], log=log)
         await nursery.start(revoker.run)
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
@@ -113,7 +119,10 @@ async def serve(
             async def on_signal() -> None:
                 async for signum in signals:
                     log("signal", signal=signal.Signals(signum).name)
-                    await gateway.drain()
+                    async with trio.open_nursery() as draining:
+                        for other, _, _ in others:
+                            draining.start_soon(other.drain)
+                        await gateway.drain()
                     return
 
             async def listen_until_drained(
@@ -123,10 +132,14 @@ async def serve(
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(on_signal)
+            ports: list[int] = []
+            for other, host, port in others:
+                bound = await nursery.start(other.serve, host, port)
+                ports.append(bound[0].socket.getsockname()[1])
             listeners = await nursery.start(listen_until_drained)
-            task_status.started(
-                Serving(gateway, listeners[0].socket.getsockname()[1], admin_port, hub, discovery)
-            )
+            pg_port = listeners[0].socket.getsockname()[1]
+            ssh_port = ports[0] if ports else None
+            task_status.started(Serving(gateway, pg_port, admin_port, hub, discovery, ssh_port))
             # Keep the signal handlers installed until the drained listener
             # cancels this nursery.
             await trio.sleep_forever()

@@ -4,10 +4,11 @@ limits, and resources no listener serves or no rule names."""
 from __future__ import annotations
 
 import re
+from typing import Final
 from urllib.parse import urlsplit
 
 from limen.config.checks.common import Report, check_names
-from limen.config.schema import Config
+from limen.config.schema import Config, Resource
 
 
 def check_resources(config: Config, err: Report, warn: Report) -> None:
@@ -50,5 +51,40 @@ def check_resources(config: Config, err: Report, warn: Report) -> None:
             err(f"{path}.max_connections", "must be at least 1")
         if getattr(config.listeners, res.protocol) is None:
             warn(f"{path}.protocol", f"no listeners.{res.protocol}: bots cannot reach it")
+        _check_ssh(res, path, err)
         if res.name and res.name not in used:
             warn(f"{path}.name", f"no rule names resource {res.name!r}: nobody may use it")
+
+
+_KNOWN_HOSTS: Final = re.compile(
+    r"(\S+\s+)?(ssh-[a-z0-9-]+|ecdsa-sha2-nistp\d+|sk-\S+)\s+[A-Za-z0-9+/]+={0,2}(\s.*)?"
+)
+
+
+def _check_ssh(res: Resource, path: str, err: Report) -> None:
+    """An ssh resource pins its upstream host key and has one credential;
+    the SSH keys are refused elsewhere."""
+    ssh_keys = ("private_key_file", "private_key_env", "host_key")
+    if res.protocol != "ssh":
+        for key in ssh_keys:
+            if getattr(res, key) is not None:
+                err(f"{path}.{key}", "only ssh resources take SSH keys")
+        return
+    if res.host_key is None:
+        err(
+            f"{path}.host_key",
+            "an ssh resource pins its upstream host key (a known_hosts line; "
+            "ssh-keyscan -p PORT HOST prints them)",
+        )
+    elif not _KNOWN_HOSTS.fullmatch(res.host_key.strip()):
+        err(f"{path}.host_key", "is not a known_hosts line ([host]:port TYPE BASE64)")
+    keys = [k for k in ("private_key_file", "private_key_env") if getattr(res, k) is not None]
+    if len(keys) > 1:
+        err(f"{path}.{keys[1]}", "choose one of private_key_file, private_key_env")
+    passwords = (res.password_env, res.password_file, res.password)
+    if not keys and all(p is None for p in passwords):
+        err(path, "an ssh resource needs private_key_file, private_key_env or a password")
+    if res.private_key_env is not None and not re.fullmatch(
+        r"[A-Za-z_][A-Za-z0-9_]*", res.private_key_env
+    ):
+        err(f"{path}.private_key_env", "is not an environment variable name")

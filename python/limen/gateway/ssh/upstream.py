@@ -25,7 +25,8 @@ def login_upstream(sock: socket.socket, config: Config, resource: Resource) -> p
     Refusals raise :class:`SessionEnd` (``08006``: host key, login)."""
     try:
         pinned = pinned_key(resource)
-        key = private_key(config, resource) if resource.password_env is None else None
+        with_key = resource.private_key_file is not None or resource.private_key_env is not None
+        key = private_key(config, resource) if with_key else None
     except SshKeyError as exc:
         raise SessionEnd("08006", str(exc)) from None
     transport = paramiko.Transport(sock)
