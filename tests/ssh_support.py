@@ -165,8 +165,41 @@ class Gateway:
         path.write_text(f"[127.0.0.1]:{self.port} {pub.get_name()} {pub.get_base64()}\n")
         return path
 
+    def ssh_process(self, token: str, folder: Path, options: list[str]) -> subprocess.Popen[bytes]:
+        """The OpenSSH client as a process (sshpass -e), no command."""
+        known = self.known_hosts(folder)
+        return subprocess.Popen(
+            [
+                "sshpass",
+                "-e",
+                "ssh",
+                *options,
+                "-p",
+                str(self.port),
+                "-o",
+                f"UserKnownHostsFile={known}",
+                "-o",
+                "PubkeyAuthentication=no",
+                "-o",
+                "PreferredAuthentications=password",
+                "box@127.0.0.1",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "SSHPASS": token},
+            start_new_session=True,
+        )
+
     def ssh(
-        self, token: str, command: str, folder: Path, stdin: bytes = b"", user: str = "box"
+        self,
+        token: str,
+        command: str,
+        folder: Path,
+        stdin: bytes = b"",
+        user: str = "box",
+        options: list[str] | None = None,
+        prompt: str | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         """The OpenSSH client, the token as the password (sshpass -e)."""
         known = self.known_hosts(folder)
@@ -174,7 +207,9 @@ class Gateway:
             [
                 "sshpass",
                 "-e",
+                *(["-P", prompt] if prompt else []),
                 "ssh",
+                *(options or []),
                 "-p",
                 str(self.port),
                 "-o",
@@ -236,3 +271,12 @@ async def start_gateway(
 
 def gateway_config(tmp_path: Path, server: Sshd, host_key: str | None = None) -> Config:
     return load_config_text(config_text(server, host_key), base_dir=tmp_path)
+
+
+def paramiko_session(port: int, token: str) -> paramiko.Transport:
+    """A paramiko client transport logged in with the token as the password."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    transport = paramiko.Transport(sock)
+    transport.start_client(timeout=10)
+    transport.auth_password("box", token)
+    return transport

@@ -8,10 +8,14 @@ refused."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import time
 from pathlib import Path
 
 import msgspec
+import paramiko
 import pytest
 import trio
 
@@ -29,6 +33,7 @@ from ssh_support import (
     free_port,
     gateway_config,
     keygen,
+    paramiko_session,
     sshd,
     start_gateway,
 )
@@ -213,3 +218,133 @@ async def test_limen_serve_runs_the_ssh_listener(
     denied = await run(gw.ssh, idp.mint("bot", ("ci",), 600), "rm -rf /", tmp_path)
     assert denied.returncode == 1
     nursery.cancel_scope.cancel()
+
+
+def _forwarding_and_shell(port: int, token: str, upstream_port: int) -> list[str]:
+    """What a paramiko client gets for a local forward, a remote forward,
+    agent forwarding, X11 and a shell no rule allows."""
+    got: list[str] = []
+    transport = paramiko_session(port, token)
+    try:
+        try:
+            transport.open_channel("direct-tcpip", ("127.0.0.1", upstream_port), ("127.0.0.1", 0))
+            got.append("direct-tcpip opened")
+        except paramiko.ChannelException as exc:
+            got.append(f"direct-tcpip refused {exc.code}")
+        try:
+            transport.request_port_forward("127.0.0.1", 0)
+            got.append("remote forward opened")
+        except paramiko.SSHException:
+            got.append("remote forward refused")
+        chan = transport.open_session()
+        try:
+            chan.request_x11()
+            got.append("x11 accepted")
+        except paramiko.SSHException:
+            got.append("x11 refused")
+        chan = transport.open_session()
+        chan.get_pty()
+        chan.invoke_shell()
+        chan.settimeout(10)
+        err = chan.makefile_stderr("rb").read()
+        got.append(f"shell {chan.recv_exit_status()} {err.decode().strip()}")
+    finally:
+        transport.close()
+    return got
+
+
+async def test_forwarding_x11_and_shell_are_refused(gw: Gateway, sshd: Sshd) -> None:
+    got = await run(_forwarding_and_shell, gw.port, gw.token(), sshd.port)
+    assert got[:3] == [
+        f"direct-tcpip refused {paramiko.common.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED}",
+        "remote forward refused",
+        "x11 refused",
+    ]
+    assert got[3].startswith("shell 1 limen: denied: no rule allows @shell")
+
+
+def _local_forward(gw: Gateway, token: str, folder: Path, target: int) -> tuple[bytes, bytes]:
+    """ssh -N -L: what a connection to the forwarded port reads (the
+    upstream sshd's banner if the forward worked), and ssh's stderr."""
+    local = free_port()
+    proc = gw.ssh_process(token, folder, ["-N", "-L", f"{local}:127.0.0.1:{target}"])
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", local), timeout=5)
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        with conn:
+            conn.settimeout(5)
+            try:
+                got = conn.recv(100)
+            except (TimeoutError, ConnectionResetError):
+                got = b""
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)  # sshpass and its ssh
+        _, err = proc.communicate(timeout=10)
+    return got, err
+
+
+async def test_openssh_local_forward_is_refused(gw: Gateway, tmp_path: Path, sshd: Sshd) -> None:
+    got, err = await run(_local_forward, gw, gw.token(), tmp_path, sshd.port)
+    assert not got.startswith(b"SSH-")
+    assert b"administratively prohibited" in err
+
+
+async def test_held_exec_denied_exits_non_zero(
+    nursery: trio.Nursery, tmp_path: Path, sshd: Sshd
+) -> None:
+    config = gateway_config(tmp_path, sshd)
+    store = open_store(config.gateway.state, tmp_path)
+    hub = ApprovalHub(store, poll_interval=0.05)
+    await nursery.start(hub.run)
+    gw = await start_gateway(nursery, config, approvals=hub)
+    made = sshd.folder / "never-made"
+    made.unlink(missing_ok=True)
+    result: list[object] = []
+
+    async def client() -> None:
+        result.append(await run(gw.ssh, gw.token(), f"touch {made}", tmp_path))
+
+    nursery.start_soon(client)
+    with trio.fail_after(20):
+        while not (reqs := await run(store.approvals)):
+            await trio.sleep(0.05)
+    req = reqs[0]  # type: ignore[index]
+    await run(
+        lambda: store.approval_vote(
+            req.id, approver="sam", approve=False, now=time.time(), reason="not today"
+        )
+    )
+    with trio.fail_after(20):
+        while not result:
+            await trio.sleep(0.05)
+    done = result[0]
+    assert done.returncode == 1  # type: ignore[attr-defined]
+    assert b"denied by sam: not today" in done.stderr  # type: ignore[attr-defined]
+    assert not made.exists()
+    kinds = [e["event"] for e in events(gw)]
+    assert "hold" in kinds
+    assert "approval" in kinds
+
+
+async def test_keyboard_interactive_with_openssh(gw: Gateway, tmp_path: Path) -> None:
+    """sshpass answers the Token: prompt of keyboard-interactive."""
+    done = await run(
+        lambda: gw.ssh(
+            gw.token(),
+            "echo kbd",
+            tmp_path,
+            b"",
+            "box",
+            ["-o", "PreferredAuthentications=keyboard-interactive"],
+            "Token:",
+        )
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == b"kbd\n"
