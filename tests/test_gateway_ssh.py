@@ -12,7 +12,9 @@ import os
 import signal
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import msgspec
 import paramiko
@@ -39,11 +41,12 @@ from ssh_support import (
 )
 
 pytestmark = pytest.mark.integration
+T = TypeVar("T")
 __all__ = ["sshd"]
 
 
-def run(fn: object, *args: object) -> object:
-    return trio.to_thread.run_sync(fn, *args)  # type: ignore[arg-type]
+async def run(fn: Callable[..., T], *args: object) -> T:
+    return await trio.to_thread.run_sync(fn, *args)
 
 
 @pytest.fixture
@@ -170,7 +173,7 @@ async def test_held_exec_runs_once_approved(
     gw = await start_gateway(nursery, config, approvals=hub)
     made = sshd.folder / "made-by-held"
     made.unlink(missing_ok=True)
-    result: list[object] = []
+    result: list[Any] = []
 
     async def client() -> None:
         result.append(await run(gw.ssh, gw.token(), f"touch {made}", tmp_path))
@@ -179,7 +182,7 @@ async def test_held_exec_runs_once_approved(
     with trio.fail_after(20):
         while not (reqs := await run(store.approvals)):
             await trio.sleep(0.05)
-    req = reqs[0]  # type: ignore[index]
+    req = reqs[0]
     assert not made.exists()
     assert req.protocol == "ssh"
     assert req.klass == "ssh:touch *"
@@ -188,8 +191,8 @@ async def test_held_exec_runs_once_approved(
         while not result:
             await trio.sleep(0.05)
     done = result[0]
-    assert done.returncode == 0, done.stderr  # type: ignore[attr-defined]
-    assert f"held for approval {req.id}".encode() in done.stderr  # type: ignore[attr-defined]
+    assert done.returncode == 0, done.stderr
+    assert f"held for approval {req.id}".encode() in done.stderr
     assert made.exists()
 
 
@@ -211,7 +214,7 @@ async def test_limen_serve_runs_the_ssh_listener(
     serving = await nursery.start(serve, config, JsonLog())
     assert serving.ssh_port is not None
     idp = DevIdP.from_config(config)
-    gw = Gateway(config, serving.gateway, idp, serving.ssh_port)  # type: ignore[arg-type]
+    gw = Gateway(config, serving.gateway, idp, serving.ssh_port)
     done = await run(gw.ssh, idp.mint("bot", ("ci",), 600), "echo served", tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout == b"served\n"
@@ -306,7 +309,7 @@ async def test_held_exec_denied_exits_non_zero(
     gw = await start_gateway(nursery, config, approvals=hub)
     made = sshd.folder / "never-made"
     made.unlink(missing_ok=True)
-    result: list[object] = []
+    result: list[Any] = []
 
     async def client() -> None:
         result.append(await run(gw.ssh, gw.token(), f"touch {made}", tmp_path))
@@ -315,7 +318,7 @@ async def test_held_exec_denied_exits_non_zero(
     with trio.fail_after(20):
         while not (reqs := await run(store.approvals)):
             await trio.sleep(0.05)
-    req = reqs[0]  # type: ignore[index]
+    req = reqs[0]
     await run(
         lambda: store.approval_vote(
             req.id, approver="sam", approve=False, now=time.time(), reason="not today"
@@ -325,8 +328,8 @@ async def test_held_exec_denied_exits_non_zero(
         while not result:
             await trio.sleep(0.05)
     done = result[0]
-    assert done.returncode == 1  # type: ignore[attr-defined]
-    assert b"denied by sam: not today" in done.stderr  # type: ignore[attr-defined]
+    assert done.returncode == 1
+    assert b"denied by sam: not today" in done.stderr
     assert not made.exists()
     kinds = [e["event"] for e in events(gw)]
     assert "hold" in kinds
