@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -289,7 +290,11 @@ def _local_forward(gw: Gateway, token: str, folder: Path, target: int) -> tuple[
                 got = b""
     finally:
         os.killpg(proc.pid, signal.SIGTERM)  # sshpass and its ssh
-        _, err = proc.communicate(timeout=10)
+        try:
+            _, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate(timeout=10)
     return got, err
 
 
@@ -351,3 +356,24 @@ async def test_keyboard_interactive_with_openssh(gw: Gateway, tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == b"kbd\n"
+
+
+async def test_malformed_and_silent_clients_end_only_their_own_session(
+    gw: Gateway, tmp_path: Path
+) -> None:
+    """Garbage instead of an SSH banner closes that connection; a client
+    that says nothing holds only its own; others keep working meanwhile."""
+    garbage = await trio.open_tcp_stream("127.0.0.1", gw.port)
+    await garbage.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" + b"\xff" * 5000)
+    silent = await trio.open_tcp_stream("127.0.0.1", gw.port)
+    banner = await silent.receive_some(100)
+    assert banner.startswith(b"SSH-2.0-")
+    done = await run(gw.ssh, gw.token(), "echo still fine", tmp_path)
+    assert done.stdout == b"still fine\n"
+    with trio.fail_after(15):
+        got = b""
+        while chunk := await garbage.receive_some(4096):
+            got += chunk
+    assert b"still fine" not in got  # the connection ended: nothing but a banner
+    await silent.aclose()
+    await garbage.aclose()

@@ -37,10 +37,6 @@ REFUSED_STATUS = 1
 """The exit status of a refused request (denied, hold not approved)."""
 
 
-async def _thread(fn: Callable[..., object], *args: object) -> object:
-    return await trio.to_thread.run_sync(fn, *args, abandon_on_cancel=True)
-
-
 def hold_text(created: ApprovalRequest, message: str, timeout: float) -> str:
     n = created.approvals_required
     return (
@@ -68,6 +64,7 @@ class ChannelRelay:
         log: Callable[..., None],
         session_id: str,
         touch: Callable[[], None],
+        limiter: trio.CapacityLimiter,
     ) -> None:
         self.recorder = recorder
         self.input_masker = input_masker
@@ -79,9 +76,17 @@ class ChannelRelay:
         self.log = log
         self.session_id = session_id
         self.touch = touch
+        self.limiter = limiter
+        """This session's worker threads (blocking paramiko calls), apart
+        from Trio's default limiter so SSH sessions cannot starve it."""
         self.requests = 0
         self.channels_up: dict[int, paramiko.Channel] = {}
         """The upstream channel of each running client channel (by id)."""
+
+    async def _thread(self, fn: Callable[..., object], *args: object) -> object:
+        return await trio.to_thread.run_sync(
+            fn, *args, abandon_on_cancel=True, limiter=self.limiter
+        )
 
     def resize(self, chanid: int, width: int, height: int) -> None:
         """A client's window change, passed to its upstream channel."""
@@ -129,15 +134,15 @@ class ChannelRelay:
 
     async def _refuse(self, chan: paramiko.Channel, text: str) -> None:
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            await _thread(chan.sendall_stderr, text.encode())
-            await _thread(chan.send_exit_status, REFUSED_STATUS)
+            await self._thread(chan.sendall_stderr, text.encode())
+            await self._thread(chan.send_exit_status, REFUSED_STATUS)
         chan.close()
 
     async def _hold(self, chan: paramiko.Channel, decision: Decision, text: str) -> Decision:
         async def notify(created: ApprovalRequest, timeout: float) -> None:
             line = hold_text(created, decision.message, timeout)
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                await _thread(chan.sendall_stderr, line.encode())
+                await self._thread(chan.sendall_stderr, line.encode())
 
         async def watch() -> None:
             while not chan.closed and chan.get_transport() is not None:
@@ -165,20 +170,22 @@ class ChannelRelay:
         chan = item.channel
         req = item.request
         try:
-            up = await _thread(self.upstream.open_session)
+            up = await self._thread(self.upstream.open_session)
             assert isinstance(up, paramiko.Channel)
             if item.env:
                 with contextlib.suppress(paramiko.SSHException):
-                    await _thread(up.update_environment, item.env)
+                    await self._thread(up.update_environment, item.env)
             if item.pty is not None:
                 p = item.pty
-                await _thread(up.get_pty, p.term, p.width, p.height, p.pixel_width, p.pixel_height)
+                await self._thread(
+                    up.get_pty, p.term, p.width, p.height, p.pixel_width, p.pixel_height
+                )
             if req.kind == "exec":
-                await _thread(up.exec_command, req.command)
+                await self._thread(up.exec_command, req.command)
             elif req.kind == "shell":
-                await _thread(up.invoke_shell)
+                await self._thread(up.invoke_shell)
             else:
-                await _thread(up.invoke_subsystem, req.command)
+                await self._thread(up.invoke_subsystem, req.command)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             await self._refuse(chan, f"limen: the upstream refused the request: {exc}\n")
             return
@@ -189,10 +196,10 @@ class ChannelRelay:
                 async with trio.open_nursery() as outputs:
                     outputs.start_soon(self._output, up, chan, False)
                     outputs.start_soon(self._output, up, chan, True)
-                status = await _thread(up.recv_exit_status)
+                status = await self._thread(up.recv_exit_status)
                 assert isinstance(status, int)
                 with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                    await _thread(chan.send_exit_status, status)
+                    await self._thread(chan.send_exit_status, status)
                 self._event({"event": "exit", "channel": chan.get_id(), "status": status})
                 nursery.cancel_scope.cancel()
         finally:
@@ -203,7 +210,7 @@ class ChannelRelay:
     async def _stdin(self, chan: paramiko.Channel, up: paramiko.Channel) -> None:
         stream = self.masker.stream() if self.masker is not None else None
         while True:
-            data = await _thread(chan.recv, CHUNK)
+            data = await self._thread(chan.recv, CHUNK)
             assert isinstance(data, bytes)
             self.touch()
             if not data:
@@ -212,26 +219,26 @@ class ChannelRelay:
                 self.recorder.append(C2U, stream.feed(data), masked=True)
             else:
                 self.recorder.append(C2U, data)
-            await _thread(up.sendall, data)
+            await self._thread(up.sendall, data)
         if stream is not None:
             self.recorder.append(C2U, stream.finish(), masked=True)
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            await _thread(up.shutdown_write)
+            await self._thread(up.shutdown_write)
 
     async def _output(self, up: paramiko.Channel, chan: paramiko.Channel, stderr: bool) -> None:
         stream = self.masker.stream() if self.masker is not None else None
         recv = up.recv_stderr if stderr else up.recv
         send = chan.sendall_stderr if stderr else chan.sendall
         while True:
-            data = await _thread(recv, CHUNK)
+            data = await self._thread(recv, CHUNK)
             assert isinstance(data, bytes)
             self.touch()
             out = data if stream is None else (stream.feed(data) if data else stream.finish())
             if out:
                 self.recorder.append(U2C, out, masked=stream is not None)
-                await _thread(send, out)
+                await self._thread(send, out)
             if not data:
                 break
         if not stderr:
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                await _thread(chan.shutdown_write)
+                await self._thread(chan.shutdown_write)

@@ -26,13 +26,17 @@ from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
 from limen.gateway.ssh.bridge import Counted, Detached, bridge
 from limen.gateway.ssh.channels import ChannelRelay
-from limen.gateway.ssh.clientside import ChannelRequest, ClientSide, Pty
+from limen.gateway.ssh.clientside import MAX_CHANNELS, ChannelRequest, ClientSide, Pty
 from limen.gateway.ssh.upstream import login_upstream
 from limen.identity import IdentityError
 from limen.policy import Decision
 from limen.policy.ssh import decide_ssh
 
 __all__ = ["SshSession"]
+
+THREADS = 4 * MAX_CHANNELS + 8
+"""Worker threads one session may block at once (4 per channel, the
+transports' own waits)."""
 
 FAILED_STATUS = 255
 """The exit status of a channel refused because the session failed."""
@@ -55,6 +59,7 @@ class SshSession(Session):
     ) -> None:
         super().__init__(services, client, peer_host)
         self.host_key = key
+        self.limiter = trio.CapacityLimiter(THREADS)
         self.nursery: trio.Nursery | None = None
         self.counted_client = Counted()
         self.counted_upstream = Counted()
@@ -115,7 +120,9 @@ class SshSession(Session):
             trio.lowlevel.current_trio_token(), self.check_token, self.requests_in, self.resize
         )
         self.client_side = iface
-        await trio.to_thread.run_sync(transport.start_server, None, iface, abandon_on_cancel=True)
+        await trio.to_thread.run_sync(
+            transport.start_server, None, iface, abandon_on_cancel=True, limiter=self.limiter
+        )
         return await self.admissions.receive()
 
     def resize(self, chanid: int, pty: Pty) -> None:
@@ -143,7 +150,12 @@ class SshSession(Session):
         sock = await self.nursery.start(bridge, self.upstream_stream, self.counted_upstream)
         try:
             self.upstream = await trio.to_thread.run_sync(
-                login_upstream, sock, self.config, self.resource, abandon_on_cancel=True
+                login_upstream,
+                sock,
+                self.config,
+                self.resource,
+                abandon_on_cancel=True,
+                limiter=self.limiter,
             )
         except SessionEnd as end:
             await self._upstream_failed(end)
@@ -156,8 +168,10 @@ class SshSession(Session):
             item = await self.requests.receive()
             text = f"limen: {end.message}\n" + (f"limen: hint: {end.hint}\n" if end.hint else "")
             chan = item.channel
-            await trio.to_thread.run_sync(chan.sendall_stderr, text.encode())
-            await trio.to_thread.run_sync(chan.send_exit_status, FAILED_STATUS)
+            await trio.to_thread.run_sync(chan.sendall_stderr, text.encode(), limiter=self.limiter)
+            await trio.to_thread.run_sync(
+                chan.send_exit_status, FAILED_STATUS, limiter=self.limiter
+            )
             chan.close()
         raise end
 
@@ -202,12 +216,15 @@ class SshSession(Session):
             log=self.services.log,
             session_id=self.session_id,
             touch=self.touch,
+            limiter=self.limiter,
         )
         client, upstream = self.transport, self.upstream
         async with trio.open_nursery() as nursery:
 
             async def ended(transport: paramiko.Transport, end: SessionEnd | None) -> None:
-                await trio.to_thread.run_sync(transport.join, abandon_on_cancel=True)
+                await trio.to_thread.run_sync(
+                    transport.join, abandon_on_cancel=True, limiter=self.limiter
+                )
                 if end is not None:
                     self.finish(end)
                 nursery.cancel_scope.cancel()
@@ -240,7 +257,7 @@ class SshSession(Session):
         self.settle(False)
         for transport in (self.upstream, self.transport):
             if transport is not None:
-                await trio.to_thread.run_sync(transport.close)
+                await trio.to_thread.run_sync(transport.close, limiter=self.limiter)
 
     def release(self) -> None:
         self.settle(False)
