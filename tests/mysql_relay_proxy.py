@@ -35,6 +35,7 @@ class Proxy:
     masker: n.Masker | None
     plan: Callable[[bytes], n.MySqlColumnPlan | None] = lambda _: None
     max_packet_size: int = 64 << 20
+    allow_infile: bool = False
     events: list[n.MySqlRelayEvent] = field(default_factory=list)
     masked_values: list[int] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
@@ -102,9 +103,31 @@ class Proxy:
                 self.masked_values.append(relay.masked_values)
             client.sendall(out.data)
             for ev in out.events:
-                if isinstance(ev, n.MySqlInfileRequest):
+                if not isinstance(ev, n.MySqlInfileRequest):
+                    continue
+                if not self.allow_infile:
                     upstream.sendall(relay.refuse_infile(1148, "42000", b"LOCAL INFILE refused"))
+                    continue
+                client.sendall(relay.allow_infile())
+                _forward_file(client, upstream, relay)
         return True
+
+
+def _forward_file(
+    client: socket.socket, upstream: socket.socket, relay: n.MySqlServerRelay
+) -> None:
+    """The client's file packets, then its empty packet, go upstream."""
+    dec = n.MySqlPacketDecoder()
+    dec.set_authenticated()
+    dec.ignore_sequence()  # the relay numbers what goes upstream
+    while True:
+        chunk = client.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("client closed")
+        for packet in dec.feed(chunk):
+            upstream.sendall(relay.forward_infile(packet.payload))
+            if not packet.payload:
+                return
 
 
 def _read(sock: socket.socket, dec: n.MySqlPacketDecoder) -> n.MySqlPacket:

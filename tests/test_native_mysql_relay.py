@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import pathlib
 import socket
 from collections.abc import Iterator
 
@@ -276,3 +277,27 @@ def test_binary_rows_and_eof_modes(proxy: tuple[Proxy, int], extra: int) -> None
     assert [e for e in p.events if isinstance(e, n.MySqlPrepareOk)]
     client.sock.close()
     assert not p.errors
+
+
+@pytest.mark.mysql
+def test_allowed_local_infile_reaches_the_server(
+    proxy: tuple[Proxy, int], tmp_path: pathlib.Path
+) -> None:
+    allowing = Proxy(MASKER, allow_infile=True)
+    port = allowing.start()
+    data = tmp_path / "people.csv"
+    data.write_text("".join(f"{i},e{i}@x,note {i},1.00,\\N\n" for i in range(10, 2010)))
+    try:
+        conn = _connect(port, database=DB, local_infile=True, autocommit=True)
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                f"LOAD DATA LOCAL INFILE '{data}' INTO TABLE people FIELDS TERMINATED BY ','"
+            )
+            assert cur.rowcount == 2000
+            cur.execute("SELECT COUNT(*), MAX(id) FROM people WHERE id >= 10")
+            assert cur.fetchall() == ((2000, 2009),)
+            cur.execute("DELETE FROM people WHERE id >= 10")
+    finally:
+        allowing.close()
+    assert any(isinstance(e, n.MySqlInfileRequest) for e in allowing.events)
+    assert not allowing.errors

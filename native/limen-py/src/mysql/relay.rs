@@ -317,6 +317,26 @@ impl MySqlServerRelay {
         Ok(PyBytes::new(py, &up))
     }
 
+    /// After a `MySqlInfileRequest` a rule allows: the request framed for
+    /// the client. Then pass each packet the client sends (its file, then
+    /// an empty packet) through `forward_infile`.
+    fn allow_infile<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let out = self.inner.allow_infile().map_err(state_err)?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    /// One packet payload of the client's file: returns it framed for the
+    /// upstream; the empty payload ends the file (the server's answer then
+    /// comes through `feed`).
+    fn forward_infile<'py>(
+        &mut self,
+        py: Python<'py>,
+        payload: &[u8],
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let out = self.inner.forward_infile(payload).map_err(state_err)?;
+        Ok(PyBytes::new(py, &out))
+    }
+
     /// True when no response is in progress.
     #[getter]
     fn done(&self) -> bool {

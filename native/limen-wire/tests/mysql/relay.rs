@@ -405,3 +405,45 @@ fn cursor_columns_serve_later_fetches() -> R {
     }
     Ok(())
 }
+
+#[test]
+fn an_allowed_local_infile_goes_through_with_both_numberings() -> R {
+    let mut r = relay(CAPS);
+    r.expect(Expect::Query, 0, None, None)?;
+    let mut out = Vec::new();
+    let events = r.try_feed(&[4, 0, 0, 1, 0xfb, b'f', b'.', b'c'], &mut out)?;
+    assert_eq!(
+        events,
+        vec![RelayEvent::InfileRequest {
+            filename: b"f.c".to_vec()
+        }]
+    );
+    assert!(out.is_empty());
+    // Forwarding before allowing is a misuse.
+    assert!(r.forward_infile(b"x").is_err());
+    assert_eq!(r.allow_infile()?, vec![4, 0, 0, 1, 0xfb, b'f', b'.', b'c']);
+    assert!(r.allow_infile().is_err());
+    // Upstream bytes while the client sends its file: an error later on;
+    // the file's packets are framed for the upstream.
+    assert_eq!(
+        r.forward_infile(b"1,secret\n")?,
+        [&[9, 0, 0, 2][..], b"1,secret\n"].concat()
+    );
+    assert_eq!(r.forward_infile(b"")?, vec![0, 0, 0, 3]);
+    let mut resp = Resp::new(CAPS, 3);
+    resp.ok(0, 1, 0);
+    let events = r.try_feed(&resp.bytes, &mut out)?;
+    assert!(r.is_done());
+    assert!(matches!(
+        events.as_slice(),
+        [RelayEvent::Ok {
+            affected_rows: 1,
+            ..
+        }]
+    ));
+    assert_eq!(
+        out, resp.bytes,
+        "the answer continues the client's numbering (4)"
+    );
+    Ok(())
+}

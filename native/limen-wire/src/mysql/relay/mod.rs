@@ -21,7 +21,8 @@
 //! - never forwards a LOCAL INFILE request: it reports it
 //!   ([`RelayEvent::InfileRequest`]) and waits for
 //!   [`ServerRelay::refuse_infile`] (an empty packet upstream, the server's
-//!   answer swallowed, an ERR to the client instead);
+//!   answer swallowed, an ERR to the client instead) or, when a rule allows
+//!   it, [`ServerRelay::allow_infile`] and [`ServerRelay::forward_infile`];
 //! - remembers, per statement id, the columns of an EXECUTE that opened a
 //!   cursor, for the binary rows of later FETCHes.
 //!
@@ -81,6 +82,9 @@ enum Phase {
     Response,
     /// A LOCAL INFILE request was reported; the server waits for the file.
     InfileWait { upstream_seq: u8 },
+    /// A rule allows the file: the request went to the client, whose
+    /// file packets go upstream through [`ServerRelay::forward_infile`].
+    InfileForward { upstream_seq: u8 },
     /// The refusal went upstream; the server's answer is swallowed and the
     /// client gets this ERR payload instead.
     Refused { err: Vec<u8> },
@@ -106,6 +110,8 @@ struct Core<M> {
     status: u16,
     masked_values: u64,
     max_packet_size: usize,
+    /// The file a LOCAL INFILE request names (until allowed or refused).
+    infile_name: Vec<u8>,
 }
 
 /// The MySQL server-side relay (see the module docs).
@@ -146,6 +152,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                 status: 0,
                 masked_values: 0,
                 max_packet_size,
+                infile_name: Vec::new(),
             },
             failed: false,
         }
@@ -242,19 +249,17 @@ impl<M: ContentMasker> ServerRelay<M> {
         let unasked = || Error::remote(ErrorKind::UnexpectedMessage, 0, "server spoke unasked");
         let step = self.decoder.limits().max_chunk.max(1);
         for piece in chunk.chunks(step) {
-            if matches!(self.core.phase, Phase::Idle | Phase::InfileWait { .. }) {
+            if self.core.waits_for_client() {
                 return Err(unasked());
             }
             self.decoder.receive_data(piece)?;
-            while !matches!(self.core.phase, Phase::Idle | Phase::InfileWait { .. }) {
+            while !self.core.waits_for_client() {
                 let Some(p) = self.decoder.next_packet()? else {
                     break;
                 };
                 self.core.on_packet(&p, out, events)?;
             }
-            if self.decoder.pending() > 0
-                && matches!(self.core.phase, Phase::Idle | Phase::InfileWait { .. })
-            {
+            if self.decoder.pending() > 0 && self.core.waits_for_client() {
                 return Err(unasked());
             }
         }
@@ -281,6 +286,7 @@ impl<M: ContentMasker> ServerRelay<M> {
         let next = write_packet(&mut up, upstream_seq, &[]);
         self.decoder.set_sequence(next);
         self.core.tracker.infile_sent();
+        self.core.infile_name.clear();
         let mut err = Vec::with_capacity(message.len() + 9);
         ErrPacket::Error {
             code,
@@ -290,5 +296,61 @@ impl<M: ContentMasker> ServerRelay<M> {
         .encode(&mut err);
         self.core.phase = Phase::Refused { err };
         Ok(up)
+    }
+
+    /// After a [`RelayEvent::InfileRequest`] a rule allows: returns the
+    /// request framed for the client (the sequence id it expects). Then
+    /// pass each packet the client sends (its file, then an empty packet)
+    /// through [`Self::forward_infile`]. A local error at any other time.
+    pub fn allow_infile(&mut self) -> Result<Vec<u8>, Error> {
+        let Phase::InfileWait { upstream_seq } = self.core.phase else {
+            return Err(Error::local(ErrorKind::UnexpectedMessage, "allow_infile"));
+        };
+        let filename = std::mem::take(&mut self.core.infile_name);
+        let mut payload = Vec::with_capacity(filename.len() + 1);
+        payload.push(crate::mysql::generic::LOCAL_INFILE);
+        payload.extend_from_slice(&filename);
+        let mut out = Vec::with_capacity(payload.len() + 4);
+        self.core.out_seq = write_packet(&mut out, self.core.out_seq, &payload);
+        self.core.phase = Phase::InfileForward { upstream_seq };
+        Ok(out)
+    }
+
+    /// One packet of the client's file (its payload, continuations
+    /// joined): returns it framed for the upstream. The empty packet ends
+    /// the file; the server's answer is then relayed as usual.
+    pub fn forward_infile(&mut self, payload: &[u8]) -> Result<Vec<u8>, Error> {
+        let Phase::InfileForward { upstream_seq } = self.core.phase else {
+            return Err(Error::local(ErrorKind::UnexpectedMessage, "forward_infile"));
+        };
+        if payload.len() > self.core.max_packet_size {
+            return Err(Error::local(ErrorKind::MessageTooLarge, "forward_infile"));
+        }
+        let mut up = Vec::with_capacity(payload.len() + 8);
+        let next = write_packet(&mut up, upstream_seq, payload);
+        // The client numbered its packets after the request; so is the answer.
+        self.core.out_seq = self
+            .core
+            .out_seq
+            .wrapping_add(next.wrapping_sub(upstream_seq));
+        if payload.is_empty() {
+            self.decoder.set_sequence(next);
+            self.core.tracker.infile_sent();
+            self.core.phase = Phase::Response;
+        } else {
+            self.core.phase = Phase::InfileForward { upstream_seq: next };
+        }
+        Ok(up)
+    }
+}
+
+impl<M> Core<M> {
+    /// True when the upstream must be silent (no command, or it waits for
+    /// the client's file).
+    fn waits_for_client(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Idle | Phase::InfileWait { .. } | Phase::InfileForward { .. }
+        )
     }
 }

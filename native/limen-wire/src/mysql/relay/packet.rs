@@ -33,6 +33,7 @@ impl<M: ContentMasker> Core<M> {
         match kind {
             Kind::LocalInfile => {
                 let filename = payload.get(1..).unwrap_or_default().to_vec();
+                self.infile_name.clone_from(&filename);
                 events.push(RelayEvent::InfileRequest { filename });
                 self.phase = Phase::InfileWait {
                     upstream_seq: p.last_seq().wrapping_add(1),
