@@ -47,7 +47,13 @@ fn run<M: ContentMasker>(
                     .iter()
                     .any(|e| matches!(e, RelayEvent::InfileRequest { .. }))
                 {
-                    let _ = relay.refuse_infile(1148, *b"42000", b"refused");
+                    if step % 2 == 0 {
+                        let _ = relay.refuse_infile(1148, *b"42000", b"refused");
+                    } else if let Ok(request) = relay.allow_infile() {
+                        out.extend_from_slice(&request);
+                        let _ = relay.forward_infile(b"a,b");
+                        let _ = relay.forward_infile(b"");
+                    }
                 }
             }
             Err(_) => return (out, false),
