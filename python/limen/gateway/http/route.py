@@ -1,0 +1,104 @@
+"""Which resource a request is for, and who sends it.
+
+A request names its resource by path prefix, ``/r/RESOURCE/...``: the
+target is normalised first (:func:`limen.policy.http.normalise`), so
+``/r/api/x/../y`` is ``/r/api/y`` and ``/r/api/..`` leaves the resource
+(refused); the rest of the path is relative to the resource's upstream
+base URL. The token is ``Authorization: Bearer TOKEN``, verified by the
+gateway's authenticator. Refusals are :class:`Refusal` (a problem
+document, its extra headers, and the session-end code used when the
+connection ends with it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from limen.config import Config, Resource
+from limen.gateway.http.problem import Problem, problem, unauthorized
+from limen.gateway.http.reader import ClientRequest
+from limen.gateway.services import Services
+from limen.gateway.session import SessionEnd
+from limen.identity import Identity, IdentityError
+from limen.policy.http import Path, PathError, normalise
+
+__all__ = ["HttpEnd", "Refusal", "Routed", "authenticate", "route"]
+
+PREFIX = "r"
+
+
+class Refusal(Exception):
+    """A request limen answers itself with ``problem``."""
+
+    def __init__(
+        self, doc: Problem, headers: list[tuple[bytes, bytes]] | None = None, code: str = "08P01"
+    ) -> None:
+        super().__init__(doc.detail)
+        self.problem = doc
+        self.headers = headers or []
+        self.code = code
+
+    def end(self) -> HttpEnd:
+        """This refusal as the end of the session."""
+        return HttpEnd(self)
+
+
+class HttpEnd(SessionEnd):
+    """A session end whose answer is an HTTP problem document."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.code, refusal.problem.detail, refusal.problem.hint)
+        self.refusal = refusal
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A request's resource and its path relative to the resource's root."""
+
+    resource: Resource
+    path: Path
+
+
+def route(config: Config, req: ClientRequest) -> Routed:
+    """The resource and path of ``req`` (:class:`Refusal` 400 or 404)."""
+    try:
+        path = normalise(req.target)
+    except PathError as exc:
+        raise Refusal(problem(400, "path", f"the request path is refused: {exc}")) from None
+    segs = path.segments
+    if len(segs) < 2 or segs[0] != PREFIX:
+        raise Refusal(
+            problem(
+                404,
+                "resource",
+                "the path names no resource",
+                "address a resource as /r/RESOURCE/PATH",
+            ),
+            code="3D000",
+        )
+    resource = config.resource(segs[1])
+    if resource is None or resource.protocol != "http":
+        raise Refusal(problem(404, "resource", f"no HTTP resource named {segs[1]!r}"), code="3D000")
+    return Routed(resource, Path(segs[2:], path.query))
+
+
+async def authenticate(services: Services, req: ClientRequest, resource: str) -> Identity:
+    """The identity of ``req``'s bearer token (:class:`Refusal` 401)."""
+    values = [v for k, v in req.headers if k == b"authorization"]
+    if not values:
+        doc, headers = unauthorized("no token: this gateway needs a bearer token")
+        raise Refusal(doc, headers, code="28000")
+    scheme, _, token = values[0].partition(b" ")
+    if len(values) > 1 or scheme.lower() != b"bearer" or not token.strip():
+        doc, headers = unauthorized("the Authorization header is not one Bearer token")
+        raise Refusal(doc, headers, code="28000")
+    try:
+        identity = await services.authenticator.authenticate(token.strip().decode("ascii"))
+    except UnicodeDecodeError:
+        doc, headers = unauthorized("token refused: not ASCII")
+        raise Refusal(doc, headers, code="28P01") from None
+    except IdentityError as exc:
+        services.log("auth_refused", reason=exc.reason.value, resource=resource)
+        doc, headers = unauthorized(f"token refused ({exc.reason.value}): {exc.message}")
+        raise Refusal(doc, headers, code="28P01") from None
+    return identity
