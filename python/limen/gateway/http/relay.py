@@ -28,9 +28,10 @@ from limen.approvals import ApprovalRequest
 from limen.config import Resource
 from limen.gateway.holds import Holds
 from limen.gateway.http.headers import head_text, request_headers, response_headers
+from limen.gateway.http.head import HeadError
 from limen.gateway.http.problem import Problem, denial, problem, problem_bytes
 from limen.gateway.http.reader import ClientReader, ClientRequest
-from limen.gateway.http.route import Refusal, Routed, authenticate, route
+from limen.gateway.http.route import Refusal, Routed, authenticate, refused_head, route
 from limen.gateway.http.upstream import Upstream, UpstreamError
 from limen.gateway.session import Session
 from limen.identity import Identity
@@ -101,7 +102,10 @@ class HttpRelay:
             self.current = None
             if not keep:
                 return
-            req = await self.reader.next_request()
+            try:
+                req = await self.reader.next_request()
+            except (HeadError, h11.RemoteProtocolError) as exc:
+                raise refused_head(exc) from None
             self.session.touch()
 
     async def next_exchange(self, req: ClientRequest) -> bool:
@@ -227,12 +231,19 @@ class HttpRelay:
                 await up.close()
                 continue
             break
-        recorded = self.session.input_masker is not None
+        input_masker = self.session.input_masker
+        # The recording's copy is masked as it streams (a secret cut across
+        # two chunks is masked whole); the upstream gets the bytes as sent.
+        masking = None if input_masker is None else input_masker.content.stream()
         try:
             async for chunk in self.reader.body(req):
-                self.record(C2U, self.mask_input(chunk), masked=recorded)
+                copy = chunk if masking is None else masking.feed(chunk)
+                if copy:
+                    self.record(C2U, copy, masked=masking is not None)
                 await up.send(h11.Data(data=chunk))
                 self.session.touch()
+            if masking is not None and (rest := masking.finish()):
+                self.record(C2U, rest, masked=True)
         except h11.RemoteProtocolError as exc:
             await up.close()  # the upstream never gets a complete request
             doc = problem(400, "body", f"the request body is refused: {exc}")

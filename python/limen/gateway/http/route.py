@@ -22,7 +22,7 @@ from limen.gateway.session import SessionEnd
 from limen.identity import Identity, IdentityError
 from limen.policy.http import Path, PathError, normalise
 
-__all__ = ["HttpEnd", "Refusal", "Routed", "authenticate", "route"]
+__all__ = ["HttpEnd", "Refusal", "Routed", "authenticate", "refused_head", "route"]
 
 PREFIX = "r"
 
@@ -49,6 +49,12 @@ class HttpEnd(SessionEnd):
     def __init__(self, refusal: Refusal) -> None:
         super().__init__(refusal.code, refusal.problem.detail, refusal.problem.hint)
         self.refusal = refusal
+
+
+def refused_head(exc: Exception) -> HttpEnd:
+    """The end of a connection whose request head (or framing) is refused:
+    a 400 saying why; nothing of it went upstream."""
+    return Refusal(problem(400, "request", f"the request is refused: {exc}")).end()
 
 
 @dataclass(frozen=True)

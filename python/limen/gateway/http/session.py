@@ -29,7 +29,7 @@ from limen.gateway.http.head import HeadError
 from limen.gateway.http.problem import problem, problem_bytes, unauthorized
 from limen.gateway.http.reader import ClientReader, ClientRequest
 from limen.gateway.http.relay import HttpRelay
-from limen.gateway.http.route import HttpEnd, Refusal, Routed, authenticate, route
+from limen.gateway.http.route import HttpEnd, Refusal, Routed, authenticate, refused_head, route
 from limen.gateway.http.upstream import Upstream, UpstreamError
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
@@ -81,7 +81,10 @@ class HttpSession(Session):
             self.client = tls
             self.reader.stream = tls
             self.tls = True
-        req = await self.reader.next_request()
+        try:
+            req = await self.reader.next_request()
+        except (HeadError, h11.RemoteProtocolError) as exc:
+            raise refused_head(exc) from None
         if req is None:
             return None
         self.first = req
@@ -140,16 +143,18 @@ class HttpSession(Session):
             except UpstreamError as exc:
                 self.services.log("upstream_failed", session=self.session_id, error=str(exc))
                 self.finish(SessionEnd("08006", f"the upstream of {self.resource_name!r} failed"))
+            except SessionEnd as end:  # not through the nursery: no exception group
+                self.finish(end)
             nursery.cancel_scope.cancel()
 
     def fatal_bytes(self, end: SessionEnd) -> bytes:
         req = self.current
-        if req is None or req.response_started:
-            return b""  # between requests or mid-response: the connection just closes
-        head = req.method == "HEAD"
-        if isinstance(end, HttpEnd):
+        head = req is not None and req.method == "HEAD"
+        if isinstance(end, HttpEnd):  # a request limen refuses (even one it could not read)
             refusal = end.refusal
             return problem_bytes(refusal.problem, refusal.headers, close=True, head=head)
+        if req is None or req.response_started:
+            return b""  # between requests or mid-response: the connection just closes
         status = STATUS.get(end.code, 502)
         if status == 0:
             return b""

@@ -82,7 +82,7 @@ def compile_route(methods: Sequence[str], pattern: str, klass: str) -> Route:
             if name in seen:
                 raise RouteError(f"segment name {name!r} is used twice")
             seen.add(name)
-        elif any(c in part for c in "{}*%;"):
+        elif part not in (_ANY, _REST) and any(c in part for c in "{}*%;"):
             raise RouteError(f"{part!r}: wildcards are whole segments; no %, ; in patterns")
     upper = frozenset(m.upper() for m in methods)
     if any(not m.isalpha() for m in upper):
