@@ -16,7 +16,6 @@ import pytest
 import trio
 
 from http_support import (
-    NGINX_KEY,
     UPSTREAM_KEY,
     App,
     HttpGw,

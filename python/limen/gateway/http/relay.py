@@ -27,8 +27,8 @@ from limen import _native
 from limen.approvals import ApprovalRequest
 from limen.config import Resource
 from limen.gateway.holds import Holds
-from limen.gateway.http.headers import head_text, request_headers, response_headers
 from limen.gateway.http.head import HeadError
+from limen.gateway.http.headers import head_text, request_headers, response_headers
 from limen.gateway.http.problem import Problem, denial, problem, problem_bytes
 from limen.gateway.http.reader import ClientReader, ClientRequest
 from limen.gateway.http.route import Refusal, Routed, authenticate, refused_head, route
