@@ -226,7 +226,12 @@ def test_http_keys_are_accepted() -> None:
         ('http_auth = "basic"', "http", "https://a/b", "user"),
         ('http_auth = "header:Bad Name"', "http", "https://a/b", "header name"),
         ('http_auth = "bearer"', "postgres", "127.0.0.1:5432", "only http resources"),
-        ('[[resources.http_routes]]\npath = "/a/**/b"\nclass = "read"', "http", "https://a", "last segment"),
+        (
+            '[[resources.http_routes]]\npath = "/a/**/b"\nclass = "read"',
+            "http",
+            "https://a",
+            "last segment",
+        ),
         (
             '[[resources.http_routes]]\npath = "/a"\nclass = "sometimes"',
             "http",
