@@ -122,6 +122,30 @@ async def test_a_header_credential_replaces_what_the_bot_sends(gw: HttpGw) -> No
     assert body == b"key accepted\n"
 
 
+async def test_a_host_name_names_the_resource(gw: HttpGw, app: App) -> None:
+    token = gw.token()
+    status, _head, body = await curl(
+        gw.url("/echo"), "-H", "Host: api.gateway.test", "-H", f"Authorization: Bearer {token}"
+    )
+    assert status == 200
+    assert json.loads(body)["user"] == "alice"
+    status, _head, _body = await curl(
+        gw.url("/items/1"),
+        "-H",
+        "Host: api.gateway.test",
+        "-X",
+        "DELETE",
+        "-H",
+        f"Authorization: Bearer {token}",
+    )
+    assert status == 403
+    status, _head, _body = await curl(
+        gw.url("/echo"), "-H", "Host: nope.gateway.test", "-H", f"Authorization: Bearer {token}"
+    )
+    assert status == 404
+    assert [s["path"] for s in app.seen()] == ["/base/echo"]
+
+
 # -- policy ----------------------------------------------------------------------
 
 

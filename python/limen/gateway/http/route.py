@@ -1,10 +1,12 @@
 """Which resource a request is for, and who sends it.
 
-A request names its resource by path prefix, ``/r/RESOURCE/...``: the
-target is normalised first (:func:`limen.policy.http.normalise`), so
-``/r/api/x/../y`` is ``/r/api/y`` and ``/r/api/..`` leaves the resource
-(refused); the rest of the path is relative to the resource's upstream
-base URL. The token is ``Authorization: Bearer TOKEN``, verified by the
+A request names its resource by host name, ``Host: RESOURCE.gateway...``
+(the first label of a name with more than one, when it names an http
+resource; then the whole path is the resource's), else by path prefix,
+``/r/RESOURCE/...``: the target is normalised first
+(:func:`limen.policy.http.normalise`), so ``/r/api/x/../y`` is
+``/r/api/y`` and ``/r/api/..`` leaves the resource (refused); the rest of
+the path is relative to the resource's upstream base URL. The token is ``Authorization: Bearer TOKEN``, verified by the
 gateway's authenticator. Refusals are :class:`Refusal` (a problem
 document, its extra headers, and the session-end code used when the
 connection ends with it).
@@ -71,6 +73,9 @@ def route(config: Config, req: ClientRequest) -> Routed:
         path = normalise(req.target)
     except PathError as exc:
         raise Refusal(problem(400, "path", f"the request path is refused: {exc}")) from None
+    by_host = _host_resource(config, req)
+    if by_host is not None:
+        return Routed(by_host, path)
     segs = path.segments
     if len(segs) < 2 or segs[0] != PREFIX:
         raise Refusal(
@@ -86,6 +91,20 @@ def route(config: Config, req: ClientRequest) -> Routed:
     if resource is None or resource.protocol != "http":
         raise Refusal(problem(404, "resource", f"no HTTP resource named {segs[1]!r}"), code="3D000")
     return Routed(resource, Path(segs[2:], path.query))
+
+
+def _host_resource(config: Config, req: ClientRequest) -> Resource | None:
+    """The http resource a ``Host: RESOURCE.gateway.example[:PORT]`` names
+    (its first label, when the name has more than one), else None."""
+    host = (req.header(b"host") or b"").decode("ascii", "replace").lower()
+    if host.startswith("["):
+        return None  # an IPv6 literal names no resource
+    hostname = host.rsplit(":", 1)[0] if ":" in host else host
+    name, dot, rest = hostname.partition(".")
+    if not dot or not rest:
+        return None
+    resource = config.resource(name)
+    return resource if resource is not None and resource.protocol == "http" else None
 
 
 async def authenticate(services: Services, req: ClientRequest, resource: str) -> Identity:
