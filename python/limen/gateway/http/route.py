@@ -6,10 +6,10 @@ resource; then the whole path is the resource's), else by path prefix,
 ``/r/RESOURCE/...``: the target is normalised first
 (:func:`limen.policy.http.normalise`), so ``/r/api/x/../y`` is
 ``/r/api/y`` and ``/r/api/..`` leaves the resource (refused); the rest of
-the path is relative to the resource's upstream base URL. The token is ``Authorization: Bearer TOKEN``, verified by the
-gateway's authenticator. Refusals are :class:`Refusal` (a problem
-document, its extra headers, and the session-end code used when the
-connection ends with it).
+the path is relative to the resource's upstream base URL. The token is
+``Authorization: Bearer TOKEN``, verified by the gateway's authenticator.
+Refusals are :class:`Refusal` (a problem document, its extra headers, and
+the session-end code used when the connection ends with it).
 """
 
 from __future__ import annotations
