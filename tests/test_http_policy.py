@@ -1,16 +1,20 @@
 """HTTP policy without servers: path normalisation (examples and
 properties), method/path routes, the raw head checks (against h11's own
-reading), and the http keys of the config."""
+reading), the request reader on any bytes (the parser boundary, fuzzed
+with hypothesis), and the http keys of the config."""
 
 from __future__ import annotations
 
 import h11
 import pytest
+import trio
+import trio.testing
 from hypothesis import given
 from hypothesis import strategies as st
 
 from limen.config import ConfigError, load_config_text
 from limen.gateway.http.head import HeadError, check_head, split_head
+from limen.gateway.http.reader import ClientReader
 from limen.policy.http import PathError, classify, compile_route, normalise
 from limen.policy.http.routes import RouteError
 
@@ -243,3 +247,49 @@ def test_http_keys_are_accepted() -> None:
 def test_bad_http_keys_are_refused(extra: str, protocol: str, upstream: str, why: str) -> None:
     with pytest.raises(ConfigError, match=why):
         load_config_text(resource(extra, protocol, upstream))
+
+
+# -- the reader on any bytes ---------------------------------------------------------
+
+FRAGMENTS = st.sampled_from(
+    [
+        b"GET /r/api/x HTTP/1.1\r\n",
+        b"POST /r/api/x HTTP/1.1\r\n",
+        b"GET /r/api/x HTTP/1.0\r\n",
+        b"Host: a\r\n",
+        b"Content-Length: 3\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b" folded\r\n",
+        b"X: y\n",
+        b"\r\n",
+        b"abc",
+        b"3\r\nabc\r\n",
+        b"0\r\n\r\n",
+        b"zz\r\n",
+        b"\x00\xff",
+    ]
+)
+
+
+@given(st.lists(FRAGMENTS, max_size=12), st.integers(min_value=1, max_value=7))
+def test_the_reader_refuses_or_reads_any_bytes(fragments: list[bytes], cut: int) -> None:
+    """Whatever a client sends, in whatever pieces, the reader returns
+    requests whose heads passed the raw checks, or refuses with HeadError
+    or h11's RemoteProtocolError: no other exception."""
+    data = b"".join(fragments)
+
+    async def run() -> None:
+        client, server = trio.testing.memory_stream_pair()
+        for i in range(0, len(data), cut):
+            await client.send_all(data[i : i + cut])
+        await client.send_eof()
+        reader = ClientReader(server, 256, 1024)
+        try:
+            while (req := await reader.next_request()) is not None:
+                assert req.method in ("GET", "POST")
+                async for _chunk in reader.body(req):
+                    pass
+        except (HeadError, h11.RemoteProtocolError):
+            return
+
+    trio.run(run)
