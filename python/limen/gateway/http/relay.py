@@ -44,6 +44,8 @@ __all__ = ["BUFFERED_LIMIT", "HttpRelay"]
 #: A masked Content-Length response up to this size keeps a Content-Length
 #: (the new one); a longer one is sent chunked.
 BUFFERED_LIMIT = 65536
+#: Bytes for the client gathered before a write even when more are ready.
+FLUSH_SIZE = 65536
 
 
 class HttpRelay:
@@ -273,17 +275,26 @@ class HttpRelay:
         out = req.conn
         self.record(U2C, head_text(f"HTTP/1.1 {status}".encode(), headers))
 
-        async def to_client(event: h11.Event) -> None:
+        # What goes to the client is gathered and sent in one write when the
+        # upstream side would wait (or past FLUSH_SIZE): a small answer is
+        # one send, however many h11 events it is.
+        gathered = bytearray()
+
+        def queue(event: h11.Event) -> None:
             req.response_started = True
-            data = out.send(event)
-            if data:
+            gathered.extend(out.send(event) or b"")
+
+        async def flush() -> None:
+            if gathered:
+                data = bytes(gathered)
+                gathered.clear()
                 await self.session.client.send_all(data)
 
         if not buffered:
-            await to_client(h11.Response(status_code=status, headers=headers))
+            queue(h11.Response(status_code=status, headers=headers))
         body = bytearray()
         while True:
-            part = await up.next_event()
+            part = await up.next_event(before_wait=flush)
             if isinstance(part, h11.EndOfMessage):
                 break
             if not isinstance(part, h11.Data):
@@ -293,18 +304,21 @@ class HttpRelay:
                 body += data
             elif data:
                 self.record(U2C, data, masked=stream is not None)
-                await to_client(h11.Data(data=data))
+                queue(h11.Data(data=data))
+                if len(gathered) >= FLUSH_SIZE:
+                    await flush()
             self.session.touch()
         tail = b"" if stream is None else stream.finish()
         if buffered:
             tail = bytes(body) + tail
             headers.append((b"content-length", str(len(tail)).encode()))
-            await to_client(h11.Response(status_code=status, headers=headers))
+            queue(h11.Response(status_code=status, headers=headers))
         if tail:
             self.record(U2C, tail, masked=True)
             if req.method != "HEAD":
-                await to_client(h11.Data(data=tail))
-        await to_client(h11.EndOfMessage())
+                queue(h11.Data(data=tail))
+        queue(h11.EndOfMessage())
+        await flush()
         findings = [] if stream is None else stream.take_findings()
         self.session.event({"event": "http_response", "status": status, "masked": len(findings)})
         keep = out.our_state is h11.DONE and out.their_state is h11.DONE

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -27,7 +28,10 @@ from limen.config import Resource, Secret, SecretError
 from limen.gateway.services import Services
 from limen.gateway.session import RECEIVE_SIZE, SessionEnd
 
-__all__ = ["Target", "Upstream", "UpstreamError", "credential_header", "parse_target"]
+__all__ = ["Flush", "Target", "Upstream", "UpstreamError", "credential_header", "parse_target"]
+
+#: ``await flush()``: what runs before the upstream side waits for bytes.
+Flush = Callable[[], Awaitable[None]]
 
 
 class UpstreamError(Exception):
@@ -167,23 +171,28 @@ class Upstream:
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise UpstreamError(f"sending to the upstream failed: {exc}") from None
 
-    async def next_event(self) -> h11.Event:
+    async def next_event(self, before_wait: Flush | None = None) -> h11.Event:
         """The upstream's next response event (h11 framing;
-        :class:`UpstreamError` when the upstream fails or breaks HTTP)."""
+        :class:`UpstreamError` when the upstream fails or breaks HTTP).
+        ``before_wait`` runs before waiting for more bytes (the relay sends
+        what it has gathered for the client)."""
         assert self.stream is not None
-        try:
-            while True:
+        while True:
+            try:
                 event = self.conn.next_event()
-                if event is h11.NEED_DATA:
-                    self.conn.receive_data(bytes(await self.stream.receive_some(RECEIVE_SIZE)))
-                    continue
-                if isinstance(event, h11.Event):
-                    return event
-                raise UpstreamError("the upstream connection paused")  # PAUSED: never here
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise UpstreamError(f"reading from the upstream failed: {exc}") from None
-        except h11.RemoteProtocolError as exc:
-            raise UpstreamError(f"the upstream broke HTTP: {exc}") from None
+            except h11.RemoteProtocolError as exc:
+                raise UpstreamError(f"the upstream broke HTTP: {exc}") from None
+            if isinstance(event, h11.Event):
+                return event
+            if event is not h11.NEED_DATA:  # PAUSED: never while reading a response
+                raise UpstreamError("the upstream connection paused")
+            if before_wait is not None:
+                await before_wait()
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                raise UpstreamError(f"reading from the upstream failed: {exc}") from None
+            self.conn.receive_data(bytes(data))
 
     async def response(self) -> h11.Response:
         """The upstream's response head (interim 1xx skipped)."""
