@@ -1,7 +1,8 @@
 """`limen serve` as a real process with `[listeners] http`: the HTTP
 listener is opened beside the PostgreSQL one, a curl request with a token
 from `limen token` goes through to the app under uvicorn with the
-resource's credential, and SIGTERM drains and exits 0."""
+resource's credential, SIGTERM drains and exits 0, and the session's signed
+log lists, verifies and replays without the token or the secrets."""
 
 from __future__ import annotations
 
@@ -109,3 +110,32 @@ async def test_limen_serve_opens_the_http_listener(tmp_path: Path, app: App) -> 
     events = [json.loads(line)["event"] for line in rest.splitlines() if line.startswith("{")]
     assert "session_end" in events
     assert token not in rest
+    # The session's signed log: listed, verified, and replayed without the
+    # token, the credential or the secrets of the answer.
+    listed = subprocess.run(
+        _limen("sessions", "list", "--config", str(config), "--json"),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    session = json.loads(listed[0])
+    assert (session["resource"], session["protocol"]) == ("api", "http")
+    verified = subprocess.run(
+        _limen("sessions", "verify", "--config", str(config), session["id"]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr
+    replay = subprocess.run(
+        _limen("sessions", "replay", "--config", str(config), session["id"]),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "GET /r/api/echo HTTP/1.1" in replay
+    assert "authorization: [redacted]" in replay
+    assert '"user": "alice"' in replay
+    assert token not in replay
+    assert UPSTREAM_KEY not in replay
+    assert "AKIAIOSFODNN7EXAMPLE" not in replay
