@@ -143,6 +143,9 @@ class HttpSession(Session):
             except UpstreamError as exc:
                 self.services.log("upstream_failed", session=self.session_id, error=str(exc))
                 self.finish(SessionEnd("08006", f"the upstream of {self.resource_name!r} failed"))
+            except h11.LocalProtocolError as exc:  # what limen would send is not HTTP
+                self.services.log("relay_failed", session=self.session_id, error=str(exc))
+                self.finish(SessionEnd("08006", "the gateway could not relay the answer"))
             except SessionEnd as end:  # not through the nursery: no exception group
                 self.finish(end)
             nursery.cancel_scope.cancel()
