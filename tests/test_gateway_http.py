@@ -23,6 +23,7 @@ from http_support import (
     app,
     config_text,
     load,
+    make_certs,
     nginx,
     raw_exchange,
     start_http_gateway,
@@ -411,6 +412,35 @@ async def test_another_resource_on_the_same_connection_is_421(gw: HttpGw) -> Non
             )
 
     assert await trio.to_thread.run_sync(two) == (200, 421)
+
+
+async def test_the_listener_speaks_tls_with_its_certificate(
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    app: App,
+    nginx: Nginx,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LIMEN_TEST_API_KEY", UPSTREAM_KEY)
+    app.reset()
+    certs = make_certs(tmp_path)
+    text = config_text(app.port, nginx).replace(
+        "[listeners]\n",
+        f'[listeners]\ntls_cert = "{certs.cert}"\ntls_key = "{certs.key}"\n',
+    )
+    gw = await start_http_gateway(nursery, load(text, tmp_path))
+    status, _head, body = await curl(
+        "--cacert",
+        str(certs.ca),
+        f"https://localhost:{gw.port}/r/api/echo",
+        "-H",
+        f"Authorization: Bearer {gw.token()}",
+    )
+    assert status == 200
+    assert json.loads(body)["user"] == "alice"
+    refused, _head, _body = await curl(f"https://localhost:{gw.port}/r/api/echo")
+    assert refused == 0  # curl does not trust the listener without the CA
+    assert len(app.seen()) == 1
 
 
 # -- TLS upstream -----------------------------------------------------------------

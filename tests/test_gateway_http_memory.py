@@ -127,12 +127,12 @@ class Env:
         self.recorders: list[MemoryRecorder] = []
         self.ended = trio.Event()
 
-    async def connect(self) -> trio.testing.MemoryStapledStream:  # type: ignore[name-defined]
+    async def connect(self, peer: str = "127.0.0.1") -> trio.abc.Stream:
         client, server = trio.testing.memory_stream_pair()
 
         async def run() -> None:
             try:
-                await self.gw.run_session(server, "127.0.0.1")
+                await self.gw.run_session(server, peer)
             finally:
                 self.ended.set()
 
@@ -288,3 +288,12 @@ async def test_another_subjects_token_on_the_connection_is_refused(env: Env) -> 
     assert status == 401
     assert "subject" in json.loads(body)["detail"]
     assert len(env.fake.requests) == 1
+
+
+async def test_no_token_in_clear_text_off_loopback(env: Env) -> None:
+    client = await env.connect(peer="10.1.2.3")
+    status, body = await exchange(client, get("/r/api/a", KEYS["bot"][0]))
+    await client.aclose()
+    assert status == 401
+    assert "only over TLS" in json.loads(body)["detail"]
+    assert env.fake.requests == []
