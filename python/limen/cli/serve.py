@@ -24,6 +24,7 @@ from limen.approvals import ApprovalHub
 from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.config import Config
+from limen.gateway.revocations import Revoker
 from limen.gateway.server import HttpGateway, JsonLog, PgGateway
 from limen.gateway.services import Services
 from limen.httpserver import bound_port
@@ -103,12 +104,6 @@ async def serve(
             metrics=gateway.services.metrics,
             draining=lambda: gateway.draining,
         )
-        admin_at = config.gateway.admin
-        admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
-        admin_port = bound_port(admin_listeners)
-        scheme = "http" if admin.ssl_context is None else "https"
-        log("admin_api", url=f"{scheme}://{admin_at.host}:{admin_port}/v1/approvals")
-        http_port: int | None = None
         http: HttpGateway | None = None
         if config.listeners.http is not None:
             http = HttpGateway(
@@ -121,6 +116,16 @@ async def serve(
                     metrics=gateway.services.metrics,
                 )
             )
+        # Revocations written on any node reach this one's sessions.
+        revoker = Revoker(store, [gateway] if http is None else [gateway, http], log=log)
+        await nursery.start(revoker.run)
+        admin_at = config.gateway.admin
+        admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
+        admin_port = bound_port(admin_listeners)
+        scheme = "http" if admin.ssl_context is None else "https"
+        log("admin_api", url=f"{scheme}://{admin_at.host}:{admin_port}/v1/approvals")
+        http_port: int | None = None
+        if http is not None and config.listeners.http is not None:
             at = config.listeners.http
             http_port = bound_port(await nursery.start(http.serve, at.host, at.port))
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
