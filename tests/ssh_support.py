@@ -21,7 +21,7 @@ import trio
 
 from limen.approvals import ApprovalHub
 from limen.config import Config, load_config_text
-from limen.gateway import JsonLog, SshGateway
+from limen.gateway import JsonLog, Services, SshGateway
 from limen.identity import Authenticator, DevIdP
 from limen.recording import MemoryRecorder, SessionInfo
 
@@ -263,7 +263,8 @@ async def start_gateway(
         recorders.append(r)
         return r
 
-    gw = SshGateway(config, auth, recorder_factory=recorder, log=JsonLog(), approvals=approvals)
+    services = Services(config, auth, recorder_factory=recorder, log=JsonLog(), approvals=approvals)
+    gw = SshGateway(services)
     listeners = await nursery.start(gw.serve, "127.0.0.1", 0)
     port = listeners[0].socket.getsockname()[1]
     return Gateway(config, gw, idp, port, recorders)

@@ -11,6 +11,8 @@ gets the listener's :class:`~limen.gateway.services.Services`.
 :class:`PgGateway` is the PostgreSQL listener: one port for every postgres
 resource; it keeps the cancel keys (a CancelRequest arrives on a new
 connection and is forwarded for the session that owns the key).
+:class:`HttpGateway` is the HTTP listener (built on the same
+:class:`Services` as the PostgreSQL one when both run).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from limen import _native
 from limen.approvals import ApprovalHub
 from limen.config import Config
 from limen.gateway import proxyproto
+from limen.gateway.http import HttpSession
 from limen.gateway.inrecord import InputMaskers
 from limen.gateway.postgres import CancelKeys, PgSession
 from limen.gateway.services import JsonLog, Services, UpstreamOpener
@@ -38,7 +41,7 @@ from limen.metrics import GatewayMetrics
 from limen.policy import Policy
 from limen.recording import RecorderFactory
 
-__all__ = ["JsonLog", "Listener", "PgGateway", "SshGateway", "UpstreamOpener"]
+__all__ = ["HttpGateway", "JsonLog", "Listener", "PgGateway", "SshGateway", "UpstreamOpener"]
 
 
 class Listener(abc.ABC):
@@ -253,37 +256,25 @@ class PgGateway(Listener):
         await self.cancel_keys.forward(process_id, secret_key)
 
 
+class HttpGateway(Listener):
+    """The HTTP listener (``[listeners] http``): one port for every http
+    resource (``/r/RESOURCE/...``)."""
+
+    protocol = "http"
+
+    def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
+        return HttpSession(self.services, stream, peer_host)
+
+
 class SshGateway(Listener):
     """The SSH listener (``[listeners] ssh``): one port for every ssh
-    resource; the SSH user name names the resource."""
+    resource; the SSH user name names the resource (docs/ssh.md)."""
 
     protocol = "ssh"
 
-    def __init__(
-        self,
-        config: Config,
-        authenticator: Authenticator,
-        *,
-        policy: Policy | None = None,
-        recorder_factory: RecorderFactory | None = None,
-        log: Callable[..., None] | None = None,
-        approvals: ApprovalHub | None = None,
-        open_upstream: UpstreamOpener | None = None,
-        metrics: GatewayMetrics | None = None,
-    ) -> None:
-        super().__init__(
-            Services(
-                config,
-                authenticator,
-                policy=policy,
-                recorder_factory=recorder_factory,
-                log=log,
-                approvals=approvals,
-                open_upstream=open_upstream,
-                metrics=metrics,
-            )
-        )
-        self.host_key = host_key(config)
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
+        self.host_key = host_key(services.config)
         """limen's SSH host key (created under the state folder on first use)."""
 
     def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
