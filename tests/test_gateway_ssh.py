@@ -377,3 +377,11 @@ async def test_malformed_and_silent_clients_end_only_their_own_session(
     assert b"still fine" not in got  # the connection ended: nothing but a banner
     await silent.aclose()
     await garbage.aclose()
+
+
+async def test_stderr_and_exit_status_of_the_upstream_command(gw: Gateway, tmp_path: Path) -> None:
+    done = await run(gw.ssh, gw.token(), "echo first; ls /nonexistent-limen-path", tmp_path)
+    assert done.stdout == b"first\n"
+    assert b"nonexistent-limen-path" in done.stderr
+    assert not done.stderr.startswith(b"limen:")
+    assert done.returncode == 2  # ls's own status

@@ -196,6 +196,8 @@ class ChannelRelay:
                 async with trio.open_nursery() as outputs:
                     outputs.start_soon(self._output, up, chan, False)
                     outputs.start_soon(self._output, up, chan, True)
+                with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+                    await self._thread(chan.shutdown_write)  # EOF once both streams ended
                 status = await self._thread(up.recv_exit_status)
                 assert isinstance(status, int)
                 with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
@@ -239,6 +241,3 @@ class ChannelRelay:
                 await self._thread(send, out)
             if not data:
                 break
-        if not stderr:
-            with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                await self._thread(chan.shutdown_write)
