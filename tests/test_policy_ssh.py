@@ -148,6 +148,10 @@ def test_held_decision_names_the_pattern(policy: Policy) -> None:
     assert d.klass == "ssh:systemctl restart app-*"
     assert d.approvers == ("ops",)
     assert d.rule == "ci"
+    later = decide_ssh(
+        policy, ident(), "box", Request("exec", "git status; systemctl restart app-x")
+    )
+    assert later.message == "held by rule ci: systemctl matches 'systemctl restart app-*'"
 
 
 SAFE = st.text(alphabet="abcdefghij-./ ", min_size=1, max_size=20).filter(lambda s: s.strip())

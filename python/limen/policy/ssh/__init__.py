@@ -103,6 +103,7 @@ def decide_ssh(policy: Policy, identity: Identity, resource: str, request: Reque
                 "substitutions, redirections or variables",
             )
     held: tuple[Rule, str] | None = None
+    held_what = ""
     allowed: tuple[Rule, str] | None = None
     for words in commands:
         what = words[0]
@@ -125,7 +126,7 @@ def decide_ssh(policy: Policy, identity: Identity, resource: str, request: Reque
                 "ask the operator for a rule whose allow_commands covers this command",
             )
         if hold is not None and held is None:
-            held = hold
+            held, held_what = hold, what
         if allow is not None and hold is None:
             allowed = allow
     if held is not None:
@@ -137,7 +138,7 @@ def decide_ssh(policy: Policy, identity: Identity, resource: str, request: Reque
             klass=f"ssh:{pattern}",
             classes=frozenset({f"ssh:{pattern}"}),
             tables=frozenset(),
-            message=f"held by rule {rule.name}: {commands[0][0]} matches {pattern!r}",
+            message=f"held by rule {rule.name}: {held_what} matches {pattern!r}",
             approvers=tuple(rule.approvers),
             hold_timeout=timeout
             if timeout is not None
