@@ -997,3 +997,59 @@ class MySqlColumnDefinition:
     def decimals(self) -> int: ...
 
 def mysql_parse_column_definition(payload: bytes, caps: int, /) -> MySqlColumnDefinition: ...
+
+# --- MySQL relay (contract A of notes/ISSUE14_PLAN.md; owner: mysql-relay).
+class MySqlExpect(enum.Enum):
+    OK = 0
+    QUERY = 1
+    EXECUTE = 2
+    FETCH = 3
+    PREPARE = 4
+    FIELD_LIST = 5
+    RAW = 6
+    NONE = 7
+
+@final
+class MySqlColumnPlan:
+    def __init__(
+        self,
+        columns: list[tuple[str | None, str, str, bytes]],
+        derived: bytes | None = None,
+        base_tables: list[tuple[str, str]] | None = None,
+    ) -> None: ...
+
+@final
+class MySqlOkSeen:
+    @property
+    def status(self) -> int: ...
+    @property
+    def affected_rows(self) -> int: ...
+    @property
+    def last_insert_id(self) -> int: ...
+    @property
+    def warnings(self) -> int: ...
+
+@final
+class MySqlErrSeen:
+    @property
+    def code(self) -> int: ...
+    @property
+    def sql_state(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+@final
+class MySqlPrepareOk:
+    @property
+    def statement_id(self) -> int: ...
+    @property
+    def params(self) -> int: ...
+    @property
+    def columns(self) -> int: ...
+
+@final
+class MySqlInfileRequest:
+    @property
+    def filename(self) -> bytes: ...
+
+MySqlRelayEvent = MySqlOkSeen | MySqlErrSeen | MySqlPrepareOk | MySqlInfileRequest
