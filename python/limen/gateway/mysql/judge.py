@@ -57,7 +57,7 @@ _REFUSED: Final = {
     0x05: "COM_CREATE_DB",
     0x06: "COM_DROP_DB",
     0x08: "COM_SHUTDOWN",
-    0x09: "COM_REFRESH",
+    0x07: "COM_REFRESH",
     0x0A: "COM_PROCESS_INFO",
     0x0D: "COM_DEBUG",
     0x10: "COM_DELAYED_INSERT",
@@ -216,6 +216,8 @@ class MySqlJudge:
             if isinstance(e, _native.MySqlPrepareOk) and self._pending_prepare is not None:
                 self.statements[e.statement_id] = self._pending_prepare
                 self._pending_prepare = None
+        if failed:  # a failed prepare has no id
+            self._pending_prepare = None
         if self._pending_use is not None and ok and not failed:
             if self.columns is not None:
                 self.columns.use(self._pending_use[0])
