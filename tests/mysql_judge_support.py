@@ -95,7 +95,7 @@ def relay_types(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in STAND_INS.items():
         if not hasattr(_native, name):
             monkeypatch.setattr(_native, name, value, raising=False)
-    yield
+    return
 
 
 def plan_fields(plan: Any) -> tuple[list[Any], bytes | None, list[Any] | None]:

@@ -28,7 +28,9 @@ DELETE = "DELETE FROM users WHERE id = 1"
 class Env:
     def __init__(self, hub: ApprovalHub | None, tmp_path: Path) -> None:
         cfg = config(
-            rule(name="careful", allow=["read"], hold=["write"], approvers=["sec"], hold_timeout="2m"),
+            rule(
+                name="careful", allow=["read"], hold=["write"], approvers=["sec"], hold_timeout="2m"
+            ),
             tmp_path,
         )
         self.session = session(cfg)
@@ -69,7 +71,8 @@ async def start(nursery: trio.Nursery, tmp_path: Path, *, hub: bool = True) -> E
 
 async def held_wait(env: Env, nursery: trio.Nursery) -> tuple[MySqlVerdict, list[MySqlVerdict]]:
     v = env.session.judge.command(0, query(DELETE))
-    assert v.held is not None and v.forward is None
+    assert v.held is not None
+    assert v.forward is None
     out: list[MySqlVerdict] = []
 
     async def run() -> None:
@@ -104,7 +107,8 @@ async def test_approved_forwards_the_client_s_packet(
     assert out == []  # waits in place
     await env.hub.vote(aid, approver="sam", approve=True)
     done = await finished(out)
-    assert done.held is None and done.reply is None
+    assert done.held is None
+    assert done.reply is None
     assert done.forward == _native.mysql_packet(0, query(DELETE)).data == v.on_approval
     assert [r["event"] for r in env.records] == ["hold", "approval"]
 
@@ -119,7 +123,9 @@ async def test_denied_names_the_approval_in_the_error(
     aid = env.approval_id()
     await env.hub.vote(aid, approver="sam", approve=False, reason="not on a Friday")
     done = await finished(out)
-    assert done.forward is None and done.held is None and done.reply is not None
+    assert done.forward is None
+    assert done.held is None
+    assert done.reply is not None
     err = parse_err(done.reply)
     assert (err.seq, err.code, err.state) == (1, 1142, "42000")
     assert err.message.startswith(

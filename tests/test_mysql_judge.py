@@ -52,7 +52,7 @@ SHOWS = {
 
 def test_the_rule_vocabulary_is_the_classifier_s() -> None:
     assert set(SHOWS) == DANGERS
-    assert CLASSIFIER_DANGERS - DANGERS == {"prepare-from-variable"}
+    assert {"prepare-from-variable"} == CLASSIFIER_DANGERS - DANGERS
 
 
 @pytest.mark.parametrize("danger", sorted(SHOWS))
@@ -60,7 +60,8 @@ def test_every_danger_is_denied_unless_a_rule_names_it(danger: str, tmp_path: Pa
     sql = SHOWS[danger]
     plain = session(config(rule(name="all-classes", allow=EVERY_CLASS), tmp_path))
     v = plain.judge.command(0, query(sql))
-    assert v.forward is None and v.held is None
+    assert v.forward is None
+    assert v.held is None
     assert v.reply is not None
     err = parse_err(v.reply)
     assert (err.seq, err.state) == (1, "42000")
@@ -79,7 +80,9 @@ def test_every_danger_is_denied_unless_a_rule_names_it(danger: str, tmp_path: Pa
     assert named.events()[-1]["action"] == "allow"
 
     denied = session(
-        config(rule(name="d", allow=[*EVERY_CLASS, danger]) + rule(name="no", deny=[danger]), tmp_path)
+        config(
+            rule(name="d", allow=[*EVERY_CLASS, danger]) + rule(name="no", deny=[danger]), tmp_path
+        )
     )
     v = denied.judge.command(0, query(sql))
     assert v.reply is not None
@@ -91,7 +94,9 @@ def test_a_held_danger_waits(tmp_path: Path) -> None:
         config(rule(name="careful", allow=["write"], hold=["call"], approvers=["sec"]), tmp_path)
     )
     v = s.judge.command(3, query("CALL refresh_totals()"))
-    assert v.held is not None and v.forward is None and v.reply is None
+    assert v.held is not None
+    assert v.forward is None
+    assert v.reply is None
     assert v.on_approval == _native.mysql_packet(3, query("CALL refresh_totals()")).data
     assert v.held.decision.klass == "call"
 
@@ -145,7 +150,8 @@ def test_init_db_is_recorded_as_a_use(tmp_path: Path) -> None:
     s = session(config(rule(name="r", allow=["read"]), tmp_path))
     s.judge.command(0, init_db("other"))
     (kind, payload) = s.recorder.records[0]
-    assert kind == "c2u" and payload == b"USE `other`"  # the client-to-upstream text
+    assert kind == "c2u"
+    assert payload == b"USE `other`"
     assert s.events()[-1]["classes"] == ["harmless", "use"]
 
 
@@ -177,9 +183,13 @@ def test_prepare_then_execute_by_statement_id(tmp_path: Path) -> None:
         v = s.judge.command(0, packet)
         assert (v.forward, v.expect) == (_native.mysql_packet(0, packet).data, expect)
     v = s.judge.command(0, close(7))
-    assert (v.forward, v.expect) == (_native.mysql_packet(0, close(7)).data, _native.MySqlExpect.NONE)
+    assert (v.forward, v.expect) == (
+        _native.mysql_packet(0, close(7)).data,
+        _native.MySqlExpect.NONE,
+    )
     v = s.judge.command(0, execute(7))  # closed: unknown now
-    assert v.forward is None and v.reply is not None
+    assert v.forward is None
+    assert v.reply is not None
     assert parse_err(v.reply).code == 1243
 
 
@@ -187,7 +197,8 @@ def test_prepare_then_execute_by_statement_id(tmp_path: Path) -> None:
 def test_an_unknown_statement_id_is_refused(packet: bytes, tmp_path: Path) -> None:
     s = session(config(rule(name="r", allow=EVERY_CLASS), tmp_path))
     v = s.judge.command(4, packet)
-    assert v.forward is None and v.reply is not None
+    assert v.forward is None
+    assert v.reply is not None
     err = parse_err(v.reply)
     assert (err.seq, err.code, err.state) == (5, 1243, "HY000")
     assert "statement id 9 was not prepared through limen" in err.message
@@ -204,7 +215,8 @@ def test_unanswered_commands_of_an_unknown_id_are_dropped(packet: bytes, tmp_pat
 def test_a_denied_prepare_is_never_remembered(tmp_path: Path) -> None:
     s = session(config(rule(name="r", allow=["read"]), tmp_path))
     v = s.judge.command(0, prepare("DELETE FROM users WHERE id = ?"))
-    assert v.reply is not None and v.forward is None
+    assert v.reply is not None
+    assert v.forward is None
     s.judge.response([_native.MySqlPrepareOk(statement_id=3)], 2)
     assert parse_err(s.judge.command(0, execute(3)).reply or b"").code == 1243
 
@@ -221,11 +233,13 @@ def test_a_held_prepare_is_held_at_every_execute(tmp_path: Path) -> None:
     s = session(config(rule(name="c", allow=["read"], hold=["write"], approvers=["sec"]), tmp_path))
     sql = "UPDATE users SET name = ? WHERE id = ?"
     v = s.judge.command(0, prepare(sql))
-    assert v.forward is not None and v.held is None  # preparing runs nothing
+    assert v.forward is not None
+    assert v.held is None
     s.judge.response([_native.MySqlPrepareOk(statement_id=1)], 2)
     for _ in range(2):
         v = s.judge.command(0, execute(1))
-        assert v.held is not None and v.forward is None
+        assert v.held is not None
+        assert v.forward is None
         assert v.on_approval == _native.mysql_packet(0, execute(1)).data
         assert v.statement == sql.encode()
         assert s.events()[-1]["action"] == "hold"
@@ -253,11 +267,14 @@ def test_reset_connection_forgets_prepared_statements(tmp_path: Path) -> None:
         (b"\x04users\x00", "field_list", "FIELD_LIST"),
     ],
 )
-def test_plain_commands(packet: bytes, command: str | None, expect: str | None, tmp_path: Path) -> None:
+def test_plain_commands(
+    packet: bytes, command: str | None, expect: str | None, tmp_path: Path
+) -> None:
     s = session(config(rule(name="r", allow=["read"]), tmp_path))
     v = s.judge.command(0, packet)
     if command is None:
-        assert v.forward is None and v.reply is not None
+        assert v.forward is None
+        assert v.reply is not None
         assert parse_err(v.reply).code == 1227
     else:
         assert v.command == command
@@ -287,7 +304,8 @@ def test_quit_and_change_user_are_the_driver_s(tmp_path: Path) -> None:
 def test_refused_commands(packet: bytes, code: int, state: str, tmp_path: Path) -> None:
     s = session(config(rule(name="r", allow=[*EVERY_CLASS, "unknown"]), tmp_path))
     v = s.judge.command(255, packet)
-    assert v.forward is None and v.reply is not None
+    assert v.forward is None
+    assert v.reply is not None
     err = parse_err(v.reply)
     assert (err.seq, err.code, err.state) == (0, code, state)  # 255 + 1 wraps
     assert "is not allowed through the gateway" in err.message
@@ -301,7 +319,8 @@ def test_no_backslash_escapes_changes_the_judgement(tmp_path: Path) -> None:
     assert s.judge.command(0, query(sql)).forward is not None  # one string
     s.judge.response([_native.MySqlOkSeen(status=NO_BACKSLASH_ESCAPES)], NO_BACKSLASH_ESCAPES)
     v = s.judge.command(0, query(sql))  # the cached allow must not be reused
-    assert v.forward is None and v.reply is not None
+    assert v.forward is None
+    assert v.reply is not None
     s.judge.response([_native.MySqlOkSeen()], 2)
     assert s.judge.command(0, query(sql)).forward is not None
 
@@ -315,7 +334,8 @@ def test_a_malformed_command_raises(tmp_path: Path) -> None:
 def test_invalid_utf8_is_denied(tmp_path: Path) -> None:
     s = session(config(rule(name="r", allow=[*EVERY_CLASS, "unknown"]), tmp_path))
     v = s.judge.command(0, b"\x03SELECT '\xff'")
-    assert v.reply is not None and v.forward is None
+    assert v.reply is not None
+    assert v.forward is None
 
 
 def test_dangers_are_refused_in_postgres_rules(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from limen.config.schema.base import MYSQL_DANGERS
 
 __all__ = [
     "ADMIN",
+    "DANGERS",
     "DDL",
     "HARMLESS",
     "READ",
@@ -23,7 +24,6 @@ __all__ = [
     "UNBOUNDED_WRITE",
     "UNKNOWN",
     "WRITE",
-    "DANGERS",
     "Classification",
     "StatementInfo",
     "most_dangerous",

@@ -46,34 +46,36 @@ from typing import Final
 
 from limen import _native
 from limen.config import Rule
+from limen.gateway.mysql.colscan import (
+    Refused,
+    complex_query,
+    ident,
+    scan_copies,
+    scan_predicates,
+    star,
+    tainted_views,
+)
 from limen.policy import Decision
 from limen.policy.mysql import Server
-from limen.policy.mysql.lexer import NUMBER, OP, QIDENT, VAR, WORD, LexError, Token, tokenize
+from limen.policy.mysql.lexer import VAR, LexError, tokenize
 
-__all__ = ["DERIVED", "MySqlColumns", "Catalog", "load", "mask_rules"]
+__all__ = ["DERIVED", "Catalog", "MySqlColumns", "PlanSpec", "load", "mask_rules", "read_catalog"]
 
 DERIVED: Final = b"[MASKED:derived]"
 SYSTEM_SCHEMAS: Final = ("information_schema", "mysql", "performance_schema", "sys")
-_NOT_SYSTEM = ", ".join(f"'{s}'" for s in SYSTEM_SCHEMAS)
 CATALOG_SQL: Final = (
     "SELECT 't', TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
-    f"WHERE TABLE_SCHEMA NOT IN ({_NOT_SYSTEM}) "
+    "WHERE TABLE_SCHEMA NOT IN ('information_schema', 'mysql', 'performance_schema', 'sys') "
     "UNION ALL SELECT 'c', TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS "
-    f"WHERE TABLE_SCHEMA NOT IN ({_NOT_SYSTEM}) "
+    "WHERE TABLE_SCHEMA NOT IN ('information_schema', 'mysql', 'performance_schema', 'sys') "
     "UNION ALL SELECT 'v', TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS "
-    f"WHERE TABLE_SCHEMA NOT IN ({_NOT_SYSTEM}) "
+    "WHERE TABLE_SCHEMA NOT IN ('information_schema', 'mysql', 'performance_schema', 'sys') "
     "UNION ALL SELECT 'r', ROUTINE_SCHEMA, ROUTINE_NAME, NULL FROM information_schema.ROUTINES "
-    f"WHERE ROUTINE_SCHEMA NOT IN ({_NOT_SYSTEM})"
+    "WHERE ROUTINE_SCHEMA NOT IN ('information_schema', 'mysql', 'performance_schema', 'sys')"
 )
 """Base tables and views of every schema the upstream user sees (system
 schemas aside), their columns, view definitions and stored routines."""
 
-_PREDICATE: Final = frozenset({"WHERE", "ON", "USING", "HAVING", "ORDER", "GROUP", "PARTITION"})
-_ALIASABLE: Final = frozenset({"HAVING", "ORDER", "GROUP"})
-_POSITIONAL: Final = frozenset({"ORDER", "GROUP"})
-_OTHER: Final = frozenset({"SELECT", "FROM", "SET", "LIMIT", "VALUES", "INTO", "JOIN", "WINDOW"})
-_QUERY_STARTS: Final = frozenset({"SELECT", "WITH", "VALUES", "TABLE"})
-_SET_OPS: Final = frozenset({"UNION", "INTERSECT", "EXCEPT"})
 _READS: Final = frozenset({"harmless", "read"})
 
 
@@ -103,8 +105,28 @@ def mask_rules(rules: Iterable[Rule]) -> tuple[dict[str, frozenset[str]], frozen
     return {k: frozenset(v) for k, v in names.items()}, frozenset(deny)
 
 
-class Refused(Exception):
-    """A statement refused for a masked column."""
+@dataclass(frozen=True)
+class PlanSpec:
+    """The arguments of the last plan made (recorded, and read by tests)."""
+
+    columns: list[tuple[str | None, str, str, bytes]]
+    derived: bytes | None
+    base_tables: list[tuple[str, str]] | None
+
+    def masks(self, schema: str, org_table: str, org_name: str) -> bool:
+        """Whether the relay masks a column of this ``ColumnDefinition``
+        (contract A's rule, for tests and the docs)."""
+        low = (schema.lower(), org_table.lower(), org_name.lower())
+        for s, t, c, _ in self.columns:
+            if (s is None or s.lower() == low[0]) and (t.lower(), c.lower()) == low[1:]:
+                return True
+        if self.derived is None:
+            return False
+        if not org_table or not org_name:
+            return True
+        if self.base_tables is None:
+            return False
+        return (low[0], low[1]) not in {(s.lower(), t.lower()) for s, t in self.base_tables}
 
 
 class MySqlColumns:
@@ -132,8 +154,9 @@ class MySqlColumns:
         self.cacheable = True
         self.refused = False
         """The last judged statement was refused for a masked column."""
+        self.spec = PlanSpec([], None, None)
         self.direct = _direct(catalog, masker)
-        self.tainted = _tainted_views(catalog, frozenset(names))
+        self.tainted = tainted_views(catalog.views, catalog.routines, frozenset(names))
         self._lower_tables = {(s.lower(), t.lower()) for s, t in catalog.base_tables}
         self._lower_views = {(s.lower(), t.lower()) for s, t in catalog.views}
 
@@ -142,7 +165,13 @@ class MySqlColumns:
 
     def everything(self) -> _native.MySqlColumnPlan:
         """A plan that masks every column."""
-        return _native.MySqlColumnPlan(self.direct, DERIVED, [])
+        return self._make(DERIVED, [])
+
+    def _make(
+        self, derived: bytes | None, base_tables: list[tuple[str, str]] | None
+    ) -> _native.MySqlColumnPlan:
+        self.spec = PlanSpec(self.direct, derived, base_tables)
+        return _native.MySqlColumnPlan(self.direct, derived, base_tables)
 
     def judge(self, decision: Decision, sql: str, *, extended: bool, name: str) -> Decision:
         """Plans an allowed (or held) statement; a refusal is a denial."""
@@ -165,9 +194,7 @@ class MySqlColumns:
 
     def _plan(self, decision: Decision, sql: str) -> _native.MySqlColumnPlan:
         try:
-            statements = tokenize(
-                sql, server=self.server, backslash_escapes=self.backslash_escapes
-            )
+            statements = tokenize(sql, server=self.server, backslash_escapes=self.backslash_escapes)
         except LexError:
             return self.everything()
         tokens = [t for stmt in statements for t in stmt]
@@ -187,21 +214,21 @@ class MySqlColumns:
                 views = True
                 if key in self.tainted:
                     hidden = True  # a masked value under another name
-        mentions = [t for t in tokens if _ident(t) and t.text.lower() in self.names]
-        wide = bool(mentions) or _star(tokens)
-        complex_ = _complex(tokens)
+        mentions = [t for t in tokens if ident(t) and t.text.lower() in self.names]
+        whole = star(tokens)
+        complex_ = complex_query(tokens)
+        # a * of a base table is masked by the rules; of a derived table it hides names
+        wide = bool(mentions) or (whole and complex_)
         if self.deny:
-            self._predicates(tokens, wide, complex_)
-        if wide and not decision.classes <= _READS:
-            self._copies(tokens, decision)
+            scan_predicates(tokens, self.deny, wide or whole, complex_)
+        if (mentions or whole) and not decision.classes <= _READS:
+            scan_copies(tokens, decision.classes, self.names)
         if hidden or (wide and (complex_ or views)):
             plan = self.everything()
         elif wide:
-            plan = _native.MySqlColumnPlan(
-                self.direct, DERIVED, sorted(self.catalog.base_tables)
-            )
+            plan = self._make(DERIVED, sorted(self.catalog.base_tables))
         else:
-            plan = _native.MySqlColumnPlan(self.direct)
+            plan = self._make(None, None)
             self.cacheable = True
         if mentions or hidden or wide:
             self.masked = [{"statement": 1, "masked": "derived" if hidden or wide else "direct"}]
@@ -219,157 +246,6 @@ class MySqlColumns:
             return key
         return None
 
-    def _predicates(self, tokens: list[Token], wide: bool, complex_: bool) -> None:
-        """``mask_predicates = "deny"``: refuses conditions on masked columns."""
-        aliases = {
-            tokens[i + 1].text.lower()
-            for i, t in enumerate(tokens[:-1])
-            if t.upper == "AS" and _ident(tokens[i + 1])
-        }
-        stack: list[str] = [""]
-        any_predicate = False
-        for t in tokens:
-            if t.kind == OP and t.text == "(":
-                stack.append(stack[-1] if stack[-1] in _PREDICATE else "")
-                continue
-            if t.kind == OP and t.text == ")":
-                if len(stack) > 1:
-                    stack.pop()
-                continue
-            region = t.upper
-            if region in _PREDICATE or region in _OTHER:
-                # a subquery inside a condition stays a condition
-                inside = len(stack) > 1 and stack[-2] in _PREDICATE
-                stack[-1] = region if region in _PREDICATE or not inside else stack[-2]
-                any_predicate = any_predicate or region in _PREDICATE
-                continue
-            if stack[-1] not in _PREDICATE:
-                continue
-            if _ident(t) and t.text.lower() in self.deny:
-                raise Refused(f"{t.text} is masked and used in a condition ({stack[-1]})")
-            if wide and stack[-1] in _ALIASABLE:
-                positional = t.kind == NUMBER and stack[-1] in _POSITIONAL
-                if positional or (_ident(t) and t.text.lower() in aliases):
-                    raise Refused("a masked column may be used in a condition by position or alias")
-        if wide and complex_ and any_predicate:
-            raise Refused("a masked column may reach a condition through a subquery")
-
-    def _copies(self, tokens: list[Token], decision: Decision) -> None:
-        """Refuses a write that would copy a masked value (see the module docs)."""
-        if decision.classes - {"harmless", "read", "write", "unbounded-write"}:
-            raise Refused("a schema change or administrative statement names a masked column")
-        lead = tokens[0].upper if tokens else ""
-        source = list(tokens)
-        if lead in ("INSERT", "REPLACE"):
-            source = _without_insert_targets(tokens)
-        elif lead == "UPDATE":
-            source = _without_set_targets(tokens)
-        if lead in ("UPDATE", "DELETE"):
-            source = _before_where(source)
-        if any(_ident(t) and t.text.lower() in self.names for t in source) or _star(source):
-            raise Refused("the statement would copy a masked value into a table")
-
-
-def _ident(t: Token) -> bool:
-    return t.kind in (WORD, QIDENT)
-
-
-def _star(tokens: list[Token]) -> bool:
-    """Whether the statement reads whole rows: a ``*`` column (not
-    ``COUNT(*)``, not a product) or a ``TABLE t`` query."""
-    insert = bool(tokens) and tokens[0].upper in ("INSERT", "REPLACE")
-    for i, t in enumerate(tokens):
-        prev = tokens[i - 1] if i > 0 else None
-        before = prev.upper if prev is not None else ""
-        if t.kind == OP and t.text == "*":
-            if prev is None or before in ("SELECT", "DISTINCT", "ALL", "DISTINCTROW"):
-                return True
-            if prev.kind == OP and prev.text in (",", "."):
-                return True
-        elif t.upper == "TABLE":
-            if prev is None or before in _SET_OPS or before in ("ALL", "DISTINCT"):
-                return True
-            if prev.kind == OP and prev.text == "(" or (insert and before != "INTO"):
-                return True
-    return False
-
-
-def _complex(tokens: list[Token]) -> bool:
-    if tokens and tokens[0].upper == "WITH":
-        return True
-    for i, t in enumerate(tokens):
-        if t.upper in _SET_OPS:
-            return True
-        if t.kind == OP and t.text == "(" and i + 1 < len(tokens):
-            if tokens[i + 1].upper in _QUERY_STARTS:
-                return True
-    return False
-
-
-def _without_insert_targets(tokens: list[Token]) -> list[Token]:
-    """INSERT's tokens without its column list (the first parenthesis
-    after the table name, when it holds no query)."""
-    for i, t in enumerate(tokens):
-        if t.kind == OP and t.text == "(":
-            if i + 1 < len(tokens) and tokens[i + 1].upper in _QUERY_STARTS:
-                return tokens
-            depth = 0
-            for j in range(i, len(tokens)):
-                if tokens[j].kind == OP and tokens[j].text in "()":
-                    depth += 1 if tokens[j].text == "(" else -1
-                    if depth == 0:
-                        return tokens[:i] + tokens[j + 1 :]
-            return tokens
-        if t.upper in ("VALUES", "VALUE", "SELECT", "SET", "TABLE", "WITH"):
-            return tokens
-    return tokens
-
-
-def _without_set_targets(tokens: list[Token]) -> list[Token]:
-    """UPDATE's tokens without the columns it assigns (``col =`` at the top
-    level of SET, possibly qualified)."""
-    out: list[Token] = []
-    depth = 0
-    in_set = False
-    start = True
-    for i, t in enumerate(tokens):
-        if t.kind == OP and t.text in "()":
-            depth += 1 if t.text == "(" else -1
-        if depth == 0 and t.upper == "SET":
-            in_set, start = True, True
-            out.append(t)
-            continue
-        if depth == 0 and t.upper in ("WHERE", "ORDER", "LIMIT"):
-            in_set = False
-        if in_set and depth == 0 and t.kind == OP and t.text == ",":
-            start = True
-        elif in_set and start and _ident(t) and _is_target(tokens, i):
-            continue
-        elif in_set and start and t.kind == OP and t.text == ".":
-            continue
-        elif in_set and depth == 0 and t.kind == OP and t.text == "=":
-            start = False
-        out.append(t)
-    return out
-
-
-def _is_target(tokens: list[Token], i: int) -> bool:
-    """Whether tokens[i] is part of ``a.b.c =``."""
-    j = i + 1
-    while j + 1 < len(tokens) and tokens[j].kind == OP and tokens[j].text == ".":
-        j += 2
-    return j < len(tokens) and tokens[j].kind == OP and tokens[j].text == "="
-
-
-def _before_where(tokens: list[Token]) -> list[Token]:
-    depth = 0
-    for i, t in enumerate(tokens):
-        if t.kind == OP and t.text in "()":
-            depth += 1 if t.text == "(" else -1
-        if depth == 0 and t.upper == "WHERE":
-            return tokens[:i]
-    return tokens
-
 
 def _direct(catalog: Catalog, masker: _native.Masker) -> list[tuple[str | None, str, str, bytes]]:
     out: list[tuple[str | None, str, str, bytes]] = []
@@ -383,33 +259,6 @@ def _direct(catalog: Catalog, masker: _native.Masker) -> list[tuple[str | None, 
             if rep is not None:
                 out.append((schema, table, col, rep))
     return out
-
-
-def _tainted_views(catalog: Catalog, names: frozenset[str]) -> frozenset[tuple[str, str]]:
-    """Views whose definition names a masked column, a tainted view or a
-    stored routine (to a fixpoint), lower case; unreadable ones too."""
-    words: dict[tuple[str, str], set[str]] = {}
-    for (schema, view), text in catalog.views.items():
-        try:
-            stmts = tokenize(text, server=None)
-            words[(schema.lower(), view.lower())] = {
-                t.text.lower() for s in stmts for t in s if _ident(t)
-            } | {"*" for s in stmts for t in s if t.kind == OP and t.text == "*"}
-        except LexError:
-            words[(schema.lower(), view.lower())] = {"*"}
-        if not text.strip():  # no definition shown (no SHOW VIEW privilege)
-            words[(schema.lower(), view.lower())] = {"*"}
-    routines = {r.lower() for r in catalog.routines}
-    tainted: set[tuple[str, str]] = set()
-    changed = True
-    while changed:
-        changed = False
-        bad = names | routines | {v for _, v in tainted} | {"*"}
-        for key, seen in words.items():
-            if key not in tainted and seen & bad:
-                tainted.add(key)
-                changed = True
-    return frozenset(tainted)
 
 
 def _refused(decision: Decision, why: str) -> Decision:

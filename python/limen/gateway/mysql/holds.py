@@ -62,7 +62,9 @@ class MySqlHolds:
                 timeout=format_duration(timeout),
             )
 
-        outcome = await holds.hold(decision, self.mask(verdict.statement), notify=notify, watch=watch)
+        outcome = await holds.hold(
+            decision, self.mask(verdict.statement), notify=notify, watch=watch
+        )
         if outcome.gone:
             return dataclasses.replace(
                 verdict, forward=None, reply=None, held=None, on_approval=None, command="gone"

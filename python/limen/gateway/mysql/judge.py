@@ -172,7 +172,9 @@ class MySqlJudge:
                 return self._statement(seq, raw, sql, "init_db", expect.OK, prepare=False)
             case _native.MySqlFieldList(table=table):
                 sql = b"SHOW COLUMNS FROM `" + table.replace(b"`", b"``") + b"`"
-                return self._statement(seq, raw, sql, "field_list", expect.FIELD_LIST, prepare=False)
+                return self._statement(
+                    seq, raw, sql, "field_list", expect.FIELD_LIST, prepare=False
+                )
             case _native.MySqlStmtExecute(statement_id=sid):
                 return self._execute(seq, raw, sid)
             case _native.MySqlStmtFetch(statement_id=sid):
@@ -372,4 +374,3 @@ class MySqlJudge:
             klass=decision.klass,
             command=command,
         )
-
