@@ -167,6 +167,7 @@ def test_prepare_then_execute_by_statement_id(tmp_path: Path) -> None:
     s.judge.response([_native.MySqlPrepareOk(statement_id=7)], 2)
     v = s.judge.command(0, execute(7))
     assert (v.command, v.expect, v.reply) == ("execute", _native.MySqlExpect.EXECUTE, None)
+    assert v.statement_id == 7
     assert v.forward == _native.mysql_packet(0, execute(7)).data
     last = s.events()[-1]
     assert (last["command"], last["statement_id"], last["action"], last["rule"]) == (

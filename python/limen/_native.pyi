@@ -998,7 +998,10 @@ class MySqlColumnDefinition:
 
 def mysql_parse_column_definition(payload: bytes, caps: int, /) -> MySqlColumnDefinition: ...
 
-# --- MySQL relay (contract A of notes/ISSUE14_PLAN.md; owner: mysql-relay).
+# The server-side relay (MySqlServerRelay.feed): the upstream's response to one
+# command, rows masked (content masker + MySqlColumnPlan), lengths rewritten,
+# packets re-split at 16 MiB, sequence ids continuous; small events out.
+@final
 class MySqlExpect(enum.Enum):
     OK = 0
     QUERY = 1
@@ -1008,15 +1011,19 @@ class MySqlExpect(enum.Enum):
     FIELD_LIST = 5
     RAW = 6
     NONE = 7
+    @property
+    def label(self) -> str: ...
 
 @final
 class MySqlColumnPlan:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         columns: list[tuple[str | None, str, str, bytes]],
         derived: bytes | None = None,
         base_tables: list[tuple[str, str]] | None = None,
-    ) -> None: ...
+    ) -> MySqlColumnPlan: ...
+    @property
+    def empty(self) -> bool: ...
 
 @final
 class MySqlOkSeen:
@@ -1053,3 +1060,35 @@ class MySqlInfileRequest:
     def filename(self) -> bytes: ...
 
 MySqlRelayEvent = MySqlOkSeen | MySqlErrSeen | MySqlPrepareOk | MySqlInfileRequest
+
+@final
+class MySqlRelayOut:
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def events(self) -> list[MySqlRelayEvent]: ...
+
+@final
+class MySqlServerRelay:
+    def __new__(
+        cls, masker: Masker | None, caps: int, *, max_packet_size: int = 16777216
+    ) -> MySqlServerRelay: ...
+    def expect(
+        self,
+        expect: MySqlExpect,
+        seq: int,
+        plan: MySqlColumnPlan | None = None,
+        *,
+        statement_id: int | None = None,
+    ) -> None: ...
+    def forget_statement(self, statement_id: int) -> None: ...
+    def feed(self, chunk: bytes | bytearray) -> MySqlRelayOut: ...
+    def refuse_infile(self, code: int, sql_state: str, message: bytes) -> bytes: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def masked_values(self) -> int: ...

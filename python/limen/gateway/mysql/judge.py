@@ -26,6 +26,7 @@ ERR packet (sequence id = the command's + 1) and sends nothing upstream.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -106,6 +107,9 @@ class MySqlVerdict:
     """For a held verdict: what to forward once approved."""
     statement: bytes = b""
     """For a held verdict: the statement text (approvers see it masked)."""
+    statement_id: int | None = None
+    """The binary-protocol statement the command names (execute, fetch,
+    reset, send_long_data, close), for the relay."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,8 @@ class MySqlJudge:
                 return self._known(seq, raw, sid, "send_long_data", expect.NONE)
             case _native.MySqlStmtClose(statement_id=sid):
                 known = self.statements.pop(sid, None) is not None
-                return self._plain(seq, raw if known else None, "close", expect.NONE)
+                v = self._plain(seq, raw if known else None, "close", expect.NONE)
+                return dataclasses.replace(v, statement_id=sid)
             case _native.MySqlPing():
                 return self._plain(seq, raw, "ping", expect.OK)
             case _native.MySqlStatistics():
@@ -294,15 +299,20 @@ class MySqlJudge:
                 "execute",
                 on_approval=raw,
                 statement=prepared.sql,
+                statement_id=sid,
             )
-        return MySqlVerdict(raw, None, expect.EXECUTE, seq, prepared.plan, None, "execute")
+        return MySqlVerdict(
+            raw, None, expect.EXECUTE, seq, prepared.plan, None, "execute", statement_id=sid
+        )
 
     def _known(
         self, seq: int, raw: bytes, sid: int, command: str, expect: _native.MySqlExpect
     ) -> MySqlVerdict:
         prepared = self.statements.get(sid)
         if prepared is not None:
-            return MySqlVerdict(raw, None, expect, seq, prepared.plan, None, command)
+            return MySqlVerdict(
+                raw, None, expect, seq, prepared.plan, None, command, statement_id=sid
+            )
         if expect == _native.MySqlExpect.NONE:  # no answer is expected: drop it
             return self._plain(seq, None, command, expect)
         return self._unknown_statement(seq, sid, command)
