@@ -166,6 +166,10 @@ ADVERSARIAL = [
     "SELECT IF(id = 1, email, name) AS name FROM users",
     "SELECT GROUP_CONCAT(email) FROM users",
     "SELECT mail_of(1)",
+    "EXECUTE IMMEDIATE 'SELECT CONCAT(email) FROM users'",
+    "SELECT * FROM users PROCEDURE ANALYSE()",
+    "SELECT CONCAT(em, '') FROM (SELECT email AS em FROM users) AS users",
+    "SELECT UPPER(`EMAIL`) FROM users",
     "SELECT /*!email,*/ id FROM users",
     "SELECT id, `e``mail` FROM (SELECT email AS `e``mail`, id FROM users) t",
 ]
@@ -253,6 +257,34 @@ def test_writes_that_copy_a_masked_value_are_refused(
     s = judged(cols, tmp_path)
     v = s.judge.command(0, query(sql))
     assert (v.reply is not None) == refused, sql
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "EXECUTE IMMEDIATE 'SELECT CONCAT(email) FROM users'",
+        "PREPARE p FROM 'SELECT CONCAT(email) FROM users'",
+        "EXECUTE p",
+        "CALL report",
+        "SELECT id FROM users PROCEDURE ANALYSE()",
+        "SELECT @v",
+        "SELECT mail_of(1)",
+        "SELECT 1; SELECT 2",
+    ],
+)
+def test_what_limen_cannot_see_through_masks_every_column(sql: str, cols: MySqlColumns) -> None:
+    cfg = config(
+        rule(
+            name="r",
+            allow=["read", "write", "unknown", "call", "multi-statement"],
+            mask=["column:users.email"],
+        ),
+        Path("."),
+    )
+    s = session(cfg, columns=cols)
+    v = s.judge.command(0, query(sql))
+    assert v.reply is None, sql
+    assert (cols.spec.derived, cols.spec.base_tables) == (b"[MASKED:derived]", [])
 
 
 def test_a_relation_made_after_login_is_masked_whole(cols: MySqlColumns, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ resources are all ``mysql``): a statement showing one is denied unless a rule
 names it (docs/mysql-classifier.md). ``prepare-from-variable`` is not among
 them: such a statement is ``unknown``."""
 MYSQL_DANGERS: Final[tuple[str, ...]] = get_args(MysqlDanger)
-RuleClass = StatementClass | MysqlDanger
+RuleClass = Literal[StatementClass, MysqlDanger]
 """What ``allow``/``hold``/``deny`` accept."""
 Protocol = Literal["postgres", "mysql", "ssh", "http", "kubernetes"]
 PROTOCOLS: Final[tuple[str, ...]] = get_args(Protocol)

@@ -77,6 +77,12 @@ CATALOG_SQL: Final = (
 schemas aside), their columns, view definitions and stored routines."""
 
 _READS: Final = frozenset({"harmless", "read"})
+#: Words of statements whose results limen cannot relate to the text: prepared
+#: or immediate text, procedures' result sets, PROCEDURE ANALYSE (min/max
+#: values), HANDLER reads.
+_OPAQUE: Final = frozenset(
+    {"EXECUTE", "PREPARE", "IMMEDIATE", "CALL", "PROCEDURE", "ANALYSE", "HANDLER"}
+)
 
 
 @dataclass(frozen=True)
@@ -204,6 +210,7 @@ class MySqlColumns:
             or classification is None
             or any(s.executes or s.functions for s in classification.statements)
             or any(t.kind == VAR and not t.text.startswith("@@") for t in tokens)
+            or any(t.upper in _OPAQUE for t in tokens)
         )
         views = False
         for table in decision.tables:

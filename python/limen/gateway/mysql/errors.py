@@ -84,6 +84,7 @@ def denial(seq: int, decision: Decision, *, code: int | None = None) -> bytes:
     """The ERR packet of a denied statement: the message, the rule and the
     class, and what can be approved (a denial cannot: only holds are)."""
     hint = decision.hint or "ask for a rule that allows this statement class"
+    hint = hint.replace("PostgreSQL's parser", "MySQL's parser")  # the engine's unknown hint
     text = (
         f"limen: {decision.message} [rule: {decision.rule or '(none)'}; {label(decision.klass)}; "
         f"action: deny, a denied statement cannot be approved] {hint}"

@@ -230,13 +230,20 @@ class MySqlJudge:
                 self.columns.use(self._pending_use[0])
             self._pending_use = None
         if self._pending_reset and ok:
-            self.statements.clear()
-            self.policy.forget_prepared()
+            self.forget_all()
             self._pending_reset = False
         backslash = not status & NO_BACKSLASH_ESCAPES
         self.policy.backslash_escapes = backslash
         if self.columns is not None:
             self.columns.backslash_escapes = backslash
+
+    def forget_all(self) -> None:
+        """Forget every prepared statement (the server did: a
+        ``COM_RESET_CONNECTION`` or a ``COM_CHANGE_USER`` that succeeded;
+        the driver calls this after the latter)."""
+        self.statements.clear()
+        self._pending_prepare = None
+        self.policy.forget_prepared()
 
     # --- internals ----------------------------------------------------------------
 
