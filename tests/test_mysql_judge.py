@@ -5,9 +5,12 @@ a client gets (code, SQLSTATE, sequence id, message)."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from limen import _native
 from limen.config import ConfigError
@@ -348,3 +351,20 @@ upstream = "127.0.0.1:5432"
 """
     with pytest.raises(ConfigError, match="MySQL danger"):
         config(text + rule(name="r", resources=["pg", "shop"], allow=["read", "call"]), tmp_path)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    picked=st.lists(st.sampled_from(sorted(SHOWS)), min_size=1, max_size=3, unique=True),
+    named=st.sets(st.sampled_from(sorted(SHOWS))),
+)
+def test_a_query_runs_only_when_every_danger_it_shows_is_named(
+    picked: list[str], named: set[str]
+) -> None:
+    sql = "; ".join(SHOWS[d] for d in picked)
+    shows = set(picked) | ({"multi-statement"} if len(picked) > 1 else set())
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = config(rule(name="r", allow=[*EVERY_CLASS, *sorted(named)]), Path(tmp))
+    s = session(cfg)
+    v = s.judge.command(0, query(sql))
+    assert (v.forward is not None) == (shows <= named), (sql, named)
