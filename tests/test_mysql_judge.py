@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from limen import _native
 from limen.config import ConfigError
-from limen.gateway.mysql.judge import NO_BACKSLASH_ESCAPES
+from limen.gateway.mysql.judge import LAST_PREPARED, NO_BACKSLASH_ESCAPES
 from limen.policy.classes import DANGERS
 from limen.policy.mysql import DANGERS as CLASSIFIER_DANGERS
 from mysql_judge_support import (
@@ -368,3 +368,19 @@ def test_a_query_runs_only_when_every_danger_it_shows_is_named(
     s = session(cfg)
     v = s.judge.command(0, query(sql))
     assert (v.forward is not None) == (shows <= named), (sql, named)
+
+
+def test_mariadb_s_last_prepared_statement_id(tmp_path: Path) -> None:
+    s = session(config(rule(name="r", allow=["read"]), tmp_path))
+    s.judge.command(0, prepare("SELECT id FROM users WHERE id = ?"))
+    s.judge.response([_native.MySqlPrepareOk(statement_id=4)], 2)
+    v = s.judge.command(0, execute(LAST_PREPARED))
+    assert v.forward == _native.mysql_packet(0, execute(LAST_PREPARED)).data
+    assert v.expect == _native.MySqlExpect.EXECUTE
+    # a refused prepare: the server's last one is an older statement, not the client's
+    refused = s.judge.command(0, prepare("DELETE FROM users"))
+    assert refused.reply is not None
+    v = s.judge.command(0, execute(LAST_PREPARED))
+    assert v.forward is None
+    assert parse_err(v.reply or b"").code == 1243
+    assert s.judge.command(0, execute(4)).forward is not None  # by its own id it still runs

@@ -40,6 +40,7 @@ __all__ = [
     "ER_UNKNOWN_COM",
     "ER_UNKNOWN_STMT_HANDLER",
     "MAX_MESSAGE",
+    "REFUSED_COMMANDS",
     "code_for",
     "denial",
     "err_packet",
@@ -52,6 +53,24 @@ ER_SPECIFIC_ACCESS_DENIED: Final = 1227
 ER_UNKNOWN_STMT_HANDLER: Final = 1243
 ER_UNKNOWN_COM: Final = 1047
 MAX_MESSAGE: Final = 512
+
+#: Command codes refused by name (``COM_PROCESS_KILL`` is parsed on its own).
+REFUSED_COMMANDS: Final = {
+    0x05: "COM_CREATE_DB",
+    0x06: "COM_DROP_DB",
+    0x08: "COM_SHUTDOWN",
+    0x07: "COM_REFRESH",
+    0x0A: "COM_PROCESS_INFO",
+    0x0D: "COM_DEBUG",
+    0x10: "COM_DELAYED_INSERT",
+    0x12: "COM_BINLOG_DUMP",
+    0x13: "COM_TABLE_DUMP",
+    0x14: "COM_CONNECT_OUT",
+    0x15: "COM_REGISTER_SLAVE",
+    0x1D: "COM_DAEMON",
+    0x1E: "COM_BINLOG_DUMP_GTID",
+    0xFA: "COM_STMT_BULK_EXECUTE",
+}
 
 _TABLE_LEVEL: Final = frozenset({"harmless", "read", "write", "unbounded-write"})
 

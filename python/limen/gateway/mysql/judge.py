@@ -29,87 +29,33 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final
 
 import msgspec
 
 from limen import _native
-from limen.gateway.judging import HELD, ColumnHook, Judge, Verdict, local_denial
+from limen.gateway.judging import HELD, Judge, Verdict, local_denial
 from limen.gateway.mysql.errors import (
     ER_COLUMNACCESS_DENIED,
     ER_SPECIFIC_ACCESS_DENIED,
     ER_UNKNOWN_COM,
     ER_UNKNOWN_STMT_HANDLER,
+    REFUSED_COMMANDS,
     denial,
     err_packet,
 )
+from limen.gateway.mysql.verdict import MySqlVerdict, PlanSource
 from limen.policy import Decision, SessionPolicy
 from limen.policy.mysql import Server
 from limen.policy.mysql.session import MySqlSessionPolicy
 from limen.recording import EVENT
 
-__all__ = ["NO_BACKSLASH_ESCAPES", "MySqlJudge", "MySqlVerdict", "PlanSource"]
+__all__ = ["LAST_PREPARED", "NO_BACKSLASH_ESCAPES", "MySqlJudge", "MySqlVerdict", "PlanSource"]
 
+LAST_PREPARED: Final = 0xFFFFFFFF
+"""MariaDB's statement id for "the statement prepared last"."""
 NO_BACKSLASH_ESCAPES: Final = 0x0200
 """``SERVER_STATUS_NO_BACKSLASH_ESCAPES`` in an OK/EOF packet's status."""
-
-#: Command codes refused by name (``COM_PROCESS_KILL`` is parsed on its own).
-_REFUSED: Final = {
-    0x05: "COM_CREATE_DB",
-    0x06: "COM_DROP_DB",
-    0x08: "COM_SHUTDOWN",
-    0x07: "COM_REFRESH",
-    0x0A: "COM_PROCESS_INFO",
-    0x0D: "COM_DEBUG",
-    0x10: "COM_DELAYED_INSERT",
-    0x12: "COM_BINLOG_DUMP",
-    0x13: "COM_TABLE_DUMP",
-    0x14: "COM_CONNECT_OUT",
-    0x15: "COM_REGISTER_SLAVE",
-    0x1D: "COM_DAEMON",
-    0x1E: "COM_BINLOG_DUMP_GTID",
-    0xFA: "COM_STMT_BULK_EXECUTE",
-}
-
-
-class PlanSource(ColumnHook, Protocol):
-    """What the judge needs of the session's column masks
-    (:class:`limen.gateway.mysql.columns.MySqlColumns`)."""
-
-    plan: _native.MySqlColumnPlan | None
-    server: Server | None
-    backslash_escapes: bool
-    refused: bool
-
-    def use(self, database: str | None) -> None: ...
-
-
-@dataclass(frozen=True)
-class MySqlVerdict:
-    """What to do with one client command (the driver's relay loop)."""
-
-    forward: bytes | None
-    """Framed packet bytes for the upstream (the client's own)."""
-    reply: bytes | None
-    """Framed bytes for the client instead (the ERR of a refusal)."""
-    expect: _native.MySqlExpect
-    """The response that follows ``forward``."""
-    seq: int
-    """The command's sequence id (for ``relay.expect``)."""
-    plan: _native.MySqlColumnPlan | None
-    held: Verdict | None
-    """Not None: the statement waits for approval (:class:`MySqlHolds`)."""
-    command: str
-    """``query``, ``prepare``, ``execute``, ``init_db``, ``quit``, ``change_user``, ..."""
-    allow_infile: bool = False
-    """A rule allows ``local-infile`` for this statement."""
-    on_approval: bytes | None = None
-    """For a held verdict: what to forward once approved."""
-    statement: bytes = b""
-    """For a held verdict: the statement text (approvers see it masked)."""
-    statement_id: int | None = None
-    """The binary-protocol statement the command names (execute, fetch,
-    reset, send_long_data, close), for the relay."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +97,10 @@ class MySqlJudge:
             judge.columns = columns
         self.statements: dict[int, _Prepared] = {}
         self._pending_prepare: _Prepared | None = None
+        self._last_prepared: int | None = None
+        """The id of the last COM_STMT_PREPARE, when it was forwarded and
+        succeeded: MariaDB runs statement id 0xffffffff as "the last one
+        prepared" (its connectors send prepare and execute together)."""
         self._pending_use: tuple[str | None] | None = None
         self._pending_reset = False
 
@@ -188,7 +138,11 @@ class MySqlJudge:
             case _native.MySqlStmtSendLongData(statement_id=sid):
                 return self._known(seq, raw, sid, "send_long_data", expect.NONE)
             case _native.MySqlStmtClose(statement_id=sid):
+                if sid == LAST_PREPARED:
+                    sid = self._last_prepared if self._last_prepared is not None else sid
                 known = self.statements.pop(sid, None) is not None
+                if self._last_prepared == sid:
+                    self._last_prepared = None
                 v = self._plain(seq, raw if known else None, "close", expect.NONE)
                 return dataclasses.replace(v, statement_id=sid)
             case _native.MySqlPing():
@@ -207,7 +161,7 @@ class MySqlJudge:
             case _native.MySqlProcessKill():
                 return self._refuse_command(seq, "COM_PROCESS_KILL", ER_SPECIFIC_ACCESS_DENIED)
             case _native.MySqlOtherCommand(code=code):
-                name = _REFUSED.get(code)
+                name = REFUSED_COMMANDS.get(code)
                 if name is None:
                     return self._refuse_command(seq, f"command 0x{code:02x}", ER_UNKNOWN_COM)
                 return self._refuse_command(seq, name, ER_SPECIFIC_ACCESS_DENIED)
@@ -222,9 +176,11 @@ class MySqlJudge:
         for e in events:
             if isinstance(e, _native.MySqlPrepareOk) and self._pending_prepare is not None:
                 self.statements[e.statement_id] = self._pending_prepare
+                self._last_prepared = e.statement_id
                 self._pending_prepare = None
-        if failed:  # a failed prepare has no id
+        if failed and self._pending_prepare is not None:  # a failed prepare has no id
             self._pending_prepare = None
+            self._last_prepared = None
         if self._pending_use is not None and ok and not failed:
             if self.columns is not None:
                 self.columns.use(self._pending_use[0])
@@ -243,6 +199,7 @@ class MySqlJudge:
         the driver calls this after the latter)."""
         self.statements.clear()
         self._pending_prepare = None
+        self._last_prepared = None
         self.policy.forget_prepared()
 
     # --- internals ----------------------------------------------------------------
@@ -267,6 +224,8 @@ class MySqlJudge:
         verdict = self.judge.judge(sql, extended=prepare, name="", allow=raw, refuse=refuse)
         decision = verdict.decision
         plan = self.columns.plan if self.columns is not None else None
+        if prepare:
+            self._last_prepared = None
         if decision.action == "deny":
             assert isinstance(verdict.send, bytes)
             return MySqlVerdict(None, verdict.send, expect.NONE, seq, None, None, command)
@@ -287,9 +246,16 @@ class MySqlJudge:
             )
         return MySqlVerdict(raw, None, expect, seq, plan, None, command, allow_infile=infile)
 
+    def _prepared(self, sid: int) -> _Prepared | None:
+        if sid == LAST_PREPARED:
+            if self._last_prepared is None:
+                return None
+            sid = self._last_prepared
+        return self.statements.get(sid)
+
     def _execute(self, seq: int, raw: bytes, sid: int) -> MySqlVerdict:
         expect = _native.MySqlExpect
-        prepared = self.statements.get(sid)
+        prepared = self._prepared(sid)
         if prepared is None:
             return self._unknown_statement(seq, sid, "execute")
         decision = prepared.decision
@@ -315,7 +281,7 @@ class MySqlJudge:
     def _known(
         self, seq: int, raw: bytes, sid: int, command: str, expect: _native.MySqlExpect
     ) -> MySqlVerdict:
-        prepared = self.statements.get(sid)
+        prepared = self._prepared(sid)
         if prepared is not None:
             return MySqlVerdict(
                 raw, None, expect, seq, prepared.plan, None, command, statement_id=sid
