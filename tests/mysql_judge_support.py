@@ -192,3 +192,44 @@ def parse_err(framed: bytes) -> Err:
     code = int.from_bytes(payload[1:3], "little")
     assert payload[3:4] == b"#"
     return Err(framed[3], code, payload[4:9].decode(), payload[9:].decode())
+
+
+# --- relay events: the real relay's when it is built, else the stand-ins ----------
+
+
+def _events(expect: str, payloads: list[bytes]) -> list[Any]:
+    relay = _native.MySqlServerRelay(None, CAPS)
+    relay.expect(getattr(_native.MySqlExpect, expect), 0)
+    data = b"".join(_native.mysql_packet(i + 1, p).data for i, p in enumerate(payloads))
+    out = relay.feed(data)
+    assert out.done
+    return list(out.events)
+
+
+def _real() -> bool:
+    return hasattr(_native, "MySqlServerRelay")
+
+
+def prepare_ok(statement_id: int) -> Any:
+    """The event of a PREPARE_OK (no columns, no parameters)."""
+    if not _real():
+        return _PrepareOk(statement_id)
+    payload = b"\x00" + struct.pack("<IHHBH", statement_id, 0, 0, 0, 0)
+    (event,) = [e for e in _events("PREPARE", [payload]) if isinstance(e, _native.MySqlPrepareOk)]
+    return event
+
+
+def ok_seen(status: int = 2) -> Any:
+    """The event of an OK packet with server status ``status``."""
+    if not _real():
+        return _OkSeen(status=status)
+    (event,) = _events("OK", [b"\x00\x00\x00" + struct.pack("<HH", status, 0)])
+    return event
+
+
+def err_seen() -> Any:
+    """The event of an ERR packet (1064 42000)."""
+    if not _real():
+        return _ErrSeen()
+    (event,) = _events("OK", [_native.mysql_encode_err(1064, "42000", b"syntax")])
+    return event

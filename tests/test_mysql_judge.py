@@ -15,17 +15,21 @@ from hypothesis import strategies as st
 from limen import _native
 from limen.config import ConfigError
 from limen.gateway.mysql.judge import LAST_PREPARED, NO_BACKSLASH_ESCAPES
+from limen.policy import Decision
 from limen.policy.classes import DANGERS
 from limen.policy.mysql import DANGERS as CLASSIFIER_DANGERS
 from mysql_judge_support import (
     close,
     config,
+    err_seen,
     execute,
     fetch,
     init_db,
     long_data,
+    ok_seen,
     parse_err,
     prepare,
+    prepare_ok,
     query,
     relay_types,
     reset,
@@ -167,7 +171,7 @@ def test_prepare_then_execute_by_statement_id(tmp_path: Path) -> None:
         _native.MySqlExpect.PREPARE,
         _native.mysql_packet(0, prepare(sql)).data,
     )
-    s.judge.response([_native.MySqlPrepareOk(statement_id=7)], 2)
+    s.judge.response([prepare_ok(7)], 2)
     v = s.judge.command(0, execute(7))
     assert (v.command, v.expect, v.reply) == ("execute", _native.MySqlExpect.EXECUTE, None)
     assert v.statement_id == 7
@@ -221,15 +225,15 @@ def test_a_denied_prepare_is_never_remembered(tmp_path: Path) -> None:
     v = s.judge.command(0, prepare("DELETE FROM users WHERE id = ?"))
     assert v.reply is not None
     assert v.forward is None
-    s.judge.response([_native.MySqlPrepareOk(statement_id=3)], 2)
+    s.judge.response([prepare_ok(3)], 2)
     assert parse_err(s.judge.command(0, execute(3)).reply or b"").code == 1243
 
 
 def test_a_failed_prepare_leaves_no_id(tmp_path: Path) -> None:
     s = session(config(rule(name="r", allow=["read"]), tmp_path))
     s.judge.command(0, prepare("SELECT nope FROM nowhere"))
-    s.judge.response([_native.MySqlErrSeen()], 2)
-    s.judge.response([_native.MySqlPrepareOk(statement_id=3)], 2)  # a later, unasked answer
+    s.judge.response([err_seen()], 2)
+    s.judge.response([prepare_ok(3)], 2)  # a later, unasked answer
     assert s.judge.command(0, execute(3)).reply is not None
 
 
@@ -239,7 +243,7 @@ def test_a_held_prepare_is_held_at_every_execute(tmp_path: Path) -> None:
     v = s.judge.command(0, prepare(sql))
     assert v.forward is not None
     assert v.held is None
-    s.judge.response([_native.MySqlPrepareOk(statement_id=1)], 2)
+    s.judge.response([prepare_ok(1)], 2)
     for _ in range(2):
         v = s.judge.command(0, execute(1))
         assert v.held is not None
@@ -252,11 +256,11 @@ def test_a_held_prepare_is_held_at_every_execute(tmp_path: Path) -> None:
 def test_reset_connection_forgets_prepared_statements(tmp_path: Path) -> None:
     s = session(config(rule(name="r", allow=["read"]), tmp_path))
     s.judge.command(0, prepare("SELECT 1"))
-    s.judge.response([_native.MySqlPrepareOk(statement_id=1)], 2)
+    s.judge.response([prepare_ok(1)], 2)
     v = s.judge.command(0, b"\x1f")
     assert (v.command, v.expect) == ("reset_connection", _native.MySqlExpect.OK)
     assert v.forward is not None
-    s.judge.response([_native.MySqlOkSeen()], 2)
+    s.judge.response([ok_seen()], 2)
     assert s.judge.command(0, execute(1)).reply is not None
 
 
@@ -321,11 +325,11 @@ def test_no_backslash_escapes_changes_the_judgement(tmp_path: Path) -> None:
     sql = "SELECT 'a\\' ; DROP TABLE users; -- '"
     s = session(config(rule(name="r", allow=["read"]), tmp_path))
     assert s.judge.command(0, query(sql)).forward is not None  # one string
-    s.judge.response([_native.MySqlOkSeen(status=NO_BACKSLASH_ESCAPES)], NO_BACKSLASH_ESCAPES)
+    s.judge.response([ok_seen(NO_BACKSLASH_ESCAPES)], NO_BACKSLASH_ESCAPES)
     v = s.judge.command(0, query(sql))  # the cached allow must not be reused
     assert v.forward is None
     assert v.reply is not None
-    s.judge.response([_native.MySqlOkSeen()], 2)
+    s.judge.response([ok_seen()], 2)
     assert s.judge.command(0, query(sql)).forward is not None
 
 
@@ -373,7 +377,7 @@ def test_a_query_runs_only_when_every_danger_it_shows_is_named(
 def test_mariadb_s_last_prepared_statement_id(tmp_path: Path) -> None:
     s = session(config(rule(name="r", allow=["read"]), tmp_path))
     s.judge.command(0, prepare("SELECT id FROM users WHERE id = ?"))
-    s.judge.response([_native.MySqlPrepareOk(statement_id=4)], 2)
+    s.judge.response([prepare_ok(4)], 2)
     v = s.judge.command(0, execute(LAST_PREPARED))
     assert v.forward == _native.mysql_packet(0, execute(LAST_PREPARED)).data
     assert v.expect == _native.MySqlExpect.EXECUTE
@@ -384,3 +388,46 @@ def test_mariadb_s_last_prepared_statement_id(tmp_path: Path) -> None:
     assert v.forward is None
     assert parse_err(v.reply or b"").code == 1243
     assert s.judge.command(0, execute(4)).forward is not None  # by its own id it still runs
+
+
+class _Columns:
+    """A column hook that only records where USE pointed it."""
+
+    def __init__(self) -> None:
+        self.plan = None
+        self.server = None
+        self.backslash_escapes = True
+        self.refused = False
+        self.cacheable = False
+        self.masked: list[dict[str, object]] = []
+        self.database: str | None = "shop"
+
+    def use(self, database: str | None) -> None:
+        self.database = database
+
+    def judge(self, decision: Decision, sql: str, *, extended: bool, name: str) -> Decision:
+        return decision
+
+
+@pytest.mark.parametrize(
+    ("packet", "events", "database"),
+    [
+        (init_db("other"), ["ok"], "other"),
+        (init_db("other"), ["err"], "shop"),
+        (query("USE other"), ["ok"], "other"),
+        (query("USE other; SELECT nope"), ["ok", "err"], None),
+        (query("SELECT 1; USE other"), ["ok"], None),
+    ],
+)
+def test_the_column_masks_follow_use(
+    packet: bytes, events: list[str], database: str | None, tmp_path: Path
+) -> None:
+    cols = _Columns()
+    s = session(
+        config(rule(name="r", allow=["read", "use", "multi-statement"]), tmp_path), columns=cols
+    )
+    v = s.judge.command(0, packet)
+    assert v.forward is not None
+    seen = [ok_seen() if e == "ok" else err_seen() for e in events]
+    s.judge.response(seen, 2)
+    assert cols.database == database

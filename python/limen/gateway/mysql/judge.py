@@ -181,9 +181,10 @@ class MySqlJudge:
         if failed and self._pending_prepare is not None:  # a failed prepare has no id
             self._pending_prepare = None
             self._last_prepared = None
-        if self._pending_use is not None and ok and not failed:
+        if self._pending_use is not None and ok:
+            # a statement after the USE failed: whether the USE ran is not known
             if self.columns is not None:
-                self.columns.use(self._pending_use[0])
+                self.columns.use(None if failed else self._pending_use[0])
             self._pending_use = None
         if self._pending_reset and ok:
             self.forget_all()
