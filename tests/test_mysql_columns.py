@@ -249,12 +249,23 @@ def test_mask_predicates_deny(sql: str, database: None, tmp_path: Path) -> None:
         ("UPDATE users SET name = email WHERE id = 1", True),
         ("INSERT INTO users (id, email) VALUES (5, 'n@m')", False),
         ("DELETE FROM users WHERE email = 'n@m'", False),
+        ("SELECT email FROM users WHERE id = 1 FOR UPDATE", False),
+        ("SELECT email FROM users INTO OUTFILE '/tmp/x'", True),
+        ("SELECT email FROM users; SELECT 1", False),
     ],
 )
 def test_writes_that_copy_a_masked_value_are_refused(
     sql: str, refused: bool, cols: MySqlColumns, tmp_path: Path
 ) -> None:
-    s = judged(cols, tmp_path)
+    cfg = config(
+        rule(
+            name="r",
+            allow=["read", "write", "admin", "server-file", "multi-statement"],
+            mask=["column:users.email"],
+        ),
+        tmp_path,
+    )
+    s = session(cfg, columns=cols)
     v = s.judge.command(0, query(sql))
     assert (v.reply is not None) == refused, sql
 

@@ -70,10 +70,14 @@ def scan_predicates(tokens: list[Token], deny: frozenset[str], wide: bool, compl
 
 
 def scan_copies(tokens: list[Token], classes: frozenset[str], names: Collection[str]) -> None:
-    """Refuses a write that would copy a masked value (see the module docs)."""
+    """Refuses a write that would copy a masked value (see the module docs):
+    ``classes`` are the statement's (MySQL dangers aside)."""
     if classes - {"harmless", "read", "write", "unbounded-write"}:
         raise Refused("a schema change or administrative statement names a masked column")
     lead = tokens[0].upper if tokens else ""
+    writes = any(t.upper in ("INSERT", "REPLACE", "UPDATE", "DELETE") for t in tokens)
+    if (lead in _QUERY_STARTS or lead == "(") and not (lead == "WITH" and writes):
+        return  # a query (FOR UPDATE makes it write): its INTO @var is read back masked
     source = list(tokens)
     if lead in ("INSERT", "REPLACE"):
         source = _without_insert_targets(tokens)

@@ -56,6 +56,7 @@ from limen.gateway.mysql.colscan import (
     tainted_views,
 )
 from limen.policy import Decision
+from limen.policy.classes import DANGERS
 from limen.policy.mysql import Server
 from limen.policy.mysql.lexer import VAR, LexError, tokenize
 
@@ -228,8 +229,9 @@ class MySqlColumns:
         wide = bool(mentions) or (whole and complex_)
         if self.deny:
             scan_predicates(tokens, self.deny, wide or whole, complex_)
-        if (mentions or whole) and not decision.classes <= _READS:
-            scan_copies(tokens, decision.classes, self.names)
+        classes = decision.classes - DANGERS
+        if (mentions or whole) and not classes <= _READS:
+            scan_copies(tokens, classes, self.names)
         if hidden or (wide and (complex_ or views)):
             plan = self.everything()
         elif wide:
