@@ -7,6 +7,7 @@ tests flaky. Used by tests/test_session_memory*.py."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from limen.config import load_config_text
 from limen.gateway import PgGateway
 from limen.identity import Authenticator, DevIdP
 from limen.identity.statickeys import hash_key
+from limen.metrics import GatewayMetrics
 from limen.recording import MemoryRecorder, SessionInfo
 from limen.store import open_store
 from memclient import Client, Reply
@@ -170,6 +172,8 @@ async def make_env(
     *,
     hub: bool = True,
     dev_idp: bool = False,
+    edit: Callable[[str], str] | None = None,
+    metrics: GatewayMetrics | None = None,
 ) -> Env:
     # The test moves the clock by hand. A test gone wrong must still end:
     # once every task has been blocked for 5 s of real time, time jumps to
@@ -177,7 +181,8 @@ async def make_env(
     # ...), and an hour of test time fails it.
     clock.autojump_threshold = 5.0
     nursery.start_soon(_guard)
-    config = load_config_text(config_text(), base_dir=tmp_path)
+    text = config_text() if edit is None else edit(config_text())
+    config = load_config_text(text, base_dir=tmp_path)
     discovery = None
     idp = None
     if dev_idp:
@@ -203,5 +208,6 @@ async def make_env(
         log=lambda event, **f: logs.append((event, f)),
         approvals=approvals,
         open_upstream=fake.open,
+        metrics=metrics if metrics is not None else GatewayMetrics(),
     )
     return Env(gw, fake, clock, nursery, recorders, logs, approvals, idp)

@@ -91,7 +91,14 @@ async def serve(
         await nursery.start(hub.run)
         gateway = PgGateway(config, auth, recorder_factory=recorder, log=log, approvals=hub)
         # HTTPS with the listeners' certificate when one is configured.
-        admin = AdminAPI(hub, auth, log=log, ssl_context=gateway.ssl_context)
+        admin = AdminAPI(
+            hub,
+            auth,
+            log=log,
+            ssl_context=gateway.ssl_context,
+            metrics=gateway.services.metrics,
+            draining=lambda: gateway.draining,
+        )
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
         admin_port = bound_port(admin_listeners)

@@ -28,9 +28,10 @@ from limen.config import Config
 from limen.gateway.inrecord import InputMaskers
 from limen.gateway.postgres import CancelKeys, PgSession
 from limen.gateway.services import JsonLog, Services, UpstreamOpener
-from limen.gateway.session import Session
+from limen.gateway.session import Session, SessionEnd
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
+from limen.metrics import GatewayMetrics
 from limen.policy import Policy
 from limen.recording import RecorderFactory
 
@@ -143,11 +144,15 @@ class Listener(abc.ABC):
         """Run one client connection to its end (the listener calls it per
         accepted socket; tests with a memory stream). ``peer_host``: the
         client's address (loopback may go without TLS)."""
-        if len(self.sessions) >= self.config.gateway.max_connections:
-            self.log("refused", reason="max_connections", peer=peer_host)
-            await stream.aclose()
-            return
         session = self.new_session(stream, peer_host)
+        limit = self.config.gateway.max_connections
+        if len(self.sessions) >= limit:
+            self.log("refused", reason="max_connections", peer=peer_host)
+            self.services.metrics.connections_refused.inc(protocol=self.protocol, limit="gateway")
+            await session.refuse(
+                SessionEnd("53300", f"too many connections to the gateway (limit {limit})")
+            )
+            return
         self.sessions.add(session)
         self._sessions_done = trio.Event() if len(self.sessions) == 1 else self._sessions_done
         try:
@@ -156,6 +161,11 @@ class Listener(abc.ABC):
             self.sessions.discard(session)
             if not self.sessions:
                 self._sessions_done.set()
+
+    @property
+    def draining(self) -> bool:
+        """The listener stopped accepting (a drain began)."""
+        return self._draining
 
     async def drain(self, timeout: float | None = None) -> None:
         """Stop accepting; wait for the sessions to end (at most ``timeout``,
@@ -186,6 +196,7 @@ class PgGateway(Listener):
         log: Callable[..., None] | None = None,
         approvals: ApprovalHub | None = None,
         open_upstream: UpstreamOpener | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         super().__init__(
             Services(
@@ -196,6 +207,7 @@ class PgGateway(Listener):
                 log=log,
                 approvals=approvals,
                 open_upstream=open_upstream,
+                metrics=metrics,
             )
         )
         self.cancel_keys = CancelKeys(self.services.log)

@@ -41,10 +41,10 @@ import trio
 
 from limen.config import Duration, Resource
 from limen.gateway.judging import Judge
-from limen.gateway.services import Services
+from limen.gateway.services import Refused, Services, Slot
 from limen.identity import Identity
 from limen.inmask import InputMasker
-from limen.policy import SessionPolicy
+from limen.policy import Decision, SessionPolicy
 from limen.recording import EVENT, Recorder, SessionInfo
 
 __all__ = ["Admission", "Session", "SessionEnd"]
@@ -99,7 +99,7 @@ class Session(abc.ABC):
         self.last_activity = trio.current_time()
         self.scope = trio.CancelScope()
         self._end: SessionEnd | None = None
-        self._slot: str | None = None
+        self._slot: Slot | None = None
 
     # -- what a driver provides -------------------------------------------------
 
@@ -163,6 +163,12 @@ class Session(abc.ABC):
     def resource_name(self) -> str | None:
         return None if self.resource is None else self.resource.name
 
+    async def refuse(self, end: SessionEnd) -> None:
+        """Turns the connection away before anything is read (the gateway
+        is full): the protocol's fatal error, then the connection closes."""
+        await self._fatal(end)
+        await trio.aclose_forcefully(self.client)
+
     # -- the run -------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -196,13 +202,14 @@ class Session(abc.ABC):
             return False
         identity = admission.identity
         self.resource = admission.resource
-        slot = self.services.acquire(identity)
-        if slot is None:
-            limit = self.config.gateway.max_connections_per_identity
-            raise SessionEnd(
-                "53300", f"too many connections for {identity.subject!r} (limit {limit})"
-            )
+        slot = self.services.acquire(identity, admission.resource)
+        if isinstance(slot, Refused):
+            self.services.metrics.connections_refused.inc(protocol=self.protocol, limit=slot.limit)
+            raise SessionEnd("53300", slot.message)
         self._slot = slot
+        labels = {"protocol": self.protocol, "resource": admission.resource.name}
+        self.services.metrics.sessions.inc(**labels)
+        self.services.metrics.sessions_active.add(1, **labels)
         self.identity = identity
         self.admitted()
         await self.connect_upstream()
@@ -217,12 +224,20 @@ class Session(abc.ABC):
             SessionInfo(self.session_id, identity.subject, resource.name, self.protocol)
         )
         self.input_masker = services.input_maskers.start(self.recorder, identity, resource.name)
+        decisions = services.metrics.decisions
+        protocol = self.protocol
+
+        def counted(decision: Decision) -> None:
+            labels = {"action": decision.action, "class": decision.klass}
+            decisions.inc(protocol=protocol, rule=decision.rule or "-", **labels)
+
         self.judge = Judge(
             self.policy,
             self.recorder,
             self.input_masker,
             services.log,
             self.session_id,
+            on_decision=counted,
         )
         services.log(
             "session_start",
@@ -296,9 +311,14 @@ class Session(abc.ABC):
     async def _cleanup(self, reason: str) -> None:
         with trio.CancelScope(shield=True):
             self.release()
+            metrics = self.services.metrics
             if self._slot is not None:
                 self.services.release(self._slot)
+                metrics.sessions_active.add(
+                    -1, protocol=self.protocol, resource=self._slot.resource
+                )
                 self._slot = None
+            metrics.session_ends.inc(protocol=self.protocol, reason=reason)
             await self.close_upstream()
             await trio.aclose_forcefully(self.client)
             if self.recorder is not None:

@@ -107,6 +107,7 @@ class PgSession(Session):
             default_timeout=self.config.gateway.hold_timeout.seconds,
             record=self.event,
             log=self.services.log,
+            metrics=self.services.metrics,
         )
         self.client_key = self.cancel_keys.new(self)
         out = bytearray(_native.pg_auth_ok())
@@ -142,6 +143,17 @@ class PgSession(Session):
                 self, stream, self.decoder, self.server_relay, judge, holds, results_masked=masked
             )
             await trio_relay.run()
+
+    async def refuse(self, end: SessionEnd) -> None:
+        with trio.move_on_after(2):
+            with contextlib.suppress(
+                trio.BrokenResourceError,
+                trio.ClosedResourceError,
+                OSError,
+                _native.PgProtocolError,
+            ):
+                await handshake.until_startup(self)
+        await super().refuse(end)
 
     def fatal_bytes(self, end: SessionEnd) -> bytes:
         return _native.pg_error("FATAL", end.code, end.message, None, end.hint)
