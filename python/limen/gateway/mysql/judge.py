@@ -347,6 +347,8 @@ class MySqlJudge:
             obj["statement_id"] = statement
         event = msgspec.json.encode(obj)
         self.judge.recorder.append(EVENT, event)
+        if self.judge.on_decision is not None:  # counted like the judge's own
+            self.judge.on_decision(decision)
         return event
 
     def _log(self, decision: Decision, command: str) -> None:
