@@ -16,6 +16,7 @@ connection and is forwarded for the session that owns the key).
 from __future__ import annotations
 
 import abc
+import ipaddress
 import ssl
 from collections import Counter
 from collections.abc import Callable
@@ -25,6 +26,7 @@ import trio
 from limen import _native
 from limen.approvals import ApprovalHub
 from limen.config import Config
+from limen.gateway import proxyproto
 from limen.gateway.inrecord import InputMaskers
 from limen.gateway.postgres import CancelKeys, PgSession
 from limen.gateway.services import JsonLog, Services, UpstreamOpener
@@ -50,6 +52,10 @@ class Listener(abc.ABC):
         self._draining = False
         self._sessions_done = trio.Event()
         self._sessions_done.set()
+        self._proxies = [
+            ipaddress.ip_network(n, strict=False)
+            for n in services.config.listeners.proxy_protocol_from
+        ]
 
     @abc.abstractmethod
     def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
@@ -138,7 +144,33 @@ class Listener(abc.ABC):
             host = str(peer[0])
         except OSError:
             host = "?"
+        if self._from_proxy(host):
+            client = await self._proxied_client(stream, host)
+            if client is None:
+                return
+            host = client
         await self.run_session(stream, host)
+
+    def _from_proxy(self, host: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in net for net in self._proxies)
+
+    async def _proxied_client(self, stream: trio.SocketStream, proxy: str) -> str | None:
+        """The client a trusted load balancer names in its PROXY header
+        (itself for its own connections); None when the header is missing
+        or bad: the connection is closed (:mod:`limen.gateway.proxyproto`)."""
+        try:
+            with trio.fail_after(self.config.gateway.handshake_timeout.seconds):
+                header = await proxyproto.read_header(stream)
+        except (proxyproto.ProxyError, trio.TooSlowError, OSError) as exc:
+            reason = "timeout" if isinstance(exc, trio.TooSlowError) else str(exc)
+            self.log("proxy_header_refused", peer=proxy, error=reason)
+            await trio.aclose_forcefully(stream)
+            return None
+        return header.source if header.source is not None else proxy
 
     async def run_session(self, stream: trio.abc.Stream, peer_host: str) -> None:
         """Run one client connection to its end (the listener calls it per
