@@ -8,19 +8,26 @@ value must come out replaced exactly when the spec says it is masked."""
 from __future__ import annotations
 
 import struct
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from limen import _native
-from limen.gateway.mysql.columns import DERIVED, PlanSpec
+from limen.gateway.mysql.columns import DERIVED, MySqlColumns, PlanSpec
+from mysql_judge_support import query, relay_types
+from test_mysql_columns import ADVERSARIAL, cols, connect, database, judged
 
 pytestmark = pytest.mark.skipif(
     not hasattr(_native, "MySqlServerRelay"), reason="the native MySQL relay is not built yet"
 )
 
+__all__ = ["cols", "database", "relay_types"]
+
 CAPS = 0x000FA68D  # CLIENT_PROTOCOL_41 without DEPRECATE_EOF: EOF packets frame the rows
+CLIENT_DEPRECATE_EOF = 0x01000000
 REPLACEMENT = b"[MASKED:column:users.email]"
 
 
@@ -94,3 +101,68 @@ def test_the_relay_masks_what_the_spec_says(
             assert came in (REPLACEMENT, DERIVED), (schema, table, name, came)
         else:
             assert came == sent, (schema, table, name)
+
+
+# --- end to end: the judge's plans through the relay, on MariaDB's own bytes ------
+
+
+def _raw_query(conn: Any, sql: str, plan: Any, caps: int) -> list[list[bytes | None]]:
+    """Sends ``sql`` as a COM_QUERY on PyMySQL's logged-in socket, relays the
+    server's bytes through MySqlServerRelay with ``plan`` and returns the rows
+    the client would read."""
+    sock = conn._sock  # the logged-in socket: the server's raw bytes
+    sock.sendall(_native.mysql_packet(0, b"\x03" + sql.encode()).data)
+    relay = _native.MySqlServerRelay(None, caps)
+    relay.expect(_native.MySqlExpect.QUERY, 0, plan)
+    out = bytearray()
+    while not relay.done:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        out += relay.feed(chunk).data
+    decoder = _native.MySqlPacketDecoder()
+    decoder.ignore_sequence()
+    packets = [p.payload for p in decoder.feed(bytes(out))]
+    if packets[0][:1] in (b"\x00", b"\xff"):
+        return []
+    n = _native.mysql_parse_column_count(packets[0], caps)
+    rows = []
+    for payload in packets[n + 2 :]:
+        if payload[:1] == b"\xfe" and len(payload) < 9:
+            break
+        rows.append(_native.mysql_parse_text_row(payload, n))
+    return rows
+
+
+@pytest.mark.mysql
+@pytest.mark.usefixtures("relay_types")
+@pytest.mark.parametrize("sql", ADVERSARIAL)
+def test_end_to_end_no_secret_leaves_the_relay(
+    sql: str, cols: MySqlColumns, tmp_path: Path
+) -> None:
+    s = judged(cols, tmp_path)
+    v = s.judge.command(0, query(sql))
+    if v.reply is not None:
+        return
+    conn = connect()
+    try:
+        caps = conn.client_flag & conn.server_capabilities & ~CLIENT_DEPRECATE_EOF
+        rows = _raw_query(conn, sql, v.plan, caps)
+    finally:
+        conn.close()
+    assert rows, sql  # every adversarial statement returns the secret's row
+    for row in rows:
+        for value in row:
+            assert value is None or b"secret-mail" not in value.lower(), (sql, row)
+
+
+@pytest.mark.mysql
+@pytest.mark.usefixtures("relay_types", "database")
+def test_end_to_end_without_a_plan_the_secret_shows() -> None:
+    """The check above can fail: the same bytes without a plan carry it."""
+    conn = connect()
+    try:
+        caps = conn.client_flag & conn.server_capabilities & ~CLIENT_DEPRECATE_EOF
+        rows = _raw_query(conn, "SELECT CONCAT(email) FROM users", None, caps)
+    finally:
+        conn.close()
+    assert any(v is not None and b"secret-mail" in v for row in rows for v in row)
