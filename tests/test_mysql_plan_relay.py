@@ -166,3 +166,46 @@ def test_end_to_end_without_a_plan_the_secret_shows() -> None:
     finally:
         conn.close()
     assert any(v is not None and b"secret-mail" in v for row in rows for v in row)
+
+
+def _relay(sock: Any, relay: Any) -> tuple[bytes, list[Any]]:
+    out = bytearray()
+    events: list[Any] = []
+    while not relay.done:
+        chunk = sock.recv(65536)
+        assert chunk, "the server closed the connection"
+        step = relay.feed(chunk)
+        out += step.data
+        events += step.events
+    return bytes(out), events
+
+
+@pytest.mark.mysql
+@pytest.mark.usefixtures("relay_types")
+@pytest.mark.parametrize("sql", [q for q in ADVERSARIAL if not q.startswith("EXECUTE")])
+def test_end_to_end_binary_protocol(sql: str, cols: MySqlColumns, tmp_path: Path) -> None:
+    """COM_STMT_PREPARE then COM_STMT_EXECUTE: the binary rows the relay
+    sends on carry no secret (the plan of the prepare, kept by statement id)."""
+    s = judged(cols, tmp_path)
+    v = s.judge.command(0, b"\x16" + sql.encode())
+    if v.reply is not None:
+        return
+    conn = connect()
+    try:
+        caps = conn.client_flag & conn.server_capabilities & ~CLIENT_DEPRECATE_EOF
+        sock = conn._sock  # the logged-in socket: the server's raw bytes
+        sock.sendall(v.forward or b"")
+        relay = _native.MySqlServerRelay(None, caps)
+        relay.expect(v.expect, v.seq, v.plan)
+        _, events = _relay(sock, relay)
+        s.judge.response(events, relay.status)
+        (sid,) = [e.statement_id for e in events if isinstance(e, _native.MySqlPrepareOk)]
+        run = s.judge.command(0, b"\x17" + struct.pack("<IBI", sid, 0, 1))
+        assert run.forward is not None
+        sock.sendall(run.forward)
+        relay.expect(run.expect, run.seq, run.plan)
+        out, _ = _relay(sock, relay)
+    finally:
+        conn.close()
+    assert len(out) > 40  # column definitions and a row came back
+    assert b"secret-mail" not in out.lower(), sql
