@@ -23,6 +23,7 @@ from limen.approvals import ApprovalHub
 from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.config import Config
+from limen.gateway.revocations import Revoker
 from limen.gateway.server import JsonLog, PgGateway
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
@@ -99,6 +100,9 @@ async def serve(
             metrics=gateway.services.metrics,
             draining=lambda: gateway.draining,
         )
+        # Revocations written on any node reach this one's sessions.
+        revoker = Revoker(store, [gateway], log=log)
+        await nursery.start(revoker.run)
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
         admin_port = bound_port(admin_listeners)
