@@ -1,6 +1,7 @@
 """``limen serve``: run the gateway in the foreground.
 
-Serves the PostgreSQL listener (``[listeners] postgres``), the admin API
+Serves the PostgreSQL listener (``[listeners] postgres``), the HTTP one
+(``[listeners] http``) when configured, the admin API
 (``[gateway] admin``: approvals, see :mod:`limen.admin`) with the approvals
 hub, and, when the config enables it, the dev IdP on ``[identity.dev] listen`` (tokens from
 ``limen token`` are verified against it). JSON log lines go to stderr;
@@ -24,7 +25,8 @@ from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.config import Config
 from limen.gateway.revocations import Revoker
-from limen.gateway.server import JsonLog, PgGateway
+from limen.gateway.server import HttpGateway, JsonLog, PgGateway
+from limen.gateway.services import Services
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
 from limen.recording import recorder_factory
@@ -42,6 +44,8 @@ class Serving:
     admin_port: int
     approvals: ApprovalHub
     discovery: str | None = None
+    http_port: int | None = None
+    """The HTTP listener's port (``[listeners] http``), when it runs."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,20 +104,39 @@ async def serve(
             metrics=gateway.services.metrics,
             draining=lambda: gateway.draining,
         )
+        http: HttpGateway | None = None
+        if config.listeners.http is not None:
+            http = HttpGateway(
+                Services(
+                    config,
+                    auth,
+                    recorder_factory=recorder,
+                    log=log,
+                    approvals=hub,
+                    metrics=gateway.services.metrics,
+                )
+            )
         # Revocations written on any node reach this one's sessions.
-        revoker = Revoker(store, [gateway], log=log)
+        revoker = Revoker(store, [gateway] if http is None else [gateway, http], log=log)
         await nursery.start(revoker.run)
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
         admin_port = bound_port(admin_listeners)
         scheme = "http" if admin.ssl_context is None else "https"
         log("admin_api", url=f"{scheme}://{admin_at.host}:{admin_port}/v1/approvals")
+        http_port: int | None = None
+        if http is not None and config.listeners.http is not None:
+            at = config.listeners.http
+            http_port = bound_port(await nursery.start(http.serve, at.host, at.port))
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
 
             async def on_signal() -> None:
                 async for signum in signals:
                     log("signal", signal=signal.Signals(signum).name)
-                    await gateway.drain()
+                    async with trio.open_nursery() as draining:
+                        if http is not None:
+                            draining.start_soon(http.drain)
+                        draining.start_soon(gateway.drain)
                     return
 
             async def listen_until_drained(
@@ -125,7 +148,14 @@ async def serve(
             nursery.start_soon(on_signal)
             listeners = await nursery.start(listen_until_drained)
             task_status.started(
-                Serving(gateway, listeners[0].socket.getsockname()[1], admin_port, hub, discovery)
+                Serving(
+                    gateway,
+                    listeners[0].socket.getsockname()[1],
+                    admin_port,
+                    hub,
+                    discovery,
+                    http_port,
+                )
             )
             # Keep the signal handlers installed until the drained listener
             # cancels this nursery.

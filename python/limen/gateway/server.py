@@ -11,6 +11,8 @@ gets the listener's :class:`~limen.gateway.services.Services`.
 :class:`PgGateway` is the PostgreSQL listener: one port for every postgres
 resource; it keeps the cancel keys (a CancelRequest arrives on a new
 connection and is forwarded for the session that owns the key).
+:class:`HttpGateway` is the HTTP listener (built on the same
+:class:`Services` as the PostgreSQL one when both run).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from limen import _native
 from limen.approvals import ApprovalHub
 from limen.config import Config
 from limen.gateway import proxyproto
+from limen.gateway.http import HttpSession
 from limen.gateway.inrecord import InputMaskers
 from limen.gateway.postgres import CancelKeys, PgSession
 from limen.gateway.services import JsonLog, Services, UpstreamOpener
@@ -37,7 +40,7 @@ from limen.metrics import GatewayMetrics
 from limen.policy import Policy
 from limen.recording import RecorderFactory
 
-__all__ = ["JsonLog", "Listener", "PgGateway", "UpstreamOpener"]
+__all__ = ["HttpGateway", "JsonLog", "Listener", "PgGateway", "UpstreamOpener"]
 
 
 class Listener(abc.ABC):
@@ -250,6 +253,16 @@ class PgGateway(Listener):
     async def forward_cancel(self, process_id: int, secret_key: bytes) -> None:
         """A CancelRequest for one of this listener's sessions."""
         await self.cancel_keys.forward(process_id, secret_key)
+
+
+class HttpGateway(Listener):
+    """The HTTP listener (``[listeners] http``): one port for every http
+    resource (``/r/RESOURCE/...``)."""
+
+    protocol = "http"
+
+    def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
+        return HttpSession(self.services, stream, peer_host)
 
 
 def _port(listeners: list[trio.SocketListener]) -> int:
