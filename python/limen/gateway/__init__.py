@@ -6,13 +6,14 @@
 """
 
 from limen.gateway.postgres import PgSession
-from limen.gateway.server import JsonLog, Listener, PgGateway
+from limen.gateway.server import JsonLog, Listener, MySqlGateway, PgGateway
 from limen.gateway.services import Services
 from limen.gateway.session import Session, SessionEnd
 
 __all__ = [
     "JsonLog",
     "Listener",
+    "MySqlGateway",
     "PgGateway",
     "PgSession",
     "Services",

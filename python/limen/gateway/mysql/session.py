@@ -1,0 +1,124 @@
+"""The MySQL session driver: :class:`MySqlSession`, the skeleton of
+:mod:`limen.gateway.session` with MySQL's steps.
+
+- handshake: :mod:`limen.gateway.mysql.handshake` (limen's greeting, TLS,
+  the token through caching_sha2's full authentication);
+- upstream and login: :mod:`limen.gateway.mysql.upstream` (the greeting,
+  TLS, limen's login with the resource's credential); then the client gets
+  its OK;
+- relay: :mod:`limen.gateway.mysql.relay_trio`, one command at a time;
+- the end: an ERR packet (:mod:`limen.gateway.mysql.ending`), then
+  COM_QUIT upstream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import trio
+
+from limen import _native
+from limen.gateway.holds import Holds
+from limen.gateway.mysql import handshake, upstream
+from limen.gateway.mysql.ending import err_packet
+from limen.gateway.mysql.handshake import ServerKey
+from limen.gateway.mysql.relay_trio import CommandRelay
+from limen.gateway.mysql.wire import Packets
+from limen.gateway.services import Services
+from limen.gateway.session import Admission, Session, SessionEnd
+
+__all__ = ["MySqlSession"]
+
+COM_QUIT = b"\x01\x00\x00\x00\x01"
+
+
+class MySqlSession(Session):
+    """One MySQL client connection and its upstream connection."""
+
+    protocol = "mysql"
+    protocol_errors = (_native.MySqlProtocolError,)
+
+    def __init__(
+        self,
+        services: Services,
+        key: ServerKey,
+        connection_id: int,
+        client: trio.abc.Stream,
+        peer_host: str,
+    ) -> None:
+        super().__init__(services, client, peer_host)
+        self.key = key
+        self.connection_id = connection_id
+        self.packets = Packets(
+            client,
+            _native.MySqlPacketDecoder(max_packet_size=int(self.config.gateway.max_message_size)),
+        )
+        """The client's packets (the decoder checks sequence ids and sizes)."""
+        self.caps = 0
+        """The session's capabilities (the client's, which the upstream shares)."""
+        self.collation = handshake.COLLATION
+        self.max_packet_size = 1 << 24
+        self.upstream: upstream.Upstream | None = None
+        self.holds: Holds | None = None
+
+    # -- the skeleton's steps ----------------------------------------------------
+
+    async def handshake(self) -> Admission | None:
+        opened = await handshake.opening(self, self.key, self.connection_id)
+        if opened is None:
+            return None
+        self.caps = opened.caps
+        self.collation = opened.collation
+        self.max_packet_size = opened.max_packet_size
+        return opened.admission
+
+    def admitted(self) -> None:
+        self.packets.decoder.set_authenticated()
+
+    async def connect_upstream(self) -> None:
+        assert self.resource is not None
+        self.upstream = await upstream.connect(self.services, self.resource)
+
+    async def login(self) -> None:
+        assert self.identity is not None
+        assert self.resource is not None
+        assert self.upstream is not None
+        identity, resource = self.identity, self.resource
+        await upstream.login(
+            self.upstream,
+            resource,
+            resource.user or identity.subject,
+            session_caps=self.caps,
+            collation=self.collation,
+            max_packet_size=self.max_packet_size,
+        )
+        self.holds = Holds(
+            self.services.approvals,
+            identity=identity,
+            resource=resource.name,
+            protocol=self.protocol,
+            session_id=self.session_id,
+            default_timeout=self.config.gateway.hold_timeout.seconds,
+            record=self.event,
+            log=self.services.log,
+        )
+        await self.packets.send(_native.mysql_encode_ok(self.caps, status=self.upstream.status))
+        self.packets.restart(0)
+
+    async def relay(self) -> None:
+        assert self.upstream is not None
+        await CommandRelay(self, self.upstream).run()
+
+    def fatal_bytes(self, end: SessionEnd) -> bytes:
+        # Mid-command the ERR answers the command; between commands it
+        # carries sequence id 0, as MySQL's own idle-timeout error does.
+        return err_packet(self.packets.next_seq, end)
+
+    async def close_upstream(self) -> None:
+        if self.upstream is None:
+            return
+        stream = self.upstream.stream
+        with trio.move_on_after(1):
+            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                await stream.send_all(COM_QUIT)
+        await trio.aclose_forcefully(stream)
