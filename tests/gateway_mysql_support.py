@@ -31,7 +31,14 @@ MARIADB = shutil.which("mariadb") or shutil.which("mysql")
 
 USERS = [
     (1, "alice", "alice@example.com", "4111 1111 1111 1111", "ak_live_0001", "likes tea"),
-    (2, "bob", "bob.smith@example.org", "5500 0000 0000 0004", "ak_live_0002", "AKIAIOSFODNN7EXAMPLE"),
+    (
+        2,
+        "bob",
+        "bob.smith@example.org",
+        "5500 0000 0000 0004",
+        "ak_live_0002",
+        "AKIAIOSFODNN7EXAMPLE",
+    ),
     (3, "carol", None, None, "ak_live_0003", "no secrets here"),
 ]
 

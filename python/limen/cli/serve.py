@@ -1,6 +1,8 @@
 """``limen serve``: run the gateway in the foreground.
 
-Serves the PostgreSQL listener (``[listeners] postgres``), the admin API
+Serves the PostgreSQL listener (``[listeners] postgres``) and the MySQL
+listener (``[listeners] mysql``), whichever the config names (one
+connection count per identity and one approvals hub for both), the admin API
 (``[gateway] admin``: approvals, see :mod:`limen.admin`) with the approvals
 hub, and, when the config enables it, the dev IdP on ``[identity.dev] listen`` (tokens from
 ``limen token`` are verified against it). JSON log lines go to stderr;
@@ -22,8 +24,8 @@ from limen.admin import AdminAPI
 from limen.approvals import ApprovalHub
 from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
-from limen.config import Config
-from limen.gateway.server import JsonLog, PgGateway
+from limen.config import Address, Config
+from limen.gateway.server import JsonLog, Listener, MySqlGateway, PgGateway
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
 from limen.recording import recorder_factory
@@ -32,15 +34,18 @@ from limen.store import StoreError, open_store
 
 @dataclass(frozen=True)
 class Serving:
-    """A running gateway: the port its PostgreSQL listener is bound to, the
-    port of its admin API, its approvals hub, and the dev IdP's discovery URL
-    when it runs."""
+    """A running gateway: its PostgreSQL listener and the port it is bound
+    to (None without ``[listeners] postgres``), the port of its admin API,
+    its approvals hub, the dev IdP's discovery URL when it runs, and its
+    MySQL listener and port (None without ``[listeners] mysql``)."""
 
-    gateway: PgGateway
-    port: int
+    gateway: PgGateway | None
+    port: int | None
     admin_port: int
     approvals: ApprovalHub
     discovery: str | None = None
+    mysql: MySqlGateway | None = None
+    mysql_port: int | None = None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,7 +54,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run the gateway in the foreground",
         description=(
             "Run the gateway: the PostgreSQL listener of [listeners] postgres for every "
-            "postgres resource, the admin API (approvals) on [gateway] admin, and the dev IdP "
+            "postgres resource, the MySQL listener of [listeners] mysql for every mysql "
+            "resource, the admin API (approvals) on [gateway] admin, and the dev IdP "
             "when [identity.dev] enabled = true. JSON log "
             "lines on stderr; SIGTERM drains open sessions (up to [gateway] drain_timeout), "
             "then exits 0."
@@ -65,12 +71,12 @@ async def serve(
     *,
     task_status: trio.TaskStatus[Serving] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the dev IdP (when enabled) and the PostgreSQL listener until
-    SIGTERM/SIGINT or :meth:`PgGateway.drain`; ``nursery.start(serve, ...)``
-    returns a :class:`Serving` once the listener is bound."""
-    listen = config.listeners.postgres
-    if listen is None:
-        raise UsageError("the config has no [listeners] postgres address")
+    """Run the dev IdP (when enabled) and the listeners until SIGTERM/SIGINT
+    or :meth:`Listener.drain`; ``nursery.start(serve, ...)`` returns a
+    :class:`Serving` once the listeners are bound."""
+    listen_pg, listen_my = config.listeners.postgres, config.listeners.mysql
+    if listen_pg is None and listen_my is None:
+        raise UsageError("the config has no [listeners] postgres or mysql address")
     try:
         store = open_store(config.gateway.state, Path(config.base_dir))
     except StoreError as exc:
@@ -89,9 +95,15 @@ async def serve(
         auth = Authenticator.from_config(config, dev_discovery_url=discovery)
         hub = ApprovalHub(store, log=log)
         await nursery.start(hub.run)
-        gateway = PgGateway(config, auth, recorder_factory=recorder, log=log, approvals=hub)
+        pg = PgGateway(config, auth, recorder_factory=recorder, log=log, approvals=hub)
+        my = MySqlGateway(config, auth, services=pg.services) if listen_my is not None else None
+        serving: list[tuple[Listener, Address]] = []
+        if listen_pg is not None:
+            serving.append((pg, listen_pg))
+        if my is not None and listen_my is not None:
+            serving.append((my, listen_my))
         # HTTPS with the listeners' certificate when one is configured.
-        admin = AdminAPI(hub, auth, log=log, ssl_context=gateway.ssl_context)
+        admin = AdminAPI(hub, auth, log=log, ssl_context=pg.ssl_context)
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
         admin_port = bound_port(admin_listeners)
@@ -102,22 +114,41 @@ async def serve(
             async def on_signal() -> None:
                 async for signum in signals:
                     log("signal", signal=signal.Signals(signum).name)
-                    await gateway.drain()
+                    async with trio.open_nursery() as draining:
+                        for listener, _ in serving:
+                            draining.start_soon(listener.drain)
                     return
 
+            left = [len(serving)]
+
             async def listen_until_drained(
+                listener: Listener,
+                at: Address,
                 task_status: trio.TaskStatus[list[trio.SocketListener]],
             ) -> None:
-                await gateway.serve(listen.host, listen.port, task_status=task_status)
-                nursery.cancel_scope.cancel()
+                await listener.serve(at.host, at.port, task_status=task_status)
+                left[0] -= 1
+                if not left[0]:
+                    nursery.cancel_scope.cancel()
 
             nursery.start_soon(on_signal)
-            listeners = await nursery.start(listen_until_drained)
+            ports: dict[str, int] = {}
+            for listener, at in serving:
+                bound = await nursery.start(listen_until_drained, listener, at)
+                ports[listener.protocol] = bound_port(bound)
             task_status.started(
-                Serving(gateway, listeners[0].socket.getsockname()[1], admin_port, hub, discovery)
+                Serving(
+                    pg if listen_pg is not None else None,
+                    ports.get("postgres"),
+                    admin_port,
+                    hub,
+                    discovery,
+                    my,
+                    ports.get("mysql"),
+                )
             )
-            # Keep the signal handlers installed until the drained listener
-            # cancels this nursery.
+            # Keep the signal handlers installed until the drained listeners
+            # cancel this nursery.
             await trio.sleep_forever()
 
 

@@ -135,9 +135,7 @@ def greeting_capabilities(services: Services) -> int:
     return caps
 
 
-async def opening(
-    side: ClientSide, key: ServerKey, connection_id: int
-) -> Opening | None:
+async def opening(side: ClientSide, key: ServerKey, connection_id: int) -> Opening | None:
     """Greets, starts TLS, reads the HandshakeResponse41 and the token.
     None when the client left before saying anything."""
     services = side.services
@@ -242,9 +240,7 @@ async def receive_token(
         try:
             password = mysql_rsa.decrypt_password(key.private, answer, scramble)
         except ValueError as exc:
-            raise MySqlRefusal(
-                "28P01", 1045, "28000", f"token refused: {exc}"
-            ) from None
+            raise MySqlRefusal("28P01", 1045, "28000", f"token refused: {exc}") from None
         return _text(password)
     return _clear(answer)
 

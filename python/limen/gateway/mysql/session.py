@@ -6,7 +6,12 @@
 - upstream and login: :mod:`limen.gateway.mysql.upstream` (the greeting,
   TLS, limen's login with the resource's credential); then the client gets
   its OK;
+- login also builds the native ``MySqlServerRelay`` (the session's masker),
+  reads the column catalog when a rule masks ``column:`` values
+  (:mod:`limen.gateway.mysql.columns`) and the session's
+  :class:`~limen.gateway.mysql.judge.MySqlJudge`;
 - relay: :mod:`limen.gateway.mysql.relay_trio`, one command at a time;
+  ``COM_CHANGE_USER``: :mod:`limen.gateway.mysql.changeuser`;
 - the end: an ERR packet (:mod:`limen.gateway.mysql.ending`), then
   COM_QUIT upstream.
 """
@@ -14,18 +19,24 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import trio
 
 from limen import _native
 from limen.gateway.holds import Holds
 from limen.gateway.mysql import handshake, upstream
+from limen.gateway.mysql.changeuser import change_user
+from limen.gateway.mysql.columns import load as load_columns
 from limen.gateway.mysql.ending import err_packet
 from limen.gateway.mysql.handshake import ServerKey
+from limen.gateway.mysql.holds import MySqlHolds
+from limen.gateway.mysql.judge import MySqlJudge
 from limen.gateway.mysql.relay_trio import CommandRelay
 from limen.gateway.mysql.wire import Packets
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
+from limen.policy.mysql import Server
 
 __all__ = ["MySqlSession"]
 
@@ -59,6 +70,9 @@ class MySqlSession(Session):
         self.collation = handshake.COLLATION
         self.max_packet_size = 1 << 24
         self.upstream: upstream.Upstream | None = None
+        self.server_relay: _native.MySqlServerRelay | None = None
+        self.results_masked = False
+        self.mysql_judge: MySqlJudge | None = None
         self.holds: Holds | None = None
 
     # -- the skeleton's steps ----------------------------------------------------
@@ -83,14 +97,37 @@ class MySqlSession(Session):
         assert self.identity is not None
         assert self.resource is not None
         assert self.upstream is not None
-        identity, resource = self.identity, self.resource
+        assert self.judge is not None
+        assert self.policy is not None
+        identity, resource, up = self.identity, self.resource, self.upstream
         await upstream.login(
-            self.upstream,
+            up,
             resource,
             resource.user or identity.subject,
             session_caps=self.caps,
             collation=self.collation,
             max_packet_size=self.max_packet_size,
+        )
+        masker = self.services.masker_for(identity, resource.name)
+        self.server_relay = _native.MySqlServerRelay(
+            masker, self.caps, max_packet_size=int(self.config.gateway.max_message_size)
+        )
+        self.results_masked = masker is not None  # the relay masks what the client gets
+        columns = None
+        if masker is not None:
+
+            async def query(sql: bytes) -> list[list[bytes | None]]:
+                return await upstream.query_rows(up, resource, sql)
+
+            rules = self.services.policy.rules_for(identity, resource.name)
+            columns = await load_columns(query, resource.database, rules, masker)
+        self.mysql_judge = MySqlJudge(
+            self.judge,
+            self.policy,
+            database=resource.database,
+            server=Server.from_greeting(up.greeting.server_version.decode("utf-8", "replace")),
+            caps=self.caps,
+            columns=columns,
         )
         self.holds = Holds(
             self.services.approvals,
@@ -107,7 +144,31 @@ class MySqlSession(Session):
 
     async def relay(self) -> None:
         assert self.upstream is not None
-        await CommandRelay(self, self.upstream).run()
+        assert self.server_relay is not None
+        assert self.mysql_judge is not None
+        assert self.holds is not None
+        input_masker = self.input_masker
+
+        def mask(sql: bytes) -> str:
+            return self.services.mask_statement(sql, input_masker)
+
+        relay = CommandRelay(
+            self,
+            self.packets,
+            self.upstream,
+            self.server_relay,
+            self.mysql_judge,
+            MySqlHolds(self.holds, self.mysql_judge, mask),
+            results_masked=self.results_masked,
+            change_user=self.change_user,
+        )
+        await relay.run()
+
+    async def change_user(
+        self, packet: _native.MySqlPacket, reset_upstream: Callable[[], Awaitable[int]]
+    ) -> None:
+        """COM_CHANGE_USER (:mod:`limen.gateway.mysql.changeuser`)."""
+        await change_user(self, packet, reset_upstream)
 
     def fatal_bytes(self, end: SessionEnd) -> bytes:
         # Mid-command the ERR answers the command; between commands it

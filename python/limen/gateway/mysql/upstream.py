@@ -148,9 +148,11 @@ async def connect(services: Services, resource: Resource) -> Upstream:
             first = await packets.read()
             if first.payload[:1] == b"\xff":
                 err = _native.mysql_parse_err(first.payload)
-                said = err.message.decode("utf-8", "replace") if isinstance(
-                    err, _native.MySqlErr
-                ) else "an error"
+                said = (
+                    err.message.decode("utf-8", "replace")
+                    if isinstance(err, _native.MySqlErr)
+                    else "an error"
+                )
                 raise SessionEnd(
                     "08006", f"the upstream of {resource.name!r} refused the connection: {said}"
                 )
