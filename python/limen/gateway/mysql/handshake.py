@@ -56,7 +56,7 @@ __all__ = [
 
 CACHING_SHA2 = b"caching_sha2_password"
 CLEAR_PASSWORD = b"mysql_clear_password"
-SERVER_VERSION = b"8.0.40-limen"
+SERVER_VERSION = b"5.7.99-limen"  # 8.0 would make clients ask for MySQL-8-only collations
 COLLATION = 45  # utf8mb4_general_ci: known to MySQL and MariaDB
 STATUS_AUTOCOMMIT = 2
 PERFORM_FULL_AUTH = b"\x04"
