@@ -1,9 +1,9 @@
 """limen as a benchmark target: `limen serve` as its own process in front of
-the local PostgreSQL, with policy (pglast classification), masking (every
-built-in detector) and recording on, and a dev-IdP token as the password.
-`relay` picks who moves the bytes after the handshake: the native pump
-(target "limen") or the Trio relay (target "limen-trio"); `columns` adds
-``column:`` masks (target name "…-colmask")."""
+the local PostgreSQL (or MariaDB: :func:`start_limen_mysql`), with policy,
+masking (every built-in detector) and recording on, and a dev-IdP token as
+the password. `relay` picks who moves the PostgreSQL bytes after the
+handshake: the native pump (target "limen") or the Trio relay (target
+"limen-trio"); `columns` adds ``column:`` masks (target name "…-colmask")."""
 
 from __future__ import annotations
 
@@ -13,23 +13,22 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
 from pgpeers import PG_HOST, PG_PORT, Target
 
 LIMEN = str(Path(sys.executable).parent / "limen")
+MYSQL_HOST = "127.0.0.1"
+MYSQL_PORT = 3306
 
 
-class LimenServe:
-    def __init__(self, dbname: str, relay: str = "native", columns: tuple[str, ...] = ()) -> None:
-        self.relay = relay
-        self.columns = columns
-        mask = json.dumps(["builtin", *(f"column:{c}" for c in columns)])
-        self.dir = Path(tempfile.mkdtemp(prefix="limen-bench-gw-"))
-        cfg = self.dir / "limen.toml"
-        cfg.write_text(
-            f"""
+def _config(
+    protocol: str, dbname: str, upstream: str, user: str, relay: str, columns: tuple[str, ...]
+) -> str:
+    mask = json.dumps(["builtin", *(f"column:{c}" for c in columns)])
+    return f"""
 [gateway]
 state = "sqlite://state/limen.db"
 recordings = "recordings"
@@ -37,7 +36,7 @@ relay = "{relay}"
 admin = "127.0.0.1:0"
 
 [listeners]
-postgres = "127.0.0.1:0"
+{protocol} = "127.0.0.1:0"
 
 [identity.dev]
 enabled = true
@@ -45,10 +44,10 @@ listen = "127.0.0.1:0"
 
 [[resources]]
 name = "{dbname}"
-protocol = "postgres"
-upstream = "{PG_HOST}:{PG_PORT}"
+protocol = "{protocol}"
+upstream = "{upstream}"
 database = "{dbname}"
-user = "postgres"
+user = "{user}"
 
 [[rules]]
 name = "bench"
@@ -57,7 +56,16 @@ resources = ["{dbname}"]
 allow = ["read", "write"]
 mask = {mask}
 """
-        )
+
+
+class LimenServe:
+    """`limen serve` on a config of one resource of ``protocol``."""
+
+    def __init__(self, protocol: str, config: str) -> None:
+        self.protocol = protocol
+        self.dir = Path(tempfile.mkdtemp(prefix="limen-bench-gw-"))
+        cfg = self.dir / "limen.toml"
+        cfg.write_text(config)
         self.token = subprocess.run(
             [
                 LIMEN,
@@ -88,34 +96,15 @@ mask = {mask}
             if not line:
                 raise RuntimeError("limen serve exited before listening")
             event: dict[str, Any] = json.loads(line)
-            if (
-                event.get("event") == "listening"
-                and event.get("protocol", "postgres") == "postgres"
-            ):
+            if event.get("event") == "listening" and event.get("protocol", "postgres") == protocol:
                 self.port = int(event["port"])
         # keep reading its log so the pipe never fills
-        import threading
-
         threading.Thread(target=self._drain, daemon=True).start()
-        self.dbname = dbname
 
     def _drain(self) -> None:
         assert self.proc.stderr is not None
         for _ in self.proc.stderr:
             pass
-
-    def target(self) -> Target:
-        return Target(
-            ("limen" if self.relay == "native" else f"limen-{self.relay}")
-            + ("-colmask" if self.columns else ""),
-            "127.0.0.1",
-            self.port,
-            "bench",
-            self.dbname,
-            password=self.token,
-            pid=self.proc.pid,
-            env={"PGSSLMODE": "disable"},
-        )
 
     def close(self) -> None:
         self.proc.terminate()
@@ -129,5 +118,29 @@ mask = {mask}
 def start_limen(
     dbname: str, relay: str = "native", columns: tuple[str, ...] = ()
 ) -> tuple[Target, LimenServe]:
-    serve = LimenServe(dbname, relay, columns)
-    return serve.target(), serve
+    """limen in front of PostgreSQL."""
+    upstream = f"{PG_HOST}:{PG_PORT}"
+    serve = LimenServe(
+        "postgres", _config("postgres", dbname, upstream, "postgres", relay, columns)
+    )
+    name = ("limen" if relay == "native" else f"limen-{relay}") + ("-colmask" if columns else "")
+    target = Target(
+        name,
+        "127.0.0.1",
+        serve.port,
+        "bench",
+        dbname,
+        password=serve.token,
+        pid=serve.proc.pid,
+        env={"PGSSLMODE": "disable"},
+    )
+    return target, serve
+
+
+def start_limen_mysql(dbname: str, columns: tuple[str, ...] = ()) -> tuple[Target, LimenServe]:
+    """limen in front of the local MariaDB (user root without a password)."""
+    upstream = f"{MYSQL_HOST}:{MYSQL_PORT}"
+    serve = LimenServe("mysql", _config("mysql", dbname, upstream, "root", "native", columns))
+    name = "limen" + ("-colmask" if columns else "")
+    target = Target(name, "127.0.0.1", serve.port, "bench", dbname, serve.token, serve.proc.pid)
+    return target, serve

@@ -3,6 +3,7 @@ path, value types parse, secrets stay hidden."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import tomllib
@@ -30,6 +31,7 @@ from limen.config import (
     load_config_data,
     load_config_text,
 )
+from limen.config.values import decode_key32
 
 ROOT = Path(__file__).resolve().parent.parent
 INTERFACE = ROOT / "docs" / "interface.md"
@@ -498,3 +500,30 @@ def test_value_types_are_immutable() -> None:
     with pytest.raises(AttributeError):
         config.gateway.admin.port = 1  # type: ignore[misc]
     assert load_config_text("").gateway.idle_timeout == Duration(900)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text"),
+    [
+        ("duration", "\uff15m"),  # fullwidth digit five
+        ("duration", "\u0661h"),  # Arabic-Indic digit one
+        ("size", "\uff11\uff16MiB"),
+        ("address", "127.0.0.1:\uff15\uff14\uff13\uff12"),
+    ],
+)
+def test_numbers_are_ascii_digits_only(kind: str, text: str) -> None:
+    # int() and \d take any Unicode digit: a config that looks like one
+    # value to a reviewer must not parse as another.
+    parse = {"duration": Duration.parse, "size": ByteSize.parse, "address": Address.parse}[kind]
+    with pytest.raises(ValueError):
+        parse(text)
+
+
+@given(st.binary(min_size=32, max_size=32), st.text(min_size=1, max_size=8))
+def test_a_key_is_the_whole_text_or_nothing(key: bytes, junk: str) -> None:
+    for text in (base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode(), key.hex()):
+        assert decode_key32(text) == key
+        assert decode_key32(text.rstrip("=")) == key
+        # junk around a valid key is refused, not skipped
+        assert decode_key32(junk.strip() + "!" + text) is None
+        assert decode_key32(text + "!" + junk) is None

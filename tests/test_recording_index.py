@@ -42,6 +42,10 @@ def test_recorder_writes_indexes_and_verifies(tmp_path: Path) -> None:
     rec.close()
     row = store.session("sess-aaaaaaaa")
     assert (row.statements, row.node, row.end_reason) == (2, "gw-test", "closed")
+    # the session's end code, when it gives one, is what the index keeps
+    other = make(SessionInfo("sess-bbbbbbbb", "ci-bot", "staging", "postgres"))
+    other.close("57P05")
+    assert store.session("sess-bbbbbbbb").end_reason == "57P05"
     assert row.ended_at is not None
     assert Path(row.recording).is_file()
 

@@ -297,6 +297,9 @@ async def test_the_session_ends_when_the_token_expires(
     err = await fatal(client)
     assert err["C"] == "28P01"
     assert err["M"] == "the token expired; the session is closed"
+    await env.all_ended()
+    (rec,) = env.recorders
+    assert (rec.closed, rec.reason) == (True, "28P01")  # the index keeps why it ended
 
 
 async def test_an_expired_token_is_refused(
@@ -370,7 +373,7 @@ async def test_the_recorder_gets_statements_decisions_and_the_end(
     await client.send(message(b"X"))  # Terminate
     await env.all_ended()
     (rec,) = env.recorders
-    assert rec.closed
+    assert (rec.closed, rec.reason) == (True, "closed")
     assert rec.info is not None
     assert (rec.info.subject, rec.info.resource) == ("bot", "app")
     assert rec.of("c2u") == [b"SELECT id, name FROM users", b"DROP TABLE users"]

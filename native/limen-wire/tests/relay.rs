@@ -391,3 +391,56 @@ fn registrations_wait_for_their_own_cycle_when_the_caller_pipelines() -> R {
     assert_eq!(out, ready(TransactionStatus::Idle));
     Ok(())
 }
+
+#[test]
+fn errors_and_notices_are_masked_by_content_but_keep_their_code() -> R {
+    let mut r = relay();
+    let mut error = Vec::new();
+    ErrorNotice {
+        severity: "ERROR",
+        code: "22P02",
+        message: "invalid input syntax for type integer: \"secret\"",
+        detail: Some("the value was secret"),
+        ..ErrorNotice::default()
+    }
+    .try_encode_error(&mut error)?;
+    let (out, events) = feed(&mut r, &error)?;
+    let mut d = BackendDecoder::default();
+    d.receive_data(&out)?;
+    let Some((_, BackendMessage::ErrorResponse(f))) = d.next_message()? else {
+        panic!("an ErrorResponse is forwarded");
+    };
+    assert_eq!(f.code(), Some(&b"22P02"[..]));
+    assert_eq!(
+        f.message(),
+        Some(&b"invalid input syntax for type integer: \"[X]\""[..])
+    );
+    assert!(!out.windows(6).any(|w| w == b"secret"), "nothing in clear");
+    let RelayEvent::Error(fields) = &events[0] else {
+        panic!("an error event");
+    };
+    assert!(fields
+        .iter()
+        .all(|(_, v)| !v.windows(6).any(|w| w == b"secret")));
+    // A notice too; one without a finding is forwarded byte for byte.
+    let mut notice = Vec::new();
+    ErrorNotice {
+        severity: "NOTICE",
+        code: "00000",
+        message: "table secret does not exist, skipping",
+        ..ErrorNotice::default()
+    }
+    .try_encode_notice(&mut notice)?;
+    let (out, _) = feed(&mut r, &notice)?;
+    assert!(!out.windows(6).any(|w| w == b"secret"));
+    let mut plain = Vec::new();
+    ErrorNotice {
+        severity: "NOTICE",
+        code: "00000",
+        message: "nothing to see",
+        ..ErrorNotice::default()
+    }
+    .try_encode_notice(&mut plain)?;
+    assert_eq!(feed(&mut r, &plain)?.0, plain);
+    Ok(())
+}

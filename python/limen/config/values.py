@@ -11,7 +11,8 @@ import ipaddress
 import re
 from typing import Final
 
-_DURATION_RE: Final = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+# ASCII digits only: int() and \d would take fullwidth or Arabic-Indic digits too.
+_DURATION_RE: Final = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _DURATION_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -72,7 +73,7 @@ def _format_duration(seconds: float) -> str:
     return f"{round(seconds * 1000)}ms"
 
 
-_SIZE_RE: Final = re.compile(r"(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?", re.IGNORECASE)
+_SIZE_RE: Final = re.compile(r"([0-9]+) *(B|KB|KiB|MB|MiB|GB|GiB)?", re.IGNORECASE)
 _SIZE_UNITS: Final = {
     "b": 1,
     "kb": 1000,
@@ -153,7 +154,7 @@ class Address:
                 raise ValueError(f"invalid address {text!r}: put IPv6 hosts in brackets")
             if not re.fullmatch(r"[A-Za-z0-9.\-_]+", host):
                 raise ValueError(f"invalid address {text!r}: bad host name {host!r}")
-        if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        if not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
             raise ValueError(f"invalid address {text!r}: the port must be 0-65535")
         return cls(host, int(port_text))
 
@@ -178,13 +179,17 @@ def decode_key32(text: str) -> bytes | None:
     raw = text.strip()
     if re.fullmatch(r"[0-9a-fA-F]{64}", raw):
         return bytes.fromhex(raw)
+    # 32 bytes are 43 base64 characters and one "=": standard or URL-safe
+    # alphabet, nothing else (a decoder that skips junk would take any text
+    # holding a key somewhere inside).
+    if not re.fullmatch(r"[A-Za-z0-9+/]{43}=?|[A-Za-z0-9\-_]{43}=?", raw):
+        return None
     try:
-        data = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_", validate=False)
+        data = base64.b64decode(
+            raw.rstrip("=") + "=",
+            altchars=b"-_" if "-" in raw or "_" in raw else None,
+            validate=True,
+        )
     except (binascii.Error, ValueError):
         return None
-    if len(data) != 32:
-        try:
-            data = base64.b64decode(raw, validate=True)
-        except (binascii.Error, ValueError):
-            return None
     return data if len(data) == 32 else None

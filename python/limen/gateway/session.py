@@ -303,7 +303,7 @@ class Session(abc.ABC):
             await trio.aclose_forcefully(self.client)
             if self.recorder is not None:
                 self.event({"event": "end", "reason": reason})
-                self.recorder.close()
+                self.recorder.close(reason)
             if self.identity is not None:
                 judged = self.judge.statements if self.judge is not None else 0
                 self.services.log(

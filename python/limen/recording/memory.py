@@ -21,6 +21,8 @@ class MemoryRecorder:
         self.masked: list[int] = []
         """Indexes of the records appended as masked."""
         self.closed = False
+        self.reason: str | None = None
+        """The end reason :meth:`close` was given."""
 
     def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None:
         if self.closed:
@@ -29,8 +31,9 @@ class MemoryRecorder:
             self.masked.append(len(self.records))
         self.records.append((kind, bytes(payload)))
 
-    def close(self) -> None:
+    def close(self, reason: str = "closed") -> None:
         self.closed = True
+        self.reason = reason
 
     def of(self, kind: str) -> list[bytes]:
         """The payloads of every record of ``kind``."""

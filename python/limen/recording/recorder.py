@@ -46,7 +46,9 @@ class Recorder(Protocol):
         """``masked``: the payload went through limen's masking (a native
         log keeps it as the record's MASKED flag; others may ignore it)."""
 
-    def close(self) -> None: ...
+    def close(self, reason: str = "closed") -> None:
+        """Ends the recording; ``reason`` is the session's end code (the
+        index keeps it)."""
 
 
 @runtime_checkable
@@ -55,7 +57,7 @@ class NativeRecorder(Protocol):
     writes to directly (other recorders get the pump's records queued)."""
 
     def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None: ...
-    def close(self) -> None: ...
+    def close(self, reason: str = "closed") -> None: ...
     def native_writer(self) -> _native.RecordWriter: ...
     def count_statements(self, n: int) -> None: ...
 

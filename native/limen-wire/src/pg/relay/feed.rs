@@ -3,7 +3,7 @@
 
 use crate::error::{Error, ErrorKind};
 use crate::pg::backend::encode_fields;
-use crate::pg::backend::{tag, BackendMessage};
+use crate::pg::backend::{tag, BackendMessage, Fields};
 use crate::pg::outplan::{rewrite_copy_row, scrub_fields, CopyFormat};
 use crate::pg::planbook::quotes_values;
 
@@ -111,9 +111,6 @@ impl<M: ContentMasker> ServerRelay<M> {
         out: &mut Vec<u8>,
         events: &mut Vec<RelayEvent>,
     ) {
-        let fields = |f: &crate::pg::backend::Fields<'_>| -> Vec<(u8, Vec<u8>)> {
-            f.iter().map(|(c, v)| (c, v.to_vec())).collect()
-        };
         match msg {
             BackendMessage::DataRow(row) => events.push(RelayEvent::DataRow(
                 row.values.iter().map(|v| v.map(<[u8]>::to_vec)).collect(),
@@ -189,8 +186,8 @@ impl<M: ContentMasker> ServerRelay<M> {
                         ));
                     }
                     None => {
-                        out.extend_from_slice(raw);
-                        events.push(RelayEvent::Error(fields(&f)));
+                        let kept = self.content_masked(tag::ERROR_RESPONSE, &f, raw, out);
+                        events.push(RelayEvent::Error(kept));
                     }
                 }
             }
@@ -204,8 +201,8 @@ impl<M: ContentMasker> ServerRelay<M> {
                 ));
             }
             BackendMessage::NoticeResponse(f) => {
-                out.extend_from_slice(raw);
-                events.push(RelayEvent::Notice(fields(&f)));
+                let kept = self.content_masked(tag::NOTICE_RESPONSE, &f, raw, out);
+                events.push(RelayEvent::Notice(kept));
             }
             BackendMessage::ReadyForQuery(st) => {
                 // This cycle is over: what it registered and did not use
@@ -261,5 +258,53 @@ impl<M: ContentMasker> ServerRelay<M> {
             }
             _ => out.extend_from_slice(raw),
         }
+    }
+}
+
+impl<M: ContentMasker> ServerRelay<M> {
+    /// Forwards an ErrorResponse or NoticeResponse (`t`) with every field
+    /// that can quote data (message, detail, hint, context, names; not
+    /// severity, code, position or source location) masked by content:
+    /// `invalid input syntax for type integer: "AKIA…"` quotes a row value.
+    /// Returns the fields as forwarded (for the recording).
+    fn content_masked(
+        &self,
+        t: u8,
+        f: &Fields<'_>,
+        raw: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Vec<(u8, Vec<u8>)> {
+        let mut changed = false;
+        let kept: Vec<(u8, Vec<u8>)> = f
+            .iter()
+            .map(|(code, value)| match self.masker.as_ref() {
+                Some(m)
+                    if !matches!(code, b'S' | b'V' | b'C' | b'P' | b'p' | b'F' | b'L' | b'R') =>
+                {
+                    let mut masked = Vec::with_capacity(value.len());
+                    if m.mask_into(value, &mut masked) > 0 && !masked.contains(&0) {
+                        changed = true;
+                        (code, masked)
+                    } else {
+                        (code, value.to_vec())
+                    }
+                }
+                _ => (code, value.to_vec()),
+            })
+            .collect();
+        if changed {
+            let refs: Vec<(u8, &[u8])> = kept.iter().map(|(c, v)| (*c, v.as_slice())).collect();
+            // Fields of a parsed message (a few masks longer) fit one message.
+            if encode_fields(t, &refs, out).is_ok() {
+                return kept;
+            }
+            // Never the clear text: the message scrubbed (it always fits).
+            let scrubbed = scrub_fields(f.iter());
+            if encode_fields(t, &scrubbed, out).is_ok() {
+                return scrubbed.iter().map(|(c, v)| (*c, v.to_vec())).collect();
+            }
+        }
+        out.extend_from_slice(raw);
+        f.iter().map(|(c, v)| (c, v.to_vec())).collect()
     }
 }
