@@ -23,6 +23,7 @@ the relay masks results).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
 import trio
 
@@ -104,6 +105,8 @@ class CommandRelay:
                 await self._command()
         except _Ended:
             pass
+        except SessionEnd as exc:  # a refused COM_CHANGE_USER
+            s.finish(exc)
         except trio.BrokenResourceError:
             pass  # the client went away: nobody to tell
         except _native.MySqlProtocolError as exc:
@@ -173,7 +176,8 @@ class CommandRelay:
                     relay.refuse_infile(ER_NOT_ALLOWED_COMMAND, "42000", message)
                 )
             self.session.touch()
-        self.packets.restart(0)
+        if to_client:  # the client's exchange is over: a fatal ERR now has sequence id 0
+            self.packets.restart(0)
 
     def _events(self, events: list[_native.MySqlRelayEvent]) -> None:
         for ev in events:
@@ -213,7 +217,14 @@ class CommandRelay:
                 return
 
     async def _to_upstream(self, data: bytes) -> None:
-        await self.upstream.stream.send_all(data)
+        try:
+            await self.upstream.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            self._upstream_lost()
+
+    def _upstream_lost(self) -> NoReturn:
+        self.session.finish(SessionEnd("08006", "the upstream server closed the connection"))
+        raise _Ended
 
     async def _to_client(self, data: bytes, *, masked: bool) -> None:
         """Records and sends whole packets, not cut by a cancel (the client
