@@ -202,8 +202,11 @@ async def start_gateway(
     log: JsonLog | None = None,
     *,
     approvals: ApprovalHub | None = None,
+    memory_recorders: bool = True,
 ) -> Gateway:
-    """A MySQL gateway recording to :class:`MemoryRecorder` s."""
+    """A MySQL gateway recording to :class:`MemoryRecorder` s (``gw.recorders``),
+    or with ``memory_recorders=False`` to its default recorder (signed logs
+    under ``[gateway] recordings``, indexed in ``[gateway] state``)."""
     idp = DevIdP.from_config(config)
     discovery = await nursery.start(idp.serve, "127.0.0.1", 0)
     auth = Authenticator.from_config(config, dev_discovery_url=discovery)
@@ -215,7 +218,11 @@ async def start_gateway(
         return r
 
     gw = MySqlGateway(
-        config, auth, recorder_factory=recorder, log=log or JsonLog(), approvals=approvals
+        config,
+        auth,
+        recorder_factory=recorder if memory_recorders else None,
+        log=log or JsonLog(),
+        approvals=approvals,
     )
     listeners = await nursery.start(gw.serve, "127.0.0.1", 0)
     port = listeners[0].socket.getsockname()[1]
