@@ -1,7 +1,8 @@
 """More real clients through the MySQL gateway, on plaintext loopback (the
 token RSA-encrypted under limen's key) and over TLS: aiomysql (a dev
-dependency), and asyncmy and MySQL Connector/Python (pure) when installed
-(docs/mysql.md lists what each needs)."""
+dependency), and asyncmy, MySQL Connector/Python (pure) and mysqlclient
+when installed (docs/mysql.md lists what each needs); mysqlclient's
+change_user (libmariadb's mysql_change_user) with a token."""
 
 from __future__ import annotations
 
@@ -77,10 +78,26 @@ def _connector(port: int, token: str, ctx: ssl.SSLContext | None) -> object:
         conn.close()
 
 
+def _mysqlclient(port: int, token: str, ctx: ssl.SSLContext | None) -> object:
+    import MySQLdb
+
+    tls: dict[str, object] = {} if ctx is None else {"ssl_mode": "REQUIRED"}
+    conn = MySQLdb.connect(
+        host="127.0.0.1", port=port, user="bot", password=token, database="shop", **tls
+    )
+    try:
+        cur = conn.cursor()
+        cur.execute(SQL)
+        return cur.fetchone()
+    finally:
+        conn.close()
+
+
 CLIENTS: dict[str, tuple[str, Callable[[int, str, ssl.SSLContext | None], object]]] = {
     "aiomysql": ("aiomysql", _aiomysql),
     "asyncmy": ("asyncmy", _asyncmy),
     "connector": ("mysql.connector", _connector),
+    "mysqlclient": ("MySQLdb", _mysqlclient),
 }
 
 
@@ -102,3 +119,39 @@ async def test_client_logs_in_with_a_token_and_reads(
     row = await trio.to_thread.run_sync(lambda: run(gw.port, token, ctx))
     assert tuple(row) == ("carol",)  # type: ignore[call-overload]
     assert gw.recorders[-1].info.subject == "bot"
+
+
+async def test_mysqlclient_change_user_with_a_token(
+    nursery: trio.Nursery, tmp_path: Path, mydb: str
+) -> None:
+    if importlib.util.find_spec("MySQLdb") is None:
+        pytest.skip("mysqlclient is not installed")
+    import MySQLdb
+
+    gw = await start_gateway(nursery, gateway_config(tmp_path, mydb))
+    first, second = gw.token(), gw.token()
+
+    def client() -> tuple[object, object]:
+        conn = MySQLdb.connect(
+            host="127.0.0.1", port=gw.port, user="bot", password=first, database="shop"
+        )
+        try:
+            cur = conn.cursor()
+            cur.execute("SET @x = 1")
+            conn.change_user("bot", second, "shop")
+            cur = conn.cursor()
+            cur.execute("SELECT @x, COUNT(*) FROM users")
+            kept = cur.fetchone()
+            try:
+                conn.change_user("mallory", gw.token("mallory"), "shop")
+            except MySQLdb.OperationalError as exc:
+                return kept, exc.args
+            return kept, "accepted"
+        finally:
+            conn.close()
+
+    kept, refused = await trio.to_thread.run_sync(client)
+    assert kept == (None, 3)  # the upstream session was reset, the session goes on
+    assert isinstance(refused, tuple)
+    assert refused[0] == 1045
+    assert "keeps its identity" in refused[1]
