@@ -7,6 +7,7 @@ tests flaky. Used by tests/test_session_memory*.py."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,7 @@ async def make_env(
     *,
     hub: bool = True,
     dev_idp: bool = False,
+    edit: Callable[[str], str] | None = None,
 ) -> Env:
     # The test moves the clock by hand. A test gone wrong must still end:
     # once every task has been blocked for 5 s of real time, time jumps to
@@ -177,7 +179,8 @@ async def make_env(
     # ...), and an hour of test time fails it.
     clock.autojump_threshold = 5.0
     nursery.start_soon(_guard)
-    config = load_config_text(config_text(), base_dir=tmp_path)
+    text = config_text() if edit is None else edit(config_text())
+    config = load_config_text(text, base_dir=tmp_path)
     discovery = None
     idp = None
     if dev_idp:

@@ -68,6 +68,23 @@ async def test_select_masks_by_content_and_by_column(gw: Gateway) -> None:
     assert b"[MASKED:email]" in sent
 
 
+async def test_upstream_errors_quoting_a_value_are_masked_by_content(gw: Gateway) -> None:
+    # A cast error quotes the row value: the secret must not ride out in it.
+    def client() -> tuple[str, str | None]:
+        with gw.connect(autocommit=True) as conn:
+            with pytest.raises(pgerrors.InvalidTextRepresentation) as info:
+                conn.execute("SELECT email::int FROM users WHERE id = 1")
+            return str(info.value), info.value.diag.sqlstate
+
+    message, code = await run(client)
+    assert code == "22P02"
+    assert USERS[0][2] is not None
+    assert USERS[0][2] not in message
+    assert "[MASKED:email]" in message
+    sent = b"".join(gw.recorders[-1].of("u2c")) + b"".join(gw.recorders[-1].of("event"))
+    assert USERS[0][2].encode() not in sent
+
+
 async def test_denied_drop_names_rule_and_class_and_session_stays_usable(
     gw: Gateway, database: str
 ) -> None:

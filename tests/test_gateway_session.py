@@ -9,6 +9,7 @@ import io
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 import trio
 import trio.testing
@@ -16,7 +17,7 @@ import trio.testing
 from limen.config import Config, load_config_text
 from limen.gateway.holds import Holds
 from limen.gateway.judging import HELD, Judge, Verdict
-from limen.gateway.services import JsonLog, Services
+from limen.gateway.services import JsonLog, Services, Slot
 from limen.gateway.session import Admission, Session, SessionEnd
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
@@ -85,21 +86,30 @@ def _logged(out: io.StringIO, event: str) -> list[dict[str, object]]:
 # -- connections per identity ---------------------------------------------------
 
 
-def test_connections_are_counted_per_identity(
+def test_connections_are_counted_per_identity_and_resource(
     services: tuple[Services, list[MemoryRecorder], io.StringIO],
 ) -> None:
     svc = services[0]
-    first = svc.acquire(_identity())
-    assert first is not None
-    assert svc.acquire(_identity()) is None  # the limit is 1
-    other = svc.acquire(_identity("someone"))
-    assert other is not None
+    app = svc.config.resource("app")
+    assert app is not None
+    first = svc.acquire(_identity(), app)
+    assert isinstance(first, Slot)
+    assert svc.acquire(_identity(), app) == "too many connections for 'bot' (limit 1)"
+    other = svc.acquire(_identity("someone"), app)
+    assert isinstance(other, Slot)
+    assert svc.per_resource["app"] == 2
     svc.release(first)
-    again = svc.acquire(_identity())
+    again = svc.acquire(_identity(), app)
     assert again == first
+    assert isinstance(again, Slot)
+    # the resource's own limit, checked before anything is counted
+    capped = msgspec.structs.replace(app, max_connections=2)
+    assert svc.acquire(_identity("third"), capped) == "too many connections to 'app' (limit 2)"
+    assert "third" not in "".join(svc.per_identity)
     svc.release(again)
     svc.release(other)
     assert not svc.per_identity
+    assert not svc.per_resource
 
 
 # -- the judge -------------------------------------------------------------------

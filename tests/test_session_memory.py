@@ -12,6 +12,7 @@ import json
 import struct
 import time
 from pathlib import Path
+from typing import Any
 
 import trio
 import trio.testing
@@ -29,7 +30,7 @@ SCRIPT = {
 
 
 async def env_for(
-    nursery: trio.Nursery, mock_clock: trio.testing.MockClock, tmp_path: Path, **kw: bool
+    nursery: trio.Nursery, mock_clock: trio.testing.MockClock, tmp_path: Path, **kw: Any
 ) -> Env:
     return await make_env(nursery, mock_clock, tmp_path, SCRIPT, hub=False, **kw)
 
@@ -166,6 +167,50 @@ async def test_connections_per_identity_are_limited_and_counted_back_down(
     assert (await (await env.session()).query("SELECT id, name FROM users")).rows == list(
         USERS.rows
     )
+
+
+async def test_a_full_gateway_turns_a_connection_away_with_53300(
+    nursery: trio.Nursery, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    def edit(text: str) -> str:
+        limits = "max_connections = 2\nmax_connections_per_identity = 1"
+        return text.replace("max_connections_per_identity = 2", limits)
+
+    env = await env_for(nursery, mock_clock, tmp_path, edit=edit)
+    first, _second = await env.session("bot"), await env.session("carer")
+    third = await env.connect()
+    err = await fatal(third, await third.login("bot", key("bot")))  # after its startup
+    assert (err["S"], err["C"]) == ("FATAL", "53300")
+    assert err["M"] == "too many connections to the gateway (limit 2)"
+    # A client that asks for TLS first gets its answer, then the refusal
+    # (libpq shows no message sent in place of the answer).
+    fourth = await env.connect()
+    await fourth.send(struct.pack("!ii", 8, 80877103))
+    assert await fourth.reader.exact(1) == b"N"
+    err = await fatal(fourth, await fourth.login("bot", key("bot")))
+    assert (err["C"], err["M"]) == ("53300", "too many connections to the gateway (limit 2)")
+    assert len(env.fake.opened) == 2
+    assert env.logged("refused") == [{"reason": "max_connections", "peer": "127.0.0.1"}] * 2
+    await first.send(message(b"X"))
+    await env.ended[0].wait()
+    await env.session("bot")  # room again
+
+
+async def test_a_resources_max_connections_is_enforced(
+    nursery: trio.Nursery, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    def edit(text: str) -> str:
+        return text.replace('idle_timeout = "1m"', 'idle_timeout = "1m"\nmax_connections = 1', 1)
+
+    env = await env_for(nursery, mock_clock, tmp_path, edit=edit)
+    first = await env.session("bot")
+    other = await env.connect()
+    err = await fatal(other, await other.login("carer", key("carer")))
+    assert (err["C"], err["M"]) == ("53300", "too many connections to 'app' (limit 1)")
+    assert len(env.fake.opened) == 1  # refused before the upstream is opened
+    await first.send(message(b"X"))
+    await env.ended[0].wait()
+    await env.session("carer")
 
 
 # -- judging ---------------------------------------------------------------------

@@ -34,7 +34,7 @@ from limen.gateway.inrecord import InputMaskers
 from limen.gateway.mysql import MySqlSession, process_key
 from limen.gateway.postgres import CancelKeys, PgSession
 from limen.gateway.services import JsonLog, Services, UpstreamOpener
-from limen.gateway.session import Session
+from limen.gateway.session import Session, SessionEnd
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
 from limen.policy import Policy
@@ -149,11 +149,14 @@ class Listener(abc.ABC):
         """Run one client connection to its end (the listener calls it per
         accepted socket; tests with a memory stream). ``peer_host``: the
         client's address (loopback may go without TLS)."""
-        if len(self.sessions) >= self.config.gateway.max_connections:
-            self.log("refused", reason="max_connections", peer=peer_host)
-            await stream.aclose()
-            return
         session = self.new_session(stream, peer_host)
+        limit = self.config.gateway.max_connections
+        if len(self.sessions) >= limit:
+            self.log("refused", reason="max_connections", peer=peer_host)
+            await session.refuse(
+                SessionEnd("53300", f"too many connections to the gateway (limit {limit})")
+            )
+            return
         self.sessions.add(session)
         self._sessions_done = trio.Event() if len(self.sessions) == 1 else self._sessions_done
         try:

@@ -18,13 +18,14 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import IO, Any
 
 import trio
 
 from limen import _native
 from limen.approvals import ApprovalHub
-from limen.config import Config
+from limen.config import Config, Resource
 from limen.gateway.inrecord import InputMaskers
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
@@ -32,7 +33,7 @@ from limen.mask import native_masker
 from limen.policy import Policy
 from limen.recording import RecorderFactory, configured_recorder_factory
 
-__all__ = ["JsonLog", "Log", "Services", "UpstreamOpener", "open_tcp_upstream"]
+__all__ = ["JsonLog", "Log", "Services", "Slot", "UpstreamOpener", "open_tcp_upstream"]
 
 #: ``log(event, **fields)``: one structured log line (never a secret).
 Log = Callable[..., None]
@@ -60,6 +61,14 @@ class JsonLog:
 async def open_tcp_upstream(host: str, port: int) -> trio.abc.Stream:
     """The default upstream opener: a TCP connection."""
     return await trio.open_tcp_stream(host, port)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One session counted against its identity's and resource's limits."""
+
+    identity: str
+    resource: str
 
 
 class Services:
@@ -97,6 +106,8 @@ class Services:
         """The listeners' TLS context (None: no certificate configured)."""
         self.per_identity: Counter[str] = Counter()
         """Open sessions per identity (``issuer|subject``)."""
+        self.per_resource: Counter[str] = Counter()
+        """Open sessions per resource name."""
         self._maskers: dict[tuple[str, ...], _native.Masker | None] = {}
 
     def _ssl_context(self) -> ssl.SSLContext | None:
@@ -112,20 +123,30 @@ class Services:
 
     # -- connections per identity -------------------------------------------------
 
-    def acquire(self, identity: Identity) -> str | None:
-        """Counts one more session of ``identity``: the key to
-        :meth:`release` later, or None when its limit is reached."""
+    def acquire(self, identity: Identity, resource: Resource) -> Slot | str:
+        """Counts one more session of ``identity`` on ``resource``: the slot
+        to :meth:`release` later, or why not (``[gateway]
+        max_connections_per_identity``, the resource's ``max_connections``)."""
         key = f"{identity.issuer}|{identity.subject}"
-        if self.per_identity[key] >= self.config.gateway.max_connections_per_identity:
-            return None
+        limit = self.config.gateway.max_connections_per_identity
+        if self.per_identity[key] >= limit:
+            return f"too many connections for {identity.subject!r} (limit {limit})"
+        cap = resource.max_connections
+        if cap is not None and self.per_resource[resource.name] >= cap:
+            return f"too many connections to {resource.name!r} (limit {cap})"
         self.per_identity[key] += 1
-        return key
+        self.per_resource[resource.name] += 1
+        return Slot(key, resource.name)
 
-    def release(self, key: str) -> None:
-        """Counts one session of :meth:`acquire`'s ``key`` less."""
-        self.per_identity[key] -= 1
-        if self.per_identity[key] <= 0:
-            del self.per_identity[key]
+    def release(self, slot: Slot) -> None:
+        """Counts one session of :meth:`acquire`'s ``slot`` less."""
+        for counter, key in (
+            (self.per_identity, slot.identity),
+            (self.per_resource, slot.resource),
+        ):
+            counter[key] -= 1
+            if counter[key] <= 0:
+                del counter[key]
 
     # -- masking ---------------------------------------------------------------
 

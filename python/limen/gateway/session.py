@@ -41,7 +41,7 @@ import trio
 
 from limen.config import Duration, Resource
 from limen.gateway.judging import Judge
-from limen.gateway.services import Services
+from limen.gateway.services import Services, Slot
 from limen.identity import Identity
 from limen.inmask import InputMasker
 from limen.policy import SessionPolicy
@@ -99,7 +99,7 @@ class Session(abc.ABC):
         self.last_activity = trio.current_time()
         self.scope = trio.CancelScope()
         self._end: SessionEnd | None = None
-        self._slot: str | None = None
+        self._slot: Slot | None = None
 
     # -- what a driver provides -------------------------------------------------
 
@@ -163,6 +163,12 @@ class Session(abc.ABC):
     def resource_name(self) -> str | None:
         return None if self.resource is None else self.resource.name
 
+    async def refuse(self, end: SessionEnd) -> None:
+        """Turns the connection away before anything is read (the gateway
+        is full): the protocol's fatal error, then the connection closes."""
+        await self._fatal(end)
+        await trio.aclose_forcefully(self.client)
+
     # -- the run -------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -196,12 +202,9 @@ class Session(abc.ABC):
             return False
         identity = admission.identity
         self.resource = admission.resource
-        slot = self.services.acquire(identity)
-        if slot is None:
-            limit = self.config.gateway.max_connections_per_identity
-            raise SessionEnd(
-                "53300", f"too many connections for {identity.subject!r} (limit {limit})"
-            )
+        slot = self.services.acquire(identity, admission.resource)
+        if isinstance(slot, str):
+            raise SessionEnd("53300", slot)
         self._slot = slot
         self.identity = identity
         self.admitted()

@@ -24,7 +24,7 @@ from limen.gateway.services import Services
 from limen.gateway.session import RECEIVE_SIZE, Admission, SessionEnd
 from limen.identity import IdentityError
 
-__all__ = ["ClientSide", "Startup", "receive_messages", "startup"]
+__all__ = ["ClientSide", "Startup", "receive_messages", "startup", "until_startup"]
 
 #: ``await forward_cancel(process_id, secret_key)``
 ForwardCancel = Callable[[int, bytes], Awaitable[None]]
@@ -59,10 +59,41 @@ async def receive_messages(side: ClientSide) -> list[_native.ClientMessage]:
             return msgs
 
 
+async def _answer_ssl(side: ClientSide) -> None:
+    """SSLRequest: ``S`` and TLS when the listener has a certificate, else ``N``."""
+    ssl_context = side.services.ssl_context
+    if ssl_context is not None and not side.tls:
+        await side.client.send_all(b"S")
+        tls = trio.SSLStream(side.client, ssl_context, server_side=True)
+        await tls.do_handshake()
+        side.client = tls
+        side.tls = True
+    else:
+        await side.client.send_all(b"N")
+    side.decoder.resume_startup()
+
+
+async def until_startup(side: ClientSide) -> None:
+    """Reads the client's opening up to its first other message, answering
+    SSLRequest (TLS when possible) and GSSENCRequest as :func:`startup`
+    does: a refusal sent after it is one libpq shows (an error in place of
+    the answer to SSLRequest is only "server sent an error response during
+    SSL exchange"), as PostgreSQL's own "too many clients" is."""
+    while True:
+        for msg in await receive_messages(side):
+            match msg:
+                case _native.PgSslRequest():
+                    await _answer_ssl(side)
+                case _native.PgGssEncRequest():
+                    await side.client.send_all(b"N")
+                    side.decoder.resume_startup()
+                case _:
+                    return
+
+
 async def startup(side: ClientSide, forward_cancel: ForwardCancel) -> Startup | None:
     """Runs the opening; None when the connection ends quietly (a cancel
     request, or the client left before its startup message)."""
-    services = side.services
     params: dict[str, str] | None = None
     while params is None:
         try:
@@ -72,15 +103,7 @@ async def startup(side: ClientSide, forward_cancel: ForwardCancel) -> Startup | 
         for msg in msgs:
             match msg:
                 case _native.PgSslRequest():
-                    if services.ssl_context is not None and not side.tls:
-                        await side.client.send_all(b"S")
-                        tls = trio.SSLStream(side.client, services.ssl_context, server_side=True)
-                        await tls.do_handshake()
-                        side.client = tls
-                        side.tls = True
-                    else:
-                        await side.client.send_all(b"N")
-                    side.decoder.resume_startup()
+                    await _answer_ssl(side)
                 case _native.PgGssEncRequest():
                     await side.client.send_all(b"N")
                     side.decoder.resume_startup()

@@ -143,6 +143,17 @@ class PgSession(Session):
             )
             await trio_relay.run()
 
+    async def refuse(self, end: SessionEnd) -> None:
+        with trio.move_on_after(2):
+            with contextlib.suppress(
+                trio.BrokenResourceError,
+                trio.ClosedResourceError,
+                OSError,
+                _native.PgProtocolError,
+            ):
+                await handshake.until_startup(self)
+        await super().refuse(end)
+
     def fatal_bytes(self, end: SessionEnd) -> bytes:
         return _native.pg_error("FATAL", end.code, end.message, None, end.hint)
 
