@@ -176,6 +176,7 @@ class MemClient:
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.p = Packets(stream)
         self.caps = 0
+        self.last_seq = -1
 
     async def login(self, user: str, token: str, database: str = "shop") -> bytes:
         first = await self.p.read()
@@ -199,6 +200,7 @@ class MemClient:
         packet = await self.p.read()
         if packet is None:
             raise ConnectionError("closed")
+        self.last_seq = packet.seq
         payload = packet.payload
         if payload[:1] == b"\xff":
             err = n.mysql_parse_err(payload)

@@ -39,6 +39,7 @@ async def test_the_session_ends_with_1045_when_the_token_expires(
     code, state, message = ended.value.args
     assert (code, state) == (1045, "28000")
     assert "the token expired" in message
+    assert client.last_seq == 1  # the answer to the client's next command
     await client.p.stream.aclose()
     await env.all_ended()
     assert env.recorders[0].closed

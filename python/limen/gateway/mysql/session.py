@@ -171,9 +171,15 @@ class MySqlSession(Session):
         await change_user(self, packet, reset_upstream)
 
     def fatal_bytes(self, end: SessionEnd) -> bytes:
-        # Mid-command the ERR answers the command; between commands it
-        # carries sequence id 0, as MySQL's own idle-timeout error does.
-        return err_packet(self.packets.next_seq, end)
+        # Before the greeting the ERR is the first packet (0); during the
+        # handshake and mid-command it answers the client's last packet.
+        # Between commands it carries 1, as the answer to the command the
+        # client sends next: synchronous clients (PyMySQL, libmariadb) then
+        # show its message; with MySQL's own 0 they report a lost connection.
+        seq = self.packets.next_seq
+        if seq == 0 and self.holds is not None:
+            seq = 1
+        return err_packet(seq, end)
 
     async def close_upstream(self) -> None:
         if self.upstream is None:
