@@ -155,3 +155,40 @@ async def test_mysqlclient_change_user_with_a_token(
     assert isinstance(refused, tuple)
     assert refused[0] == 1045
     assert "keeps its identity" in refused[1]
+
+
+async def test_connector_prepared_statements_use_the_binary_protocol(
+    nursery: trio.Nursery, tmp_path: Path, mydb: str
+) -> None:
+    """COM_STMT_PREPARE / EXECUTE / CLOSE through the gateway (Connector/Python's
+    prepared cursor): the binary rows arrive, twice with other parameters."""
+    if importlib.util.find_spec("mysql") is None:
+        pytest.skip("mysql-connector-python is not installed")
+    import mysql.connector
+
+    gw = await start_gateway(nursery, gateway_config(tmp_path, mydb))
+    token = gw.token()
+
+    def client() -> list[object]:
+        conn = mysql.connector.connect(
+            host="127.0.0.1",
+            port=gw.port,
+            user="bot",
+            password=token,
+            database="shop",
+            use_pure=True,
+            ssl_disabled=True,
+        )
+        try:
+            cur = conn.cursor(prepared=True)
+            got: list[object] = []
+            for wanted in (1, 3):
+                cur.execute("SELECT id, name FROM users WHERE id = ?", (wanted,))
+                got.append(cur.fetchall())
+            cur.close()
+            return got
+        finally:
+            conn.close()
+
+    got = await trio.to_thread.run_sync(client)
+    assert got == [[(1, "alice")], [(3, "carol")]]

@@ -39,6 +39,10 @@ __all__ = ["ChangeUser", "CommandRelay"]
 
 COM_QUIT = 0x01
 COM_CHANGE_USER = 0x11
+COM_STMT_EXECUTE = 0x17
+COM_STMT_CLOSE = 0x19
+COM_STMT_RESET = 0x1A
+COM_STMT_FETCH = 0x1C
 ER_NOT_ALLOWED_COMMAND = 1148
 #: Packets a client may send while its statement waits for approval.
 MAX_WAITING_PACKETS = 16
@@ -66,8 +70,11 @@ class CommandRelay:
         *,
         results_masked: bool,
         change_user: ChangeUser,
+        caps: int,
     ) -> None:
         self.session = session
+        self.caps = caps
+        self._statement: tuple[int, int | None] = (0, None)
         self.packets = packets
         self.change_user = change_user
         self.upstream = upstream
@@ -130,6 +137,7 @@ class CommandRelay:
             await self.change_user(packet, self._reset_upstream)
             return
         verdict = self.judge.command(packet.seq, payload)
+        self._statement = _statement_id(payload, self.caps)
         if verdict.held is not None:
             verdict = await self.holds.wait(verdict, watch=self._watch)
             s.touch()
@@ -142,9 +150,14 @@ class CommandRelay:
 
     async def _forward(self, verdict: MySqlVerdict) -> None:
         await self._to_upstream(verdict.forward or b"")
+        code, statement = self._statement
+        if code in (COM_STMT_CLOSE, COM_STMT_RESET) and statement is not None:
+            self.relay.forget_statement(statement)  # its cursor columns
         if verdict.expect == _native.MySqlExpect.NONE:
             return
-        self.relay.expect(verdict.expect, verdict.seq, verdict.plan)
+        if code not in (COM_STMT_EXECUTE, COM_STMT_FETCH):
+            statement = None
+        self.relay.expect(verdict.expect, verdict.seq, verdict.plan, statement_id=statement)
         await self._response()
 
     async def _response(self, *, to_client: bool = True) -> None:
@@ -237,3 +250,22 @@ class CommandRelay:
                 await self.session.client.send_all(data)
         if grace.cancelled_caught:
             raise trio.BrokenResourceError("the client stopped reading")
+
+
+def _statement_id(payload: bytes, caps: int) -> tuple[int, int | None]:
+    """The command code and, for a prepared statement's command, its id
+    (the relay keeps a cursor's columns by statement id)."""
+    code = payload[0] if payload else 0
+    if code not in (COM_STMT_EXECUTE, COM_STMT_CLOSE, COM_STMT_RESET, COM_STMT_FETCH):
+        return code, None
+    cmd = _native.mysql_parse_command(payload, caps)
+    match cmd:
+        case (
+            _native.MySqlStmtExecute(statement_id=sid)
+            | _native.MySqlStmtClose(statement_id=sid)
+            | _native.MySqlStmtReset(statement_id=sid)
+            | _native.MySqlStmtFetch(statement_id=sid)
+        ):
+            return code, sid
+        case _:
+            return code, None

@@ -161,6 +161,7 @@ class MySqlSession(Session):
             MySqlHolds(self.holds, self.mysql_judge, mask),
             results_masked=self.results_masked,
             change_user=self.change_user,
+            caps=self.caps,
         )
         await relay.run()
 
