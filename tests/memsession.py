@@ -21,6 +21,7 @@ from limen.config import load_config_text
 from limen.gateway import PgGateway
 from limen.identity import Authenticator, DevIdP
 from limen.identity.statickeys import hash_key
+from limen.metrics import GatewayMetrics
 from limen.recording import MemoryRecorder, SessionInfo
 from limen.store import open_store
 from memclient import Client, Reply
@@ -172,6 +173,7 @@ async def make_env(
     hub: bool = True,
     dev_idp: bool = False,
     edit: Callable[[str], str] | None = None,
+    metrics: GatewayMetrics | None = None,
 ) -> Env:
     # The test moves the clock by hand. A test gone wrong must still end:
     # once every task has been blocked for 5 s of real time, time jumps to
@@ -206,5 +208,6 @@ async def make_env(
         log=lambda event, **f: logs.append((event, f)),
         approvals=approvals,
         open_upstream=fake.open,
+        metrics=metrics if metrics is not None else GatewayMetrics(),
     )
     return Env(gw, fake, clock, nursery, recorders, logs, approvals, idp)

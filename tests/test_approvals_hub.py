@@ -72,7 +72,7 @@ async def test_a_vote_before_the_deadline_wins(
     got: list[ApprovalRequest] = []
 
     async def real_wait_until(done: Callable[[], bool]) -> None:
-        for _ in range(500):
+        for _ in range(3000):
             if done():
                 return
             await trio.to_thread.run_sync(time.sleep, 0.01)

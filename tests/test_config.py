@@ -125,6 +125,11 @@ ERRORS = [
     ('[listeners]\nmysql = "0.0.0.0:6433"\n', "$.listeners.mysql", "loopback"),
     ('[listeners]\nmysql = "127.0.0.1:99999"\n', "$.listeners.mysql", "port"),
     ('[listeners]\ntls_cert = "c.pem"\n', "$.listeners.tls_key", "together"),
+    (
+        '[listeners]\nproxy_protocol_from = ["10.0.0.0/8", "haproxy"]\n',
+        "$.listeners.proxy_protocol_from[1]",
+        "network",
+    ),
     ('[identity]\nleeway = "1h"\n', "$.identity.leeway", "5m"),
     ('[identity.oidc]\naudience = "limen"\n', "$.identity.oidc.issuer", "required"),
     ('[identity.oidc]\nissuer = "http://idp.example.com"\n', "$.identity.oidc.issuer", "https"),

@@ -17,7 +17,7 @@ import trio.testing
 from limen.config import Config, load_config_text
 from limen.gateway.holds import Holds
 from limen.gateway.judging import HELD, Judge, Verdict
-from limen.gateway.services import JsonLog, Services, Slot
+from limen.gateway.services import JsonLog, Refused, Services, Slot
 from limen.gateway.session import Admission, Session, SessionEnd
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
@@ -94,7 +94,9 @@ def test_connections_are_counted_per_identity_and_resource(
     assert app is not None
     first = svc.acquire(_identity(), app)
     assert isinstance(first, Slot)
-    assert svc.acquire(_identity(), app) == "too many connections for 'bot' (limit 1)"
+    assert svc.acquire(_identity(), app) == Refused(
+        "identity", "too many connections for 'bot' (limit 1)"
+    )
     other = svc.acquire(_identity("someone"), app)
     assert isinstance(other, Slot)
     assert svc.per_resource["app"] == 2
@@ -104,7 +106,9 @@ def test_connections_are_counted_per_identity_and_resource(
     assert isinstance(again, Slot)
     # the resource's own limit, checked before anything is counted
     capped = msgspec.structs.replace(app, max_connections=2)
-    assert svc.acquire(_identity("third"), capped) == "too many connections to 'app' (limit 2)"
+    assert svc.acquire(_identity("third"), capped) == Refused(
+        "resource", "too many connections to 'app' (limit 2)"
+    )
     assert "third" not in "".join(svc.per_identity)
     svc.release(again)
     svc.release(other)

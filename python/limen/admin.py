@@ -10,6 +10,9 @@ token's groups in ``approvers``, and never their own.
     POST /v1/approvals/{id}/approve           {"reason": "...", "grant": "30m"}
     POST /v1/approvals/{id}/deny              {"reason": "..."}
     GET  /healthz                             liveness, no token needed
+    GET  /readyz                              readiness: the state store answers and
+                                              the gateway is not draining (200 or 503)
+    GET  /metrics                             Prometheus text format, no token needed
 
 Errors are JSON ``{"error": ..., "error_description": ...}``: 401 without a
 valid token (with ``WWW-Authenticate: Bearer``), 403 when the caller is not
@@ -30,9 +33,14 @@ import trio
 from limen.approvals import MAX_REASON, ApprovalHub, parse_duration
 from limen.httpserver import HTTPServer, Request, Response, Router
 from limen.identity import Authenticator, Identity, IdentityError
+from limen.metrics import GatewayMetrics, default_metrics
 from limen.store import ApprovalError, ApprovalRequest
 
 __all__ = ["AdminAPI"]
+
+READY_TIMEOUT = 2.0
+"""Seconds the state store has to answer a readiness check."""
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class _VoteBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -51,8 +59,13 @@ class AdminAPI:
         *,
         log: Callable[..., None] | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        metrics: GatewayMetrics | None = None,
+        draining: Callable[[], bool] | None = None,
     ) -> None:
         self.hub = hub
+        self.metrics = metrics if metrics is not None else default_metrics()
+        self.draining: Callable[[], bool] = draining if draining is not None else (lambda: False)
+        """True once the gateway stopped accepting (SIGTERM): /readyz says 503."""
         self.ssl_context = ssl_context
         self.authenticator = authenticator
         self.log: Callable[..., None] = log if log is not None else (lambda *_a, **_k: None)
@@ -60,6 +73,8 @@ class AdminAPI:
     def router(self) -> Router:
         router = Router()
         router.get("/healthz", self._health)
+        router.get("/readyz", self._ready)
+        router.get("/metrics", self._metrics)
         router.get("/v1/approvals", self._list)
         router.get("/v1/approvals/{id}", self._get)
         router.post("/v1/approvals/{id}/approve", self._approve)
@@ -97,6 +112,26 @@ class AdminAPI:
 
     async def _health(self, _request: Request) -> Response:
         return Response.json(200, {"status": "ok", "node": self.hub.node})
+
+    async def _ready(self, _request: Request) -> Response:
+        if self.draining():
+            return Response.json(503, {"status": "draining", "node": self.hub.node})
+        reachable = False
+        with trio.move_on_after(READY_TIMEOUT):
+            reachable = await trio.to_thread.run_sync(self._store_answers, abandon_on_cancel=True)
+        if not reachable:
+            return Response.json(503, {"status": "state store unreachable", "node": self.hub.node})
+        return Response.json(200, {"status": "ready", "node": self.hub.node})
+
+    def _store_answers(self) -> bool:
+        try:
+            self.hub.store.ping()
+        except Exception:
+            return False
+        return True
+
+    async def _metrics(self, _request: Request) -> Response:
+        return Response(200, self.metrics.render().encode(), PROMETHEUS_TEXT)
 
     async def _list(self, request: Request) -> Response:
         caller = await self._caller(request)

@@ -103,7 +103,14 @@ async def serve(
         if my is not None and listen_my is not None:
             serving.append((my, listen_my))
         # HTTPS with the listeners' certificate when one is configured.
-        admin = AdminAPI(hub, auth, log=log, ssl_context=pg.ssl_context)
+        admin = AdminAPI(
+            hub,
+            auth,
+            log=log,
+            ssl_context=pg.ssl_context,
+            metrics=pg.services.metrics,
+            draining=lambda: any(listener.draining for listener, _ in serving),
+        )
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
         admin_port = bound_port(admin_listeners)

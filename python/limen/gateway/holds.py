@@ -25,6 +25,7 @@ import trio
 
 from limen.approvals import ApprovalHub, ApprovalRequest, format_duration, new_approval_id
 from limen.identity import Identity
+from limen.metrics import GatewayMetrics
 from limen.policy import Decision
 
 __all__ = ["HoldOutcome", "Holds"]
@@ -64,6 +65,7 @@ class Holds:
         default_timeout: float,
         record: Callable[[dict[str, object]], None],
         log: Callable[..., None],
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.hub = hub
         self.identity = identity
@@ -73,6 +75,8 @@ class Holds:
         self.default_timeout = default_timeout
         self.record = record
         self.log = log
+        self.metrics = metrics
+        """Hold waits are observed into ``limen_hold_wait_seconds``."""
         self._scope: trio.CancelScope | None = None
 
     @property
@@ -105,6 +109,17 @@ class Holds:
     ) -> HoldOutcome:
         """Waits for humans on ``decision`` (held); ``statement`` is the
         text approvers see (masked)."""
+        started = trio.current_time()
+        outcome = await self._hold(decision, statement, notify=notify, watch=watch)
+        if self.metrics is not None:
+            kind = "run" if outcome.run else "gone" if outcome.gone else "refused"
+            waited = trio.current_time() - started
+            self.metrics.hold_wait.observe(waited, protocol=self.protocol, outcome=kind)
+        return outcome
+
+    async def _hold(
+        self, decision: Decision, statement: str, *, notify: Notify, watch: Watch | None
+    ) -> HoldOutcome:
         hub = self.hub
         rule = decision.rule or "(none)"
         if hub is None:

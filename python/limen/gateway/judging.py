@@ -123,8 +123,12 @@ class Judge:
         input_masker: InputMasker | None,
         log: Callable[..., None],
         session_id: str,
+        *,
+        on_decision: Callable[[Decision], None] | None = None,
     ) -> None:
         self.policy = policy
+        self.on_decision = on_decision
+        """Called with every decision (the gateway's metrics count them)."""
         self.recorder = recorder
         self.input_masker = input_masker
         self.log = log
@@ -165,6 +169,8 @@ class Judge:
             obj["masked_columns"] = columns.masked
         event = msgspec.json.encode(obj)
         self.recorder.append(EVENT, event)
+        if self.on_decision is not None:
+            self.on_decision(decision)
         if decision.action == "allow":  # allows are in the recording; the log keeps refusals
             # A statement masked for the record is judged each time (a hit
             # would be recorded as sent); a secret position bars its shape.

@@ -19,6 +19,7 @@ encrypt their token with, and numbers its connections.
 from __future__ import annotations
 
 import abc
+import ipaddress
 import itertools
 import secrets
 import ssl
@@ -30,6 +31,7 @@ import trio
 from limen import _native
 from limen.approvals import ApprovalHub
 from limen.config import Config
+from limen.gateway import proxyproto
 from limen.gateway.inrecord import InputMaskers
 from limen.gateway.mysql import MySqlSession, process_key
 from limen.gateway.postgres import CancelKeys, PgSession
@@ -37,6 +39,7 @@ from limen.gateway.services import JsonLog, Services, UpstreamOpener
 from limen.gateway.session import Session, SessionEnd
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
+from limen.metrics import GatewayMetrics
 from limen.policy import Policy
 from limen.recording import RecorderFactory
 
@@ -55,6 +58,10 @@ class Listener(abc.ABC):
         self._draining = False
         self._sessions_done = trio.Event()
         self._sessions_done.set()
+        self._proxies = [
+            ipaddress.ip_network(n, strict=False)
+            for n in services.config.listeners.proxy_protocol_from
+        ]
 
     @abc.abstractmethod
     def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
@@ -143,7 +150,33 @@ class Listener(abc.ABC):
             host = str(peer[0])
         except OSError:
             host = "?"
+        if self._from_proxy(host):
+            client = await self._proxied_client(stream, host)
+            if client is None:
+                return
+            host = client
         await self.run_session(stream, host)
+
+    def _from_proxy(self, host: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(addr in net for net in self._proxies)
+
+    async def _proxied_client(self, stream: trio.SocketStream, proxy: str) -> str | None:
+        """The client a trusted load balancer names in its PROXY header
+        (itself for its own connections); None when the header is missing
+        or bad: the connection is closed (:mod:`limen.gateway.proxyproto`)."""
+        try:
+            with trio.fail_after(self.config.gateway.handshake_timeout.seconds):
+                header = await proxyproto.read_header(stream)
+        except (proxyproto.ProxyError, trio.TooSlowError, OSError) as exc:
+            reason = "timeout" if isinstance(exc, trio.TooSlowError) else str(exc)
+            self.log("proxy_header_refused", peer=proxy, error=reason)
+            await trio.aclose_forcefully(stream)
+            return None
+        return header.source if header.source is not None else proxy
 
     async def run_session(self, stream: trio.abc.Stream, peer_host: str) -> None:
         """Run one client connection to its end (the listener calls it per
@@ -153,6 +186,7 @@ class Listener(abc.ABC):
         limit = self.config.gateway.max_connections
         if len(self.sessions) >= limit:
             self.log("refused", reason="max_connections", peer=peer_host)
+            self.services.metrics.connections_refused.inc(protocol=self.protocol, limit="gateway")
             await session.refuse(
                 SessionEnd("53300", f"too many connections to the gateway (limit {limit})")
             )
@@ -165,6 +199,11 @@ class Listener(abc.ABC):
             self.sessions.discard(session)
             if not self.sessions:
                 self._sessions_done.set()
+
+    @property
+    def draining(self) -> bool:
+        """The listener stopped accepting (a drain began)."""
+        return self._draining
 
     async def drain(self, timeout: float | None = None) -> None:
         """Stop accepting; wait for the sessions to end (at most ``timeout``,
@@ -195,6 +234,7 @@ class PgGateway(Listener):
         log: Callable[..., None] | None = None,
         approvals: ApprovalHub | None = None,
         open_upstream: UpstreamOpener | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         super().__init__(
             Services(
@@ -205,6 +245,7 @@ class PgGateway(Listener):
                 log=log,
                 approvals=approvals,
                 open_upstream=open_upstream,
+                metrics=metrics,
             )
         )
         self.cancel_keys = CancelKeys(self.services.log)

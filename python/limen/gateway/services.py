@@ -30,10 +30,11 @@ from limen.gateway.inrecord import InputMaskers
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
 from limen.mask import native_masker
+from limen.metrics import GatewayMetrics, default_metrics
 from limen.policy import Policy
 from limen.recording import RecorderFactory, configured_recorder_factory
 
-__all__ = ["JsonLog", "Log", "Services", "Slot", "UpstreamOpener", "open_tcp_upstream"]
+__all__ = ["JsonLog", "Log", "Refused", "Services", "Slot", "UpstreamOpener", "open_tcp_upstream"]
 
 #: ``log(event, **fields)``: one structured log line (never a secret).
 Log = Callable[..., None]
@@ -71,6 +72,15 @@ class Slot:
     resource: str
 
 
+@dataclass(frozen=True)
+class Refused:
+    """A session over a connection limit: which one, and the message."""
+
+    limit: str
+    """``identity`` or ``resource``."""
+    message: str
+
+
 class Services:
     """The gateway's shared parts, as every session sees them."""
 
@@ -84,8 +94,11 @@ class Services:
         log: Log | None = None,
         approvals: ApprovalHub | None = None,
         open_upstream: UpstreamOpener | None = None,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
         self.config = config
+        self.metrics = metrics if metrics is not None else default_metrics()
+        """What the gateway counts (``GET /metrics`` on the admin API)."""
         self.authenticator = authenticator
         self.policy = policy if policy is not None else Policy(config)
         self.recorder_factory: RecorderFactory = (
@@ -98,8 +111,9 @@ class Services:
         self.log: Log = log if log is not None else JsonLog()
         self.approvals = approvals
         """Holds wait here; None refuses every held statement."""
-        self.open_upstream: UpstreamOpener = open_upstream or open_tcp_upstream
-        """How sessions open their upstream connection (and cancel requests)."""
+        self.open_upstream: UpstreamOpener = self._timed(open_upstream or open_tcp_upstream)
+        """How sessions open their upstream connection (and cancel requests),
+        timed into ``limen_upstream_connect_seconds``."""
         self.input_maskers = InputMaskers(config, self.policy)
         """Statement texts as recorded and shown (:mod:`limen.gateway.inrecord`)."""
         self.ssl_context = self._ssl_context()
@@ -109,6 +123,28 @@ class Services:
         self.per_resource: Counter[str] = Counter()
         """Open sessions per resource name."""
         self._maskers: dict[tuple[str, ...], _native.Masker | None] = {}
+
+    def _timed(self, opener: UpstreamOpener) -> UpstreamOpener:
+        metrics = self.metrics
+
+        async def open_upstream(host: str, port: int) -> trio.abc.Stream:
+            label = f"{host}:{port}"
+            started = time.perf_counter()
+            try:
+                stream = await opener(host, port)
+            except Exception:
+                metrics.upstream_connect_failures.inc(upstream=label)
+                raise
+            metrics.upstream_connect.observe(time.perf_counter() - started, upstream=label)
+            return stream
+
+        return open_upstream
+
+    def auth_refused(self, protocol: str, reason: str, **fields: Any) -> None:
+        """A token (or key) refused: logged (``auth_refused``, never the
+        token) and counted in ``limen_token_refusals_total``."""
+        self.metrics.token_refusals.inc(protocol=protocol, reason=reason)
+        self.log("auth_refused", reason=reason, **fields)
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         listeners = self.config.listeners
@@ -123,17 +159,18 @@ class Services:
 
     # -- connections per identity -------------------------------------------------
 
-    def acquire(self, identity: Identity, resource: Resource) -> Slot | str:
+    def acquire(self, identity: Identity, resource: Resource) -> Slot | Refused:
         """Counts one more session of ``identity`` on ``resource``: the slot
         to :meth:`release` later, or why not (``[gateway]
         max_connections_per_identity``, the resource's ``max_connections``)."""
         key = f"{identity.issuer}|{identity.subject}"
         limit = self.config.gateway.max_connections_per_identity
         if self.per_identity[key] >= limit:
-            return f"too many connections for {identity.subject!r} (limit {limit})"
+            message = f"too many connections for {identity.subject!r} (limit {limit})"
+            return Refused("identity", message)
         cap = resource.max_connections
         if cap is not None and self.per_resource[resource.name] >= cap:
-            return f"too many connections to {resource.name!r} (limit {cap})"
+            return Refused("resource", f"too many connections to {resource.name!r} (limit {cap})")
         self.per_identity[key] += 1
         self.per_resource[resource.name] += 1
         return Slot(key, resource.name)

@@ -41,10 +41,10 @@ import trio
 
 from limen.config import Duration, Resource
 from limen.gateway.judging import Judge
-from limen.gateway.services import Services, Slot
+from limen.gateway.services import Refused, Services, Slot
 from limen.identity import Identity
 from limen.inmask import InputMasker
-from limen.policy import SessionPolicy
+from limen.policy import Decision, SessionPolicy
 from limen.recording import EVENT, Recorder, SessionInfo
 
 __all__ = ["Admission", "Session", "SessionEnd"]
@@ -203,9 +203,13 @@ class Session(abc.ABC):
         identity = admission.identity
         self.resource = admission.resource
         slot = self.services.acquire(identity, admission.resource)
-        if isinstance(slot, str):
-            raise SessionEnd("53300", slot)
+        if isinstance(slot, Refused):
+            self.services.metrics.connections_refused.inc(protocol=self.protocol, limit=slot.limit)
+            raise SessionEnd("53300", slot.message)
         self._slot = slot
+        labels = {"protocol": self.protocol, "resource": admission.resource.name}
+        self.services.metrics.sessions.inc(**labels)
+        self.services.metrics.sessions_active.add(1, **labels)
         self.identity = identity
         self.admitted()
         await self.connect_upstream()
@@ -220,12 +224,20 @@ class Session(abc.ABC):
             SessionInfo(self.session_id, identity.subject, resource.name, self.protocol)
         )
         self.input_masker = services.input_maskers.start(self.recorder, identity, resource.name)
+        decisions = services.metrics.decisions
+        protocol = self.protocol
+
+        def counted(decision: Decision) -> None:
+            labels = {"action": decision.action, "class": decision.klass}
+            decisions.inc(protocol=protocol, rule=decision.rule or "-", **labels)
+
         self.judge = Judge(
             self.policy,
             self.recorder,
             self.input_masker,
             services.log,
             self.session_id,
+            on_decision=counted,
         )
         services.log(
             "session_start",
@@ -299,9 +311,14 @@ class Session(abc.ABC):
     async def _cleanup(self, reason: str) -> None:
         with trio.CancelScope(shield=True):
             self.release()
+            metrics = self.services.metrics
             if self._slot is not None:
                 self.services.release(self._slot)
+                metrics.sessions_active.add(
+                    -1, protocol=self.protocol, resource=self._slot.resource
+                )
                 self._slot = None
+            metrics.session_ends.inc(protocol=self.protocol, reason=reason)
             await self.close_upstream()
             await trio.aclose_forcefully(self.client)
             if self.recorder is not None:

@@ -71,6 +71,12 @@ class StoreCore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def ping(self) -> None:
+        """One round trip to the store (readiness); raises when it fails."""
+        with self._cursor() as cur:
+            cur.execute("SELECT 1")
+            cur.fetchone()
+
     # -- sessions ---------------------------------------------------------------
 
     def session_started(self, rec: SessionRecord) -> None:

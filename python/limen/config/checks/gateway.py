@@ -3,6 +3,8 @@ and ``[listeners]`` (TLS, loopback, shared addresses, the admin API)."""
 
 from __future__ import annotations
 
+import ipaddress
+
 from limen.config.checks.common import Report
 from limen.config.schema import Config, sqlite_path
 from limen.config.values import Address, decode_key32
@@ -62,6 +64,14 @@ def check_listeners(config: Config, err: Report) -> None:
             )
         elif not ls.allow_plaintext_loopback:
             err(path, "no TLS certificate and allow_plaintext_loopback = false")
+    for i, net in enumerate(ls.proxy_protocol_from):
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            err(
+                f"$.listeners.proxy_protocol_from[{i}]",
+                f"{net!r} is not an address or network (e.g. '10.0.0.5' or '10.0.0.0/8')",
+            )
     admin = config.gateway.admin
     if admin == config.identity.dev.listen and config.identity.dev.enabled and admin.port != 0:
         err("$.identity.dev.listen", "the same address as gateway.admin")

@@ -57,6 +57,10 @@ class ListenersConfig(Strict, frozen=True):
     tls_key: str | None = None
     allow_plaintext_loopback: bool = True
     """Without TLS, listeners are only allowed on loopback, and only while this is true."""
+    proxy_protocol_from: list[str] = msgspec.field(default_factory=list)
+    """Load balancers (addresses or networks, ``10.0.0.0/8``) whose
+    connections start with a PROXY protocol header (v1 or v2) naming the
+    real client; every connection from them must."""
 
     def items(self) -> list[tuple[str, Address]]:
         return [(p, a) for p in PROTOCOLS if (a := getattr(self, p)) is not None]

@@ -160,14 +160,14 @@ async def authenticate(side: ClientSide, params: dict[str, str]) -> Admission:
     except UnicodeDecodeError:
         raise SessionEnd("28P01", "token refused: not valid UTF-8") from None
     except IdentityError as exc:
-        services.log("auth_refused", reason=exc.reason.value, user=user, resource=database)
+        services.auth_refused("postgres", exc.reason.value, user=user, resource=database)
         raise SessionEnd(
             "28P01",
             f"token refused ({exc.reason.value}): {exc.message}",
             "mint a fresh token (limen token) and pass it as the password",
         ) from None
     if identity.subject != user:
-        services.log("auth_refused", reason="user_mismatch", resource=database)
+        services.auth_refused("postgres", "user_mismatch", resource=database)
         raise SessionEnd(
             "28P01",
             f"token refused: the user name {user!r} is not the token's subject",

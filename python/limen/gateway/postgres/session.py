@@ -107,6 +107,7 @@ class PgSession(Session):
             default_timeout=self.config.gateway.hold_timeout.seconds,
             record=self.event,
             log=self.services.log,
+            metrics=self.services.metrics,
         )
         self.client_key = self.cancel_keys.new(self)
         out = bytearray(_native.pg_auth_ok())
