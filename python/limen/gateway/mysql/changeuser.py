@@ -70,7 +70,7 @@ async def change_user(
     token = await receive_token(side, side.key, scramble, None, b"")
     identity = await verify_token(side.services, token, user, resource.name)
     if (identity.issuer, identity.subject) != (side.identity.issuer, side.identity.subject):
-        side.services.log("change_user_refused", reason="other_identity", resource=resource.name)
+        side.services.auth_refused("mysql", "other_identity", resource=resource.name)
         raise MySqlRefusal(
             "28P01",
             1045,

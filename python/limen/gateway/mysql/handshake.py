@@ -262,7 +262,7 @@ async def verify_token(services: Services, token: str, user: str, resource: str)
     try:
         identity = await services.authenticator.authenticate(token)
     except IdentityError as exc:
-        services.log("auth_refused", reason=exc.reason.value, user=user, resource=resource)
+        services.auth_refused("mysql", exc.reason.value, user=user, resource=resource)
         raise MySqlRefusal(
             "28P01",
             1045,
@@ -271,7 +271,7 @@ async def verify_token(services: Services, token: str, user: str, resource: str)
             "mint a fresh token (limen token) and pass it as the password",
         ) from None
     if identity.subject != user:
-        services.log("auth_refused", reason="user_mismatch", resource=resource)
+        services.auth_refused("mysql", "user_mismatch", resource=resource)
         raise MySqlRefusal(
             "28P01",
             1045,
