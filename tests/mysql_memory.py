@@ -25,10 +25,12 @@ DEPRECATE_EOF = 1 << 24
 CLIENT_SSL = 1 << 11
 
 
-def config_text() -> str:
+def config_text(max_connections: int = 100) -> str:
     return f"""
 [gateway]
 state = "sqlite://state/limen.db"
+max_connections = {max_connections}
+max_connections_per_identity = {min(max_connections, 10)}
 handshake_timeout = "10s"
 idle_timeout = "5m"
 drain_timeout = "30s"
@@ -270,11 +272,16 @@ async def _guard() -> None:
 
 
 async def make_env(
-    nursery: trio.Nursery, clock: trio.testing.MockClock, tmp_path: Path, *, dev_idp: bool = False
+    nursery: trio.Nursery,
+    clock: trio.testing.MockClock,
+    tmp_path: Path,
+    *,
+    dev_idp: bool = False,
+    max_connections: int = 100,
 ) -> Env:
     clock.autojump_threshold = 5.0
     nursery.start_soon(_guard)
-    config = load_config_text(config_text(), base_dir=tmp_path)
+    config = load_config_text(config_text(max_connections), base_dir=tmp_path)
     discovery = None
     idp = None
     if dev_idp:

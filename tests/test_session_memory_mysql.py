@@ -127,3 +127,33 @@ async def test_a_malformed_command_closes_only_its_connection(
     assert ended.value.args[0] == 1835
     assert ended.value.args[2].startswith("limen: protocol error")
     assert await good.query("SELECT 2") == [[b"hello"]]
+
+
+async def test_a_refused_key_is_1045_and_never_logged(
+    nursery: trio.Nursery, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    env = await make_env(nursery, mock_clock, tmp_path)
+    client = await env.connect()
+    wrong = "key-not-registered-9d1e"
+    with pytest.raises(MySqlErrorReply) as refused:
+        await client.login("bot", wrong)
+    code, state, message = refused.value.args
+    assert (code, state) == (1045, "28000")
+    assert "token refused" in message
+    assert wrong not in message
+    assert wrong not in repr(env.logs)
+    assert [f["reason"] for e, f in env.logs if e == "auth_refused"] == ["unknown_credential"]
+    assert env.fake.conns == []  # nothing reached the upstream
+
+
+async def test_the_gateway_full_is_an_err_as_the_first_packet(
+    nursery: trio.Nursery, mock_clock: trio.testing.MockClock, tmp_path: Path
+) -> None:
+    env = await make_env(nursery, mock_clock, tmp_path, max_connections=1)
+    await env.session()
+    second = await env.connect()
+    with pytest.raises(MySqlErrorReply) as refused:
+        await second.reply()
+    assert second.last_seq == 0  # instead of the greeting
+    assert refused.value.args[0] == 1203
+    assert "too many connections" in refused.value.args[2]
