@@ -73,7 +73,13 @@ class Raw:
         return self.check(self.read().payload)
 
     def query(self, sql: str) -> list[list[bytes | None]]:
-        first = self.command(n.mysql_encode_query(sql.encode()))
+        return self.read_result(self.command(n.mysql_encode_query(sql.encode())))
+
+    def read_result(self, first: bytes | None = None) -> list[list[bytes | None]]:
+        """A text result set (its first packet already read, or read now)."""
+        if first is None:
+            self.dec.set_sequence(1)
+            first = self.check(self.read().payload)
         if first[:1] == b"\x00":
             return []
         columns = n.mysql_parse_column_count(first, self.caps)

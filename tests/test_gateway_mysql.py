@@ -13,6 +13,7 @@ import pytest
 import trio
 
 from gateway_mysql_support import Gateway, gateway_config, mydb, start_gateway
+from limen import _native as n
 from limen.recording import U2C
 from mysql_raw import Raw, RawError
 
@@ -178,3 +179,25 @@ async def test_malformed_packet_closes_only_that_connection(gw: Gateway, packet:
     assert int.from_bytes(reply[5:7], "little") == 1835  # ER_MALFORMED_PACKET
     assert b"limen: protocol error" in reply
     assert value == (42,)
+
+
+async def test_pipelined_commands_are_answered_in_order(gw: Gateway) -> None:
+    """Two queries in one write (as libmariadb's execute_direct pipelines):
+    the second waits in the buffer, then is judged and answered in turn."""
+
+    def client() -> tuple[list[list[bytes | None]], list[list[bytes | None]]]:
+        raw = Raw(gw.port)
+        try:
+            raw.login("bot", gw.token())
+            first = n.mysql_packet(0, n.mysql_encode_query(b"SELECT 'one'")).data
+            second = n.mysql_packet(0, n.mysql_encode_query(b"SELECT 'two'")).data
+            raw.sock.sendall(first + second)
+            raw.seq, raw.dec = 0, n.MySqlPacketDecoder()
+            raw.dec.set_authenticated()
+            return raw.read_result(), raw.read_result()
+        finally:
+            raw.close()
+
+    one, two = await trio.to_thread.run_sync(client)
+    assert one == [[b"one"]]
+    assert two == [[b"two"]]

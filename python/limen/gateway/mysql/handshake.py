@@ -153,16 +153,14 @@ async def opening(side: ClientSide, key: ServerKey, connection_id: int) -> Openi
     )
     await packets.send(greeting.encode())
     try:
-        first, rest = await packets.read_first()
+        first = await packets.read()
     except trio.BrokenResourceError:
         return None
     hello = _native.mysql_parse_client_hello(first.payload)
-    if not isinstance(hello, _native.MySqlSslRequest):
-        packets.pending.extend(packets.decoder.feed(rest))
-    else:
+    if isinstance(hello, _native.MySqlSslRequest):
         if services.ssl_context is None or side.tls:
             raise SessionEnd("08P01", "TLS was not offered")
-        prefix = rest + packets.decoder.take_pending()
+        prefix = packets.take_rest()  # a ClientHello sent right after the SSLRequest
         tls = trio.SSLStream(
             PrefixedStream(side.client, prefix), services.ssl_context, server_side=True
         )

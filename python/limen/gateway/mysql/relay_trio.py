@@ -44,8 +44,6 @@ COM_STMT_CLOSE = 0x19
 COM_STMT_RESET = 0x1A
 COM_STMT_FETCH = 0x1C
 ER_NOT_ALLOWED_COMMAND = 1148
-#: Packets a client may send while its statement waits for approval.
-MAX_WAITING_PACKETS = 16
 
 
 class _Ended(Exception):
@@ -124,7 +122,7 @@ class CommandRelay:
 
     async def _command(self) -> None:
         s, packets = self.session, self.packets
-        packets.restart(0)
+        packets.restart(0)  # a pipelined command waits in the buffer until now
         packet = await packets.read()
         s.touch()
         self.commands += 1
@@ -222,10 +220,11 @@ class CommandRelay:
             data = await packets.stream.receive_some(RECEIVE_SIZE)
             if not data:
                 return
-            packets.pending.extend(packets.decoder.feed(data))
-            if len(packets.pending) > MAX_WAITING_PACKETS:
+            try:
+                packets.stash(data)
+            except _native.MySqlProtocolError as exc:
                 self.session.finish(
-                    SessionEnd("08P01", "the client sent commands while one was waiting")
+                    SessionEnd("08P01", f"protocol error: {exc}; closing this connection")
                 )
                 return
 

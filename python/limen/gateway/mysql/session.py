@@ -60,9 +60,9 @@ class MySqlSession(Session):
         super().__init__(services, client, peer_host)
         self.key = key
         self.connection_id = connection_id
+        max_message = int(self.config.gateway.max_message_size)
         self.packets = Packets(
-            client,
-            _native.MySqlPacketDecoder(max_packet_size=int(self.config.gateway.max_message_size)),
+            client, _native.MySqlPacketDecoder(max_packet_size=max_message), max_message
         )
         """The client's packets (the decoder checks sequence ids and sizes)."""
         self.caps = 0
@@ -87,7 +87,7 @@ class MySqlSession(Session):
         return opened.admission
 
     def admitted(self) -> None:
-        self.packets.decoder.set_authenticated()
+        self.packets.set_authenticated()
 
     async def connect_upstream(self) -> None:
         assert self.resource is not None

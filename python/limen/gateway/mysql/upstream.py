@@ -283,7 +283,7 @@ async def login(
             ) from None
         match step:
             case _native.MySqlAuthDone(status=status):
-                packets.decoder.set_authenticated()
+                packets.set_authenticated()
                 upstream.caps = caps
                 upstream.status = status
                 return

@@ -11,50 +11,82 @@ import trio
 from limen import _native
 from limen.gateway.session import RECEIVE_SIZE
 
-__all__ = ["Packets", "PrefixedStream"]
+__all__ = ["UNAUTHENTICATED_LIMIT", "Packets", "PrefixedStream"]
+
+#: The largest packet a peer may send before it is authenticated.
+UNAUTHENTICATED_LIMIT = 1 << 16
 
 
 class Packets:
     """One direction's decoder and the stream it reads, with the sequence
-    ids of the exchange in progress."""
+    ids of the exchange in progress.
 
-    def __init__(self, stream: trio.abc.Stream, decoder: _native.MySqlPacketDecoder) -> None:
+    Bytes are handed to the decoder one physical packet at a time, so that
+    what follows a packet stays undecoded: a TLS ClientHello after an
+    SSLRequest, or a pipelined next command (its sequence id restarts at
+    0, which is checked when its turn comes). A packet header over the cap
+    (64 KiB before authentication, ``max_packet_size`` after) is a protocol
+    error before its body is read."""
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        decoder: _native.MySqlPacketDecoder,
+        max_packet_size: int = 1 << 26,
+    ) -> None:
         self.stream = stream
         self.decoder = decoder
-        self.pending: list[_native.MySqlPacket] = []
+        self.buffer = bytearray()
+        """Received bytes not yet handed to the decoder."""
+        self.limit = UNAUTHENTICATED_LIMIT
+        self.max_packet_size = max_packet_size
         self.next_seq = 0
         """The sequence id of the next packet this side sends."""
+
+    def set_authenticated(self) -> None:
+        """The peer is in: packets up to ``max_packet_size``."""
+        self.decoder.set_authenticated()
+        self.limit = self.max_packet_size
+
+    def stash(self, data: bytes | bytearray) -> None:
+        """Keeps bytes that arrived early (while a statement waits); more
+        than one packet's worth is a protocol error."""
+        self.buffer += data
+        if len(self.buffer) > self.limit + RECEIVE_SIZE:
+            raise _native.MySqlProtocolError("too much sent while a command was in progress")
 
     async def read(self) -> _native.MySqlPacket:
         """The next packet; the next one sent answers it (``next_seq``).
         EOF raises ``trio.BrokenResourceError``."""
-        while not self.pending:
-            data = await self.stream.receive_some(RECEIVE_SIZE)
-            if not data:
-                raise trio.BrokenResourceError("the peer closed the connection")
-            self.pending.extend(self.decoder.feed(data))
-        packet = self.pending.pop(0)
-        self.next_seq = (packet.last_seq + 1) % 256
-        return packet
-
-    async def read_first(self, limit: int = 1 << 16) -> tuple[_native.MySqlPacket, bytes]:
-        """The client's first packet, decoding nothing past it: what
-        follows may be a TLS ClientHello (after an SSLRequest), returned
-        as is. A packet over ``limit`` is a protocol error."""
-        buf = b""
-        while len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[:3], "little"):
-            if len(buf) >= 4 and int.from_bytes(buf[:3], "little") > limit:
-                raise _native.MySqlProtocolError("the first packet is over the size cap")
+        while True:
+            buf = self.buffer
+            if len(buf) >= 4:
+                size = int.from_bytes(buf[:3], "little")
+                if size > self.limit:
+                    raise _native.MySqlProtocolError(
+                        f"a packet of {size} bytes is over the cap of {self.limit}"
+                    )
+                if len(buf) >= 4 + size:
+                    physical = bytes(buf[: 4 + size])
+                    del buf[: 4 + size]
+                    packets: list[_native.MySqlPacket] = []
+                    for at in range(0, len(physical), RECEIVE_SIZE):  # the decoder's chunk cap
+                        packets += self.decoder.feed(physical[at : at + RECEIVE_SIZE])
+                    if packets:  # else: a 16 MiB piece, its continuation follows
+                        packet = packets[0]
+                        self.next_seq = (packet.last_seq + 1) % 256
+                        return packet
+                    continue
             data = await self.stream.receive_some(RECEIVE_SIZE)
             if not data:
                 raise trio.BrokenResourceError("the peer closed the connection")
             buf += data
-        end = 4 + int.from_bytes(buf[:3], "little")
-        packets = self.decoder.feed(buf[:end])
-        if len(packets) != 1:
-            raise _native.MySqlProtocolError("expected one packet")
-        self.next_seq = (packets[0].last_seq + 1) % 256
-        return packets[0], buf[end:]
+
+    def take_rest(self) -> bytes:
+        """Bytes received after the last packet read (handed to TLS)."""
+        rest = bytes(self.buffer) + self.decoder.take_pending()
+        self.buffer.clear()
+        return rest
 
     async def send(self, payload: bytes) -> None:
         """Frames ``payload`` with the next sequence id and sends it; the
