@@ -128,6 +128,10 @@ async def test_sessions_decisions_refusals_and_ends_are_counted(
         if name == "limen_session_ends_total"
     }
     assert ends == {"closed": 1, "28P01": 1}
+    sent = got[("limen_relayed_bytes_total", (("from", "client"), ("protocol", "postgres")))]
+    answered = got[("limen_relayed_bytes_total", (("from", "upstream"), ("protocol", "postgres")))]
+    assert sent >= len("SELECT id, name FROM users") + len("DROP TABLE users")
+    assert answered > 0
     upstream = (("upstream", "db.internal:5433"),)
     assert got[("limen_upstream_connect_seconds_count", upstream)] == 1
     text = metrics.render()

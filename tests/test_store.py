@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from limen.store import SessionRecord, Store, StoreError, open_store
+from limen.store import Revocation, SessionRecord, Store, StoreError, open_store
 
 PG = "postgresql://postgres@127.0.0.1:5432/"
 
@@ -98,6 +98,32 @@ def test_two_handles_share_state_and_audit(url: str) -> None:
             "rule": "r1",
         }
     ]
+    one.close()
+    two.close()
+
+
+def test_revocations_written_on_one_handle_are_read_on_another_until_they_expire(
+    url: str,
+) -> None:
+    one: Store = open_store(url)
+    two: Store = open_store(url)
+    base = {"reason": "leaked", "revoked_by": "ops", "revoked_at": 100.0}
+    for rev in (
+        Revocation(id="rev_a", kind="subject", value="bot", expires_at=200.0, **base),
+        Revocation(id="rev_b", kind="key", value="legacy", expires_at=None, **base),
+        Revocation(
+            id="rev_c", kind="subject", value="x", issuer="https://i", expires_at=150.0, **base
+        ),
+    ):
+        one.revoke(rev)
+    assert [r.id for r in two.revocations(now=120.0)] == ["rev_a", "rev_b", "rev_c"]
+    assert two.revocations(now=120.0)[2].issuer == "https://i"
+    assert [r.id for r in two.revocations(now=160.0)] == ["rev_a", "rev_b"]  # rev_c expired
+    assert [r.id for r in two.revocations(now=1e12)] == ["rev_b"]  # a key's lasts
+    assert two.lift_revocation("rev_b").value == "legacy"
+    assert two.revocations(now=1e12) == []
+    with pytest.raises(StoreError, match="no revocation"):
+        one.lift_revocation("rev_b")
     one.close()
     two.close()
 

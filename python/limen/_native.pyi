@@ -997,3 +997,100 @@ class MySqlColumnDefinition:
     def decimals(self) -> int: ...
 
 def mysql_parse_column_definition(payload: bytes, caps: int, /) -> MySqlColumnDefinition: ...
+
+# The server-side relay (MySqlServerRelay.feed): the upstream's response to one
+# command, rows masked (content masker + MySqlColumnPlan), lengths rewritten,
+# packets re-split at 16 MiB, sequence ids continuous; small events out.
+@final
+class MySqlExpect(enum.Enum):
+    OK = 0
+    QUERY = 1
+    EXECUTE = 2
+    FETCH = 3
+    PREPARE = 4
+    FIELD_LIST = 5
+    RAW = 6
+    NONE = 7
+    @property
+    def label(self) -> str: ...
+
+@final
+class MySqlColumnPlan:
+    def __new__(
+        cls,
+        columns: list[tuple[str | None, str, str, bytes]],
+        derived: bytes | None = None,
+        base_tables: list[tuple[str, str]] | None = None,
+    ) -> MySqlColumnPlan: ...
+    @property
+    def empty(self) -> bool: ...
+
+@final
+class MySqlOkSeen:
+    @property
+    def status(self) -> int: ...
+    @property
+    def affected_rows(self) -> int: ...
+    @property
+    def last_insert_id(self) -> int: ...
+    @property
+    def warnings(self) -> int: ...
+
+@final
+class MySqlErrSeen:
+    @property
+    def code(self) -> int: ...
+    @property
+    def sql_state(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+@final
+class MySqlPrepareOk:
+    @property
+    def statement_id(self) -> int: ...
+    @property
+    def params(self) -> int: ...
+    @property
+    def columns(self) -> int: ...
+
+@final
+class MySqlInfileRequest:
+    @property
+    def filename(self) -> bytes: ...
+
+MySqlRelayEvent = MySqlOkSeen | MySqlErrSeen | MySqlPrepareOk | MySqlInfileRequest
+
+@final
+class MySqlRelayOut:
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def events(self) -> list[MySqlRelayEvent]: ...
+
+@final
+class MySqlServerRelay:
+    def __new__(
+        cls, masker: Masker | None, caps: int, *, max_packet_size: int = 16777216
+    ) -> MySqlServerRelay: ...
+    def expect(
+        self,
+        expect: MySqlExpect,
+        seq: int,
+        plan: MySqlColumnPlan | None = None,
+        *,
+        statement_id: int | None = None,
+    ) -> None: ...
+    def forget_statement(self, statement_id: int) -> None: ...
+    def feed(self, chunk: bytes | bytearray) -> MySqlRelayOut: ...
+    def refuse_infile(self, code: int, sql_state: str, message: bytes) -> bytes: ...
+    def allow_infile(self) -> bytes: ...
+    def forward_infile(self, payload: bytes) -> bytes: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def masked_values(self) -> int: ...

@@ -243,6 +243,16 @@ class GatewayMetrics:
             "Connections turned away by a limit.",
             ("protocol", "limit"),
         )
+        self.relayed_bytes = r.counter(
+            "limen_relayed_bytes_total",
+            "Bytes read from clients and from upstreams (counted when a session ends).",
+            ("protocol", "from"),
+        )
+        self.cached_statements = r.counter(
+            "limen_cached_statements_total",
+            "Statements a relay's decision cache passed without a trip to the judge.",
+            ("protocol",),
+        )
         self.upstream_connect = r.histogram(
             "limen_upstream_connect_seconds",
             "Time to open an upstream connection (TCP), by upstream address.",

@@ -27,6 +27,7 @@ import trio
 
 from limen.cli import CheckFailed, UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg, read_secret_input
+from limen.cli.revoke import register_revocation_commands
 from limen.config import Config, Duration
 from limen.identity import Authenticator, DevIdP, DevIdPError, Identity, IdentityError
 from limen.identity.oidc import MAX_TOKEN_SIZE
@@ -35,7 +36,7 @@ from limen.identity.oidc import MAX_TOKEN_SIZE
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "identity",
-        help="verify tokens; manage the dev IdP's keys and clients",
+        help="verify and revoke tokens; manage the dev IdP's keys and clients",
         description="Check identities the way the gateway does.",
     )
     sub = parser.add_subparsers(dest="identity_command", metavar="ACTION", required=True)
@@ -85,6 +86,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--ttl", metavar="DURATION", help="token lifetime, e.g. 15m (default: default_ttl)"
     )
     add.set_defaults(func=run_add_client)
+    register_revocation_commands(sub)
 
 
 async def verify_credential(config: Config, credential: str) -> Identity | IdentityError:

@@ -25,6 +25,7 @@ from limen.approvals import ApprovalHub
 from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.config import Address, Config
+from limen.gateway.revocations import Revoker
 from limen.gateway.server import JsonLog, Listener, MySqlGateway, PgGateway
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
@@ -111,6 +112,9 @@ async def serve(
             metrics=pg.services.metrics,
             draining=lambda: any(listener.draining for listener, _ in serving),
         )
+        # Revocations written on any node reach this one's sessions.
+        revoker = Revoker(store, [listener for listener, _ in serving], log=log)
+        await nursery.start(revoker.run)
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
         admin_port = bound_port(admin_listeners)

@@ -33,8 +33,18 @@ from limen.mask import native_masker
 from limen.metrics import GatewayMetrics, default_metrics
 from limen.policy import Policy
 from limen.recording import RecorderFactory, configured_recorder_factory
+from limen.store import Revocation
 
-__all__ = ["JsonLog", "Log", "Refused", "Services", "Slot", "UpstreamOpener", "open_tcp_upstream"]
+__all__ = [
+    "JsonLog",
+    "Log",
+    "Refused",
+    "Services",
+    "Slot",
+    "UpstreamOpener",
+    "covers",
+    "open_tcp_upstream",
+]
 
 #: ``log(event, **fields)``: one structured log line (never a secret).
 Log = Callable[..., None]
@@ -62,6 +72,19 @@ class JsonLog:
 async def open_tcp_upstream(host: str, port: int) -> trio.abc.Stream:
     """The default upstream opener: a TCP connection."""
     return await trio.open_tcp_stream(host, port)
+
+
+def covers(rev: Revocation, identity: Identity) -> bool:
+    """Whether ``rev`` revokes the credential ``identity`` came with: every
+    token of a ``subject`` (of its ``issuer``, or of any), one ``token`` by
+    its ``jti``, or a static ``key`` by name."""
+    if rev.kind == "subject":
+        return identity.subject == rev.value and rev.issuer in (None, identity.issuer)
+    if rev.kind == "token":
+        return identity.token_id is not None and identity.token_id == rev.value
+    if rev.kind == "key":
+        return identity.method == "static_key" and identity.subject == rev.value
+    return False  # a kind this version does not know names nothing it can match
 
 
 @dataclass(frozen=True)
@@ -122,6 +145,9 @@ class Services:
         """Open sessions per identity (``issuer|subject``)."""
         self.per_resource: Counter[str] = Counter()
         """Open sessions per resource name."""
+        self.revocations: tuple[Revocation, ...] = ()
+        """The revocations in force (kept current by the gateway's
+        :class:`~limen.gateway.revocations.Revoker`)."""
         self._maskers: dict[tuple[str, ...], _native.Masker | None] = {}
 
     def _timed(self, opener: UpstreamOpener) -> UpstreamOpener:
@@ -139,6 +165,19 @@ class Services:
             return stream
 
         return open_upstream
+
+    def revoked(self, identity: Identity) -> Revocation | None:
+        """The revocation in force that covers ``identity``'s credential, if any."""
+        return next((r for r in self.revocations if covers(r, identity)), None)
+
+    def relay_ended(
+        self, protocol: str, *, client_bytes: int, upstream_bytes: int, cache_hits: int
+    ) -> None:
+        """A relay's totals at the end of its session, into the metrics."""
+        metrics = self.metrics
+        metrics.relayed_bytes.inc(client_bytes, protocol=protocol, **{"from": "client"})
+        metrics.relayed_bytes.inc(upstream_bytes, protocol=protocol, **{"from": "upstream"})
+        metrics.cached_statements.inc(cache_hits, protocol=protocol)
 
     def auth_refused(self, protocol: str, reason: str, **fields: Any) -> None:
         """A token (or key) refused: logged (``auth_refused``, never the

@@ -202,6 +202,15 @@ class Session(abc.ABC):
             return False
         identity = admission.identity
         self.resource = admission.resource
+        revocation = self.services.revoked(identity)
+        if revocation is not None:
+            self.services.auth_refused(self.protocol, "revoked", revocation=revocation.id)
+            raise SessionEnd(
+                "28P01",
+                f"token refused (revoked): the credential was revoked ({revocation.id})",
+                "ask the operator; a revoked credential stays refused until the revocation "
+                "expires or is lifted",
+            )
         slot = self.services.acquire(identity, admission.resource)
         if isinstance(slot, Refused):
             self.services.metrics.connections_refused.inc(protocol=self.protocol, limit=slot.limit)

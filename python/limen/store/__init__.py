@@ -17,10 +17,12 @@ from limen.store.approvals import Store
 from limen.store.engines import PostgresStore, SQLiteStore, open_store
 from limen.store.records import (
     APPROVAL_STATUSES,
+    REVOCATION_KINDS,
     SCHEMA_VERSION,
     ApprovalError,
     ApprovalRequest,
     Grant,
+    Revocation,
     SessionRecord,
     StoreError,
     Vote,
@@ -28,11 +30,13 @@ from limen.store.records import (
 
 __all__ = [
     "APPROVAL_STATUSES",
+    "REVOCATION_KINDS",
     "SCHEMA_VERSION",
     "ApprovalError",
     "ApprovalRequest",
     "Grant",
     "PostgresStore",
+    "Revocation",
     "SQLiteStore",
     "SessionRecord",
     "Store",

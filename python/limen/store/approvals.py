@@ -10,7 +10,6 @@ from typing import Any
 
 import msgspec
 
-from limen.store.core import StoreCore
 from limen.store.records import (
     APPROVAL_COLUMNS,
     GRANT_COLUMNS,
@@ -21,11 +20,12 @@ from limen.store.records import (
     row_to_approval,
     row_to_grant,
 )
+from limen.store.revocations import RevocationStore
 
 __all__ = ["Store"]
 
 
-class Store(StoreCore):
+class Store(RevocationStore):
     """What the gateway keeps outside a single process (see the package docs)."""
 
     # -- approvals ---------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS limen_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -58,6 +58,17 @@ SCHEMA = [
         grant_seconds DOUBLE PRECISION
     )""",
     """CREATE INDEX IF NOT EXISTS limen_approvals_status ON limen_approvals (status)""",
+    """CREATE TABLE IF NOT EXISTS limen_revocations (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        value TEXT NOT NULL,
+        issuer TEXT,
+        reason TEXT NOT NULL,
+        revoked_by TEXT NOT NULL,
+        revoked_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION
+    )""",
+    """CREATE INDEX IF NOT EXISTS limen_revocations_expiry ON limen_revocations (expires_at)""",
     """CREATE TABLE IF NOT EXISTS limen_grants (
         approval_id TEXT PRIMARY KEY,
         subject TEXT NOT NULL,
@@ -143,6 +154,26 @@ class Grant(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: float
 
 
+REVOCATION_KINDS = ("subject", "token", "key")
+
+
+class Revocation(msgspec.Struct, frozen=True, kw_only=True):
+    """A credential limen refuses from now on, and whose live sessions end:
+    every token of a ``subject`` (of one ``issuer``, or of any), one token
+    by its ``jti`` (``token``), or a static ``key`` by name."""
+
+    id: str
+    kind: str
+    value: str
+    issuer: str | None = None
+    reason: str
+    revoked_by: str
+    revoked_at: float
+    expires_at: float | None
+    """When it stops mattering: the tokens it covers have all expired by
+    then (None: until lifted, for static keys)."""
+
+
 class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     """One recorded session in the index."""
 
@@ -213,6 +244,22 @@ def row_to_grant(row: Sequence[Any]) -> Grant:
         granted_by=row[6],
         granted_at=float(row[7]),
         expires_at=float(row[8]),
+    )
+
+
+REVOCATION_COLUMNS = "id, kind, value, issuer, reason, revoked_by, revoked_at, expires_at"
+
+
+def row_to_revocation(row: Sequence[Any]) -> Revocation:
+    return Revocation(
+        id=row[0],
+        kind=row[1],
+        value=row[2],
+        issuer=row[3],
+        reason=row[4],
+        revoked_by=row[5],
+        revoked_at=float(row[6]),
+        expires_at=None if row[7] is None else float(row[7]),
     )
 
 

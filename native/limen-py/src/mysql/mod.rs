@@ -12,6 +12,8 @@
 //! - [`command`]: `mysql_parse_command`, one class per command kind.
 //! - [`generic`]: OK / ERR / EOF parse and encode.
 //! - [`auth`]: `MySqlClientAuth`, limen's upstream login, typed steps.
+//! - [`relay`]: `MySqlServerRelay`, the upstream's responses masked for the
+//!   client (`MySqlColumnPlan`, `MySqlExpect`, the relay events).
 //!
 //! Any peer protocol error raises `MySqlProtocolError` (close that
 //! connection); a bad local argument raises `ValueError`.
@@ -24,6 +26,7 @@ pub(crate) mod command;
 pub(crate) mod framing;
 pub(crate) mod generic;
 pub(crate) mod handshake;
+pub(crate) mod relay;
 
 create_exception!(
     _native,
@@ -50,5 +53,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     command::register(m)?;
     generic::register(m)?;
     auth::register(m)?;
+    relay::register(m)?;
     Ok(())
 }

@@ -9,6 +9,8 @@
 //! - [`resultset`]: column definitions, text rows, [`resultset::TextRowRewriter`].
 //! - [`binary`]: binary-protocol rows and [`binary::BinaryRowRewriter`].
 //! - [`response`]: what each server packet of a response is.
+//! - [`colplan`]: column plans (whole values replaced by column origin).
+//! - [`relay`]: the server-side relay: a response in, masked bytes out.
 //!
 //! Protocol references: the MariaDB client/server protocol pages
 //! (mariadb.com/kb/en/clientserver-protocol/) and the MySQL source
@@ -20,17 +22,21 @@ pub mod auth;
 pub mod binary;
 pub mod caps;
 mod codec;
+pub mod colplan;
 pub mod command;
 pub mod framing;
 pub mod generic;
 pub mod handshake;
+pub mod relay;
 pub mod response;
 pub mod resultset;
 
 pub use codec::{lenenc_size, put_lenenc, put_lenenc_str};
+pub use colplan::{ColumnAction, ColumnPlan};
 pub use command::Command;
 pub use framing::{write_packet, Limits, Packet, PacketDecoder};
 pub use generic::{EofPacket, ErrPacket, OkPacket};
 pub use handshake::{ClientHello, HandshakeResponse41, HandshakeV10, SslRequest};
+pub use relay::{ContentMasker, RelayEvent, ServerRelay};
 pub use response::{Expect, Kind, ResponseTracker};
 pub use resultset::{ColumnDefinition, TextRow, TextRowRewriter};

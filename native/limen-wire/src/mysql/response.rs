@@ -11,7 +11,9 @@
 //! "LOCAL INFILE packet"; MySQL `page_protocol_com_query_response` and
 //! `page_protocol_com_stmt_prepare_response`.
 use crate::error::{Error, ErrorKind};
-use crate::mysql::caps::{has, CLIENT_DEPRECATE_EOF, SERVER_MORE_RESULTS_EXISTS};
+use crate::mysql::caps::{
+    has, CLIENT_DEPRECATE_EOF, SERVER_MORE_RESULTS_EXISTS, SERVER_STATUS_CURSOR_EXISTS,
+};
 use crate::mysql::codec::Reader;
 use crate::mysql::generic::{end_status, is_eof_marker, OkPacket, ERR, LOCAL_INFILE, OK};
 use crate::mysql::resultset::parse_column_count;
@@ -224,8 +226,16 @@ impl ResponseTracker {
                 if !is_eof_marker(payload) {
                     return Err(unexpected());
                 }
-                self.eof_status(payload)?;
-                self.state = State::Rows;
+                let status = self.eof_status(payload)?;
+                // An EXECUTE that opened a cursor ends here: its rows come
+                // with COM_STMT_FETCH.
+                self.state = if self.expect == Expect::Execute
+                    && status & SERVER_STATUS_CURSOR_EXISTS != 0
+                {
+                    State::Done
+                } else {
+                    State::Rows
+                };
                 Ok(Kind::ColumnsEnd)
             }
             State::Rows => {

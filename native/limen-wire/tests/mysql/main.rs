@@ -9,6 +9,9 @@ mod capture;
 mod framing;
 mod packets;
 mod props;
+mod relay;
+mod relay_props;
+mod relay_util;
 mod tracker;
 
 /// Decodes hex with spaces and newlines.

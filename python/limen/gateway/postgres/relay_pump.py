@@ -225,6 +225,9 @@ class PumpRelay:
             if isinstance(self.recorder, NativeRecorder):
                 self.recorder.count_statements(hits)
             received, sent = pump.bytes
+            session.services.relay_ended(
+                session.protocol, client_bytes=received, upstream_bytes=sent, cache_hits=hits
+            )
             session.services.log(
                 "pump_end",
                 session=session.session_id,

@@ -92,6 +92,9 @@ class TrioRelay:
             if isinstance(s.recorder, NativeRecorder):
                 s.recorder.count_statements(core.cache_hits)
             received, sent = core.bytes
+            s.services.relay_ended(
+                s.protocol, client_bytes=received, upstream_bytes=sent, cache_hits=core.cache_hits
+            )
             s.services.log(
                 "relay_end",
                 session=s.session_id,
