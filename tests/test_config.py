@@ -56,7 +56,8 @@ def test_interface_example_loads() -> None:
     # The contract elides the example key's hash ("9f86d081…"); write it out.
     text = blocks[0].replace('"9f86d081…"', f'"{hashlib.sha256(b"test").hexdigest()}"')
     config = load_config_text(text, base_dir=ROOT)
-    assert [r.name for r in config.resources] == ["staging"]
+    assert [r.name for r in config.resources] == ["staging", "tickets"]
+    assert config.resources[1].http_routes[0].klass == "admin"
     rule = config.rules[0]
     assert (rule.allow, rule.hold, rule.deny) == (["read"], ["write"], ["ddl", "admin"])
     assert rule.hold_timeout == Duration(900)
@@ -67,7 +68,7 @@ def test_full_example_loads_with_every_section() -> None:
     config = load_config(ROOT / "examples" / "limen.toml")
     assert config.identity.dev.enabled
     assert config.identity.oidc is not None
-    assert {r.protocol for r in config.resources} == {"postgres", "mysql"}
+    assert {r.protocol for r in config.resources} == {"postgres", "mysql", "http"}
     assert config.gateway.max_message_size == 16 * 1024 * 1024
     assert config.base_dir == str(ROOT / "examples")
     assert config.state_dir() == ROOT / "examples" / ".limen"

@@ -1,8 +1,9 @@
 """``limen serve``: run the gateway in the foreground.
 
-Serves the PostgreSQL listener (``[listeners] postgres``) and the MySQL
-listener (``[listeners] mysql``), whichever the config names (one
-connection count per identity and one approvals hub for both), the admin API
+Serves the PostgreSQL listener (``[listeners] postgres``), the MySQL
+listener (``[listeners] mysql``; it shares the PostgreSQL listener's
+connection counts and approvals hub) and the HTTP one (``[listeners]
+http``), whichever the config names, the admin API
 (``[gateway] admin``: approvals, see :mod:`limen.admin`) with the approvals
 hub, and, when the config enables it, the dev IdP on ``[identity.dev] listen`` (tokens from
 ``limen token`` are verified against it). JSON log lines go to stderr;
@@ -26,7 +27,8 @@ from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.config import Address, Config
 from limen.gateway.revocations import Revoker
-from limen.gateway.server import JsonLog, Listener, MySqlGateway, PgGateway
+from limen.gateway.server import HttpGateway, JsonLog, Listener, MySqlGateway, PgGateway
+from limen.gateway.services import Services
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
 from limen.recording import recorder_factory
@@ -37,16 +39,19 @@ from limen.store import StoreError, open_store
 class Serving:
     """A running gateway: its PostgreSQL listener and the port it is bound
     to (None without ``[listeners] postgres``), the port of its admin API,
-    its approvals hub, the dev IdP's discovery URL when it runs, and its
-    MySQL listener and port (None without ``[listeners] mysql``)."""
+    its approvals hub, the dev IdP's discovery URL when it runs, and the
+    HTTP and MySQL listeners' ports when they run."""
 
     gateway: PgGateway | None
     port: int | None
     admin_port: int
     approvals: ApprovalHub
     discovery: str | None = None
+    http_port: int | None = None
+    """The HTTP listener's port (``[listeners] http``), when it runs."""
     mysql: MySqlGateway | None = None
     mysql_port: int | None = None
+    """The MySQL listener's port (``[listeners] mysql``), when it runs."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,8 +61,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Run the gateway: the PostgreSQL listener of [listeners] postgres for every "
             "postgres resource, the MySQL listener of [listeners] mysql for every mysql "
-            "resource, the admin API (approvals) on [gateway] admin, and the dev IdP "
-            "when [identity.dev] enabled = true. JSON log "
+            "resource, the HTTP listener of [listeners] http, the admin API (approvals) on "
+            "[gateway] admin, and the dev IdP when [identity.dev] enabled = true. JSON log "
             "lines on stderr; SIGTERM drains open sessions (up to [gateway] drain_timeout), "
             "then exits 0."
         ),
@@ -75,9 +80,9 @@ async def serve(
     """Run the dev IdP (when enabled) and the listeners until SIGTERM/SIGINT
     or :meth:`Listener.drain`; ``nursery.start(serve, ...)`` returns a
     :class:`Serving` once the listeners are bound."""
-    listen_pg, listen_my = config.listeners.postgres, config.listeners.mysql
-    if listen_pg is None and listen_my is None:
-        raise UsageError("the config has no [listeners] postgres or mysql address")
+    ls = config.listeners
+    if ls.postgres is None and ls.mysql is None and ls.http is None:
+        raise UsageError("the config has no [listeners] postgres, mysql or http address")
     try:
         store = open_store(config.gateway.state, Path(config.base_dir))
     except StoreError as exc:
@@ -97,12 +102,25 @@ async def serve(
         hub = ApprovalHub(store, log=log)
         await nursery.start(hub.run)
         pg = PgGateway(config, auth, recorder_factory=recorder, log=log, approvals=hub)
-        my = MySqlGateway(config, auth, services=pg.services) if listen_my is not None else None
         serving: list[tuple[Listener, Address]] = []
-        if listen_pg is not None:
-            serving.append((pg, listen_pg))
-        if my is not None and listen_my is not None:
-            serving.append((my, listen_my))
+        if ls.postgres is not None:
+            serving.append((pg, ls.postgres))
+        my: MySqlGateway | None = None
+        if ls.mysql is not None:
+            my = MySqlGateway(config, auth, services=pg.services)
+            serving.append((my, ls.mysql))
+        if ls.http is not None:
+            http = HttpGateway(
+                Services(
+                    config,
+                    auth,
+                    recorder_factory=recorder,
+                    log=log,
+                    approvals=hub,
+                    metrics=pg.services.metrics,
+                )
+            )
+            serving.append((http, ls.http))
         # HTTPS with the listeners' certificate when one is configured.
         admin = AdminAPI(
             hub,
@@ -139,7 +157,7 @@ async def serve(
             ) -> None:
                 await listener.serve(at.host, at.port, task_status=task_status)
                 left[0] -= 1
-                if not left[0]:
+                if not left[0]:  # every listener drained
                     nursery.cancel_scope.cancel()
 
             nursery.start_soon(on_signal)
@@ -149,11 +167,12 @@ async def serve(
                 ports[listener.protocol] = bound_port(bound)
             task_status.started(
                 Serving(
-                    pg if listen_pg is not None else None,
+                    pg if ls.postgres is not None else None,
                     ports.get("postgres"),
                     admin_port,
                     hub,
                     discovery,
+                    ports.get("http"),
                     my,
                     ports.get("mysql"),
                 )

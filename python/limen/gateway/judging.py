@@ -197,3 +197,44 @@ class Judge:
         )
         data, discard = refuse(decision)
         return Verdict(decision, event, data, discard=discard)
+
+    def judge_decided(self, decide: Callable[[], Decision], *, protocol: str) -> Verdict:
+        """Judges a request that is not SQL (HTTP): the driver recorded its
+        text itself; ``decide()`` is the policy's decision (an exception
+        denies). The verdict's ``send`` is empty when allowed, :data:`HELD`
+        when held; a denial is logged."""
+        self.statements += 1
+        try:
+            decision = decide()
+        except Exception as exc:  # fail closed: a policy that cannot decide denies
+            decision = local_denial(
+                "unknown",
+                f"the request could not be judged ({type(exc).__name__})",
+                "report this to the limen operator",
+            )
+        if self.on_decision is not None:
+            self.on_decision(decision)
+        event = msgspec.json.encode(
+            {
+                "event": "decision",
+                "action": decision.action,
+                "rule": decision.rule,
+                "class": decision.klass,
+                "classes": sorted(decision.classes),
+                "commands": list(decision.commands),
+                "protocol": protocol,
+            }
+        )
+        self.recorder.append(EVENT, event)
+        if decision.action == "allow":
+            return Verdict(decision, event, b"")
+        if decision.action == "hold":
+            return Verdict(decision, event, HELD)
+        self.log(
+            "decision",
+            session=self.session_id,
+            action=decision.action,
+            rule=decision.rule,
+            klass=decision.klass,
+        )
+        return Verdict(decision, event, b"")

@@ -14,6 +14,8 @@ connection and is forwarded for the session that owns the key).
 :class:`MySqlGateway` is the MySQL listener: one port for every mysql
 resource; it has the RSA key caching_sha2 clients on plaintext loopback
 encrypt their token with, and numbers its connections.
+:class:`HttpGateway` is the HTTP listener (built on the same
+:class:`Services` as the PostgreSQL one when both run).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from limen import _native
 from limen.approvals import ApprovalHub
 from limen.config import Config
 from limen.gateway import proxyproto
+from limen.gateway.http import HttpSession
 from limen.gateway.inrecord import InputMaskers
 from limen.gateway.mysql import MySqlSession, process_key
 from limen.gateway.postgres import CancelKeys, PgSession
@@ -43,7 +46,7 @@ from limen.metrics import GatewayMetrics
 from limen.policy import Policy
 from limen.recording import RecorderFactory
 
-__all__ = ["JsonLog", "Listener", "MySqlGateway", "PgGateway", "UpstreamOpener"]
+__all__ = ["HttpGateway", "JsonLog", "Listener", "MySqlGateway", "PgGateway", "UpstreamOpener"]
 
 
 class Listener(abc.ABC):
@@ -296,6 +299,14 @@ class MySqlGateway(Listener):
     def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
         connection_id = next(self._ids) & 0xFFFFFFFF
         return MySqlSession(self.services, self.key, connection_id, stream, peer_host)
+class HttpGateway(Listener):
+    """The HTTP listener (``[listeners] http``): one port for every http
+    resource (``/r/RESOURCE/...``)."""
+
+    protocol = "http"
+
+    def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
+        return HttpSession(self.services, stream, peer_host)
 
 
 def _port(listeners: list[trio.SocketListener]) -> int:

@@ -7,7 +7,10 @@ import re
 from urllib.parse import urlsplit
 
 from limen.config.checks.common import Report, check_names
-from limen.config.schema import Config, Resource
+from limen.config.schema import Config
+from limen.config.schema.resources import Resource
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def check_resources(config: Config, err: Report, warn: Report) -> None:
@@ -46,6 +49,7 @@ def check_resources(config: Config, err: Report, warn: Report) -> None:
             err(f"{path}.password_env", "is not an environment variable name")
         if res.tls is not None and (res.tls.cert_file is None) != (res.tls.key_file is None):
             err(f"{path}.tls", "cert_file and key_file go together")
+        check_http(res, path, err)
         if res.max_connections is not None and res.max_connections < 1:
             err(f"{path}.max_connections", "must be at least 1")
         if res.protocol == "mysql":
@@ -67,3 +71,31 @@ def _check_mysql(res: Resource, path: str, err: Report, warn: Report) -> None:
             f"{path}.database",
             "no database: sessions start with none selected (USE is judged by the rules)",
         )
+
+
+def check_http(res: Resource, path: str, err: Report) -> None:
+    """``http_auth`` and ``http_routes`` (http resources only)."""
+    # Imported here: limen.policy imports limen.config.
+    from limen.policy.http.routes import RouteError, compile_route
+
+    if res.protocol != "http":
+        if res.http_auth is not None:
+            err(f"{path}.http_auth", "only http resources take http_auth")
+        if res.http_routes:
+            err(f"{path}.http_routes", "only http resources take http_routes")
+        return
+    auth = res.http_auth
+    if auth is not None:
+        if auth == "basic" and res.user is None:
+            err(f"{path}.user", "http_auth = basic needs the user name")
+        elif auth.startswith("header:"):
+            name = auth.removeprefix("header:")
+            if not _HEADER_NAME.fullmatch(name) or name.lower() in ("host", "content-length"):
+                err(f"{path}.http_auth", f"{name!r} is not a header name limen can set")
+        elif auth not in ("bearer", "basic"):
+            err(f"{path}.http_auth", 'is "bearer", "basic" or "header:NAME"')
+    for j, route in enumerate(res.http_routes):
+        try:
+            compile_route(route.methods, route.path, route.klass)
+        except RouteError as exc:
+            err(f"{path}.http_routes[{j}]", str(exc))

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from limen.config.schema.base import Protocol, Strict
+import msgspec
+
+from limen.config.schema.base import Protocol, StatementClass, Strict
 from limen.config.secrets import Secret, read_password
 from limen.config.values import Address, Duration
 
@@ -19,6 +21,17 @@ class UpstreamTLS(Strict, frozen=True):
     cert_file: str | None = None
     key_file: str | None = None
     server_name: str | None = None
+
+
+class HttpRoute(Strict, frozen=True):
+    """``[[resources.http_routes]]``: the class of the requests whose method
+    and path match (``http`` resources; see :mod:`limen.policy.http.routes`)."""
+
+    path: str
+    """A pattern: literal segments, ``{name}``, ``*``, and ``**`` last."""
+    klass: StatementClass = msgspec.field(name="class")
+    methods: list[str] = msgspec.field(default_factory=list)
+    """Empty: any method."""
 
 
 class Resource(Strict, frozen=True):
@@ -39,6 +52,11 @@ class Resource(Strict, frozen=True):
     description: str = ""
     max_connections: int | None = None
     idle_timeout: Duration | None = None
+    http_auth: str | None = None
+    """``http`` resources: how the credential goes upstream: ``bearer``
+    (the default when a password source is set), ``basic`` (``user`` and the
+    password) or ``header:NAME`` (the password as header NAME)."""
+    http_routes: list[HttpRoute] = msgspec.field(default_factory=list)
 
     def upstream_address(self) -> Address:
         return Address.parse(self.upstream)

@@ -1,0 +1,104 @@
+"""Headers on their way through the gateway, and as recorded.
+
+Requests lose the hop-by-hop headers, the bot's ``Authorization`` (its limen
+token), any header that would carry the upstream credential, ``Host``
+(the upstream's), ``Expect`` (limen answers 100-continue itself, through
+h11, by reading the body) and the framing headers (limen frames the
+request again: the client's ``Content-Length``, else chunked); they gain
+the upstream's ``Host`` and the credential. When the response is masked,
+``Accept-Encoding: identity`` asks for a body limen can read.
+
+Responses lose the hop-by-hop headers and, when masked, ``Content-Length``
+(masking changes lengths: limen frames the body again).
+
+In the recording, ``Authorization``, ``Proxy-Authorization``, ``Cookie``,
+``Set-Cookie`` and the credential's header are ``[redacted]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+__all__ = ["HOP_BY_HOP", "head_text", "request_headers", "response_headers"]
+
+HOP_BY_HOP: Final = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+    }
+)
+_REQUEST_DROPPED: Final = HOP_BY_HOP | {
+    b"authorization",
+    b"host",
+    b"expect",
+    b"content-length",
+}
+_SECRET: Final = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"})
+REDACTED: Final = b"[redacted]"
+
+
+def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
+    """Header names a ``Connection`` header lists (hop-by-hop too)."""
+    out: set[bytes] = set()
+    for k, v in headers:
+        if k == b"connection":
+            out.update(t.strip().lower() for t in v.split(b",") if t.strip())
+    return out
+
+
+def request_headers(
+    headers: list[tuple[bytes, bytes]],
+    *,
+    host: bytes,
+    credential: tuple[bytes, bytes] | None,
+    content_length: bytes | None,
+    chunked: bool,
+    masked: bool,
+) -> list[tuple[bytes, bytes]]:
+    """The headers of the request limen sends upstream."""
+    dropped = _REQUEST_DROPPED | _connection_tokens(headers)
+    if credential is not None:
+        dropped = dropped | {credential[0]}
+    if masked:
+        dropped = dropped | {b"accept-encoding"}
+    out = [(b"host", host)]
+    out += [(k, v) for k, v in headers if k not in dropped]
+    if content_length is not None:
+        out.append((b"content-length", content_length))
+    elif chunked:
+        out.append((b"transfer-encoding", b"chunked"))
+    if masked:
+        out.append((b"accept-encoding", b"identity"))
+    if credential is not None:
+        out.append(credential)
+    return out
+
+
+def response_headers(
+    headers: Iterable[tuple[bytes, bytes]], *, masked: bool
+) -> list[tuple[bytes, bytes]]:
+    """The headers of the response limen sends the client."""
+    pairs = [(bytes(k).lower(), bytes(v)) for k, v in headers]
+    dropped = HOP_BY_HOP | _connection_tokens(pairs)
+    if masked:
+        dropped = dropped | {b"content-length"}
+    return [(k, v) for k, v in pairs if k not in dropped]
+
+
+def head_text(
+    first_line: bytes, headers: Iterable[tuple[bytes, bytes]], secret: bytes | None = None
+) -> bytes:
+    """A head as recorded: the first line and the headers, secrets redacted."""
+    lines = [first_line]
+    for k, v in headers:
+        hidden = k in _SECRET or (secret is not None and k == secret)
+        lines.append(k + b": " + (REDACTED if hidden else v))
+    return b"\r\n".join(lines) + b"\r\n\r\n"

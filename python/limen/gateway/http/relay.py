@@ -1,0 +1,327 @@
+"""The requests of one HTTP session, one exchange at a time.
+
+For each request on the connection (the first was read by the handshake):
+route and authenticate it (later requests must name the session's resource
+with a token of the same subject; else ``421``/``401``), record its head,
+classify it (:mod:`limen.policy.http`) and judge it
+(:meth:`limen.gateway.judging.Judge.judge_decided`). A denial is a ``403``
+problem document; a hold waits in place (:class:`limen.gateway.holds.Holds`)
+and then proceeds, or is a ``403`` naming the approval. An allowed request
+goes upstream (:mod:`limen.gateway.http.upstream`) with its body streamed
+as it arrives; the response comes back streamed, its body masked on the
+way with the session's masker (``MaskStream``: constant memory, a
+Content-Length response is framed again as chunked, or given its new
+length when it is small), and recorded (``c2u``/``u2c``, heads with their
+secrets redacted).
+
+A request body that breaks its framing closes the upstream connection
+mid-request (the upstream never gets a complete request) and the client
+gets a ``400``; an upstream that fails gets a ``502``.
+"""
+
+from __future__ import annotations
+
+import h11
+
+from limen import _native
+from limen.approvals import ApprovalRequest
+from limen.config import Resource
+from limen.gateway.holds import Holds
+from limen.gateway.http.head import HeadError
+from limen.gateway.http.headers import head_text, request_headers, response_headers
+from limen.gateway.http.problem import Problem, denial, problem, problem_bytes
+from limen.gateway.http.reader import ClientReader, ClientRequest
+from limen.gateway.http.route import Refusal, Routed, authenticate, refused_head, route
+from limen.gateway.http.upstream import Upstream, UpstreamError
+from limen.gateway.session import Session
+from limen.identity import Identity
+from limen.policy import Policy
+from limen.policy.http import Route, classify
+from limen.recording import C2U, U2C
+
+__all__ = ["BUFFERED_LIMIT", "HttpRelay"]
+
+#: A masked Content-Length response up to this size keeps a Content-Length
+#: (the new one); a longer one is sent chunked.
+BUFFERED_LIMIT = 65536
+#: Bytes for the client gathered before a write even when more are ready.
+FLUSH_SIZE = 65536
+
+
+class HttpRelay:
+    """Runs one session's exchanges (see the module docs)."""
+
+    def __init__(
+        self,
+        session: Session,
+        reader: ClientReader,
+        upstream: Upstream,
+        holds: Holds,
+        routes: list[Route],
+        masker: _native.Masker | None,
+    ) -> None:
+        self.session = session
+        self.reader = reader
+        self.upstream = upstream
+        self.holds = holds
+        self.routes = routes
+        self.masker = masker
+        self.current: ClientRequest | None = None
+        """The request being answered (the session's fatal answer needs it)."""
+        self.discard_limit = int(session.config.gateway.max_message_size)
+
+    @property
+    def resource(self) -> Resource:
+        assert self.session.resource is not None
+        return self.session.resource
+
+    @property
+    def identity(self) -> Identity:
+        assert self.session.identity is not None
+        return self.session.identity
+
+    def record(self, kind: str, data: bytes, *, masked: bool = False) -> None:
+        recorder = self.session.recorder
+        if recorder is not None:
+            recorder.append(kind, data, masked=masked)
+
+    def mask_input(self, data: bytes) -> bytes:
+        """Client bytes as recorded: the session's statement masker's
+        detectors (None: the session records raw)."""
+        masker = self.session.input_masker
+        return data if masker is None else masker.content.mask(data)
+
+    # -- the loop ------------------------------------------------------------------
+
+    async def run(self, first: ClientRequest, routed: Routed) -> None:
+        req: ClientRequest | None = first
+        while req is not None:
+            self.current = req
+            if req is first:
+                keep = await self.exchange(req, routed)
+            else:
+                keep = await self.next_exchange(req)
+            self.current = None
+            if not keep:
+                return
+            try:
+                req = await self.reader.next_request()
+            except (HeadError, h11.RemoteProtocolError) as exc:
+                raise refused_head(exc) from None
+            self.session.touch()
+
+    async def next_exchange(self, req: ClientRequest) -> bool:
+        """A later request on the connection: same resource, same subject."""
+        try:
+            routed = route(self.session.config, req)
+            if routed.resource.name != self.resource.name:
+                raise Refusal(
+                    problem(
+                        421,
+                        "connection",
+                        f"this connection is bound to resource {self.resource.name!r}",
+                        "open a new connection for another resource",
+                    )
+                )
+            identity = await authenticate(self.session.services, req, self.resource.name)
+        except Refusal as refusal:
+            await self.reply(req, refusal.problem, refusal.headers, close=True)
+            return False
+        if (identity.subject, identity.issuer) != (self.identity.subject, self.identity.issuer):
+            doc = problem(
+                401,
+                "token",
+                "the token's subject is not this connection's",
+                "open a new connection for another identity",
+            )
+            await self.reply(req, doc, close=True)
+            return False
+        return await self.exchange(req, routed)
+
+    async def reply(
+        self,
+        req: ClientRequest,
+        doc: Problem,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        *,
+        close: bool,
+    ) -> bool:
+        """Answers ``req`` itself; then reads its body to keep the
+        connection (True), or closes (False)."""
+        keep = not close and req.keep_alive
+        req.response_started = True
+        await self.session.client.send_all(
+            problem_bytes(doc, headers, close=not keep, head=req.method == "HEAD")
+        )
+        self.record(U2C, problem_bytes(doc, headers, close=not keep))
+        if not keep:
+            return False
+        return await self.reader.discard_body(req, self.discard_limit)
+
+    # -- one exchange --------------------------------------------------------------
+
+    async def exchange(self, req: ClientRequest, routed: Routed) -> bool:
+        """Judges ``req`` and answers it; True to keep the connection."""
+        s = self.session
+        assert s.judge is not None
+        path = routed.path
+        shown = f"{req.method} /r/{self.resource.name}{path.target}"
+        self.record(
+            C2U,
+            self.mask_input(head_text(shown.encode() + b" HTTP/1.1", req.headers)),
+            masked=s.input_masker is not None,
+        )
+        match = classify(req.method, path.segments, self.routes)
+        policy: Policy = s.services.policy
+        verdict = s.judge.judge_decided(
+            lambda: policy.decide_classification(
+                self.identity, self.resource.name, match.classification
+            ),
+            protocol="http",
+        )
+        decision = verdict.decision
+        if verdict.held:
+            created: list[str] = []
+
+            async def notify(request: ApprovalRequest, timeout: float) -> None:
+                created.append(request.id)
+
+            outcome = await self.holds.hold(
+                decision,
+                self.mask_input(shown.encode()).decode("utf-8", "replace"),
+                notify=notify,
+                watch=lambda: self.reader.watch(req),
+            )
+            s.touch()
+            if outcome.gone:
+                return False
+            if not outcome.run:
+                doc = denial(decision, created[0] if created else None)
+                doc.detail = outcome.message
+                doc.hint = outcome.hint
+                return await self.reply(req, doc, close=False)
+        elif decision.action != "allow":
+            return await self.reply(req, denial(decision), close=False)
+        return await self.forward(req, routed)
+
+    async def forward(self, req: ClientRequest, routed: Routed) -> bool:
+        """Sends an allowed request upstream, then streams the response."""
+        up = self.upstream
+        bodyless = not req.has_body
+        for attempt in (1, 2):
+            await up.ready()
+            headers = request_headers(
+                req.headers,
+                host=up.target.host_header,
+                credential=up.credential,
+                content_length=req.header(b"content-length"),
+                chunked=req.header(b"transfer-encoding") is not None,
+                masked=self.masker is not None,
+            )
+            target = (up.target.base + routed.path.target).encode()
+            try:
+                await up.send(h11.Request(method=req.method, target=target, headers=headers))
+                if bodyless:
+                    await self.reader.discard_body(req, 0)
+                    await up.send(h11.EndOfMessage())
+                    return await self.respond(req, await up.response())
+            except UpstreamError:
+                # A kept-alive connection the upstream closed meanwhile:
+                # a request without a body is sent again, once.
+                if attempt == 2 or not up.reused:
+                    raise
+                await up.close()
+                continue
+            break
+        input_masker = self.session.input_masker
+        # The recording's copy is masked as it streams (a secret cut across
+        # two chunks is masked whole); the upstream gets the bytes as sent.
+        masking = None if input_masker is None else input_masker.content.stream()
+        try:
+            async for chunk in self.reader.body(req):
+                copy = chunk if masking is None else masking.feed(chunk)
+                if copy:
+                    self.record(C2U, copy, masked=masking is not None)
+                await up.send(h11.Data(data=chunk))
+                self.session.touch()
+            if masking is not None and (rest := masking.finish()):
+                self.record(C2U, rest, masked=True)
+        except h11.RemoteProtocolError as exc:
+            await up.close()  # the upstream never gets a complete request
+            doc = problem(400, "body", f"the request body is refused: {exc}")
+            await self.reply(req, doc, close=True)
+            return False
+        await up.send(h11.EndOfMessage())
+        return await self.respond(req, await up.response())
+
+    async def respond(self, req: ClientRequest, event: h11.Response) -> bool:
+        """Streams the upstream's response to the client; True when both
+        sides may go on (keep-alive)."""
+        up = self.upstream
+        status = event.status_code
+        # A HEAD response's headers describe the GET's body: left as they are.
+        masker = self.masker if req.method != "HEAD" else None
+        upstream_headers = [(bytes(k).lower(), bytes(v)) for k, v in event.headers]
+        encoding = dict(upstream_headers).get(b"content-encoding", b"identity").lower()
+        if masker is not None and encoding not in (b"identity", b""):
+            await up.close()
+            doc = problem(502, "upstream", "the upstream sent a compressed body limen cannot mask")
+            await self.reply(req, doc, close=True)
+            return False
+        headers = response_headers(upstream_headers, masked=masker is not None)
+        length = dict(upstream_headers).get(b"content-length")
+        buffered = masker is not None and length is not None and int(length) <= BUFFERED_LIMIT
+        stream = masker.stream() if masker is not None else None
+        out = req.conn
+        self.record(U2C, head_text(f"HTTP/1.1 {status}".encode(), headers))
+
+        # What goes to the client is gathered and sent in one write when the
+        # upstream side would wait (or past FLUSH_SIZE): a small answer is
+        # one send, however many h11 events it is.
+        gathered = bytearray()
+
+        def queue(event: h11.Event) -> None:
+            req.response_started = True
+            gathered.extend(out.send(event) or b"")
+
+        async def flush() -> None:
+            if gathered:
+                data = bytes(gathered)
+                gathered.clear()
+                await self.session.client.send_all(data)
+
+        if not buffered:
+            queue(h11.Response(status_code=status, headers=headers))
+        body = bytearray()
+        while True:
+            part = await up.next_event(before_wait=flush)
+            if isinstance(part, h11.EndOfMessage):
+                break
+            if not isinstance(part, h11.Data):
+                raise UpstreamError(f"the upstream sent {type(part).__name__} in a body")
+            data = bytes(part.data) if stream is None else stream.feed(part.data)
+            if buffered:
+                body += data
+            elif data:
+                self.record(U2C, data, masked=stream is not None)
+                queue(h11.Data(data=data))
+                if len(gathered) >= FLUSH_SIZE:
+                    await flush()
+            self.session.touch()
+        tail = b"" if stream is None else stream.finish()
+        if buffered:
+            tail = bytes(body) + tail
+            headers.append((b"content-length", str(len(tail)).encode()))
+            queue(h11.Response(status_code=status, headers=headers))
+        if tail:
+            self.record(U2C, tail, masked=True)
+            if req.method != "HEAD":
+                queue(h11.Data(data=tail))
+        queue(h11.EndOfMessage())
+        await flush()
+        findings = [] if stream is None else stream.take_findings()
+        self.session.event({"event": "http_response", "status": status, "masked": len(findings)})
+        keep = out.our_state is h11.DONE and out.their_state is h11.DONE
+        if up.conn.our_state is not h11.DONE or up.conn.their_state is not h11.DONE:
+            await up.close()
+        return keep

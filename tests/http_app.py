@@ -1,0 +1,122 @@
+"""The ASGI app the HTTP gateway tests put behind limen (run by uvicorn in
+its own process, tests/http_support.py).
+
+Under ``/base``: ``/echo`` answers JSON that holds secrets (an AWS key, an
+email address, a card number); ``/stream`` answers in many chunks, with a
+secret cut across two of them; ``/big`` answers a 200 KB body with a
+Content-Length; anything else echoes the request (method, path, body
+length and SHA-256). ``/_seen`` (asked directly, not through limen) lists
+the requests the app received *completely*, with their headers; ``/_reset``
+forgets them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
+EMAIL = "alice@example.com"
+CARD = "4111 1111 1111 1111"
+
+SEEN: list[dict[str, Any]] = []
+
+
+async def _json(send: Send, obj: object, status: int = 200) -> None:
+    body = json.dumps(obj).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"set-cookie", b"sid=s3cr3t")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    path: str = scope["path"]
+    body = bytearray()
+    while True:
+        msg = await receive()
+        if msg["type"] == "http.disconnect":
+            return  # an incomplete request is never "seen"
+        body += msg.get("body", b"")
+        if not msg.get("more_body"):
+            break
+    if path == "/_seen":
+        await _json(send, SEEN)
+        return
+    if path == "/_reset":
+        SEEN.clear()
+        await _json(send, {"ok": True})
+        return
+    SEEN.append(
+        {
+            "method": scope["method"],
+            "path": path,
+            "raw_path": scope["raw_path"].decode("latin-1"),
+            "query": scope["query_string"].decode("latin-1"),
+            "headers": {k.decode(): v.decode("latin-1") for k, v in scope["headers"]},
+            "body_len": len(body),
+            "body_sha": hashlib.sha256(body).hexdigest(),
+        }
+    )
+    if path == "/base/echo":
+        await _json(send, {"user": "alice", "email": EMAIL, "aws": AWS_KEY, "card": CARD})
+    elif path == "/base/stream":
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/x-ndjson")],
+            }
+        )
+        line = json.dumps({"key": AWS_KEY, "n": 0}).encode() + b"\n"
+        cut = line.index(b"IOSF")  # the key cut across two chunks
+        for n in range(50):
+            await send(
+                {"type": "http.response.body", "body": b'{"n": %d}\n' % n, "more_body": True}
+            )
+        await send({"type": "http.response.body", "body": line[:cut], "more_body": True})
+        await send({"type": "http.response.body", "body": line[cut:], "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    elif path == "/base/big":
+        unit = (f"row {EMAIL} {AWS_KEY} " + "x" * 60 + "\n").encode()
+        data = unit * (200_000 // len(unit))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/plain"),
+                    (b"content-length", str(len(data)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": data})
+    else:
+        await _json(
+            send,
+            {
+                "method": scope["method"],
+                "path": path,
+                "body_len": len(body),
+                "body_sha": hashlib.sha256(body).hexdigest(),
+            },
+        )
