@@ -299,6 +299,8 @@ class MySqlGateway(Listener):
     def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
         connection_id = next(self._ids) & 0xFFFFFFFF
         return MySqlSession(self.services, self.key, connection_id, stream, peer_host)
+
+
 class HttpGateway(Listener):
     """The HTTP listener (``[listeners] http``): one port for every http
     resource (``/r/RESOURCE/...``)."""
