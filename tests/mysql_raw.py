@@ -78,7 +78,6 @@ class Raw:
     def read_result(self, first: bytes | None = None) -> list[list[bytes | None]]:
         """A text result set (its first packet already read, or read now)."""
         if first is None:
-            self.dec.set_sequence(1)
             first = self.check(self.read().payload)
         if first[:1] == b"\x00":
             return []
