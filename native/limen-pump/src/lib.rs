@@ -33,4 +33,6 @@ pub use crate::core::{
     RecordKind, RecordSink, SharedRelay, Verdict, DEFAULT_PAUSED_CAP,
 };
 pub use crate::error::{PumpError, PumpErrorKind, Side};
-pub use crate::io::{Command, EndReason, Event, Hub, HubBody, IoConfig, Pump, PumpShared};
+pub use crate::io::{
+    Command, EndReason, Event, Hub, HubBody, IoConfig, Pump, PumpShared, DRIVE_BYTES,
+};

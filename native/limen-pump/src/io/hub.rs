@@ -145,6 +145,12 @@ fn hub_loop(ep: &OwnedFd, hub: &HubShared) {
     let mut buf = vec![0u8; 64 << 10];
     let mut ready: Vec<u64> = Vec::new();
     let mut again: Vec<u64> = Vec::new();
+    // When each session was last driven (a count of drives): the ready
+    // ones are driven least recently driven first, so a session that
+    // keeps being ready (a large result) gets one turn, then every other
+    // ready session gets its turn before it gets another.
+    let mut turns: HashMap<u64, u64> = HashMap::new();
+    let mut turn: u64 = 0;
     loop {
         let now = Instant::now();
         let timeout = if again.is_empty() {
@@ -208,14 +214,18 @@ fn hub_loop(ep: &OwnedFd, hub: &HubShared) {
         }
         ready.sort_unstable();
         ready.dedup();
+        ready.sort_by_key(|id| turns.get(id).copied().unwrap_or(0));
         for id in ready.drain(..) {
             let Some(s) = sessions.get_mut(&id) else {
                 continue;
             };
+            turn += 1;
+            turns.insert(id, turn);
             match s.drive(&mut buf) {
                 Drive::Idle => {}
                 Drive::Again => again.push(id),
                 Drive::Done => {
+                    turns.remove(&id);
                     if let Some(mut s) = sessions.remove(&id) {
                         s.deregister(ep);
                         let end = s.end_event();

@@ -13,10 +13,14 @@
 //! messages into upstream bytes; read the upstream (unless the client
 //! backlog is over its cap) and let the core frame, mask and record; write
 //! both backlogs as far as the sockets take them; repeat while something
-//! moved, within a budget of reads, of bytes and of time (then the hub
-//! drives every other ready session before it comes back to this one), so
-//! that a session reading a large result, however slow to mask, adds at most
-//! about one budget to another session's statement.
+//! moved, within a budget of reads, of bytes ([`DRIVE_BYTES`]) and of time
+//! (then the hub drives every other ready session before it comes back to
+//! this one: ready sessions go least recently driven first), so that a
+//! session reading a large result, however slow to mask, adds at most about
+//! one budget to another session's statement (tests/isolation.rs counts
+//! it in bytes masked). The one exception is a single message larger than
+//! the budget: a DataRow is masked whole when its last byte arrives, so
+//! one huge value (up to `max_message_size`) is masked in one drive.
 //! The client's output only ever holds whole messages, so the host's
 //! injected bytes (a notice) and a final FATAL land at a message boundary.
 //!
@@ -41,7 +45,7 @@ mod shared;
 use std::time::Duration;
 
 pub use hub::{Hub, HubBody};
-pub use pump::Pump;
+pub use pump::{Pump, DRIVE_BYTES};
 pub use shared::{Command, EndReason, Event, PumpShared};
 
 /// Tuning of one pumped session. Every buffer is capped.

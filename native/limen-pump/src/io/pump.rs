@@ -38,7 +38,11 @@ const BUDGET: usize = 16;
 /// Bytes read (either side) per drive before the hub turns to other
 /// sessions: the work behind them (framing, masking, recording) is linear
 /// in the bytes, so this bounds how long one session holds the thread.
-const BUDGET_BYTES: u64 = 256 << 10;
+/// A drive stops at the first loop turn that reaches it, so one drive
+/// reads less than this plus two reads (`IoConfig::read_size` each), and
+/// masks at most that plus the one message those bytes complete (a
+/// message is masked whole, when its last byte arrives).
+pub const DRIVE_BYTES: u64 = 256 << 10;
 
 /// And the time one drive may take, whatever its bytes cost: a session
 /// whose results are slow to mask yields after this, and the hub drives
@@ -70,6 +74,8 @@ pub struct Pump<M, R, J> {
     started: bool,
     /// Bytes read from both sides so far (for the per-drive byte budget).
     bytes_read: u64,
+    /// The per-drive byte budget ([`DRIVE_BYTES`] unless set).
+    drive_bytes: u64,
 }
 
 impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
@@ -108,7 +114,17 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
             upstream_dead: false,
             started: false,
             bytes_read: 0,
+            drive_bytes: DRIVE_BYTES,
         })
+    }
+
+    /// Sets the per-drive byte budget (at least 1; [`DRIVE_BYTES`] by
+    /// default): after a drive reads this much, the hub drives every other
+    /// ready session before this one again.
+    #[must_use]
+    pub fn with_drive_bytes(mut self, bytes: u64) -> Self {
+        self.drive_bytes = bytes.max(1);
+        self
     }
 
     fn end(&mut self, reason: EndReason, detail: impl Into<String>, flush: bool) {
@@ -333,7 +349,7 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
                 break;
             }
             if budget == 0
-                || self.bytes_read - bytes_before >= BUDGET_BYTES
+                || self.bytes_read - bytes_before >= self.drive_bytes
                 || began.elapsed() >= SLICE
             {
                 if self.sink.needs_host() {
