@@ -9,6 +9,7 @@ tables, CTEs and UNION (the module docs rely on it)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,9 @@ from mysql_judge_support import Session, config, query, relay_types, rule, sessi
 pytestmark = [pytest.mark.mysql, pytest.mark.usefixtures("relay_types")]
 __all__ = ["relay_types"]
 
-DB = "limen_cols"
+# One database per xdist worker: a module's tests run on several workers,
+# and each sets the database up afresh.
+DB = "limen_cols_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
 SECRET = "secret-mail@example.org"
 SETUP = [
     f"DROP DATABASE IF EXISTS {DB}",
@@ -175,7 +178,12 @@ ADVERSARIAL = [
 ]
 
 
-@pytest.mark.parametrize("sql", ADVERSARIAL)
+def sql_id(sql: str) -> str:
+    """A test id the same on every xdist worker (whose databases differ)."""
+    return sql.replace(DB, "DB")
+
+
+@pytest.mark.parametrize("sql", ADVERSARIAL, ids=sql_id)
 def test_no_secret_reaches_the_client_unmasked(
     sql: str, cols: MySqlColumns, tmp_path: Path
 ) -> None:

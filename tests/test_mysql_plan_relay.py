@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from limen import _native
 from limen.gateway.mysql.columns import DERIVED, MySqlColumns, PlanSpec
 from mysql_judge_support import query, relay_types
-from test_mysql_columns import ADVERSARIAL, cols, connect, database, judged
+from test_mysql_columns import ADVERSARIAL, cols, connect, database, judged, sql_id
 
 pytestmark = pytest.mark.skipif(
     not hasattr(_native, "MySqlServerRelay"), reason="the native MySQL relay is not built yet"
@@ -135,7 +135,7 @@ def _raw_query(conn: Any, sql: str, plan: Any, caps: int) -> list[list[bytes | N
 
 @pytest.mark.mysql
 @pytest.mark.usefixtures("relay_types")
-@pytest.mark.parametrize("sql", ADVERSARIAL)
+@pytest.mark.parametrize("sql", ADVERSARIAL, ids=sql_id)
 def test_end_to_end_no_secret_leaves_the_relay(
     sql: str, cols: MySqlColumns, tmp_path: Path
 ) -> None:
@@ -182,7 +182,7 @@ def _relay(sock: Any, relay: Any) -> tuple[bytes, list[Any]]:
 
 @pytest.mark.mysql
 @pytest.mark.usefixtures("relay_types")
-@pytest.mark.parametrize("sql", [q for q in ADVERSARIAL if not q.startswith("EXECUTE")])
+@pytest.mark.parametrize("sql", [q for q in ADVERSARIAL if not q.startswith("EXECUTE")], ids=sql_id)
 def test_end_to_end_binary_protocol(sql: str, cols: MySqlColumns, tmp_path: Path) -> None:
     """COM_STMT_PREPARE then COM_STMT_EXECUTE: the binary rows the relay
     sends on carry no secret (the plan of the prepare, kept by statement id)."""
