@@ -119,6 +119,7 @@ def test_the_package_keeps_every_name_the_code_imports(package: str) -> None:
 def test_config_exports_what_it_always_did() -> None:
     assert {
         "ALLOWED_ALGORITHMS",
+        "MYSQL_DANGERS",
         "STATEMENT_CLASSES",
         "Address",
         "ByteSize",

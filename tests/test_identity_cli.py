@@ -213,7 +213,7 @@ def test_config_check_ok_and_summary() -> None:
     result = limen("config", "check", "--config", str(ROOT / "examples" / "limen.toml"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("OK: ")
-    assert "4 resources, 4 rules" in result.stdout
+    assert "4 resources, 5 rules" in result.stdout
     assert "http 127.0.0.1:6480" in result.stdout
     assert len(result.stdout.strip().splitlines()) == 1
 

@@ -6,6 +6,7 @@ work against a real server."""
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 
@@ -29,6 +30,9 @@ WANTED = (
     | (1 << 21)  # PLUGIN_AUTH_LENENC_CLIENT_DATA
 )
 DEPRECATE_EOF = 1 << 24
+
+# One database per xdist worker.
+LIVE_DB = "limen_py_test_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 class Client:
@@ -153,16 +157,16 @@ def test_root_logs_in_and_selects_1() -> None:
     assert len(hello.scramble) == 20
     assert c.query(b"SELECT 1") == [[b"1"]]
     assert c.query(b"SELECT NULL, 'a'") == [[None, b"a"]]
-    c.query(b"CREATE DATABASE IF NOT EXISTS limen_py_test")
-    c.query(b"CREATE OR REPLACE TABLE limen_py_test.t (id INT, secret VARCHAR(10))")
-    c.query(b"INSERT INTO limen_py_test.t VALUES (1, 'x'), (2, NULL)")
-    rows = c.query(b"SELECT id, secret AS s FROM limen_py_test.t AS a ORDER BY id")
+    c.query(f"CREATE DATABASE IF NOT EXISTS {LIVE_DB}".encode())
+    c.query(f"CREATE OR REPLACE TABLE {LIVE_DB}.t (id INT, secret VARCHAR(10))".encode())
+    c.query(f"INSERT INTO {LIVE_DB}.t VALUES (1, 'x'), (2, NULL)".encode())
+    rows = c.query(f"SELECT id, secret AS s FROM {LIVE_DB}.t AS a ORDER BY id".encode())
     assert rows == [[b"1", b"x"], [b"2", None]]
     assert [(col.name, col.org_name) for col in c.columns] == [(b"id", b"id"), (b"s", b"secret")]
     assert {(col.schema, col.table, col.org_table) for col in c.columns} == {
-        (b"limen_py_test", b"a", b"t")
+        (LIVE_DB.encode(), b"a", b"t")
     }
-    c.query(b"DROP DATABASE limen_py_test")
+    c.query(f"DROP DATABASE {LIVE_DB}".encode())
     c.sock.close()
 
 

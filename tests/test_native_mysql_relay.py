@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import os
 import pathlib
 import socket
 from collections.abc import Iterator
@@ -27,7 +28,8 @@ SECRET = "AKIAIOSFODNN7EXAMPLE"
 MASKED = b"[MASKED:aws-access-key-id]"
 MASKER = n.Masker(["builtin"])
 CAPS = (1 << 9) | (1 << 13) | (1 << 15)  # PROTOCOL_41, TRANSACTIONS, SECURE_CONNECTION
-DB = "limen_relay_test"
+# One database per xdist worker (see test_mysql_columns.py).
+DB = "limen_relay_test_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
 
 
 def _query_response(values: list[bytes | None], caps: int = CAPS) -> bytes:

@@ -125,3 +125,24 @@ def test_classify(config: Path) -> None:
     assert text.returncode == 0
     assert text.stdout.splitlines()[0] == "unknown"
     assert "syntax error" in text.stdout
+
+
+def test_a_mysql_resource_is_judged_by_the_mysql_classifier(config: Path) -> None:
+    """Rule orders-jobs of the example allows write and call on MySQL
+    resource orders, holds multi-statement and denies use."""
+
+    def run(sql: str) -> subprocess.CompletedProcess[str]:
+        return limen(
+            "policy", "check", "--config", str(config), "--sub", "bot", "--group", "ci",
+            "--resource", "orders", "--sql", sql,
+        )  # fmt: skip
+
+    called = run("CALL refresh_totals()")
+    assert called.returncode == 0, called.stdout
+    assert "classes: write, call" in called.stdout.splitlines()
+    moved = run("USE other")
+    assert moved.returncode == 1
+    assert "denied by rule orders-jobs: danger use" in moved.stdout
+    assert run("USE orders").returncode == 0
+    both = run("SELECT 1; SELECT 2")
+    assert both.stdout.splitlines()[0] == "hold"

@@ -10,6 +10,7 @@ from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.identity import Identity
 from limen.policy import SEVERITY, Policy, classify
+from limen.policy.mysql.session import MySqlSessionPolicy
 
 MAX_SQL = 1024 * 1024
 
@@ -98,7 +99,8 @@ def _ordered(classes: frozenset[str]) -> list[str]:
 
 def run_check(args: argparse.Namespace) -> int:
     config = load_config_arg(args)
-    if config.resource(args.resource) is None:
+    resource = config.resource(args.resource)
+    if resource is None:
         known = ", ".join(r.name for r in config.resources) or "none"
         raise UsageError(f"unknown resource {args.resource!r} (known: {known})")
     sql = _read_sql(args)
@@ -110,7 +112,12 @@ def run_check(args: argparse.Namespace) -> int:
         token_id=None,
         method="dev",
     )
-    decision = Policy(config).decide(identity, args.resource, sql)
+    if resource.protocol == "mysql":  # the MySQL classifier, dangers; any server version
+        decision = MySqlSessionPolicy(
+            Policy(config), identity, args.resource, database=resource.database, server=None
+        ).decide(sql)
+    else:
+        decision = Policy(config).decide(identity, args.resource, sql)
     if args.json:
         print(json.dumps(decision.to_json(), indent=2))
     else:

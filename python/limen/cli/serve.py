@@ -1,7 +1,9 @@
 """``limen serve``: run the gateway in the foreground.
 
-Serves the PostgreSQL listener (``[listeners] postgres``), the HTTP one
-(``[listeners] http``) when configured, the admin API
+Serves the PostgreSQL listener (``[listeners] postgres``), the MySQL
+listener (``[listeners] mysql``; it shares the PostgreSQL listener's
+connection counts and approvals hub) and the HTTP one (``[listeners]
+http``), whichever the config names, the admin API
 (``[gateway] admin``: approvals, see :mod:`limen.admin`) with the approvals
 hub, and, when the config enables it, the dev IdP on ``[identity.dev] listen`` (tokens from
 ``limen token`` are verified against it). JSON log lines go to stderr;
@@ -23,9 +25,16 @@ from limen.admin import AdminAPI
 from limen.approvals import ApprovalHub
 from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
-from limen.config import Config
+from limen.config import Address, Config
 from limen.gateway.revocations import Revoker
-from limen.gateway.server import HttpGateway, JsonLog, Listener, PgGateway, SshGateway
+from limen.gateway.server import (
+    HttpGateway,
+    JsonLog,
+    Listener,
+    MySqlGateway,
+    PgGateway,
+    SshGateway,
+)
 from limen.gateway.services import Services
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
@@ -35,17 +44,21 @@ from limen.store import StoreError, open_store
 
 @dataclass(frozen=True)
 class Serving:
-    """A running gateway: the port its PostgreSQL listener is bound to, the
-    port of its admin API, its approvals hub, and the dev IdP's discovery URL
-    when it runs."""
+    """A running gateway: its PostgreSQL listener and the port it is bound
+    to (None without ``[listeners] postgres``), the port of its admin API,
+    its approvals hub, the dev IdP's discovery URL when it runs, and the
+    HTTP and MySQL listeners' ports when they run."""
 
-    gateway: PgGateway
-    port: int
+    gateway: PgGateway | None
+    port: int | None
     admin_port: int
     approvals: ApprovalHub
     discovery: str | None = None
     http_port: int | None = None
     """The HTTP listener's port (``[listeners] http``), when it runs."""
+    mysql: MySqlGateway | None = None
+    mysql_port: int | None = None
+    """The MySQL listener's port (``[listeners] mysql``), when it runs."""
     ssh_port: int | None = None
     """The SSH listener's port (``[listeners] ssh``), when it runs."""
 
@@ -56,8 +69,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="run the gateway in the foreground",
         description=(
             "Run the gateway: the PostgreSQL listener of [listeners] postgres for every "
-            "postgres resource, the admin API (approvals) on [gateway] admin, and the dev IdP "
-            "when [identity.dev] enabled = true. JSON log "
+            "postgres resource, the MySQL listener of [listeners] mysql for every mysql "
+            "resource, the HTTP listener of [listeners] http, the admin API (approvals) on "
+            "[gateway] admin, and the dev IdP when [identity.dev] enabled = true. JSON log "
             "lines on stderr; SIGTERM drains open sessions (up to [gateway] drain_timeout), "
             "then exits 0."
         ),
@@ -72,12 +86,12 @@ async def serve(
     *,
     task_status: trio.TaskStatus[Serving] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run the dev IdP (when enabled) and the PostgreSQL listener until
-    SIGTERM/SIGINT or :meth:`PgGateway.drain`; ``nursery.start(serve, ...)``
-    returns a :class:`Serving` once the listener is bound."""
-    listen = config.listeners.postgres
-    if listen is None:
-        raise UsageError("the config has no [listeners] postgres address")
+    """Run the dev IdP (when enabled) and the listeners until SIGTERM/SIGINT
+    or :meth:`Listener.drain`; ``nursery.start(serve, ...)`` returns a
+    :class:`Serving` once the listeners are bound."""
+    ls = config.listeners
+    if ls.postgres is None and ls.mysql is None and ls.http is None and ls.ssh is None:
+        raise UsageError("the config has no [listeners] postgres, mysql, http or ssh address")
     try:
         store = open_store(config.gateway.state, Path(config.base_dir))
     except StoreError as exc:
@@ -96,18 +110,15 @@ async def serve(
         auth = Authenticator.from_config(config, dev_discovery_url=discovery)
         hub = ApprovalHub(store, log=log)
         await nursery.start(hub.run)
-        gateway = PgGateway(config, auth, recorder_factory=recorder, log=log, approvals=hub)
-        # HTTPS with the listeners' certificate when one is configured.
-        admin = AdminAPI(
-            hub,
-            auth,
-            log=log,
-            ssl_context=gateway.ssl_context,
-            metrics=gateway.services.metrics,
-            draining=lambda: gateway.draining,
-        )
-        http: HttpGateway | None = None
-        if config.listeners.http is not None:
+        pg = PgGateway(config, auth, recorder_factory=recorder, log=log, approvals=hub)
+        serving: list[tuple[Listener, Address]] = []
+        if ls.postgres is not None:
+            serving.append((pg, ls.postgres))
+        my: MySqlGateway | None = None
+        if ls.mysql is not None:
+            my = MySqlGateway(config, auth, services=pg.services)
+            serving.append((my, ls.mysql))
+        if ls.http is not None:
             http = HttpGateway(
                 Services(
                     config,
@@ -115,11 +126,11 @@ async def serve(
                     recorder_factory=recorder,
                     log=log,
                     approvals=hub,
-                    metrics=gateway.services.metrics,
+                    metrics=pg.services.metrics,
                 )
             )
-        ssh: SshGateway | None = None
-        if config.listeners.ssh is not None:
+            serving.append((http, ls.http))
+        if ls.ssh is not None:
             ssh = SshGateway(
                 Services(
                     config,
@@ -127,58 +138,69 @@ async def serve(
                     recorder_factory=recorder,
                     log=log,
                     approvals=hub,
-                    metrics=gateway.services.metrics,
+                    metrics=pg.services.metrics,
                 )
             )
-        others: list[Listener] = [g for g in (http, ssh) if g is not None]
+            serving.append((ssh, ls.ssh))
+        # HTTPS with the listeners' certificate when one is configured.
+        admin = AdminAPI(
+            hub,
+            auth,
+            log=log,
+            ssl_context=pg.ssl_context,
+            metrics=pg.services.metrics,
+            draining=lambda: any(listener.draining for listener, _ in serving),
+        )
         # Revocations written on any node reach this one's sessions.
-        revoker = Revoker(store, [gateway, *others], log=log)
+        revoker = Revoker(store, [listener for listener, _ in serving], log=log)
         await nursery.start(revoker.run)
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
         admin_port = bound_port(admin_listeners)
         scheme = "http" if admin.ssl_context is None else "https"
         log("admin_api", url=f"{scheme}://{admin_at.host}:{admin_port}/v1/approvals")
-        http_port: int | None = None
-        if http is not None and config.listeners.http is not None:
-            at = config.listeners.http
-            http_port = bound_port(await nursery.start(http.serve, at.host, at.port))
-        ssh_port: int | None = None
-        if ssh is not None and config.listeners.ssh is not None:
-            at = config.listeners.ssh
-            ssh_port = bound_port(await nursery.start(ssh.serve, at.host, at.port))
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
 
             async def on_signal() -> None:
                 async for signum in signals:
                     log("signal", signal=signal.Signals(signum).name)
                     async with trio.open_nursery() as draining:
-                        for other in others:
-                            draining.start_soon(other.drain)
-                        draining.start_soon(gateway.drain)
+                        for listener, _ in serving:
+                            draining.start_soon(listener.drain)
                     return
 
+            left = [len(serving)]
+
             async def listen_until_drained(
+                listener: Listener,
+                at: Address,
                 task_status: trio.TaskStatus[list[trio.SocketListener]],
             ) -> None:
-                await gateway.serve(listen.host, listen.port, task_status=task_status)
-                nursery.cancel_scope.cancel()
+                await listener.serve(at.host, at.port, task_status=task_status)
+                left[0] -= 1
+                if not left[0]:  # every listener drained
+                    nursery.cancel_scope.cancel()
 
             nursery.start_soon(on_signal)
-            listeners = await nursery.start(listen_until_drained)
+            ports: dict[str, int] = {}
+            for listener, at in serving:
+                bound = await nursery.start(listen_until_drained, listener, at)
+                ports[listener.protocol] = bound_port(bound)
             task_status.started(
                 Serving(
-                    gateway,
-                    listeners[0].socket.getsockname()[1],
+                    pg if ls.postgres is not None else None,
+                    ports.get("postgres"),
                     admin_port,
                     hub,
                     discovery,
-                    http_port,
-                    ssh_port,
+                    ports.get("http"),
+                    my,
+                    ports.get("mysql"),
+                    ports.get("ssh"),
                 )
             )
-            # Keep the signal handlers installed until the drained listener
-            # cancels this nursery.
+            # Keep the signal handlers installed until the drained listeners
+            # cancel this nursery.
             await trio.sleep_forever()
 
 

@@ -43,6 +43,7 @@ from limen.config.errors import ConfigError, Issue, SecretError
 from limen.config.load import load_config, load_config_data, load_config_text
 from limen.config.schema import (
     ALLOWED_ALGORITHMS,
+    MYSQL_DANGERS,
     STATEMENT_CLASSES,
     Config,
     DevClient,
@@ -68,6 +69,7 @@ from limen.config.values import Address, ByteSize, Duration, is_loopback_host
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
+    "MYSQL_DANGERS",
     "STATEMENT_CLASSES",
     "Address",
     "ByteSize",

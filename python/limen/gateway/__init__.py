@@ -1,13 +1,20 @@
 """The gateway's listeners and sessions (Trio); see docs/architecture.md.
 
-``server.py`` (listeners) -> ``postgres/``, ``http/`` (the drivers) ->
+``server.py`` (listeners) -> ``postgres/``, ``mysql/``, ``http/`` (the drivers) ->
 ``session.py`` (the protocol-neutral skeleton), ``judging.py``,
 ``holds.py``, ``services.py`` (what a session needs from the gateway).
 """
 
 from limen.gateway.http import HttpSession
 from limen.gateway.postgres import PgSession
-from limen.gateway.server import HttpGateway, JsonLog, Listener, PgGateway, SshGateway
+from limen.gateway.server import (
+    HttpGateway,
+    JsonLog,
+    Listener,
+    MySqlGateway,
+    PgGateway,
+    SshGateway,
+)
 from limen.gateway.services import Services
 from limen.gateway.session import Session, SessionEnd
 
@@ -16,6 +23,7 @@ __all__ = [
     "HttpSession",
     "JsonLog",
     "Listener",
+    "MySqlGateway",
     "PgGateway",
     "PgSession",
     "Services",

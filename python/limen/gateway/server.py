@@ -11,6 +11,9 @@ gets the listener's :class:`~limen.gateway.services.Services`.
 :class:`PgGateway` is the PostgreSQL listener: one port for every postgres
 resource; it keeps the cancel keys (a CancelRequest arrives on a new
 connection and is forwarded for the session that owns the key).
+:class:`MySqlGateway` is the MySQL listener: one port for every mysql
+resource; it has the RSA key caching_sha2 clients on plaintext loopback
+encrypt their token with, and numbers its connections.
 :class:`HttpGateway` is the HTTP listener (built on the same
 :class:`Services` as the PostgreSQL one when both run).
 """
@@ -19,6 +22,8 @@ from __future__ import annotations
 
 import abc
 import ipaddress
+import itertools
+import secrets
 import ssl
 from collections import Counter
 from collections.abc import Callable
@@ -31,6 +36,7 @@ from limen.config import Config
 from limen.gateway import proxyproto
 from limen.gateway.http import HttpSession
 from limen.gateway.inrecord import InputMaskers
+from limen.gateway.mysql import MySqlSession, process_key
 from limen.gateway.postgres import CancelKeys, PgSession
 from limen.gateway.services import JsonLog, Services, UpstreamOpener
 from limen.gateway.session import Session, SessionEnd
@@ -41,7 +47,15 @@ from limen.metrics import GatewayMetrics
 from limen.policy import Policy
 from limen.recording import RecorderFactory
 
-__all__ = ["HttpGateway", "JsonLog", "Listener", "PgGateway", "SshGateway", "UpstreamOpener"]
+__all__ = [
+    "HttpGateway",
+    "JsonLog",
+    "Listener",
+    "MySqlGateway",
+    "PgGateway",
+    "SshGateway",
+    "UpstreamOpener",
+]
 
 
 class Listener(abc.ABC):
@@ -254,6 +268,46 @@ class PgGateway(Listener):
     async def forward_cancel(self, process_id: int, secret_key: bytes) -> None:
         """A CancelRequest for one of this listener's sessions."""
         await self.cancel_keys.forward(process_id, secret_key)
+
+
+class MySqlGateway(Listener):
+    """The MySQL listener. ``services``: share another listener's (one
+    connection count per identity, one approvals hub, for both protocols);
+    else built from the other arguments as :class:`PgGateway` does."""
+
+    protocol = "mysql"
+
+    def __init__(
+        self,
+        config: Config,
+        authenticator: Authenticator,
+        *,
+        policy: Policy | None = None,
+        recorder_factory: RecorderFactory | None = None,
+        log: Callable[..., None] | None = None,
+        approvals: ApprovalHub | None = None,
+        open_upstream: UpstreamOpener | None = None,
+        services: Services | None = None,
+    ) -> None:
+        super().__init__(
+            services
+            or Services(
+                config,
+                authenticator,
+                policy=policy,
+                recorder_factory=recorder_factory,
+                log=log,
+                approvals=approvals,
+                open_upstream=open_upstream,
+            )
+        )
+        self.key = process_key()
+        """The RSA key of caching_sha2's plaintext step (one per process)."""
+        self._ids = itertools.count(secrets.randbelow(1 << 30) + 1)
+
+    def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
+        connection_id = next(self._ids) & 0xFFFFFFFF
+        return MySqlSession(self.services, self.key, connection_id, stream, peer_host)
 
 
 class HttpGateway(Listener):

@@ -11,8 +11,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
+from limen.config.schema.base import MYSQL_DANGERS
+
 __all__ = [
     "ADMIN",
+    "DANGERS",
     "DDL",
     "HARMLESS",
     "READ",
@@ -38,6 +41,10 @@ UNKNOWN: Final = "unknown"
 SEVERITY: Final[tuple[str, ...]] = (HARMLESS, READ, WRITE, UNBOUNDED_WRITE, DDL, ADMIN, UNKNOWN)
 """Every class, least dangerous first."""
 _RANK: Final = {c: i for i, c in enumerate(SEVERITY)}
+DANGERS: Final[frozenset[str]] = frozenset(MYSQL_DANGERS)
+"""MySQL dangers (:data:`limen.policy.mysql.DANGERS` that rules name): a
+classification for a MySQL session carries the ones a rule must name among
+its classes; they are not ranked (:func:`most_dangerous` skips them)."""
 
 SAFE_SETTINGS: Final = frozenset(
     {
@@ -156,9 +163,11 @@ class Classification:
 
 def most_dangerous(classes: Iterable[str]) -> str:
     """The class ranked highest in :data:`SEVERITY` (``unknown`` for a class
-    limen does not know; ``harmless`` for none)."""
+    limen does not know; ``harmless`` for none; :data:`DANGERS` are skipped)."""
     best = HARMLESS
     for c in classes:
+        if c in DANGERS:
+            continue
         if _RANK.get(c, _RANK[UNKNOWN]) > _RANK[best]:
             best = c if c in _RANK else UNKNOWN
     return best

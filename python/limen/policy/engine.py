@@ -36,6 +36,7 @@ from typing import Final, Literal
 from limen.config import Config, Rule
 from limen.identity import Identity
 from limen.policy.classes import (
+    DANGERS,
     HARMLESS,
     SEVERITY,
     UNKNOWN,
@@ -86,7 +87,7 @@ class Decision:
             "action": self.action,
             "rule": self.rule,
             "class": self.klass,
-            "classes": sorted(self.classes, key=SEVERITY.index),
+            "classes": sorted(self.classes, key=_order),
             "tables": sorted(self.tables),
             "commands": list(self.commands),
             "message": self.message,
@@ -103,13 +104,22 @@ class Decision:
             out["statements"] = [
                 {
                     "command": s.command,
-                    "classes": sorted(s.classes, key=SEVERITY.index),
+                    "classes": sorted(s.classes, key=_order),
                     "tables": sorted(s.tables),
                     "why": s.why,
                 }
                 for s in self.classification.statements
             ]
         return out
+
+
+def _order(c: str) -> tuple[int, str]:
+    """Classes by severity, then MySQL dangers by name."""
+    return (SEVERITY.index(c), "") if c in SEVERITY else (len(SEVERITY), c)
+
+
+def _label(c: str) -> str:
+    return f"danger {c}" if c in DANGERS else f"class {c}"
 
 
 def _who(identity: Identity) -> str:
@@ -236,7 +246,9 @@ class Policy:
                 "and one of your groups",
             )
         effective = [c for c in _BY_DANGER if c in classes and c != HARMLESS]
-        if any(c not in SEVERITY for c in classes):  # never expected: fail closed
+        # MySQL dangers: each needs a rule naming it, like a class
+        effective.extend(sorted(c for c in classes if c in DANGERS))
+        if any(c not in SEVERITY and c not in DANGERS for c in classes):  # fail closed
             effective.insert(0, UNKNOWN)
         if not effective:
             rule = rules[0]
@@ -253,7 +265,7 @@ class Policy:
                         "deny",
                         rule,
                         c,
-                        f"denied by rule {rule.name}: class {c} ({_what(classification, c)}) "
+                        f"denied by rule {rule.name}: {_label(c)} ({_what(classification, c)}) "
                         f"is denied for {_via(rule, identity)} on resource {resource}",
                         _deny_hint(c, allowed_here, held_here),
                     )
@@ -263,7 +275,7 @@ class Policy:
                     "deny",
                     None,
                     c,
-                    f"denied: no rule allows class {c} ({_what(classification, c)}) on resource "
+                    f"denied: no rule allows {_label(c)} ({_what(classification, c)}) on resource "
                     f"{resource} for {_who(identity)}",
                     _deny_hint(c, allowed_here, held_here),
                 )
@@ -275,7 +287,7 @@ class Policy:
                         "hold",
                         rule,
                         c,
-                        f"held by rule {rule.name}: class {c} ({_what(classification, c)}) on "
+                        f"held by rule {rule.name}: {_label(c)} ({_what(classification, c)}) on "
                         f"resource {resource} needs {n} approval{'s' if n != 1 else ''} from "
                         f"[{', '.join(rule.approvers)}] within "
                         f"{_duration(self._hold_timeout(rule))}",
@@ -287,7 +299,7 @@ class Policy:
             "allow",
             rule,
             top,
-            f"allowed by rule {rule.name}: class {top} ({_what(classification, top)})",
+            f"allowed by rule {rule.name}: {_label(top)} ({_what(classification, top)})",
             None,
         )
 
@@ -316,11 +328,11 @@ def _listing(rules: Iterable[Rule], field_name: str) -> list[str]:
     found: set[str] = set()
     for rule in rules:
         found.update(getattr(rule, field_name))
-    return [c for c in SEVERITY if c in found]
+    return [c for c in SEVERITY if c in found] + sorted(found & DANGERS)
 
 
 def _deny_hint(c: str, allowed: list[str], held: list[str]) -> str:
-    parts = [f"this cannot be approved: class {c} is denied here, not held for approval"]
+    parts = [f"this cannot be approved: {_label(c)} is denied here, not held for approval"]
     if c == UNKNOWN:
         parts.append(
             "limen could not tell what the statement does: write it so that "

@@ -71,6 +71,17 @@ class SessionPolicy:
         self._by_classification: OrderedDict[int, tuple[Classification, Decision]] = OrderedDict()
         self._decision_cache = decision_cache
 
+    def classify_text(self, sql: str) -> Classification:
+        """The classifier of this session's protocol: PostgreSQL's here;
+        :class:`limen.policy.mysql.session.MySqlSessionPolicy` overrides it."""
+        return classify(sql)
+
+    def clear_cache(self) -> None:
+        """Forget every cached decision (something the classifier depends
+        on changed, e.g. MySQL's ``NO_BACKSLASH_ESCAPES``)."""
+        self._decisions.clear()
+        self._by_classification.clear()
+
     @property
     def prepared_names(self) -> frozenset[str]:
         return frozenset(self._prepared)
@@ -82,7 +93,7 @@ class SessionPolicy:
             self._decisions.move_to_end(sql)
             return cached
         try:
-            classification = classify(sql)
+            classification = self.classify_text(sql)
             seen = self._by_classification.get(id(classification))
             if seen is not None and seen[0] is classification:
                 self._by_classification.move_to_end(id(classification))
@@ -118,7 +129,7 @@ class SessionPolicy:
         """Judge a protocol-level Parse of ``sql`` into ``statement_name``
         (``""`` is the unnamed statement)."""
         try:
-            classification = classify(sql)
+            classification = self.classify_text(sql)
             classes, defined = self._resolve(classification)
             names = set(self._prepared) | set(defined) | {statement_name}
             if statement_name and len(names) > self.max_prepared:

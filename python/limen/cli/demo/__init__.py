@@ -3,9 +3,11 @@
 ``limen demo`` writes the embedded default configuration to
 ``./.limen/limen.toml`` (SQLite state and signed recordings under
 ``./.limen/``, the dev IdP, one resource ``demo`` on the local PostgreSQL at
-127.0.0.1:5432 as user ``postgres`` with trust), creates the database
-``limen_demo`` with a ``users`` table full of personal data and secrets when
-it is missing, runs the gateway exactly as ``limen serve`` does, and prints
+127.0.0.1:5432 as user ``postgres`` with trust, and, when a MariaDB runs on
+127.0.0.1:3306 with root and no password, a resource ``demo-mysql`` on it
+behind the MySQL listener), creates the database ``limen_demo`` with a
+``users`` table full of personal data and secrets when it is missing (on
+both servers), runs the gateway exactly as ``limen serve`` does, and prints
 how to connect: a fresh token for ``demo-bot`` (group ``ci``) and lines to
 paste into a shell. Ctrl-C or SIGTERM drains and exits 0.
 
@@ -46,6 +48,7 @@ from limen.cli.demo.defaults import (
     DATABASE_ENV,
     DEFAULT_CONFIG,
     DEFAULT_DATABASE,
+    DEFAULT_MYSQL_PORT,
     DEFAULT_PORT,
     GROUP,
     HELD_DELETE,
@@ -57,7 +60,13 @@ from limen.cli.demo.defaults import (
     SUBJECT,
     USERS,
 )
-from limen.cli.demo.prepare import pick_port, prepare_database, write_agent_env, write_config
+from limen.cli.demo.prepare import (
+    pick_port,
+    prepare_database,
+    prepare_mysql,
+    write_agent_env,
+    write_config,
+)
 from limen.cli.demo.running import connect_help, serve_demo
 from limen.cli.demo.sample import SAMPLE, mask_sample
 from limen.cli.demo.walkthrough import cli_approver, replay_own_session, walkthrough
@@ -76,6 +85,7 @@ __all__ = [
     "DATABASE_ENV",
     "DEFAULT_CONFIG",
     "DEFAULT_DATABASE",
+    "DEFAULT_MYSQL_PORT",
     "DEFAULT_PORT",
     "GROUP",
     "HELD_DELETE",
@@ -95,6 +105,7 @@ __all__ = [
     "login_error_fields",
     "mask_sample",
     "prepare_database",
+    "prepare_mysql",
     "register",
     "replay_own_session",
     "run",
@@ -147,6 +158,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"the gateway's PostgreSQL port (default {DEFAULT_PORT}; 0 picks a free one)",
     )
     p.add_argument(
+        "--mysql-port",
+        type=int,
+        default=DEFAULT_MYSQL_PORT,
+        metavar="N",
+        help=f"the gateway's MySQL port (default {DEFAULT_MYSQL_PORT}; 0 picks a free one), in "
+        "front of the local MariaDB (127.0.0.1:3306, root) when it runs",
+    )
+    p.add_argument(
         "--pg-port",
         type=int,
         default=PG_PORT,
@@ -171,12 +190,19 @@ def run(args: argparse.Namespace) -> int:
             f"--database {args.database!r}: use lower-case letters, digits and _ "
             "(at most 63, not starting with a digit)"
         )
-    for opt, value in (("--port", args.port), ("--pg-port", args.pg_port)):
+    for opt, value in (
+        ("--port", args.port),
+        ("--pg-port", args.pg_port),
+        ("--mysql-port", args.mysql_port),
+    ):
         if not 0 <= value <= 65535:
             raise UsageError(f"{opt} {value}: not a TCP port")
     prepare_database(args.database, args.pg_port)
     port = pick_port(args.port)
-    config_path = write_config(port, args.database, args.pg_port)
+    mysql_port = None
+    if not args.walkthrough and prepare_mysql(args.database):
+        mysql_port = pick_port(args.mysql_port)
+    config_path = write_config(port, args.database, args.pg_port, mysql_port=mysql_port)
     try:
         config = load_config(config_path)
     except ConfigError as exc:  # pragma: no cover - the embedded default is valid

@@ -9,6 +9,10 @@ from pathlib import Path
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
 DEFAULT_PORT = 6432
+MY_HOST = "127.0.0.1"
+MY_PORT = 3306
+DEFAULT_MYSQL_PORT = 3307
+MYSQL_RESOURCE = "demo-mysql"
 DEFAULT_DATABASE = "limen_demo"
 DATABASE_ENV = "LIMEN_DEMO_DATABASE"
 RESOURCE = "demo"
@@ -40,7 +44,7 @@ admin = "127.0.0.1:0"
 
 [listeners]
 postgres = "127.0.0.1:{port}"
-
+{mysql_listener}
 [identity.dev]
 enabled = true
 listen = "127.0.0.1:0"
@@ -57,16 +61,29 @@ upstream = "{pg_host}:{pg_port}"
 database = "{database}"
 user = "postgres"
 description = "the demo database on the local PostgreSQL (trust authentication)"
-
+{mysql_resource}
 [[rules]]
 name = "{rule}"
 groups = ["{group}"]
-resources = ["{resource}"]
+resources = [{resources}]
 allow = ["read"]
 hold = ["write"]                    # waits for a human: limen approvals approve ID --as NAME
 deny = ["ddl", "admin", "unbounded-write"]
 approvers = ["{approvers}"]
 mask = ["builtin", "column:users.api_key"]
+"""
+
+# With a MariaDB on 127.0.0.1:3306 (root, no password), the demo serves it
+# too: these fill {mysql_listener} and {mysql_resource} above.
+MYSQL_LISTENER = 'mysql = "127.0.0.1:{mysql_port}"\n'
+MYSQL_RESOURCE_CONFIG = """
+[[resources]]
+name = "{mysql_resource}"
+protocol = "mysql"
+upstream = "{my_host}:{my_port}"
+database = "{database}"
+user = "root"
+description = "the demo database on the local MariaDB (root without a password)"
 """
 
 # id, name, email, card, api_key, note

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pymysql
 from psycopg import sql
 
 from limen.cli import CheckFailed
@@ -24,6 +25,11 @@ from limen.cli.demo.defaults import (
     CONFIG_FILE,
     DEFAULT_CONFIG,
     GROUP,
+    MY_HOST,
+    MY_PORT,
+    MYSQL_LISTENER,
+    MYSQL_RESOURCE,
+    MYSQL_RESOURCE_CONFIG,
     PG_HOST,
     PG_PORT,
     RESOURCE,
@@ -75,6 +81,38 @@ def prepare_database(database: str, pg_port: int = PG_PORT) -> None:
             )
 
 
+def prepare_mysql(database: str, my_port: int = MY_PORT) -> bool:
+    """Create the demo database and its ``users`` table on the local
+    MariaDB when missing; False (said so) when it is not reachable."""
+    try:
+        conn = pymysql.connect(
+            host=MY_HOST,
+            port=my_port,
+            user="root",
+            password="",
+            connect_timeout=5,
+            autocommit=True,
+        )
+    except pymysql.err.MySQLError as exc:
+        print(
+            f"no MariaDB at {MY_HOST}:{my_port} as root ({exc.args[-1]}): the demo serves "
+            "PostgreSQL only"
+        )
+        return False
+    # `database` matched the demo's name pattern ([a-z_][a-z0-9_]*).
+    with conn, conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+        cur.execute(
+            f"CREATE TABLE IF NOT EXISTS `{database}`.users (id INT PRIMARY KEY, name TEXT,"
+            " email TEXT, card TEXT, api_key TEXT, note TEXT)"
+        )
+        cur.executemany(
+            f"INSERT IGNORE INTO `{database}`.users VALUES (%s, %s, %s, %s, %s, %s)",  # noqa: S608
+            USERS,
+        )
+    return True
+
+
 def pick_port(preferred: int) -> int:
     """``preferred`` when it is free on 127.0.0.1, else a free port (said so)."""
     if preferred:
@@ -92,9 +130,26 @@ def pick_port(preferred: int) -> int:
     return port
 
 
-def write_config(port: int, database: str, pg_port: int = PG_PORT) -> Path:
+def write_config(
+    port: int,
+    database: str,
+    pg_port: int = PG_PORT,
+    *,
+    mysql_port: int | None = None,
+    my_port: int = MY_PORT,
+) -> Path:
+    """The demo's config; with ``mysql_port`` also the MySQL listener and
+    the resource on the local MariaDB."""
     CONFIG_DIR.mkdir(mode=0o700, exist_ok=True)
+    mysql = mysql_port is not None
     text = DEFAULT_CONFIG.format(
+        mysql_listener=MYSQL_LISTENER.format(mysql_port=mysql_port) if mysql else "",
+        mysql_resource=MYSQL_RESOURCE_CONFIG.format(
+            mysql_resource=MYSQL_RESOURCE, my_host=MY_HOST, my_port=my_port, database=database
+        )
+        if mysql
+        else "",
+        resources=", ".join(f'"{r}"' for r in (RESOURCE, MYSQL_RESOURCE)[: 2 if mysql else 1]),
         port=port,
         database=database,
         resource=RESOURCE,

@@ -8,11 +8,34 @@ from pathlib import Path
 
 import trio
 
-from limen.cli.demo.defaults import AGENT_CLIENT, CONFIG_DIR, GROUP, RESOURCE, RULE, SUBJECT
+from limen.cli.demo.defaults import (
+    AGENT_CLIENT,
+    CONFIG_DIR,
+    GROUP,
+    MYSQL_RESOURCE,
+    RESOURCE,
+    RULE,
+    SUBJECT,
+)
 from limen.cli.demo.prepare import write_agent_env
 from limen.config import Config
 from limen.gateway.server import JsonLog
 from limen.identity import DevIdP
+
+
+def mysql_help(port: int, database: str, upstream: str) -> list[str]:
+    """The MySQL part of the running demo's help."""
+    return [
+        "",
+        f"MySQL: the gateway listens on 127.0.0.1:{port} in front of MariaDB {upstream}, "
+        f'database {database} (resource "{MYSQL_RESOURCE}", same rule):',
+        f'  mariadb -h127.0.0.1 -P{port} -u{SUBJECT} -p"$LIMEN_TOKEN" {MYSQL_RESOURCE}',
+        f"  python3 -c \"import os, pymysql; c = pymysql.connect(host='127.0.0.1', "  # noqa: S608
+        f"port={port}, user='{SUBJECT}', password=os.environ['LIMEN_TOKEN'], "
+        f"database='{MYSQL_RESOURCE}'); cur = c.cursor(); cur.execute('SELECT * FROM users'); "
+        'print(*cur.fetchall(), sep=chr(10))"',
+        "  (plaintext loopback: the token travels RSA-encrypted; elsewhere use TLS, docs/mysql.md)",
+    ]
 
 
 def connect_help(
@@ -61,7 +84,11 @@ async def serve_demo(config: Config, config_path: Path, database: str) -> None:
         ttl = config.identity.dev.default_ttl.seconds
         token = DevIdP.from_config(config).mint(SUBJECT, [GROUP], ttl)
         port = serving.port
+        assert port is not None  # the demo always listens for PostgreSQL
         lines = connect_help(config, config_path, database, port, token)
+        mysql = next((r for r in config.resources if r.protocol == "mysql"), None)
+        if serving.mysql_port is not None and mysql is not None:
+            lines[-1:-1] = mysql_help(serving.mysql_port, database, mysql.upstream)
         env_file = write_agent_env(serving.discovery, port, config_path)
         lines[-1:-1] = [
             f"an AutoGen agent through limen ({AGENT_CLIENT}, client credentials; needs "

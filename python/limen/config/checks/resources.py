@@ -53,11 +53,26 @@ def check_resources(config: Config, err: Report, warn: Report) -> None:
         check_http(res, path, err)
         if res.max_connections is not None and res.max_connections < 1:
             err(f"{path}.max_connections", "must be at least 1")
+        if res.protocol == "mysql":
+            _check_mysql(res, path, err, warn)
         if getattr(config.listeners, res.protocol) is None:
             warn(f"{path}.protocol", f"no listeners.{res.protocol}: bots cannot reach it")
         _check_ssh(res, path, err)
         if res.name and res.name not in used:
             warn(f"{path}.name", f"no rule names resource {res.name!r}: nobody may use it")
+
+
+def _check_mysql(res: Resource, path: str, err: Report, warn: Report) -> None:
+    """A mysql resource's name is the database name clients send (at most
+    64 characters in MySQL); without ``database`` the upstream session
+    starts with none selected."""
+    if len(res.name) > 64:
+        err(f"{path}.name", "a mysql resource name is a database name: at most 64 characters")
+    if not res.database:
+        warn(
+            f"{path}.database",
+            "no database: sessions start with none selected (USE is judged by the rules)",
+        )
 
 
 def check_http(res: Resource, path: str, err: Report) -> None:

@@ -9,7 +9,7 @@ import re
 from typing import Final
 
 from limen.config.checks.common import Report, check_names, check_url
-from limen.config.schema import Config, known_detectors
+from limen.config.schema import MYSQL_DANGERS, Config, known_detectors
 
 _MASK_COLUMN: Final = re.compile(r"column:[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){1,2}")
 
@@ -60,9 +60,18 @@ def check_rules(config: Config, err: Report, warn: Report) -> None:
                 err(f"{path}.resources[{j}]", f"unknown resource {res!r}{hint}")
         if not rule.groups and not rule.subjects:
             err(path, "names neither groups nor subjects: it would match nobody")
+        not_mysql = sorted(
+            r.name for r in config.resources if r.name in rule.resources and r.protocol != "mysql"
+        )
         for field in ("allow", "hold", "deny"):
             values: list[str] = getattr(rule, field)
             for j, cls in enumerate(values):
+                if cls in MYSQL_DANGERS and not_mysql:
+                    err(
+                        f"{path}.{field}[{j}]",
+                        f"{cls!r} is a MySQL danger, but the rule also names resource "
+                        f"{not_mysql[0]!r}, which is not mysql: give MySQL dangers their own rule",
+                    )
                 if cls in values[:j]:
                     warn(f"{path}.{field}[{j}]", f"{cls!r} is listed twice")
         for field_a, field_b in (("allow", "deny"), ("allow", "hold"), ("hold", "deny")):

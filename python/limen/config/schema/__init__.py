@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from limen.config.schema.base import (
     ALLOWED_ALGORITHMS,
+    MYSQL_DANGERS,
     PROTOCOLS,
     STATEMENT_CLASSES,
     Algorithm,
+    MysqlDanger,
     Protocol,
+    RuleClass,
     StatementClass,
     Strict,
     known_detectors,
@@ -29,6 +32,7 @@ from limen.config.schema.rules import MaskRuleConfig, Rule
 
 __all__ = [
     "ALLOWED_ALGORITHMS",
+    "MYSQL_DANGERS",
     "PROTOCOLS",
     "STATEMENT_CLASSES",
     "Algorithm",
@@ -39,10 +43,12 @@ __all__ = [
     "IdentityConfig",
     "ListenersConfig",
     "MaskRuleConfig",
+    "MysqlDanger",
     "OIDCConfig",
     "Protocol",
     "Resource",
     "Rule",
+    "RuleClass",
     "StatementClass",
     "StaticKey",
     "Strict",

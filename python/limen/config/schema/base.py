@@ -10,6 +10,25 @@ import msgspec
 
 StatementClass = Literal["read", "write", "ddl", "admin", "unbounded-write", "unknown"]
 STATEMENT_CLASSES: Final[tuple[str, ...]] = get_args(StatementClass)
+MysqlDanger = Literal[
+    "local-infile",
+    "server-file",
+    "set-global",
+    "grant",
+    "plugin",
+    "handler",
+    "do",
+    "call",
+    "multi-statement",
+    "use",
+]
+"""MySQL dangers a rule may name in ``allow``/``hold``/``deny`` (rules whose
+resources are all ``mysql``): a statement showing one is denied unless a rule
+names it (docs/mysql-classifier.md). ``prepare-from-variable`` is not among
+them: such a statement is ``unknown``."""
+MYSQL_DANGERS: Final[tuple[str, ...]] = get_args(MysqlDanger)
+RuleClass = Literal[StatementClass, MysqlDanger]
+"""What ``allow``/``hold``/``deny`` accept."""
 Protocol = Literal["postgres", "mysql", "ssh", "http", "kubernetes"]
 PROTOCOLS: Final[tuple[str, ...]] = get_args(Protocol)
 Algorithm = Literal["RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]

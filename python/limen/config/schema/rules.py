@@ -7,7 +7,7 @@ from typing import Literal
 
 import msgspec
 
-from limen.config.schema.base import StatementClass, Strict
+from limen.config.schema.base import RuleClass, Strict
 from limen.config.values import Duration
 
 
@@ -18,9 +18,9 @@ class Rule(Strict, frozen=True):
     resources: list[str]
     groups: list[str] = msgspec.field(default_factory=list)
     subjects: list[str] = msgspec.field(default_factory=list)
-    allow: list[StatementClass] = msgspec.field(default_factory=list)
-    hold: list[StatementClass] = msgspec.field(default_factory=list)
-    deny: list[StatementClass] = msgspec.field(default_factory=list)
+    allow: list[RuleClass] = msgspec.field(default_factory=list)
+    hold: list[RuleClass] = msgspec.field(default_factory=list)
+    deny: list[RuleClass] = msgspec.field(default_factory=list)
     allow_commands: list[str] = msgspec.field(default_factory=list)
     """SSH resources: command patterns this rule allows (shell words; a
     final ``*`` matches any further words; ``@shell`` an interactive shell,

@@ -60,6 +60,9 @@ class MysqlClassification:
     """MySQL-specific dangers found (:data:`DANGERS`)."""
     databases: frozenset[str]
     """Databases a ``USE`` switches to."""
+    statement_dangers: tuple[frozenset[str], ...] = ()
+    """The dangers of each statement of ``classification.statements`` (the
+    query's ``multi-statement`` is in none of them)."""
 
     @property
     def classes(self) -> frozenset[str]:
@@ -90,12 +93,16 @@ def _judge(
     except LexError as e:
         return _unknown(str(e))
     infos: list[StatementInfo] = []
+    per: list[frozenset[str]] = []
     dangers: set[str] = set()
     databases: set[str] = set()
     if len(statements) > 1:
         dangers.add("multi-statement")
     for tokens in statements:
-        res = _statement(tokens, server, backslash, every, depth, dangers, databases)
+        own: set[str] = set()
+        res = _statement(tokens, server, backslash, every, depth, own, databases)
+        dangers |= own
+        per.append(frozenset(own))
         if res.classes - {HARMLESS}:
             res.classes.discard(HARMLESS)
         classes = frozenset(res.classes) or frozenset({HARMLESS})
@@ -117,7 +124,10 @@ def _judge(
     classes = frozenset().union(*(i.classes for i in infos)) - {HARMLESS} or frozenset({HARMLESS})
     tables = frozenset().union(*(i.tables for i in infos))
     return MysqlClassification(
-        Classification(classes, tables, tuple(infos)), frozenset(dangers), frozenset(databases)
+        Classification(classes, tables, tuple(infos)),
+        frozenset(dangers),
+        frozenset(databases),
+        tuple(per),
     )
 
 
@@ -176,6 +186,7 @@ def classify_mysql(
         return first
     a, b = first.classification, second.classification
     worst = a if most_dangerous(a.classes) == most_dangerous(a.classes | b.classes) else b
+    dangers = first.dangers | second.dangers
     return MysqlClassification(
         Classification(
             a.classes | b.classes,
@@ -183,6 +194,8 @@ def classify_mysql(
             worst.statements,
             error=a.error or b.error,
         ),
-        first.dangers | second.dangers,
+        dangers,
         first.databases | second.databases,
+        # which statement showed what is not kept through the merge: each has all
+        tuple(dangers - {"multi-statement"} for _ in worst.statements),
     )

@@ -1,0 +1,53 @@
+"""What the MySQL judge (:mod:`limen.gateway.mysql.judge`) answers for one
+client command, and what it needs of the session's column masks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from limen import _native
+from limen.gateway.judging import ColumnHook, Verdict
+from limen.policy.mysql import Server
+
+__all__ = ["MySqlVerdict", "PlanSource"]
+
+
+class PlanSource(ColumnHook, Protocol):
+    """What the judge needs of the session's column masks
+    (:class:`limen.gateway.mysql.columns.MySqlColumns`)."""
+
+    plan: _native.MySqlColumnPlan | None
+    server: Server | None
+    backslash_escapes: bool
+    refused: bool
+
+    def use(self, database: str | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class MySqlVerdict:
+    """What to do with one client command (the driver's relay loop)."""
+
+    forward: bytes | None
+    """Framed packet bytes for the upstream (the client's own)."""
+    reply: bytes | None
+    """Framed bytes for the client instead (the ERR of a refusal)."""
+    expect: _native.MySqlExpect
+    """The response that follows ``forward``."""
+    seq: int
+    """The command's sequence id (for ``relay.expect``)."""
+    plan: _native.MySqlColumnPlan | None
+    held: Verdict | None
+    """Not None: the statement waits for approval (:class:`MySqlHolds`)."""
+    command: str
+    """``query``, ``prepare``, ``execute``, ``init_db``, ``quit``, ``change_user``, ..."""
+    allow_infile: bool = False
+    """A rule allows ``local-infile`` for this statement."""
+    on_approval: bytes | None = None
+    """For a held verdict: what to forward once approved."""
+    statement: bytes = b""
+    """For a held verdict: the statement text (approvers see it masked)."""
+    statement_id: int | None = None
+    """The binary-protocol statement the command names (execute, fetch,
+    reset, send_long_data, close), for the relay."""
