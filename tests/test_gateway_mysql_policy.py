@@ -163,6 +163,12 @@ async def test_pymysql_waits_on_a_held_write_until_the_cli_approves_it(env: Env,
     assert "UPDATE users SET note = 'approved' WHERE id = 3" in replay.stdout
     assert "alice@example.com" not in replay.stdout
     assert "[MASKED:email]" in replay.stdout
+    # Results replay as tables (the mysql CLI's layout), OK packets as a line.
+    lines = replay.stdout.splitlines()
+    cells = [line.strip() for line in lines if line.strip().startswith("| ")]
+    assert any("| [MASKED:email]" in c for c in cells), replay.stdout
+    assert any(line.strip() == "1 row(s)" for line in lines), replay.stdout
+    assert any(line.rstrip().endswith("OK, 1 row(s) affected") for line in lines)
 
 
 async def test_a_denied_statement_leaves_the_pymysql_session_usable(env: Env) -> None:

@@ -22,6 +22,7 @@ import msgspec
 from limen import recording
 from limen.cli import CheckFailed, UsageError
 from limen.cli._configfile import load_config_arg, open_state_store
+from limen.mysqltext import MySqlReplay
 from limen.pgtext import render_backend
 from limen.store import StoreError
 
@@ -277,6 +278,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     started = dt.datetime.fromtimestamp(h.start_unix_us / 1e6, tz=dt.UTC)
     print(f"# {_describe(h)}; started {started.isoformat(timespec='milliseconds')}")
     width = 24
+    mysql = MySqlReplay()
     try:
         for rec in log:
             label = _DIRECTION.get(rec.kind, rec.kind.value)
@@ -287,6 +289,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 rendered = render_backend(rec.payload)
             if rendered is not None and not rendered:
                 rendered = ["(ready for query)"]
+            if h.protocol == "mysql" and rec.kind == recording.Kind.U2C:
+                rendered = mysql.feed(rec.payload) or ["(part of a response)"]
             lines = rendered or render_payload(rec.payload).split("\n")
             print(f"+{rec.t_us / 1e6:.6f}s  {label:<{width}}  {lines[0]}")
             for line in lines[1:]:
