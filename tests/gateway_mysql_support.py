@@ -21,6 +21,7 @@ import trio
 from limen.approvals import ApprovalHub
 from limen.config import Config, load_config_text
 from limen.gateway import JsonLog, MySqlGateway
+from limen.gateway.services import Services
 from limen.identity import Authenticator, DevIdP
 from limen.recording import MemoryRecorder, SessionInfo
 from oidc_provider import self_signed
@@ -218,11 +219,13 @@ async def start_gateway(
         return r
 
     gw = MySqlGateway(
-        config,
-        auth,
-        recorder_factory=recorder if memory_recorders else None,
-        log=log or JsonLog(),
-        approvals=approvals,
+        Services(
+            config,
+            auth,
+            recorder_factory=recorder if memory_recorders else None,
+            log=log or JsonLog(),
+            approvals=approvals,
+        )
     )
     listeners = await nursery.start(gw.serve, "127.0.0.1", 0)
     port = listeners[0].socket.getsockname()[1]

@@ -16,6 +16,7 @@ import trio.testing
 from limen import _native as n
 from limen.config import load_config_text
 from limen.gateway import MySqlGateway
+from limen.gateway.services import Services
 from limen.identity import Authenticator, DevIdP
 from limen.identity.statickeys import hash_key
 from limen.recording import MemoryRecorder, SessionInfo
@@ -297,10 +298,12 @@ async def make_env(
 
     fake = FakeMy(nursery)
     gw = MySqlGateway(
-        config,
-        auth,
-        recorder_factory=recorder,
-        log=lambda event, **f: logs.append((event, f)),
-        open_upstream=fake.open,
+        Services(
+            config,
+            auth,
+            recorder_factory=recorder,
+            log=lambda event, **f: logs.append((event, f)),
+            open_upstream=fake.open,
+        )
     )
     return Env(gw, fake, clock, nursery, recorders, logs, idp)

@@ -110,38 +110,21 @@ async def serve(
         auth = Authenticator.from_config(config, dev_discovery_url=discovery)
         hub = ApprovalHub(store, log=log)
         await nursery.start(hub.run)
-        pg = PgGateway(config, auth, recorder_factory=recorder, log=log, approvals=hub)
+        # One Services for every listener: one connection count per
+        # identity across protocols, one masker cache, one approvals hub.
+        services = Services(config, auth, recorder_factory=recorder, log=log, approvals=hub)
+        pg = PgGateway(config, auth, services=services)
         serving: list[tuple[Listener, Address]] = []
         if ls.postgres is not None:
             serving.append((pg, ls.postgres))
         my: MySqlGateway | None = None
         if ls.mysql is not None:
-            my = MySqlGateway(config, auth, services=pg.services)
+            my = MySqlGateway(services)
             serving.append((my, ls.mysql))
         if ls.http is not None:
-            http = HttpGateway(
-                Services(
-                    config,
-                    auth,
-                    recorder_factory=recorder,
-                    log=log,
-                    approvals=hub,
-                    metrics=pg.services.metrics,
-                )
-            )
-            serving.append((http, ls.http))
+            serving.append((HttpGateway(services), ls.http))
         if ls.ssh is not None:
-            ssh = SshGateway(
-                Services(
-                    config,
-                    auth,
-                    recorder_factory=recorder,
-                    log=log,
-                    approvals=hub,
-                    metrics=pg.services.metrics,
-                )
-            )
-            serving.append((ssh, ls.ssh))
+            serving.append((SshGateway(services), ls.ssh))
         # HTTPS with the listeners' certificate when one is configured.
         admin = AdminAPI(
             hub,

@@ -232,7 +232,10 @@ class Listener(abc.ABC):
 
 
 class PgGateway(Listener):
-    """The PostgreSQL listener and its sessions' shared state."""
+    """The PostgreSQL listener and its sessions' shared state. ``services``:
+    the gateway's shared parts (``limen serve`` gives every listener the
+    same: one connection count per identity across protocols, one masker
+    cache, one approvals hub); else built from the other arguments."""
 
     protocol = "postgres"
 
@@ -247,9 +250,11 @@ class PgGateway(Listener):
         approvals: ApprovalHub | None = None,
         open_upstream: UpstreamOpener | None = None,
         metrics: GatewayMetrics | None = None,
+        services: Services | None = None,
     ) -> None:
         super().__init__(
-            Services(
+            services
+            or Services(
                 config,
                 authenticator,
                 policy=policy,
@@ -271,36 +276,13 @@ class PgGateway(Listener):
 
 
 class MySqlGateway(Listener):
-    """The MySQL listener. ``services``: share another listener's (one
-    connection count per identity, one approvals hub, for both protocols);
-    else built from the other arguments as :class:`PgGateway` does."""
+    """The MySQL listener (``[listeners] mysql``), on the gateway's shared
+    :class:`Services`."""
 
     protocol = "mysql"
 
-    def __init__(
-        self,
-        config: Config,
-        authenticator: Authenticator,
-        *,
-        policy: Policy | None = None,
-        recorder_factory: RecorderFactory | None = None,
-        log: Callable[..., None] | None = None,
-        approvals: ApprovalHub | None = None,
-        open_upstream: UpstreamOpener | None = None,
-        services: Services | None = None,
-    ) -> None:
-        super().__init__(
-            services
-            or Services(
-                config,
-                authenticator,
-                policy=policy,
-                recorder_factory=recorder_factory,
-                log=log,
-                approvals=approvals,
-                open_upstream=open_upstream,
-            )
-        )
+    def __init__(self, services: Services) -> None:
+        super().__init__(services)
         self.key = process_key()
         """The RSA key of caching_sha2's plaintext step (one per process)."""
         self._ids = itertools.count(secrets.randbelow(1 << 30) + 1)

@@ -40,6 +40,7 @@ import msgspec
 import trio
 
 from limen.config import Duration, Resource
+from limen.gateway.holds import Holds
 from limen.gateway.judging import Judge
 from limen.gateway.services import Refused, Services, Slot
 from limen.identity import Identity
@@ -158,6 +159,24 @@ class Session(abc.ABC):
         """Records one JSON event (once the recorder is open)."""
         if self.recorder is not None:
             self.recorder.append(EVENT, msgspec.json.encode(obj))
+
+    def new_holds(self) -> Holds:
+        """The session's hold service (once identity and resource are known):
+        approvals, recording, logs and metrics wired the same for every
+        protocol."""
+        assert self.identity is not None
+        assert self.resource is not None
+        return Holds(
+            self.services.approvals,
+            identity=self.identity,
+            resource=self.resource.name,
+            protocol=self.protocol,
+            session_id=self.session_id,
+            default_timeout=self.config.gateway.hold_timeout.seconds,
+            record=self.event,
+            log=self.services.log,
+            metrics=self.services.metrics,
+        )
 
     @property
     def resource_name(self) -> str | None:

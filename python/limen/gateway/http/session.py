@@ -24,7 +24,6 @@ import h11
 import trio
 
 from limen.config import is_loopback_host
-from limen.gateway.holds import Holds
 from limen.gateway.http.head import HeadError
 from limen.gateway.http.problem import problem, problem_bytes, unauthorized
 from limen.gateway.http.reader import ClientReader, ClientRequest
@@ -112,16 +111,7 @@ class HttpSession(Session):
         assert self.resource is not None
         assert self.upstream is not None
         identity, resource = self.identity, self.resource
-        holds = Holds(
-            self.services.approvals,
-            identity=identity,
-            resource=resource.name,
-            protocol=self.protocol,
-            session_id=self.session_id,
-            default_timeout=self.config.gateway.hold_timeout.seconds,
-            record=self.event,
-            log=self.services.log,
-        )
+        holds = self.new_holds()
         routes = [compile_route(r.methods, r.path, r.klass) for r in resource.http_routes]
         masker = self.services.masker_for(identity, resource.name)
         self.http_relay = HttpRelay(self, self.reader, self.upstream, holds, routes, masker)

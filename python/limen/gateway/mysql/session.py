@@ -129,16 +129,7 @@ class MySqlSession(Session):
             caps=self.caps,
             columns=columns,
         )
-        self.holds = Holds(
-            self.services.approvals,
-            identity=identity,
-            resource=resource.name,
-            protocol=self.protocol,
-            session_id=self.session_id,
-            default_timeout=self.config.gateway.hold_timeout.seconds,
-            record=self.event,
-            log=self.services.log,
-        )
+        self.holds = self.new_holds()
         await self.packets.send(_native.mysql_encode_ok(self.caps, status=self.upstream.status))
         self.packets.restart(0)
 

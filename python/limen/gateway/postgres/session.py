@@ -98,17 +98,7 @@ class PgSession(Session):
             self.judge.columns = await load_columns(
                 self.upstream.stream, relay, resource.name, rules, masker
             )
-        self.holds = Holds(
-            self.services.approvals,
-            identity=identity,
-            resource=resource.name,
-            protocol=self.protocol,
-            session_id=self.session_id,
-            default_timeout=self.config.gateway.hold_timeout.seconds,
-            record=self.event,
-            log=self.services.log,
-            metrics=self.services.metrics,
-        )
+        self.holds = self.new_holds()
         self.client_key = self.cancel_keys.new(self)
         out = bytearray(_native.pg_auth_ok())
         for name, value in login.statuses:

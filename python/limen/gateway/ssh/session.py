@@ -21,7 +21,6 @@ from typing import NoReturn
 import paramiko
 import trio
 
-from limen.gateway.holds import Holds
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
 from limen.gateway.ssh.bridge import Counted, Detached, bridge
@@ -189,17 +188,7 @@ class SshSession(Session):
         assert self.recorder is not None
         assert self.upstream is not None
         assert self.transport is not None
-        holds = Holds(
-            self.services.approvals,
-            identity=identity,
-            resource=resource.name,
-            protocol=self.protocol,
-            session_id=self.session_id,
-            default_timeout=self.config.gateway.hold_timeout.seconds,
-            record=self.event,
-            log=self.services.log,
-            metrics=self.services.metrics,
-        )
+        holds = self.new_holds()
         input_masker = self.input_masker
 
         def mask_text(text: bytes) -> str:
