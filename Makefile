@@ -15,6 +15,10 @@ $(VENV)/.stamp: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet maturin
 	$(BIN)/pip install --quiet -e '.[dev,bench,autogen]'
+	# mysqlclient (a C extension) builds only where libmariadb-dev is installed
+	# (.ci/run installs it); without it its tests in
+	# tests/test_gateway_mysql_clients.py skip and say why.
+	$(BIN)/pip install --quiet mysqlclient || echo "mysqlclient not installed: install libmariadb-dev (Debian) to test it"
 	touch $@
 
 venv: $(VENV)/.stamp
