@@ -153,6 +153,7 @@ class Gateway:
     idp: DevIdP
     port: int
     recorders: list[MemoryRecorder] = field(default_factory=list)
+    auth: Authenticator | None = None
 
     def token(self, subject: str = "bot", groups: tuple[str, ...] = ("ci",)) -> str:
         return self.idp.mint(subject, groups, 600)
@@ -234,6 +235,43 @@ class Gateway:
             check=False,
         )
 
+    def ssh_cert(
+        self, key: Path, cert: Path | None, command: str, folder: Path, user: str = "box"
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Plain OpenSSH with a key and (optionally) its certificate; no
+        password: publickey only."""
+        known = self.known_hosts(folder)
+        return subprocess.run(
+            [
+                "ssh",
+                "-F",
+                "none",
+                "-p",
+                str(self.port),
+                "-i",
+                str(key),
+                *(["-o", f"CertificateFile={cert}"] if cert is not None else []),
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                f"UserKnownHostsFile={known}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "PreferredAuthentications=publickey",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=10",
+                f"{user}@127.0.0.1",
+                command,
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+
     def paramiko_exec(self, token: str, command: str) -> tuple[int, bytes, bytes]:
         """paramiko as the client (keyboard-interactive with the token)."""
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
@@ -267,7 +305,7 @@ async def start_gateway(
     gw = SshGateway(services)
     listeners = await nursery.start(gw.serve, "127.0.0.1", 0)
     port = listeners[0].socket.getsockname()[1]
-    return Gateway(config, gw, idp, port, recorders)
+    return Gateway(config, gw, idp, port, recorders, auth)
 
 
 def gateway_config(tmp_path: Path, server: Sshd, host_key: str | None = None) -> Config:
