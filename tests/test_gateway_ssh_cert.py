@@ -260,3 +260,35 @@ async def test_ssh_config_stanza_connects(gw: Gateway, tmp_path: Path, sshd: Ssh
     )
     assert bad.returncode == 255
     assert b"HOST IDENTIFICATION HAS CHANGED" in bad.stderr or b"verification failed" in bad.stderr
+
+
+async def test_admin_endpoint_answers(nursery: trio.Nursery, gw: Gateway, tmp_path: Path) -> None:
+    import httpx
+
+    url = await admin_url(nursery, gw, tmp_path)
+    pub = keygen(tmp_path / "bot")
+    token = gw.token("cert-bot", ("ci",))
+
+    def post(body: object, tok: str | None = token, base: str = url) -> httpx.Response:
+        headers = {"authorization": f"Bearer {tok}"} if tok else {}
+        return httpx.post(f"{base}/v1/ssh/cert", json=body, headers=headers, timeout=10)
+
+    ok = await run(post, {"public_key": pub})
+    assert ok.status_code == 200
+    body = ok.json()
+    assert body["principals"] == ["cert-bot"]
+    assert body["key_id"] == f"limen:cert-bot:serial={body['serial']}"
+    assert body["valid_before"] - body["valid_after"] <= 600
+    assert (await run(post, {"public_key": pub}, None)).status_code == 401
+    bad = await run(post, {"public_key": "ssh-ed25519 AAAA"})
+    assert bad.status_code == 400
+    assert bad.json()["error"] == "invalid_request"
+    assert (await run(post, {"public_key": body["certificate"]})).status_code == 400
+    assert (await run(post, {"key": pub})).status_code == 400
+    # a gateway without an SSH listener has no CA
+    store = open_store(gw.config.gateway.state, tmp_path)
+    assert gw.auth is not None
+    api = AdminAPI(ApprovalHub(store), gw.auth)
+    listeners = await nursery.start(api.serve, "127.0.0.1", 0)
+    other = f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
+    assert (await run(lambda: post({"public_key": pub}, token, other))).status_code == 404
