@@ -143,6 +143,13 @@ hold_commands = ["touch *"]
 deny_commands = ["rm *"]
 approvers = ["security"]
 mask = ["builtin", "canary"]
+
+[[rules]]
+name = "ops-shell"
+groups = ["ops"]
+resources = ["box"]
+allow_commands = ["@shell", "echo *"]
+mask = ["builtin", "canary"]
 """
 
 
@@ -319,3 +326,36 @@ def paramiko_session(port: int, token: str) -> paramiko.Transport:
     transport.start_client(timeout=10)
     transport.auth_password("box", token)
     return transport
+
+
+@dataclass
+class Served:
+    """``limen serve`` in the test's nursery, its config on disk."""
+
+    gw: Gateway
+    config_path: Path
+    admin_url: str
+
+
+async def serve_gateway(nursery: trio.Nursery, folder: Path, server: Sshd) -> Served:
+    """The whole gateway (``limen serve``: signed recordings on disk, the
+    admin API, the approvals hub), its config written to ``limen.toml``
+    so CLI subprocesses can use ``--config``."""
+    from limen.cli.serve import serve
+
+    text = config_text(server).replace(
+        "[identity.dev]\nenabled = true",
+        f'[identity.dev]\nenabled = true\nlisten = "127.0.0.1:{free_port()}"',
+    )
+    text = text.replace(
+        'recordings = "recordings"', 'recordings = "recordings"\nadmin = "127.0.0.1:0"'
+    )
+    path = folder / "limen.toml"
+    path.write_text(text)
+    config = load_config_text(text, base_dir=folder)
+    (folder / "recordings").mkdir(exist_ok=True)
+    serving = await nursery.start(serve, config, JsonLog())
+    assert serving.ssh_port is not None
+    idp = DevIdP.from_config(config)
+    gw = Gateway(config, serving.gateway, idp, serving.ssh_port)
+    return Served(gw, path, f"http://127.0.0.1:{serving.admin_port}")
