@@ -16,8 +16,9 @@ In the recording, ``Authorization``, ``Proxy-Authorization``, ``Cookie``,
 carries a credential (a part, split at ``-``/``_``, that starts with
 ``token``, ``secret``, ``pass``, ``authenti``, ``authoriz``, ``cred``,
 ``session``, ``cookie`` or ``signature``, is ``auth`` or ``sig``, or ends
-with ``key``: ``X-Api-Key``, ``X-Auth-Token``, ``Private-Token``) are ``[redacted]``; so is the value of every such query
-parameter in the request target (:func:`target_text`).
+with ``key``: ``X-Api-Key``, ``X-Auth-Token``, ``Private-Token``) are
+``[redacted]``; so is the value of every such query parameter in the
+request target (:func:`target_text`).
 """
 
 from __future__ import annotations
