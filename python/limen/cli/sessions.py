@@ -22,6 +22,7 @@ import msgspec
 from limen import recording
 from limen.cli import CheckFailed, UsageError
 from limen.cli._configfile import load_config_arg, open_state_store
+from limen.harexport import HarError, har_document
 from limen.mysqltext import MySqlReplay
 from limen.pgtext import render_backend
 from limen.store import StoreError
@@ -119,15 +120,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     e = sub.add_parser(
         "export",
-        help="machine-readable export (jsonl)",
+        help="machine-readable export (jsonl, or har for an http session)",
         description=(
             "Write the session as JSON lines: one header object, one object per record "
             '({"type": "record", "seq", "t_us", "kind", and "text" when the payload is '
-            'UTF-8, else "base64"}), and an end object with the log\'s status.'
+            'UTF-8, else "base64"}), and an end object with the log\'s status. '
+            "--format har: an http session as one HAR 1.2 document (an entry per request "
+            "and response, bodies as recorded: masked; credential headers redacted)."
         ),
     )
     target(e)
-    e.add_argument("--format", required=True, choices=["jsonl"], help="output format")
+    e.add_argument("--format", required=True, choices=["jsonl", "har"], help="output format")
     key_arg(e)
     e.set_defaults(func=cmd_export)
 
@@ -289,6 +292,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 rendered = render_backend(rec.payload)
             if rendered is not None and not rendered:
                 rendered = ["(ready for query)"]
+            if h.protocol == "http" and rec.kind in _DIRECTION:
+                # an HTTP head (or a body) line by line, as on the wire
+                rendered = render_payload(rec.payload.replace(b"\r\n", b"\n")).split("\n")
+                while len(rendered) > 1 and not rendered[-1]:
+                    rendered.pop()
             if h.protocol == "mysql" and rec.kind == recording.Kind.U2C:
                 rendered = mysql.feed(rec.payload) or ["(part of a response)"]
             lines = rendered or render_payload(rec.payload).split("\n")
@@ -307,6 +315,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     log = _open(args)
+    if args.format == "har":
+        return _export_har(args, log)
     h = log.header
     head: dict[str, Any] = {
         "type": "header",
@@ -337,6 +347,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         raise CheckFailed(f"{args.target}: export stopped: {exc}") from None
     print(json.dumps({"type": "end", "status": "truncated" if log.truncated else "closed"}))
+    return 0
+
+
+def _export_har(args: argparse.Namespace, log: recording.LogReader) -> int:
+    try:
+        doc = har_document(log)
+    except HarError as exc:
+        raise UsageError(str(exc)) from None
+    except recording.LogError as exc:
+        raise CheckFailed(f"{args.target}: export stopped: {exc}") from None
+    print(json.dumps(doc, indent=1))
     return 0
 
 

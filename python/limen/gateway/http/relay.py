@@ -273,7 +273,8 @@ class HttpRelay:
         buffered = masker is not None and length is not None and int(length) <= BUFFERED_LIMIT
         stream = masker.stream() if masker is not None else None
         out = req.conn
-        self.record(U2C, head_text(f"HTTP/1.1 {status}".encode(), headers))
+        reason = bytes(event.reason)  # the upstream's reason phrase, passed on
+        self.record(U2C, head_text(f"HTTP/1.1 {status} ".encode() + reason, headers))
 
         # What goes to the client is gathered and sent in one write when the
         # upstream side would wait (or past FLUSH_SIZE): a small answer is
@@ -291,7 +292,7 @@ class HttpRelay:
                 await self.session.client.send_all(data)
 
         if not buffered:
-            queue(h11.Response(status_code=status, headers=headers))
+            queue(h11.Response(status_code=status, headers=headers, reason=reason))
         body = bytearray()
         while True:
             part = await up.next_event(before_wait=flush)
@@ -312,7 +313,7 @@ class HttpRelay:
         if buffered:
             tail = bytes(body) + tail
             headers.append((b"content-length", str(len(tail)).encode()))
-            queue(h11.Response(status_code=status, headers=headers))
+            queue(h11.Response(status_code=status, headers=headers, reason=reason))
         if tail:
             self.record(U2C, tail, masked=True)
             if req.method != "HEAD":
