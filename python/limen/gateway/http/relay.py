@@ -9,7 +9,8 @@ problem document; a hold waits in place (:class:`limen.gateway.holds.Holds`)
 and then proceeds, or is a ``403`` naming the approval. An allowed request
 goes upstream (:mod:`limen.gateway.http.upstream`) with its body streamed
 as it arrives; the response comes back streamed, its body masked on the
-way with the session's masker (``MaskStream``: constant memory, a
+way with the session's ``json:`` masks (:mod:`limen.jsonmask`, JSON
+bodies) and its masker (``MaskStream``: constant memory, a
 Content-Length response is framed again as chunked, or given its new
 length when it is small), and recorded (``c2u``/``u2c``, heads with their
 secrets redacted).
@@ -35,6 +36,7 @@ from limen.gateway.http.route import Refusal, Routed, authenticate, refused_head
 from limen.gateway.http.upstream import Upstream, UpstreamError
 from limen.gateway.session import Session
 from limen.identity import Identity
+from limen.jsonmask import JsonMasker, JsonMaskError, JsonMaskStream, is_json_type
 from limen.policy import Policy
 from limen.policy.http import Route, classify
 from limen.recording import C2U, U2C
@@ -59,6 +61,7 @@ class HttpRelay:
         holds: Holds,
         routes: list[Route],
         masker: _native.Masker | None,
+        json_masker: JsonMasker | None = None,
     ) -> None:
         self.session = session
         self.reader = reader
@@ -66,6 +69,8 @@ class HttpRelay:
         self.holds = holds
         self.routes = routes
         self.masker = masker
+        self.json_masker = json_masker
+        """``json:`` masks, for JSON response bodies (with ``masker``)."""
         self.current: ClientRequest | None = None
         """The request being answered (the session's fatal answer needs it)."""
         self.discard_limit = int(session.config.gateway.max_message_size)
@@ -254,6 +259,17 @@ class HttpRelay:
         await up.send(h11.EndOfMessage())
         return await self.respond(req, await up.response())
 
+    @staticmethod
+    def _json_feed(jstream: JsonMaskStream | None, data: bytes | None = None) -> bytes:
+        """``data`` through the ``json:`` masks (None: the end of the body);
+        a body they cannot read ends the response (fail closed)."""
+        if jstream is None:
+            return b""
+        try:
+            return jstream.finish() if data is None else jstream.feed(data)
+        except JsonMaskError as exc:
+            raise UpstreamError(str(exc)) from None
+
     async def respond(self, req: ClientRequest, event: h11.Response) -> bool:
         """Streams the upstream's response to the client; True when both
         sides may go on (keep-alive)."""
@@ -272,6 +288,10 @@ class HttpRelay:
         length = dict(upstream_headers).get(b"content-length")
         buffered = masker is not None and length is not None and int(length) <= BUFFERED_LIMIT
         stream = masker.stream() if masker is not None else None
+        jstream = None
+        ctype = dict(upstream_headers).get(b"content-type", b"")
+        if stream is not None and self.json_masker is not None and is_json_type(ctype):
+            jstream = self.json_masker.stream()
         out = req.conn
         reason = bytes(event.reason)  # the upstream's reason phrase, passed on
         self.record(U2C, head_text(f"HTTP/1.1 {status} ".encode() + reason, headers))
@@ -300,7 +320,11 @@ class HttpRelay:
                 break
             if not isinstance(part, h11.Data):
                 raise UpstreamError(f"the upstream sent {type(part).__name__} in a body")
-            data = bytes(part.data) if stream is None else stream.feed(part.data)
+            data = bytes(part.data)
+            if jstream is not None:
+                data = self._json_feed(jstream, data)
+            if stream is not None:
+                data = stream.feed(data)
             if buffered:
                 body += data
             elif data:
@@ -309,7 +333,7 @@ class HttpRelay:
                 if len(gathered) >= FLUSH_SIZE:
                     await flush()
             self.session.touch()
-        tail = b"" if stream is None else stream.finish()
+        tail = b"" if stream is None else stream.feed(self._json_feed(jstream)) + stream.finish()
         if buffered:
             tail = bytes(body) + tail
             headers.append((b"content-length", str(len(tail)).encode()))
@@ -321,7 +345,8 @@ class HttpRelay:
         queue(h11.EndOfMessage())
         await flush()
         findings = [] if stream is None else stream.take_findings()
-        self.session.event({"event": "http_response", "status": status, "masked": len(findings)})
+        masked = len(findings) + (0 if jstream is None else jstream.take_findings())
+        self.session.event({"event": "http_response", "status": status, "masked": masked})
         keep = out.our_state is h11.DONE and out.their_state is h11.DONE
         if up.conn.our_state is not h11.DONE or up.conn.their_state is not h11.DONE:
             await up.close()
