@@ -153,7 +153,10 @@ class HttpRelay:
     ) -> bool:
         """Answers ``req`` itself; then reads its body to keep the
         connection (True), or closes (False)."""
-        keep = not close and req.keep_alive
+        # A client waiting for 100-continue has not sent its body: limen
+        # does not ask for it, and says the connection closes.
+        waiting = req.conn.they_are_waiting_for_100_continue
+        keep = not close and req.keep_alive and not waiting
         req.response_started = True
         await self.session.client.send_all(
             problem_bytes(doc, headers, close=not keep, head=req.method == "HEAD")
