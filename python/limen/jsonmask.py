@@ -49,6 +49,8 @@ __all__ = [
 MAX_DEPTH: Final = 512
 MAX_SCALAR: Final = 4096
 PREFIX: Final = "json:"
+_CACHE_SIZE: Final = 1024
+_CACHE_DEPTH: Final = 8
 
 _NAME: Final = r"[^.\[\]*\"\\\s]+"
 _STEP: Final = re.compile(rf"(\.\.|\.)({_NAME}|\*)|\[\*\]")
@@ -163,12 +165,24 @@ class JsonMasker:
         # A raw key longer than this decodes to more than `longest` bytes
         # (an escape is at most 12 bytes for 4 of UTF-8): it matches no name.
         self.key_cap = 12 * longest + 16
+        self._cache: dict[tuple[object, ...], JsonPath | None] = {}
 
     def match(self, path: Sequence[object]) -> JsonPath | None:
-        for p in self.paths:
-            if _matches(p.steps, path):
-                return p
-        return None
+        """The first mask whose path matches ``path`` (cached for paths up
+        to :data:`_CACHE_DEPTH` deep: a document's paths repeat; the cache
+        is bounded)."""
+        if len(path) > _CACHE_DEPTH:
+            return next((p for p in self.paths if _matches(p.steps, path)), None)
+        key = tuple(path)
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        found = next((p for p in self.paths if _matches(p.steps, path)), None)
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        self._cache[key] = found
+        return found
 
     def stream(self) -> JsonMaskStream:
         return JsonMaskStream(self)
@@ -251,22 +265,24 @@ class JsonMaskStream:
                 start = self._end_value(at, start)
                 continue
             if st == _KEY:
-                while at < n:
-                    b = chunk[at]
+                if self.escape:  # the byte after a backslash, whatever it is
+                    self.escape = False
+                    self._key_add(chunk[at : at + 1])
                     at += 1
-                    if self.escape:
-                        self.escape = False
-                    elif b == 0x5C:
-                        self.escape = True
-                    elif b == 0x22:
-                        self._close_key()
-                        self.state = _COLON
-                        break
-                    if not self.key_long:
-                        self.key.append(b)
-                        if len(self.key) > self.masker.key_cap:
-                            self.key_long = True
-                            self.key.clear()
+                    continue
+                m = _STRING_STOP.search(chunk, at)
+                if m is None:
+                    self._key_add(chunk[at:])
+                    at = n
+                    break
+                self._key_add(chunk[at : m.start()])
+                at = m.end()
+                if m.group() == b"\\":
+                    self.escape = True
+                    self._key_add(b"\\")
+                    continue
+                self._close_key()
+                self.state = _COLON
                 continue
             if st == _SCALARS:
                 m = _SCALAR_RUN.match(chunk, at)
@@ -343,13 +359,23 @@ class JsonMaskStream:
         self.path.pop()
         return at + 1
 
+    def _key_add(self, part: bytes) -> None:
+        if not self.key_long:
+            self.key += part
+            if len(self.key) > self.masker.key_cap:
+                self.key_long = True
+                self.key.clear()
+
     def _close_key(self) -> None:
         raw = bytes(self.key)  # between the quotes, escapes as sent
         if self.key_long:
             self.path[-1] = _LONG
             return
         try:
-            self.path[-1] = json.loads(b'"' + raw + b'"')
+            if b"\\" in raw:
+                self.path[-1] = json.loads(b'"' + raw + b'"')
+            else:
+                self.path[-1] = raw.decode("utf-8")
         except ValueError:
             raise self._fail("a key that is not a JSON string") from None
 
