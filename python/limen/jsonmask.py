@@ -1,7 +1,7 @@
 """JSON field masks (``json:$.password``, ``json:$..token``), applied to a
 JSON body as it streams, in constant memory.
 
-A path is ``$`` and one or more steps: ``.name`` (a member of an object),
+A path (:mod:`limen.jsonpath`) is ``$`` and one or more steps: ``.name`` (a member of an object),
 ``..name`` (a member at any depth below), ``.*`` (any member), ``[*]``
 (any element of an array) and ``..*`` (anything below). A name is any
 characters but ``. [ ] * " \\`` and whitespace, compared with the member's
@@ -31,8 +31,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
+
+from limen.jsonpath import (
+    INDEX,
+    LONG,
+    JsonPath,
+    JsonPathError,
+    is_json_type,
+    matches,
+    parse_path,
+)
 
 __all__ = [
     "MAX_DEPTH",
@@ -48,112 +57,25 @@ __all__ = [
 
 MAX_DEPTH: Final = 512
 MAX_SCALAR: Final = 4096
-PREFIX: Final = "json:"
 _CACHE_SIZE: Final = 1024
 _CACHE_DEPTH: Final = 8
 
-_NAME: Final = r"[^.\[\]*\"\\\s]+"
-_STEP: Final = re.compile(rf"(\.\.|\.)({_NAME}|\*)|\[\*\]")
 _WS: Final = frozenset(b" \t\r\n")
 _SCALAR_BYTES: Final = frozenset(b"0123456789+-.eEtrufalsn")
 _SCALAR: Final = re.compile(rb"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?|true|false|null")
 _STRING_STOP: Final = re.compile(rb'["\\]')
 _SCALAR_RUN: Final = re.compile(rb"[0-9+\-.eEtrufalsn]*")
 _WS_RUN: Final = re.compile(rb"[ \t\r\n]*")
-
-
-class JsonPathError(ValueError):
-    """A ``json:`` path that does not parse."""
+_STRING_WHOLE: Final = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_SCALAR_WHOLE: Final = re.compile(rb"[0-9+\-.eEtrufalsn]+(?=[^0-9+\-.eEtrufalsn])")
+_KEY_WHOLE: Final = re.compile(rb'"([^"\\]*)"[ \t\r\n]*:')
 
 
 class JsonMaskError(ValueError):
     """A body a JSON mask cannot read (not JSON, too deep, a scalar too long)."""
 
 
-@dataclass(frozen=True)
-class Step:
-    descendant: bool
-    """``..``: this step may skip any number of levels first."""
-    name: str | None
-    """A member's key; None: any member or element (``*``, ``[*]``)."""
-    index: bool = False
-    """``[*]``: an array element only."""
-
-
-@dataclass(frozen=True)
-class JsonPath:
-    text: str
-    """As written, without ``json:`` (``$.password``)."""
-    steps: tuple[Step, ...]
-
-    @property
-    def replacement(self) -> bytes:
-        return json.dumps(f"[MASKED:json:{self.text}]").encode()
-
-    @property
-    def longest_name(self) -> int:
-        return max((len(s.name.encode()) for s in self.steps if s.name), default=0)
-
-
-def parse_path(text: str) -> JsonPath:
-    """``$.a..b[*].c`` (with or without the ``json:`` prefix)."""
-    body = text.removeprefix(PREFIX)
-    if not body.startswith("$"):
-        raise JsonPathError(f"a JSON path starts with $: {body!r}")
-    steps: list[Step] = []
-    at = 1
-    while at < len(body):
-        m = _STEP.match(body, at)
-        if m is None:
-            raise JsonPathError(
-                f"cannot read {body[at:]!r} in {body!r}: steps are .name, ..name, .*, [*]"
-            )
-        if m.group(0) == "[*]":
-            steps.append(Step(False, None, index=True))
-        else:
-            name = m.group(2)
-            steps.append(Step(m.group(1) == "..", None if name == "*" else name))
-        at = m.end()
-    if not steps:
-        raise JsonPathError("a JSON path names at least one member: $.name or $..name")
-    return JsonPath(body, tuple(steps))
-
-
-def is_json_type(content_type: bytes) -> bool:
-    """Whether a Content-Type is JSON (``application/json``, ``+json``,
-    NDJSON, JSON lines)."""
-    mime = content_type.split(b";", 1)[0].strip().lower()
-    return (
-        mime in (b"application/json", b"application/x-ndjson", b"application/jsonl")
-        or mime.endswith(b"+json")
-        or mime == b"application/json-seq"
-    )
-
-
-# A path element: a member's key (decoded, or None when longer than any
-# name a mask compares with) or an array element (_INDEX).
 Buffer = bytes | bytearray | memoryview
-_INDEX: Final = object()
-_LONG: Final = object()
-
-
-def _matches(steps: Sequence[Step], path: Sequence[object], si: int = 0, pi: int = 0) -> bool:
-    """Whether ``path[pi:]`` matches ``steps[si:]``."""
-    if si == len(steps):
-        return pi == len(path)
-    if pi == len(path):
-        return False
-    step = steps[si]
-    elem = path[pi]
-    if step.index:
-        here = elem is _INDEX
-    elif step.name is None:
-        here = True
-    else:
-        here = elem == step.name
-    if here and _matches(steps, path, si + 1, pi + 1):
-        return True
-    return step.descendant and _matches(steps, path, si, pi + 1)
 
 
 class JsonMasker:
@@ -172,13 +94,13 @@ class JsonMasker:
         to :data:`_CACHE_DEPTH` deep: a document's paths repeat; the cache
         is bounded)."""
         if len(path) > _CACHE_DEPTH:
-            return next((p for p in self.paths if _matches(p.steps, path)), None)
+            return next((p for p in self.paths if matches(p.steps, path)), None)
         key = tuple(path)
         try:
             return self._cache[key]
         except KeyError:
             pass
-        found = next((p for p in self.paths if _matches(p.steps, path)), None)
+        found = next((p for p in self.paths if matches(p.steps, path)), None)
         if len(self._cache) >= _CACHE_SIZE:
             self._cache.clear()
         self._cache[key] = found
@@ -307,6 +229,11 @@ class JsonMaskStream:
                     continue
                 start = self._begin_value(out, chunk, start, at)
                 if b == 0x22:
+                    m = _STRING_WHOLE.match(chunk, at)  # fast: the string ends in this chunk
+                    if m is not None:
+                        at = m.end()
+                        start = self._end_value(at, start)
+                        continue
                     self.state = _STRING
                     at += 1
                 elif b == 0x7B or b == 0x5B:
@@ -314,16 +241,32 @@ class JsonMaskStream:
                         raise self._fail(f"nested deeper than {MAX_DEPTH}")
                     obj = b == 0x7B
                     self.stack.append(obj)
-                    self.path.append(None if obj else _INDEX)
+                    self.path.append(None if obj else INDEX)
                     self.state = _KEY_OR_END if obj else _VALUE_OR_END
                     at += 1
                 elif b in _SCALAR_BYTES:
+                    m = _SCALAR_WHOLE.match(chunk, at)  # fast: it ends in this chunk
+                    if m is not None and m.end() - at <= MAX_SCALAR:
+                        self.scalar[:] = m.group()
+                        self._close_scalar()
+                        at = m.end()
+                        start = self._end_value(at, start)
+                        continue
                     self.scalar.clear()
                     self.state = _SCALARS
                 else:
                     raise self._fail(f"unexpected byte 0x{b:02x} where a value starts")
             elif st in (_KEY_OR_END, _KEY_NEXT):
                 if b == 0x22:
+                    m = _KEY_WHOLE.match(chunk, at)  # fast: no escape, the colon in this chunk
+                    if m is not None:
+                        raw = m.group(1)
+                        self.key_long = len(raw) > self.masker.key_cap
+                        self.key[:] = b"" if self.key_long else raw
+                        self._close_key()
+                        self.state = _VALUE
+                        at = m.end()
+                        continue
                     self.key.clear()
                     self.key_long = False
                     self.state = _KEY
@@ -369,7 +312,7 @@ class JsonMaskStream:
     def _close_key(self) -> None:
         raw = bytes(self.key)  # between the quotes, escapes as sent
         if self.key_long:
-            self.path[-1] = _LONG
+            self.path[-1] = LONG
             return
         try:
             if b"\\" in raw:
