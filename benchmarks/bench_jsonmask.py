@@ -91,6 +91,7 @@ def run(short: bool) -> dict[str, Any]:
         ],
         "ratios": {"jsonmask_vs_loads_dumps": t_peer / t_limen},
         "notes": [
-            "pure Python tokenizer (regex fast paths for tokens whole in a chunk); a native one is the next step if JSON bodies dominate"
+            "pure Python tokenizer (regex fast paths for tokens whole in a chunk); "
+            "a native one is the next step if JSON bodies dominate"
         ],
     }
