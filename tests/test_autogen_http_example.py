@@ -348,6 +348,8 @@ def check_har(config: Path, session_id: str) -> str:
     har = json.loads(done.stdout)["log"]
     assert har["version"] == "1.2"
     assert har["creator"]["name"] == "limen"
+    assert har["_limen"]["end"]["reason"] == "closed"
+    assert har["_limen"]["resource"] == RESOURCE
     entries = har["entries"]
     assert [(e["request"]["method"], e["response"]["status"]) for e in entries] == [
         ("GET", 200),
@@ -365,6 +367,10 @@ def check_har(config: Path, session_id: str) -> str:
     decisions = [ev["record"] for ev in delete["_limen"]["events"]]
     assert [d["action"] for d in decisions if d.get("event") == "decision"] == ["deny"]
     assert post["request"]["postData"]["text"] == '{"title": "rotate the staging API key"}'
+    kinds = [ev["record"].get("event") for ev in post["_limen"]["events"]]
+    assert kinds == ["decision", "hold", "approval", "http_response"]
+    approval = post["_limen"]["events"][2]["record"]
+    assert (approval["status"], approval["by"]) == ("approved", "alice")
     assert post["request"]["bodySize"] == len(post["request"]["postData"]["text"])
     assert json.loads(post["response"]["content"]["text"])["method"] == "POST"
     for e in entries:

@@ -17,8 +17,9 @@ hold credentials (``Authorization``, ``Proxy-Authorization``, ``Cookie``,
 and never parsed into HAR ``cookies``. A body that is not UTF-8 is
 base64 (``content.encoding``). The URL is ``http://HOST/r/...`` with the
 request's recorded ``Host``: the recording does not say whether the client
-used TLS. limen's own members are ``_limen`` (the entry's decision and
-approval records, as recorded).
+used TLS. limen's own members are ``_limen``: per entry its decision,
+hold and approval records as recorded (and whether each side was masked);
+for the log the session, identity, resource and the session's end event.
 """
 
 from __future__ import annotations
@@ -105,7 +106,8 @@ def _event(payload: bytes) -> Any:
         return payload.decode("utf-8", "replace")
 
 
-def _entries(records: recording.LogReader) -> list[_Entry]:
+def _entries(records: recording.LogReader, session: list[Any]) -> list[_Entry]:
+    """The exchanges; ``session`` gets the session's own events (its end)."""
     entries: list[_Entry] = []
     for rec in records:
         current = entries[-1] if entries else None
@@ -133,7 +135,11 @@ def _entries(records: recording.LogReader) -> list[_Entry]:
             recording.Kind.ERROR,
             recording.Kind.EVENT,
         ):
-            current.events.append({"kind": rec.kind.value, "record": _event(rec.payload)})
+            event = _event(rec.payload)
+            if isinstance(event, dict) and event.get("event") == "end":
+                session.append(event)
+            else:
+                current.events.append({"kind": rec.kind.value, "record": event})
     return entries
 
 
@@ -221,7 +227,8 @@ def har_document(log: recording.LogReader) -> dict[str, Any]:
     h = log.header
     if h.protocol != "http":
         raise HarError(f"session {h.session_id} is a {h.protocol} session; HAR is for http")
-    entries = [_har_entry(e, h.start_unix_us) for e in _entries(log)]
+    session: list[Any] = []
+    entries = [_har_entry(e, h.start_unix_us) for e in _entries(log, session)]
     return {
         "log": {
             "version": "1.2",
@@ -231,5 +238,11 @@ def har_document(log: recording.LogReader) -> dict[str, Any]:
                 f"{'truncated' if log.truncated else 'closed and signed'}"
             ),
             "entries": entries,
+            "_limen": {
+                "session_id": h.session_id,
+                "identity": h.identity,
+                "resource": h.resource,
+                "end": session[-1] if session else None,
+            },
         }
     }
