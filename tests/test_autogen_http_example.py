@@ -195,9 +195,12 @@ def check_no_secret(*texts: str) -> None:
         assert "eyJhbGciOi" not in text  # no JWT: tokens stay out of logs and replays
 
 
-def approver(config: Path, decide: Callable[[str], Any], seen: dict[str, Any]) -> threading.Thread:
+def approver(
+    config: Path, upstream: int, decide: Callable[[str], Any], seen: dict[str, Any]
+) -> threading.Thread:
     """A second task: a human watching `limen approvals list`, then deciding
-    with ``decide(id)`` (the real CLI)."""
+    with ``decide(id)`` (the real CLI); what the upstream (the app on port
+    ``upstream``) had received by then goes into ``seen`` too."""
     done = threading.Event()
 
     def run() -> None:
@@ -208,6 +211,7 @@ def approver(config: Path, decide: Callable[[str], Any], seen: dict[str, Any]) -
             mine = [p for p in pending if p.get("subject") == CLIENT_ID]
             if mine:
                 seen["request"] = mine[0]
+                seen["upstream_while_held"] = [r["method"] for r in App(upstream).seen()]
                 seen["self"] = limen(
                     "approvals",
                     "approve",
@@ -228,11 +232,11 @@ def approver(config: Path, decide: Callable[[str], Any], seen: dict[str, Any]) -
 
 
 def run_with_approver(
-    serve: Serve, config: Path, decide: Callable[[str], Any]
+    serve: Serve, config: Path, app: App, decide: Callable[[str], Any]
 ) -> tuple[Any, list[str], dict[str, Any]]:
     seen: dict[str, Any] = {}
     said: list[str] = []
-    thread = approver(config, decide, seen)
+    thread = approver(config, app.port, decide, seen)
     try:
         run = asyncio.run(
             agent.run_agent(settings(serve, config), agent.scripted_model(), say=said.append)
@@ -254,7 +258,7 @@ def test_agent_gets_masked_json_a_403_and_waits_for_the_cli_approval_then_replay
             "--reason", "ticket ok",
         )  # fmt: skip
 
-    run, said, seen = run_with_approver(serve, config, approve)
+    run, said, seen = run_with_approver(serve, config, app, approve)
     assert run.subject == CLIENT_ID
     assert [s.request.split(" ")[:2] for s in run.steps] == [
         ["GET", "/echo"],
@@ -293,6 +297,7 @@ def test_agent_gets_masked_json_a_403_and_waits_for_the_cli_approval_then_replay
         RESOURCE,
         "http",
     )
+    assert seen["upstream_while_held"] == ["GET"]  # the POST waited at limen
     assert seen["self"].returncode != 0  # the requester cannot approve itself
     assert seen["decision"].returncode == 0, seen["decision"].stderr
     lines = post.splitlines()
@@ -398,7 +403,7 @@ def test_a_held_call_denied_from_the_cli_is_a_403_naming_the_approval(
             "--reason", "not this week",
         )  # fmt: skip
 
-    run, _said, seen = run_with_approver(serve, config, deny)
+    run, _said, seen = run_with_approver(serve, config, app, deny)
     assert seen["decision"].returncode == 0, seen["decision"].stderr
     rid = seen["request"]["id"]
     lines = run.steps[2].result.splitlines()
