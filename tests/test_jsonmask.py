@@ -143,8 +143,13 @@ def test_content_types() -> None:
 # -- properties ----------------------------------------------------------------------
 
 KEYS = st.sampled_from(["password", "token", "users", "pin", "a", "secret", "deep", "n", "ü"])
-SCALARS = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
-SCALARS |= st.floats(allow_nan=False, allow_infinity=False)
+SCALARS: st.SearchStrategy[Any] = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(max_size=8),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
 DOCS = st.recursive(
     SCALARS,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
