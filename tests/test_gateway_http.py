@@ -121,6 +121,10 @@ async def test_a_header_credential_replaces_what_the_bot_sends(gw: HttpGw) -> No
     )
     assert status == 200
     assert body == b"key accepted\n"
+    # what the bot sent in the credential's header is not recorded in clear
+    (head,) = [p for k, p in recorded(gw) if k == C2U and p.startswith(b"GET ")]
+    assert b"x-api-key: [redacted]" in head
+    assert b"mine" not in head
 
 
 async def test_a_host_name_names_the_resource(gw: HttpGw, app: App) -> None:

@@ -173,10 +173,12 @@ class HttpRelay:
         s = self.session
         assert s.judge is not None
         path = routed.path
+        secret = self.upstream.credential[0] if self.upstream.credential else None
         shown = f"{req.method} /r/{self.resource.name}{path.target}"
         self.record(
             C2U,
-            self.mask_input(head_text(shown.encode() + b" HTTP/1.1", req.headers)),
+            # the bot's own header named like the credential's is redacted too
+            self.mask_input(head_text(shown.encode() + b" HTTP/1.1", req.headers, secret)),
             masked=s.input_masker is not None,
         )
         match = classify(req.method, path.segments, self.routes)
