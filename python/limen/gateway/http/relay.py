@@ -17,12 +17,16 @@ secrets redacted).
 
 A request body that breaks its framing closes the upstream connection
 mid-request (the upstream never gets a complete request) and the client
-gets a ``400``; an upstream that fails gets a ``502``.
+gets a ``400``; an upstream that fails gets a ``502``. A request with a
+body goes on a fresh upstream connection when the kept one has been idle
+for :data:`STALE_AFTER` (it could not be sent again were the upstream to
+have closed it meanwhile).
 """
 
 from __future__ import annotations
 
 import h11
+import trio
 
 from limen import _native
 from limen.approvals import ApprovalRequest
@@ -48,6 +52,10 @@ __all__ = ["BUFFERED_LIMIT", "HttpRelay"]
 BUFFERED_LIMIT = 65536
 #: Bytes for the client gathered before a write even when more are ready.
 FLUSH_SIZE = 65536
+#: An upstream connection idle longer than this (seconds) is not trusted
+#: with a request that has a body (servers close idle keep-alive
+#: connections after a few seconds; uvicorn after 5): a new one is opened.
+STALE_AFTER = 2.0
 
 
 class HttpRelay:
@@ -74,6 +82,8 @@ class HttpRelay:
         self.current: ClientRequest | None = None
         """The request being answered (the session's fatal answer needs it)."""
         self.discard_limit = int(session.config.gateway.max_message_size)
+        self.upstream_idle_since = trio.current_time()
+        """When the upstream connection last finished a response."""
 
     @property
     def resource(self) -> Resource:
@@ -218,6 +228,11 @@ class HttpRelay:
         """Sends an allowed request upstream, then streams the response."""
         up = self.upstream
         bodyless = not req.has_body
+        if not bodyless and trio.current_time() - self.upstream_idle_since > STALE_AFTER:
+            # A request with a body cannot be sent again if the upstream
+            # closed the idle connection meanwhile (after a hold, say): a
+            # fresh connection for it.
+            await up.close()
         for attempt in (1, 2):
             await up.ready()
             headers = request_headers(
@@ -355,4 +370,5 @@ class HttpRelay:
         keep = out.our_state is h11.DONE and out.their_state is h11.DONE
         if up.conn.our_state is not h11.DONE or up.conn.their_state is not h11.DONE:
             await up.close()
+        self.upstream_idle_since = trio.current_time()
         return keep
