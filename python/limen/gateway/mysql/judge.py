@@ -247,21 +247,10 @@ class MySqlJudge:
             self._pending_prepare = _Prepared(decision, plan, sql, secret)
             return MySqlVerdict(raw, None, expect, seq, plan, None, command, secret=secret)
         if decision.action == "hold":
-            return MySqlVerdict(
-                None,
-                None,
-                expect,
-                seq,
-                plan,
-                verdict,
-                command,
-                on_approval=raw,
-                statement=sql,
-                secret=secret,
-            )
-        return MySqlVerdict(
-            raw, None, expect, seq, plan, None, command, allow_infile=infile, secret=secret
-        )
+            held = (None, None, expect, seq, plan, verdict, command)
+            return MySqlVerdict(*held, on_approval=raw, statement=sql, secret=secret)
+        ok = (raw, None, expect, seq, plan, None, command)
+        return MySqlVerdict(*ok, allow_infile=infile, secret=secret)
 
     def _secret(self, decision: Decision) -> bool:
         """Whether the statement just judged held a secret (its expression
@@ -309,34 +298,16 @@ class MySqlJudge:
                 statement_id=sid,
                 secret=prepared.secret,
             )
-        return MySqlVerdict(
-            raw,
-            None,
-            expect.EXECUTE,
-            seq,
-            prepared.plan,
-            None,
-            "execute",
-            statement_id=sid,
-            secret=prepared.secret,
-        )
+        ok = (raw, None, expect.EXECUTE, seq, prepared.plan, None, "execute")
+        return MySqlVerdict(*ok, statement_id=sid, secret=prepared.secret)
 
     def _known(
         self, seq: int, raw: bytes, sid: int, command: str, expect: _native.MySqlExpect
     ) -> MySqlVerdict:
         prepared = self._prepared(sid)
         if prepared is not None:
-            return MySqlVerdict(
-                raw,
-                None,
-                expect,
-                seq,
-                prepared.plan,
-                None,
-                command,
-                statement_id=sid,
-                secret=prepared.secret,
-            )
+            ok = (raw, None, expect, seq, prepared.plan, None, command)
+            return MySqlVerdict(*ok, statement_id=sid, secret=prepared.secret)
         if expect == _native.MySqlExpect.NONE:  # no answer is expected: drop it
             return self._plain(seq, None, command, expect)
         return self._unknown_statement(seq, sid, command)
