@@ -156,7 +156,11 @@ async def test_revoking_the_key_ends_its_live_session(keyed: Served, tmp_path: P
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["kind"] == "key"
         status = await run(lambda: proc.wait(timeout=30))  # ended by limen, stdin still open
-        assert status != 0
+        assert status == 255
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        assert b"limen: " in err
+        assert b"revoked" in err
     finally:
         if proc.poll() is None:
             proc.kill()

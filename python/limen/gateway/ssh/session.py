@@ -246,6 +246,7 @@ class SshSession(Session):
             session_id=self.session_id,
             touch=self.touch,
             limiter=self.limiter,
+            ended=lambda: self.end,
         )
         client, upstream = self.transport, self.upstream
         async with trio.open_nursery() as nursery:
