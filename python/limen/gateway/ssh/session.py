@@ -230,9 +230,11 @@ class SshSession(Session):
         assert self.transport is not None
         holds = self.new_holds()
         input_masker = self.input_masker
+        # Approvers see command lines masked even when the session records raw.
+        shown = input_masker or self.services.input_maskers.builtin_shell
 
         def mask_text(text: bytes) -> str:
-            return self.services.mask_statement(text, input_masker)
+            return self.services.mask_statement(text, shown)
 
         self.channels = channels = ChannelRelay(
             recorder=self.recorder,
