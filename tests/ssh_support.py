@@ -337,7 +337,9 @@ class Served:
     admin_url: str
 
 
-async def serve_gateway(nursery: trio.Nursery, folder: Path, server: Sshd) -> Served:
+async def serve_gateway(
+    nursery: trio.Nursery, folder: Path, server: Sshd, extra: str = ""
+) -> Served:
     """The whole gateway (``limen serve``: signed recordings on disk, the
     admin API, the approvals hub), its config written to ``limen.toml``
     so CLI subprocesses can use ``--config``."""
@@ -350,6 +352,7 @@ async def serve_gateway(nursery: trio.Nursery, folder: Path, server: Sshd) -> Se
     text = text.replace(
         'recordings = "recordings"', 'recordings = "recordings"\nadmin = "127.0.0.1:0"'
     )
+    text += extra
     path = folder / "limen.toml"
     path.write_text(text)
     config = load_config_text(text, base_dir=folder)

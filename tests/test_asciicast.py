@@ -118,6 +118,13 @@ def test_exec_request_is_shown_and_refusal_said() -> None:
         (Kind.U2C, b"a\nb\n"),
         (Kind.C2U, b"typed"),
         (Kind.EVENT, _ev({"event": "resize", "width": 100, "height": 40})),
+        (Kind.C2U, b"touch x"),
+        (Kind.EVENT, _ev({"event": "decision", "action": "hold", "request": "exec"})),
+        (Kind.EVENT, _ev({"event": "hold", "approval": "a1", "rule": "r2"})),
+        (
+            Kind.EVENT,
+            _ev({"event": "approval", "approval": "a1", "status": "approved", "by": "sam\x1b[2J"}),
+        ),
     ]
     _, events = _parse(list(cast_lines(HEADER, _records(parts))))
     assert [(c, d) for _, c, d in events] == [
@@ -127,6 +134,9 @@ def test_exec_request_is_shown_and_refusal_said() -> None:
         ("o", "a\r\nb\r\n"),
         ("i", "typed"),
         ("r", "100x40"),
+        ("o", "$ touch x\r\n"),
+        ("o", "limen: held for approval a1 (rule r2)\r\n"),
+        ("o", "limen: approval a1 approved by sam[2J\r\n"),  # no escape byte
     ]
 
 

@@ -292,3 +292,56 @@ async def test_admin_endpoint_answers(nursery: trio.Nursery, gw: Gateway, tmp_pa
     listeners = await nursery.start(api.serve, "127.0.0.1", 0)
     other = f"http://127.0.0.1:{listeners[0].socket.getsockname()[1]}"
     assert (await run(lambda: post({"public_key": pub}, token, other))).status_code == 404
+
+
+async def test_cert_by_client_credentials(
+    nursery: trio.Nursery, tmp_path: Path, sshd: Sshd
+) -> None:
+    """`limen ssh cert --client-id` gets the token from the dev IdP's token
+    endpoint (client-credentials grant) and trades it for a certificate."""
+    import hashlib
+
+    from ssh_support import serve_gateway
+
+    secret = "ci-client-secret-0123456789"
+    extra = f"""
+[[identity.dev.clients]]
+client_id = "ci-client"
+secret_sha256 = "{hashlib.sha256(secret.encode()).hexdigest()}"
+groups = ["ci"]
+"""
+    served = await serve_gateway(nursery, tmp_path, sshd, extra)
+    issuer = served.gw.config.identity.dev.issuer_url()
+    keygen(tmp_path / "bot")
+    args = ["ssh", "cert", "--url", served.admin_url, "--key", str(tmp_path / "bot.pub")]
+    wrong = await run(
+        lambda: limen(
+            *args,
+            "--client-id",
+            "ci-client",
+            "--issuer",
+            issuer,
+            env={"LIMEN_CLIENT_SECRET": "not-the-secret-7f3a"},
+        )
+    )
+    assert wrong.returncode == 1
+    assert "not-the-secret-7f3a" not in wrong.stderr  # the secret is never echoed
+    assert "ci-client" in wrong.stderr or "invalid_client" in wrong.stderr
+    assert not (tmp_path / "bot-cert.pub").exists()
+    done = await run(
+        lambda: limen(
+            *args,
+            "--client-id",
+            "ci-client",
+            "--issuer",
+            issuer,
+            env={"LIMEN_CLIENT_SECRET": secret},
+        )
+    )
+    assert done.returncode == 0, done.stderr
+    assert "limen:ci-client:serial=" in done.stdout
+    ok = await run(
+        served.gw.ssh_cert, tmp_path / "bot", tmp_path / "bot-cert.pub", "echo by client", tmp_path
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout == b"by client\n"

@@ -213,4 +213,5 @@ async def test_a_bot_with_plain_openssh_and_a_limen_certificate(
     screens = "\n".join(shown.values())
     assert "$ echo deploy check\r\ndeploy check\r\n" in screens
     assert f"$ rm -f {victim}\r\nlimen: deny (rule ci-box)" in screens
-    assert f"$ touch {made}\r\n" in screens
+    assert f"$ touch {made}\r\nlimen: held for approval {found['id']}" in screens
+    assert f"limen: approval {found['id']} approved by alice" in screens

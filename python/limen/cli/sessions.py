@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from limen import recording
-from limen.cli import CheckFailed, UsageError, sessions_cast
+from limen.cli import CheckFailed, UsageError, sessions_cast, sessions_keygen
 from limen.cli._configfile import load_config_arg, open_state_store
 from limen.harexport import HarError, har_document
 from limen.mysqltext import MySqlReplay
@@ -157,7 +157,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     k.add_argument("prefix", metavar="PREFIX", type=Path, help="path prefix of the two files")
     k.add_argument("--type", required=True, choices=["signing", "recipient"])
-    k.set_defaults(func=cmd_keygen)
+    k.set_defaults(func=sessions_keygen.cmd_keygen)
 
 
 def _log_path(args: argparse.Namespace) -> Path:
@@ -411,27 +411,4 @@ def cmd_list(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return 0
-
-
-def cmd_keygen(args: argparse.Namespace) -> int:
-    prefix: Path = args.prefix
-    priv_path, pub_path = Path(f"{prefix}.key"), Path(f"{prefix}.pub")
-    for p in (priv_path, pub_path):
-        if p.exists():
-            raise UsageError(f"{p}: already exists; not overwriting a key")
-    if args.type == "signing":
-        private = recording.generate_signing_key()
-        public = recording.signing_public_key(private)
-        types: tuple[recording.KeyType, recording.KeyType] = ("signing", "signing-public")
-    else:
-        pair = recording.generate_recipient_key()
-        private, public = pair.private, pair.public
-        types = ("recipient", "recipient-public")
-    try:
-        recording.save_key(priv_path, private, types[0])
-        recording.save_key(pub_path, public, types[1])
-    except FileExistsError as exc:
-        raise UsageError(f"{exc.filename}: already exists; not overwriting a key") from None
-    print(f"{priv_path} (private) and {pub_path}: key id {recording.key_id(public)}")
     return 0

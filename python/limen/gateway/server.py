@@ -43,6 +43,7 @@ from limen.gateway.session import Session, SessionEnd
 from limen.gateway.ssh import SshSession, host_key
 from limen.identity import Authenticator, Identity
 from limen.identity.sshca import SshCa, load_or_create_ca
+from limen.identity.statickeys import SshPublicKeys
 from limen.inmask import InputMasker
 from limen.metrics import GatewayMetrics
 from limen.policy import Policy
@@ -315,9 +316,11 @@ class SshGateway(Listener):
         """limen's SSH host key (created under the state folder on first use)."""
         self.ca = SshCa(load_or_create_ca(services.config.ssh_ca_key_path()))
         """limen's SSH user CA: certificates from ``limen ssh cert`` log in."""
+        self.ssh_keys = SshPublicKeys(services.config.identity.keys)
+        """SSH public keys of ``[[identity.keys]]`` (by fingerprint)."""
 
     def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
-        return SshSession(self.services, self.host_key, stream, peer_host, self.ca)
+        return SshSession(self.services, self.host_key, stream, peer_host, self.ca, self.ssh_keys)
 
 
 def _port(listeners: list[trio.SocketListener]) -> int:

@@ -40,10 +40,11 @@ from cryptography.hazmat.primitives.serialization import (
 
 from limen.identity.model import Identity
 
-__all__ = ["CERT_EXTENSION", "CertError", "IssuedCert", "SshCa", "load_or_create_ca"]
+__all__ = ["CERT_EXTENSION", "CERT_SUFFIX", "CertError", "IssuedCert", "SshCa", "load_or_create_ca"]
 
 CERT_EXTENSION = b"limen-identity@limen"
 """The certificate extension holding the identity (JSON)."""
+CERT_SUFFIX = "-cert-v01@openssh.com"
 MAX_CERT_BYTES = 16384
 """The longest certificate blob limen decodes."""
 MAX_PUBLIC_KEY_LINE = 8192
@@ -118,8 +119,8 @@ class SshCa:
     ) -> IssuedCert:
         """A certificate for ``public_key`` (an OpenSSH public key line),
         valid from ``now`` until the identity's credential expires."""
-        if identity.expires_at is None:
-            raise CertError("a certificate needs a credential that expires (a token)")
+        if identity.expires_at is None or identity.method in ("static_key", "ssh_cert"):
+            raise CertError("a certificate needs a token (not a static key or a certificate)")
         if len(public_key) > MAX_PUBLIC_KEY_LINE:
             raise CertError("the public key line is too long")
         try:
@@ -163,7 +164,7 @@ class SshCa:
     def verify(self, key_type: str, blob: bytes, *, now: float) -> Identity:
         """The identity of a certificate (its wire blob, ``key_type`` as the
         client named it) that this CA signed and that is valid at ``now``."""
-        if not key_type.endswith("-cert-v01@openssh.com") or len(blob) > MAX_CERT_BYTES:
+        if not key_type.endswith(CERT_SUFFIX) or len(blob) > MAX_CERT_BYTES:
             raise CertError("not a certificate")
         try:
             line = key_type.encode("ascii") + b" " + base64.b64encode(blob)

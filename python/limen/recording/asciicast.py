@@ -14,8 +14,10 @@ What the SSH gateway records (:mod:`limen.gateway.ssh.channels`) becomes:
 - ``c2u`` records become ``"i"`` events (the bot's keystrokes or stdin,
   masked), except an ``exec`` request's command line (the ``c2u`` record
   just before its ``decision`` event), shown as an ``"o"`` line ``$
-  COMMAND`` so the playback says what ran, and what limen refused is shown
-  as ``limen: ACTION (rule R)``;
+  COMMAND`` so the playback says what ran, what limen refused is shown as
+  ``limen: ACTION (rule R)``, a hold as ``limen: held for approval ID
+  (rule R)`` and its outcome as ``limen: approval ID STATUS by NAME``
+  (fields stripped of control characters);
 - ``pty`` and ``resize`` events become ``"r"`` events (``"WxH"``).
 
 Bytes are decoded as UTF-8 per direction with an incremental decoder (a
@@ -53,6 +55,11 @@ def _decode_event(payload: bytes) -> dict[str, Any] | None:
     except msgspec.DecodeError:
         return None
     return obj if isinstance(obj, dict) else None
+
+
+def _plain(value: object) -> str:
+    """A field of an event as printable text (no terminal control bytes)."""
+    return "".join(c for c in str(value) if c.isprintable())[:200]
 
 
 def _size(obj: dict[str, Any]) -> tuple[int, int] | None:
@@ -100,10 +107,17 @@ class _Cast:
                     line = request.payload.decode("utf-8", "replace")
                     yield from self.output(request.t_us, f"$ {line}\n")
                 if obj.get("action") not in ("allow", "hold"):
-                    why = f"limen: {obj.get('action')} (rule {obj.get('rule') or 'none'})\n"
-                    yield from self.output(rec.t_us, why)
+                    action, rule = _plain(obj.get("action")), _plain(obj.get("rule") or "none")
+                    yield from self.output(rec.t_us, f"limen: {action} (rule {rule})\n")
                 return
             yield from self.flush_pending()
+            if kind == "hold":
+                what = f"{_plain(obj.get('approval'))} (rule {_plain(obj.get('rule'))})"
+                yield from self.output(rec.t_us, f"limen: held for approval {what}\n")
+            elif kind == "approval":
+                status, by = _plain(obj.get("status")), _plain(obj.get("by") or "nobody")
+                line = f"limen: approval {_plain(obj.get('approval'))} {status} by {by}\n"
+                yield from self.output(rec.t_us, line)
             size = _size(obj) if kind in ("pty", "resize") else None
             if size is not None:
                 yield _event(rec.t_us, "r", f"{size[0]}x{size[1]}")

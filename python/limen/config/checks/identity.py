@@ -10,6 +10,7 @@ from limen.config.checks.common import HEX64, Report, check_names, check_url
 from limen.config.schema import Config
 
 _MAX_LEEWAY: Final = 300.0
+SSH_FINGERPRINT: Final = re.compile(r"SHA256:[A-Za-z0-9+/]{43}")
 
 
 def check_identity(config: Config, err: Report, warn: Report) -> None:
@@ -52,6 +53,25 @@ def check_identity(config: Config, err: Report, warn: Report) -> None:
     hashes: dict[str, int] = {}
     for i, key in enumerate(ident.keys):
         path = f"$.identity.keys[{i}]"
+        if (key.sha256 is None) == (key.ssh_fingerprint is None):
+            err(path, "give one of sha256 (a static key) or ssh_fingerprint (an SSH key)")
+            continue
+        if key.expires is not None and key.expires.tzinfo is None:
+            err(f"{path}.expires", "give a time zone (e.g. 2027-01-31T00:00:00Z)")
+        if key.ssh_fingerprint is not None:
+            if not SSH_FINGERPRINT.fullmatch(key.ssh_fingerprint):
+                err(
+                    f"{path}.ssh_fingerprint",
+                    "must be SHA256:… as `ssh-keygen -lf KEY.pub` prints it",
+                )
+            elif key.ssh_fingerprint in hashes:
+                err(
+                    f"{path}.ssh_fingerprint",
+                    f"the same key as keys[{hashes[key.ssh_fingerprint]}]",
+                )
+            hashes.setdefault(key.ssh_fingerprint, i)
+            continue
+        assert key.sha256 is not None
         if not HEX64.fullmatch(key.sha256):
             err(
                 f"{path}.sha256",

@@ -3,6 +3,7 @@ provider, static keys — and the rules every token obeys."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 import msgspec
@@ -75,10 +76,16 @@ class OIDCConfig(Strict, frozen=True):
 
 
 class StaticKey(Strict, frozen=True):
-    """``[[identity.keys]]``: a legacy static credential, kept only as SHA-256."""
+    """``[[identity.keys]]``: a legacy static credential, kept only as
+    SHA-256, or an SSH public key by its fingerprint (one of the two)."""
 
     name: str
-    sha256: str
+    sha256: str | None = None
+    ssh_fingerprint: str | None = None
+    """An SSH public key: ``SHA256:…`` as ``ssh-keygen -lf KEY.pub`` prints it."""
+    expires: dt.datetime | None = None
+    """After this time (with a time zone) the key is refused and its live
+    sessions end."""
     groups: list[str] = msgspec.field(default_factory=list)
 
 

@@ -26,6 +26,7 @@ from limen import _native
 from limen.approvals import ApprovalRequest, format_duration
 from limen.gateway.holds import Holds
 from limen.gateway.inrecord import record_statement
+from limen.gateway.session import SessionEnd
 from limen.gateway.ssh.bridge import CHUNK
 from limen.gateway.ssh.clientside import ChannelRequest
 from limen.inmask import InputMasker
@@ -36,6 +37,8 @@ __all__ = ["REFUSED_STATUS", "ChannelRelay"]
 
 REFUSED_STATUS = 1
 """The exit status of a refused request (denied, hold not approved)."""
+ENDED_STATUS = 255
+"""The exit status of a channel the session's end cut short."""
 QUIET = 0.05
 """Seconds an interactive (pty) channel's stream stays quiet before the
 masker releases what it holds back: a terminal waits for its user."""
@@ -69,7 +72,10 @@ class ChannelRelay:
         session_id: str,
         touch: Callable[[], None],
         limiter: trio.CapacityLimiter,
+        ended: Callable[[], SessionEnd | None] = lambda: None,
     ) -> None:
+        self.ended = ended
+        """Why the session ends, once known (told to running channels)."""
         self.recorder = recorder
         self.input_masker = input_masker
         self.masker = masker
@@ -205,6 +211,7 @@ class ChannelRelay:
                     "height": item.pty.height,
                 }
             )
+        exited = False
         try:
             async with trio.open_nursery() as nursery:
                 interactive = item.pty is not None
@@ -219,11 +226,30 @@ class ChannelRelay:
                 with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                     await self._thread(chan.send_exit_status, status)
                 self._event({"event": "exit", "channel": chan.get_id(), "status": status})
+                exited = True
                 nursery.cancel_scope.cancel()
         finally:
+            if not exited:
+                await self._tell_end(chan)
             self.channels_up.pop(chan.get_id(), None)
             up.close()
             chan.close()
+
+    async def _tell_end(self, chan: paramiko.Channel) -> None:
+        """The session is ending under a running channel (revoked, expired,
+        drained): say why on its stderr, exit status 255 (bounded, shielded)."""
+        end = self.ended()
+        if end is None:
+            return
+        hint = f"limen: hint: {end.hint}\n" if end.hint else ""
+        text = f"limen: {end.message}\n{hint}".encode()
+        with (
+            trio.CancelScope(shield=True),
+            trio.move_on_after(2),
+            contextlib.suppress(OSError, EOFError, paramiko.SSHException),
+        ):
+            await self._thread(chan.sendall_stderr, text)
+            await self._thread(chan.send_exit_status, ENDED_STATUS)
 
     async def _read(
         self, src: paramiko.Channel, stream: _native.MaskStream | None, interactive: bool

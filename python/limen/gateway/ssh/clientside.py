@@ -4,7 +4,8 @@ paramiko calls these methods on its transport thread. Each answers at
 once from what it was told, or hands the question to the session's Trio
 task (``trio.from_thread``): the token check (password or
 keyboard-interactive: the token is the password; publickey with a
-certificate from limen's CA, :mod:`limen.identity.sshca`), and every channel
+certificate from limen's CA, :mod:`limen.identity.sshca`, or a key of
+``[[identity.keys]]``), and every channel
 request (``exec``, ``shell``, ``subsystem``, pty sizes), which the Trio
 side judges. Port forwarding (local and remote), agent forwarding, X11 and
 every channel type but ``session`` are refused here. ``env`` requests are
@@ -42,8 +43,9 @@ MAX_CHANNELS = 16
 TokenCheck = Callable[[str, str], Awaitable[bool]]
 #: ``await admit(username, identity)`` -> True when the session is let in.
 Admit = Callable[[str, Identity], Awaitable[bool]]
-#: ``verify(key_type, cert_blob)`` -> the identity, or raises CertError.
-CertCheck = Callable[[str, bytes], Identity]
+#: ``verify(key_type, blob)`` (a certificate, or a plain public key) ->
+#: the identity, or raises CertError.
+KeyCheck = Callable[[str, bytes], Identity]
 
 
 @dataclass
@@ -75,12 +77,12 @@ class ClientSide(paramiko.ServerInterface):
         check: TokenCheck,
         requests: trio.MemorySendChannel[ChannelRequest],
         resize: Callable[[int, Pty], None],
-        verify_cert: CertCheck | None = None,
+        verify_key: KeyCheck | None = None,
         admit: Admit | None = None,
     ) -> None:
         self.token = token
         self.check = check
-        self.verify_cert = verify_cert
+        self.verify_key = verify_key
         self.admit = admit
         self.requests = requests
         self.resize = resize
@@ -93,19 +95,23 @@ class ClientSide(paramiko.ServerInterface):
     # -- authentication: the token is the password ---------------------------------
 
     def get_allowed_auths(self, username: str) -> str:
-        if self.verify_cert is not None:
+        if self.verify_key is not None:
             return "publickey,password,keyboard-interactive"
         return "password,keyboard-interactive"
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
-        """A certificate signed by limen's CA (a plain key: refused). The
-        key is only accepted here; the session is admitted once paramiko
-        checked the client's signature with it (``verify_ssh_sig``)."""
-        blob = key.public_blob
-        if self.verify_cert is None or self.admit is None or blob is None:
+        """A certificate signed by limen's CA, or an SSH key of
+        ``[[identity.keys]]``. The key is only accepted here; the session is
+        admitted once paramiko checked the client's signature with it
+        (``verify_ssh_sig``)."""
+        if self.verify_key is None or self.admit is None:
             return AUTH_FAILED
+        cert = key.public_blob
+        key_type, blob = (
+            (cert.key_type, cert.key_blob) if cert is not None else (key.get_name(), key.asbytes())
+        )
         try:
-            identity = self.verify_cert(blob.key_type, blob.key_blob)
+            identity = self.verify_key(key_type, blob)
         except CertError:
             return AUTH_FAILED
         admit = self.admit

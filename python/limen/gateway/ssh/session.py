@@ -29,7 +29,8 @@ from limen.gateway.ssh.channels import ChannelRelay
 from limen.gateway.ssh.clientside import MAX_CHANNELS, ChannelRequest, ClientSide, Pty
 from limen.gateway.ssh.upstream import login_upstream
 from limen.identity import Identity, IdentityError
-from limen.identity.sshca import SshCa
+from limen.identity.sshca import CERT_SUFFIX, CertError, SshCa
+from limen.identity.statickeys import SshPublicKeys
 from limen.policy import Decision
 from limen.policy.ssh import decide_ssh
 
@@ -62,10 +63,12 @@ class SshSession(Session):
         client: trio.abc.Stream,
         peer_host: str,
         ca: SshCa | None = None,
+        ssh_keys: SshPublicKeys | None = None,
     ) -> None:
         super().__init__(services, client, peer_host)
         self.host_key = key
         self.ca = ca
+        self.ssh_keys = ssh_keys
         self.limiter = trio.CapacityLimiter(THREADS)
         self.nursery: trio.Nursery | None = None
         self.counted_client = Counted()
@@ -116,10 +119,18 @@ class SshSession(Session):
         await self.auth.done.wait()
         return self.auth.ok
 
-    def verify_cert(self, key_type: str, blob: bytes) -> Identity:
-        """A certificate's identity (limen's CA, valid now), or CertError."""
-        assert self.ca is not None
-        return self.ca.verify(key_type, blob, now=time.time())
+    def verify_key(self, key_type: str, blob: bytes) -> Identity:
+        """A certificate's identity (limen's CA, valid now), or a known SSH
+        key's ([[identity.keys]], not expired); else CertError."""
+        now = time.time()
+        if key_type.endswith(CERT_SUFFIX):
+            if self.ca is None:
+                raise CertError("no SSH CA")
+            return self.ca.verify(key_type, blob, now=now)
+        identity = self.ssh_keys.match(blob, now) if self.ssh_keys is not None else None
+        if identity is None:
+            raise CertError("not a key limen knows")
+        return identity
 
     def settle(self, ok: bool) -> None:
         """Answers the waiting token check (the first answer stays)."""
@@ -144,7 +155,7 @@ class SshSession(Session):
             self.check_token,
             self.requests_in,
             self.resize,
-            verify_cert=self.verify_cert if self.ca is not None else None,
+            verify_key=self.verify_key,
             admit=self.admit,
         )
         self.client_side = iface
@@ -237,6 +248,7 @@ class SshSession(Session):
             session_id=self.session_id,
             touch=self.touch,
             limiter=self.limiter,
+            ended=lambda: self.end,
         )
         client, upstream = self.transport, self.upstream
         async with trio.open_nursery() as nursery:
