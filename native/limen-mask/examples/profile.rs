@@ -1,4 +1,5 @@
 //! One content class masked once, for a profiler or an instruction counter
+//! (`examples/instructions.sh` counts every class)
 //! (`valgrind --tool=callgrind --toggle-collect='*measured*'
 //! target/release/examples/profile CLASS [MiB] [one|stream|cold|rules]`):
 //! the masker is warmed on the class first (but for `cold`, a new masker's
