@@ -3,7 +3,8 @@
 //! target/release/examples/profile CLASS [MiB] [one|stream|cold|rules]`):
 //! the masker is warmed on the class first (but for `cold`, a new masker's
 //! first pass), and only `measured` is counted. Instruction counts do not
-//! depend on what else the machine runs, unlike wall time.
+//! depend on what else the machine runs, unlike wall time;
+//! `examples/instructions.sh` counts every class this way.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 

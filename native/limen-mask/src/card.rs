@@ -173,13 +173,13 @@ fn grouping(groups: &[Group]) -> bool {
 
 /// The digits at `start`, at most `cap` of them.
 fn group_at(hay: &[u8], start: usize, cap: usize) -> Group {
-    let len = hay
-        .get(start..)
-        .unwrap_or_default()
-        .iter()
-        .take(cap)
-        .take_while(|b| b.is_ascii_digit())
-        .count();
+    let rest = hay.get(start..).unwrap_or_default();
+    let window = rest.get(..cap).unwrap_or(rest);
+    // An index loop (no iterator adapters: this runs for every group).
+    let mut len = 0;
+    while window.get(len).is_some_and(u8::is_ascii_digit) {
+        len += 1;
+    }
     Group {
         start,
         len,

@@ -128,7 +128,13 @@ pub(crate) fn iban_possible(hay: &[u8], s: usize, max_len: usize) -> bool {
     let mut buf = [0u8; 34];
     let mut n = 0usize;
     let rest = hay.get(s..).unwrap_or_default();
-    for (i, &b) in rest.iter().enumerate().take(max_len) {
+    let window = rest.get(..max_len).unwrap_or(rest);
+    // A plain index loop over the window (no iterator adapters: this runs
+    // at every IBAN-like candidate). `want` is at most 34, so `buf` has
+    // room for every character before the check.
+    let mut i = 0;
+    while let Some(&b) = window.get(i) {
+        i += 1;
         if b == b' ' {
             continue;
         }
@@ -141,7 +147,7 @@ pub(crate) fn iban_possible(hay: &[u8], s: usize, max_len: usize) -> bool {
             // The validator also wants a space or the match's end next,
             // and the match cannot end before a word byte (its `\b`).
             let next_word = rest
-                .get(i + 1)
+                .get(i)
                 .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
             return !next_word && iban_mod97(&buf[..n]);
         }
@@ -218,6 +224,88 @@ mod tests {
         assert_eq!(iban(b"GB82 WEST 1234 5698 7654 32"), Some(27));
         assert_eq!(iban(b"DE89370400440532013001"), None);
         assert_eq!(iban(b"ZZ89370400440532013000"), None);
+    }
+
+    /// `iban_possible` as first written (iterator adapters): the
+    /// reference for the index loop.
+    fn possible_reference(hay: &[u8], s: usize, max_len: usize) -> bool {
+        let Some(want) = hay.get(s..s + 2).and_then(iban_length) else {
+            return false;
+        };
+        let mut buf = [0u8; 34];
+        let mut n = 0usize;
+        let rest = hay.get(s..).unwrap_or_default();
+        for (i, &b) in rest.iter().enumerate().take(max_len) {
+            if b == b' ' {
+                continue;
+            }
+            let Some(slot) = buf.get_mut(n) else {
+                return true;
+            };
+            *slot = b;
+            n += 1;
+            if n == want {
+                let next_word = rest
+                    .get(i + 1)
+                    .is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
+                return !next_word && iban_mod97(&buf[..n]);
+            }
+        }
+        false
+    }
+
+    /// Valid IBANs of a few countries, a few bytes changed, bytes after.
+    fn near_ibans() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let valid = prop::sample::select(vec![
+            &b"DE89 3704 0044 0532 0130 00"[..],
+            b"GB82 WEST 1234 5698 7654 32",
+            b"NO9386011117947",
+            b"FR1420041010050500013M02606",
+        ]);
+        (
+            valid,
+            prop::collection::vec(proptest::num::u8::ANY, 0..3),
+            prop::collection::vec(prop::sample::select(b"0123456789AZ _.-a".to_vec()), 0..6),
+            0usize..40,
+        )
+            .prop_map(|(v, edits, tail, at)| {
+                let mut out = v.to_vec();
+                for (k, e) in edits.iter().enumerate() {
+                    if let Some(b) = out.get_mut((at + 7 * k) % v.len()) {
+                        *b = *e;
+                    }
+                }
+                out.extend_from_slice(&tail);
+                out
+            })
+    }
+
+    proptest::proptest! {
+        /// The index loop equals the adapter loop on near-IBANs and on
+        /// arbitrary bytes, at every start and for several caps.
+        #[test]
+        fn possible_matches_reference(
+            hay in near_ibans(),
+            noise in proptest::collection::vec(proptest::num::u8::ANY, 0..40),
+            max_len in proptest::sample::select(vec![0usize, 5, 20, 27, 44, 60]),
+        ) {
+            let mut accepted = 0;
+            for h in [&hay, &noise] {
+                for s in 0..=h.len() {
+                    let fast = iban_possible(h, s, max_len);
+                    proptest::prop_assert_eq!(fast, possible_reference(h, s, max_len));
+                    accepted += usize::from(fast);
+                }
+            }
+            std::hint::black_box(accepted);
+        }
+    }
+
+    #[test]
+    fn near_ibans_include_possible_ones() {
+        assert!(iban_possible(b"NO9386011117947 x", 0, 60));
+        assert!(!iban_possible(b"NO9386011117947", 0, 14));
     }
 
     /// The remainder after every character: the definition.

@@ -42,7 +42,9 @@ const BUDGET: usize = 16;
 /// A drive stops at the first loop turn that reaches it, so one drive
 /// reads less than this plus two reads (`IoConfig::read_size` each), and
 /// masks at most that plus the one message those bytes complete (a
-/// message is masked whole, when its last byte arrives).
+/// message is masked whole, when its last byte arrives), and that message
+/// only when it is under [`OFFLOAD_BYTES`]: a longer one is masked on a
+/// worker thread (`offload.rs`).
 pub const DRIVE_BYTES: u64 = 256 << 10;
 
 /// And the time one drive may take, whatever its bytes cost: a session
