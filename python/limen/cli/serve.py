@@ -8,7 +8,8 @@ http``), whichever the config names, the admin API
 hub, and, when the config enables it, the dev IdP on ``[identity.dev] listen`` (tokens from
 ``limen token`` are verified against it). JSON log lines go to stderr;
 SIGTERM (or SIGINT) stops accepting, lets open sessions finish for up to
-``[gateway] drain_timeout``, ends the rest, and exits 0.
+``[gateway] drain_timeout``, ends the rest, and exits 0. SIGHUP reloads the
+config file (:mod:`limen.gateway.reload`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import signal
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -26,6 +28,7 @@ from limen.approvals import ApprovalHub
 from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.config import Address, Config
+from limen.gateway.reload import Reloader
 from limen.gateway.revocations import Revoker
 from limen.gateway.server import (
     HttpGateway,
@@ -73,7 +76,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "resource, the HTTP listener of [listeners] http, the admin API (approvals) on "
             "[gateway] admin, and the dev IdP when [identity.dev] enabled = true. JSON log "
             "lines on stderr; SIGTERM drains open sessions (up to [gateway] drain_timeout), "
-            "then exits 0."
+            "then exits 0; SIGHUP reloads the config file (rules and masks; a config that "
+            "does not validate is refused and the running one stays)."
         ),
     )
     add_config_argument(parser)
@@ -84,11 +88,13 @@ async def serve(
     config: Config,
     log: JsonLog,
     *,
+    config_path: str | None = None,
     task_status: trio.TaskStatus[Serving] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the dev IdP (when enabled) and the listeners until SIGTERM/SIGINT
     or :meth:`Listener.drain`; ``nursery.start(serve, ...)`` returns a
-    :class:`Serving` once the listeners are bound."""
+    :class:`Serving` once the listeners are bound. With ``config_path``,
+    SIGHUP reloads that file (:mod:`limen.gateway.reload`)."""
     ls = config.listeners
     if ls.postgres is None and ls.mysql is None and ls.http is None and ls.ssh is None:
         raise UsageError("the config has no [listeners] postgres, mysql, http or ssh address")
@@ -142,11 +148,20 @@ async def serve(
         admin_port = bound_port(admin_listeners)
         scheme = "http" if admin.ssl_context is None else "https"
         log("admin_api", url=f"{scheme}://{admin_at.host}:{admin_port}/v1/approvals")
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        reloader = (
+            None
+            if config_path is None
+            else Reloader(config_path, services, [listener for listener, _ in serving], log=log)
+        )
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
 
             async def on_signal() -> None:
                 async for signum in signals:
                     log("signal", signal=signal.Signals(signum).name)
+                    if signum == signal.SIGHUP:
+                        if reloader is not None:
+                            reloader.reload()
+                        continue
                     async with trio.open_nursery() as draining:
                         for listener, _ in serving:
                             draining.start_soon(listener.drain)
@@ -193,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
     Path(config.path(config.gateway.recordings)).mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
     try:
-        trio.run(serve, config, log)
+        trio.run(partial(serve, config, log, config_path=args.config))
     except* OSError as group:
         failed.extend(str(exc) for exc in group.exceptions)
     if failed:

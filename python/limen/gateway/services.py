@@ -149,6 +149,20 @@ class Services:
         """The revocations in force (kept current by the gateway's
         :class:`~limen.gateway.revocations.Revoker`)."""
         self._maskers: dict[tuple[str, ...], _native.Masker | None] = {}
+        self.generation = 0
+        """How many configs :meth:`reload` installed since the start."""
+
+    def reload(self, config: Config) -> None:
+        """Installs a reloaded (already validated) config for what follows:
+        new sessions, and the next statements of live ones once their
+        driver rebinds them (:mod:`limen.gateway.reload`). The
+        authenticator, TLS context and connection counts stay."""
+        policy = Policy(config)
+        self.config = config
+        self.policy = policy
+        self.input_maskers = InputMaskers(config, policy)
+        self._maskers = {}
+        self.generation += 1
 
     def _timed(self, opener: UpstreamOpener) -> UpstreamOpener:
         metrics = self.metrics

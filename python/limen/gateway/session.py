@@ -99,8 +99,26 @@ class Session(abc.ABC):
         hits); the judge counts the rest."""
         self.last_activity = trio.current_time()
         self.scope = trio.CancelScope()
+        self.cache_clearers: list[Callable[[], None]] = []
+        """The relay's native decision caches, emptied by :meth:`rebind`."""
         self._end: SessionEnd | None = None
         self._slot: Slot | None = None
+
+    def rebind(self) -> bool:
+        """Judges this session's next statements by the services' current
+        rules (after a ``SIGHUP`` reload): its session policies take them,
+        every cached decision is forgotten. False when nothing changed."""
+        rules = self.services.policy
+        policies = [self.policy, self.judge.policy if self.judge is not None else None]
+        changed = False
+        for policy in {id(p): p for p in policies if p is not None}.values():
+            if policy.policy is not rules:
+                policy.rebind(rules)
+                changed = True
+        if changed:
+            for clear in self.cache_clearers:
+                clear()
+        return changed
 
     # -- what a driver provides -------------------------------------------------
 
