@@ -8,7 +8,8 @@ transaction); a statement held on one node approved through another
 node's admin API; a revocation written once ending the identity's
 sessions on every node; kill -9 of the node carrying the most psycopg
 workers while they run (the others see no error, the dead node's reconnect
-and go on); then the state store's session index and approvals (nothing
+and go on) and a live node sweeping it (its open sessions end node_lost); then
+the state store's session index and approvals (nothing
 lost, nothing twice), the dead node's recordings (`limen sessions verify`:
 truncated, never tampered) and every node's /metrics (parsed by
 prometheus_client)."""
@@ -38,7 +39,7 @@ from gateway_pg_support import PG_HOST, PG_PORT, config_text, database
 from haproxy_support import HAProxy, free_port, haproxy_config
 from limen.config import load_config
 from limen.identity import DevIdP
-from limen.store import open_store
+from limen.store import LOST, open_store
 
 pytestmark = pytest.mark.integration
 __all__ = ["database"]
@@ -61,7 +62,11 @@ def state_url() -> Iterator[str]:
 
 def fleet_config(database: str, state_url: str) -> str:
     return (
-        config_text(database, 'drain_timeout = "2s"', dev_listen="127.0.0.1:0")
+        config_text(
+            database,
+            'drain_timeout = "2s"\nheartbeat = "500ms"\nnode_timeout = "2s"',
+            dev_listen="127.0.0.1:0",
+        )
         .replace('state = "sqlite://state/limen.db"', f'state = "{state_url}"\nstate_dir = "state"')
         .replace(
             'postgres = "127.0.0.1:0"',
@@ -200,8 +205,10 @@ def test_a_fleet_behind_haproxy_survives_losing_a_node(
             stderr=subprocess.STDOUT,
             text=True,
         )
+        # pgbench's six sessions, open (its first connection, which reads
+        # the scale, has come and gone).
         wait_until(
-            lambda: sum(len(n.events("session_start")) for n in nodes) >= 6,
+            lambda: sum(metric(n, "limen_sessions_active") for n in nodes) == 6,
             30,
             "pgbench's six sessions",
         )
@@ -319,6 +326,21 @@ def test_a_fleet_behind_haproxy_survives_losing_a_node(
             else:
                 assert w.errors == [], (w.name, w.errors)
 
+        # -- a live node sweeps the dead one: its open sessions end node_lost --
+        dead_ids = {e["session"] for e in nodes[dead].events("session_start")}
+
+        def swept() -> bool:
+            store = open_store(state_url)
+            try:
+                rows = [r for r in store.sessions(limit=10_000) if r.id in dead_ids]
+            finally:
+                store.close()
+            return all(r.ended_at is not None for r in rows)
+
+        wait_until(swept, 30, "the dead node's sessions swept")
+        sweeps = [e for i, n in enumerate(nodes) if i != dead for e in n.events("node_lost")]
+        assert len(sweeps) == 1, sweeps  # claimed once, by one live node
+
         # -- every live node's /metrics, parsed --
         for i, n in enumerate(nodes):
             if i == dead:
@@ -352,12 +374,13 @@ def test_a_fleet_behind_haproxy_survives_losing_a_node(
     assert approvals[0].status == "approved"
     assert len(approvals[0].votes) == 1
     assert approvals[0].id == request["approval"]
-    dead_node = rows_node = {
-        r.node for r in rows if r.id in {e["session"] for e in nodes[dead].events("session_start")}
-    }
+    dead_node = {r.node for r in rows if r.id in dead_ids}
     assert len(dead_node) == 1
-    open_rows = [r for r in rows if r.ended_at is None]
-    assert {r.node for r in open_rows} <= rows_node  # only the dead node's stay open
+    assert [r for r in rows if r.ended_at is None] == []  # every session ended, or swept
+    lost_rows = [r for r in rows if r.end_reason == LOST]
+    assert {r.node for r in lost_rows} == dead_node
+    assert sweeps[0]["node"] in dead_node
+    assert sweeps[0]["sessions"] == len(lost_rows)
 
     # -- the dead node's recordings: truncated where it died, never tampered --
     statuses: Counter[str] = Counter()
@@ -371,7 +394,7 @@ def test_a_fleet_behind_haproxy_survives_losing_a_node(
         )
         status = json.loads(out.stdout)["status"]
         statuses[status] += 1
-        if r.ended_at is None:
+        if r.end_reason == LOST:
             assert status == "truncated", (r, out.stdout)
     assert statuses["tampered"] == 0
-    assert statuses["truncated"] == len(open_rows) >= 1
+    assert statuses["truncated"] == len(lost_rows) >= 1

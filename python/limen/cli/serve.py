@@ -39,6 +39,7 @@ from limen.gateway.server import (
     SshGateway,
 )
 from limen.gateway.services import Services
+from limen.gateway.sweeper import Sweeper, node_name
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
 from limen.recording import recorder_factory
@@ -104,7 +105,13 @@ async def serve(
         raise UsageError(str(exc)) from None
     # Signed (and, with [gateway] recording_recipient, encrypted) session logs,
     # indexed in the state store for `limen sessions --config`.
-    recorder = recorder_factory(config, store)
+    node = node_name()
+    recorder = recorder_factory(config, store, node=node)
+    gw = config.gateway
+    # Heartbeats into the store; lost nodes' open sessions swept (node_lost).
+    sweeper = Sweeper(
+        store, node, heartbeat=gw.heartbeat.seconds, timeout=gw.node_timeout.seconds, log=log
+    )
 
     async with trio.open_nursery() as nursery:
         discovery: str | None = None
@@ -114,7 +121,7 @@ async def serve(
             discovery = await nursery.start(dev.serve, listen_dev.host, listen_dev.port)
             log("dev_idp", discovery=discovery)
         auth = Authenticator.from_config(config, dev_discovery_url=discovery)
-        hub = ApprovalHub(store, log=log)
+        hub = ApprovalHub(store, log=log, node=node)
         await nursery.start(hub.run)
         # One Services for every listener: one connection count per
         # identity across protocols, one masker cache, one approvals hub.
@@ -143,6 +150,7 @@ async def serve(
         # Revocations written on any node reach this one's sessions.
         revoker = Revoker(store, [listener for listener, _ in serving], log=log)
         await nursery.start(revoker.run)
+        await nursery.start(sweeper.run)
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
         admin_port = bound_port(admin_listeners)
@@ -200,6 +208,8 @@ async def serve(
             # Keep the signal handlers installed until the drained listeners
             # cancel this nursery.
             await trio.sleep_forever()
+    # Every listener drained: this node's sessions have ended.
+    await sweeper.stopped()
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from limen.store.nodes import NodeStore
 from limen.store.records import (
     APPROVAL_COLUMNS,
     GRANT_COLUMNS,
@@ -20,12 +21,11 @@ from limen.store.records import (
     row_to_approval,
     row_to_grant,
 )
-from limen.store.revocations import RevocationStore
 
 __all__ = ["Store"]
 
 
-class Store(RevocationStore):
+class Store(NodeStore):
     """What the gateway keeps outside a single process (see the package docs)."""
 
     # -- approvals ---------------------------------------------------------------

@@ -38,6 +38,11 @@ class GatewayConfig(Strict, frozen=True):
     hold_timeout: Duration = Duration(15 * 60)
     """Default for rules that do not set ``hold_timeout``."""
     drain_timeout: Duration = Duration(30)
+    heartbeat: Duration = Duration(2)
+    """How often this node says it is alive in the state store."""
+    node_timeout: Duration = Duration(15)
+    """A node not heard from for this long is lost: any other node marks its
+    open sessions ended ``node_lost`` in the session index."""
     relay: Literal["native", "trio"] = "native"
     """Who moves a PostgreSQL session's bytes after the handshake: ``native``
     (a native pump thread per session; sessions with client or upstream TLS
