@@ -28,6 +28,7 @@ from limen.approvals import ApprovalHub
 from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.config import Address, Config
+from limen.gateway.fleetlimits import FleetSlots
 from limen.gateway.reload import Reloader
 from limen.gateway.revocations import Revoker
 from limen.gateway.server import (
@@ -43,7 +44,7 @@ from limen.gateway.sweeper import Sweeper, node_name
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
 from limen.recording import recorder_factory
-from limen.store import StoreError, open_store
+from limen.store import PostgresStore, StoreError, open_store
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,13 @@ async def serve(
         # One Services for every listener: one connection count per
         # identity across protocols, one masker cache, one approvals hub.
         services = Services(config, auth, recorder_factory=recorder, log=log, approvals=hub)
+        if isinstance(store, PostgresStore):  # a fleet: limits count every node's sessions
+            services.fleet_slots = FleetSlots(
+                store,
+                node,
+                identity_limit=lambda: services.config.gateway.max_connections_per_identity,
+                log=log,
+            )
         pg = PgGateway(config, auth, services=services)
         serving: list[tuple[Listener, Address]] = []
         if ls.postgres is not None:

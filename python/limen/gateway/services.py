@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import trio
 
@@ -34,6 +34,9 @@ from limen.metrics import GatewayMetrics, default_metrics
 from limen.policy import Policy
 from limen.recording import RecorderFactory, configured_recorder_factory
 from limen.store import Revocation
+
+if TYPE_CHECKING:
+    from limen.gateway.fleetlimits import FleetSlots
 
 __all__ = [
     "JsonLog",
@@ -149,6 +152,9 @@ class Services:
         """The revocations in force (kept current by the gateway's
         :class:`~limen.gateway.revocations.Revoker`)."""
         self._maskers: dict[tuple[str, ...], _native.Masker | None] = {}
+        self.fleet_slots: FleetSlots | None = None
+        """Fleet-wide connection counts (a PostgreSQL state store), set by
+        ``limen serve``; None: this node's counts only."""
         self.generation = 0
         """How many configs :meth:`reload` installed since the start."""
 

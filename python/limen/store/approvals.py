@@ -10,7 +10,6 @@ from typing import Any
 
 import msgspec
 
-from limen.store.nodes import NodeStore
 from limen.store.records import (
     APPROVAL_COLUMNS,
     GRANT_COLUMNS,
@@ -21,11 +20,12 @@ from limen.store.records import (
     row_to_approval,
     row_to_grant,
 )
+from limen.store.slots import SlotStore
 
 __all__ = ["Store"]
 
 
-class Store(NodeStore):
+class Store(SlotStore):
     """What the gateway keeps outside a single process (see the package docs)."""
 
     # -- approvals ---------------------------------------------------------------

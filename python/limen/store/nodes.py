@@ -78,5 +78,8 @@ class NodeStore(RevocationStore):
                     ),
                     (now, LOST, node),
                 )
-                lost.append(LostNode(node, seen, max(cur.rowcount, 0)))
+                ended = max(cur.rowcount, 0)
+                # Its sessions no longer count against fleet-wide limits.
+                cur.execute(self._q("DELETE FROM limen_slots WHERE node = ?"), (node,))
+                lost.append(LostNode(node, seen, ended))
         return lost

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS limen_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -75,6 +75,16 @@ SCHEMA = [
         started_at DOUBLE PRECISION NOT NULL,
         seen_at DOUBLE PRECISION NOT NULL
     )""",
+    # Schema 5: fleet-wide connection limits (limen.store.slots).
+    """CREATE TABLE IF NOT EXISTS limen_slots (
+        session_id TEXT PRIMARY KEY,
+        node TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        acquired_at DOUBLE PRECISION NOT NULL
+    )""",
+    """CREATE INDEX IF NOT EXISTS limen_slots_identity ON limen_slots (identity)""",
+    """CREATE INDEX IF NOT EXISTS limen_slots_resource ON limen_slots (resource)""",
     """CREATE TABLE IF NOT EXISTS limen_grants (
         approval_id TEXT PRIMARY KEY,
         subject TEXT NOT NULL,
