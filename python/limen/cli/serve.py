@@ -107,7 +107,7 @@ async def serve(
     # Signed (and, with [gateway] recording_recipient, encrypted) session logs,
     # indexed in the state store for `limen sessions --config`.
     node = node_name()
-    recorder = recorder_factory(config, store, node=node)
+    recorder = recorder_factory(config, store, node=node, log=log)
     gw = config.gateway
     # Heartbeats into the store; lost nodes' open sessions swept (node_lost).
     sweeper = Sweeper(

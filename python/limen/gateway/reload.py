@@ -14,7 +14,7 @@ masker are the ones it started with (the native relay holds them); its
 next session gets the new ones.
 
 Some settings are bound when the process starts: the listeners and their
-TLS files, the admin address, the state store, the recordings directory
+TLS files, the admin address, the state store, the recordings directories
 and keys, and the identity providers. A reload that changes one of them
 still installs the rest, and logs ``reload_needs_restart`` naming them.
 """
@@ -39,6 +39,7 @@ RESTART_SETTINGS: tuple[str, ...] = (
     "gateway.state_dir",
     "gateway.admin",
     "gateway.recordings",
+    "gateway.recordings_copy",
     "gateway.recording_key",
     "gateway.recording_recipient",
     "base_dir",

@@ -22,6 +22,9 @@ class GatewayConfig(Strict, frozen=True):
     """Folder for local state (dev IdP keys, the recording key). Default: the
     SQLite database's folder, or ``.limen`` beside the config file."""
     recordings: str = ".limen/recordings"
+    recordings_copy: str | None = None
+    """A shared directory every closed log is copied to (same ``DAY/ID``
+    layout), so recordings outlive the node that wrote them."""
     admin: Address = msgspec.field(default_factory=lambda: Address("127.0.0.1", 8899))
     recording_key: str | None = None
     """Ed25519 key that signs each closed session log. Default
