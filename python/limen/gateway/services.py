@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any, Protocol
 
 import trio
 
@@ -35,10 +35,8 @@ from limen.policy import Policy
 from limen.recording import RecorderFactory, configured_recorder_factory
 from limen.store import Revocation
 
-if TYPE_CHECKING:
-    from limen.gateway.fleetlimits import FleetSlots
-
 __all__ = [
+    "FleetCounts",
     "JsonLog",
     "Log",
     "Refused",
@@ -107,6 +105,16 @@ class Refused:
     message: str
 
 
+class FleetCounts(Protocol):
+    """Connection counts across a fleet (:class:`limen.gateway.fleetlimits.FleetSlots`)."""
+
+    async def acquire(
+        self, session_id: str, identity: Identity, resource: Resource
+    ) -> Refused | None: ...
+
+    async def release(self, session_id: str) -> None: ...
+
+
 class Services:
     """The gateway's shared parts, as every session sees them."""
 
@@ -152,7 +160,7 @@ class Services:
         """The revocations in force (kept current by the gateway's
         :class:`~limen.gateway.revocations.Revoker`)."""
         self._maskers: dict[tuple[str, ...], _native.Masker | None] = {}
-        self.fleet_slots: FleetSlots | None = None
+        self.fleet_slots: FleetCounts | None = None
         """Fleet-wide connection counts (a PostgreSQL state store), set by
         ``limen serve``; None: this node's counts only."""
         self.generation = 0
