@@ -59,6 +59,25 @@ async def get(gw: HttpGw, path: str, token: str | None, **kw: Any) -> httpx.Resp
     return await trio.to_thread.run_sync(call)
 
 
+async def test_secret_query_parameters_and_headers_are_redacted_in_the_recording(
+    gw: HttpGw,
+) -> None:
+    query = "/r/api/echo?page=2&api_key=qk-91f2&Access%5FToken=qt-77ab&sig=sg-3c4d"
+    resp = await get(
+        gw, query, gw.token(), headers={"x-api-key": "hk-5e6f", "private-token": "hk-8a9b"}
+    )
+    assert resp.status_code == 200
+    everything = b"".join(p for _k, p in recorded(gw))
+    for secret in (b"qk-91f2", b"qt-77ab", b"sg-3c4d", b"hk-5e6f", b"hk-8a9b"):
+        assert secret not in everything, secret
+    c2u = [p for k, p in recorded(gw) if k == C2U]
+    assert c2u[0].startswith(
+        b"GET /r/api/echo?page=2&api_key=[redacted]&Access%5FToken=[redacted]&sig=[redacted]"
+        b" HTTP/1.1\r\n"
+    )
+    assert b"x-api-key: [redacted]" in c2u[0]
+
+
 async def curl(*args: str, stdin: bytes | None = None) -> tuple[int, str, bytes]:
     """curl -sS -i: the status, the response head, the body."""
     proc = await trio.run_process(
@@ -121,6 +140,10 @@ async def test_a_header_credential_replaces_what_the_bot_sends(gw: HttpGw) -> No
     )
     assert status == 200
     assert body == b"key accepted\n"
+    # what the bot sent in the credential's header is not recorded in clear
+    (head,) = [p for k, p in recorded(gw) if k == C2U and p.startswith(b"GET ")]
+    assert b"x-api-key: [redacted]" in head
+    assert b"mine" not in head
 
 
 async def test_a_host_name_names_the_resource(gw: HttpGw, app: App) -> None:
@@ -526,6 +549,7 @@ async def test_the_recording_holds_the_exchange_without_the_token(gw: HttpGw) ->
     token = gw.token()
     resp = await get(gw, "/r/api/echo?x=1", token, headers={"cookie": "c=jar"})
     assert resp.status_code == 200
+    assert resp.reason_phrase == "OK"  # the upstream's reason phrase, passed on
     (rec,) = gw.recorders
     records = rec.records
     everything = b"".join(p for _k, p in records)
@@ -538,7 +562,7 @@ async def test_the_recording_holds_the_exchange_without_the_token(gw: HttpGw) ->
     assert c2u[0].startswith(b"GET /r/api/echo?x=1 HTTP/1.1\r\n")
     assert b"authorization: [redacted]" in c2u[0]
     u2c = [p for k, p in records if k == U2C]
-    assert u2c[0].startswith(b"HTTP/1.1 200\r\n")
+    assert u2c[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"set-cookie: [redacted]" in u2c[0]
     assert b'"user": "alice"' in u2c[1]
     events = [json.loads(p) for k, p in records if k == EVENT]

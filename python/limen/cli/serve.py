@@ -144,8 +144,10 @@ async def serve(
             serving.append((my, ls.mysql))
         if ls.http is not None:
             serving.append((HttpGateway(services), ls.http))
+        ssh: SshGateway | None = None
         if ls.ssh is not None:
-            serving.append((SshGateway(services), ls.ssh))
+            ssh = SshGateway(services)
+            serving.append((ssh, ls.ssh))
         # HTTPS with the listeners' certificate when one is configured.
         admin = AdminAPI(
             hub,
@@ -154,6 +156,8 @@ async def serve(
             ssl_context=pg.ssl_context,
             metrics=pg.services.metrics,
             draining=lambda: any(listener.draining for listener, _ in serving),
+            ssh_ca=ssh.ca if ssh is not None else None,
+            max_cert_lifetime=config.identity.max_token_lifetime.seconds,
         )
         # Revocations written on any node reach this one's sessions.
         revoker = Revoker(store, [listener for listener, _ in serving], log=log)
