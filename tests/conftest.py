@@ -29,6 +29,7 @@ RELAY_MODULES = {
     "test_gateway_pg_twins",
     "test_gateway_pg_columns",
     "test_gateway_pg_recording",
+    "test_reload",
 }
 
 #: Fixtures that create or reach a database on the local PostgreSQL.

@@ -8,7 +8,8 @@ http``), whichever the config names, the admin API
 hub, and, when the config enables it, the dev IdP on ``[identity.dev] listen`` (tokens from
 ``limen token`` are verified against it). JSON log lines go to stderr;
 SIGTERM (or SIGINT) stops accepting, lets open sessions finish for up to
-``[gateway] drain_timeout``, ends the rest, and exits 0.
+``[gateway] drain_timeout``, ends the rest, and exits 0. SIGHUP reloads the
+config file (:mod:`limen.gateway.reload`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import signal
 import sys
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -26,6 +28,8 @@ from limen.approvals import ApprovalHub
 from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.config import Address, Config
+from limen.gateway.fleetlimits import FleetSlots
+from limen.gateway.reload import Reloader
 from limen.gateway.revocations import Revoker
 from limen.gateway.server import (
     HttpGateway,
@@ -36,10 +40,11 @@ from limen.gateway.server import (
     SshGateway,
 )
 from limen.gateway.services import Services
+from limen.gateway.sweeper import Sweeper, node_name
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
 from limen.recording import recorder_factory
-from limen.store import StoreError, open_store
+from limen.store import PostgresStore, StoreError, open_store
 
 
 @dataclass(frozen=True)
@@ -73,7 +78,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "resource, the HTTP listener of [listeners] http, the admin API (approvals) on "
             "[gateway] admin, and the dev IdP when [identity.dev] enabled = true. JSON log "
             "lines on stderr; SIGTERM drains open sessions (up to [gateway] drain_timeout), "
-            "then exits 0."
+            "then exits 0; SIGHUP reloads the config file (rules and masks; a config that "
+            "does not validate is refused and the running one stays)."
         ),
     )
     add_config_argument(parser)
@@ -84,11 +90,13 @@ async def serve(
     config: Config,
     log: JsonLog,
     *,
+    config_path: str | None = None,
     task_status: trio.TaskStatus[Serving] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the dev IdP (when enabled) and the listeners until SIGTERM/SIGINT
     or :meth:`Listener.drain`; ``nursery.start(serve, ...)`` returns a
-    :class:`Serving` once the listeners are bound."""
+    :class:`Serving` once the listeners are bound. With ``config_path``,
+    SIGHUP reloads that file (:mod:`limen.gateway.reload`)."""
     ls = config.listeners
     if ls.postgres is None and ls.mysql is None and ls.http is None and ls.ssh is None:
         raise UsageError("the config has no [listeners] postgres, mysql, http or ssh address")
@@ -98,7 +106,13 @@ async def serve(
         raise UsageError(str(exc)) from None
     # Signed (and, with [gateway] recording_recipient, encrypted) session logs,
     # indexed in the state store for `limen sessions --config`.
-    recorder = recorder_factory(config, store)
+    node = node_name()
+    recorder = recorder_factory(config, store, node=node, log=log)
+    gw = config.gateway
+    # Heartbeats into the store; lost nodes' open sessions swept (node_lost).
+    sweeper = Sweeper(
+        store, node, heartbeat=gw.heartbeat.seconds, timeout=gw.node_timeout.seconds, log=log
+    )
 
     async with trio.open_nursery() as nursery:
         discovery: str | None = None
@@ -108,11 +122,18 @@ async def serve(
             discovery = await nursery.start(dev.serve, listen_dev.host, listen_dev.port)
             log("dev_idp", discovery=discovery)
         auth = Authenticator.from_config(config, dev_discovery_url=discovery)
-        hub = ApprovalHub(store, log=log)
+        hub = ApprovalHub(store, log=log, node=node)
         await nursery.start(hub.run)
         # One Services for every listener: one connection count per
         # identity across protocols, one masker cache, one approvals hub.
         services = Services(config, auth, recorder_factory=recorder, log=log, approvals=hub)
+        if isinstance(store, PostgresStore):  # a fleet: limits count every node's sessions
+            services.fleet_slots = FleetSlots(
+                store,
+                node,
+                identity_limit=lambda: services.config.gateway.max_connections_per_identity,
+                log=log,
+            )
         pg = PgGateway(config, auth, services=services)
         serving: list[tuple[Listener, Address]] = []
         if ls.postgres is not None:
@@ -141,16 +162,26 @@ async def serve(
         # Revocations written on any node reach this one's sessions.
         revoker = Revoker(store, [listener for listener, _ in serving], log=log)
         await nursery.start(revoker.run)
+        await nursery.start(sweeper.run)
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
         admin_port = bound_port(admin_listeners)
         scheme = "http" if admin.ssl_context is None else "https"
         log("admin_api", url=f"{scheme}://{admin_at.host}:{admin_port}/v1/approvals")
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        reloader = (
+            None
+            if config_path is None
+            else Reloader(config_path, services, [listener for listener, _ in serving], log=log)
+        )
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
 
             async def on_signal() -> None:
                 async for signum in signals:
                     log("signal", signal=signal.Signals(signum).name)
+                    if signum == signal.SIGHUP:
+                        if reloader is not None:
+                            reloader.reload()
+                        continue
                     async with trio.open_nursery() as draining:
                         for listener, _ in serving:
                             draining.start_soon(listener.drain)
@@ -189,6 +220,8 @@ async def serve(
             # Keep the signal handlers installed until the drained listeners
             # cancel this nursery.
             await trio.sleep_forever()
+    # Every listener drained: this node's sessions have ended.
+    await sweeper.stopped()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -197,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
     Path(config.path(config.gateway.recordings)).mkdir(parents=True, exist_ok=True)
     failed: list[str] = []
     try:
-        trio.run(serve, config, log)
+        trio.run(partial(serve, config, log, config_path=args.config))
     except* OSError as group:
         failed.extend(str(exc) for exc in group.exceptions)
     if failed:

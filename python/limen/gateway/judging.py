@@ -149,6 +149,7 @@ class Judge:
         recorded = record_statement(self.recorder, self.input_masker, sql_bytes)
         self.last_masked = recorded
         columns = self.columns
+        generation = self.policy.generation
         try:
             sql = sql_bytes.decode("utf-8")
             decision = self.policy.decide_parse(name, sql) if extended else self.policy.decide(sql)
@@ -178,8 +179,11 @@ class Judge:
         if decision.action == "allow":  # allows are in the recording; the log keeps refusals
             # A statement masked for the record is judged each time (a hit
             # would be recorded as sent); a secret position bars its shape.
+            # A reload during the decision (another thread: the pump's)
+            # leaves an old rule's allow uncached.
             cache = (
-                reusable(decision)
+                generation == self.policy.generation
+                and reusable(decision)
                 and not (recorded is not None and recorded.masked)
                 and (columns is None or columns.cacheable)
             )

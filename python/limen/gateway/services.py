@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import trio
 
@@ -36,6 +36,7 @@ from limen.recording import RecorderFactory, configured_recorder_factory
 from limen.store import Revocation
 
 __all__ = [
+    "FleetCounts",
     "JsonLog",
     "Log",
     "Refused",
@@ -104,6 +105,16 @@ class Refused:
     message: str
 
 
+class FleetCounts(Protocol):
+    """Connection counts across a fleet (:class:`limen.gateway.fleetlimits.FleetSlots`)."""
+
+    async def acquire(
+        self, session_id: str, identity: Identity, resource: Resource
+    ) -> Refused | None: ...
+
+    async def release(self, session_id: str) -> None: ...
+
+
 class Services:
     """The gateway's shared parts, as every session sees them."""
 
@@ -149,6 +160,23 @@ class Services:
         """The revocations in force (kept current by the gateway's
         :class:`~limen.gateway.revocations.Revoker`)."""
         self._maskers: dict[tuple[str, ...], _native.Masker | None] = {}
+        self.fleet_slots: FleetCounts | None = None
+        """Fleet-wide connection counts (a PostgreSQL state store), set by
+        ``limen serve``; None: this node's counts only."""
+        self.generation = 0
+        """How many configs :meth:`reload` installed since the start."""
+
+    def reload(self, config: Config) -> None:
+        """Installs a reloaded (already validated) config for what follows:
+        new sessions, and the next statements of live ones once their
+        driver rebinds them (:mod:`limen.gateway.reload`). The
+        authenticator, TLS context and connection counts stay."""
+        policy = Policy(config)
+        self.config = config
+        self.policy = policy
+        self.input_maskers = InputMaskers(config, policy)
+        self._maskers = {}
+        self.generation += 1
 
     def _timed(self, opener: UpstreamOpener) -> UpstreamOpener:
         metrics = self.metrics

@@ -99,8 +99,27 @@ class Session(abc.ABC):
         hits); the judge counts the rest."""
         self.last_activity = trio.current_time()
         self.scope = trio.CancelScope()
+        self.cache_clearers: list[Callable[[], None]] = []
+        """The relay's native decision caches, emptied by :meth:`rebind`."""
         self._end: SessionEnd | None = None
         self._slot: Slot | None = None
+        self._fleet_slot = False
+
+    def rebind(self) -> bool:
+        """Judges this session's next statements by the services' current
+        rules (after a ``SIGHUP`` reload): its session policies take them,
+        every cached decision is forgotten. False when nothing changed."""
+        rules = self.services.policy
+        policies = [self.policy, self.judge.policy if self.judge is not None else None]
+        changed = False
+        for policy in {id(p): p for p in policies if p is not None}.values():
+            if policy.policy is not rules:
+                policy.rebind(rules)
+                changed = True
+        if changed:
+            for clear in self.cache_clearers:
+                clear()
+        return changed
 
     # -- what a driver provides -------------------------------------------------
 
@@ -235,6 +254,16 @@ class Session(abc.ABC):
             self.services.metrics.connections_refused.inc(protocol=self.protocol, limit=slot.limit)
             raise SessionEnd("53300", slot.message)
         self._slot = slot
+        fleet = self.services.fleet_slots
+        if fleet is not None:  # the fleet's counts (limen.gateway.fleetlimits)
+            refused = await fleet.acquire(self.session_id, identity, admission.resource)
+            if refused is not None:
+                self.services.release(slot)
+                self._slot = None
+                metrics = self.services.metrics
+                metrics.connections_refused.inc(protocol=self.protocol, limit=refused.limit)
+                raise SessionEnd("53300", refused.message)
+            self._fleet_slot = True
         labels = {"protocol": self.protocol, "resource": admission.resource.name}
         self.services.metrics.sessions.inc(**labels)
         self.services.metrics.sessions_active.add(1, **labels)
@@ -346,6 +375,9 @@ class Session(abc.ABC):
                     -1, protocol=self.protocol, resource=self._slot.resource
                 )
                 self._slot = None
+            if self._fleet_slot and self.services.fleet_slots is not None:
+                self._fleet_slot = False
+                await self.services.fleet_slots.release(self.session_id)
             metrics.session_ends.inc(protocol=self.protocol, reason=reason)
             await self.close_upstream()
             await trio.aclose_forcefully(self.client)

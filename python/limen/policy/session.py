@@ -38,8 +38,9 @@ class SessionPolicy:
     its template cache (the same statement with other literals) gets the
     same classification object, hence the same decision; holds never are.
     The session is one identity on one resource under the rules fixed when
-    it started, so nothing else a decision depends on can differ between
-    two lookups (docs/decision-cache.md).
+    it started (or when :meth:`rebind` gave it a reloaded config's rules,
+    which empties the caches), so nothing else a decision depends on can
+    differ between two lookups (docs/decision-cache.md).
 
     A name that is prepared again keeps the *union* of the classes of every
     statement it was given: limen cannot tell whether the upstream accepted
@@ -70,6 +71,18 @@ class SessionPolicy:
         # id(classification) -> (the classification, kept alive, its decision)
         self._by_classification: OrderedDict[int, tuple[Classification, Decision]] = OrderedDict()
         self._decision_cache = decision_cache
+        self.generation = 0
+        """How many times :meth:`rebind` gave this session new rules."""
+
+    def rebind(self, policy: Policy) -> None:
+        """The rules of a reloaded config (``SIGHUP``, :mod:`limen.gateway.reload`)
+        for this session's next statements: its prepared statements are
+        kept (they exist upstream), every cached decision is forgotten."""
+        self.policy = policy
+        self.rules = policy.rules_for(self.identity, self.resource)
+        self.mask = policy.mask_for(self.identity, self.resource)
+        self.generation += 1
+        self.clear_cache()
 
     def classify_text(self, sql: str) -> Classification:
         """The classifier of this session's protocol: PostgreSQL's here;

@@ -24,6 +24,7 @@ from limen.config import Config
 from limen.recording.keys import load_or_create_recording_key
 from limen.recording.log import Kind, SessionWriter
 from limen.recording.recorder import SessionInfo
+from limen.recording.shipping import start_copy
 from limen.store import SessionRecord, Store, open_store
 
 __all__ = ["IndexedRecorder", "configured_recorder_factory", "recorder_factory"]
@@ -44,7 +45,13 @@ class IndexedRecorder:
         recipient: bytes | None,
         node: str,
         groups: list[str] | None = None,
+        copy_to: Path | None = None,
+        log: Callable[..., None] | None = None,
     ) -> None:
+        self._root = directory
+        self._copy_to = copy_to
+        """``[gateway] recordings_copy``: where the closed log is copied."""
+        self._log = log
         day = dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%d")
         self.path = directory / day / f"{info.session_id}.limenlog"
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +100,8 @@ class IndexedRecorder:
         self._closed = True
         try:
             self._writer.close()
+            if self._copy_to is not None:
+                start_copy(self.path, self._root, self._copy_to, self._log)
         finally:
             self._store.session_ended(
                 self._id, ended_at=time.time(), statements=self.statements, reason=reason
@@ -100,7 +109,11 @@ class IndexedRecorder:
 
 
 def recorder_factory(
-    config: Config, store: Store, *, node: str | None = None
+    config: Config,
+    store: Store,
+    *,
+    node: str | None = None,
+    log: Callable[..., None] | None = None,
 ) -> Callable[[SessionInfo], IndexedRecorder]:
     """A factory the gateway calls once per session: logs under ``[gateway]
     recordings``, indexed in ``store``. Loads (or creates) the recording key
@@ -109,10 +122,19 @@ def recorder_factory(
     recipient = config.recording_recipient_key()
     directory = config.path(config.gateway.recordings)
     name = node or f"{socket.gethostname()}:{os.getpid()}"
+    shared = config.gateway.recordings_copy
+    copy_to = None if shared is None else config.path(shared)
 
     def make(info: SessionInfo) -> IndexedRecorder:
         return IndexedRecorder(
-            info, directory=directory, store=store, signing_key=key, recipient=recipient, node=name
+            info,
+            directory=directory,
+            store=store,
+            signing_key=key,
+            recipient=recipient,
+            node=name,
+            copy_to=copy_to,
+            log=log,
         )
 
     return make

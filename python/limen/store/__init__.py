@@ -15,6 +15,7 @@ and every party reads the same final status.
 
 from limen.store.approvals import Store
 from limen.store.engines import PostgresStore, SQLiteStore, open_store
+from limen.store.nodes import LOST, LostNode
 from limen.store.records import (
     APPROVAL_STATUSES,
     REVOCATION_KINDS,
@@ -30,11 +31,13 @@ from limen.store.records import (
 
 __all__ = [
     "APPROVAL_STATUSES",
+    "LOST",
     "REVOCATION_KINDS",
     "SCHEMA_VERSION",
     "ApprovalError",
     "ApprovalRequest",
     "Grant",
+    "LostNode",
     "PostgresStore",
     "Revocation",
     "SQLiteStore",

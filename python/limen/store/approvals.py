@@ -20,12 +20,12 @@ from limen.store.records import (
     row_to_approval,
     row_to_grant,
 )
-from limen.store.revocations import RevocationStore
+from limen.store.slots import SlotStore
 
 __all__ = ["Store"]
 
 
-class Store(RevocationStore):
+class Store(SlotStore):
     """What the gateway keeps outside a single process (see the package docs)."""
 
     # -- approvals ---------------------------------------------------------------

@@ -59,6 +59,9 @@ class PostgresStore(Store):
     def _schema_lock(self, cur: Any) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(7315006001)")
 
+    def _slot_lock(self, cur: Any) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(7315006002)")
+
     def __init__(self, url: str) -> None:
         import psycopg
 

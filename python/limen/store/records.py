@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 5
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS limen_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -69,6 +69,22 @@ SCHEMA = [
         expires_at DOUBLE PRECISION
     )""",
     """CREATE INDEX IF NOT EXISTS limen_revocations_expiry ON limen_revocations (expires_at)""",
+    # Schema 4: the fleet's heartbeats (limen.store.nodes).
+    """CREATE TABLE IF NOT EXISTS limen_nodes (
+        node TEXT PRIMARY KEY,
+        started_at DOUBLE PRECISION NOT NULL,
+        seen_at DOUBLE PRECISION NOT NULL
+    )""",
+    # Schema 5: fleet-wide connection limits (limen.store.slots).
+    """CREATE TABLE IF NOT EXISTS limen_slots (
+        session_id TEXT PRIMARY KEY,
+        node TEXT NOT NULL,
+        identity TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        acquired_at DOUBLE PRECISION NOT NULL
+    )""",
+    """CREATE INDEX IF NOT EXISTS limen_slots_identity ON limen_slots (identity)""",
+    """CREATE INDEX IF NOT EXISTS limen_slots_resource ON limen_slots (resource)""",
     """CREATE TABLE IF NOT EXISTS limen_grants (
         approval_id TEXT PRIMARY KEY,
         subject TEXT NOT NULL,

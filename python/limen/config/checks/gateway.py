@@ -37,9 +37,18 @@ def check_gateway(config: Config, err: Report) -> None:
         err("$.gateway.max_connections_per_identity", "is larger than max_connections")
     if gw.max_message_size < 1024:
         err("$.gateway.max_message_size", "must be at least 1KiB")
-    for name in ("handshake_timeout", "connect_timeout", "idle_timeout", "hold_timeout"):
+    for name in (
+        "handshake_timeout",
+        "connect_timeout",
+        "idle_timeout",
+        "hold_timeout",
+        "heartbeat",
+    ):
         if getattr(gw, name).seconds <= 0:
             err(f"$.gateway.{name}", "must be longer than zero")
+    if gw.node_timeout.seconds < 3 * gw.heartbeat.seconds:
+        # A live node that misses a beat or two must not be swept.
+        err("$.gateway.node_timeout", "must be at least 3 heartbeats")
 
 
 def check_listeners(config: Config, err: Report) -> None:

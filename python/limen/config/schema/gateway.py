@@ -22,6 +22,9 @@ class GatewayConfig(Strict, frozen=True):
     """Folder for local state (dev IdP keys, the recording key). Default: the
     SQLite database's folder, or ``.limen`` beside the config file."""
     recordings: str = ".limen/recordings"
+    recordings_copy: str | None = None
+    """A shared directory every closed log is copied to (same ``DAY/ID``
+    layout), so recordings outlive the node that wrote them."""
     admin: Address = msgspec.field(default_factory=lambda: Address("127.0.0.1", 8899))
     recording_key: str | None = None
     """Ed25519 key that signs each closed session log. Default
@@ -41,6 +44,11 @@ class GatewayConfig(Strict, frozen=True):
     hold_timeout: Duration = Duration(15 * 60)
     """Default for rules that do not set ``hold_timeout``."""
     drain_timeout: Duration = Duration(30)
+    heartbeat: Duration = Duration(2)
+    """How often this node says it is alive in the state store."""
+    node_timeout: Duration = Duration(15)
+    """A node not heard from for this long is lost: any other node marks its
+    open sessions ended ``node_lost`` in the session index."""
     relay: Literal["native", "trio"] = "native"
     """Who moves a PostgreSQL session's bytes after the handshake: ``native``
     (a native pump thread per session; sessions with client or upstream TLS

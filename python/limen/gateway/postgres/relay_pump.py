@@ -116,6 +116,7 @@ class PumpRelay:
             write_timeout=session.config.gateway.handshake_timeout.seconds,
         )
         self.fd = self.pump.fileno()
+        session.cache_clearers.append(self.pump.clear_cache)  # a SIGHUP reload empties it
 
     def drain_records(self) -> None:
         for kind, payload, masked in self.pump.take_records():

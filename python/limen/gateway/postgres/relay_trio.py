@@ -69,6 +69,7 @@ class TrioRelay:
             results_masked=results_masked,
             max_paused=int(session.config.gateway.max_message_size),
         )
+        session.cache_clearers.append(self.core.clear_cache)  # a SIGHUP reload empties it
         # The one-writer guard for client sends (the upstream's bytes and a
         # hold's notice).
         self._client_busy = False
