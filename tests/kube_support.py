@@ -1,0 +1,169 @@
+"""Shared setup for the Kubernetes tests: the stand-in API server of
+tests/kube_standin.py under uvicorn (HTTPS with a CA made here, a bearer
+token required), and Debian's kubectl run against a kubeconfig of the
+test's own (never ~/.kube/config)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from http_support import TESTS, Certs, free_port, make_certs, wait_port
+
+#: The cluster credential the stand-in wants (limen holds it; bots never see it).
+CLUSTER_TOKEN = "cluster-admin-token-4d2e91"
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+
+
+@dataclass
+class StandIn:
+    port: int
+    certs: Certs
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def calls(self) -> list[dict[str, Any]]:
+        """The API calls the stand-in received (asked directly)."""
+        data: list[dict[str, Any]] = httpx.get(
+            f"{self.url}/_calls",
+            verify=ssl.create_default_context(cafile=str(self.certs.ca)),
+            timeout=10,
+        ).json()
+        return data
+
+    def reset(self) -> None:
+        httpx.post(
+            f"{self.url}/_reset",
+            verify=ssl.create_default_context(cafile=str(self.certs.ca)),
+            timeout=10,
+        )
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
+    """The stand-in API server over HTTPS on a loopback port."""
+    folder = tmp_path_factory.mktemp("standin")
+    certs = make_certs(folder)
+    port = free_port()
+    env = dict(os.environ, KUBE_STANDIN_TOKEN=CLUSTER_TOKEN)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(TESTS),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--http",
+            "h11",
+            "--ssl-certfile",
+            str(certs.cert),
+            "--ssl-keyfile",
+            str(certs.key),
+            "--log-level",
+            "warning",
+            "kube_standin:app",
+        ],
+        env=env,
+    )
+    try:
+        wait_port(port, proc)
+        yield StandIn(port, certs)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def need_kubectl() -> None:
+    if not Path(KUBECTL).exists():
+        pytest.skip("kubectl is not installed (apt-get install -y kubernetes-client)")
+
+
+@dataclass
+class Kubectl:
+    """kubectl with a kubeconfig of its own."""
+
+    kubeconfig: Path
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        out = self.result(*args, stdin=stdin)
+        if check and out.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {out.stderr}")
+        return out.stdout
+
+    def result(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.kubeconfig.parent),
+            "KUBECONFIG": str(self.kubeconfig),
+        }
+        return subprocess.run(
+            [KUBECTL, "--request-timeout=20s", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "-o", "json"))
+
+
+def direct_kubeconfig(folder: Path, standin: StandIn) -> Path:
+    """A kubeconfig straight to the stand-in with the cluster token."""
+    cfg = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "standin",
+                "cluster": {"server": standin.url, "certificate-authority": str(standin.certs.ca)},
+            }
+        ],
+        "users": [{"name": "admin", "user": {"token": CLUSTER_TOKEN}}],
+        "contexts": [{"name": "standin", "context": {"cluster": "standin", "user": "admin"}}],
+        "current-context": "standin",
+    }
+    path = folder / "direct.kubeconfig"
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def pod(name: str, **spec: Any) -> dict[str, Any]:
+    """A Pod manifest; ``spec`` entries override or add to a plain one."""
+    body: dict[str, Any] = {"containers": [{"name": "app", "image": "nginx"}]}
+    body.update(spec)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": body}
+
+
+def deployment(name: str, **spec: Any) -> dict[str, Any]:
+    """A Deployment manifest whose pod template's spec has ``spec``."""
+    template: dict[str, Any] = {"containers": [{"name": "app", "image": "nginx"}]}
+    template.update(spec)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": template},
+        },
+    }
