@@ -167,3 +167,143 @@ def deployment(name: str, **spec: Any) -> dict[str, Any]:
             "template": {"metadata": {"labels": {"app": name}}, "spec": template},
         },
     }
+
+
+KUBE_CONFIG = """
+[gateway]
+state = "sqlite://state/limen.db"
+recordings = "recordings"
+admin = "127.0.0.1:0"
+
+[listeners]
+kubernetes = "127.0.0.1:0"
+tls_cert = "{gw_cert}"
+tls_key = "{gw_key}"
+
+[identity]
+leeway = "0s"
+
+[identity.dev]
+enabled = true
+
+[[resources]]
+name = "cluster"
+protocol = "kubernetes"
+upstream = "{url}"
+password_env = "LIMEN_TEST_KUBE_TOKEN"
+tls = {{ ca_file = "{ca}" }}
+
+[[rules]]
+name = "ci-dev"
+groups = ["ci"]
+resources = ["cluster"]
+allow_commands = [
+    "get,list,watch,create,update,patch,delete pods,deployments.apps,cronjobs.batch dev",
+    "update,patch pods/ephemeralcontainers dev",
+    "log pods dev",
+]
+deny_commands = ["delete * prod"]
+
+[[rules]]
+name = "careful-staging"
+groups = ["careful"]
+resources = ["cluster"]
+allow_commands = ["* pods staging"]
+hold_commands = ["@baseline pods staging"]
+approvers = ["security"]
+"""
+
+
+def kube_config_text(standin: StandIn, gw_certs: Certs, extra: str = "") -> str:
+    """Resource ``cluster`` (the stand-in; the cluster token from
+    ``LIMEN_TEST_KUBE_TOKEN``), the listener over TLS with ``gw_certs``;
+    rules ``ci-dev`` (group ci: pods, deployments and cronjobs in dev;
+    deletes in prod denied) and ``careful-staging`` (group careful: pods in
+    staging, baseline breaks held)."""
+    text = KUBE_CONFIG.format(
+        url=standin.url, ca=standin.certs.ca, gw_cert=gw_certs.cert, gw_key=gw_certs.key
+    )
+    return text + extra
+
+
+@dataclass
+class KubeGw:
+    config: Any
+    idp: Any
+    port: int
+    recorders: list[Any]
+    ca: Path
+
+    def token(self, subject: str = "bot", groups: tuple[str, ...] = ("ci",)) -> str:
+        token: str = self.idp.mint(subject, groups, 600)
+        return token
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.port}/r/cluster"
+
+    def kubeconfig(self, folder: Path, token: str) -> Path:
+        cfg = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "limen",
+                    "cluster": {"server": self.server, "certificate-authority": str(self.ca)},
+                }
+            ],
+            "users": [{"name": "bot", "user": {"token": token}}],
+            "contexts": [{"name": "limen", "context": {"cluster": "limen", "user": "bot"}}],
+            "current-context": "limen",
+        }
+        path = folder / f"limen-{len(list(folder.glob('limen-*')))}.kubeconfig"
+        path.write_text(json.dumps(cfg))
+        return path
+
+
+async def start_kube_gateway(
+    nursery: Any, config: Any, ca: Path, *, approvals: Any = None
+) -> KubeGw:
+    """The Kubernetes listener in the test's nursery (dev IdP on port 0,
+    memory recorders)."""
+    from limen.gateway import JsonLog, Services
+    from limen.gateway.kube import KubeGateway
+    from limen.identity import Authenticator, DevIdP
+    from limen.recording import MemoryRecorder, SessionInfo
+
+    idp = DevIdP.from_config(config)
+    discovery = await nursery.start(idp.serve, "127.0.0.1", 0)
+    auth = Authenticator.from_config(config, dev_discovery_url=discovery)
+    recorders: list[MemoryRecorder] = []
+
+    def recorder(info: SessionInfo) -> MemoryRecorder:
+        r = MemoryRecorder(info)
+        recorders.append(r)
+        return r
+
+    services = Services(config, auth, recorder_factory=recorder, log=JsonLog(), approvals=approvals)
+    gw = KubeGateway(services)
+    listeners = await nursery.start(gw.serve, "127.0.0.1", 0)
+    return KubeGw(config, idp, listeners[0].socket.getsockname()[1], recorders, ca)
+
+
+async def akubectl(
+    kubeconfig: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """kubectl run from a Trio test (the gateway runs in the same loop)."""
+    import trio
+
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(kubeconfig.parent),
+        "KUBECONFIG": str(kubeconfig),
+    }
+    result: subprocess.CompletedProcess[bytes] = await trio.run_process(
+        [KUBECTL, "--request-timeout=20s", *args],
+        stdin=stdin.encode() if stdin is not None else b"",
+        capture_stdout=True,
+        capture_stderr=True,
+        env=env,
+        check=False,
+    )
+    return result

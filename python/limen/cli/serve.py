@@ -90,8 +90,16 @@ async def serve(
     or :meth:`Listener.drain`; ``nursery.start(serve, ...)`` returns a
     :class:`Serving` once the listeners are bound."""
     ls = config.listeners
-    if ls.postgres is None and ls.mysql is None and ls.http is None and ls.ssh is None:
-        raise UsageError("the config has no [listeners] postgres, mysql, http or ssh address")
+    if (
+        ls.postgres is None
+        and ls.mysql is None
+        and ls.http is None
+        and ls.ssh is None
+        and (ls.kubernetes is None)
+    ):
+        raise UsageError(
+            "the config has no [listeners] postgres, mysql, http, ssh or kubernetes address"
+        )
     try:
         store = open_store(config.gateway.state, Path(config.base_dir))
     except StoreError as exc:
@@ -125,6 +133,12 @@ async def serve(
             serving.append((HttpGateway(services), ls.http))
         if ls.ssh is not None:
             serving.append((SshGateway(services), ls.ssh))
+        if ls.kubernetes is not None:
+            from limen.gateway.kube import (
+                KubeGateway,
+            )  # the Kubernetes listener (docs/kubernetes.md)
+
+            serving.append((KubeGateway(services), ls.kubernetes))
         # HTTPS with the listeners' certificate when one is configured.
         admin = AdminAPI(
             hub,
