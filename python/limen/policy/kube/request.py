@@ -94,11 +94,19 @@ class KubeRequest:
         return self.resource == DISCOVERY_RESOURCE
 
     @property
+    def base(self) -> str:
+        """``resource[.group]``: ``pods``, ``deployments.apps``."""
+        return self.resource if not self.group else f"{self.resource}.{self.group}"
+
+    @property
     def qualified(self) -> str:
         """``resource[.group][/subresource]``, as rules name it: ``pods``,
-        ``deployments.apps``, ``pods/exec``."""
-        base = self.resource if not self.group else f"{self.resource}.{self.group}"
-        return f"{base}/{self.subresource}" if self.subresource else base
+        ``deployments.apps``, ``pods/ephemeralcontainers``; a subresource
+        that is a verb of its own is left out (``exec pods``, ``log pods``,
+        ``proxy nodes``)."""
+        if not self.subresource or self.subresource in _VERB_SUBRESOURCES:
+            return self.base
+        return f"{self.base}/{self.subresource}"
 
     def words(self) -> tuple[str, str, str, str]:
         """What rules match: verb, qualified resource, namespace, name

@@ -9,7 +9,9 @@ words, ``VERB RESOURCE NAMESPACE NAME``, matched against the parsed call
   with commas: ``get,list,watch pods,deployments.apps dev,staging``;
 - missing trailing words match anything: ``get pods`` is ``get pods * *``;
 - RESOURCE is qualified by its group (``deployments.apps``) and a
-  subresource (``pods/exec``, ``pods/log``, ``nodes/proxy``);
+  subresource (``pods/ephemeralcontainers``, ``pods/status``); the
+  subresources that are verbs (exec, attach, portforward, proxy, log) are
+  left out: ``exec pods dev``, ``proxy nodes``;
 - NAMESPACE is ``-`` for cluster-scoped objects and lists across all
   namespaces (``kubectl get pods -A``), so ``dev`` never covers those;
 - a ``*`` (or any glob) never matches the ``@`` pseudo-verbs: a pod that
