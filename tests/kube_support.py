@@ -307,3 +307,46 @@ async def akubectl(
         check=False,
     )
     return result
+
+
+@pytest.fixture(scope="module")
+def standin_mtls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
+    """The stand-in asking for a client certificate signed by its CA (no
+    bearer token): the cluster credential is limen's client certificate."""
+    folder = tmp_path_factory.mktemp("standin-mtls")
+    certs = make_certs(folder)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "KUBE_STANDIN_TOKEN"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--app-dir",
+            str(TESTS),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--http",
+            "h11",
+            "--ssl-certfile",
+            str(certs.cert),
+            "--ssl-keyfile",
+            str(certs.key),
+            "--ssl-ca-certs",
+            str(certs.ca),
+            "--ssl-cert-reqs",
+            "2",
+            "--log-level",
+            "warning",
+            "kube_standin:app",
+        ],
+        env=env,
+    )
+    try:
+        wait_port(port, proc)
+        yield StandIn(port, certs)
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -248,11 +248,30 @@ async def test_a_baseline_break_held_per_rule(
     )
     assert rc == 1
     assert "Forbidden" in err
-    decided = [d for d in events(gw, "decision") if d["commands"]]
-    assert decided[-1]["action"] == "hold"
-    assert decided[-1]["rule"] == "careful-staging"
+    decided = [d for d in events(gw, "decision") if d["commands"] == ["create pods -n staging"]]
+    assert [(d["action"], d["rule"]) for d in decided] == [("hold", "careful-staging")]
     assert not [c for c in standin.calls() if c["method"] == "POST"]
     rc, _out, err = await run(
         kc, "create", "--validate=false", "-n", "staging", "-f", "-", stdin=json.dumps(pod("q"))
     )
     assert rc == 0, err
+
+
+async def test_a_denied_write_gets_no_dry_run(
+    setup: tuple[Any, Path], standin: StandIn, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """A patch the rules deny is refused before any dry run: limen's
+    credential never answers a refused bot whether the object exists."""
+    config, ca = setup
+    gw = await start_kube_gateway(nursery, config, ca)
+    headers = {
+        "Authorization": f"Bearer {gw.token()}",
+        "Content-Type": "application/strategic-merge-patch+json",
+    }
+    verify = ssl.create_default_context(cafile=str(ca))
+    async with httpx.AsyncClient(verify=verify) as client:
+        url = f"{gw.server}/api/v1/namespaces/prod/pods/ghost"
+        r = await client.patch(url, content=b'{"spec":{"hostPID":true}}', headers=headers)
+    assert r.status_code == 403
+    assert "no rule allows patch pods ghost -n prod" in r.json()["message"]
+    assert not [c for c in standin.calls() if c["method"] == "PATCH"]

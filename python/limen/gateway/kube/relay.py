@@ -8,7 +8,8 @@ judging of a Kubernetes call in place of HTTP routes:
    normalised path: verb, group, version, resource, subresource,
    namespace, name; a path that is not an API call is denied;
 2. a write that makes pods (create, update or patch of a Pod, a workload
-   with a pod template, ``pods/ephemeralcontainers``) has its body read
+   with a pod template, ``pods/ephemeralcontainers``) and that the rules
+   do not deny as a call (no dry run for a refused bot) has its body read
    (up to ``[gateway] max_message_size``) and the pods it would make
    checked against the Pod Security Standards
    (:mod:`limen.policy.kube.podsec`): a JSON create or update is judged as
@@ -64,6 +65,22 @@ def pod_write(call: KubeRequest) -> str | None:
     if call.subresource == "" or (base == "pods" and call.subresource == "ephemeralcontainers"):
         return base
     return None
+
+
+def _call_event(call: KubeRequest, found: list[str]) -> dict[str, object]:
+    """The ``kube_request`` event of ``call`` (``found``: its violations)."""
+    return {
+        "event": "kube_request",
+        "command": call.command(),
+        "verb": call.verb,
+        "group": call.group,
+        "version": call.version,
+        "resource": call.resource,
+        "subresource": call.subresource,
+        "namespace": call.namespace,
+        "name": call.name,
+        "violations": found,
+    }
 
 
 class _Answered(Exception):
@@ -134,31 +151,25 @@ class KubeRelay(HttpRelay):
             s.judge.judge_decided(lambda: denied, protocol="kubernetes")
             return await self.reply(req, denial(denied), close=False)
         found: list[str] = []
+        policy = s.services.policy
+        identity, name = self.identity, self.resource.name
+        profile = "restricted" if self.restricted else "baseline"
+        writes = pod_write(call)
+        if writes is not None:
+            # The call itself first: a write the rules deny gets no dry run
+            # (with limen's credential, its answer would tell a refused bot
+            # whether the object exists).
+            first = decide_kube(policy, identity, name, call)
+            if first.action == "deny":
+                writes = None
         try:
-            writes = pod_write(call)
             if writes is not None:
                 body = await self.read_body(req)
                 obj = await self.judged_object(req, routed, call, body)
                 found = violations(writes, obj, restricted=self.restricted)
         except _Answered as answered:
             return answered.keep
-        profile = "restricted" if self.restricted else "baseline"
-        self.session.event(
-            {
-                "event": "kube_request",
-                "command": call.command(),
-                "verb": call.verb,
-                "group": call.group,
-                "version": call.version,
-                "resource": call.resource,
-                "subresource": call.subresource,
-                "namespace": call.namespace,
-                "name": call.name,
-                "violations": found,
-            }
-        )
-        policy = s.services.policy
-        identity, name = self.identity, self.resource.name
+        self.session.event(_call_event(call, found))
 
         def decide() -> Decision:
             decision = decide_kube(policy, identity, name, call, found, profile)
