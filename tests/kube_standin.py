@@ -348,6 +348,54 @@ def _handle(
     raise _fail(405, "MethodNotAllowed", f"{method} is not supported on {path}")
 
 
+async def _exec(scope: Scope, receive: Receive, send: Send) -> None:
+    """``pods/NAME/exec`` over WebSocket, subprotocol ``v5.channel.k8s.io``
+    (each binary message starts with its channel: 0 stdin, 1 stdout, 2
+    stderr, 3 status, 255 close). The command runs nowhere: ``echo ARGS``
+    prints its arguments, ``cat`` echoes stdin until the client closes
+    stdin, anything else prints ``ran: ARGS``; then a Success status."""
+    headers = {k.decode().lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    CALLS.append(
+        {
+            "method": "WEBSOCKET",
+            "path": scope["path"],
+            "query": scope["query_string"].decode("latin-1"),
+            "authorization": headers.get("authorization", ""),
+        }
+    )
+    token = os.environ.get("KUBE_STANDIN_TOKEN")
+    protocols = list(scope.get("subprotocols") or [])
+    if (token and headers.get("authorization") != f"Bearer {token}") or (
+        "v5.channel.k8s.io" not in protocols or not scope["path"].endswith("/exec")
+    ):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    msg = await receive()
+    if msg["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept", "subprotocol": "v5.channel.k8s.io"})
+    command = parse_qs(scope["query_string"].decode("latin-1")).get("command", [])
+    if command[:1] == ["cat"]:
+        while True:
+            msg = await receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            data = msg.get("bytes") or b""
+            if data[:1] == b"\x00" and len(data) > 1:
+                await send({"type": "websocket.send", "bytes": b"\x01" + data[1:]})
+            elif data[:2] == b"\xff\x00":  # the client closed stdin
+                break
+    elif command[:1] == ["echo"]:
+        out = " ".join(command[1:]) + "\n"
+        await send({"type": "websocket.send", "bytes": b"\x01" + out.encode()})
+    else:
+        out = "ran: " + " ".join(command) + "\n"
+        await send({"type": "websocket.send", "bytes": b"\x01" + out.encode()})
+    status = json.dumps({"metadata": {}, "status": "Success"}).encode()
+    await send({"type": "websocket.send", "bytes": b"\x03" + status})
+    await send({"type": "websocket.close", "code": 1000})
+
+
 async def _send(send: Send, code: int, body: bytes, ctype: bytes = b"application/json") -> None:
     await send(
         {
@@ -368,6 +416,9 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             elif msg["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    if scope["type"] == "websocket":
+        await _exec(scope, receive, send)
+        return
     if scope["type"] != "http":
         return
     body = bytearray()
