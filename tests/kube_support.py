@@ -199,7 +199,10 @@ tls = {{ ca_file = "{ca}" }}
 name = "ci-dev"
 groups = ["ci"]
 resources = ["cluster"]
+mask = ["builtin"]
 allow_commands = [
+    "exec pods dev",
+    "get pods prod",
     "get,list,watch,create,update,patch,delete pods,deployments.apps,cronjobs.batch dev",
     "update,patch pods/ephemeralcontainers dev",
     "log pods dev",
@@ -219,9 +222,10 @@ approvers = ["security"]
 def kube_config_text(standin: StandIn, gw_certs: Certs, extra: str = "") -> str:
     """Resource ``cluster`` (the stand-in; the cluster token from
     ``LIMEN_TEST_KUBE_TOKEN``), the listener over TLS with ``gw_certs``;
-    rules ``ci-dev`` (group ci: pods, deployments and cronjobs in dev;
-    deletes in prod denied) and ``careful-staging`` (group careful: pods in
-    staging, baseline breaks held)."""
+    rules ``ci-dev`` (group ci: pods, deployments and cronjobs in dev,
+    exec in dev, get of a pod in prod; deletes in prod denied) and
+    ``careful-staging`` (group careful: pods in staging, baseline breaks
+    held)."""
     text = KUBE_CONFIG.format(
         url=standin.url, ca=standin.certs.ca, gw_cert=gw_certs.cert, gw_key=gw_certs.key
     )

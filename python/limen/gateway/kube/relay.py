@@ -42,6 +42,7 @@ from limen.gateway.http.relay import HttpRelay
 from limen.gateway.http.route import Routed
 from limen.gateway.http.upstream import Upstream, UpstreamError
 from limen.gateway.judging import local_denial
+from limen.gateway.kube.exec import is_websocket_upgrade, relay_upgrade
 from limen.gateway.kube.status import to_status
 from limen.gateway.session import Session
 from limen.policy import Decision
@@ -52,6 +53,8 @@ from limen.recording import C2U, U2C
 __all__ = ["KubeRelay", "pod_write"]
 
 _JSON_TYPES = (b"application/json",)
+#: Verbs whose streams are relayed as WebSocket upgrades (gateway/kube/exec.py).
+_STREAM_VERBS = frozenset({"exec", "attach", "portforward"})
 
 
 def pod_write(call: KubeRequest) -> str | None:
@@ -199,6 +202,8 @@ class KubeRelay(HttpRelay):
                 return await self.reply(req, doc, close=False)
         elif decision.action != "allow":
             return await self.reply(req, denial(decision), close=False)
+        if call.verb in _STREAM_VERBS and is_websocket_upgrade(req):
+            return await relay_upgrade(self, req, routed)
         if body is None:
             return await self.forward(req, routed)
         return await self.forward_buffered(req, routed, body)
