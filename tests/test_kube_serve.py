@@ -56,7 +56,8 @@ tls = {{ ca_file = "{ca}" }}
 name = "ci-dev"
 groups = ["ci"]
 resources = ["cluster"]
-allow_commands = ["get,list,watch,create,patch,delete pods dev"]
+allow_commands = ["get,list,watch,create,patch,delete pods dev", "exec pods dev"]
+mask = ["builtin"]
 """
 
 
@@ -194,6 +195,9 @@ async def test_kubectl_through_limen_serve(tmp_path: Path, standin: StandIn) -> 
         )
         assert patched.returncode == 1
         assert b"containers[app]: privileged" in patched.stderr
+        ran = await kubectl("exec", "web", "-n", "dev", "--", "echo", "from", "exec")
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout == b"from exec\n"
         proc.send_signal(signal.SIGTERM)
         rc = await trio.to_thread.run_sync(proc.wait, 30)
         rest = await trio.to_thread.run_sync(proc.stderr.read)
@@ -226,8 +230,10 @@ async def test_kubectl_through_limen_serve(tmp_path: Path, standin: StandIn) -> 
         "list pods -n dev",
         "list pods -n kube-system",
         "patch pods web -n dev",
+        "exec pods web -n dev",
     ):
         assert f'"command":"{command}"' in replays, command
     assert '"action":"deny","rule":null,"class":"kube:@baseline"' in replays
     assert "authorization: [redacted]" in replays
+    assert "from exec" in replays  # the exec's output, in the session log
     assert CLUSTER_TOKEN not in replays
