@@ -68,6 +68,23 @@ async def test_select_masks_by_content_and_by_column(gw: Gateway) -> None:
     assert b"[MASKED:email]" in sent
 
 
+async def test_column_names_are_masked_by_content(gw: Gateway) -> None:
+    # An alias is the bot's own text: a key in it must not reach the log.
+    key = "AKIA" + "QWERTYUIOPASDFGH"
+
+    def client() -> tuple[list[str], list[tuple[object, ...]]]:
+        with gw.connect() as conn:
+            cur = conn.execute(f'SELECT id AS "{key}", name FROM users WHERE id = 1')
+            assert cur.description is not None
+            return [d.name for d in cur.description], cur.fetchall()
+
+    names, rows = await run(client)
+    assert names == ["[MASKED:aws-access-key-id]", "name"]
+    assert rows == [(1, "alice")]
+    records = b"".join(payload for _kind, payload in gw.recorders[-1].records)
+    assert key.encode() not in records
+
+
 async def test_upstream_errors_quoting_a_value_are_masked_by_content(gw: Gateway) -> None:
     # A cast error quotes the row value: the secret must not ride out in it.
     def client() -> tuple[str, str | None]:

@@ -149,6 +149,48 @@ fn masks_by_content_and_by_column_and_keeps_nulls() -> R {
     Ok(())
 }
 
+/// The column names of every RowDescription in `bytes`.
+fn names(bytes: &[u8]) -> Result<Vec<Vec<Vec<u8>>>, Box<dyn std::error::Error>> {
+    let mut d = BackendDecoder::default();
+    d.receive_data(bytes)?;
+    let mut out = Vec::new();
+    while let Some((_, m)) = d.next_message()? {
+        if let BackendMessage::RowDescription(rd) = m {
+            out.push(rd.fields().map(|f| f.name.to_vec()).collect());
+        }
+    }
+    Ok(out)
+}
+
+#[test]
+fn column_names_are_masked_by_content() -> R {
+    let mut r = relay();
+    let mut input = rowdesc(&[
+        field(b"my_secret_alias", 0, 25, 0),
+        field(b"note", 2, 25, 0),
+    ])?;
+    input.extend(datarow(&[Some(b"a"), Some(b"b")])?);
+    input.extend(complete()?);
+    let (out, events) = feed(&mut r, &input)?;
+    assert_eq!(
+        names(&out)?,
+        vec![vec![b"my_[X]_alias".to_vec(), b"note".to_vec()]]
+    );
+    assert_eq!(
+        rows(&out)?,
+        vec![vec![Some(b"a".to_vec()), Some(b"b".to_vec())]]
+    );
+    assert!(events.contains(&RelayEvent::RowDescription {
+        columns: 2,
+        replaced: 0
+    }));
+    // Without a masker the names are the upstream's.
+    let mut plain = ServerRelay::<Toy>::new(None, Limits::default());
+    let (out, _) = feed(&mut plain, &input)?;
+    assert_eq!(out, input);
+    Ok(())
+}
+
 #[test]
 fn unchanged_rows_are_forwarded_byte_for_byte() -> R {
     let mut r = ServerRelay::new(Some(Toy), Limits::default());

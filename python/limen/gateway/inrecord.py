@@ -1,9 +1,10 @@
 """Statement texts as a gateway session records them (both relays).
 
 A session's statements (``c2u`` records) are masked by
-:class:`limen.inmask.InputMasker` before they are written: the parse tree's
-secret positions, then every built-in detector plus the ``[[mask_rules]]``
-the session's rules name. A masked statement is followed by a ``masking``
+:class:`limen.inmask.InputMasker` (:class:`limen.inmask_mysql.MySqlInputMasker`
+for MySQL resources) before they are written: the secret positions, then
+every built-in detector plus the ``[[mask_rules]]`` the session's rules
+name. A masked statement is followed by a ``masking``
 record naming the detectors (docs/recording-format.md). What goes upstream
 is never changed.
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from limen.inmask import InputMasker, Masked, masking_record
+from limen.inmask_mysql import MySqlInputMasker
 from limen.mask import native_masker
 from limen.recording import C2U, EVENT, Kind, Recorder
 
@@ -39,6 +41,9 @@ class InputMaskers:
         self.policy = policy
         self.builtin = InputMasker()
         self._by_key: dict[tuple[str, ...], InputMasker] = {(): self.builtin}
+        self.builtin_mysql = MySqlInputMasker(self.builtin.content)
+        self._mysql: dict[tuple[str, ...], InputMasker] = {(): self.builtin_mysql}
+        """MySQL resources' maskers (:mod:`limen.inmask_mysql`), by detectors."""
 
     def raw_for(self, identity: Identity, resource: str) -> bool:
         """True when a rule keeps this session's statements raw (only ever
@@ -53,10 +58,16 @@ class InputMaskers:
             return None
         names = {r.name for r in self.config.mask_rules}
         key = tuple(sorted(m for m in self.policy.mask_for(identity, resource) if m in names))
-        if key not in self._by_key:
-            content = native_masker(["builtin", *key], self.config.mask_rules)
-            self._by_key[key] = InputMasker(content)
-        return self._by_key[key]
+        mysql = any(r.name == resource and r.protocol == "mysql" for r in self.config.resources)
+        cache = self._mysql if mysql else self._by_key
+        if key not in cache:
+            content = (
+                self._by_key[key].content
+                if key in self._by_key
+                else native_masker(["builtin", *key], self.config.mask_rules)
+            )
+            cache[key] = MySqlInputMasker(content) if mysql else InputMasker(content)
+        return cache[key]
 
     def start(self, recorder: Recorder, identity: Identity, resource: str) -> InputMasker | None:
         """:meth:`for_session`, telling the log when its statements are raw."""

@@ -29,7 +29,7 @@ from typing import Final, Protocol
 import msgspec
 
 from limen.gateway.inrecord import record_statement
-from limen.inmask import InputMasker
+from limen.inmask import InputMasker, Masked
 from limen.policy import Decision, SessionPolicy
 from limen.recording import EVENT, Recorder
 
@@ -133,6 +133,9 @@ class Judge:
         self.input_masker = input_masker
         self.log = log
         self.session_id = session_id
+        self.last_masked: Masked | None = None
+        """How the last judged statement was masked for the record (None:
+        recorded raw)."""
         self.columns: ColumnHook | None = None
         """Set once by the driver before the relay starts (column masks)."""
         self.statements = 0
@@ -144,6 +147,7 @@ class Judge:
         named ``name``); ``allow`` is sent when allowed."""
         self.statements += 1
         recorded = record_statement(self.recorder, self.input_masker, sql_bytes)
+        self.last_masked = recorded
         columns = self.columns
         try:
             sql = sql_bytes.decode("utf-8")

@@ -248,14 +248,20 @@ impl MySqlServerRelay {
     /// Call after forwarding one command upstream whose packet had sequence
     /// id `seq`. `statement_id`: of a COM_STMT_EXECUTE / COM_STMT_FETCH (a
     /// FETCH needs the cursor columns its EXECUTE returned).
-    #[pyo3(signature = (expect, seq, plan=None, *, statement_id=None))]
+    /// `secret_statement`: the statement held a secret (limen's statement
+    /// masker found one), so the names of expression columns are masked.
+    #[pyo3(signature = (expect, seq, plan=None, *, statement_id=None, secret_statement=false))]
     fn expect(
         &mut self,
         expect: PyRef<'_, MySqlExpect>,
         seq: u8,
         plan: Option<PyRef<'_, MySqlColumnPlan>>,
         statement_id: Option<u32>,
+        secret_statement: bool,
     ) -> PyResult<()> {
+        if self.inner.is_done() {
+            self.inner.set_secret_statement(secret_statement);
+        }
         match native_expect(*expect) {
             Some(e) => self
                 .inner

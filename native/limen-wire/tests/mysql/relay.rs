@@ -9,7 +9,8 @@ use limen_wire::mysql::binary::{types::*, BinaryValue};
 use limen_wire::mysql::caps::*;
 use limen_wire::mysql::framing::MAX_PHYSICAL;
 use limen_wire::mysql::generic::ErrPacket;
-use limen_wire::mysql::{ColumnPlan, Expect, Kind, RelayEvent, ServerRelay};
+use limen_wire::mysql::relay::SECRET_NAME;
+use limen_wire::mysql::{ColumnDefinition, ColumnPlan, Expect, Kind, RelayEvent, ServerRelay};
 use limen_wire::ErrorKind;
 
 fn relay(caps: u64) -> ServerRelay<TestMasker> {
@@ -99,6 +100,103 @@ fn derived_columns_and_unlisted_tables() -> R {
     r.try_feed(&resp.bytes, &mut out)?;
     let d = decode(&out, caps, Expect::Query, 0, &[])?;
     assert_eq!(d.text_rows, vec![vec![b("[D]"), b("[D]"), b("7")]]);
+    Ok(())
+}
+
+fn named(cols: &[(&str, &str, &str)]) -> Vec<Vec<u8>> {
+    cols.iter()
+        .map(|(table, name, org_name)| {
+            let mut p = Vec::new();
+            ColumnDefinition {
+                catalog: b"def",
+                table: table.as_bytes(),
+                org_table: table.as_bytes(),
+                name: name.as_bytes(),
+                org_name: org_name.as_bytes(),
+                charset: 33,
+                column_type: VAR_STRING,
+                ..Default::default()
+            }
+            .encode(&mut p);
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn column_names_are_masked_and_expression_names_of_secret_statements_replaced() -> R {
+    let cols = [
+        ("users", "secret_note", "secret_note"),
+        ("", "AES_ENCRYPT('a', 'k3y')", ""),
+        ("users", "plain", "plain"),
+    ];
+    for (secret, caps) in [(false, CAPS), (true, CAPS), (true, CAPS_DEPRECATE)] {
+        for expect in [Expect::Query, Expect::Prepare] {
+            let mut resp = Resp::new(caps, 0);
+            if expect == Expect::Prepare {
+                resp.packet(&[0, 1, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0]);
+                for def in named(&cols) {
+                    resp.packet(&def);
+                }
+                if caps & CLIENT_DEPRECATE_EOF == 0 {
+                    resp.packet(&[0xfe, 0, 0, 0, 0]);
+                }
+            } else {
+                resp.packet(&[3]);
+                for def in named(&cols) {
+                    resp.packet(&def);
+                }
+                if caps & CLIENT_DEPRECATE_EOF == 0 {
+                    resp.packet(&[0xfe, 0, 0, 0, 0]);
+                }
+                resp.text_row(&[Some(b"x"), Some(b"y"), Some(b"z")])
+                    .rows_end(0);
+            }
+            let mut r = relay(caps);
+            r.set_secret_statement(secret);
+            r.expect(expect, 0, None, None)?;
+            let mut out = Vec::new();
+            r.try_feed(&resp.bytes, &mut out)?;
+            assert!(r.is_done());
+            let d = decode(&out, caps, expect, 0, &[])?;
+            assert!(d.done);
+            assert_eq!(d.seqs, (1..=d.seqs.len() as u8).collect::<Vec<_>>());
+            let expr: &[u8] = if secret {
+                SECRET_NAME
+            } else {
+                b"AES_ENCRYPT('a', 'k3y')"
+            };
+            let names: Vec<(&[u8], &[u8], &[u8])> = d
+                .names
+                .iter()
+                .map(|(t, n, o)| (t.as_slice(), n.as_slice(), o.as_slice()))
+                .collect();
+            assert_eq!(
+                names,
+                vec![
+                    (&b"users"[..], &b"[MASKED]_note"[..], &b"[MASKED]_note"[..]),
+                    (&b""[..], expr, &b""[..]),
+                    (&b"users"[..], &b"plain"[..], &b"plain"[..]),
+                ],
+                "secret={secret} caps={caps:x} {expect:?}"
+            );
+        }
+    }
+    // The flag holds for one response only.
+    let mut r = relay(CAPS_DEPRECATE);
+    r.set_secret_statement(true);
+    r.expect(Expect::Query, 0, None, None)?;
+    let mut one = Resp::new(CAPS_DEPRECATE, 0);
+    one.packet(&[1]);
+    one.packet(&named(&cols[1..2])[0]);
+    one.text_row(&[Some(b"v")]).rows_end(0);
+    let mut out = Vec::new();
+    r.try_feed(&one.bytes, &mut out)?;
+    r.expect(Expect::Query, 0, None, None)?;
+    out.clear();
+    r.try_feed(&one.bytes, &mut out)?;
+    let d = decode(&out, CAPS_DEPRECATE, Expect::Query, 0, &[])?;
+    assert_eq!(d.names[0].1, b"AES_ENCRYPT('a', 'k3y')".to_vec());
     Ok(())
 }
 

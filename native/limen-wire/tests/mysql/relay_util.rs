@@ -155,6 +155,8 @@ pub struct Decoded {
     pub binary_rows: Vec<Vec<Option<Vec<u8>>>>,
     pub seqs: Vec<u8>,
     pub done: bool,
+    /// (table, name, org_name) of every column definition.
+    pub names: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)>,
 }
 
 /// Decodes the relay's output as a client would: sequence ids from
@@ -181,6 +183,11 @@ pub fn decode(
     while let Some(p) = dec.next_packet()? {
         out.seqs.push(p.seq());
         let kind = tracker.on_packet(p.payload())?;
+        if kind == Kind::ColumnDefinition {
+            let def = ColumnDefinition::try_parse(p.payload(), caps)?;
+            out.names
+                .push((def.table.to_vec(), def.name.to_vec(), def.org_name.to_vec()));
+        }
         match kind {
             Kind::ColumnCount(_) => types.clear(),
             Kind::ColumnDefinition if matches!(expect, Expect::Query | Expect::Execute) => {

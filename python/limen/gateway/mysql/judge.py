@@ -63,6 +63,7 @@ class _Prepared:
     decision: Decision
     plan: _native.MySqlColumnPlan | None
     sql: bytes
+    secret: bool = False
 
 
 class MySqlJudge:
@@ -96,6 +97,9 @@ class MySqlJudge:
             columns.server = server
             judge.columns = columns
         self.statements: dict[int, _Prepared] = {}
+        self._secret_sql_prepared: set[str] = set()
+        """SQL-level prepared statements (``PREPARE p FROM …``) whose text
+        held a secret."""
         self._pending_prepare: _Prepared | None = None
         self._last_prepared: int | None = None
         """The id of the last COM_STMT_PREPARE, when it was forwarded and
@@ -224,6 +228,7 @@ class MySqlJudge:
 
         verdict = self.judge.judge(sql, extended=prepare, name="", allow=raw, refuse=refuse)
         decision = verdict.decision
+        secret = self._secret(decision)
         plan = self.columns.plan if self.columns is not None else None
         if prepare:
             self._last_prepared = None
@@ -239,13 +244,41 @@ class MySqlJudge:
             self._pending_use = (next(iter(dbs)) if one else None,)
         infile = decision.action == "allow" and "local-infile" in decision.classes
         if prepare:  # preparing runs nothing: a held statement is held at each execute
-            self._pending_prepare = _Prepared(decision, plan, sql)
-            return MySqlVerdict(raw, None, expect, seq, plan, None, command)
+            self._pending_prepare = _Prepared(decision, plan, sql, secret)
+            return MySqlVerdict(raw, None, expect, seq, plan, None, command, secret=secret)
         if decision.action == "hold":
             return MySqlVerdict(
-                None, None, expect, seq, plan, verdict, command, on_approval=raw, statement=sql
+                None,
+                None,
+                expect,
+                seq,
+                plan,
+                verdict,
+                command,
+                on_approval=raw,
+                statement=sql,
+                secret=secret,
             )
-        return MySqlVerdict(raw, None, expect, seq, plan, None, command, allow_infile=infile)
+        return MySqlVerdict(
+            raw, None, expect, seq, plan, None, command, allow_infile=infile, secret=secret
+        )
+
+    def _secret(self, decision: Decision) -> bool:
+        """Whether the statement just judged held a secret (its expression
+        columns' names are masked), or runs an SQL-level prepared statement
+        whose text held one (``PREPARE p FROM '…'`` then ``EXECUTE p``)."""
+        masked = self.judge.last_masked
+        secret = masked is not None and masked.structural
+        classification = decision.classification
+        for s in classification.statements if classification is not None else ():
+            if s.prepares is not None:
+                if secret:
+                    self._secret_sql_prepared.add(s.prepares.lower())
+                else:
+                    self._secret_sql_prepared.discard(s.prepares.lower())
+            if any(name.lower() in self._secret_sql_prepared for name in s.executes):
+                secret = True
+        return secret
 
     def _prepared(self, sid: int) -> _Prepared | None:
         if sid == LAST_PREPARED:
@@ -274,9 +307,18 @@ class MySqlJudge:
                 on_approval=raw,
                 statement=prepared.sql,
                 statement_id=sid,
+                secret=prepared.secret,
             )
         return MySqlVerdict(
-            raw, None, expect.EXECUTE, seq, prepared.plan, None, "execute", statement_id=sid
+            raw,
+            None,
+            expect.EXECUTE,
+            seq,
+            prepared.plan,
+            None,
+            "execute",
+            statement_id=sid,
+            secret=prepared.secret,
         )
 
     def _known(
@@ -285,7 +327,15 @@ class MySqlJudge:
         prepared = self._prepared(sid)
         if prepared is not None:
             return MySqlVerdict(
-                raw, None, expect, seq, prepared.plan, None, command, statement_id=sid
+                raw,
+                None,
+                expect,
+                seq,
+                prepared.plan,
+                None,
+                command,
+                statement_id=sid,
+                secret=prepared.secret,
             )
         if expect == _native.MySqlExpect.NONE:  # no answer is expected: drop it
             return self._plain(seq, None, command, expect)

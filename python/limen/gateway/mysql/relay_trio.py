@@ -155,7 +155,13 @@ class CommandRelay:
             return
         if code not in (COM_STMT_EXECUTE, COM_STMT_FETCH):
             statement = None
-        self.relay.expect(verdict.expect, verdict.seq, verdict.plan, statement_id=statement)
+        self.relay.expect(
+            verdict.expect,
+            verdict.seq,
+            verdict.plan,
+            statement_id=statement,
+            secret_statement=verdict.secret,
+        )
         await self._response()
 
     async def _response(self, *, to_client: bool = True) -> None:

@@ -138,7 +138,8 @@ class MySqlSession(Session):
         assert self.server_relay is not None
         assert self.mysql_judge is not None
         assert self.holds is not None
-        input_masker = self.input_masker
+        # Approvers see statements masked even when the session records raw.
+        input_masker = self.input_masker or self.services.input_maskers.builtin_mysql
 
         def mask(sql: bytes) -> str:
             return self.services.mask_statement(sql, input_masker)

@@ -51,3 +51,6 @@ class MySqlVerdict:
     statement_id: int | None = None
     """The binary-protocol statement the command names (execute, fetch,
     reset, send_long_data, close), for the relay."""
+    secret: bool = False
+    """The statement held a secret (:mod:`limen.inmask_mysql` masked a
+    secret position): the relay masks the names of expression columns."""

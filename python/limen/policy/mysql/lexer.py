@@ -30,7 +30,7 @@ A NUL byte is an error, as for PostgreSQL. Errors never quote the text.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 WORD: Final = "word"
@@ -73,6 +73,10 @@ class Token:
     kind: str
     text: str
     """Words as written; strings and quoted identifiers unescaped."""
+    start: int = field(default=0, compare=False)
+    """Where the token starts in the text (quotes included)."""
+    end: int = field(default=0, compare=False)
+    """Where it ends (exclusive)."""
 
     @property
     def upper(self) -> str:
@@ -167,11 +171,13 @@ def tokenize(
                     raise LexError(f"unterminated comment at {i}")
                 i = end + 2
         elif c in "'\"":
-            text, i = _quoted(sql, i, c, backslash_escapes)
-            cur.append(Token(STRING, text))
+            text, j = _quoted(sql, i, c, backslash_escapes)
+            cur.append(Token(STRING, text, i, j))
+            i = j
         elif c == "`":
-            text, i = _quoted(sql, i, "`", False)
-            cur.append(Token(QIDENT, text))
+            text, j = _quoted(sql, i, "`", False)
+            cur.append(Token(QIDENT, text, i, j))
+            i = j
         elif c == "@":
             j = i + 1
             if j < n and sql[j] == "@":
@@ -183,7 +189,7 @@ def tokenize(
                 while j < n and (_word_char(sql[j]) or sql[j] == "."):
                     j += 1
                 name = sql[i:j]
-            cur.append(Token(VAR, name))
+            cur.append(Token(VAR, name, i, j))
             i = j
         elif c == ";":
             if cur:
@@ -197,21 +203,21 @@ def tokenize(
             word = sql[i:j]
             # 1e10, 0x1f, 12abc (an identifier starting with digits).
             kind = NUMBER if word.replace(".", "").isdigit() else WORD
-            cur.append(Token(kind, word))
+            cur.append(Token(kind, word, i, j))
             i = j
         elif _word_char(c):
             j = i + 1
             while j < n and _word_char(sql[j]):
                 j += 1
-            cur.append(Token(WORD, sql[i:j]))
+            cur.append(Token(WORD, sql[i:j], i, j))
             i = j
         else:
             two = sql[i : i + 2]
             if two in (":=", "<=", ">=", "<>", "!=", "||", "&&", "->", "<<", ">>"):
-                cur.append(Token(OP, two))
+                cur.append(Token(OP, two, i, i + 2))
                 i += 2
             else:
-                cur.append(Token(OP, c))
+                cur.append(Token(OP, c, i, i + 1))
                 i += 1
     if in_exec:
         raise LexError("unterminated executable comment")

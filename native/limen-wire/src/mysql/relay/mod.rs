@@ -16,6 +16,13 @@
 //!   other text value is masked by content through the [`ContentMasker`]
 //!   (text rows: every value; binary rows: values laid out as strings);
 //!   NULL stays NULL; an ERR's message is masked by content too;
+//! - masks the names in column definitions (schema, table and column names
+//!   and aliases) by content, and, when the caller says the statement held
+//!   a secret ([`ServerRelay::set_secret_statement`]), replaces the name of
+//!   every expression column (no real column behind it) with
+//!   [`SECRET_NAME`]: MySQL names an unaliased expression by its text
+//!   (`HEX(AES_ENCRYPT('data', 'key'))`), which would carry the secret to
+//!   the client and the recording;
 //! - renumbers what goes to the client from `seq + 1` on, re-splitting a
 //!   row that grew past 16 MiB − 1 into continuation packets;
 //! - never forwards a LOCAL INFILE request: it reports it
@@ -47,6 +54,9 @@ pub const MAX_COLUMNS: u64 = 1 << 16;
 /// Most open cursors remembered (an EXECUTE past this is still relayed;
 /// a FETCH of a cursor not remembered is refused).
 pub const MAX_CURSORS: usize = 4096;
+
+/// The name an expression column gets when its statement held a secret.
+pub const SECRET_NAME: &[u8] = b"[MASKED:sql-secret]";
 
 /// What the caller needs to know about the upstream's packets.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +122,9 @@ struct Core<M> {
     max_packet_size: usize,
     /// The file a LOCAL INFILE request names (until allowed or refused).
     infile_name: Vec<u8>,
+    /// The statement of the response in progress held a secret: names of
+    /// expression columns are replaced.
+    secret_statement: bool,
 }
 
 /// The MySQL server-side relay (see the module docs).
@@ -153,6 +166,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                 masked_values: 0,
                 max_packet_size,
                 infile_name: Vec::new(),
+                secret_statement: false,
             },
             failed: false,
         }
@@ -218,6 +232,14 @@ impl<M: ContentMasker> ServerRelay<M> {
         core.out_seq = seq.wrapping_add(1);
         self.decoder.set_sequence(seq.wrapping_add(1));
         Ok(())
+    }
+
+    /// Says whether the statement of the next response (call before
+    /// [`Self::expect`]; it holds until that response is done) held a secret:
+    /// the names of its expression columns are then replaced with
+    /// [`SECRET_NAME`].
+    pub fn set_secret_statement(&mut self, secret: bool) {
+        self.core.secret_statement = secret;
     }
 
     /// Forgets the cursor columns of statement `id` (COM_STMT_CLOSE or

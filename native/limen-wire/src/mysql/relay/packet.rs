@@ -8,7 +8,7 @@ use crate::mysql::generic::{EofPacket, ErrPacket, OkPacket};
 use crate::mysql::response::{Expect, Kind};
 use crate::mysql::resultset::{resequence, Action, ColumnDefinition, Rewrite};
 
-use super::{ContentMasker, Core, Phase, RelayEvent, MAX_COLUMNS, MAX_CURSORS};
+use super::{ContentMasker, Core, Phase, RelayEvent, MAX_COLUMNS, MAX_CURSORS, SECRET_NAME};
 
 impl<M: ContentMasker> Core<M> {
     pub(super) fn on_packet(
@@ -54,8 +54,8 @@ impl<M: ContentMasker> Core<M> {
                 self.forward(p, out)?;
             }
             Kind::ColumnDefinition => {
+                let def = ColumnDefinition::try_parse(payload, self.caps)?;
                 if matches!(self.expect, Expect::Query | Expect::Execute) {
-                    let def = ColumnDefinition::try_parse(payload, self.caps)?;
                     let action = match &self.plan {
                         Some(plan) => plan.action(&def),
                         None => ColumnAction::Content,
@@ -63,7 +63,7 @@ impl<M: ContentMasker> Core<M> {
                     self.cols.push(action);
                     self.types.push(def.column_type);
                 }
-                self.forward(p, out)?;
+                self.column_definition(&def, p, out)?;
             }
             Kind::TextRow => self.text_row(p, out)?,
             Kind::BinaryRow => self.binary_row(p, out)?,
@@ -94,6 +94,54 @@ impl<M: ContentMasker> Core<M> {
     fn finish(&mut self) {
         self.phase = Phase::Idle;
         self.plan = None;
+        self.secret_statement = false;
+    }
+
+    /// A column definition with its names masked (see the module docs):
+    /// forwarded as it came when nothing changed.
+    fn column_definition(
+        &mut self,
+        def: &ColumnDefinition<'_>,
+        p: &Packet<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let mut names: [Vec<u8>; 5] = Default::default();
+        let fields = [def.schema, def.table, def.org_table, def.name, def.org_name];
+        let mut changed = false;
+        for (slot, field) in names.iter_mut().zip(fields) {
+            if let Some(m) = &self.masker {
+                m.mask_into(field, slot);
+            } else {
+                slot.extend_from_slice(field);
+            }
+            changed |= slot.as_slice() != field;
+        }
+        if self.secret_statement && def.org_name.is_empty() && def.name != SECRET_NAME {
+            names[3] = SECRET_NAME.to_vec();
+            changed = true;
+        }
+        if !changed {
+            return self.forward(p, out);
+        }
+        let [schema, table, org_table, name, org_name] = &names;
+        let masked = ColumnDefinition {
+            schema,
+            table,
+            org_table,
+            name,
+            org_name,
+            ..*def
+        };
+        let mut payload = Vec::with_capacity(p.payload().len() + 32);
+        masked.encode(&mut payload);
+        if payload.len() > self.max_packet_size {
+            return Err(Error::local(
+                ErrorKind::MessageTooLarge,
+                "column name masking",
+            ));
+        }
+        self.out_seq = write_packet(out, self.out_seq, &payload);
+        Ok(())
     }
 
     fn forward(&mut self, p: &Packet<'_>, out: &mut Vec<u8>) -> Result<(), Error> {

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, ErrorKind};
 use crate::pg::backend::encode_fields;
-use crate::pg::backend::{tag, BackendMessage, Fields};
+use crate::pg::backend::{tag, BackendMessage, FieldDescription, Fields, RowDescription};
 use crate::pg::outplan::{rewrite_copy_row, scrub_fields, CopyFormat};
 use crate::pg::planbook::quotes_values;
 
@@ -138,7 +138,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                     .filter(|p| matches!(p, Plan::Replace(_) | Plan::Null))
                     .count();
                 if !hidden {
-                    out.extend_from_slice(raw);
+                    self.names_masked(&rd, raw, out);
                 }
                 events.push(RelayEvent::RowDescription {
                     columns: rd.len(),
@@ -267,6 +267,53 @@ impl<M: ContentMasker> ServerRelay<M> {
     /// severity, code, position or source location) masked by content:
     /// `invalid input syntax for type integer: "AKIA…"` quotes a row value.
     /// Returns the fields as forwarded (for the recording).
+    /// A RowDescription with its column names masked by content (an
+    /// alias is the bot's text: `SELECT 1 AS "AKIA…"` would carry a key
+    /// to the recording), forwarded as it came when nothing changed.
+    fn names_masked(&self, rd: &RowDescription<'_>, raw: &[u8], out: &mut Vec<u8>) {
+        let Some(m) = self.masker.as_ref() else {
+            out.extend_from_slice(raw);
+            return;
+        };
+        let mut names: Vec<Vec<u8>> = Vec::with_capacity(rd.len());
+        let mut changed = false;
+        for f in rd.fields() {
+            let mut masked = Vec::with_capacity(f.name.len());
+            if m.mask_into(f.name, &mut masked) > 0 && !masked.contains(&0) {
+                changed = true;
+                names.push(masked);
+            } else {
+                names.push(f.name.to_vec());
+            }
+        }
+        if changed {
+            let fields: Vec<FieldDescription<'_>> = rd
+                .fields()
+                .zip(&names)
+                .map(|(f, name)| FieldDescription { name, ..f })
+                .collect();
+            let mark = out.len();
+            // A few masks longer than a parsed message: it fits; if not,
+            // every column is named by the bare marker (never the raw name).
+            if RowDescription::encode_fields(&fields, out).is_ok() {
+                return;
+            }
+            out.truncate(mark);
+            let short: Vec<FieldDescription<'_>> = rd
+                .fields()
+                .map(|f| FieldDescription {
+                    name: b"[MASKED]",
+                    ..f
+                })
+                .collect();
+            if RowDescription::encode_fields(&short, out).is_err() {
+                out.truncate(mark);
+            }
+            return;
+        }
+        out.extend_from_slice(raw);
+    }
+
     fn content_masked(
         &self,
         t: u8,
