@@ -185,6 +185,10 @@ async def test_privileged_pods_refused_however_phrased(
     )
     assert rc == 1
     assert "pod: hostPID" in err
+    copy = '[{"op":"copy","from":"/metadata/name","path":"/metadata/labels"}]'
+    rc, out, err = await run(kc, "patch", "pod", "web", "-n", "dev", "--type=json", "-p", copy)
+    assert rc == 1
+    assert "a JSON patch copy or move" in err
     merge = '{"spec":{"volumes":[{"name":"h","hostPath":{"path":"/etc"}}]}}'
     rc, out, err = await run(kc, "patch", "pod", "web", "-n", "dev", "--type=merge", "-p", merge)
     assert "volumes[h]: hostPath" in err
@@ -215,10 +219,10 @@ async def test_privileged_pods_refused_however_phrased(
     real_patches = [c for c in calls if c["method"] == "PATCH" and "dryRun" not in c["query"]]
     assert len(real_patches) == 1  # only the harmless one; the rest were dry runs
     dry = [c for c in calls if "dryRun=All" in c["query"]]
-    assert len(dry) == 5
+    assert len(dry) == 5  # the copy patch was refused as it is
     assert {c["authorization"] for c in dry} == {f"Bearer {CLUSTER_TOKEN}"}
     found = [e["violations"] for e in events(gw, "kube_request") if e["violations"]]
-    assert len(found) == 8
+    assert len(found) == 9
 
 
 async def test_a_baseline_break_held_per_rule(
