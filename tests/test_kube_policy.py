@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from limen.config import load_config_text
+from limen.config import ConfigError, load_config_text
 from limen.identity import Identity
 from limen.policy import Policy
 from limen.policy.http import PathError, normalise
@@ -257,3 +257,14 @@ def test_pod_security_is_a_second_judgement(policy: Policy) -> None:
     assert "baseline" in message
     assert "initContainers[x]: privileged" in message
     assert decide(policy, "POST", create, groups=("ops",))[0] == "allow"
+
+
+def test_config_check_refuses_bad_patterns(tmp_path: Path) -> None:
+    bad = CONFIG.replace(
+        'deny_commands = ["* secrets"]', 'deny_commands = ["a b c d e", "get,,list"]'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config_text(bad, base_dir=tmp_path)
+    text = str(caught.value)
+    assert "deny_commands[0]: a Kubernetes pattern is 1 to 4 words" in text
+    assert "deny_commands[1]: an empty alternative" in text
