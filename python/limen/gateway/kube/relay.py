@@ -31,6 +31,7 @@ import dataclasses
 
 import h11
 import msgspec
+import trio
 
 from limen import _native
 from limen.approvals import ApprovalRequest
@@ -44,7 +45,7 @@ from limen.gateway.http.upstream import Upstream, UpstreamError
 from limen.gateway.judging import local_denial
 from limen.gateway.kube.exec import is_websocket_upgrade, relay_upgrade
 from limen.gateway.kube.status import to_status
-from limen.gateway.session import Session
+from limen.gateway.session import RECEIVE_SIZE, Session
 from limen.policy import Decision
 from limen.policy.kube import KubeParseError, KubeRequest, decide_kube, parse, violations
 from limen.policy.kube.podsec import POD_RESOURCES
@@ -211,7 +212,7 @@ class KubeRelay(HttpRelay):
                 decision,
                 call.command(),
                 notify=notify,
-                watch=lambda: self.reader.watch(req),
+                watch=lambda: self.reader.watch(req) if body is None else self.watch_after(),
             )
             s.touch()
             if outcome.gone:
@@ -228,6 +229,19 @@ class KubeRelay(HttpRelay):
         if body is None:
             return await self.forward(req, routed)
         return await self.forward_buffered(req, routed, body)
+
+    async def watch_after(self) -> None:
+        """While a write whose body limen has read waits for humans: what
+        the client sends next is kept for the next request (up to the
+        buffer cap, then reading stops); returns when it hangs up."""
+        reader = self.reader
+        while len(reader.pending) <= self.discard_limit:
+            data = bytes(await reader.stream.receive_some(RECEIVE_SIZE))
+            if not data:
+                reader.eof = True
+                return
+            reader.pending += data
+        await trio.sleep_forever()
 
     # -- bodies and dry runs -----------------------------------------------------------
 
