@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
@@ -279,3 +280,40 @@ async def test_a_denied_write_gets_no_dry_run(
     assert r.status_code == 403
     assert "no rule allows patch pods ghost -n prod" in r.json()["message"]
     assert not [c for c in standin.calls() if c["method"] == "PATCH"]
+
+
+async def test_a_held_privileged_pod_runs_once_approved(
+    setup: tuple[Any, Path], standin: StandIn, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """careful-staging holds a baseline break: kubectl waits; once a human
+    approves, the pod is created with the body limen judged."""
+    del setup  # its environment only
+    (tmp_path / "c").mkdir()
+    certs = make_certs(tmp_path / "c")
+    config = load_config_text(kube_config_text(standin, certs), base_dir=tmp_path)
+    hub = ApprovalHub(open_store(config.gateway.state, tmp_path), poll_interval=0.05)
+    await nursery.start(hub.run)
+    gw = await start_kube_gateway(nursery, config, certs.ca, approvals=hub)
+    kc = gw.kubeconfig(tmp_path, gw.token(groups=("careful",)))
+    result: list[tuple[int, str, str]] = []
+    manifest = json.dumps(pod("p", hostNetwork=True))
+    async with trio.open_nursery() as inner:
+
+        async def create() -> None:
+            args = ("create", "--validate=false", "-n", "staging", "-f", "-")
+            result.append(await run(kc, *args, stdin=manifest))
+
+        inner.start_soon(create)
+        with trio.fail_after(15):
+            while not (reqs := await trio.to_thread.run_sync(hub.store.approvals)):
+                await trio.sleep(0.05)
+        approval = reqs[0]
+        assert approval.statement == "create pods -n staging"
+        assert approval.protocol == "kubernetes"
+        assert not [c for c in standin.calls() if c["method"] == "POST"]  # waits
+        hub.store.approval_vote(approval.id, approver="sam", approve=True, now=time.time())
+    ((rc, out, err),) = result
+    assert rc == 0, err
+    assert out.strip() == "pod/p created"
+    (posted,) = [c for c in standin.calls() if c["method"] == "POST"]
+    assert "dryRun" not in posted["query"]
