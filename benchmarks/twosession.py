@@ -1,5 +1,7 @@
 """Two sessions on one proxy: the latency of `SELECT 1` in one session while
-another reads a large base64 result (about 50 MB) through the same proxy.
+another reads a large base64 result (about 50 MB) through the same proxy:
+as about 48,000 rows, or as one cell (`string_agg` of the rows: one value
+of about 50 MB, masked whole).
 
 A proxy that does heavy per-byte work (limen masks every value) on a thread
 shared by all sessions would delay the small statement; the figure to watch
@@ -57,9 +59,13 @@ def read_all(t: Target, sql: str) -> float:
     return time.perf_counter() - start
 
 
-def _reader(t: Target, reads: int, done: list[float]) -> None:
+ROWS_SQL = f"SELECT v FROM {TABLE}"
+CELL_SQL = f"SELECT string_agg(v, '' ORDER BY i) FROM {TABLE}"
+
+
+def _reader(t: Target, reads: int, done: list[float], sql: str) -> None:
     for _ in range(reads):
-        done.append(read_all(t, f"SELECT v FROM {TABLE}"))
+        done.append(read_all(t, sql))
 
 
 def _pings(t: Target, going: Callable[[], bool]) -> list[float]:
@@ -92,13 +98,13 @@ def _p(lat: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-def run_pair(t: Target, reads: int) -> dict[str, Any]:
+def run_pair(t: Target, reads: int, sql: str = ROWS_SQL) -> dict[str, Any]:
     """`SELECT 1` alone, then while another session reads the table `reads`
-    times; latencies in ms."""
+    times (`sql`: its rows, or `CELL_SQL`: one cell); latencies in ms."""
     idle_end = time.perf_counter() + 1.0
     idle = _pings(t, lambda: time.perf_counter() < idle_end)
     done: list[float] = []
-    reader = threading.Thread(target=_reader, args=(t, reads, done))
+    reader = threading.Thread(target=_reader, args=(t, reads, done, sql))
     reader.start()
     try:
         busy = _pings(t, reader.is_alive)
@@ -113,3 +119,44 @@ def run_pair(t: Target, reads: int) -> dict[str, Any]:
         "pings": len(busy),
         "read_s": min(done) if done else float("nan"),
     }
+
+
+def main() -> None:
+    """The two-session run alone, rows and one cell, limen beside pgbouncer
+    (`python benchmarks/twosession.py [--short]`)."""
+    import sys
+
+    from bench_pg import DB, _limen_target, _prepare
+    from pgpeers import PgBouncer
+
+    short = "--short" in sys.argv
+    _prepare()
+    prepare(DB, 50)
+    bouncer = PgBouncer(DB)
+    targets = [bouncer.target()]
+    limen, handle, note = _limen_target("native")
+    if limen is not None:
+        targets.append(limen)
+    if note:
+        print(note)
+    try:
+        for label, sql in (("rows", ROWS_SQL), ("one cell", CELL_SQL)):
+            pairs = {t.name: run_pair(t, 1 if short else 3, sql) for t in targets}
+            for name, r in pairs.items():
+                print(
+                    f"{label:<8} {name:<10} SELECT 1 ms idle p50 {r['idle_p50']:.2f} "
+                    f"p99 {r['idle_p99']:.2f} | busy p50 {r['busy_p50']:.2f} "
+                    f"p99 {r['busy_p99']:.2f} max {r['busy_max']:.2f} "
+                    f"({r['pings']} pings), read {r['read_s']:.2f} s"
+                )
+            if "limen" in pairs:
+                d = pairs["limen"]["busy_p99"] - pairs["pgbouncer"]["busy_p99"]
+                print(f"{label:<8} busy p99 limen - pgbouncer: {d:+.2f} ms")
+    finally:
+        bouncer.close()
+        if handle is not None:
+            handle.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -143,6 +143,13 @@ hold_commands = ["touch *"]
 deny_commands = ["rm *"]
 approvers = ["security"]
 mask = ["builtin", "canary"]
+
+[[rules]]
+name = "ops-shell"
+groups = ["ops"]
+resources = ["box"]
+allow_commands = ["@shell", "echo *"]
+mask = ["builtin", "canary"]
 """
 
 
@@ -153,6 +160,7 @@ class Gateway:
     idp: DevIdP
     port: int
     recorders: list[MemoryRecorder] = field(default_factory=list)
+    auth: Authenticator | None = None
 
     def token(self, subject: str = "bot", groups: tuple[str, ...] = ("ci",)) -> str:
         return self.idp.mint(subject, groups, 600)
@@ -234,6 +242,43 @@ class Gateway:
             check=False,
         )
 
+    def ssh_cert(
+        self, key: Path, cert: Path | None, command: str, folder: Path, user: str = "box"
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Plain OpenSSH with a key and (optionally) its certificate; no
+        password: publickey only."""
+        known = self.known_hosts(folder)
+        return subprocess.run(
+            [
+                "ssh",
+                "-F",
+                "none",
+                "-p",
+                str(self.port),
+                "-i",
+                str(key),
+                *(["-o", f"CertificateFile={cert}"] if cert is not None else []),
+                "-o",
+                "IdentitiesOnly=yes",
+                "-o",
+                f"UserKnownHostsFile={known}",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "PreferredAuthentications=publickey",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "ConnectTimeout=10",
+                f"{user}@127.0.0.1",
+                command,
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+
     def paramiko_exec(self, token: str, command: str) -> tuple[int, bytes, bytes]:
         """paramiko as the client (keyboard-interactive with the token)."""
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=10)
@@ -267,7 +312,7 @@ async def start_gateway(
     gw = SshGateway(services)
     listeners = await nursery.start(gw.serve, "127.0.0.1", 0)
     port = listeners[0].socket.getsockname()[1]
-    return Gateway(config, gw, idp, port, recorders)
+    return Gateway(config, gw, idp, port, recorders, auth)
 
 
 def gateway_config(tmp_path: Path, server: Sshd, host_key: str | None = None) -> Config:
@@ -281,3 +326,36 @@ def paramiko_session(port: int, token: str) -> paramiko.Transport:
     transport.start_client(timeout=10)
     transport.auth_password("box", token)
     return transport
+
+
+@dataclass
+class Served:
+    """``limen serve`` in the test's nursery, its config on disk."""
+
+    gw: Gateway
+    config_path: Path
+    admin_url: str
+
+
+async def serve_gateway(nursery: trio.Nursery, folder: Path, server: Sshd) -> Served:
+    """The whole gateway (``limen serve``: signed recordings on disk, the
+    admin API, the approvals hub), its config written to ``limen.toml``
+    so CLI subprocesses can use ``--config``."""
+    from limen.cli.serve import serve
+
+    text = config_text(server).replace(
+        "[identity.dev]\nenabled = true",
+        f'[identity.dev]\nenabled = true\nlisten = "127.0.0.1:{free_port()}"',
+    )
+    text = text.replace(
+        'recordings = "recordings"', 'recordings = "recordings"\nadmin = "127.0.0.1:0"'
+    )
+    path = folder / "limen.toml"
+    path.write_text(text)
+    config = load_config_text(text, base_dir=folder)
+    (folder / "recordings").mkdir(exist_ok=True)
+    serving = await nursery.start(serve, config, JsonLog())
+    assert serving.ssh_port is not None
+    idp = DevIdP.from_config(config)
+    gw = Gateway(config, serving.gateway, idp, serving.ssh_port)
+    return Served(gw, path, f"http://127.0.0.1:{serving.admin_port}")

@@ -59,6 +59,25 @@ async def get(gw: HttpGw, path: str, token: str | None, **kw: Any) -> httpx.Resp
     return await trio.to_thread.run_sync(call)
 
 
+async def test_secret_query_parameters_and_headers_are_redacted_in_the_recording(
+    gw: HttpGw,
+) -> None:
+    query = "/r/api/echo?page=2&api_key=qk-91f2&Access%5FToken=qt-77ab&sig=sg-3c4d"
+    resp = await get(
+        gw, query, gw.token(), headers={"x-api-key": "hk-5e6f", "private-token": "hk-8a9b"}
+    )
+    assert resp.status_code == 200
+    everything = b"".join(p for _k, p in recorded(gw))
+    for secret in (b"qk-91f2", b"qt-77ab", b"sg-3c4d", b"hk-5e6f", b"hk-8a9b"):
+        assert secret not in everything, secret
+    c2u = [p for k, p in recorded(gw) if k == C2U]
+    assert c2u[0].startswith(
+        b"GET /r/api/echo?page=2&api_key=[redacted]&Access%5FToken=[redacted]&sig=[redacted]"
+        b" HTTP/1.1\r\n"
+    )
+    assert b"x-api-key: [redacted]" in c2u[0]
+
+
 async def curl(*args: str, stdin: bytes | None = None) -> tuple[int, str, bytes]:
     """curl -sS -i: the status, the response head, the body."""
     proc = await trio.run_process(

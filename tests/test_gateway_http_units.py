@@ -8,9 +8,11 @@ import base64
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from limen.config import Resource, Secret, load_config_text
-from limen.gateway.http.headers import head_text, request_headers, response_headers
+from limen.gateway.http.headers import head_text, request_headers, response_headers, target_text
 from limen.gateway.http.problem import problem_bytes, unauthorized
 from limen.gateway.http.upstream import credential_header, parse_target
 
@@ -119,3 +121,34 @@ def test_a_401_says_how_to_get_a_token_and_a_head_answer_has_no_body() -> None:
     head_only = problem_bytes(doc, headers, close=True, head=True)
     assert head_only.endswith(b"\r\n\r\n")
     assert f"content-length: {len(body)}".encode() in head_only
+
+
+# -- what the recording keeps of a request target --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "kept"),
+    [
+        (b"/a/b", b"/a/b"),
+        (b"/a?page=2&sort=name", b"/a?page=2&sort=name"),
+        (b"/a?token=t1&x=1", b"/a?token=[redacted]&x=1"),
+        (b"/a?x=1;api_key=k1", b"/a?x=1;api_key=[redacted]"),
+        (b"/a?Client%2DSecret=c1", b"/a?Client%2DSecret=[redacted]"),
+        (b"/a?pass+word=p1", b"/a?pass+word=[redacted]"),
+        (b"/a?X-Amz-Signature=abc&X-Amz-Date=1", b"/a?X-Amz-Signature=[redacted]&X-Amz-Date=1"),
+    ],
+)
+def test_secret_query_values_are_redacted(target: bytes, kept: bytes) -> None:
+    assert target_text(target) == kept
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.sampled_from(["token", "api_key", "access-token", "password", "apiKey", "sig"]),
+    value=st.text(alphabet="abcdefXYZ0123456789-._~%+", min_size=1, max_size=20),
+    before=st.text(alphabet="abc=&;", max_size=10),
+)
+def test_a_secret_query_value_never_survives(name: str, value: str, before: str) -> None:
+    planted = "PLANTED" + value
+    target = f"/p?{before}&{name}={planted}&z=1".encode()
+    assert b"PLANTED" not in target_text(target)

@@ -132,6 +132,27 @@ async def test_secret_output_is_masked(gw: Gateway, tmp_path: Path) -> None:
     assert b"AKIAIOSFODNN7EXAMPLE" not in everything
 
 
+async def test_secrets_in_command_lines_stay_out_of_the_recording(
+    gw: Gateway, tmp_path: Path
+) -> None:
+    secrets_ = ["mysqlpw-7f3a", "bearer-9c1d", "envtok-2b8e", "urlpw-5e6f"]
+    commands = [
+        f"mysql -u root -p{secrets_[0]} -e 'select 1'",
+        f"curl -H 'Authorization: Bearer {secrets_[1]}' https://api.example",
+        f"env API_TOKEN={secrets_[2]} ./deploy.sh",
+        f"psql postgresql://app:{secrets_[3]}@db/app",
+    ]
+    for command in commands:
+        done = await run(gw.ssh, gw.token(), command, tmp_path)
+        assert done.returncode != 0  # not allowed here: judged and recorded all the same
+    recorded = b"".join(p for r in gw.recorders for p in r.of(C2U))
+    assert recorded.count(b"[MASKED:shell-secret]") >= 3
+    assert b"mysql -u root -p[MASKED:shell-secret] -e 'select 1'" in recorded
+    everything = b"".join(p for r in gw.recorders for _, p in r.records)
+    for secret in secrets_:
+        assert secret.encode() not in everything, secret
+
+
 async def test_paramiko_client(gw: Gateway) -> None:
     status, out, err = await run(gw.paramiko_exec, gw.token(), "echo via paramiko")
     assert (status, out, err) == (0, b"via paramiko\n", b"")

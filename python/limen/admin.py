@@ -9,6 +9,9 @@ token's groups in ``approvers``, and never their own.
     GET  /v1/approvals/{id}                   one request
     POST /v1/approvals/{id}/approve           {"reason": "...", "grant": "30m"}
     POST /v1/approvals/{id}/deny              {"reason": "..."}
+    POST /v1/ssh/cert                         {"public_key": "ssh-ed25519 AAAA..."}: an
+                                              OpenSSH user certificate for the caller
+                                              (limen ssh cert; 404 without an SSH listener)
     GET  /healthz                             liveness, no token needed
     GET  /readyz                              readiness: the state store answers and
                                               the gateway is not draining (200 or 503)
@@ -24,6 +27,7 @@ a malformed body.
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +37,7 @@ import trio
 from limen.approvals import MAX_REASON, ApprovalHub, parse_duration
 from limen.httpserver import HTTPServer, Request, Response, Router
 from limen.identity import Authenticator, Identity, IdentityError
+from limen.identity.sshca import CertError, SshCa
 from limen.metrics import GatewayMetrics, default_metrics
 from limen.store import ApprovalError, ApprovalRequest
 
@@ -41,6 +46,10 @@ __all__ = ["AdminAPI"]
 READY_TIMEOUT = 2.0
 """Seconds the state store has to answer a readiness check."""
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class _CertBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    public_key: str
 
 
 class _VoteBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -61,8 +70,15 @@ class AdminAPI:
         ssl_context: ssl.SSLContext | None = None,
         metrics: GatewayMetrics | None = None,
         draining: Callable[[], bool] | None = None,
+        ssh_ca: SshCa | None = None,
+        max_cert_lifetime: float = 3600.0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.hub = hub
+        self.ssh_ca = ssh_ca
+        """Signs ``POST /v1/ssh/cert`` (None: no SSH listener, 404)."""
+        self.max_cert_lifetime = max_cert_lifetime
+        self.clock: Callable[[], float] = clock if clock is not None else time.time
         self.metrics = metrics if metrics is not None else default_metrics()
         self.draining: Callable[[], bool] = draining if draining is not None else (lambda: False)
         """True once the gateway stopped accepting (SIGTERM): /readyz says 503."""
@@ -79,6 +95,7 @@ class AdminAPI:
         router.get("/v1/approvals/{id}", self._get)
         router.post("/v1/approvals/{id}/approve", self._approve)
         router.post("/v1/approvals/{id}/deny", self._deny)
+        router.post("/v1/ssh/cert", self._ssh_cert)
         return router
 
     async def serve(
@@ -156,6 +173,41 @@ class AdminAPI:
         if not self._may_decide(caller, found):
             return _forbidden(caller, found)
         return Response.json(200, _public(found))
+
+    async def _ssh_cert(self, request: Request) -> Response:
+        if self.ssh_ca is None:
+            return Response.error(404, "not_found", "this gateway has no SSH listener")
+        caller = await self._caller(request)
+        if isinstance(caller, Response):
+            return caller
+        try:
+            body = msgspec.json.decode(request.body, type=_CertBody)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            return Response.error(400, "invalid_request", f"bad body: {exc}")
+        try:
+            cert = self.ssh_ca.issue(
+                caller, body.public_key, now=self.clock(), max_lifetime=self.max_cert_lifetime
+            )
+        except CertError as exc:
+            return Response.error(400, "invalid_request", str(exc))
+        self.log(
+            "ssh_cert_issued",
+            subject=caller.subject,
+            serial=cert.serial,
+            key_id=cert.key_id,
+            valid_before=cert.valid_before,
+        )
+        return Response.json(
+            200,
+            {
+                "certificate": cert.line,
+                "serial": cert.serial,
+                "key_id": cert.key_id,
+                "principals": list(cert.principals),
+                "valid_after": cert.valid_after,
+                "valid_before": cert.valid_before,
+            },
+        )
 
     async def _approve(self, request: Request) -> Response:
         return await self._vote(request, approve=True)

@@ -282,6 +282,37 @@ impl Triggers {
             // Most transitions go from an untagged state to an untagged,
             // already computed one: one table load each, nothing else.
             if !sid.is_tagged() {
+                // Four bytes per step while no state is tagged: one check of
+                // the loop's bound per four transitions. A tagged state
+                // stops the step before its byte, which the loop below then
+                // reads again (one transition more, per tagged state).
+                while let Some(&[b0, b1, b2, b3]) = i.checked_sub(4).and_then(|j| window.get(j..i))
+                {
+                    let s3 = dfa.next_state_untagged(cache, sid, b3);
+                    if s3.is_tagged() {
+                        break;
+                    }
+                    let s2 = dfa.next_state_untagged(cache, s3, b2);
+                    if s2.is_tagged() {
+                        sid = s3;
+                        i -= 1;
+                        break;
+                    }
+                    let s1 = dfa.next_state_untagged(cache, s2, b1);
+                    if s1.is_tagged() {
+                        sid = s2;
+                        i -= 2;
+                        break;
+                    }
+                    let s0 = dfa.next_state_untagged(cache, s1, b0);
+                    if s0.is_tagged() {
+                        sid = s1;
+                        i -= 3;
+                        break;
+                    }
+                    sid = s0;
+                    i -= 4;
+                }
                 let mut next = sid;
                 let mut rest = window.get(..i)?;
                 while let Some((&b, before)) = rest.split_last() {

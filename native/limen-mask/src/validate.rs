@@ -77,18 +77,18 @@ pub fn luhn(digits: &[u8]) -> bool {
 
 /// Issuer prefixes of the major card networks (IIN ranges).
 pub(crate) fn known_issuer(digits: &[u8]) -> bool {
-    let num = |n: usize| -> u32 {
-        digits
-            .iter()
-            .take(n)
-            .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
-    };
+    // The numbers made by the first 1 to 6 digits (all of them when there
+    // are fewer), in one pass.
+    let mut prefix = [0u32; 7];
+    let mut acc = 0u32;
+    for (k, slot) in prefix.iter_mut().enumerate().skip(1) {
+        if let Some(&d) = digits.get(k - 1) {
+            acc = acc * 10 + u32::from(d.wrapping_sub(b'0'));
+        }
+        *slot = acc;
+    }
     let len = digits.len();
-    let p1 = num(1);
-    let p2 = num(2);
-    let p3 = num(3);
-    let p4 = num(4);
-    let p6 = num(6);
+    let [_, p1, p2, p3, p4, _, p6] = prefix;
     match p1 {
         4 => matches!(len, 13 | 16 | 19),              // Visa
         5 => (51..=55).contains(&p2) && len == 16,     // Mastercard
@@ -257,11 +257,41 @@ fn assignment_value(value: &[u8]) -> bool {
 /// `TOKEN=EOF`) are code, not secrets: a secret has a digit, mixed case or
 /// punctuation.
 fn unquoted_value(value: &[u8]) -> bool {
-    let ident = value.iter().all(|b| b.is_ascii_alphabetic() || *b == b'_');
-    let lower = value.iter().all(|b| b.is_ascii_lowercase() || *b == b'_');
-    let upper = value.iter().all(|b| b.is_ascii_uppercase() || *b == b'_');
-    !(ident && (lower || upper))
+    // One pass: the classes every byte so far is in, as bits (an
+    // identifier byte, lower case or `_`, upper case or `_`), ANDed.
+    let mut all = IDENT | LOWER | UPPER;
+    for &b in value {
+        all &= CASE_CLASS[usize::from(b)];
+        if all == 0 {
+            break;
+        }
+    }
+    !(all & IDENT != 0 && all & (LOWER | UPPER) != 0)
 }
+
+const IDENT: u8 = 1;
+const LOWER: u8 = 2;
+const UPPER: u8 = 4;
+
+/// Each byte's classes for [`unquoted_value`].
+const CASE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c == b'_' {
+            IDENT | LOWER | UPPER
+        } else if c.is_ascii_lowercase() {
+            IDENT | LOWER
+        } else if c.is_ascii_uppercase() {
+            IDENT | UPPER
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
 
 #[cfg(test)]
 mod tests {
@@ -307,6 +337,69 @@ mod tests {
         assert!(!unquoted_value(b"EOF"));
         assert!(unquoted_value(b"Hunter"));
         assert!(unquoted_value(b"hunter2"));
+    }
+
+    /// `unquoted_value` as first written (three passes): the reference.
+    fn unquoted_reference(value: &[u8]) -> bool {
+        let ident = value.iter().all(|b| b.is_ascii_alphabetic() || *b == b'_');
+        let lower = value.iter().all(|b| b.is_ascii_lowercase() || *b == b'_');
+        let upper = value.iter().all(|b| b.is_ascii_uppercase() || *b == b'_');
+        !(ident && (lower || upper))
+    }
+
+    /// `known_issuer` as first written (a fold per prefix): the reference.
+    fn issuer_reference(digits: &[u8]) -> bool {
+        let num = |n: usize| -> u32 {
+            digits
+                .iter()
+                .take(n)
+                .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
+        };
+        let len = digits.len();
+        let (p1, p2, p3, p4, p6) = (num(1), num(2), num(3), num(4), num(6));
+        match p1 {
+            4 => matches!(len, 13 | 16 | 19),
+            5 => (51..=55).contains(&p2) && len == 16,
+            2 => (2221..=2720).contains(&p4) && len == 16,
+            3 => {
+                ((p2 == 34 || p2 == 37) && len == 15)
+                    || ((3528..=3589).contains(&p4) && (16..=19).contains(&len))
+                    || (((300..=305).contains(&p3) || p2 == 36 || p2 == 38 || p2 == 39)
+                        && (14..=19).contains(&len))
+            }
+            6 => {
+                (p4 == 6011
+                    || p2 == 65
+                    || (644..=649).contains(&p3)
+                    || (622126..=622925).contains(&p6))
+                    && (16..=19).contains(&len)
+                    || p2 == 62 && (16..=19).contains(&len)
+            }
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        /// The one-pass case check equals the three-pass one on any bytes.
+        #[test]
+        fn unquoted_matches_reference(
+            value in proptest::collection::vec(proptest::num::u8::ANY, 0..24),
+            letters in proptest::collection::vec(proptest::sample::select(b"aZ_q9X-".to_vec()), 0..24),
+        ) {
+            proptest::prop_assert_eq!(unquoted_value(&value), unquoted_reference(&value));
+            proptest::prop_assert_eq!(unquoted_value(&letters), unquoted_reference(&letters));
+        }
+
+        /// The one-pass issuer prefixes equal a fold per prefix.
+        #[test]
+        fn issuer_matches_reference(
+            head in proptest::sample::select(vec![&b"4"[..], b"51", b"55", b"34", b"37", b"36", b"305", b"6011", b"65", b"644", b"622126", b"622925", b"62", b"2221", b"2720", b"3528", b"3589", b""]),
+            digits in proptest::collection::vec(proptest::sample::select(b"0123456789".to_vec()), 0..20),
+        ) {
+            let mut d = head.to_vec();
+            d.extend_from_slice(&digits);
+            proptest::prop_assert_eq!(known_issuer(&d), issuer_reference(&d));
+        }
     }
 
     /// The card validator before it stopped allocating, kept as the

@@ -34,5 +34,5 @@ pub use crate::core::{
 };
 pub use crate::error::{PumpError, PumpErrorKind, Side};
 pub use crate::io::{
-    Command, EndReason, Event, Hub, HubBody, IoConfig, Pump, PumpShared, DRIVE_BYTES,
+    Command, EndReason, Event, Hub, HubBody, IoConfig, Pump, PumpShared, DRIVE_BYTES, OFFLOAD_BYTES,
 };

@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "keys",
     "token",
     "policy",
+    "ssh",
     "kubeconfig",
 )
 

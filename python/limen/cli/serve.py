@@ -131,12 +131,12 @@ async def serve(
             serving.append((my, ls.mysql))
         if ls.http is not None:
             serving.append((HttpGateway(services), ls.http))
+        ssh: SshGateway | None = None
         if ls.ssh is not None:
-            serving.append((SshGateway(services), ls.ssh))
+            ssh = SshGateway(services)
+            serving.append((ssh, ls.ssh))
         if ls.kubernetes is not None:
-            from limen.gateway.kube import (
-                KubeGateway,
-            )  # the Kubernetes listener (docs/kubernetes.md)
+            from limen.gateway.kube import KubeGateway  # the Kubernetes listener
 
             serving.append((KubeGateway(services), ls.kubernetes))
         # HTTPS with the listeners' certificate when one is configured.
@@ -147,6 +147,8 @@ async def serve(
             ssl_context=pg.ssl_context,
             metrics=pg.services.metrics,
             draining=lambda: any(listener.draining for listener, _ in serving),
+            ssh_ca=ssh.ca if ssh is not None else None,
+            max_cert_lifetime=config.identity.max_token_lifetime.seconds,
         )
         # Revocations written on any node reach this one's sessions.
         revoker = Revoker(store, [listener for listener, _ in serving], log=log)

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from limen import recording
-from limen.cli import CheckFailed, UsageError
+from limen.cli import CheckFailed, UsageError, sessions_cast
 from limen.cli._configfile import load_config_arg, open_state_store
 from limen.mysqltext import MySqlReplay
 from limen.pgtext import render_backend
@@ -115,19 +115,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     target(r)
     key_arg(r)
+    sessions_cast.add_play_arguments(r)
     r.set_defaults(func=cmd_replay)
 
     e = sub.add_parser(
         "export",
-        help="machine-readable export (jsonl)",
+        help="machine-readable export (jsonl), or an SSH session as an asciicast",
         description=(
-            "Write the session as JSON lines: one header object, one object per record "
+            "jsonl: the session as JSON lines: one header object, one object per record "
             '({"type": "record", "seq", "t_us", "kind", and "text" when the payload is '
-            'UTF-8, else "base64"}), and an end object with the log\'s status.'
+            'UTF-8, else "base64"}), and an end object with the log\'s status. asciicast: '
+            "an SSH session as asciicast v2 (output, input, resize events) for asciinema "
+            "play; the log is verified first (--config or --public-key: its signer too)."
         ),
     )
     target(e)
-    e.add_argument("--format", required=True, choices=["jsonl"], help="output format")
+    e.add_argument("--format", required=True, choices=["jsonl", "asciicast"], help="output format")
+    e.add_argument(
+        "--public-key",
+        metavar="FILE",
+        type=Path,
+        help="asciicast: verify the log against this recording public key first",
+    )
     key_arg(e)
     e.set_defaults(func=cmd_export)
 
@@ -273,6 +282,8 @@ def _open(args: argparse.Namespace) -> recording.LogReader:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.play:
+        return sessions_cast.cmd_play(args)
     log = _open(args)
     h = log.header
     started = dt.datetime.fromtimestamp(h.start_unix_us / 1e6, tz=dt.UTC)
@@ -306,6 +317,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "asciicast":
+        return sessions_cast.cmd_export_cast(args)
     log = _open(args)
     h = log.header
     head: dict[str, Any] = {

@@ -2,7 +2,8 @@
 
 A session's statements (``c2u`` records) are masked by
 :class:`limen.inmask.InputMasker` (:class:`limen.inmask_mysql.MySqlInputMasker`
-for MySQL resources) before they are written: the secret positions, then
+for MySQL resources, :class:`limen.inmask_shell.ShellInputMasker` for SSH
+command lines) before they are written: the secret positions, then
 every built-in detector plus the ``[[mask_rules]]`` the session's rules
 name. A masked statement is followed by a ``masking``
 record naming the detectors (docs/recording-format.md). What goes upstream
@@ -22,6 +23,7 @@ import msgspec
 
 from limen.inmask import InputMasker, Masked, masking_record
 from limen.inmask_mysql import MySqlInputMasker
+from limen.inmask_shell import ShellInputMasker
 from limen.mask import native_masker
 from limen.recording import C2U, EVENT, Kind, Recorder
 
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
     from limen.policy import Policy
 
 __all__ = ["InputMaskers", "record_statement"]
+
+#: The statement masker of each protocol (PostgreSQL's for the rest).
+_MASKERS: dict[str, type[InputMasker]] = {"mysql": MySqlInputMasker, "ssh": ShellInputMasker}
 
 
 class InputMaskers:
@@ -42,7 +47,9 @@ class InputMaskers:
         self.builtin = InputMasker()
         self._by_key: dict[tuple[str, ...], InputMasker] = {(): self.builtin}
         self.builtin_mysql = MySqlInputMasker(self.builtin.content)
+        self.builtin_shell = ShellInputMasker(self.builtin.content)
         self._mysql: dict[tuple[str, ...], InputMasker] = {(): self.builtin_mysql}
+        self._shell: dict[tuple[str, ...], InputMasker] = {(): self.builtin_shell}
         """MySQL resources' maskers (:mod:`limen.inmask_mysql`), by detectors."""
 
     def raw_for(self, identity: Identity, resource: str) -> bool:
@@ -58,15 +65,18 @@ class InputMaskers:
             return None
         names = {r.name for r in self.config.mask_rules}
         key = tuple(sorted(m for m in self.policy.mask_for(identity, resource) if m in names))
-        mysql = any(r.name == resource and r.protocol == "mysql" for r in self.config.resources)
-        cache = self._mysql if mysql else self._by_key
+        protocol = next((r.protocol for r in self.config.resources if r.name == resource), "")
+        kind = _MASKERS.get(protocol, InputMasker)
+        cache = {MySqlInputMasker: self._mysql, ShellInputMasker: self._shell}.get(
+            kind, self._by_key
+        )
         if key not in cache:
             content = (
                 self._by_key[key].content
                 if key in self._by_key
                 else native_masker(["builtin", *key], self.config.mask_rules)
             )
-            cache[key] = MySqlInputMasker(content) if mysql else InputMasker(content)
+            cache[key] = kind(content)
         return cache[key]
 
     def start(self, recorder: Recorder, identity: Identity, resource: str) -> InputMasker | None:

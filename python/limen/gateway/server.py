@@ -42,6 +42,7 @@ from limen.gateway.services import JsonLog, Services, UpstreamOpener
 from limen.gateway.session import Session, SessionEnd
 from limen.gateway.ssh import SshSession, host_key
 from limen.identity import Authenticator, Identity
+from limen.identity.sshca import SshCa, load_or_create_ca
 from limen.inmask import InputMasker
 from limen.metrics import GatewayMetrics
 from limen.policy import Policy
@@ -312,9 +313,11 @@ class SshGateway(Listener):
         super().__init__(services)
         self.host_key = host_key(services.config)
         """limen's SSH host key (created under the state folder on first use)."""
+        self.ca = SshCa(load_or_create_ca(services.config.ssh_ca_key_path()))
+        """limen's SSH user CA: certificates from ``limen ssh cert`` log in."""
 
     def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
-        return SshSession(self.services, self.host_key, stream, peer_host)
+        return SshSession(self.services, self.host_key, stream, peer_host, self.ca)
 
 
 def _port(listeners: list[trio.SocketListener]) -> int:

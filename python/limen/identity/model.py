@@ -57,7 +57,7 @@ class IdentityError(Exception):
         return {"refused": True, "reason": self.reason.value, "message": self.message}
 
 
-Method = Literal["oidc", "dev", "static_key"]
+Method = Literal["oidc", "dev", "static_key", "ssh_cert"]
 
 
 class Identity(msgspec.Struct, frozen=True, kw_only=True):

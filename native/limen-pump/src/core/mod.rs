@@ -470,15 +470,50 @@ impl<M: ContentMasker> PumpCore<M> {
     ) -> Result<bool, PumpError> {
         self.counts.upstream_bytes += data.len() as u64;
         let start = client.len();
-        let events = {
-            let mut relay = self.relay()?;
-            match relay.try_feed(data, client) {
-                Ok(events) => events,
-                Err(e) => {
-                    // Nothing goes out that was not recorded.
-                    client.truncate(start);
-                    return Err(PumpError::wire(Side::Upstream, &e));
-                }
+        let fed = self.relay()?.try_feed(data, client);
+        self.upstream_fed(fed, start, client, sink)
+    }
+
+    /// The relay, for a feed run on another thread (the pump hands off a
+    /// chunk that completes a huge message, see `io::offload`): the core
+    /// must not be used until [`PumpCore::try_upstream_done`] takes the
+    /// result in.
+    pub(crate) fn shared_relay(&self) -> SharedRelay<M> {
+        Arc::clone(&self.relay)
+    }
+
+    /// Takes in a feed of `data_len` upstream bytes that ran elsewhere on
+    /// [`PumpCore::shared_relay`] (its output `out`), exactly as if
+    /// [`PumpCore::try_upstream_data`] had run here.
+    pub(crate) fn try_upstream_done<R: RecordSink>(
+        &mut self,
+        data_len: usize,
+        fed: Result<Vec<RelayEvent>, limen_wire::Error>,
+        out: &[u8],
+        client: &mut Vec<u8>,
+        sink: &mut R,
+    ) -> Result<bool, PumpError> {
+        self.counts.upstream_bytes += data_len as u64;
+        let start = client.len();
+        if fed.is_ok() {
+            client.extend_from_slice(out);
+        }
+        self.upstream_fed(fed, start, client, sink)
+    }
+
+    fn upstream_fed<R: RecordSink>(
+        &mut self,
+        fed: Result<Vec<RelayEvent>, limen_wire::Error>,
+        start: usize,
+        client: &mut Vec<u8>,
+        sink: &mut R,
+    ) -> Result<bool, PumpError> {
+        let events = match fed {
+            Ok(events) => events,
+            Err(e) => {
+                // Nothing goes out that was not recorded.
+                client.truncate(start);
+                return Err(PumpError::wire(Side::Upstream, &e));
             }
         };
         let mut ready = false;

@@ -112,12 +112,13 @@ impl Hub {
     }
 
     /// Hands a session to the hub: from now on its bytes move here.
-    pub fn attach<M, R, J>(&self, pump: Pump<M, R, J>)
+    pub fn attach<M, R, J>(&self, mut pump: Pump<M, R, J>)
     where
         M: ContentMasker + Send + 'static,
         R: RecordSink + Send + 'static,
         J: Judge + Send + 'static,
     {
+        pump.set_spawner(crate::io::offload::spawn::<M>);
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut link) = pump.shared.link.lock() {
             *link = Some(HubLink {

@@ -18,9 +18,10 @@
 //! this one: ready sessions go least recently driven first), so that a
 //! session reading a large result, however slow to mask, adds at most about
 //! one budget to another session's statement (tests/isolation.rs counts
-//! it in bytes masked). The one exception is a single message larger than
-//! the budget: a DataRow is masked whole when its last byte arrives, so
-//! one huge value (up to `max_message_size`) is masked in one drive.
+//! it in bytes masked). A single message larger than the budget (a DataRow
+//! is masked whole when its last byte arrives) is masked on a worker
+//! thread instead, while the hub serves the other sessions (`offload.rs`,
+//! [`OFFLOAD_BYTES`]).
 //! The client's output only ever holds whole messages, so the host's
 //! injected bytes (a notice) and a final FATAL land at a message boundary.
 //!
@@ -39,12 +40,14 @@
 //! (the host's judge runs on this thread) delays the other sessions.
 mod backlog;
 mod hub;
+mod offload;
 mod pump;
 mod shared;
 
 use std::time::Duration;
 
 pub use hub::{Hub, HubBody};
+pub use offload::OFFLOAD_BYTES;
 pub use pump::{Pump, DRIVE_BYTES};
 pub use shared::{Command, EndReason, Event, PumpShared};
 

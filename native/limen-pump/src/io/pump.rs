@@ -12,6 +12,7 @@ use crate::core::{ClientStep, Judge, PumpCore, RecordSink};
 use crate::error::{PumpErrorKind, Side};
 use crate::io::backlog::{read_some, Backlog, Read1};
 use crate::io::hub::{Drive, Driven, SOCKET_EVENTS};
+use crate::io::offload::{Fed, Frames, Slot, Spawner, OFFLOAD_BYTES};
 use crate::io::shared::{Command, EndReason, Event, PumpShared};
 use crate::io::IoConfig;
 
@@ -76,6 +77,14 @@ pub struct Pump<M, R, J> {
     bytes_read: u64,
     /// The per-drive byte budget ([`DRIVE_BYTES`] unless set).
     drive_bytes: u64,
+    /// The upstream's message boundaries (see `offload.rs`).
+    frames: Frames,
+    /// Messages at least this long are masked on a worker.
+    offload_bytes: u64,
+    /// Starts a worker (set when the pump is attached to a hub).
+    spawner: Option<Spawner<M>>,
+    /// A feed under way on a worker, and its bytes' count.
+    offloaded: Option<(Arc<Slot>, usize)>,
 }
 
 impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
@@ -115,7 +124,59 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
             started: false,
             bytes_read: 0,
             drive_bytes: DRIVE_BYTES,
+            frames: Frames::default(),
+            offload_bytes: OFFLOAD_BYTES,
+            spawner: None,
+            offloaded: None,
         })
+    }
+
+    /// Sets the length from which an upstream message is masked on a
+    /// worker thread ([`OFFLOAD_BYTES`] by default; `u64::MAX`: never).
+    #[must_use]
+    pub fn with_offload_bytes(mut self, bytes: u64) -> Self {
+        self.offload_bytes = bytes.max(1);
+        self
+    }
+
+    /// How a pump attached to a hub starts its workers.
+    pub(super) fn set_spawner(&mut self, spawner: Spawner<M>) {
+        self.spawner = Some(spawner);
+    }
+
+    /// Takes in the result of a worker's feed, if it is done; false while
+    /// it is under way.
+    fn offload_done(&mut self) -> bool {
+        let Some((slot, len)) = &self.offloaded else {
+            return true;
+        };
+        let len = *len;
+        let Some(fed) = slot.take() else {
+            return false;
+        };
+        self.offloaded = None;
+        match fed {
+            Fed::Done(fed, out) => {
+                let r = self.core.try_upstream_done(
+                    len,
+                    fed,
+                    &out,
+                    self.to_client.tail(),
+                    &mut self.sink,
+                );
+                self.upstream_result(r);
+            }
+            Fed::Panicked => self.end(EndReason::Internal, "masking a result failed", true),
+        }
+        true
+    }
+
+    fn upstream_result(&mut self, r: Result<bool, crate::PumpError>) {
+        match r {
+            Ok(true) => self.shared.publish(self.core.counts(), self.core.status()),
+            Ok(false) => {}
+            Err(e) => self.end(end_of(e.kind()), e.message().to_owned(), true),
+        }
     }
 
     /// Sets the per-drive byte budget (at least 1; [`DRIVE_BYTES`] by
@@ -235,14 +296,22 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
                 self.bytes_read += n as u64;
                 self.upstream_readable = n == buf.len() || self.upstream_hup;
                 self.shared.touch();
+                let longest = self.frames.feed(&buf[..n]);
+                if longest >= self.offload_bytes {
+                    if let Some(spawn) = self.spawner {
+                        let relay = self.core.shared_relay();
+                        if let Some(slot) =
+                            spawn(relay, buf[..n].to_vec(), Arc::clone(&self.shared))
+                        {
+                            self.offloaded = Some((slot, n));
+                            return true;
+                        }
+                    }
+                }
                 let r =
                     self.core
                         .try_upstream_data(&buf[..n], self.to_client.tail(), &mut self.sink);
-                match r {
-                    Ok(true) => self.shared.publish(self.core.counts(), self.core.status()),
-                    Ok(false) => {}
-                    Err(e) => self.end(end_of(e.kind()), e.message().to_owned(), true),
-                }
+                self.upstream_result(r);
                 true
             }
             Ok(Read1::Eof) => {
@@ -308,6 +377,11 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
     fn drive(&mut self, buf: &mut [u8]) -> Drive {
         let size = self.cfg.read_size.clamp(1, buf.len());
         let buf = &mut buf[..size];
+        // A worker is feeding the relay: nothing else may touch the core
+        // until its result is in (its wake-up drives this session again).
+        if !self.offload_done() {
+            return Drive::Idle;
+        }
         if !self.started {
             self.started = true;
             self.shared.touch();
@@ -322,6 +396,12 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
         let began = Instant::now();
         let bytes_before = self.bytes_read;
         loop {
+            if self.offloaded.is_some() {
+                // Handed off: write what is ready, then yield until the
+                // worker wakes the hub.
+                self.write();
+                return Drive::Idle;
+            }
             let mut moved = false;
             let open = self.ending.is_none();
             if open && self.paused && self.client_hup {
@@ -409,6 +489,11 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
 
     /// When the hub must drive this session even without readiness.
     fn deadline(&self) -> Option<Instant> {
+        if self.offloaded.is_some() {
+            // The worker's wake-up drives the session; until then no
+            // timeout applies.
+            return None;
+        }
         if let Some(Ending {
             flush_until: Some(until),
             ..

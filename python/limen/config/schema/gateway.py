@@ -26,6 +26,9 @@ class GatewayConfig(Strict, frozen=True):
     recording_key: str | None = None
     """Ed25519 key that signs each closed session log. Default
     ``STATE_DIR/recording.key``, created on first use."""
+    ssh_ca_key: str | None = None
+    """The ed25519 key that signs SSH user certificates (``limen ssh
+    cert``). Default ``STATE_DIR/ssh-user-ca.key``, created on first use."""
     recording_recipient: str | None = None
     """An auditor's X25519 public key (base64 or hex, 32 bytes): when set,
     recordings are encrypted to it."""

@@ -51,6 +51,11 @@ class Config(Strict, frozen=True):
             return self.path(self.gateway.recording_key)
         return self.state_dir() / "recording.key"
 
+    def ssh_ca_key_path(self) -> Path:
+        if self.gateway.ssh_ca_key is not None:
+            return self.path(self.gateway.ssh_ca_key)
+        return self.state_dir() / "ssh-user-ca.key"
+
     def recording_recipient_key(self) -> bytes | None:
         """The auditor's X25519 public key recordings are encrypted to, if any
         (validated at load: 32 bytes as base64 or hex)."""

@@ -12,15 +12,22 @@ Responses lose the hop-by-hop headers and, when masked, ``Content-Length``
 (masking changes lengths: limen frames the body again).
 
 In the recording, ``Authorization``, ``Proxy-Authorization``, ``Cookie``,
-``Set-Cookie`` and the credential's header are ``[redacted]``.
+``Set-Cookie``, the credential's header and every header whose name says it
+carries a credential (a part, split at ``-``/``_``, that starts with
+``token``, ``secret``, ``pass``, ``authenti``, ``authoriz``, ``cred``,
+``session``, ``cookie`` or ``signature``, is ``auth`` or ``sig``, or ends
+with ``key``: ``X-Api-Key``, ``X-Auth-Token``, ``Private-Token``) are
+``[redacted]``; so is the value of every such query parameter in the
+request target (:func:`target_text`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["HOP_BY_HOP", "head_text", "request_headers", "response_headers"]
+__all__ = ["HOP_BY_HOP", "head_text", "request_headers", "response_headers", "target_text"]
 
 HOP_BY_HOP: Final = frozenset(
     {
@@ -93,12 +100,56 @@ def response_headers(
     return [(k, v) for k, v in pairs if k not in dropped]
 
 
+_SECRET_PART: Final = re.compile(
+    rb"(?:token|secret|pass|pwd|authenti|authoriz|cred|session|cookie|signature).*|.*keys?|auth|sig"
+)
+_PARTS: Final = re.compile(rb"[^a-z0-9]+")
+_QUERY_PAIR: Final = re.compile(rb"([^&=;]*)=([^&;]*)")
+
+
+def secret_name(name: bytes) -> bool:
+    """Whether a header or query parameter named ``name`` carries a credential."""
+    return any(_SECRET_PART.fullmatch(p) for p in _PARTS.split(name.lower()) if p)
+
+
+def target_text(target: bytes) -> bytes:
+    """A request target as recorded: the values of secret-named query
+    parameters (``?api_key=…&token=…``, percent-encoded names too) redacted."""
+    path, sep, query = target.partition(b"?")
+    if not sep:
+        return target
+
+    def hide(m: re.Match[bytes]) -> bytes:
+        name = _unquote(m.group(1))
+        return m.group(1) + b"=" + REDACTED if secret_name(name) else m.group(0)
+
+    return path + b"?" + _QUERY_PAIR.sub(hide, query)
+
+
+def _unquote(raw: bytes) -> bytes:
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == 0x25 and i + 2 < len(raw) and _is_hex(raw[i + 1 : i + 3]):
+            out.append(int(raw[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            out.append(0x20 if c == 0x2B else c)
+            i += 1
+    return bytes(out)
+
+
+def _is_hex(two: bytes) -> bool:
+    return len(two) == 2 and all(chr(b) in "0123456789abcdefABCDEF" for b in two)
+
+
 def head_text(
     first_line: bytes, headers: Iterable[tuple[bytes, bytes]], secret: bytes | None = None
 ) -> bytes:
     """A head as recorded: the first line and the headers, secrets redacted."""
     lines = [first_line]
     for k, v in headers:
-        hidden = k in _SECRET or (secret is not None and k == secret)
+        hidden = k in _SECRET or (secret is not None and k == secret) or secret_name(k)
         lines.append(k + b": " + (REDACTED if hidden else v))
     return b"\r\n".join(lines) + b"\r\n\r\n"

@@ -28,7 +28,12 @@ from limen.approvals import ApprovalRequest
 from limen.config import Resource
 from limen.gateway.holds import Holds
 from limen.gateway.http.head import HeadError
-from limen.gateway.http.headers import head_text, request_headers, response_headers
+from limen.gateway.http.headers import (
+    head_text,
+    request_headers,
+    response_headers,
+    target_text,
+)
 from limen.gateway.http.problem import Problem, denial, problem, problem_bytes
 from limen.gateway.http.reader import ClientReader, ClientRequest
 from limen.gateway.http.route import Refusal, Routed, authenticate, refused_head, route
@@ -165,10 +170,10 @@ class HttpRelay:
         s = self.session
         assert s.judge is not None
         path = routed.path
-        shown = f"{req.method} /r/{self.resource.name}{path.target}"
+        shown = f"{req.method} /r/{self.resource.name}".encode() + target_text(path.target.encode())
         self.record(
             C2U,
-            self.mask_input(head_text(shown.encode() + b" HTTP/1.1", req.headers)),
+            self.mask_input(head_text(shown + b" HTTP/1.1", req.headers)),
             masked=s.input_masker is not None,
         )
         match = classify(req.method, path.segments, self.routes)
@@ -188,7 +193,7 @@ class HttpRelay:
 
             outcome = await self.holds.hold(
                 decision,
-                self.mask_input(shown.encode()).decode("utf-8", "replace"),
+                self.mask_input(shown).decode("utf-8", "replace"),
                 notify=notify,
                 watch=lambda: self.reader.watch(req),
             )

@@ -15,6 +15,7 @@ masker stream each (recorded ``u2c`` masked), then the exit status.
 from __future__ import annotations
 
 import contextlib
+import select
 from collections.abc import Callable
 
 import msgspec
@@ -35,6 +36,9 @@ __all__ = ["REFUSED_STATUS", "ChannelRelay"]
 
 REFUSED_STATUS = 1
 """The exit status of a refused request (denied, hold not approved)."""
+QUIET = 0.05
+"""Seconds an interactive (pty) channel's stream stays quiet before the
+masker releases what it holds back: a terminal waits for its user."""
 
 
 def hold_text(created: ApprovalRequest, message: str, timeout: float) -> str:
@@ -92,6 +96,7 @@ class ChannelRelay:
         """A client's window change, passed to its upstream channel."""
         up = self.channels_up.get(chanid)
         if up is not None:
+            self._event({"event": "resize", "channel": chanid, "width": width, "height": height})
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 up.resize_pty(width, height)
 
@@ -190,12 +195,23 @@ class ChannelRelay:
             await self._refuse(chan, f"limen: the upstream refused the request: {exc}\n")
             return
         self.channels_up[chan.get_id()] = up
+        if item.pty is not None:
+            self._event(
+                {
+                    "event": "pty",
+                    "channel": chan.get_id(),
+                    "term": item.pty.term,
+                    "width": item.pty.width,
+                    "height": item.pty.height,
+                }
+            )
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._stdin, chan, up)
+                interactive = item.pty is not None
+                nursery.start_soon(self._stdin, chan, up, interactive)
                 async with trio.open_nursery() as outputs:
-                    outputs.start_soon(self._output, up, chan, False)
-                    outputs.start_soon(self._output, up, chan, True)
+                    outputs.start_soon(self._output, up, chan, False, interactive)
+                    outputs.start_soon(self._output, up, chan, True, interactive)
                 with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                     await self._thread(chan.shutdown_write)  # EOF once both streams ended
                 status = await self._thread(up.recv_exit_status)
@@ -209,11 +225,33 @@ class ChannelRelay:
             up.close()
             chan.close()
 
-    async def _stdin(self, chan: paramiko.Channel, up: paramiko.Channel) -> None:
+    async def _read(
+        self, src: paramiko.Channel, stream: _native.MaskStream | None, interactive: bool
+    ) -> bytes | None:
+        """The next bytes of ``src`` (b"" at its end), or None when an
+        interactive channel's masker holds bytes back and ``src`` stayed
+        quiet for :data:`QUIET` seconds (the caller then releases them)."""
+        if interactive and stream is not None and stream.pending:
+            data = await self._thread(_recv_unless_quiet, src, QUIET)
+        else:
+            data = await self._thread(src.recv, CHUNK)
+        assert data is None or isinstance(data, bytes)
+        return data
+
+    def _release(self, stream: _native.MaskStream) -> tuple[bytes, _native.MaskStream]:
+        """What ``stream`` holds back, masked as at an end, and a new stream."""
+        assert self.masker is not None
+        return stream.finish(), self.masker.stream()
+
+    async def _stdin(self, chan: paramiko.Channel, up: paramiko.Channel, interactive: bool) -> None:
         stream = self.masker.stream() if self.masker is not None else None
         while True:
-            data = await self._thread(chan.recv, CHUNK)
-            assert isinstance(data, bytes)
+            data = await self._read(chan, stream, interactive)
+            if data is None:
+                assert stream is not None
+                held, stream = self._release(stream)
+                self.recorder.append(C2U, held, masked=True)
+                continue
             self.touch()
             if not data:
                 break
@@ -227,17 +265,33 @@ class ChannelRelay:
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
             await self._thread(up.shutdown_write)
 
-    async def _output(self, up: paramiko.Channel, chan: paramiko.Channel, stderr: bool) -> None:
+    async def _output(
+        self, up: paramiko.Channel, chan: paramiko.Channel, stderr: bool, interactive: bool
+    ) -> None:
         stream = self.masker.stream() if self.masker is not None else None
-        recv = up.recv_stderr if stderr else up.recv
         send = chan.sendall_stderr if stderr else chan.sendall
         while True:
-            data = await self._thread(recv, CHUNK)
-            assert isinstance(data, bytes)
-            self.touch()
-            out = data if stream is None else (stream.feed(data) if data else stream.finish())
+            if stderr:
+                data: bytes | None = await self._thread(up.recv_stderr, CHUNK)  # type: ignore[assignment]
+            else:
+                data = await self._read(up, stream, interactive)
+            if data is None:
+                assert stream is not None
+                out, stream = self._release(stream)
+            else:
+                self.touch()
+                out = data if stream is None else (stream.feed(data) if data else stream.finish())
             if out:
                 self.recorder.append(U2C, out, masked=stream is not None)
                 await self._thread(send, out)
-            if not data:
+            if data is not None and not data:
                 break
+
+
+def _recv_unless_quiet(chan: paramiko.Channel, quiet: float) -> bytes | None:
+    """``chan.recv`` once it has data (or ended); None after ``quiet``
+    seconds without (on a worker thread; paramiko channels are selectable)."""
+    ready, _, _ = select.select([chan], [], [], quiet)
+    if not ready:
+        return None
+    return chan.recv(CHUNK)

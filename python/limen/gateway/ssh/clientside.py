@@ -3,7 +3,8 @@
 paramiko calls these methods on its transport thread. Each answers at
 once from what it was told, or hands the question to the session's Trio
 task (``trio.from_thread``): the token check (password or
-keyboard-interactive: the token is the password), and every channel
+keyboard-interactive: the token is the password; publickey with a
+certificate from limen's CA, :mod:`limen.identity.sshca`), and every channel
 request (``exec``, ``shell``, ``subsystem``, pty sizes), which the Trio
 side judges. Port forwarding (local and remote), agent forwarding, X11 and
 every channel type but ``session`` are refused here. ``env`` requests are
@@ -26,6 +27,8 @@ from paramiko.common import (
 )
 from paramiko.server import InteractiveQuery
 
+from limen.identity import Identity
+from limen.identity.sshca import CertError
 from limen.policy.ssh import Request
 
 __all__ = ["SAFE_ENV", "ChannelRequest", "ClientSide", "Pty"]
@@ -37,6 +40,10 @@ MAX_CHANNELS = 16
 
 #: ``await check(username, token)`` -> True when the session is let in.
 TokenCheck = Callable[[str, str], Awaitable[bool]]
+#: ``await admit(username, identity)`` -> True when the session is let in.
+Admit = Callable[[str, Identity], Awaitable[bool]]
+#: ``verify(key_type, cert_blob)`` -> the identity, or raises CertError.
+CertCheck = Callable[[str, bytes], Identity]
 
 
 @dataclass
@@ -68,9 +75,13 @@ class ClientSide(paramiko.ServerInterface):
         check: TokenCheck,
         requests: trio.MemorySendChannel[ChannelRequest],
         resize: Callable[[int, Pty], None],
+        verify_cert: CertCheck | None = None,
+        admit: Admit | None = None,
     ) -> None:
         self.token = token
         self.check = check
+        self.verify_cert = verify_cert
+        self.admit = admit
         self.requests = requests
         self.resize = resize
         self.lock = threading.Lock()
@@ -82,7 +93,37 @@ class ClientSide(paramiko.ServerInterface):
     # -- authentication: the token is the password ---------------------------------
 
     def get_allowed_auths(self, username: str) -> str:
+        if self.verify_cert is not None:
+            return "publickey,password,keyboard-interactive"
         return "password,keyboard-interactive"
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        """A certificate signed by limen's CA (a plain key: refused). The
+        key is only accepted here; the session is admitted once paramiko
+        checked the client's signature with it (``verify_ssh_sig``)."""
+        blob = key.public_blob
+        if self.verify_cert is None or self.admit is None or blob is None:
+            return AUTH_FAILED
+        try:
+            identity = self.verify_cert(blob.key_type, blob.key_blob)
+        except CertError:
+            return AUTH_FAILED
+        admit = self.admit
+        signed = key.verify_ssh_sig
+
+        def verify_then_admit(data: bytes, msg: paramiko.Message) -> bool:
+            if not signed(data, msg):
+                return False
+            try:
+                ok = trio.from_thread.run(admit, username, identity, trio_token=self.token)
+            except (trio.RunFinishedError, trio.Cancelled):
+                ok = False
+            return bool(ok)
+
+        # paramiko calls verify_ssh_sig on this very key once the client
+        # signed: admission waits for the proof of possession.
+        setattr(key, "verify_ssh_sig", verify_then_admit)  # noqa: B010
+        return AUTH_SUCCESSFUL
 
     def _token(self, username: str, password: str) -> int:
         try:

@@ -15,6 +15,7 @@ pinned one, limen's login refused) is told on the first channel's stderr
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -27,7 +28,8 @@ from limen.gateway.ssh.bridge import Counted, Detached, bridge
 from limen.gateway.ssh.channels import ChannelRelay
 from limen.gateway.ssh.clientside import MAX_CHANNELS, ChannelRequest, ClientSide, Pty
 from limen.gateway.ssh.upstream import login_upstream
-from limen.identity import IdentityError
+from limen.identity import Identity, IdentityError
+from limen.identity.sshca import SshCa
 from limen.policy import Decision
 from limen.policy.ssh import decide_ssh
 
@@ -54,10 +56,16 @@ class SshSession(Session):
     protocol_errors = (paramiko.SSHException, EOFError)
 
     def __init__(
-        self, services: Services, key: paramiko.PKey, client: trio.abc.Stream, peer_host: str
+        self,
+        services: Services,
+        key: paramiko.PKey,
+        client: trio.abc.Stream,
+        peer_host: str,
+        ca: SshCa | None = None,
     ) -> None:
         super().__init__(services, client, peer_host)
         self.host_key = key
+        self.ca = ca
         self.limiter = trio.CapacityLimiter(THREADS)
         self.nursery: trio.Nursery | None = None
         self.counted_client = Counted()
@@ -90,12 +98,28 @@ class SshSession(Session):
         except IdentityError as exc:
             self.services.auth_refused("ssh", exc.reason.value, resource=resource.name)
             return False
+        return await self.admit(username, identity)
+
+    async def admit(self, username: str, identity: Identity) -> bool:
+        """Lets ``identity`` (a token's, or a certificate's whose key the
+        client proved it holds) in to the resource ``username``."""
+        if self.auth.done.is_set() or self.identity is not None:
+            return False
+        resource = self.config.resource(username)
+        if resource is None or resource.protocol != "ssh":
+            self.services.auth_refused("ssh", "unknown_resource", resource=username[:64])
+            return False
         try:
             self.admissions_in.send_nowait(Admission(identity, resource))
         except trio.WouldBlock:
             return False
         await self.auth.done.wait()
         return self.auth.ok
+
+    def verify_cert(self, key_type: str, blob: bytes) -> Identity:
+        """A certificate's identity (limen's CA, valid now), or CertError."""
+        assert self.ca is not None
+        return self.ca.verify(key_type, blob, now=time.time())
 
     def settle(self, ok: bool) -> None:
         """Answers the waiting token check (the first answer stays)."""
@@ -116,7 +140,12 @@ class SshSession(Session):
         self.transport = transport
         transport.add_server_key(self.host_key)
         iface = ClientSide(
-            trio.lowlevel.current_trio_token(), self.check_token, self.requests_in, self.resize
+            trio.lowlevel.current_trio_token(),
+            self.check_token,
+            self.requests_in,
+            self.resize,
+            verify_cert=self.verify_cert if self.ca is not None else None,
+            admit=self.admit,
         )
         self.client_side = iface
         await trio.to_thread.run_sync(
@@ -190,9 +219,11 @@ class SshSession(Session):
         assert self.transport is not None
         holds = self.new_holds()
         input_masker = self.input_masker
+        # Approvers see command lines masked even when the session records raw.
+        shown = input_masker or self.services.input_maskers.builtin_shell
 
         def mask_text(text: bytes) -> str:
-            return self.services.mask_statement(text, input_masker)
+            return self.services.mask_statement(text, shown)
 
         self.channels = channels = ChannelRelay(
             recorder=self.recorder,
