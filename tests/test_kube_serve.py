@@ -236,4 +236,19 @@ async def test_kubectl_through_limen_serve(tmp_path: Path, standin: StandIn) -> 
     assert '"action":"deny","rule":null,"class":"kube:@baseline"' in replays
     assert "authorization: [redacted]" in replays
     assert "from exec" in replays  # the exec's output, in the session log
+    # the exec stream as a terminal recording (asciicast v2)
+    casts = []
+    for s in sessions:
+        cast = subprocess.run(
+            _limen("sessions", "export", "--config", str(config), s["id"], "--format", "asciicast"),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        assert json.loads(cast[0])["version"] == 2
+        casts.append([json.loads(line) for line in cast[1:]])
+    (played,) = [c for c in casts if c]  # only the exec's session plays
+    assert [e[1] for e in played] == ["o", "o"]
+    assert played[0][2] == "$ kubectl exec web -n dev -- echo from exec\r\n"
+    assert played[1][2] == "from exec\r\n"
     assert CLUSTER_TOKEN not in replays

@@ -28,6 +28,8 @@ judging of a Kubernetes call in place of HTTP routes:
 from __future__ import annotations
 
 import dataclasses
+import shlex
+from urllib.parse import parse_qs
 
 import h11
 import msgspec
@@ -194,7 +196,11 @@ class KubeRelay(HttpRelay):
                     found = violations(writes, obj, restricted=self.restricted)
         except _Answered as answered:
             return answered.keep
-        self.session.event(_call_event(call, found))
+        event = _call_event(call, found)
+        if call.verb in _STREAM_VERBS:  # the command it runs, as recorded (masked)
+            argv = parse_qs(path.query or "").get("command", [])
+            event["argv"] = self.mask_input(shlex.join(argv).encode()).decode("utf-8", "replace")
+        self.session.event(event)
 
         def decide() -> Decision:
             decision = decide_kube(policy, identity, name, call, found, profile)
