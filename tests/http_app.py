@@ -4,7 +4,9 @@ its own process, tests/http_support.py).
 Under ``/base``: ``/echo`` answers JSON that holds secrets (an AWS key, an
 email address, a card number); ``/stream`` answers in many chunks, with a
 secret cut across two of them; ``/big`` answers a 200 KB body with a
-Content-Length; anything else echoes the request (method, path, body
+Content-Length; ``/account``, ``/account-lines``, ``/bad-json`` and
+``/bad-json-chunked`` answer JSON for json: masks (see ``_json_parts``);
+anything else echoes the request (method, path, body
 length and SHA-256). ``/_seen`` (asked directly, not through limen) lists
 the requests the app received *completely*, with their headers; ``/_reset``
 forgets them.
@@ -39,6 +41,37 @@ async def _json(send: Send, obj: object, status: int = 200) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+#: /account: JSON whose ``password`` and every ``token`` a json: mask hides.
+ACCOUNT = {
+    "user": "alice",
+    "email": EMAIL,
+    "password": "hunter2-pw-9d1c",
+    "sessions": [{"id": 1, "token": "tok-1-a8f2"}, {"id": 2, "token": {"v": "tok-2-77aa"}}],
+    "settings": {"theme": "dark", "nested": {"token": "tok-3-c0de"}},
+}
+
+
+async def _json_parts(send: Send, path: str) -> None:
+    """/account-lines: NDJSON in many chunks, a token cut across two;
+    /bad-json: application/json with a Content-Length that is not JSON
+    past a point (a secret after it); /bad-json-chunked: the same chunked."""
+    if path == "/base/account-lines":
+        lines = [json.dumps({"n": n, "token": f"tok-line-{n}-5e1f"}) + "\n" for n in range(20)]
+        data = "".join(lines).encode()
+        parts = [data[i : i + 7] for i in range(0, len(data), 7)]
+        headers = [(b"content-type", b"application/x-ndjson")]
+    else:
+        data = b'{"user": "alice", "password": "hunter2-pw-9d1c"} <oops> "tok-bad-0bad"'
+        parts = [data[:20], data[20:]]
+        headers = [(b"content-type", b"application/json")]
+        if path == "/base/bad-json":
+            headers.append((b"content-length", str(len(data)).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    for part in parts:
+        await send({"type": "http.response.body", "body": part, "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -96,6 +129,10 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.body", "body": line[:cut], "more_body": True})
         await send({"type": "http.response.body", "body": line[cut:], "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+    elif path == "/base/account":
+        await _json(send, ACCOUNT)
+    elif path in ("/base/account-lines", "/base/bad-json", "/base/bad-json-chunked"):
+        await _json_parts(send, path)
     elif path == "/base/big":
         unit = (f"row {EMAIL} {AWS_KEY} " + "x" * 60 + "\n").encode()
         data = unit * (200_000 // len(unit))

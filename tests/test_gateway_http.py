@@ -140,6 +140,10 @@ async def test_a_header_credential_replaces_what_the_bot_sends(gw: HttpGw) -> No
     )
     assert status == 200
     assert body == b"key accepted\n"
+    # what the bot sent in the credential's header is not recorded in clear
+    (head,) = [p for k, p in recorded(gw) if k == C2U and p.startswith(b"GET ")]
+    assert b"x-api-key: [redacted]" in head
+    assert b"mine" not in head
 
 
 async def test_a_host_name_names_the_resource(gw: HttpGw, app: App) -> None:
@@ -545,6 +549,7 @@ async def test_the_recording_holds_the_exchange_without_the_token(gw: HttpGw) ->
     token = gw.token()
     resp = await get(gw, "/r/api/echo?x=1", token, headers={"cookie": "c=jar"})
     assert resp.status_code == 200
+    assert resp.reason_phrase == "OK"  # the upstream's reason phrase, passed on
     (rec,) = gw.recorders
     records = rec.records
     everything = b"".join(p for _k, p in records)
@@ -557,7 +562,7 @@ async def test_the_recording_holds_the_exchange_without_the_token(gw: HttpGw) ->
     assert c2u[0].startswith(b"GET /r/api/echo?x=1 HTTP/1.1\r\n")
     assert b"authorization: [redacted]" in c2u[0]
     u2c = [p for k, p in records if k == U2C]
-    assert u2c[0].startswith(b"HTTP/1.1 200\r\n")
+    assert u2c[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"set-cookie: [redacted]" in u2c[0]
     assert b'"user": "alice"' in u2c[1]
     events = [json.loads(p) for k, p in records if k == EVENT]

@@ -125,3 +125,20 @@ def _vm_hwm_kib(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
+
+
+def test_json_paths_mask_by_key_then_the_detectors_run() -> None:
+    body = b'{"user": "a", "password": "pw-9f", "t": [{"token": 1}], "mail": "bob@example.org"}\n'
+    done = run(["mask", "--json", "$.password", "--json", "$..token"], body)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (
+        b'{"user": "a", "password": "[MASKED:json:$.password]", '
+        b'"t": [{"token": "[MASKED:json:$..token]"}], "mail": "[MASKED:email]"}\n'
+    )
+    refused = run(["mask", "--json", "$.a"], b'{"a": "s3cr3t"} <html>')
+    assert refused.returncode == 1
+    assert b"cannot be masked" in refused.stderr
+    assert b"s3cr3t" not in refused.stdout  # nothing of the chunk with the break
+    bad = run(["mask", "--json", "password"], b"{}")
+    assert bad.returncode == 2
+    assert b"starts with $" in bad.stderr

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from limen.cli import UsageError
+from limen.cli import CheckFailed, UsageError
+from limen.jsonmask import JsonMasker, JsonMaskError, JsonPathError
 from limen.mask import BUILTIN_DETECTORS, Masker, MaskRuleError, MaskStream, Rule
 
 CHUNK = 64 * 1024
@@ -44,6 +45,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME=W1,W2,...",
         help="add a user rule masking these literal words (repeatable)",
     )
+    p.add_argument(
+        "--json",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="mask the value of each JSON member this path names, e.g. '$.password', "
+        "'$..token' (repeatable; the input is then JSON or NDJSON, masked by key first, "
+        "then by the detectors, as the HTTP gateway does)",
+    )
     p.add_argument("--list", action="store_true", help="list the detectors and exit")
     p.add_argument(
         "--findings",
@@ -80,14 +90,25 @@ def run(args: argparse.Namespace) -> int:
         for info in masker.detector_info():
             print(f"{info.name:28} {info.description}")
         return 0
+    try:
+        jstream = JsonMasker(args.json).stream() if args.json else None
+    except JsonPathError as exc:
+        raise UsageError(str(exc)) from None
     stream = masker.stream()
     src = sys.stdin.buffer
     read = getattr(src, "read1", src.read)  # read1: whatever is available
     dst = sys.stdout.buffer
-    while chunk := read(CHUNK):
-        dst.write(stream.feed(chunk))
-        if args.findings:
-            _report(stream)
+    try:
+        while chunk := read(CHUNK):
+            dst.write(stream.feed(chunk if jstream is None else jstream.feed(chunk)))
+            if args.findings:
+                _report(stream)
+        if jstream is not None:
+            dst.write(stream.feed(jstream.finish()))
+    except JsonMaskError as exc:
+        dst.write(stream.finish())
+        dst.flush()
+        raise CheckFailed(str(exc)) from None
     dst.write(stream.finish())
     if args.findings:
         _report(stream)

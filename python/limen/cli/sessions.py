@@ -22,6 +22,7 @@ import msgspec
 from limen import recording
 from limen.cli import CheckFailed, UsageError, sessions_cast
 from limen.cli._configfile import load_config_arg, open_state_store
+from limen.harexport import HarError, har_document
 from limen.mysqltext import MySqlReplay
 from limen.pgtext import render_backend
 from limen.store import StoreError
@@ -120,17 +121,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     e = sub.add_parser(
         "export",
-        help="machine-readable export (jsonl), or an SSH session as an asciicast",
+        help="machine-readable export (jsonl; har for an http session; asciicast for ssh)",
         description=(
             "jsonl: the session as JSON lines: one header object, one object per record "
             '({"type": "record", "seq", "t_us", "kind", and "text" when the payload is '
-            'UTF-8, else "base64"}), and an end object with the log\'s status. asciicast: '
+            'UTF-8, else "base64"}), and an end object with the log\'s status. '
+            "har: an http session as one HAR 1.2 document (an entry per request and "
+            "response, bodies as recorded: masked; credential headers redacted). asciicast: "
             "an SSH session as asciicast v2 (output, input, resize events) for asciinema "
             "play; the log is verified first (--config or --public-key: its signer too)."
         ),
     )
     target(e)
-    e.add_argument("--format", required=True, choices=["jsonl", "asciicast"], help="output format")
+    e.add_argument(
+        "--format", required=True, choices=["jsonl", "har", "asciicast"], help="output format"
+    )
     e.add_argument(
         "--public-key",
         metavar="FILE",
@@ -300,6 +305,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 rendered = render_backend(rec.payload)
             if rendered is not None and not rendered:
                 rendered = ["(ready for query)"]
+            if h.protocol == "http" and rec.kind in _DIRECTION:
+                # an HTTP head (or a body) line by line, as on the wire
+                rendered = render_payload(rec.payload.replace(b"\r\n", b"\n")).split("\n")
+                while len(rendered) > 1 and not rendered[-1]:
+                    rendered.pop()
             if h.protocol == "mysql" and rec.kind == recording.Kind.U2C:
                 rendered = mysql.feed(rec.payload) or ["(part of a response)"]
             lines = rendered or render_payload(rec.payload).split("\n")
@@ -320,6 +330,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "asciicast":
         return sessions_cast.cmd_export_cast(args)
     log = _open(args)
+    if args.format == "har":
+        return _export_har(args, log)
     h = log.header
     head: dict[str, Any] = {
         "type": "header",
@@ -350,6 +362,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         raise CheckFailed(f"{args.target}: export stopped: {exc}") from None
     print(json.dumps({"type": "end", "status": "truncated" if log.truncated else "closed"}))
+    return 0
+
+
+def _export_har(args: argparse.Namespace, log: recording.LogReader) -> int:
+    try:
+        doc = har_document(log)
+    except HarError as exc:
+        raise UsageError(str(exc)) from None
+    except recording.LogError as exc:
+        raise CheckFailed(f"{args.target}: export stopped: {exc}") from None
+    print(json.dumps(doc, indent=1))
     return 0
 
 

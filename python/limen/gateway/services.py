@@ -228,7 +228,8 @@ class Services:
 
     def masker_for(self, identity: Identity, resource: str) -> _native.Masker | None:
         """The masker of every applicable rule's ``mask`` list (``builtin``,
-        detector names, ``[[mask_rules]]`` names, ``column:table.column``);
+        detector names, ``[[mask_rules]]`` names, ``column:table.column``;
+        ``json:`` paths are left to the HTTP relay);
         None when no rule asks for masking. Cached per distinct list."""
         key = tuple(sorted(self.policy.mask_for(identity, resource)))
         if key not in self._maskers:
@@ -236,7 +237,8 @@ class Services:
                 self._maskers[key] = None
             else:
                 columns = [i.removeprefix("column:") for i in key if i.startswith("column:")]
-                detectors = [i for i in key if not i.startswith("column:")]
+                # json: masks are the HTTP relay's (limen.jsonmask), not the native masker's
+                detectors = [i for i in key if not i.startswith(("column:", "json:"))]
                 self._maskers[key] = native_masker(detectors, self.config.mask_rules, columns)
         return self._maskers[key]
 

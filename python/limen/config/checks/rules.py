@@ -10,6 +10,7 @@ from typing import Final
 
 from limen.config.checks.common import Report, check_names, check_url
 from limen.config.schema import MYSQL_DANGERS, Config, known_detectors
+from limen.jsonmask import JsonPathError, parse_path
 
 _MASK_COLUMN: Final = re.compile(r"column:[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){1,2}")
 
@@ -83,6 +84,12 @@ def check_rules(config: Config, err: Report, warn: Report) -> None:
                     f"{', '.join(both)} also in {field_b}: {winner} takes precedence",
                 )
         for j, item in enumerate(rule.mask):
+            if item.startswith("json:"):
+                try:
+                    parse_path(item)
+                except JsonPathError as exc:
+                    err(f"{path}.mask[{j}]", str(exc))
+                continue
             if item != "builtin" and item not in detectors and not _MASK_COLUMN.fullmatch(item):
                 hint = ""
                 if item.startswith("column:"):

@@ -114,7 +114,10 @@ class ClientReader:
         conn = req.conn
         if conn.they_are_waiting_for_100_continue:
             await self.stream.send_all(
-                conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+                conn.send(
+                    h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
+                )
+                or b""
             )
         while not req.body_done:
             event = conn.next_event()

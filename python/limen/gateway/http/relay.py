@@ -9,19 +9,24 @@ problem document; a hold waits in place (:class:`limen.gateway.holds.Holds`)
 and then proceeds, or is a ``403`` naming the approval. An allowed request
 goes upstream (:mod:`limen.gateway.http.upstream`) with its body streamed
 as it arrives; the response comes back streamed, its body masked on the
-way with the session's masker (``MaskStream``: constant memory, a
+way with the session's ``json:`` masks (:mod:`limen.jsonmask`, JSON
+bodies) and its masker (``MaskStream``: constant memory, a
 Content-Length response is framed again as chunked, or given its new
 length when it is small), and recorded (``c2u``/``u2c``, heads with their
 secrets redacted).
 
 A request body that breaks its framing closes the upstream connection
 mid-request (the upstream never gets a complete request) and the client
-gets a ``400``; an upstream that fails gets a ``502``.
+gets a ``400``; an upstream that fails gets a ``502``. A request with a
+body goes on a fresh upstream connection when the kept one has been idle
+for :data:`STALE_AFTER` (it could not be sent again were the upstream to
+have closed it meanwhile).
 """
 
 from __future__ import annotations
 
 import h11
+import trio
 
 from limen import _native
 from limen.approvals import ApprovalRequest
@@ -40,6 +45,7 @@ from limen.gateway.http.route import Refusal, Routed, authenticate, refused_head
 from limen.gateway.http.upstream import Upstream, UpstreamError
 from limen.gateway.session import Session
 from limen.identity import Identity
+from limen.jsonmask import JsonMasker, JsonMaskError, JsonMaskStream, is_json_type
 from limen.policy import Policy
 from limen.policy.http import Route, classify
 from limen.recording import C2U, U2C
@@ -51,6 +57,10 @@ __all__ = ["BUFFERED_LIMIT", "HttpRelay"]
 BUFFERED_LIMIT = 65536
 #: Bytes for the client gathered before a write even when more are ready.
 FLUSH_SIZE = 65536
+#: An upstream connection idle longer than this (seconds) is not trusted
+#: with a request that has a body (servers close idle keep-alive
+#: connections after a few seconds; uvicorn after 5): a new one is opened.
+STALE_AFTER = 2.0
 
 
 class HttpRelay:
@@ -64,6 +74,7 @@ class HttpRelay:
         holds: Holds,
         routes: list[Route],
         masker: _native.Masker | None,
+        json_masker: JsonMasker | None = None,
     ) -> None:
         self.session = session
         self.reader = reader
@@ -71,9 +82,13 @@ class HttpRelay:
         self.holds = holds
         self.routes = routes
         self.masker = masker
+        self.json_masker = json_masker
+        """``json:`` masks, for JSON response bodies (with ``masker``)."""
         self.current: ClientRequest | None = None
         """The request being answered (the session's fatal answer needs it)."""
         self.discard_limit = int(session.config.gateway.max_message_size)
+        self.upstream_idle_since = trio.current_time()
+        """When the upstream connection last finished a response."""
 
     @property
     def resource(self) -> Resource:
@@ -153,7 +168,10 @@ class HttpRelay:
     ) -> bool:
         """Answers ``req`` itself; then reads its body to keep the
         connection (True), or closes (False)."""
-        keep = not close and req.keep_alive
+        # A client waiting for 100-continue has not sent its body: limen
+        # does not ask for it, and says the connection closes.
+        waiting = req.conn.they_are_waiting_for_100_continue
+        keep = not close and req.keep_alive and not waiting
         req.response_started = True
         await self.session.client.send_all(
             problem_bytes(doc, headers, close=not keep, head=req.method == "HEAD")
@@ -170,10 +188,12 @@ class HttpRelay:
         s = self.session
         assert s.judge is not None
         path = routed.path
+        secret = self.upstream.credential[0] if self.upstream.credential else None
         shown = f"{req.method} /r/{self.resource.name}".encode() + target_text(path.target.encode())
         self.record(
             C2U,
-            self.mask_input(head_text(shown + b" HTTP/1.1", req.headers)),
+            # the bot's own header named like the credential's is redacted too
+            self.mask_input(head_text(shown + b" HTTP/1.1", req.headers, secret)),
             masked=s.input_masker is not None,
         )
         match = classify(req.method, path.segments, self.routes)
@@ -213,6 +233,11 @@ class HttpRelay:
         """Sends an allowed request upstream, then streams the response."""
         up = self.upstream
         bodyless = not req.has_body
+        if not bodyless and trio.current_time() - self.upstream_idle_since > STALE_AFTER:
+            # A request with a body cannot be sent again if the upstream
+            # closed the idle connection meanwhile (after a hold, say): a
+            # fresh connection for it.
+            await up.close()
         for attempt in (1, 2):
             await up.ready()
             headers = request_headers(
@@ -259,6 +284,17 @@ class HttpRelay:
         await up.send(h11.EndOfMessage())
         return await self.respond(req, await up.response())
 
+    @staticmethod
+    def _json_feed(jstream: JsonMaskStream | None, data: bytes | None = None) -> bytes:
+        """``data`` through the ``json:`` masks (None: the end of the body);
+        a body they cannot read ends the response (fail closed)."""
+        if jstream is None:
+            return b""
+        try:
+            return jstream.finish() if data is None else jstream.feed(data)
+        except JsonMaskError as exc:
+            raise UpstreamError(str(exc)) from None
+
     async def respond(self, req: ClientRequest, event: h11.Response) -> bool:
         """Streams the upstream's response to the client; True when both
         sides may go on (keep-alive)."""
@@ -277,8 +313,13 @@ class HttpRelay:
         length = dict(upstream_headers).get(b"content-length")
         buffered = masker is not None and length is not None and int(length) <= BUFFERED_LIMIT
         stream = masker.stream() if masker is not None else None
+        jstream = None
+        ctype = dict(upstream_headers).get(b"content-type", b"")
+        if stream is not None and self.json_masker is not None and is_json_type(ctype):
+            jstream = self.json_masker.stream()
         out = req.conn
-        self.record(U2C, head_text(f"HTTP/1.1 {status}".encode(), headers))
+        reason = bytes(event.reason)  # the upstream's reason phrase, passed on
+        self.record(U2C, head_text(f"HTTP/1.1 {status} ".encode() + reason, headers))
 
         # What goes to the client is gathered and sent in one write when the
         # upstream side would wait (or past FLUSH_SIZE): a small answer is
@@ -296,7 +337,7 @@ class HttpRelay:
                 await self.session.client.send_all(data)
 
         if not buffered:
-            queue(h11.Response(status_code=status, headers=headers))
+            queue(h11.Response(status_code=status, headers=headers, reason=reason))
         body = bytearray()
         while True:
             part = await up.next_event(before_wait=flush)
@@ -304,7 +345,11 @@ class HttpRelay:
                 break
             if not isinstance(part, h11.Data):
                 raise UpstreamError(f"the upstream sent {type(part).__name__} in a body")
-            data = bytes(part.data) if stream is None else stream.feed(part.data)
+            data = bytes(part.data)
+            if jstream is not None:
+                data = self._json_feed(jstream, data)
+            if stream is not None:
+                data = stream.feed(data)
             if buffered:
                 body += data
             elif data:
@@ -313,11 +358,11 @@ class HttpRelay:
                 if len(gathered) >= FLUSH_SIZE:
                     await flush()
             self.session.touch()
-        tail = b"" if stream is None else stream.finish()
+        tail = b"" if stream is None else stream.feed(self._json_feed(jstream)) + stream.finish()
         if buffered:
             tail = bytes(body) + tail
             headers.append((b"content-length", str(len(tail)).encode()))
-            queue(h11.Response(status_code=status, headers=headers))
+            queue(h11.Response(status_code=status, headers=headers, reason=reason))
         if tail:
             self.record(U2C, tail, masked=True)
             if req.method != "HEAD":
@@ -325,8 +370,10 @@ class HttpRelay:
         queue(h11.EndOfMessage())
         await flush()
         findings = [] if stream is None else stream.take_findings()
-        self.session.event({"event": "http_response", "status": status, "masked": len(findings)})
+        masked = len(findings) + (0 if jstream is None else jstream.take_findings())
+        self.session.event({"event": "http_response", "status": status, "masked": masked})
         keep = out.our_state is h11.DONE and out.their_state is h11.DONE
         if up.conn.our_state is not h11.DONE or up.conn.their_state is not h11.DONE:
             await up.close()
+        self.upstream_idle_since = trio.current_time()
         return keep

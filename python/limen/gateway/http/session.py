@@ -32,6 +32,7 @@ from limen.gateway.http.route import HttpEnd, Refusal, Routed, authenticate, ref
 from limen.gateway.http.upstream import Upstream, UpstreamError
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
+from limen.jsonmask import JsonMasker
 from limen.policy.http import compile_route
 
 __all__ = ["HttpSession"]
@@ -114,7 +115,13 @@ class HttpSession(Session):
         holds = self.new_holds()
         routes = [compile_route(r.methods, r.path, r.klass) for r in resource.http_routes]
         masker = self.services.masker_for(identity, resource.name)
-        self.http_relay = HttpRelay(self, self.reader, self.upstream, holds, routes, masker)
+        paths = [
+            m for m in self.services.policy.mask_for(identity, resource.name) if m[:5] == "json:"
+        ]
+        json_masker = JsonMasker(paths) if paths else None
+        self.http_relay = HttpRelay(
+            self, self.reader, self.upstream, holds, routes, masker, json_masker
+        )
 
     async def relay(self) -> None:
         assert self.http_relay is not None
