@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "token",
     "policy",
     "ssh",
+    "kubeconfig",
 )
 
 

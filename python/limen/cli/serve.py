@@ -98,8 +98,16 @@ async def serve(
     :class:`Serving` once the listeners are bound. With ``config_path``,
     SIGHUP reloads that file (:mod:`limen.gateway.reload`)."""
     ls = config.listeners
-    if ls.postgres is None and ls.mysql is None and ls.http is None and ls.ssh is None:
-        raise UsageError("the config has no [listeners] postgres, mysql, http or ssh address")
+    if (
+        ls.postgres is None
+        and ls.mysql is None
+        and ls.http is None
+        and ls.ssh is None
+        and (ls.kubernetes is None)
+    ):
+        raise UsageError(
+            "the config has no [listeners] postgres, mysql, http, ssh or kubernetes address"
+        )
     try:
         store = open_store(config.gateway.state, Path(config.base_dir))
     except StoreError as exc:
@@ -148,6 +156,10 @@ async def serve(
         if ls.ssh is not None:
             ssh = SshGateway(services)
             serving.append((ssh, ls.ssh))
+        if ls.kubernetes is not None:
+            from limen.gateway.kube import KubeGateway  # the Kubernetes listener
+
+            serving.append((KubeGateway(services), ls.kubernetes))
         # HTTPS with the listeners' certificate when one is configured.
         admin = AdminAPI(
             hub,

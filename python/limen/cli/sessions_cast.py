@@ -18,6 +18,7 @@ from pathlib import Path
 from limen import recording
 from limen.cli import CheckFailed, UsageError
 from limen.recording.asciicast import cast_lines, play
+from limen.recording.kubecast import kube_cast_lines
 
 __all__ = ["add_play_arguments", "cmd_export_cast", "cmd_play"]
 
@@ -59,10 +60,10 @@ def _checked(args: argparse.Namespace, path: Path, public: bytes | None) -> None
             "who signed it)",
             file=sys.stderr,
         )
-    if res.header is not None and res.header.protocol != "ssh":
+    if res.header is not None and res.header.protocol not in ("ssh", "kubernetes"):
         raise UsageError(
             f"{path}: a {res.header.protocol} session; asciicast is for SSH sessions "
-            "(use --format jsonl)"
+            "and Kubernetes exec streams (use --format jsonl)"
         )
 
 
@@ -83,7 +84,10 @@ def _lines(args: argparse.Namespace) -> Iterator[str]:
     except recording.LogError as exc:
         raise CheckFailed(f"{path}: {exc}") from None
     try:
-        yield from cast_lines(log.header, log)
+        if log.header.protocol == "kubernetes":  # its exec streams (recording/kubecast.py)
+            yield from kube_cast_lines(log.header, log)
+        else:
+            yield from cast_lines(log.header, log)
     except recording.LogError as exc:
         raise CheckFailed(f"{path}: stopped: {exc}") from None
 

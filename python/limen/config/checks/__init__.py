@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from limen.config.checks.gateway import check_gateway, check_listeners
 from limen.config.checks.identity import check_identity
+from limen.config.checks.kube import check_kube_patterns
 from limen.config.checks.resources import check_resources
 from limen.config.checks.rules import check_mask_rules, check_rules
 from limen.config.errors import Issue
@@ -50,4 +51,5 @@ def check(config: Config) -> list[Issue]:
     check_resources(config, err, warn)
     check_mask_rules(config, err)
     check_rules(config, err, warn)
+    check_kube_patterns(config, err)
     return out

@@ -64,6 +64,9 @@ class Resource(Strict, frozen=True):
     (the default when a password source is set), ``basic`` (``user`` and the
     password) or ``header:NAME`` (the password as header NAME)."""
     http_routes: list[HttpRoute] = msgspec.field(default_factory=list)
+    pod_security: Literal["baseline", "restricted"] = "baseline"
+    """``kubernetes`` resources: the Pod Security Standards profile pod
+    writes are checked against (docs/kubernetes.md)."""
 
     def upstream_address(self) -> Address:
         return Address.parse(self.upstream)

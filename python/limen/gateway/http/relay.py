@@ -133,7 +133,7 @@ class HttpRelay:
     async def next_exchange(self, req: ClientRequest) -> bool:
         """A later request on the connection: same resource, same subject."""
         try:
-            routed = route(self.session.config, req)
+            routed = route(self.session.config, req, self.session.protocol)
             if routed.resource.name != self.resource.name:
                 raise Refusal(
                     problem(

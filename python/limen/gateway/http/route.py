@@ -67,13 +67,15 @@ class Routed:
     path: Path
 
 
-def route(config: Config, req: ClientRequest) -> Routed:
-    """The resource and path of ``req`` (:class:`Refusal` 400 or 404)."""
+def route(config: Config, req: ClientRequest, protocol: str = "http") -> Routed:
+    """The resource and path of ``req`` (:class:`Refusal` 400 or 404);
+    ``protocol``: the resource protocol the listener serves (``kubernetes``
+    for the Kubernetes listener, which routes the same way)."""
     try:
         path = normalise(req.target)
     except PathError as exc:
         raise Refusal(problem(400, "path", f"the request path is refused: {exc}")) from None
-    by_host = _host_resource(config, req)
+    by_host = _host_resource(config, req, protocol)
     if by_host is not None:
         return Routed(by_host, path)
     segs = path.segments
@@ -88,12 +90,15 @@ def route(config: Config, req: ClientRequest) -> Routed:
             code="3D000",
         )
     resource = config.resource(segs[1])
-    if resource is None or resource.protocol != "http":
-        raise Refusal(problem(404, "resource", f"no HTTP resource named {segs[1]!r}"), code="3D000")
+    if resource is None or resource.protocol != protocol:
+        kind = "HTTP" if protocol == "http" else protocol.capitalize()
+        raise Refusal(
+            problem(404, "resource", f"no {kind} resource named {segs[1]!r}"), code="3D000"
+        )
     return Routed(resource, Path(segs[2:], path.query))
 
 
-def _host_resource(config: Config, req: ClientRequest) -> Resource | None:
+def _host_resource(config: Config, req: ClientRequest, protocol: str = "http") -> Resource | None:
     """The http resource a ``Host: RESOURCE.gateway.example[:PORT]`` names
     (its first label, when the name has more than one), else None."""
     host = (req.header(b"host") or b"").decode("ascii", "replace").lower()
@@ -104,7 +109,7 @@ def _host_resource(config: Config, req: ClientRequest) -> Resource | None:
     if not dot or not rest:
         return None
     resource = config.resource(name)
-    return resource if resource is not None and resource.protocol == "http" else None
+    return resource if resource is not None and resource.protocol == protocol else None
 
 
 async def authenticate(services: Services, req: ClientRequest, resource: str) -> Identity:

@@ -94,7 +94,7 @@ class HttpSession(Session):
             doc, headers = unauthorized("limen takes tokens only over TLS")
             raise Refusal(doc, headers, code="28000").end()
         try:
-            routed = route(self.config, req)
+            routed = route(self.config, req, self.protocol)
             identity = await authenticate(self.services, req, routed.resource.name)
         except Refusal as refusal:
             raise refusal.end() from None

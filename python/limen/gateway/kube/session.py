@@ -1,0 +1,58 @@
+"""The Kubernetes driver (``protocol = "kubernetes"``): the HTTP session
+(:class:`limen.gateway.http.HttpSession`: TLS, request reading, routing
+by ``/r/RESOURCE/``, tokens, the upstream connection with the cluster
+credential) with a :class:`limen.gateway.kube.relay.KubeRelay` to judge
+each call, and ``Status`` objects for limen's own answers."""
+
+from __future__ import annotations
+
+import trio
+
+from limen.gateway.http import HttpSession
+from limen.gateway.kube.relay import KubeRelay
+from limen.gateway.kube.status import to_status
+from limen.gateway.server import Listener
+from limen.gateway.session import Session, SessionEnd
+
+__all__ = ["KubeGateway", "KubeSession"]
+
+
+class KubeSession(HttpSession):
+    """One kubectl connection (keep-alive) and its upstream connection."""
+
+    protocol = "kubernetes"
+
+    async def login(self) -> None:
+        assert self.identity is not None
+        assert self.resource is not None
+        assert self.upstream is not None
+        holds = self.new_holds()
+        masker = self.services.masker_for(self.identity, self.resource.name)
+        restricted = self.resource.pod_security == "restricted"
+        self.http_relay = KubeRelay(
+            self, self.reader, self.upstream, holds, masker, restricted=restricted
+        )
+
+    async def relay(self) -> None:
+        # kubectl drops kept-alive TLS connections without close_notify: the
+        # HTTP relay's nursery then raises the broken stream inside an
+        # exception group, which Session.run would not see as a lost
+        # connection (it would end the listener). Unwrapped here.
+        try:
+            await super().relay()
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            raise trio.BrokenResourceError("the client connection was lost") from None
+
+    def fatal_bytes(self, end: SessionEnd) -> bytes:
+        return to_status(super().fatal_bytes(end))
+
+
+class KubeGateway(Listener):
+    """The Kubernetes listener (``[listeners] kubernetes``): one port for
+    every kubernetes resource (``/r/RESOURCE/`` is the kubeconfig's
+    server path)."""
+
+    protocol = "kubernetes"
+
+    def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
+        return KubeSession(self.services, stream, peer_host)
