@@ -46,7 +46,7 @@ from limen.recording import C2U, U2C
 
 if TYPE_CHECKING:
     from limen import _native
-    from limen.gateway.kube.relay import KubeRelay
+    from limen.gateway.http.relay import HttpRelay
 
 __all__ = ["is_websocket_upgrade", "relay_upgrade"]
 
@@ -64,7 +64,7 @@ def is_websocket_upgrade(req: ClientRequest) -> bool:
 class _Output:
     """kubectl-bound frames: stdout/stderr masked per channel."""
 
-    def __init__(self, relay: KubeRelay, masker: _native.Masker | None) -> None:
+    def __init__(self, relay: HttpRelay, masker: _native.Masker | None) -> None:
         self.relay = relay
         self.streams: dict[int, _native.MaskStream] = {}
         self.masker = masker
@@ -110,7 +110,7 @@ class _Output:
         return out + encode(frame)
 
 
-async def relay_upgrade(relay: KubeRelay, req: ClientRequest, routed: Routed) -> bool:
+async def relay_upgrade(relay: HttpRelay, req: ClientRequest, routed: Routed) -> bool:
     """Relays an allowed WebSocket upgrade to its end; False (the
     connection ends with the stream)."""
     up = relay.upstream
