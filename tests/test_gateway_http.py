@@ -7,6 +7,7 @@ and path-normalisation cases, keep-alive, and what is recorded."""
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -464,6 +465,26 @@ async def test_the_listener_speaks_tls_with_its_certificate(
     refused, _head, _body = await curl(f"https://localhost:{gw.port}/r/api/echo")
     assert refused == 0  # curl does not trust the listener without the CA
     assert len(app.seen()) == 1
+    # A client that drops its kept-alive TLS connection without close_notify
+    # ends its own session only: the listener still answers.
+    ctx = ssl.create_default_context(cafile=str(certs.ca))
+    raw = await trio.open_tcp_stream("127.0.0.1", gw.port)
+    tls = trio.SSLStream(raw, ctx, server_hostname="localhost")
+    request = (
+        f"GET /r/api/echo HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {gw.token()}\r\n\r\n"
+    )
+    await tls.send_all(request.encode())
+    assert b"200" in await tls.receive_some(65536)
+    await trio.aclose_forcefully(raw)  # no close_notify
+    await trio.sleep(0.2)
+    status, _head, body = await curl(
+        "--cacert",
+        str(certs.ca),
+        f"https://localhost:{gw.port}/r/api/echo",
+        "-H",
+        f"Authorization: Bearer {gw.token()}",
+    )
+    assert status == 200
 
 
 # -- TLS upstream -----------------------------------------------------------------

@@ -128,6 +128,18 @@ class HttpSession(Session):
         assert self.first is not None
         assert self.routed is not None
         relay = self.http_relay
+        try:
+            await self._relay_in_nursery(relay, self.first, self.routed)
+        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            # A TLS client that drops a kept-alive connection without
+            # close_notify breaks the stream inside the nursery: the exception
+            # group would not read as a lost connection and would end the
+            # listener. Unwrapped, it ends this session only.
+            raise trio.BrokenResourceError("the client connection was lost") from None
+
+    async def _relay_in_nursery(
+        self, relay: HttpRelay, first: ClientRequest, routed: Routed
+    ) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
                 self.idle_watch,
@@ -136,7 +148,7 @@ class HttpSession(Session):
                 lambda: relay.holds.waiting,
             )
             try:
-                await relay.run(self.first, self.routed)
+                await relay.run(first, routed)
             except UpstreamError as exc:
                 self.services.log("upstream_failed", session=self.session_id, error=str(exc))
                 self.finish(SessionEnd("08006", f"the upstream of {self.resource_name!r} failed"))
