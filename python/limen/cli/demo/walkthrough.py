@@ -94,7 +94,7 @@ def replay_own_session(steps: Steps, config: Config, config_path: Path, since: f
         return
     steps.sent(f"limen sessions replay --config {config_path} {session.id}")
     out = io.StringIO()
-    args = argparse.Namespace(config=str(config_path), target=session.id, key=None)
+    args = argparse.Namespace(config=str(config_path), target=session.id, key=None, play=False)
     try:
         with contextlib.redirect_stdout(out):
             rc = cmd_replay(args)
