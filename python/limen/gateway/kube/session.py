@@ -33,16 +33,6 @@ class KubeSession(HttpSession):
             self, self.reader, self.upstream, holds, masker, restricted=restricted
         )
 
-    async def relay(self) -> None:
-        # kubectl drops kept-alive TLS connections without close_notify: the
-        # HTTP relay's nursery then raises the broken stream inside an
-        # exception group, which Session.run would not see as a lost
-        # connection (it would end the listener). Unwrapped here.
-        try:
-            await super().relay()
-        except* (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            raise trio.BrokenResourceError("the client connection was lost") from None
-
     def fatal_bytes(self, end: SessionEnd) -> bytes:
         return to_status(super().fatal_bytes(end))
 

@@ -105,6 +105,10 @@ impl<M: ContentMasker> Core<M> {
         p: &Packet<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), Error> {
+        let rename = self.secret_statement && def.org_name.is_empty() && def.name != SECRET_NAME;
+        if self.masker.is_none() && !rename {
+            return self.forward(p, out);
+        }
         let mut names: [Vec<u8>; 5] = Default::default();
         let fields = [def.schema, def.table, def.org_table, def.name, def.org_name];
         let mut changed = false;
@@ -116,7 +120,7 @@ impl<M: ContentMasker> Core<M> {
             }
             changed |= slot.as_slice() != field;
         }
-        if self.secret_statement && def.org_name.is_empty() && def.name != SECRET_NAME {
+        if rename {
             names[3] = SECRET_NAME.to_vec();
             changed = true;
         }
