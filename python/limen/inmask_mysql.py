@@ -86,9 +86,9 @@ def _secret_name(name: str) -> bool:
     return any(_SECRET_PART.fullmatch(p) for p in _PARTS.split(name.lower()) if p)
 
 
-def _call_args(tokens: list[Token], open_at: int) -> tuple[list[list[Token]], int]:
-    """The arguments of the call whose ``(`` is ``tokens[open_at]`` (each
-    with its nested tokens) and the index after its ``)``."""
+def _call_args(tokens: list[Token], open_at: int) -> list[list[Token]]:
+    """The arguments of the call whose ``(`` is ``tokens[open_at]``, each
+    with its nested tokens (unclosed: every argument so far)."""
     args: list[list[Token]] = [[]]
     depth = 0
     i = open_at + 1
@@ -98,7 +98,7 @@ def _call_args(tokens: list[Token], open_at: int) -> tuple[list[list[Token]], in
             depth += 1
         elif t.kind == OP and t.text == ")":
             if depth == 0:
-                return args, i + 1
+                return args
             depth -= 1
         elif t.kind == OP and t.text == "," and depth == 0:
             args.append([])
@@ -106,15 +106,15 @@ def _call_args(tokens: list[Token], open_at: int) -> tuple[list[list[Token]], in
             continue
         args[-1].append(t)
         i += 1
-    return args, i  # unclosed: every argument so far
+    return args
 
 
 def _statement_spans(tokens: list[Token]) -> tuple[list[Span], int]:
     """Secret string spans of one statement and how many secret positions."""
     spans: list[Span] = []
     positions = 0
-    words = [t.upper for t in tokens]
-    if words[:2] == ["SET", "PASSWORD"]:
+    words = [t.upper for t in tokens[:2]]
+    if words == ["SET", "PASSWORD"]:
         positions += 1
         after = next((k for k, t in enumerate(tokens) if t.kind == OP and t.text in _ASSIGN), 0)
         spans += [(t.start, t.end) for t in tokens[after:] if t.kind == STRING]
@@ -133,8 +133,7 @@ def _statement_spans(tokens: list[Token]) -> tuple[list[Span], int]:
             and nxt.text == "("
             and (where := MYSQL_SECRET_ARGS.get(t.text.lower(), ())) != ()
         ):
-            args, _ = _call_args(tokens, i + 1)
-            for k, arg in enumerate(args):
+            for k, arg in enumerate(_call_args(tokens, i + 1)):
                 if where is None or k in where:
                     positions += 1
                     spans += [(s.start, s.end) for s in arg if s.kind == STRING]

@@ -121,10 +121,11 @@ def split_words(line: str) -> tuple[list[list[Word]], int | None]:
     return [w for w in commands if w], None
 
 
-def _tail(word: Word, at: int) -> tuple[int, int] | None:
-    """The span of ``word``'s value from character ``at`` on."""
+def _tail(word: Word, at: int) -> tuple[int, int]:
+    """The span of ``word``'s value from character ``at`` on (empty when
+    nothing follows ``at``; empty spans are dropped)."""
     if at >= len(word.value):
-        return None
+        return word.end, word.end
     return word.offsets[at], word.offsets[-1] + 1
 
 
@@ -139,7 +140,7 @@ def _sshpass(words: list[Word]) -> list[tuple[int, int]]:
             spans.append((words[k + 1].start, words[k + 1].end))
             k += 1
         elif value.startswith("-p"):
-            spans.append(_tail(words[k], 2) or (words[k].end, words[k].end))
+            spans.append(_tail(words[k], 2))
         elif value in ("-f", "-d", "-P") and k + 1 < len(words):
             k += 1  # options with a (non-secret) value
         k += 1
@@ -155,7 +156,7 @@ def _command_spans(words: list[Word]) -> list[tuple[int, int]]:
         nxt = words[k + 1] if k + 1 < len(words) else None
         m = _ASSIGNMENT.match(value)
         if m and _secret_name(m.group(1)):
-            spans.append(_tail(w, m.end()) or (w.end, w.end))
+            spans.append(_tail(w, m.end()))
         mysql, http = bool(seen & _MYSQL_TOOLS), bool(seen & _HTTP_TOOLS)
         if value.rsplit("/", 1)[-1] == "sshpass":
             spans += _sshpass(words[k + 1 :])
@@ -165,22 +166,22 @@ def _command_spans(words: list[Word]) -> list[tuple[int, int]]:
             name, eq, _rest = value.lstrip("-").partition("=")
             if _secret_name(name) and len(name) > 1 and not name.startswith("no-"):
                 if eq:
-                    spans.append(_tail(w, value.index("=") + 1) or (w.end, w.end))
+                    spans.append(_tail(w, value.index("=") + 1))
                 elif nxt is not None and value.startswith("--"):
                     spans.append((nxt.start, nxt.end))
             if mysql and value.startswith("-p") and len(value) > 2:
-                spans.append(_tail(w, 2) or (w.end, w.end))
+                spans.append(_tail(w, 2))
             if http and eq and value.split("=", 1)[0] in _HEADER_OPTIONS:
                 at = value.index("=") + 1  # --header='Name: value'
                 header, colon, _v = value[at:].partition(":")
                 if colon and _SECRET_HEADER.search(header):
-                    spans.append(_tail(w, at + len(header) + 1) or (w.end, w.end))
+                    spans.append(_tail(w, at + len(header) + 1))
             if http and nxt is not None:
                 header, colon, _v = nxt.value.partition(":")
                 if value in _HEADER_OPTIONS and colon and _SECRET_HEADER.search(header):
-                    spans.append(_tail(nxt, len(header) + 1) or (nxt.end, nxt.end))
+                    spans.append(_tail(nxt, len(header) + 1))
                 if value in ("-u", "--user") and ":" in nxt.value:
-                    spans.append(_tail(nxt, nxt.value.index(":") + 1) or (nxt.end, nxt.end))
+                    spans.append(_tail(nxt, nxt.value.index(":") + 1))
         for url in _URL_USERINFO.finditer(value):
             spans.append((w.offsets[url.start(1)], w.offsets[url.end(1) - 1] + 1))
     return [s for s in spans if s[0] < s[1]]
