@@ -2,7 +2,8 @@
 server-side prepared statements as sysbench uses them by default, and the
 text protocol with ``--db-ps-mode=disable``) at 1 and 8 threads, direct to
 the local MariaDB and through limen (policy, masking of every built-in
-detector and recording on), in one run.
+detector and recording on) on the native pump (``limen``, the default
+relay) and on the Trio relay (``limen-trio``), in one run.
 
 Reports transactions and queries per second, the average latency per
 transaction, the latency limen adds per query (from the queries-per-second
@@ -109,12 +110,12 @@ def _run(t: Target, threads: int, mode: str, seconds: int) -> dict[str, float]:
     }
 
 
-def _limen() -> tuple[Target | None, Any, str | None]:
+def _limen(relay: str) -> tuple[Target | None, Any, str | None]:
     if importlib.util.find_spec("limen.gateway.mysql") is None:
         return None, None, "limen: the MySQL gateway is not built yet; direct only"
     from limen_bench_gateway import start_limen_mysql
 
-    target, handle = start_limen_mysql(DB)
+    target, handle = start_limen_mysql(DB, relay=relay)
     return target, handle, None
 
 
@@ -125,19 +126,23 @@ def run(short: bool) -> dict[str, Any]:
     _prepare()
     notes: list[str] = []
     targets = [Target("direct", MYSQL_HOST, MYSQL_PORT, "root", DB)]
-    limen, handle, note = _limen()
-    if limen is not None:
-        targets.append(limen)
-    if note:
-        notes.append(note)
+    handles = []
     configs = [(mode, threads) for mode in ("auto", "disable") for threads in (1, 8)]
     results: dict[str, dict[tuple[str, int], dict[str, float]]] = {}
     try:
+        for relay in ("native", "trio"):
+            limen, handle, note = _limen(relay)
+            if limen is not None:
+                targets.append(limen)
+                handles.append(handle)
+            if note:
+                notes.append(note)
+                break
         for t in targets:
             results[t.name] = {c: _run(t, c[1], c[0], seconds) for c in configs}
     finally:
-        if handle is not None:
-            handle.close()
+        for h in handles:
+            h.close()
     rows: list[list[Any]] = []
     ratios: dict[str, float] = {}
     for t in targets:
@@ -150,8 +155,8 @@ def run(short: bool) -> dict[str, Any]:
                 # per query, per thread: the time a query takes more through limen
                 added_us = (threads / r["qps"] - threads / d["qps"]) * 1e6
                 added = f"{added_us:.0f}"
-                ratios[f"limen/direct {label} TPS"] = r["tps"] / d["tps"]
-                ratios[f"limen-direct {label} added us/query"] = added_us
+                ratios[f"{t.name}/direct {label} TPS"] = r["tps"] / d["tps"]
+                ratios[f"{t.name}-direct {label} added us/query"] = added_us
             rows.append(
                 [
                     t.name,

@@ -137,10 +137,13 @@ def start_limen(
     return target, serve
 
 
-def start_limen_mysql(dbname: str, columns: tuple[str, ...] = ()) -> tuple[Target, LimenServe]:
-    """limen in front of the local MariaDB (user root without a password)."""
+def start_limen_mysql(
+    dbname: str, columns: tuple[str, ...] = (), relay: str = "native"
+) -> tuple[Target, LimenServe]:
+    """limen in front of the local MariaDB (user root without a password);
+    ``relay``: the native pump or the Trio relay."""
     upstream = f"{MYSQL_HOST}:{MYSQL_PORT}"
-    serve = LimenServe("mysql", _config("mysql", dbname, upstream, "root", "native", columns))
-    name = "limen" + ("-colmask" if columns else "")
+    serve = LimenServe("mysql", _config("mysql", dbname, upstream, "root", relay, columns))
+    name = "limen" + ("-colmask" if columns else "") + ("-trio" if relay == "trio" else "")
     target = Target(name, "127.0.0.1", serve.port, "bench", dbname, serve.token, serve.proc.pid)
     return target, serve

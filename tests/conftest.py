@@ -1,4 +1,4 @@
-"""The PostgreSQL gateway's test modules run twice: once with the native
+"""The PostgreSQL gateway's test modules (and the key MySQL ones) run twice: once with the native
 pump moving the bytes after the handshake (``[gateway] relay = "native"``,
 the default) and once with the Trio relay (``relay = "trio"``): every test
 of those modules that runs a gateway (it uses the ``database`` fixture).
@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+import gateway_mysql_support
 import gateway_pg_support
 
 RELAY_MODULES = {
@@ -30,6 +31,15 @@ RELAY_MODULES = {
     "test_gateway_pg_columns",
     "test_gateway_pg_recording",
     "test_reload",
+}
+
+#: MySQL gateway modules run on both relays too (those of their tests that
+#: use the ``mydb`` fixture).
+MYSQL_RELAY_MODULES = {
+    "test_gateway_mysql",
+    "test_gateway_mysql_policy",
+    "test_gateway_mysql_clients",
+    "test_gateway_mysql_secrets",
 }
 
 #: Fixtures that create or reach a database on the local PostgreSQL.
@@ -60,6 +70,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.module.__name__ in RELAY_MODULES and "database" in metafunc.fixturenames:
         metafunc.parametrize("pg_relay", ["native", "trio"], indirect=True)
+    if metafunc.module.__name__ in MYSQL_RELAY_MODULES and "mydb" in metafunc.fixturenames:
+        metafunc.parametrize("my_relay", ["native", "trio"], indirect=True)
 
 
 @pytest.fixture(autouse=True)
@@ -71,3 +83,14 @@ def pg_relay(request: pytest.FixtureRequest) -> Iterator[str]:
         yield relay
     finally:
         gateway_pg_support.RELAY = before
+
+
+@pytest.fixture(autouse=True)
+def my_relay(request: pytest.FixtureRequest) -> Iterator[str]:
+    relay = str(getattr(request, "param", "native"))
+    before = gateway_mysql_support.RELAY
+    gateway_mysql_support.RELAY = relay
+    try:
+        yield relay
+    finally:
+        gateway_mysql_support.RELAY = before

@@ -29,6 +29,9 @@ from oidc_provider import self_signed
 MY_HOST = "127.0.0.1"
 MY_PORT = 3306
 MARIADB = shutil.which("mariadb") or shutil.which("mysql")
+#: Who moves a session's bytes after the login (``[gateway] relay``); the
+#: key modules run with both (tests/conftest.py).
+RELAY = "native"
 
 USERS = [
     (1, "alice", "alice@example.com", "4111 1111 1111 1111", "ak_live_0001", "likes tea"),
@@ -89,6 +92,7 @@ state = "sqlite://state/limen.db"
 recordings = "recordings"
 max_message_size = "1MiB"
 admin = "127.0.0.1:0"
+relay = "{RELAY}"
 {extra_gateway}
 
 [listeners]

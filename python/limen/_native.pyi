@@ -474,6 +474,29 @@ class PgPump:
     @property
     def bytes(self) -> tuple[int, int]: ...
 
+def mysql_pump(
+    client: object,
+    upstream: object,
+    relay: MySqlServerRelay,
+    recorder: RecordWriter | None = None,
+    *,
+    judge: Callable[[JudgeRequest], Verdict | None] | None = None,
+    input_masked: bool = False,
+    results_masked: bool = False,
+    max_packet_size: int = 16777216,
+    cache_entries: int = 1024,
+    cache_bytes: int = 1048576,
+    cache_max_text: int = 8192,
+    read_size: int = 65536,
+    max_backlog: int = 1048576,
+    write_timeout: float = 10.0,
+) -> PgPump:
+    """A MySQL session on the native pump (the same handle as PostgreSQL's):
+    limen-pump's MySQL core over the session's shared ``MySqlServerRelay``.
+    A MySQL judge request's ``sql`` is the command payload, ``name`` the
+    note of the upstream's last answer; a verdict with
+    ``discard_until_sync`` answers the client with its bytes instead."""
+
 @final
 class PgClientCore:
     def __new__(

@@ -24,14 +24,17 @@
 //! measures this pump beside the Trio relay, pgbouncer and a direct
 //! connection.
 pub mod core;
+mod cores;
 mod error;
 pub mod io;
+pub mod mysql;
 pub mod shape;
 
 pub use crate::core::{
     CacheLimits, ClientStep, Counts, Judge, JudgeKind, JudgeRequest, NoFastPath, PumpCore,
     RecordKind, RecordSink, SharedRelay, Verdict, DEFAULT_PAUSED_CAP,
 };
+pub use crate::cores::SessionCore;
 pub use crate::error::{PumpError, PumpErrorKind, Side};
 pub use crate::io::{
     Command, EndReason, Event, Hub, HubBody, IoConfig, Pump, PumpShared, DRIVE_BYTES, OFFLOAD_BYTES,

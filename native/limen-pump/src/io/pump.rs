@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use limen_wire::pg::ContentMasker;
 use rustix::event::epoll;
 
-use crate::core::{ClientStep, Judge, PumpCore, RecordSink};
+use crate::core::{ClientStep, Judge, RecordSink};
+use crate::cores::SessionCore;
 use crate::error::{PumpErrorKind, Side};
 use crate::io::backlog::{read_some, Backlog, Read1};
 use crate::io::hub::{Drive, Driven, SOCKET_EVENTS};
@@ -55,7 +56,7 @@ const SLICE: Duration = Duration::from_millis(1);
 /// One pumped session: the core, both sockets, the record sink and the
 /// host's fast path. Built by the host, then handed to a [`crate::Hub`].
 pub struct Pump<M, R, J> {
-    core: PumpCore<M>,
+    core: SessionCore<M>,
     client: TcpStream,
     upstream: TcpStream,
     sink: R,
@@ -92,7 +93,7 @@ pub struct Pump<M, R, J> {
 impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
     /// A pump over two connected sockets (set non-blocking here).
     pub fn try_new(
-        core: PumpCore<M>,
+        core: impl Into<SessionCore<M>>,
         client: TcpStream,
         upstream: TcpStream,
         sink: R,
@@ -103,7 +104,7 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
         client.set_nonblocking(true)?;
         upstream.set_nonblocking(true)?;
         Ok(Pump {
-            core,
+            core: core.into(),
             client,
             upstream,
             sink,
@@ -175,8 +176,19 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
 
     fn upstream_result(&mut self, r: Result<bool, crate::PumpError>) {
         match r {
-            Ok(true) => self.shared.publish(self.core.counts(), self.core.status()),
-            Ok(false) => {}
+            Ok(ready) => {
+                if ready {
+                    self.shared.publish(self.core.counts(), self.core.status());
+                }
+                if !self.paused && self.core.wants_process() {
+                    // MySQL: the client's next command waited for this
+                    // answer (or the upstream is owed an infile refusal).
+                    match self.core.try_process(self.to_up.tail(), &mut self.sink) {
+                        Ok(step) => self.client_step(step),
+                        Err(e) => self.end(end_of(e.kind()), e.message().to_owned(), true),
+                    }
+                }
+            }
             Err(e) => self.end(end_of(e.kind()), e.message().to_owned(), true),
         }
     }
@@ -218,6 +230,7 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
                 Err(e) => return self.end(end_of(e.kind()), e.message().to_owned(), true),
             };
         }
+        self.core.take_client(self.to_client.tail());
         match step {
             ClientStep::NeedData | ClientStep::Paused => {}
             ClientStep::Judge(req) => {
@@ -300,8 +313,7 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
                 self.shared.touch();
                 let longest = self.frames.feed(&buf[..n]);
                 if longest >= self.offload_bytes {
-                    if let Some(spawn) = self.spawner {
-                        let relay = self.core.shared_relay();
+                    if let (Some(spawn), Some(relay)) = (self.spawner, self.core.shared_relay()) {
                         if let Some(slot) =
                             spawn(relay, buf[..n].to_vec(), Arc::clone(&self.shared))
                         {

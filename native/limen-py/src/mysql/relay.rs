@@ -1,7 +1,7 @@
 //! The server side of a MySQL session (`limen_wire::mysql::ServerRelay`):
 //! upstream bytes in, masked bytes for the client and small events out.
 //! Python never sees row bytes.
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use limen_wire::mysql::{ColumnPlan, Expect, RelayEvent, ServerRelay};
 use limen_wire::ErrorKind;
@@ -225,10 +225,20 @@ fn state_err(e: limen_wire::Error) -> PyErr {
     }
 }
 
-/// The server side of a MySQL session (see the stub).
+/// The server side of a MySQL session (see the stub). Shared with the
+/// session's native pump, if any (`mysql_pump`): the host sets the
+/// expected answer of each command it forwards through here.
 #[pyclass(name = "MySqlServerRelay", module = "limen._native")]
 pub struct MySqlServerRelay {
-    inner: ServerRelay<MaskAdapter>,
+    pub(crate) inner: Arc<Mutex<ServerRelay<MaskAdapter>>>,
+}
+
+impl MySqlServerRelay {
+    fn relay(&self) -> PyResult<MutexGuard<'_, ServerRelay<MaskAdapter>>> {
+        self.inner
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("the relay lock is poisoned"))
+    }
 }
 
 #[pymethods]
@@ -237,11 +247,11 @@ impl MySqlServerRelay {
     #[pyo3(signature = (masker, caps, *, max_packet_size=16 << 20))]
     fn new(masker: Option<PyRef<'_, PyMasker>>, caps: u64, max_packet_size: usize) -> Self {
         MySqlServerRelay {
-            inner: ServerRelay::new(
+            inner: Arc::new(Mutex::new(ServerRelay::new(
                 masker.map(|m| MaskAdapter(m.inner.clone())),
                 caps,
                 max_packet_size,
-            ),
+            ))),
         }
     }
 
@@ -259,23 +269,24 @@ impl MySqlServerRelay {
         statement_id: Option<u32>,
         secret_statement: bool,
     ) -> PyResult<()> {
-        if self.inner.is_done() {
-            self.inner.set_secret_statement(secret_statement);
+        let mut relay = self.relay()?;
+        if relay.is_done() {
+            relay.set_secret_statement(secret_statement);
         }
         match native_expect(*expect) {
-            Some(e) => self
-                .inner
+            Some(e) => relay
                 .expect(e, seq, plan.map(|p| p.inner.clone()), statement_id)
                 .map_err(state_err),
-            None if self.inner.is_done() => Ok(()),
+            None if relay.is_done() => Ok(()),
             None => Err(PyRuntimeError::new_err("a response is still in progress")),
         }
     }
 
     /// Forgets the cursor columns of a statement (after COM_STMT_CLOSE or
     /// COM_STMT_RESET went upstream).
-    fn forget_statement(&mut self, statement_id: u32) {
-        self.inner.forget_statement(statement_id);
+    fn forget_statement(&mut self, statement_id: u32) -> PyResult<()> {
+        self.relay()?.forget_statement(statement_id);
+        Ok(())
     }
 
     /// Upstream bytes in (any split); raises `MySqlProtocolError` on a
@@ -283,12 +294,16 @@ impl MySqlServerRelay {
     fn feed(&mut self, py: Python<'_>, chunk: PyBackedBytes) -> PyResult<MySqlRelayOut> {
         let chunk: &[u8] = &chunk;
         let mut out = Vec::with_capacity(chunk.len() + 64);
-        let inner = &mut self.inner;
+        let shared = &self.inner;
+        let feed = |out: &mut Vec<u8>| match shared.lock() {
+            Ok(mut relay) => Ok(relay.try_feed(chunk, out)),
+            Err(_) => Err(PyRuntimeError::new_err("the relay lock is poisoned")),
+        };
         let events = if chunk.len() >= DETACH_AT {
-            py.detach(|| inner.try_feed(chunk, &mut out))
+            py.detach(|| feed(&mut out))
         } else {
-            inner.try_feed(chunk, &mut out)
-        }
+            feed(&mut out)
+        }?
         .map_err(proto_err)?;
         let list = PyList::empty(py);
         for e in events {
@@ -296,7 +311,7 @@ impl MySqlServerRelay {
         }
         Ok(MySqlRelayOut {
             data: bytes(py, &out),
-            done: self.inner.is_done(),
+            done: self.relay()?.is_done(),
             events: list.unbind(),
         })
     }
@@ -317,7 +332,7 @@ impl MySqlServerRelay {
             .filter(|s: &[u8; 5]| s.iter().all(u8::is_ascii_alphanumeric))
             .ok_or_else(|| PyValueError::new_err("sql_state must be 5 ASCII letters or digits"))?;
         let up = self
-            .inner
+            .relay()?
             .refuse_infile(code, state, message)
             .map_err(state_err)?;
         Ok(PyBytes::new(py, &up))
@@ -327,7 +342,7 @@ impl MySqlServerRelay {
     /// the client. Then pass each packet the client sends (its file, then
     /// an empty packet) through `forward_infile`.
     fn allow_infile<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let out = self.inner.allow_infile().map_err(state_err)?;
+        let out = self.relay()?.allow_infile().map_err(state_err)?;
         Ok(PyBytes::new(py, &out))
     }
 
@@ -339,26 +354,26 @@ impl MySqlServerRelay {
         py: Python<'py>,
         payload: &[u8],
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let out = self.inner.forward_infile(payload).map_err(state_err)?;
+        let out = self.relay()?.forward_infile(payload).map_err(state_err)?;
         Ok(PyBytes::new(py, &out))
     }
 
     /// True when no response is in progress.
     #[getter]
-    fn done(&self) -> bool {
-        self.inner.is_done()
+    fn done(&self) -> PyResult<bool> {
+        Ok(self.relay()?.is_done())
     }
 
     /// Server status flags of the last OK / EOF seen.
     #[getter]
-    fn status(&self) -> u16 {
-        self.inner.status()
+    fn status(&self) -> PyResult<u16> {
+        Ok(self.relay()?.status())
     }
 
     /// Values replaced whole (or NULLed) by column plans so far.
     #[getter]
-    fn masked_values(&self) -> u64 {
-        self.inner.masked_values()
+    fn masked_values(&self) -> PyResult<u64> {
+        Ok(self.relay()?.masked_values())
     }
 }
 

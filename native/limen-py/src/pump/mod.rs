@@ -32,6 +32,7 @@ use crate::record::{LogSink, RecordWriter};
 use crate::wire::{MaskAdapter, PgClientDecoder, PgServerRelay};
 
 pub(crate) mod client;
+pub(crate) mod mysql;
 pub(crate) mod sink;
 pub(crate) mod types;
 
@@ -306,6 +307,7 @@ impl Drop for PgPump {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PgPump>()?;
     client::register(m)?;
+    mysql::register(m)?;
     types::register(m)?;
     Ok(())
 }

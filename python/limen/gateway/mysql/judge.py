@@ -177,10 +177,16 @@ class MySqlJudge:
         reset happened, and the status flags (backslash escapes)."""
         ok = any(isinstance(e, _native.MySqlOkSeen) for e in events)
         failed = any(isinstance(e, _native.MySqlErrSeen) for e in events)
-        for e in events:
-            if isinstance(e, _native.MySqlPrepareOk) and self._pending_prepare is not None:
-                self.statements[e.statement_id] = self._pending_prepare
-                self._last_prepared = e.statement_id
+        prepared = [e.statement_id for e in events if isinstance(e, _native.MySqlPrepareOk)]
+        self.answered(ok=ok, failed=failed, prepared=prepared, status=status)
+
+    def answered(self, *, ok: bool, failed: bool, prepared: Sequence[int], status: int) -> None:
+        """:meth:`response` from its summary (the native pump's note):
+        whether an OK and an ERR came, the statement ids of PREPARE_OKs."""
+        for sid in prepared:
+            if self._pending_prepare is not None:
+                self.statements[sid] = self._pending_prepare
+                self._last_prepared = sid
                 self._pending_prepare = None
         if failed and self._pending_prepare is not None:  # a failed prepare has no id
             self._pending_prepare = None
@@ -243,14 +249,24 @@ class MySqlJudge:
             one = len(dbs) == 1 and len(statements) == 1
             self._pending_use = (next(iter(dbs)) if one else None,)
         infile = decision.action == "allow" and "local-infile" in decision.classes
+        # A cache (the native pump's) may reuse an allow without a column
+        # plan, secret, database switch or file.
+        reuse = verdict.cache and plan is None and not secret and self._pending_use is None
         if prepare:  # preparing runs nothing: a held statement is held at each execute
             self._pending_prepare = _Prepared(decision, plan, sql, secret)
-            return MySqlVerdict(raw, None, expect, seq, plan, None, command, secret=secret)
+            cached = None
+            if reuse and decision.action == "allow" and verdict.event is not None:
+                execute = self._event(decision, "execute", statement=0)
+                assert execute.endswith(b":0}")
+                cached = verdict.event + b"\n" + execute[:-2]
+            v = MySqlVerdict(raw, None, expect, seq, plan, None, command, secret=secret)
+            return dataclasses.replace(v, cache_event=cached)
         if decision.action == "hold":
             held = (None, None, expect, seq, plan, verdict, command)
             return MySqlVerdict(*held, on_approval=raw, statement=sql, secret=secret)
         ok = (raw, None, expect, seq, plan, None, command)
-        return MySqlVerdict(*ok, allow_infile=infile, secret=secret)
+        cached = verdict.event if reuse and command == "query" and not infile else None
+        return MySqlVerdict(*ok, allow_infile=infile, secret=secret, cache_event=cached)
 
     def _secret(self, decision: Decision) -> bool:
         """Whether the statement just judged held a secret (its expression
@@ -354,6 +370,14 @@ class MySqlJudge:
         return MySqlVerdict(raw, None, expect, seq, None, None, command)
 
     def _record(self, decision: Decision, command: str, *, statement: int | None = None) -> bytes:
+        event = self._event(decision, command, statement=statement)
+        self.judge.recorder.append(EVENT, event)
+        if self.judge.on_decision is not None:  # counted like the judge's own
+            self.judge.on_decision(decision)
+        return event
+
+    @staticmethod
+    def _event(decision: Decision, command: str, *, statement: int | None) -> bytes:
         obj: dict[str, object] = {
             "event": "decision",
             "action": decision.action,
@@ -366,11 +390,7 @@ class MySqlJudge:
         }
         if statement is not None:
             obj["statement_id"] = statement
-        event = msgspec.json.encode(obj)
-        self.judge.recorder.append(EVENT, event)
-        if self.judge.on_decision is not None:  # counted like the judge's own
-            self.judge.on_decision(decision)
-        return event
+        return msgspec.json.encode(obj)
 
     def _log(self, decision: Decision, command: str) -> None:
         self.judge.log(

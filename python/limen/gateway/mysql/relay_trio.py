@@ -69,8 +69,12 @@ class CommandRelay:
         results_masked: bool,
         change_user: ChangeUser,
         caps: int,
+        first: bytes | None = None,
     ) -> None:
         self.session = session
+        self.first = first
+        """A command packet read already (the native pump handed the
+        session over at a COM_CHANGE_USER)."""
         self.caps = caps
         self._statement: tuple[int, int | None] = (0, None)
         self.packets = packets
@@ -123,7 +127,15 @@ class CommandRelay:
     async def _command(self) -> None:
         s, packets = self.session, self.packets
         packets.restart(0)  # a pipelined command waits in the buffer until now
-        packet = await packets.read()
+        if self.first is not None:
+            got = packets.decoder.feed(self.first)
+            self.first = None
+            if len(got) != 1:
+                raise _native.MySqlProtocolError("a command handed over cut short")
+            packet = got[0]
+            packets.next_seq = (packet.last_seq + 1) % 256
+        else:
+            packet = await packets.read()
         s.touch()
         self.commands += 1
         payload = packet.payload

@@ -10,7 +10,9 @@
   reads the column catalog when a rule masks ``column:`` values
   (:mod:`limen.gateway.mysql.columns`) and the session's
   :class:`~limen.gateway.mysql.judge.MySqlJudge`;
-- relay: :mod:`limen.gateway.mysql.relay_trio`, one command at a time;
+- relay: the native pump (:mod:`limen.gateway.mysql.relay_pump`) when both
+  connections are plain TCP and ``[gateway] relay = "native"``, else
+  :mod:`limen.gateway.mysql.relay_trio`, one command at a time;
   ``COM_CHANGE_USER``: :mod:`limen.gateway.mysql.changeuser`;
 - the end: an ERR packet (:mod:`limen.gateway.mysql.ending`), then
   COM_QUIT upstream.
@@ -32,6 +34,7 @@ from limen.gateway.mysql.ending import err_packet
 from limen.gateway.mysql.handshake import ServerKey
 from limen.gateway.mysql.holds import MySqlHolds
 from limen.gateway.mysql.judge import MySqlJudge
+from limen.gateway.mysql.relay_pump import MySqlPumpRelay, pump_eligible
 from limen.gateway.mysql.relay_trio import CommandRelay
 from limen.gateway.mysql.wire import Packets
 from limen.gateway.services import Services
@@ -144,16 +147,40 @@ class MySqlSession(Session):
         def mask(sql: bytes) -> str:
             return self.services.mask_statement(sql, input_masker)
 
+        holds = MySqlHolds(self.holds, self.mysql_judge, mask)
+        client, up = self.packets.stream, self.upstream.stream
+        if (
+            pump_eligible(self.config, self.packets, self.upstream)
+            and isinstance(client, trio.SocketStream)
+            and isinstance(up, trio.SocketStream)
+        ):
+            pumped = MySqlPumpRelay(
+                self,
+                client,
+                up,
+                self.server_relay,
+                self.mysql_judge,
+                holds,
+                results_masked=self.results_masked,
+                max_packet_size=int(self.config.gateway.max_message_size),
+            )
+            await pumped.run()
+            if pumped.handoff is None:
+                return
+            first = pumped.handoff  # a COM_CHANGE_USER: the Trio relay goes on
+        else:
+            first = None
         relay = CommandRelay(
             self,
             self.packets,
             self.upstream,
             self.server_relay,
             self.mysql_judge,
-            MySqlHolds(self.holds, self.mysql_judge, mask),
+            holds,
             results_masked=self.results_masked,
             change_user=self.change_user,
             caps=self.caps,
+            first=first,
         )
         await relay.run()
 

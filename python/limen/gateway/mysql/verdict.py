@@ -51,6 +51,11 @@ class MySqlVerdict:
     statement_id: int | None = None
     """The binary-protocol statement the command names (execute, fetch,
     reset, send_long_data, close), for the relay."""
+    cache_event: bytes | None = None
+    """Set when a relay's decision cache (the native pump's) may reuse this
+    allow for the same packet: the decision event it records for each hit
+    (for a prepare: that event, a newline, then the execute event up to its
+    statement id's value)."""
     secret: bool = False
     """The statement held a secret (:mod:`limen.inmask_mysql` masked a
     secret position): the relay masks the names of expression columns."""

@@ -1,0 +1,557 @@
+//! The sans-IO core of a pumped MySQL / MariaDB session: client command
+//! packets in, bytes for the upstream and judge requests out; upstream
+//! bytes in, masked bytes for the client out (through the same
+//! [`ServerRelay`] the gateway's Trio relay drives, shared with the host).
+//!
+//! MySQL is request/response: the core handles one client command at a
+//! time. A command that arrives while a response is in progress (a
+//! pipelining client) or while a verdict is awaited stays in the client
+//! decoder (bounded by the decoder's own cap: one packet of at most
+//! `max_packet_size` plus one read) and is handled once the response is
+//! over.
+//!
+//! Handled here, without the host:
+//! - `COM_QUERY` and `COM_STMT_PREPARE` whose exact payload (with the
+//!   session's backslash-escape mode) is in the decision cache: the text
+//!   is recorded (`c2u`) with the cached decision event, the packet is
+//!   forwarded and the relay expects the answer (no column plan: only
+//!   decisions without one are cached). A cached prepare's statement id
+//!   (from the server's PREPARE_OK) is remembered with its execute event.
+//! - `COM_STMT_EXECUTE` of a statement id remembered that way (MariaDB's
+//!   "last prepared" id 0xffffffff resolves to the last prepare): its
+//!   execute decision event is recorded, the packet forwarded.
+//! - `COM_STMT_CLOSE` (forgotten, no answer), `RESET`, `FETCH` and
+//!   `SEND_LONG_DATA` of such an id; `COM_PING`.
+//! - `COM_QUIT` ends the client direction ([`ClientStep::Terminate`]).
+//!
+//! Everything else (every cache miss, every other command, every malformed
+//! packet) goes to the host as a [`JudgeRequest`] — fail closed: the host
+//! judges it exactly as on the Trio relay. For a MySQL request, `raw` is
+//! the packet as received, `sql` its payload (continuations joined: the
+//! command byte, then its body) and `name` the [`note`] of the upstream's
+//! answers since the last request (the host's bookkeeping: prepared
+//! statement ids, `USE`, resets, the server status). The host answers with
+//! a [`Verdict`]: `upstream` to forward (the host has told the shared
+//! relay what answer to expect) or, with `discard_until_sync` set (which
+//! means "reply" on a MySQL core), the host's own answer for the client
+//! (an ERR; nothing goes upstream); and `cache_event` when the decision
+//! may be reused (for a prepare: the prepare's event, a newline, then the
+//! execute event without its closing `statement_id` value: see
+//! [`EXECUTE_SPLIT`]).
+//!
+//! A `LOCAL INFILE` request from the upstream is always refused (as on the
+//! Trio relay): the relay answers the server "no file" and the client gets
+//! an ERR.
+mod note;
+mod upstream;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use limen_wire::mysql::command::code;
+use limen_wire::mysql::{ContentMasker, Expect, Limits, Packet, PacketDecoder, ServerRelay};
+
+use crate::core::{CacheLimits, ClientStep, Counts, JudgeKind, JudgeRequest, RecordKind};
+use crate::core::{RecordSink, Verdict};
+use crate::error::{PumpError, Side};
+
+pub use note::{Note, NOTE_ERR, NOTE_OK, NOTE_PREPARED};
+
+/// The relay the core shares with its host.
+pub type SharedMySqlRelay<M> = Arc<Mutex<ServerRelay<M>>>;
+
+/// Separates a prepare's decision event from its execute event prefix in
+/// a verdict's `cache_event`.
+pub const EXECUTE_SPLIT: u8 = b'\n';
+
+/// MariaDB's statement id for "the statement prepared last".
+const LAST_PREPARED: u32 = 0xffff_ffff;
+
+/// `SERVER_STATUS_NO_BACKSLASH_ESCAPES`.
+const NO_BACKSLASH_ESCAPES: u16 = 1 << 9;
+
+/// The request awaiting a verdict.
+#[derive(Debug)]
+struct Pending {
+    id: u64,
+    /// Its cache key, if cacheable.
+    key: Option<Vec<u8>>,
+    /// The command code.
+    code: u8,
+}
+
+/// One MySQL session's pump state. See the module docs.
+pub struct MySqlCore<M> {
+    decoder: PacketDecoder,
+    relay: SharedMySqlRelay<M>,
+    pending: Option<Pending>,
+    next_id: u64,
+    cache: HashMap<Vec<u8>, Vec<u8>>,
+    cache_bytes: usize,
+    limits: CacheLimits,
+    key: Vec<u8>,
+    /// Statement ids whose executes are decided here: the execute event
+    /// up to its statement id.
+    statements: HashMap<u32, Vec<u8>>,
+    /// A forwarded prepare awaits its PREPARE_OK: its execute event prefix
+    /// (None: the host decides its executes).
+    prepare: Option<Option<Vec<u8>>>,
+    last_prepared: Option<u32>,
+    /// The answer in progress is reported to the host (it judged its command).
+    note: Note,
+    /// The host's reply for the client, recorded and sent at the next
+    /// [`MySqlCore::try_process`].
+    reply: Vec<u8>,
+    /// Bytes for the client the pump takes ([`MySqlCore::take_client`]).
+    client_out: Vec<u8>,
+    /// Bytes for the upstream made outside `try_process` (an infile refusal).
+    upstream_out: Vec<u8>,
+    counts: Counts,
+    /// Statement texts are recorded masked by the host's input masker
+    /// (hits are recorded flagged so, as the host marked them unchanged).
+    input_masked: bool,
+    results_masked: bool,
+    /// A command code of the response in progress forwarded on a host verdict.
+    host_code: Option<u8>,
+}
+
+impl<M> std::fmt::Debug for MySqlCore<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MySqlCore")
+            .field("counts", &self.counts)
+            .field("paused", &self.pending.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<M>(
+    relay: &SharedMySqlRelay<M>,
+) -> Result<std::sync::MutexGuard<'_, ServerRelay<M>>, PumpError> {
+    relay
+        .lock()
+        .map_err(|_| PumpError::local("the relay lock is poisoned"))
+}
+
+fn statement_id(payload: &[u8]) -> Option<u32> {
+    let b: [u8; 4] = payload.get(1..5)?.try_into().ok()?;
+    Some(u32::from_le_bytes(b))
+}
+
+impl<M: ContentMasker> MySqlCore<M> {
+    /// A core over the session's relay (shared with the host), with the
+    /// negotiated packet cap. The client decoder starts at a command.
+    pub fn new(relay: SharedMySqlRelay<M>, max_packet_size: usize, limits: CacheLimits) -> Self {
+        let mut decoder = PacketDecoder::new(Limits {
+            max_packet_size,
+            ..Limits::default()
+        });
+        decoder.set_authenticated();
+        MySqlCore {
+            decoder,
+            relay,
+            pending: None,
+            next_id: 1,
+            cache: HashMap::new(),
+            cache_bytes: 0,
+            limits,
+            key: Vec::new(),
+            statements: HashMap::new(),
+            prepare: None,
+            last_prepared: None,
+            note: Note::default(),
+            reply: Vec::new(),
+            client_out: Vec::new(),
+            upstream_out: Vec::new(),
+            counts: Counts::default(),
+            input_masked: false,
+            results_masked: false,
+            host_code: None,
+        }
+    }
+
+    /// Whether statement texts are recorded through the host's input
+    /// masker (cache hits are then flagged as masked records).
+    pub fn with_input_masked(mut self, masked: bool) -> Self {
+        self.input_masked = masked;
+        self
+    }
+
+    /// Whether the relay masks what the client gets (`u2c` records flagged).
+    pub fn with_masked_results(mut self, masked: bool) -> Self {
+        self.results_masked = masked;
+        self
+    }
+
+    /// `T` inside a transaction, else `I` (from the last status seen).
+    pub fn status(&self) -> u8 {
+        match self.relay.lock() {
+            Ok(r) if r.status() & 1 != 0 => b'T',
+            _ => b'I',
+        }
+    }
+
+    /// The counters.
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    /// True while a verdict is awaited.
+    pub fn paused(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Entries in the decision cache.
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Forgets every cached decision (the rules changed, say). Statement
+    /// ids already prepared on a cached decision keep theirs.
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
+        self.cache_bytes = 0;
+    }
+
+    /// Moves the bytes for the client (the host's replies) to `out`.
+    pub fn take_client(&mut self, out: &mut Vec<u8>) {
+        out.append(&mut self.client_out);
+    }
+
+    /// True when buffered client commands (or bytes for the upstream) can
+    /// be handled now: no verdict awaited, no answer in progress.
+    pub fn wants_process(&self) -> bool {
+        self.pending.is_none()
+            && (!self.upstream_out.is_empty()
+                || (self.decoder.pending() > 0 && self.relay_idle().unwrap_or(false)))
+    }
+
+    fn relay_idle(&self) -> Result<bool, PumpError> {
+        Ok(lock(&self.relay)?.is_done())
+    }
+
+    /// Feeds client bytes and handles every command it can (see
+    /// [`MySqlCore::try_process`]). While a verdict is awaited or an
+    /// answer is in progress the bytes are only buffered.
+    pub fn try_client_data<R: RecordSink>(
+        &mut self,
+        data: &[u8],
+        upstream: &mut Vec<u8>,
+        sink: &mut R,
+    ) -> Result<ClientStep, PumpError> {
+        self.counts.client_bytes += data.len() as u64;
+        self.decoder
+            .receive_data(data)
+            .map_err(|e| PumpError::wire(Side::Client, &e))?;
+        if self.pending.is_some() {
+            return Ok(ClientStep::Paused);
+        }
+        self.try_process(upstream, sink)
+    }
+
+    /// Handles buffered client commands, one at a time: each waits until
+    /// the answer to the one before is over.
+    pub fn try_process<R: RecordSink>(
+        &mut self,
+        upstream: &mut Vec<u8>,
+        sink: &mut R,
+    ) -> Result<ClientStep, PumpError> {
+        if self.pending.is_some() {
+            return Err(PumpError::local("processing while a verdict is awaited"));
+        }
+        upstream.append(&mut self.upstream_out);
+        if !self.reply.is_empty() {
+            sink.try_append_flagged(RecordKind::U2c, &self.reply, false)
+                .map_err(PumpError::record)?;
+            self.client_out.append(&mut self.reply);
+        }
+        loop {
+            if !self.relay_idle()? {
+                return Ok(ClientStep::NeedData);
+            }
+            self.decoder.set_sequence(0);
+            // The packet borrows the decoder: it is lent out meanwhile.
+            let mut decoder =
+                std::mem::replace(&mut self.decoder, PacketDecoder::new(Limits::default()));
+            let step = match decoder.next_packet() {
+                Ok(Some(packet)) => self.command(&packet, upstream, sink),
+                Ok(None) => Ok(Some(ClientStep::NeedData)),
+                Err(e) => Err(PumpError::wire(Side::Client, &e)),
+            };
+            self.decoder = decoder;
+            if let Some(step) = step? {
+                return Ok(step);
+            }
+        }
+    }
+
+    /// One client command: handled here (None: go on with the next), or
+    /// a judge request, or the end.
+    fn command<R: RecordSink>(
+        &mut self,
+        packet: &Packet<'_>,
+        upstream: &mut Vec<u8>,
+        sink: &mut R,
+    ) -> Result<Option<ClientStep>, PumpError> {
+        let (raw, payload) = (packet.raw(), packet.payload());
+        let Some(&command) = payload.first() else {
+            return Err(PumpError::protocol(
+                Side::Client,
+                "an empty command packet".into(),
+            ));
+        };
+        let seq = packet.seq();
+        let single = packet.parts() == 1;
+        let handled = match command {
+            code::QUIT => return Ok(Some(ClientStep::Terminate)),
+            code::PING if payload.len() == 1 => {
+                lock(&self.relay)?
+                    .expect(Expect::Ok, seq, None, None)
+                    .map_err(|e| PumpError::wire(Side::Client, &e))?;
+                upstream.extend_from_slice(raw);
+                true
+            }
+            code::QUERY | code::STMT_PREPARE if single => {
+                self.cached_statement(command, seq, raw, payload, upstream, sink)?
+            }
+            code::STMT_EXECUTE
+            | code::STMT_CLOSE
+            | code::STMT_RESET
+            | code::STMT_FETCH
+            | code::STMT_SEND_LONG_DATA => {
+                self.known_statement(command, seq, raw, payload, upstream, sink)?
+            }
+            _ => false,
+        };
+        if handled {
+            self.counts.cache_hits += 1;
+            return Ok(None);
+        }
+        let cacheable = matches!(command, code::QUERY | code::STMT_PREPARE)
+            && self.limits.entries > 0
+            && payload.len() <= self.limits.max_text;
+        let key = cacheable.then(|| self.key_for(payload)).transpose()?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let request = JudgeRequest {
+            id,
+            kind: if command == code::STMT_PREPARE {
+                JudgeKind::Parse
+            } else {
+                JudgeKind::Query
+            },
+            name: self.note.take(lock(&self.relay)?.status()),
+            sql: payload.to_vec(),
+            raw: raw.to_vec(),
+        };
+        self.pending = Some(Pending {
+            id,
+            key,
+            code: command,
+        });
+        self.counts.judged += 1;
+        Ok(Some(ClientStep::Judge(request)))
+    }
+
+    /// The cache key of a statement payload: the backslash-escape mode
+    /// (it changes how a text parses), then the payload.
+    fn key_for(&self, payload: &[u8]) -> Result<Vec<u8>, PumpError> {
+        let status = lock(&self.relay)?.status();
+        let mut key = Vec::with_capacity(payload.len() + 1);
+        key.push(u8::from(status & NO_BACKSLASH_ESCAPES != 0));
+        key.extend_from_slice(payload);
+        Ok(key)
+    }
+
+    fn cached_statement<R: RecordSink>(
+        &mut self,
+        command: u8,
+        seq: u8,
+        raw: &[u8],
+        payload: &[u8],
+        upstream: &mut Vec<u8>,
+        sink: &mut R,
+    ) -> Result<bool, PumpError> {
+        if self.limits.entries == 0 || payload.len() > self.limits.max_text {
+            return Ok(false);
+        }
+        let status = lock(&self.relay)?.status();
+        self.key.clear();
+        self.key.push(u8::from(status & NO_BACKSLASH_ESCAPES != 0));
+        self.key.extend_from_slice(payload);
+        let Some(event) = self.cache.get(self.key.as_slice()) else {
+            return Ok(false);
+        };
+        let (event, execute) = if command == code::STMT_PREPARE {
+            let at = event.iter().position(|&b| b == EXECUTE_SPLIT);
+            match at {
+                Some(at) => (&event[..at], Some(event[at + 1..].to_vec())),
+                None => return Ok(false),
+            }
+        } else {
+            (&event[..], None)
+        };
+        let text = payload.get(1..).unwrap_or_default();
+        sink.try_append_flagged(RecordKind::C2u, text, self.input_masked)
+            .map_err(PumpError::record)?;
+        sink.try_append(RecordKind::Event, event)
+            .map_err(PumpError::record)?;
+        let expect = if command == code::STMT_PREPARE {
+            self.prepare = Some(execute);
+            self.last_prepared = None;
+            Expect::Prepare
+        } else {
+            Expect::Query
+        };
+        let mut relay = lock(&self.relay)?;
+        relay.set_secret_statement(false);
+        relay
+            .expect(expect, seq, None, None)
+            .map_err(|e| PumpError::wire(Side::Client, &e))?;
+        upstream.extend_from_slice(raw);
+        Ok(true)
+    }
+
+    fn known_statement<R: RecordSink>(
+        &mut self,
+        command: u8,
+        seq: u8,
+        raw: &[u8],
+        payload: &[u8],
+        upstream: &mut Vec<u8>,
+        sink: &mut R,
+    ) -> Result<bool, PumpError> {
+        let Some(sid) = statement_id(payload) else {
+            return Ok(false);
+        };
+        let resolved = if sid == LAST_PREPARED {
+            match self.last_prepared {
+                Some(last) => last,
+                None => return Ok(false),
+            }
+        } else {
+            sid
+        };
+        if command == code::STMT_CLOSE {
+            if payload.len() != 5 || self.statements.remove(&resolved).is_none() {
+                return Ok(false);
+            }
+            if self.last_prepared == Some(resolved) {
+                self.last_prepared = None;
+            }
+            lock(&self.relay)?.forget_statement(sid);
+            upstream.extend_from_slice(raw);
+            return Ok(true);
+        }
+        let Some(prefix) = self.statements.get(&resolved) else {
+            return Ok(false);
+        };
+        let (expect, forget) = match command {
+            code::STMT_RESET => (Some(Expect::Ok), true),
+            code::STMT_FETCH => (Some(Expect::Fetch), false),
+            code::STMT_SEND_LONG_DATA => (None, false),
+            _ => (Some(Expect::Execute), false),
+        };
+        if command != code::STMT_EXECUTE {
+            // As the host forwards them for a statement it knows.
+            let mut relay = lock(&self.relay)?;
+            if forget {
+                relay.forget_statement(sid);
+            }
+            if let Some(expect) = expect {
+                let statement = (command == code::STMT_FETCH).then_some(sid);
+                relay.set_secret_statement(false);
+                relay
+                    .expect(expect, seq, None, statement)
+                    .map_err(|e| PumpError::wire(Side::Client, &e))?;
+            }
+            upstream.extend_from_slice(raw);
+            return Ok(true);
+        }
+        let mut event = Vec::with_capacity(prefix.len() + 12);
+        event.extend_from_slice(prefix);
+        event.extend_from_slice(sid.to_string().as_bytes());
+        event.push(b'}');
+        sink.try_append(RecordKind::Event, &event)
+            .map_err(PumpError::record)?;
+        let mut relay = lock(&self.relay)?;
+        relay.set_secret_statement(false);
+        relay
+            .expect(Expect::Execute, seq, None, Some(sid))
+            .map_err(|e| PumpError::wire(Side::Client, &e))?;
+        upstream.extend_from_slice(raw);
+        Ok(true)
+    }
+
+    /// Applies the host's verdict on the paused command: `upstream` is
+    /// forwarded (the host set the relay's expectation), `client` is the
+    /// host's own answer (recorded and sent at the next
+    /// [`MySqlCore::try_process`], which the caller runs next) when
+    /// `discard_until_sync` is set.
+    pub fn try_resume(
+        &mut self,
+        id: u64,
+        verdict: Verdict,
+        upstream: &mut Vec<u8>,
+    ) -> Result<(), PumpError> {
+        let Pending { key, code, .. } = match self.pending.take() {
+            Some(pending) if pending.id == id => pending,
+            other => {
+                self.pending = other;
+                return Err(PumpError::local(
+                    "a verdict for a request that is not pending",
+                ));
+            }
+        };
+        // On a MySQL core, `discard_until_sync` means "this is the reply".
+        let forwarded = !verdict.discard_until_sync && !verdict.upstream.is_empty();
+        if verdict.discard_until_sync {
+            self.reply.extend_from_slice(&verdict.upstream);
+        } else {
+            upstream.extend_from_slice(&verdict.upstream);
+        }
+        let busy = !self.relay_idle()?;
+        self.host_code = busy.then_some(code);
+        if code == code::STMT_PREPARE {
+            self.last_prepared = None;
+        }
+        let mut execute = None;
+        if let (Some(key), Some(event)) = (key, verdict.cache_event) {
+            if forwarded {
+                if code == code::STMT_PREPARE {
+                    match event.iter().position(|&b| b == EXECUTE_SPLIT) {
+                        Some(at) => {
+                            execute = Some(event[at + 1..].to_vec());
+                            self.remember(key, event);
+                        }
+                        None => {
+                            return Err(PumpError::local(
+                                "a prepare's cache event lacks its execute part",
+                            ))
+                        }
+                    }
+                } else {
+                    self.remember(key, event);
+                }
+            }
+        }
+        if code == code::STMT_PREPARE && busy {
+            self.prepare = Some(execute);
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, key: Vec<u8>, event: Vec<u8>) {
+        let size = key.len() + event.len();
+        if size > self.limits.bytes {
+            return;
+        }
+        if self.cache.len() >= self.limits.entries || self.cache_bytes + size > self.limits.bytes {
+            self.clear_cache();
+        }
+        let key_len = key.len();
+        if let Some(old) = self.cache.insert(key, event) {
+            self.cache_bytes = self.cache_bytes.saturating_sub(key_len + old.len());
+        }
+        self.cache_bytes += size;
+    }
+}

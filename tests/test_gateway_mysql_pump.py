@@ -1,0 +1,150 @@
+"""The native pump and the Trio relay, side by side (the differential test
+of the pump's MySQL fast path): the same client workloads through a
+gateway with ``relay = "native"`` and one with ``relay = "trio"`` give the
+same rows and errors to the client and the same recording (statements,
+decision events, masked bytes to the client), while the pump answered
+repeated statements from its decision cache."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import re
+from pathlib import Path
+
+import pymysql
+import pytest
+import trio
+
+import gateway_mysql_support
+from gateway_mysql_support import Gateway, gateway_config, mydb, start_gateway
+from limen.gateway import JsonLog
+from limen.recording import EVENT, U2C, MemoryRecorder
+
+__all__ = ["mydb"]
+
+ROWS = "SELECT id, name, email, card, note FROM users ORDER BY id"
+
+
+async def _gateway(
+    nursery: trio.Nursery, tmp_path: Path, db: str, relay: str, out: io.StringIO
+) -> Gateway:
+    before = gateway_mysql_support.RELAY
+    gateway_mysql_support.RELAY = relay
+    try:
+        (tmp_path / relay).mkdir()
+        config = gateway_config(tmp_path / relay, db)
+        return await start_gateway(nursery, config, JsonLog(out))
+    finally:
+        gateway_mysql_support.RELAY = before
+
+
+def _text(gw: Gateway) -> list[object]:
+    out: list[object] = []
+    with gw.pymysql() as conn, conn.cursor() as cur:
+        for _ in range(3):
+            cur.execute(ROWS)
+            out.append(cur.fetchall())
+        for sql in ("DROP TABLE users", "SELECT * FROM no_such_table", "DROP TABLE users"):
+            try:
+                cur.execute(sql)
+            except pymysql.err.MySQLError as exc:
+                out.append(exc.args)
+        for wanted in (1, 2, 1):
+            cur.execute("SELECT name FROM users WHERE id = %s", (wanted,))
+            out.append(cur.fetchall())
+        conn.ping()
+        cur.execute(ROWS)
+        out.append(cur.fetchall())
+    return out
+
+
+def _binary(gw: Gateway) -> list[object]:
+    import mysql.connector
+
+    conn = mysql.connector.connect(
+        host="127.0.0.1",
+        port=gw.port,
+        user="bot",
+        password=gw.token(),
+        database="shop",
+        use_pure=True,
+        ssl_disabled=True,
+    )
+    got: list[object] = []
+    try:
+        for _ in range(2):
+            cur = conn.cursor(prepared=True)
+            for wanted in (1, 2, 3):
+                cur.execute("SELECT id, email, card FROM users WHERE id = ?", (wanted,))
+                got.append(cur.fetchall())
+            cur.close()
+    finally:
+        conn.close()
+    return got
+
+
+PREPARE_OK = re.compile(rb"^(....\x00)(....)", re.DOTALL)
+STATEMENT_ID = re.compile(rb'"statement_id":\d+')
+
+
+def _recording(recorder: MemoryRecorder) -> list[tuple[str, bytes]]:
+    """The session's records from its first statement on, bytes to the
+    client joined (their chunking follows the reads), statement ids
+    (the server numbers them across connections) blanked."""
+    out: list[tuple[str, bytes]] = []
+    prepared = False
+    started = False
+    for kind, payload in recorder.records:
+        started = started or kind == "c2u"
+        if not started or (kind == EVENT and b'"event":"session' in payload):
+            continue
+        if kind == U2C and prepared and not (out and out[-1][0] == U2C):
+            payload = PREPARE_OK.sub(rb"\1<id>", payload, count=1)
+        if kind == EVENT:
+            payload = STATEMENT_ID.sub(b'"statement_id":<id>', payload)
+        prepared = kind == EVENT and b'"protocol":"extended"' in payload
+        if out and kind == U2C and out[-1][0] == U2C:
+            out[-1] = (U2C, out[-1][1] + payload)
+        else:
+            out.append((kind, payload))
+    return out
+
+
+@pytest.mark.parametrize("workload", ["text", "binary"])
+async def test_native_pump_and_trio_relay_agree(
+    nursery: trio.Nursery, tmp_path: Path, mydb: str, workload: str
+) -> None:
+    if workload == "binary" and importlib.util.find_spec("mysql") is None:
+        pytest.skip("mysql-connector-python is not installed")
+    client = _text if workload == "text" else _binary
+    results = {}
+    recordings = {}
+    logs = {}
+    for relay in ("native", "trio"):
+        logs[relay] = io.StringIO()
+        gw = await _gateway(nursery, tmp_path, mydb, relay, logs[relay])
+        results[relay] = await trio.to_thread.run_sync(client, gw)
+        with trio.fail_after(10):
+            while not gw.recorders or not gw.recorders[-1].closed:
+                await trio.sleep(0.02)
+        recordings[relay] = _recording(gw.recorders[-1])
+    ends = [json.loads(line) for line in logs["native"].getvalue().splitlines()]
+    pumped = [e for e in ends if e.get("event") == "pump_end"]
+    assert len(pumped) == 1
+    assert pumped[0]["cache_hits"] >= 3, pumped  # the repeats came from the cache
+    assert not [e for e in logs["trio"].getvalue().splitlines() if "pump_end" in e]
+    assert results["native"] == results["trio"]
+    assert recordings["native"] == recordings["trio"]
+    got = results["native"]
+    sent = b"".join(p for k, p in recordings["native"] if k == U2C)
+    assert b"4111 1111 1111 1111" not in sent  # masked for the client, on both
+    if workload == "binary":
+        assert [row[0][0] for row in got] == [1, 2, 3, 1, 2, 3]  # type: ignore[index]
+    else:
+        assert b"alice" in sent
+        assert any(isinstance(r, tuple) and r and r[0] == 1227 for r in got)  # the DROP
+        assert any(isinstance(r, tuple) and r and r[0] == 1146 for r in got)  # no such table
+        events = [p for k, p in recordings["native"] if k == EVENT]
+        assert any(b'"upstream_error"' in e for e in events)
