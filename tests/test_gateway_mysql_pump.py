@@ -1,9 +1,10 @@
 """The native pump and the Trio relay, side by side (the differential test
 of the pump's MySQL fast path): the same client workloads through a
 gateway with ``relay = "native"`` and one with ``relay = "trio"`` give the
-same rows and errors to the client and the same recording (statements,
-decision events, masked bytes to the client), while the pump answered
-repeated statements from its decision cache."""
+same rows and errors to the client, the same bytes to the upstream (a tap
+between limen and MariaDB records them) and the same recording
+(statements, decision events, masked bytes to the client), while the pump
+answered repeated statements from its decision cache."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import pytest
 import trio
 
 import gateway_mysql_support
-from gateway_mysql_support import Gateway, gateway_config, mydb, start_gateway
+from gateway_mysql_support import MY_PORT, Gateway, config_text, mydb, start_gateway
+from limen.config import load_config_text
 from limen.gateway import JsonLog
 from limen.recording import EVENT, U2C, MemoryRecorder
 
@@ -27,14 +29,58 @@ __all__ = ["mydb"]
 ROWS = "SELECT id, name, email, card, note FROM users ORDER BY id"
 
 
+async def _tap(nursery: trio.Nursery, sent: bytearray) -> int:
+    """A TCP tap in front of MariaDB: what limen sends it goes to ``sent``."""
+
+    async def handler(down: trio.SocketStream) -> None:
+        up = await trio.open_tcp_stream("127.0.0.1", MY_PORT)
+
+        async def pipe(a: trio.SocketStream, b: trio.SocketStream, keep: bool) -> None:
+            try:
+                while data := await a.receive_some(65536):
+                    if keep:
+                        sent.extend(data)
+                    await b.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass
+            finally:
+                await b.aclose()
+
+        async with up, down, trio.open_nursery() as pipes:
+            pipes.start_soon(pipe, down, up, True)
+            pipes.start_soon(pipe, up, down, False)
+
+    listeners = await nursery.start(trio.serve_tcp, handler, 0)
+    return int(listeners[0].socket.getsockname()[1])
+
+
+def _commands(stream: bytes) -> list[bytes]:
+    """The command packets in what limen sent the upstream (after the login:
+    from the first packet with sequence id 0 after the first), statement
+    ids blanked."""
+    packets, at = [], 0
+    while at + 4 <= len(stream):
+        size = int.from_bytes(stream[at : at + 3], "little")
+        packets.append(stream[at : at + 4 + size])
+        at += 4 + size
+    first = next(i for i, p in enumerate(packets) if i > 0 and p[3] == 0)
+    out = []
+    for p in packets[first:]:
+        if p[4:5] and p[4] in (0x17, 0x18, 0x19, 0x1A, 0x1C):
+            p = p[:5] + b"<id>" + p[9:]
+        out.append(p)
+    return out
+
+
 async def _gateway(
-    nursery: trio.Nursery, tmp_path: Path, db: str, relay: str, out: io.StringIO
+    nursery: trio.Nursery, tmp_path: Path, db: str, relay: str, out: io.StringIO, tap: int
 ) -> Gateway:
     before = gateway_mysql_support.RELAY
     gateway_mysql_support.RELAY = relay
     try:
         (tmp_path / relay).mkdir()
-        config = gateway_config(tmp_path / relay, db)
+        text = config_text(db).replace(f":{MY_PORT}", f":{tap}")
+        config = load_config_text(text, base_dir=tmp_path / relay)
         return await start_gateway(nursery, config, JsonLog(out))
     finally:
         gateway_mysql_support.RELAY = before
@@ -122,9 +168,12 @@ async def test_native_pump_and_trio_relay_agree(
     results = {}
     recordings = {}
     logs = {}
+    upstream = {}
     for relay in ("native", "trio"):
         logs[relay] = io.StringIO()
-        gw = await _gateway(nursery, tmp_path, mydb, relay, logs[relay])
+        upstream[relay] = bytearray()
+        tap = await _tap(nursery, upstream[relay])
+        gw = await _gateway(nursery, tmp_path, mydb, relay, logs[relay], tap)
         results[relay] = await trio.to_thread.run_sync(client, gw)
         with trio.fail_after(10):
             while not gw.recorders or not gw.recorders[-1].closed:
@@ -136,6 +185,10 @@ async def test_native_pump_and_trio_relay_agree(
     assert pumped[0]["cache_hits"] >= 3, pumped  # the repeats came from the cache
     assert not [e for e in logs["trio"].getvalue().splitlines() if "pump_end" in e]
     assert results["native"] == results["trio"]
+    commands = _commands(bytes(upstream["native"]))
+    assert commands == _commands(bytes(upstream["trio"]))
+    assert len(commands) >= 6
+    assert not any(b"DROP" in c for c in commands)  # refused at the gateway
     assert recordings["native"] == recordings["trio"]
     got = results["native"]
     sent = b"".join(p for k, p in recordings["native"] if k == U2C)
