@@ -15,7 +15,8 @@ to work unchanged with ``--validate=false``:
   and a simplified strategic merge: lists of objects with a ``name`` merge
   by name, other lists are replaced); ``?dryRun=All`` answers what the
   write would do and stores nothing; ``?watch=true`` answers the current
-  objects as ``ADDED`` events and ends;
+  objects as ``ADDED`` events (chunked, each event cut across two chunks)
+  and ends;
 - ``pods/ephemeralcontainers`` (PATCH, PUT), ``pods/NAME/log``;
 - a ``Table`` answer when the client asks for one (kubectl get);
 - ``Status`` objects for errors (404, 409, 415, 422).
@@ -469,10 +470,14 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if "__text__" in result:
         await _send(send, code, result["__text__"].encode(), b"text/plain")
         return
-    if "__watch__" in result:
-        lines = b"".join(
-            json.dumps({"type": "ADDED", "object": o}).encode() + b"\n" for o in result["__watch__"]
-        )
-        await _send(send, 200, lines)
+    if "__watch__" in result:  # chunked, each event cut in two chunks
+        start = {"type": "http.response.start", "status": 200}
+        await send({**start, "headers": [(b"content-type", b"application/json")]})
+        for obj in result["__watch__"]:
+            line = json.dumps({"type": "ADDED", "object": obj}).encode() + b"\n"
+            half = len(line) // 2
+            for part in (line[:half], line[half:]):
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
         return
     await _send(send, code, json.dumps(result).encode())
