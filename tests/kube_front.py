@@ -1,4 +1,5 @@
-"""The stand-in API server's front door: TLS, SPDY/3.1 exec and attach.
+"""The stand-in API server's front door: TLS, SPDY/3.1 exec, attach and
+port-forward.
 
 Part of the stand-in of tests/kube_standin.py (declared a stand-in: no
 kube-apiserver can be installed here). An ASGI server cannot hand over a
@@ -18,6 +19,9 @@ asks for are open, the command runs nowhere, as in the WebSocket stand-in:
 closes it, anything else prints ``ran: ARGS`` (attach prints ``attached to
 NAME``); stdout and stderr end (FIN), the error stream gets a Success
 status and ends, and the connection closes after kubectl's GOAWAY.
+Port-forward (``portforward.k8s.io``): every ``data`` stream is an echo
+server; when kubectl ends one, it and the ``error`` stream of its
+``requestid`` end.
 
 Run: ``python kube_front.py PORT CERT KEY`` (``KUBE_STANDIN_TOKEN``: the
 bearer token wanted, as for the app).
@@ -87,6 +91,31 @@ class SpdyExec:
     def send_data(self, kind: str, data: bytes, fin: bool = False) -> None:
         if kind in self.streams:
             self.writer.write(data_frame(self.streams[kind], FLAG_FIN if fin else 0, data))
+
+    async def forward(self) -> None:
+        """Port-forward: each ``data`` stream echoes what it gets; when
+        kubectl ends one, it and its ``error`` stream end."""
+        kinds: dict[int, tuple[str, str]] = {}
+        while data := await self.reader.read(65536):
+            for frame in self.frames.feed(data):
+                if frame.kind == SYN_STREAM:
+                    headers = self.decoder.decode(frame.header_block())
+                    kinds[frame.stream] = (headers["streamtype"][0], headers["requestid"][0])
+                    reply = frame.stream.to_bytes(4, "big") + self.encoder.encode({})
+                    self.writer.write(control(SYN_REPLY, 0, reply))
+                elif frame.kind == DATA and kinds.get(frame.stream, ("",))[0] == "data":
+                    if frame.payload:
+                        self.writer.write(data_frame(frame.stream, 0, frame.payload))
+                    if frame.fin:
+                        request = kinds[frame.stream][1]
+                        for stream, (_, rid) in kinds.items():
+                            if rid == request:
+                                self.writer.write(data_frame(stream, FLAG_FIN, b""))
+                elif frame.kind == PING:
+                    self.writer.write(frame.raw)
+                elif frame.kind == GOAWAY:
+                    return
+            await self.writer.drain()
 
     async def run(self, path: str, query: dict[str, list[str]]) -> None:
         tty = query.get("tty", ["false"])[0] == "true"
@@ -164,15 +193,17 @@ async def _spdy(
         }
     )
     token = os.environ.get("KUBE_STANDIN_TOKEN")
+    forward = url.path.endswith("/portforward")
+    protocol = "portforward.k8s.io" if forward else PROTOCOL
     offered = [
         p.strip() for k, v in headers if k == "x-stream-protocol-version" for p in v.split(",")
     ]
     refusal = ""
     if token and got.get("authorization") != f"Bearer {token}":
         refusal = "401 Unauthorized"
-    elif method != "POST" or not url.path.endswith(("/exec", "/attach")):
+    elif method != "POST" or not url.path.endswith(("/exec", "/attach", "/portforward")):
         refusal = "400 Bad Request"
-    elif PROTOCOL not in offered:
+    elif protocol not in offered:
         refusal = "403 Forbidden"
     if refusal:
         writer.write(f"HTTP/1.1 {refusal}\r\ncontent-length: 0\r\n\r\n".encode())
@@ -181,11 +212,12 @@ async def _spdy(
         return
     writer.write(
         b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
-        + f"X-Stream-Protocol-Version: {PROTOCOL}\r\n\r\n".encode()
+        + f"X-Stream-Protocol-Version: {protocol}\r\n\r\n".encode()
     )
     await writer.drain()
     with contextlib.suppress(SpdyError, OSError, ConnectionError, KeyError):
-        await SpdyExec(reader, writer).run(url.path, parse_qs(url.query))
+        spdy = SpdyExec(reader, writer)
+        await (spdy.forward() if forward else spdy.run(url.path, parse_qs(url.query)))
     with contextlib.suppress(OSError, ConnectionError, RuntimeError):
         writer.close()
 

@@ -7,7 +7,10 @@ codec's and pump's refusals (fail closed), with properties."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import ssl
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +46,7 @@ name = "attach-dev"
 groups = ["ci"]
 resources = ["cluster"]
 mask = ["builtin"]
-allow_commands = ["attach pods dev"]
+allow_commands = ["attach,portforward pods dev"]
 """
 
 
@@ -167,3 +170,55 @@ async def test_spdy_attach_and_newer_kubectl_without_websockets(
     ]
     commands = [e["command"] for e in _events(gw, "kube_request")]
     assert "attach pods web -n dev" in commands
+
+
+async def test_spdy_port_forward(
+    config: tuple[Any, Path], standin: StandIn, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    kubectl = old_kubectl("1.29")  # port-forward over SPDY
+    (tmp_path / "gw").mkdir()
+    certs = make_certs(tmp_path / "gw")
+    cfg = load_config_text(kube_config_text(standin, certs, ATTACH_RULE), base_dir=tmp_path)
+    gw = await start_kube_gateway(nursery, cfg, certs.ca)
+    kc = gw.kubeconfig(tmp_path, gw.token())
+    made = await akubectl(
+        kc, "create", "--validate=false", "-n", "dev", "-f", "-", stdin=json.dumps(pod("web"))
+    )
+    assert made.returncode == 0, made.stderr
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "KUBECONFIG": str(kc)}
+    args = [kubectl, "port-forward", "--address", "127.0.0.1", "-n", "dev", "pod/web", "0:80"]
+    proc = await trio.lowlevel.open_process(args, stdout=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout is not None
+        printed = b""
+        with trio.fail_after(30):
+            while not (found := re.search(rb"127\.0\.0\.1:(\d+) -> 80", printed)):
+                chunk = await proc.stdout.receive_some(1024)
+                assert chunk, printed
+                printed += chunk
+        port = int(found.group(1))
+        for word in (b"first connection", b"second connection"):
+            with trio.fail_after(30):
+                conn = await trio.open_tcp_stream("127.0.0.1", port)
+                await conn.send_all(word)
+                got = b""
+                while len(got) < len(word):
+                    got += await conn.receive_some(1024)
+                await conn.aclose()
+            assert got == word  # the stand-in's echo, through kubectl, limen and back
+    finally:
+        proc.terminate()
+        with trio.fail_after(30):
+            await proc.wait()
+    with trio.fail_after(30):
+        while not _events(gw, "kube_portforward"):
+            await trio.sleep(0.05)
+    calls = [c for c in standin.calls() if c["path"].endswith("/portforward")]
+    assert [c["method"] for c in calls] == ["SPDY"]
+    streams = _events(gw, "kube_spdy_stream")
+    assert {(e["type"], e.get("port")) for e in streams} == {("data", "80"), ("error", "80")}
+    assert len(streams) == 4  # an error and a data stream per connection
+    (moved,) = _events(gw, "kube_portforward")
+    assert moved["bytes"] == 2 * len(b"first connection") + 2 * len(b"second connection")
+    recorded = b"".join(p for k, p in _records(gw) if k in (Kind.C2U, Kind.U2C))
+    assert b"first connection" not in recorded  # port-forward data is not a terminal

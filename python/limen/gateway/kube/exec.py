@@ -136,3 +136,6 @@ class WsPump:
 
     def end(self) -> bytes:
         return self.output.flush()
+
+    def done(self) -> None:
+        pass

@@ -22,8 +22,8 @@ stream per direction, kept in step):
   recorded masked (``u2c``); the held-back tail is flushed when the stream
   ends (FIN, RST_STREAM), before any error-stream data and before a
   GOAWAY. Other frames go on as they came. Port-forward data is relayed
-  as it is and not recorded (it is not a terminal: its byte count is a
-  ``kube_portforward`` event when the API server's side ends).
+  as it is and not recorded (it is not a terminal: its byte count, both
+  ways, is a ``kube_portforward`` event when the stream ends).
 
 Fail closed (the connection ends): a frame :class:`FrameReader` refuses, a
 header block that does not inflate or is over 64 KiB, a stream type limen
@@ -192,8 +192,8 @@ class SpdyPump:
         return data_frame(stream, 0, rest)
 
     def end(self) -> bytes:
-        out = b"".join(self._tail(stream) for stream in list(self.masks))
-        if self.forwarded:
+        return b"".join(self._tail(stream) for stream in list(self.masks))
+
+    def done(self) -> None:
+        if "data" in self.kinds.values():
             self.relay.session.event({"event": "kube_portforward", "bytes": self.forwarded})
-            self.forwarded = 0
-        return out

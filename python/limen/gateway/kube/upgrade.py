@@ -56,6 +56,10 @@ class Pump(Protocol):
         """When the API server is done: held-back bytes for kubectl."""
         ...
 
+    def done(self) -> None:
+        """The stream is over (either side): its last events."""
+        ...
+
 
 def wants_upgrade(req: ClientRequest, token: bytes) -> bool:
     """Whether ``req`` asks for an upgrade to ``token`` (case-insensitive)."""
@@ -146,6 +150,7 @@ async def relay_upgrade(relay: HttpRelay, req: ClientRequest, routed: Routed, pu
     async with trio.open_nursery() as nursery:
         nursery.start_soon(to_upstream, nursery.cancel_scope)
         nursery.start_soon(to_client, nursery.cancel_scope)
+    pump.done()
     relay.session.event({"event": "kube_stream", "state": reason[0]})
     await up.close()
     return False
