@@ -17,6 +17,10 @@ to work unchanged with ``--validate=false``:
   write would do and stores nothing; ``?watch=true`` answers the current
   objects as ``ADDED`` events (chunked, each event cut across two chunks)
   and ends;
+- custom resources, as if their CRDs were installed: Argo Rollouts
+  (``rollouts.argoproj.io``: a pod template at ``spec.template``) and
+  ``workerpools.example.com`` (pod specs wherever the test puts them),
+  with the same CRUD, patches and dry run;
 - ``pods/ephemeralcontainers`` (PATCH, PUT), ``pods/NAME/log``;
 - a ``Table`` answer when the client asks for one (kubectl get);
 - ``Status`` objects for errors (404, 409, 415, 422).
@@ -55,6 +59,9 @@ RESOURCES: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {
         "replicasets": ("ReplicaSet", True),
     },
     ("batch", "v1"): {"jobs": ("Job", True), "cronjobs": ("CronJob", True)},
+    # custom resources (as if their CRDs were installed)
+    ("argoproj.io", "v1alpha1"): {"rollouts": ("Rollout", True)},
+    ("example.com", "v1"): {"workerpools": ("WorkerPool", True)},
 }
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 SHORT = {"pods": ["po"], "deployments": ["deploy"], "namespaces": ["ns"], "services": ["svc"]}

@@ -9,18 +9,19 @@ import msgspec
 
 from limen.gateway.http.reader import ClientRequest
 from limen.policy.kube import KubeRequest
-from limen.policy.kube.podsec import POD_RESOURCES
+from limen.policy.kube.podsec import holds_pods
 
 __all__ = ["call_event", "pod_write", "state_dependent"]
 
 
 def pod_write(call: KubeRequest) -> str | None:
     """The resource whose pods ``call`` writes (``pods``,
-    ``deployments.apps``, ...), or None when it writes none."""
+    ``deployments.apps``, a custom resource: ``rollouts.argoproj.io``...),
+    or None when it writes none."""
     if call.verb not in ("create", "update", "patch"):
         return None
     base = call.resource if not call.group else f"{call.resource}.{call.group}"
-    if base not in POD_RESOURCES:
+    if not holds_pods(base):
         return None
     if call.subresource == "" or (base == "pods" and call.subresource == "ephemeralcontainers"):
         return base
