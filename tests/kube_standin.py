@@ -23,7 +23,11 @@ to work unchanged with ``--validate=false``:
   with the same CRUD, patches and dry run;
 - ``pods/ephemeralcontainers`` (PATCH, PUT), ``pods/NAME/log``;
 - a ``Table`` answer when the client asks for one (kubectl get);
-- ``Status`` objects for errors (404, 409, 415, 422).
+- ``Status`` objects for errors (404, 409, 415, 422);
+- WebSocket: ``pods/NAME/exec`` (``v5.channel.k8s.io``) and
+  ``pods/NAME/portforward`` with SPDY tunnelled in binary messages
+  (``SPDY/3.1+portforward.k8s.io``, kubectl 1.31+; an echo per port);
+  SPDY upgrades are served by the front (tests/kube_front.py).
 
 A bearer token is required when the app is started with ``KUBE_STANDIN_TOKEN``
 set (the cluster credential limen holds); ``/_calls`` (no token) lists the
@@ -32,6 +36,7 @@ calls received, ``/_reset`` forgets them and the objects.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime
 import json
@@ -356,6 +361,24 @@ def _handle(
     raise _fail(405, "MethodNotAllowed", f"{method} is not supported on {path}")
 
 
+TUNNEL = "SPDY/3.1+portforward.k8s.io"
+
+
+async def _tunnel(receive: Receive, send: Send) -> None:
+    """Port-forward over WebSocket (kubectl 1.31+): SPDY tunnelled in
+    binary messages; the SPDY echo of tests/kube_spdy_standin.py."""
+    from kube_spdy_standin import SpdyExec, WsIO
+
+    msg = await receive()
+    if msg["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept", "subprotocol": TUNNEL})
+    io = WsIO(receive, send)
+    with contextlib.suppress(ValueError):
+        await SpdyExec(io, io).forward()
+    await send({"type": "websocket.close", "code": 1000})
+
+
 async def _exec(scope: Scope, receive: Receive, send: Send) -> None:
     """``pods/NAME/exec`` over WebSocket, subprotocol ``v5.channel.k8s.io``
     (each binary message starts with its channel: 0 stdin, 1 stdout, 2
@@ -373,9 +396,13 @@ async def _exec(scope: Scope, receive: Receive, send: Send) -> None:
     )
     token = os.environ.get("KUBE_STANDIN_TOKEN")
     protocols = list(scope.get("subprotocols") or [])
-    if (token and headers.get("authorization") != f"Bearer {token}") or (
-        "v5.channel.k8s.io" not in protocols or not scope["path"].endswith("/exec")
-    ):
+    if token and headers.get("authorization") != f"Bearer {token}":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    if scope["path"].endswith("/portforward") and TUNNEL in protocols:
+        await _tunnel(receive, send)
+        return
+    if "v5.channel.k8s.io" not in protocols or not scope["path"].endswith("/exec"):
         await send({"type": "websocket.close", "code": 1008})
         return
     msg = await receive()

@@ -21,6 +21,7 @@ import trio
 from http_support import make_certs
 from kube_support import (
     CLUSTER_TOKEN,
+    KUBECTL,
     KubeGw,
     StandIn,
     akubectl,
@@ -172,10 +173,11 @@ async def test_spdy_attach_and_newer_kubectl_without_websockets(
     assert "attach pods web -n dev" in commands
 
 
-async def test_spdy_port_forward(
-    config: tuple[Any, Path], standin: StandIn, tmp_path: Path, nursery: trio.Nursery
-) -> None:
-    kubectl = old_kubectl("1.29")  # port-forward over SPDY
+async def _port_forward(
+    standin: StandIn, tmp_path: Path, nursery: trio.Nursery, binary: str
+) -> tuple[KubeGw, list[dict[str, Any]]]:
+    """kubectl port-forward through limen to the stand-in's echo: two
+    connections, each echoed; the gateway and the stand-in's calls."""
     (tmp_path / "gw").mkdir()
     certs = make_certs(tmp_path / "gw")
     cfg = load_config_text(kube_config_text(standin, certs, ATTACH_RULE), base_dir=tmp_path)
@@ -186,7 +188,7 @@ async def test_spdy_port_forward(
     )
     assert made.returncode == 0, made.stderr
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "KUBECONFIG": str(kc)}
-    args = [kubectl, "port-forward", "--address", "127.0.0.1", "-n", "dev", "pod/web", "0:80"]
+    args = [binary, "port-forward", "--address", "127.0.0.1", "-n", "dev", "pod/web", "0:80"]
     proc = await trio.lowlevel.open_process(args, stdout=subprocess.PIPE, env=env)
     try:
         assert proc.stdout is not None
@@ -213,8 +215,6 @@ async def test_spdy_port_forward(
     with trio.fail_after(30):
         while not _events(gw, "kube_portforward"):
             await trio.sleep(0.05)
-    calls = [c for c in standin.calls() if c["path"].endswith("/portforward")]
-    assert [c["method"] for c in calls] == ["SPDY"]
     streams = _events(gw, "kube_spdy_stream")
     assert {(e["type"], e.get("port")) for e in streams} == {("data", "80"), ("error", "80")}
     assert len(streams) == 4  # an error and a data stream per connection
@@ -222,3 +222,21 @@ async def test_spdy_port_forward(
     assert moved["bytes"] == 2 * len(b"first connection") + 2 * len(b"second connection")
     recorded = b"".join(p for k, p in _records(gw) if k in (Kind.C2U, Kind.U2C))
     assert b"first connection" not in recorded  # port-forward data is not a terminal
+    calls = [c for c in standin.calls() if c["path"].endswith("/portforward")]
+    return gw, calls
+
+
+async def test_spdy_port_forward(
+    config: tuple[Any, Path], standin: StandIn, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    _, calls = await _port_forward(standin, tmp_path, nursery, old_kubectl("1.29"))
+    assert [c["method"] for c in calls] == ["SPDY"]
+
+
+async def test_port_forward_spdy_tunnelled_in_websocket(
+    config: tuple[Any, Path], standin: StandIn, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """Debian's kubectl 1.32 port-forwards over WebSocket, SPDY inside:
+    the same SPDY pump reads the tunnel."""
+    _, calls = await _port_forward(standin, tmp_path, nursery, KUBECTL)
+    assert [c["method"] for c in calls] == ["WEBSOCKET"]

@@ -23,13 +23,17 @@ ends with the stream (one upgraded exchange per connection).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
 
+from limen.gateway.kube.spdyrelay import SpdyPump
 from limen.gateway.kube.upgrade import StreamError
 from limen.gateway.kube.wsframes import (
     BINARY,
     CLOSE,
     CONTINUATION,
+    TEXT,
     Frame,
     FrameError,
     FrameReader,
@@ -41,7 +45,10 @@ if TYPE_CHECKING:
     from limen import _native
     from limen.gateway.http.relay import HttpRelay
 
-__all__ = ["WsPump"]
+__all__ = ["TUNNEL_PREFIX", "WsPump"]
+
+#: Subprotocols that tunnel SPDY in binary messages (lowercase).
+TUNNEL_PREFIX: Final = b"spdy/3.1+"
 
 
 class _Output:
@@ -94,7 +101,14 @@ class _Output:
 
 
 class WsPump:
-    """The WebSocket pump (:class:`limen.gateway.kube.upgrade.Pump`)."""
+    """The WebSocket pump (:class:`limen.gateway.kube.upgrade.Pump`).
+
+    When the API server picks a subprotocol that tunnels SPDY
+    (``SPDY/3.1+portforward.k8s.io``: kubectl 1.31+ port-forward), the
+    binary messages carry a SPDY byte stream, not channels: it goes through
+    a :class:`limen.gateway.kube.spdyrelay.SpdyPump`, and the bytes it gives
+    are sent on as new binary frames (towards the API server masked with a
+    fresh key, as a client must)."""
 
     upgrade = b"websocket"
     passed: tuple[bytes, ...] = (
@@ -109,13 +123,24 @@ class WsPump:
         self.inbound = FrameReader(masked=True, limit=relay.discard_limit)
         self.outbound = FrameReader(masked=False, limit=relay.discard_limit)
         self.output = _Output(relay, relay.masker)
+        self.tunnel: SpdyPump | None = None
+
+    def start(self, headers: list[tuple[bytes, bytes]]) -> None:
+        chosen = dict(headers).get(b"sec-websocket-protocol", b"").strip().lower()
+        if chosen.startswith(TUNNEL_PREFIX):
+            self.tunnel = SpdyPump(self.relay)
+
+    def _frames(self, reader: FrameReader, data: bytes) -> list[Frame]:
+        try:
+            return reader.feed(data)
+        except FrameError as exc:
+            raise StreamError(str(exc)) from None
 
     def from_client(self, data: bytes) -> bytes:
         relay = self.relay
-        try:
-            frames = self.inbound.feed(data)
-        except FrameError as exc:
-            raise StreamError(str(exc)) from None
+        frames = self._frames(self.inbound, data)
+        if self.tunnel is not None:
+            return b"".join(self._tunnelled(f, self.tunnel.from_client, True) for f in frames)
         for frame in frames:
             if frame.opcode == BINARY and frame.payload[:1] == b"\x00":
                 relay.record(
@@ -128,14 +153,27 @@ class WsPump:
         return data
 
     def from_upstream(self, data: bytes) -> bytes:
-        try:
-            frames = self.outbound.feed(data)
-        except FrameError as exc:
-            raise StreamError(str(exc)) from None
+        frames = self._frames(self.outbound, data)
+        if self.tunnel is not None:
+            return b"".join(self._tunnelled(f, self.tunnel.from_upstream, False) for f in frames)
         return b"".join(self.output.frame(f) for f in frames)
 
+    @staticmethod
+    def _tunnelled(frame: Frame, pump: Callable[[bytes], bytes], masked: bool) -> bytes:
+        key = os.urandom(4) if masked else None
+        if frame.opcode in (BINARY, CONTINUATION):
+            inner = pump(frame.payload)
+            return encode(Frame(True, BINARY, inner), key) if inner else b""
+        if frame.opcode == TEXT:
+            raise StreamError("a text message in a SPDY tunnel")
+        return encode(frame, key)
+
     def end(self) -> bytes:
+        if self.tunnel is not None:
+            rest = self.tunnel.end()
+            return encode(Frame(True, BINARY, rest)) if rest else b""
         return self.output.flush()
 
     def done(self) -> None:
-        pass
+        if self.tunnel is not None:
+            self.tunnel.done()

@@ -191,6 +191,9 @@ class SpdyPump:
         self.relay.record(U2C, rest, masked=True)
         return data_frame(stream, 0, rest)
 
+    def start(self, headers: list[tuple[bytes, bytes]]) -> None:
+        pass
+
     def end(self) -> bytes:
         return b"".join(self._tail(stream) for stream in list(self.masks))
 

@@ -44,6 +44,10 @@ class Pump(Protocol):
     back: tuple[bytes, ...]
     """Headers of the API server's 101 passed back to kubectl."""
 
+    def start(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """The API server's 101 headers (lowercase names): what it chose."""
+        ...
+
     def from_client(self, data: bytes) -> bytes:
         """kubectl's bytes in; the bytes to send upstream (:class:`StreamError`)."""
         ...
@@ -95,6 +99,7 @@ async def relay_upgrade(relay: HttpRelay, req: ClientRequest, routed: Routed, pu
     if not isinstance(event, h11.InformationalResponse) or event.status_code != 101:
         raise UpstreamError(f"the upstream answered an upgrade with {type(event).__name__}")
     upstream_headers = [(bytes(k).lower(), bytes(v)) for k, v in event.headers]
+    pump.start(upstream_headers)
     back = [(b"connection", b"Upgrade"), (b"upgrade", pump.upgrade)]
     back += [(k, v) for k, v in upstream_headers if k in pump.back]
     req.response_started = True
