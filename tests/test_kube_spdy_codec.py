@@ -272,3 +272,56 @@ def test_pump_caps_streams() -> None:
     pump.from_client(wire)
     with pytest.raises(StreamError, match="more than 256"):
         pump.from_client(syn_stream(kubectl, 513, {"streamtype": ["data"]}))
+
+
+@given(st.binary(max_size=400), st.binary(max_size=400))
+def test_pump_is_total(client: bytes, upstream: bytes) -> None:
+    """After a real opening, any bytes either way give bytes or StreamError."""
+    pump, _ = _pump(_native.Masker(["builtin"], [], [], []))
+    _open(pump, HeaderEncoder(), HeaderEncoder())
+    with contextlib.suppress(StreamError):
+        pump.from_client(client)
+    with contextlib.suppress(StreamError):
+        pump.from_upstream(upstream)
+    pump.end()
+    pump.done()
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([1, 3, 5]),
+            st.booleans(),
+            st.one_of(
+                st.binary(max_size=60),
+                st.sampled_from([b"key " + AWS_KEY + b"\n", AWS_KEY[:7], AWS_KEY[7:] + b" "]),
+            ),
+        ),
+        max_size=12,
+    )
+)
+def test_pump_output_is_valid_spdy(items: list[tuple[int, bool, bytes]]) -> None:
+    """Whatever data the API server sends on the opened streams, kubectl
+    gets well-formed frames, stream by stream in order, and the text of
+    stdout is the masked text of what was sent."""
+    masker = _native.Masker(["builtin"], [], [], [])
+    pump, _ = _pump(masker)
+    _open(pump, HeaderEncoder(), HeaderEncoder())
+    sent: dict[int, bytes] = {1: b"", 3: b""}
+    segments = [b""]  # stdout's text between FINs (each masked on its own)
+    out = b""
+    for stream, fin, data in items:
+        out += pump.from_upstream(data_frame(stream, FLAG_FIN if fin else 0, data))
+        if stream == 5:
+            segments[-1] += data
+            if fin:
+                segments.append(b"")
+        else:
+            sent[stream] += data
+    out += pump.end()
+    frames = FrameReader(limit=1 << 16).feed(out)
+    assert all(f.kind == DATA for f in frames)
+    got = {s: b"".join(f.payload for f in frames if f.stream == s) for s in (1, 3, 5)}
+    assert got[1] == sent[1]  # the error stream is not masked
+    assert got[3] == sent[3]  # nor stdin's (the server sends none; passed as it came)
+    assert got[5] == b"".join(masker.mask(seg) for seg in segments)
