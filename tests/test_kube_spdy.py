@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import ssl
 import subprocess
 from pathlib import Path
@@ -240,3 +241,40 @@ async def test_port_forward_spdy_tunnelled_in_websocket(
     the same SPDY pump reads the tunnel."""
     _, calls = await _port_forward(standin, tmp_path, nursery, KUBECTL)
     assert [c["method"] for c in calls] == ["WEBSOCKET"]
+
+
+async def test_spdy_exec_with_a_terminal(
+    config: tuple[Any, Path], standin: StandIn, tmp_path: Path, nursery: trio.Nursery
+) -> None:
+    """``exec -it`` under a pseudo-terminal (``script``): kubectl opens a
+    resize stream and sends the terminal size; limen records it as an
+    event and relays the stream."""
+    kubectl = old_kubectl("1.29")
+    script = shutil.which("script")
+    if script is None:
+        pytest.skip("script (util-linux) is not installed")
+    cfg, ca = config
+    gw = await start_kube_gateway(nursery, cfg, ca)
+    kc = gw.kubeconfig(tmp_path, gw.token())
+    made = await akubectl(
+        kc, "create", "--validate=false", "-n", "dev", "-f", "-", stdin=json.dumps(pod("web"))
+    )
+    assert made.returncode == 0, made.stderr
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "KUBECONFIG": str(kc)}
+    command = f"{kubectl} exec -it web -n dev -- echo on a terminal"
+    with trio.fail_after(60):
+        done = await trio.run_process(
+            [script, "-qec", command, "/dev/null"],
+            stdin=b"",
+            capture_stdout=True,
+            capture_stderr=True,
+            env=env,
+            check=False,
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert b"on a terminal" in done.stdout
+    types = [e["type"] for e in _events(gw, "kube_spdy_stream")]
+    assert sorted(types) == ["error", "resize", "stdin", "stdout"]  # a terminal: no stderr
+    assert _events(gw, "kube_resize")  # the terminal's size, sent on the resize stream
+    (spdy,) = [c for c in standin.calls() if c["method"] == "SPDY"]
+    assert "tty=true" in spdy["query"]
