@@ -90,7 +90,9 @@ async def test_watch_masked_per_event(
     headers = {"Authorization": f"Bearer {gw.token()}"}
     verify = ssl.create_default_context(cafile=str(ca))
     async with httpx.AsyncClient(verify=verify, headers=headers) as client:
-        r = await client.get(f"{gw.server}/api/v1/namespaces/dev/pods?watch=true")
+        # a secret-named query value is redacted in the recorded head
+        query = "watch=true&sig=plainvalue42"
+        r = await client.get(f"{gw.server}/api/v1/namespaces/dev/pods?{query}")
     assert r.status_code == 200
     lines = r.content.splitlines()
     events = [json.loads(line) for line in lines]
@@ -110,6 +112,9 @@ async def test_watch_masked_per_event(
         line + b"\n" for line in lines
     ]
     assert all(AWS_KEY.encode() not in p and b"secret note" not in p for p in records)
+    heads = [p for rec in gw.recorders for k, p in rec.records if k == Kind.C2U]
+    assert any(b"?watch=true&sig=[redacted]" in p for p in heads)
+    assert not any(b"plainvalue42" in p for p in heads)
     (end,) = [e for e in _events(gw, "kube_watch_end")]
     assert (end["events"], end["reason"], end["masked"]) == (2, "done", 2)
     # kubectl get -w: the list, then the watch (the stand-in ends it)

@@ -38,7 +38,7 @@ import trio
 from limen import _native
 from limen.approvals import ApprovalRequest
 from limen.gateway.holds import Holds
-from limen.gateway.http.headers import head_text, request_headers
+from limen.gateway.http.headers import head_text, request_headers, target_text
 from limen.gateway.http.problem import Problem, denial, problem, problem_bytes
 from limen.gateway.http.reader import ClientReader, ClientRequest
 from limen.gateway.http.relay import HttpRelay
@@ -107,7 +107,10 @@ class KubeRelay(HttpRelay):
         close: bool,
     ) -> bool:
         """As the HTTP relay's, with a Kubernetes ``Status`` body."""
-        keep = not close and req.keep_alive
+        # a client waiting for 100-continue has not sent its body: limen
+        # does not ask for it, and says the connection closes
+        waiting = req.conn.they_are_waiting_for_100_continue
+        keep = not close and req.keep_alive and not waiting
         req.response_started = True
         answer = to_status(problem_bytes(doc, headers, close=not keep))
         if req.method == "HEAD":
@@ -122,10 +125,13 @@ class KubeRelay(HttpRelay):
         s = self.session
         assert s.judge is not None
         path = routed.path
-        shown = f"{req.method} /r/{self.resource.name}{path.target}"
+        secret = self.upstream.credential[0] if self.upstream.credential else None
+        shown = f"{req.method} /r/{self.resource.name}".encode() + target_text(path.target.encode())
         self.record(
             C2U,
-            self.mask_input(head_text(shown.encode() + b" HTTP/1.1", req.headers)),
+            # secret-named query values, and the bot's own header named like
+            # the credential's, redacted as the HTTP relay does
+            self.mask_input(head_text(shown + b" HTTP/1.1", req.headers, secret)),
             masked=s.input_masker is not None,
         )
         body: bytes | None = None
