@@ -37,13 +37,14 @@ calls received, ``/_reset`` forgets them and the objects.
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime
 import json
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
+
+from kube_standin_ops import json_patch, merge, table
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -154,100 +155,6 @@ def _discovery(path: str) -> dict[str, Any] | None:
     return None
 
 
-def _merge(target: Any, patch: Any, strategic: bool) -> Any:
-    """RFC 7386 merge; ``strategic``: lists of named objects merge by name."""
-    if not isinstance(patch, dict):
-        if (
-            strategic
-            and isinstance(patch, list)
-            and isinstance(target, list)
-            and all(isinstance(x, dict) and "name" in x for x in patch + target)
-        ):
-            out = [copy.deepcopy(x) for x in target]
-            for item in patch:
-                for i, old in enumerate(out):
-                    if old["name"] == item["name"]:
-                        out[i] = _merge(old, item, strategic)
-                        break
-                else:
-                    out.append(copy.deepcopy(item))
-            return out
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if key == "$patch":
-            continue
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = _merge(out.get(key), value, strategic)
-    return out
-
-
-def _pointer(path: str) -> list[str]:
-    if path == "":
-        return []
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
-
-
-def _json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
-    """RFC 6902: add, remove, replace, test (enough for the tests)."""
-    doc = copy.deepcopy(doc)
-    for op in ops:
-        parts = _pointer(op["path"])
-        parent = doc
-        for p in parts[:-1]:
-            parent = parent[int(p)] if isinstance(parent, list) else parent[p]
-        last = parts[-1]
-        kind = op["op"]
-        if kind == "test":
-            here = parent[int(last)] if isinstance(parent, list) else parent[last]
-            if here != op["value"]:
-                raise ValueError("test failed")
-        elif isinstance(parent, list):
-            at = len(parent) if last == "-" else int(last)
-            if kind == "add":
-                parent.insert(at, op["value"])
-            elif kind == "remove":
-                del parent[at]
-            elif kind == "replace":
-                parent[at] = op["value"]
-        elif kind in ("add", "replace"):
-            parent[last] = op["value"]
-        elif kind == "remove":
-            del parent[last]
-        else:
-            raise ValueError(f"unsupported op {kind}")
-    return doc
-
-
-def _table(items: list[dict[str, Any]], list_meta: dict[str, Any]) -> dict[str, Any]:
-    rows = []
-    for obj in items:
-        meta = obj["metadata"]
-        rows.append(
-            {
-                "cells": [meta["name"], obj.get("status", {}).get("phase", "Running"), "0s"],
-                "object": {
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": meta,
-                },
-            }
-        )
-    return {
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": list_meta,
-        "columnDefinitions": [
-            {"name": "Name", "type": "string", "format": "name", "description": "name"},
-            {"name": "Status", "type": "string", "format": "", "description": "phase"},
-            {"name": "Age", "type": "string", "format": "", "description": "age"},
-        ],
-        "rows": rows,
-    }
-
-
 class Reply(Exception):
     def __init__(self, code: int, body: dict[str, Any]) -> None:
         super().__init__(code)
@@ -304,7 +211,7 @@ def _handle(
             raise Reply(200, {"__watch__": items})
         meta = {"resourceVersion": str(_RV[0])}
         if "as=Table" in accept:
-            return _table(items, meta)
+            return table(items, meta)
         return {"kind": f"{kind}List", "apiVersion": api_version, "metadata": meta, "items": items}
     if method == "POST" and not name:
         try:
@@ -343,11 +250,11 @@ def _handle(
             if method == "PUT":
                 new = patch
             elif ctype.startswith("application/json-patch+json"):
-                new = _json_patch(current, patch)
+                new = json_patch(current, patch)
             elif ctype.startswith("application/merge-patch+json"):
-                new = _merge(current, patch, strategic=False)
+                new = merge(current, patch, strategic=False)
             elif ctype.startswith("application/strategic-merge-patch+json"):
-                new = _merge(current, patch, strategic=True)
+                new = merge(current, patch, strategic=True)
             else:
                 raise _fail(415, "UnsupportedMediaType", f"the patch type {ctype} is not supported")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
