@@ -37,7 +37,7 @@ from typing import Protocol
 
 import trio
 
-from limen.store import Store, StoreError
+from limen.store import Store
 
 __all__ = [
     "SEGMENT_MAX",
@@ -163,7 +163,7 @@ class LogCopy:
             except CopyGapError as exc:
                 self.copied = 0  # start the copy over at the next interval
                 return self.failed(exc)
-            except (OSError, StoreError) as exc:
+            except Exception as exc:  # a driver's error too: never the gateway's end
                 return self.failed(exc)
             self._failing = False
             return True
