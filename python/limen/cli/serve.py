@@ -44,6 +44,7 @@ from limen.gateway.sweeper import Sweeper, node_name
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
 from limen.recording import recorder_factory
+from limen.recording.index import configured_shipper
 from limen.store import PostgresStore, StoreError, open_store
 
 
@@ -115,7 +116,9 @@ async def serve(
     # Signed (and, with [gateway] recording_recipient, encrypted) session logs,
     # indexed in the state store for `limen sessions --config`.
     node = node_name()
-    recorder = recorder_factory(config, store, node=node, log=log)
+    # [gateway] recordings_copy: logs copied as they grow to a shared store.
+    shipper = configured_shipper(config, store, node=node, log=log)
+    recorder = recorder_factory(config, store, node=node, log=log, shipper=shipper)
     gw = config.gateway
     # Heartbeats into the store; lost nodes' open sessions swept (node_lost).
     sweeper = Sweeper(
@@ -175,6 +178,8 @@ async def serve(
         revoker = Revoker(store, [listener for listener, _ in serving], log=log)
         await nursery.start(revoker.run)
         await nursery.start(sweeper.run)
+        if shipper is not None:
+            await nursery.start(shipper.run)
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
         admin_port = bound_port(admin_listeners)

@@ -40,6 +40,7 @@ RESTART_SETTINGS: tuple[str, ...] = (
     "gateway.admin",
     "gateway.recordings",
     "gateway.recordings_copy",
+    "gateway.recordings_copy_interval",
     "gateway.recording_key",
     "gateway.recording_recipient",
     "base_dir",

@@ -21,13 +21,19 @@ from pathlib import Path
 
 from limen import _native
 from limen.config import Config
+from limen.config.schema import STATE_COPY
 from limen.recording.keys import load_or_create_recording_key
 from limen.recording.log import Kind, SessionWriter
 from limen.recording.recorder import SessionInfo
-from limen.recording.shipping import start_copy
+from limen.recording.shipping import CopyTarget, DirectoryTarget, LogCopy, Shipper, StoreTarget
 from limen.store import SessionRecord, Store, open_store
 
-__all__ = ["IndexedRecorder", "configured_recorder_factory", "recorder_factory"]
+__all__ = [
+    "IndexedRecorder",
+    "configured_recorder_factory",
+    "configured_shipper",
+    "recorder_factory",
+]
 
 
 class IndexedRecorder:
@@ -45,13 +51,11 @@ class IndexedRecorder:
         recipient: bytes | None,
         node: str,
         groups: list[str] | None = None,
-        copy_to: Path | None = None,
+        shipper: Shipper | None = None,
         log: Callable[..., None] | None = None,
     ) -> None:
-        self._root = directory
-        self._copy_to = copy_to
-        """``[gateway] recordings_copy``: where the closed log is copied."""
-        self._log = log
+        self._shipper = shipper
+        """``[gateway] recordings_copy``: copies the log as it grows."""
         day = dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%d")
         self.path = directory / day / f"{info.session_id}.limenlog"
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +72,9 @@ class IndexedRecorder:
         )
         self.statements = 0
         self._closed = False
+        self.copy: LogCopy | None = None
+        if shipper is not None:
+            self.copy = LogCopy(info.session_id, self.path, directory, shipper.target, log)
         store.session_started(
             SessionRecord(
                 id=info.session_id,
@@ -80,6 +87,8 @@ class IndexedRecorder:
                 node=node,
             )
         )
+        if shipper is not None:
+            shipper.add(self)
 
     def append(self, kind: str, payload: bytes, *, masked: bool = False) -> None:
         self._writer.append(kind, payload, masked=masked)
@@ -94,14 +103,28 @@ class IndexedRecorder:
     def count_statements(self, n: int) -> None:
         self.statements += n
 
+    def ship(self) -> bool:
+        """Writes the pending records and copies the log's new bytes (the
+        :class:`~limen.recording.shipping.Shipper`, every interval). False
+        when the copy failed; True when there is nothing to copy (no copy
+        configured, or the log closed meanwhile: its close copies the rest)."""
+        if self.copy is None:
+            return True
+        try:
+            self._writer.flush()
+        except (OSError, ValueError) as exc:
+            return True if self._writer.closed else self.copy.failed(exc)
+        return self.copy.ship()
+
     def close(self, reason: str = "closed") -> None:
         if self._closed:
             return
         self._closed = True
         try:
             self._writer.close()
-            if self._copy_to is not None:
-                start_copy(self.path, self._root, self._copy_to, self._log)
+            if self._shipper is not None and self.copy is not None:
+                self._shipper.remove(self)
+                self._shipper.closed(self.copy)
         finally:
             self._store.session_ended(
                 self._id, ended_at=time.time(), statements=self.statements, reason=reason
@@ -114,16 +137,20 @@ def recorder_factory(
     *,
     node: str | None = None,
     log: Callable[..., None] | None = None,
+    shipper: Shipper | None = None,
 ) -> Callable[[SessionInfo], IndexedRecorder]:
     """A factory the gateway calls once per session: logs under ``[gateway]
-    recordings``, indexed in ``store``. Loads (or creates) the recording key
-    now, so that a key that cannot be read stops the gateway at start."""
+    recordings``, indexed in ``store``, copied by ``shipper`` (by default
+    :func:`configured_shipper`'s, whose closed logs are copied but whose
+    live ones only when its :meth:`~limen.recording.shipping.Shipper.run`
+    runs). Loads (or creates) the recording key now, so that a key that
+    cannot be read stops the gateway at start."""
     key = load_or_create_recording_key(config)
     recipient = config.recording_recipient_key()
     directory = config.path(config.gateway.recordings)
     name = node or f"{socket.gethostname()}:{os.getpid()}"
-    shared = config.gateway.recordings_copy
-    copy_to = None if shared is None else config.path(shared)
+    if shipper is None:
+        shipper = configured_shipper(config, store, node=name, log=log)
 
     def make(info: SessionInfo) -> IndexedRecorder:
         return IndexedRecorder(
@@ -133,11 +160,27 @@ def recorder_factory(
             signing_key=key,
             recipient=recipient,
             node=name,
-            copy_to=copy_to,
+            shipper=shipper,
             log=log,
         )
 
     return make
+
+
+def configured_shipper(
+    config: Config, store: Store, *, node: str, log: Callable[..., None] | None = None
+) -> Shipper | None:
+    """The :class:`~limen.recording.shipping.Shipper` of ``[gateway]
+    recordings_copy`` (None without one)."""
+    gw = config.gateway
+    if gw.recordings_copy is None:
+        return None
+    target: CopyTarget
+    if gw.recordings_copy == STATE_COPY:
+        target = StoreTarget(store, node)
+    else:
+        target = DirectoryTarget(config.path(gw.recordings_copy))
+    return Shipper(target, interval=gw.recordings_copy_interval.seconds, log=log)
 
 
 def configured_recorder_factory(config: Config) -> Callable[[SessionInfo], IndexedRecorder]:

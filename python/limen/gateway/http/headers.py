@@ -47,6 +47,7 @@ _REQUEST_DROPPED: Final = HOP_BY_HOP | {
     b"host",
     b"expect",
     b"content-length",
+    b"limen-approval",
 }
 _SECRET: Final = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"})
 REDACTED: Final = b"[redacted]"

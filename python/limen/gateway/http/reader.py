@@ -155,8 +155,12 @@ class ClientReader:
         while kept <= self.max_body_buffer:
             data = await self._receive()
             if not data:
-                req.conn.receive_data(b"")
+                if not req.body_done:
+                    req.conn.receive_data(b"")
                 return
             kept += len(data)
-            req.conn.receive_data(data)
+            if req.body_done:  # its body was read (to judge it): the next request's bytes
+                self.pending += data
+            else:
+                req.conn.receive_data(data)
         await trio.sleep_forever()

@@ -16,6 +16,7 @@ pinned one, limen's login refused) is told on the first channel's stderr
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -32,7 +33,7 @@ from limen.identity import Identity, IdentityError
 from limen.identity.sshca import CERT_SUFFIX, CertError, SshCa
 from limen.identity.statickeys import SshPublicKeys
 from limen.policy import Decision
-from limen.policy.ssh import decide_ssh
+from limen.policy.ssh import decide_file, decide_ssh
 
 __all__ = ["SshSession"]
 
@@ -221,6 +222,11 @@ class SshSession(Session):
         assert self.resource is not None
         return decide_ssh(self.services.policy, self.identity, self.resource.name, item.request)
 
+    def decide_file(self, item: ChannelRequest, op: str, paths: Sequence[str]) -> Decision:
+        assert self.identity is not None
+        assert self.resource is not None
+        return decide_file(self.services.policy, self.identity, self.resource.name, op, paths)
+
     async def relay(self) -> None:
         identity, resource = self.identity, self.resource
         assert identity is not None
@@ -242,6 +248,7 @@ class SshSession(Session):
             masker=self.services.masker_for(identity, resource.name),
             holds=holds,
             decide=self.decide,
+            decide_file=self.decide_file,
             mask_text=mask_text,
             upstream=self.upstream,
             log=self.services.log,
