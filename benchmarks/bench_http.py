@@ -40,7 +40,7 @@ ORIGIN_KEY = "bench-origin-key-3d1e"
 
 NGINX_CONF = """
 daemon off;
-master_process on;
+master_process off;
 worker_processes 1;
 pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
