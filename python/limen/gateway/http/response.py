@@ -2,7 +2,8 @@
 recorded.
 
 The body is masked on the way with the session's ``json:`` masks
-(:mod:`limen.jsonmask`, JSON bodies) and its masker (``MaskStream``:
+(:mod:`limen.jsonmask`, JSON bodies; :mod:`limen.ssemask`, the ``data:``
+of each event of a ``text/event-stream``) and its masker (``MaskStream``:
 constant memory); a masked Content-Length response is framed again as
 chunked, or given its new length when it is at most
 :data:`BUFFERED_LIMIT`. What goes to the client is gathered and sent in
@@ -23,6 +24,7 @@ from limen.gateway.http.reader import ClientRequest
 from limen.gateway.http.upstream import UpstreamError
 from limen.jsonmask import JsonMaskError, JsonMaskStream, is_json_type
 from limen.recording import U2C
+from limen.ssemask import SseMasking, is_event_stream
 
 __all__ = ["BUFFERED_LIMIT", "FLUSH_SIZE", "respond"]
 
@@ -33,7 +35,7 @@ BUFFERED_LIMIT = 65536
 FLUSH_SIZE = 65536
 
 
-def _json_feed(jstream: JsonMaskStream | None, data: bytes | None = None) -> bytes:
+def _json_feed(jstream: JsonMaskStream | SseMasking | None, data: bytes | None = None) -> bytes:
     """``data`` through the ``json:`` masks (None: the end of the body);
     a body they cannot read ends the response (fail closed)."""
     if jstream is None:
@@ -62,9 +64,12 @@ async def respond(relay: RelayParts, req: ClientRequest, event: h11.Response) ->
     length = dict(upstream_headers).get(b"content-length")
     buffered = masker is not None and length is not None and int(length) <= BUFFERED_LIMIT
     stream = masker.stream() if masker is not None else None
-    jstream = None
+    jstream: JsonMaskStream | SseMasking | None = None
     ctype = dict(upstream_headers).get(b"content-type", b"")
-    if stream is not None and relay.json_masker is not None and is_json_type(ctype):
+    if masker is not None and is_event_stream(ctype):
+        # event by event: json: masks and the detectors (no holdback across events)
+        jstream, stream = SseMasking(masker, relay.json_masker), None
+    elif stream is not None and relay.json_masker is not None and is_json_type(ctype):
         jstream = relay.json_masker.stream()
     out = req.conn
     reason = bytes(event.reason)  # the upstream's reason phrase, passed on
@@ -102,12 +107,14 @@ async def respond(relay: RelayParts, req: ClientRequest, event: h11.Response) ->
         if buffered:
             body += data
         elif data:
-            relay.record(U2C, data, masked=stream is not None)
+            relay.record(U2C, data, masked=masker is not None)
             queue(h11.Data(data=data))
             if len(gathered) >= FLUSH_SIZE:
                 await flush()
         relay.session.touch()
-    tail = b"" if stream is None else stream.feed(_json_feed(jstream)) + stream.finish()
+    tail = _json_feed(jstream)
+    if stream is not None:
+        tail = stream.feed(tail) + stream.finish()
     if buffered:
         tail = bytes(body) + tail
         headers.append((b"content-length", str(len(tail)).encode()))
