@@ -309,7 +309,7 @@ class HttpRelay:
                 if bodyless:
                     if body:
                         await up.send(h11.Data(data=body))
-                    else:
+                    elif not self.reader.end_bodyless(req):
                         await self.reader.discard_body(req, 0)
                     await up.send(h11.EndOfMessage())
                     return await self.respond(req, await up.response())

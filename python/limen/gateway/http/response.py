@@ -54,18 +54,19 @@ async def respond(relay: RelayParts, req: ClientRequest, event: h11.Response) ->
     # A HEAD response's headers describe the GET's body: left as they are.
     masker = relay.masker if req.method != "HEAD" else None
     upstream_headers = [(bytes(k).lower(), bytes(v)) for k, v in event.headers]
-    encoding = dict(upstream_headers).get(b"content-encoding", b"identity").lower()
+    named = dict(upstream_headers)
+    encoding = named.get(b"content-encoding", b"identity").lower()
     if masker is not None and encoding not in (b"identity", b""):
         await up.close()
         doc = problem(502, "upstream", "the upstream sent a compressed body limen cannot mask")
         await relay.reply(req, doc, close=True)
         return False
     headers = response_headers(upstream_headers, masked=masker is not None)
-    length = dict(upstream_headers).get(b"content-length")
+    length = named.get(b"content-length")
     buffered = masker is not None and length is not None and int(length) <= BUFFERED_LIMIT
     stream = masker.stream() if masker is not None else None
     jstream: JsonMaskStream | SseMasking | None = None
-    ctype = dict(upstream_headers).get(b"content-type", b"")
+    ctype = named.get(b"content-type", b"")
     if masker is not None and is_event_stream(ctype):
         # event by event: json: masks and the detectors (no holdback across events)
         jstream, stream = SseMasking(masker, relay.json_masker), None
