@@ -85,6 +85,8 @@ def app() -> Iterator[App]:
             str(port),
             "--http",
             "h11",
+            "--ws",
+            "wsproto",
             "--log-level",
             "warning",
             "http_app:app",

@@ -52,6 +52,7 @@ from limen.gateway.http.reader import ClientReader, ClientRequest
 from limen.gateway.http.response import BUFFERED_LIMIT, respond
 from limen.gateway.http.route import Refusal, Routed, authenticate, refused_head, route
 from limen.gateway.http.sni import check_sni
+from limen.gateway.http.upgrade import relay_upgrade, upgrade_of
 from limen.gateway.http.upstream import Upstream, UpstreamError
 from limen.gateway.session import Session
 from limen.identity import Identity
@@ -282,6 +283,8 @@ class HttpRelay:
         ``body``: the request's body, when limen has read it whole (it is
         recorded already)."""
         up = self.upstream
+        if self.session.protocol == "http" and upgrade_of(req) is not None:
+            return await relay_upgrade(self, req, (up.target.base + routed.path.target).encode())
         bodyless = not req.has_body or body is not None
         if not bodyless and trio.current_time() - self.upstream_idle_since > STALE_AFTER:
             # A request with a body cannot be sent again if the upstream
@@ -306,7 +309,7 @@ class HttpRelay:
                 if bodyless:
                     if body:
                         await up.send(h11.Data(data=body))
-                    else:
+                    elif not self.reader.end_bodyless(req):
                         await self.reader.discard_body(req, 0)
                     await up.send(h11.EndOfMessage())
                     return await self.respond(req, await up.response())

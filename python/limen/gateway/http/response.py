@@ -2,7 +2,8 @@
 recorded.
 
 The body is masked on the way with the session's ``json:`` masks
-(:mod:`limen.jsonmask`, JSON bodies) and its masker (``MaskStream``:
+(:mod:`limen.jsonmask`, JSON bodies; :mod:`limen.ssemask`, the ``data:``
+of each event of a ``text/event-stream``) and its masker (``MaskStream``:
 constant memory); a masked Content-Length response is framed again as
 chunked, or given its new length when it is at most
 :data:`BUFFERED_LIMIT`. What goes to the client is gathered and sent in
@@ -23,6 +24,7 @@ from limen.gateway.http.reader import ClientRequest
 from limen.gateway.http.upstream import UpstreamError
 from limen.jsonmask import JsonMaskError, JsonMaskStream, is_json_type
 from limen.recording import U2C
+from limen.ssemask import SseMasking, is_event_stream
 
 __all__ = ["BUFFERED_LIMIT", "FLUSH_SIZE", "respond"]
 
@@ -33,7 +35,7 @@ BUFFERED_LIMIT = 65536
 FLUSH_SIZE = 65536
 
 
-def _json_feed(jstream: JsonMaskStream | None, data: bytes | None = None) -> bytes:
+def _json_feed(jstream: JsonMaskStream | SseMasking | None, data: bytes | None = None) -> bytes:
     """``data`` through the ``json:`` masks (None: the end of the body);
     a body they cannot read ends the response (fail closed)."""
     if jstream is None:
@@ -52,19 +54,23 @@ async def respond(relay: RelayParts, req: ClientRequest, event: h11.Response) ->
     # A HEAD response's headers describe the GET's body: left as they are.
     masker = relay.masker if req.method != "HEAD" else None
     upstream_headers = [(bytes(k).lower(), bytes(v)) for k, v in event.headers]
-    encoding = dict(upstream_headers).get(b"content-encoding", b"identity").lower()
+    named = dict(upstream_headers)
+    encoding = named.get(b"content-encoding", b"identity").lower()
     if masker is not None and encoding not in (b"identity", b""):
         await up.close()
         doc = problem(502, "upstream", "the upstream sent a compressed body limen cannot mask")
         await relay.reply(req, doc, close=True)
         return False
     headers = response_headers(upstream_headers, masked=masker is not None)
-    length = dict(upstream_headers).get(b"content-length")
+    length = named.get(b"content-length")
     buffered = masker is not None and length is not None and int(length) <= BUFFERED_LIMIT
     stream = masker.stream() if masker is not None else None
-    jstream = None
-    ctype = dict(upstream_headers).get(b"content-type", b"")
-    if stream is not None and relay.json_masker is not None and is_json_type(ctype):
+    jstream: JsonMaskStream | SseMasking | None = None
+    ctype = named.get(b"content-type", b"")
+    if masker is not None and is_event_stream(ctype):
+        # event by event: json: masks and the detectors (no holdback across events)
+        jstream, stream = SseMasking(masker, relay.json_masker), None
+    elif stream is not None and relay.json_masker is not None and is_json_type(ctype):
         jstream = relay.json_masker.stream()
     out = req.conn
     reason = bytes(event.reason)  # the upstream's reason phrase, passed on
@@ -102,12 +108,14 @@ async def respond(relay: RelayParts, req: ClientRequest, event: h11.Response) ->
         if buffered:
             body += data
         elif data:
-            relay.record(U2C, data, masked=stream is not None)
+            relay.record(U2C, data, masked=masker is not None)
             queue(h11.Data(data=data))
             if len(gathered) >= FLUSH_SIZE:
                 await flush()
         relay.session.touch()
-    tail = b"" if stream is None else stream.feed(_json_feed(jstream)) + stream.finish()
+    tail = _json_feed(jstream)
+    if stream is not None:
+        tail = stream.feed(tail) + stream.finish()
     if buffered:
         tail = bytes(body) + tail
         headers.append((b"content-length", str(len(tail)).encode()))
