@@ -26,7 +26,7 @@ from limen.approvals import ApprovalRequest, format_duration
 from limen.gateway.holds import Holds
 from limen.gateway.inrecord import record_statement
 from limen.gateway.session import SessionEnd
-from limen.gateway.ssh.bridge import CHUNK
+from limen.gateway.ssh.bridge import READ, Counted
 from limen.gateway.ssh.clientside import ChannelRequest
 from limen.gateway.ssh.quiet import QUIET_EXEC, QUIET_PTY, masked_copy
 from limen.gateway.ssh.sftprelay import SftpRelay
@@ -75,7 +75,10 @@ class ChannelRelay:
         touch: Callable[[], None],
         limiter: trio.CapacityLimiter,
         ended: Callable[[], SessionEnd | None] = lambda: None,
+        counted: Counted | None = None,
     ) -> None:
+        self.counted = counted or Counted()
+        """Channel payload: from the client (``inbound``), to it (``outbound``)."""
         self.ended = ended
         """Why the session ends, once known (told to running channels)."""
         self.recorder = recorder
@@ -296,11 +299,12 @@ class ChannelRelay:
 
         async def read() -> bytes:
             nonlocal moved
-            data = await self._thread(chan.recv, CHUNK)
+            data = await self._thread(chan.recv, READ)
             assert isinstance(data, bytes)
             if data:
                 self.touch()
                 moved += len(data)
+                self.counted.inbound += len(data)
                 await self._thread(up.sendall, data)  # upstream gets the bot's bytes as sent
             return data
 
@@ -328,7 +332,7 @@ class ChannelRelay:
         send = chan.sendall_stderr if stderr else chan.sendall
 
         async def read() -> bytes:
-            data = await self._thread(recv, CHUNK)
+            data = await self._thread(recv, READ)
             assert isinstance(data, bytes)
             if data:
                 self.touch()
@@ -337,6 +341,7 @@ class ChannelRelay:
         async def forward(data: bytes, masked: bool) -> None:
             nonlocal moved
             moved += len(data)
+            self.counted.outbound += len(data)
             if not raw:
                 self.recorder.append(U2C, data, masked=masked)
             await self._thread(send, data)

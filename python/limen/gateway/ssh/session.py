@@ -25,7 +25,7 @@ import trio
 
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
-from limen.gateway.ssh.bridge import Counted, Detached, bridge
+from limen.gateway.ssh.bridge import MAX_PACKET, WINDOW, Counted, Detached, bridge, handoff
 from limen.gateway.ssh.channels import ChannelRelay
 from limen.gateway.ssh.clientside import MAX_CHANNELS, ChannelRequest, ClientSide, Pty
 from limen.gateway.ssh.upstream import login_upstream
@@ -74,6 +74,9 @@ class SshSession(Session):
         self.nursery: trio.Nursery | None = None
         self.counted_client = Counted()
         self.counted_upstream = Counted()
+        self.counted_payload = Counted()
+        """Channel bytes (client to upstream: ``inbound``), counted by the
+        relay when paramiko owns the sockets (no bridge counts them)."""
         send, receive = trio.open_memory_channel[ChannelRequest](16)
         self.requests_in = send
         self.requests = receive
@@ -147,8 +150,14 @@ class SshSession(Session):
         # The bridge owns the connection now: the skeleton's fatal-error
         # path must not read or write it (SSH errors go on channels).
         self.client = Detached(raw)
-        sock = await nursery.start(bridge, raw, self.counted_client)
-        transport = paramiko.Transport(sock)
+        sock = await handoff(raw)
+        if sock is None:
+            sock = await nursery.start(bridge, raw, self.counted_client)
+        else:
+            self.counted_client = self.counted_payload
+        transport = paramiko.Transport(
+            sock, default_window_size=WINDOW, default_max_packet_size=MAX_PACKET
+        )
         self.transport = transport
         transport.add_server_key(self.host_key)
         iface = ClientSide(
@@ -187,7 +196,11 @@ class SshSession(Session):
         assert self.resource is not None
         assert self.nursery is not None
         assert self.upstream_stream is not None
-        sock = await self.nursery.start(bridge, self.upstream_stream, self.counted_upstream)
+        sock = await handoff(self.upstream_stream)
+        if sock is None:
+            sock = await self.nursery.start(bridge, self.upstream_stream, self.counted_upstream)
+        else:
+            self.counted_upstream = self.counted_payload
         try:
             self.upstream = await trio.to_thread.run_sync(
                 login_upstream,
@@ -256,6 +269,7 @@ class SshSession(Session):
             touch=self.touch,
             limiter=self.limiter,
             ended=lambda: self.end,
+            counted=self.counted_payload,
         )
         client, upstream = self.transport, self.upstream
         async with trio.open_nursery() as nursery:
@@ -305,7 +319,9 @@ class SshSession(Session):
         self.services.relay_ended(
             self.protocol,
             client_bytes=self.counted_client.inbound,
-            upstream_bytes=self.counted_upstream.inbound,
+            upstream_bytes=self.counted_upstream.outbound
+            if self.counted_upstream is self.counted_payload
+            else self.counted_upstream.inbound,
             cache_hits=0,
         )
 
