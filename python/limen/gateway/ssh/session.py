@@ -23,17 +23,19 @@ from typing import NoReturn
 import paramiko
 import trio
 
+from limen.gateway.inrecord import record_statement
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
 from limen.gateway.ssh.bridge import MAX_PACKET, WINDOW, Counted, Detached, bridge, handoff
 from limen.gateway.ssh.channels import ChannelRelay
 from limen.gateway.ssh.clientside import MAX_CHANNELS, ChannelRequest, ClientSide, Pty
+from limen.gateway.ssh.forward import Forwards
 from limen.gateway.ssh.upstream import login_upstream
 from limen.identity import Identity, IdentityError
 from limen.identity.sshca import CERT_SUFFIX, CertError, SshCa
 from limen.identity.statickeys import SshPublicKeys
 from limen.policy import Decision
-from limen.policy.ssh import decide_file, decide_ssh
+from limen.policy.ssh import Request, decide_file, decide_ssh
 
 __all__ = ["SshSession"]
 
@@ -87,6 +89,7 @@ class SshSession(Session):
         self.upstream_stream: trio.abc.Stream | None = None
         self.channels: ChannelRelay | None = None
         self.client_side: ClientSide | None = None
+        self.forwards = Forwards(trio.lowlevel.current_trio_token(), self.judge_forward)
 
     # -- the client's side ------------------------------------------------------------
 
@@ -167,6 +170,7 @@ class SshSession(Session):
             self.resize,
             verify_key=self.verify_key,
             admit=self.admit,
+            forwards=self.forwards,
         )
         self.client_side = iface
         await trio.to_thread.run_sync(
@@ -235,6 +239,34 @@ class SshSession(Session):
         assert self.resource is not None
         return decide_ssh(self.services.policy, self.identity, self.resource.name, item.request)
 
+    async def judge_forward(self, words: str) -> bool:
+        """A forward (``@forward-local HOST:PORT``, ``@forward-remote
+        ADDR:PORT``), recorded and judged: only ``allow`` lets it through."""
+        channels = self.channels
+        if channels is None or self.identity is None or self.resource is None:
+            return False
+        request = Request("forward", words)
+        decision = decide_ssh(self.services.policy, self.identity, self.resource.name, request)
+        record_statement(channels.recorder, channels.input_masker, words.encode())
+        channels.event(
+            {
+                "event": "decision",
+                "action": decision.action,
+                "rule": decision.rule,
+                "class": decision.klass,
+                "request": "forward",
+            }
+        )
+        if decision.action != "allow":
+            self.services.log(
+                "decision",
+                session=self.session_id,
+                action=decision.action,
+                rule=decision.rule,
+                klass=decision.klass,
+            )
+        return decision.action == "allow"
+
     def decide_file(self, item: ChannelRequest, op: str, paths: Sequence[str]) -> Decision:
         assert self.identity is not None
         assert self.resource is not None
@@ -273,6 +305,7 @@ class SshSession(Session):
         )
         client, upstream = self.transport, self.upstream
         async with trio.open_nursery() as nursery:
+            self.forwards.attach(client, upstream, nursery, channels.thread, channels.event)
 
             async def ended(transport: paramiko.Transport, end: SessionEnd | None) -> None:
                 await trio.to_thread.run_sync(
