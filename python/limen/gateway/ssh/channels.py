@@ -26,7 +26,7 @@ from limen.approvals import ApprovalRequest, format_duration
 from limen.gateway.holds import Holds
 from limen.gateway.inrecord import record_statement
 from limen.gateway.session import SessionEnd
-from limen.gateway.ssh.bridge import CHUNK
+from limen.gateway.ssh.bridge import READ, Counted
 from limen.gateway.ssh.clientside import ChannelRequest
 from limen.gateway.ssh.quiet import QUIET_EXEC, QUIET_PTY, masked_copy
 from limen.gateway.ssh.sftprelay import SftpRelay
@@ -75,7 +75,10 @@ class ChannelRelay:
         touch: Callable[[], None],
         limiter: trio.CapacityLimiter,
         ended: Callable[[], SessionEnd | None] = lambda: None,
+        counted: Counted | None = None,
     ) -> None:
+        self.counted = counted or Counted()
+        """Channel payload: from the client (``inbound``), to it (``outbound``)."""
         self.ended = ended
         """Why the session ends, once known (told to running channels)."""
         self.recorder = recorder
@@ -96,7 +99,7 @@ class ChannelRelay:
         self.channels_up: dict[int, paramiko.Channel] = {}
         """The upstream channel of each running client channel (by id)."""
 
-    async def _thread(self, fn: Callable[..., object], *args: object) -> object:
+    async def thread(self, fn: Callable[..., object], *args: object) -> object:
         return await trio.to_thread.run_sync(
             fn, *args, abandon_on_cancel=True, limiter=self.limiter
         )
@@ -105,11 +108,11 @@ class ChannelRelay:
         """A client's window change, passed to its upstream channel."""
         up = self.channels_up.get(chanid)
         if up is not None:
-            self._event({"event": "resize", "channel": chanid, "width": width, "height": height})
+            self.event({"event": "resize", "channel": chanid, "width": width, "height": height})
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 up.resize_pty(width, height)
 
-    def _event(self, obj: dict[str, object]) -> None:
+    def event(self, obj: dict[str, object]) -> None:
         self.recorder.append(EVENT, msgspec.json.encode(obj))
 
     async def judge(
@@ -121,7 +124,7 @@ class ChannelRelay:
         self.requests += 1
         record_statement(self.recorder, self.input_masker, text.encode("utf-8", "replace"))
         decision = decide()
-        self._event(
+        self.event(
             {
                 "event": "decision",
                 "action": decision.action,
@@ -157,9 +160,9 @@ class ChannelRelay:
 
     async def _refuse(self, chan: paramiko.Channel, text: str) -> None:
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            await self._thread(chan.sendall_stderr, text.encode())
-            await self._thread(chan.send_exit_status, REFUSED_STATUS)
-            await self._thread(chan.shutdown_write)
+            await self.thread(chan.sendall_stderr, text.encode())
+            await self.thread(chan.send_exit_status, REFUSED_STATUS)
+            await self.thread(chan.shutdown_write)
         # The client closes on the exit status; closing first could overtake
         # paramiko's reply to the request itself (the client then sees the
         # channel close before its request was answered).
@@ -172,7 +175,7 @@ class ChannelRelay:
         async def notify(created: ApprovalRequest, timeout: float) -> None:
             line = hold_text(created, decision.message, timeout)
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                await self._thread(chan.sendall_stderr, line.encode())
+                await self.thread(chan.sendall_stderr, line.encode())
 
         async def watch() -> None:
             while not chan.closed and chan.get_transport() is not None:
@@ -192,28 +195,28 @@ class ChannelRelay:
         chan = item.channel
         req = item.request
         try:
-            up = await self._thread(self.upstream.open_session)
+            up = await self.thread(self.upstream.open_session)
             assert isinstance(up, paramiko.Channel)
             if item.env:
                 with contextlib.suppress(paramiko.SSHException):
-                    await self._thread(up.update_environment, item.env)
+                    await self.thread(up.update_environment, item.env)
             if item.pty is not None:
                 p = item.pty
-                await self._thread(
+                await self.thread(
                     up.get_pty, p.term, p.width, p.height, p.pixel_width, p.pixel_height
                 )
             if req.kind == "exec":
-                await self._thread(up.exec_command, req.command)
+                await self.thread(up.exec_command, req.command)
             elif req.kind == "shell":
-                await self._thread(up.invoke_shell)
+                await self.thread(up.invoke_shell)
             else:
-                await self._thread(up.invoke_subsystem, req.command)
+                await self.thread(up.invoke_subsystem, req.command)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             await self._refuse(chan, f"limen: the upstream refused the request: {exc}\n")
             return
         self.channels_up[chan.get_id()] = up
         if item.pty is not None:
-            self._event(
+            self.event(
                 {
                     "event": "pty",
                     "channel": chan.get_id(),
@@ -239,14 +242,14 @@ class ChannelRelay:
                         outputs.start_soon(self._output, up, chan, False, interactive, raw)
                     outputs.start_soon(self._output, up, chan, True, interactive, False)
                 with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                    await self._thread(chan.shutdown_write)  # EOF once both streams ended
-                status = await self._thread(up.recv_exit_status)
+                    await self.thread(chan.shutdown_write)  # EOF once both streams ended
+                status = await self.thread(up.recv_exit_status)
                 assert isinstance(status, int)
                 if status < 0 or (sftp is not None and sftp.failed):
                     status = ENDED_STATUS  # closed without a status, or ended by limen
                 with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                    await self._thread(chan.send_exit_status, status)
-                self._event({"event": "exit", "channel": chan.get_id(), "status": status})
+                    await self.thread(chan.send_exit_status, status)
+                self.event({"event": "exit", "channel": chan.get_id(), "status": status})
                 exited = True
                 nursery.cancel_scope.cancel()
         finally:
@@ -266,7 +269,7 @@ class ChannelRelay:
             up,
             judge=self.judge,
             decide_file=lambda op, paths: self.decide_file(item, op, paths),
-            thread=self._thread,
+            thread=self.thread,
             touch=self.touch,
         )
 
@@ -283,8 +286,8 @@ class ChannelRelay:
             trio.move_on_after(2),
             contextlib.suppress(OSError, EOFError, paramiko.SSHException),
         ):
-            await self._thread(chan.sendall_stderr, text)
-            await self._thread(chan.send_exit_status, ENDED_STATUS)
+            await self.thread(chan.sendall_stderr, text)
+            await self.thread(chan.send_exit_status, ENDED_STATUS)
 
     def _streams(self, raw: bool) -> Callable[[], _native.MaskStream] | None:
         return self.masker.stream if self.masker is not None and not raw else None
@@ -296,12 +299,13 @@ class ChannelRelay:
 
         async def read() -> bytes:
             nonlocal moved
-            data = await self._thread(chan.recv, CHUNK)
+            data = await self.thread(chan.recv, READ)
             assert isinstance(data, bytes)
             if data:
                 self.touch()
                 moved += len(data)
-                await self._thread(up.sendall, data)  # upstream gets the bot's bytes as sent
+                self.counted.inbound += len(data)
+                await self.thread(up.sendall, data)  # upstream gets the bot's bytes as sent
             return data
 
         async def record(data: bytes, masked: bool) -> None:
@@ -311,9 +315,9 @@ class ChannelRelay:
         quiet = QUIET_PTY if interactive else QUIET_EXEC
         await masked_copy(read, record, self._streams(raw), quiet)
         if raw:
-            self._event({"event": "transfer", "channel": chan.get_id(), "c2u_bytes": moved})
+            self.event({"event": "transfer", "channel": chan.get_id(), "c2u_bytes": moved})
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            await self._thread(up.shutdown_write)
+            await self.thread(up.shutdown_write)
 
     async def _output(
         self,
@@ -328,7 +332,7 @@ class ChannelRelay:
         send = chan.sendall_stderr if stderr else chan.sendall
 
         async def read() -> bytes:
-            data = await self._thread(recv, CHUNK)
+            data = await self.thread(recv, READ)
             assert isinstance(data, bytes)
             if data:
                 self.touch()
@@ -337,11 +341,12 @@ class ChannelRelay:
         async def forward(data: bytes, masked: bool) -> None:
             nonlocal moved
             moved += len(data)
+            self.counted.outbound += len(data)
             if not raw:
                 self.recorder.append(U2C, data, masked=masked)
-            await self._thread(send, data)
+            await self.thread(send, data)
 
         quiet = QUIET_PTY if interactive else QUIET_EXEC
         await masked_copy(read, forward, self._streams(raw), quiet)
         if raw:
-            self._event({"event": "transfer", "channel": chan.get_id(), "u2c_bytes": moved})
+            self.event({"event": "transfer", "channel": chan.get_id(), "u2c_bytes": moved})

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import paramiko
 import trio
 
-from limen.gateway.ssh.bridge import CHUNK
+from limen.gateway.ssh.bridge import READ
 from limen.gateway.ssh.sftp import (
     CLOSE,
     FX_PERMISSION_DENIED,
@@ -113,7 +113,7 @@ class SftpRelay:
     async def _client_to_upstream(self) -> None:
         framer = Framer()
         while True:
-            data = await self.thread(self.chan.recv, CHUNK)
+            data = await self.thread(self.chan.recv, READ)
             assert isinstance(data, bytes)
             if not data:
                 break
@@ -182,7 +182,7 @@ class SftpRelay:
     async def _upstream_to_client(self) -> None:
         framer = Framer()
         while True:
-            data = await self.thread(self.up.recv, CHUNK)
+            data = await self.thread(self.up.recv, READ)
             assert isinstance(data, bytes)
             if not data:
                 break

@@ -55,9 +55,11 @@ SFTP: Final = "@sftp"
 class Request:
     """What an SSH channel asks for."""
 
-    kind: Literal["exec", "shell", "subsystem"]
+    kind: Literal["exec", "shell", "subsystem", "forward"]
     command: str = ""
-    """The exec command line, or the subsystem's name."""
+    """The exec command line, the subsystem's name, or a forwarding's
+    words (``@forward-local HOST:PORT``, ``@forward-remote ADDR:PORT``,
+    ``@agent``)."""
 
 
 def _first(rules: Sequence[Rule], field: str, words: Sequence[str]) -> tuple[Rule, str] | None:
@@ -108,6 +110,8 @@ def decide_ssh(policy: Policy, identity: Identity, resource: str, request: Reque
         commands = [[SHELL]]
     elif request.kind == "subsystem":
         commands = [[f"@{request.command}"]]
+    elif request.kind == "forward":
+        commands = [request.command.split()]
     else:
         try:
             commands = split_command(request.command)
