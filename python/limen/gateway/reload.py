@@ -9,9 +9,10 @@ config stays. A valid one is installed in the gateway's
 limits and timeouts for new sessions), and every live session is rebound
 (:meth:`limen.gateway.session.Session.rebind`): its next statements are
 judged by the new rules, its cached decisions forgotten, its prepared
-statements kept. A live session's result masker and statement-recording
-masker are the ones it started with (the native relay holds them); its
-next session gets the new ones.
+statements kept. A live PostgreSQL session also takes the new masks, on
+either relay (:mod:`limen.gateway.postgres.remask`; one whose column masks
+changed is ended); sessions of the other protocols keep the maskers they
+started with.
 
 Some settings are bound when the process starts: the listeners and their
 TLS files, the admin address, the state store, the recordings directories

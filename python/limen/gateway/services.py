@@ -165,6 +165,9 @@ class Services:
         ``limen serve``; None: this node's counts only."""
         self.generation = 0
         """How many configs :meth:`reload` installed since the start."""
+        self.fenced: tuple[str, str] | None = None
+        """Set (the code and message new sessions are refused with) while
+        this node is cut off from its state store (:mod:`limen.gateway.fence`)."""
 
     def reload(self, config: Config) -> None:
         """Installs a reloaded (already validated) config for what follows:

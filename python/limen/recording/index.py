@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,11 +30,42 @@ from limen.recording.shipping import CopyTarget, DirectoryTarget, LogCopy, Shipp
 from limen.store import SessionRecord, Store, open_store
 
 __all__ = [
+    "IndexBacklog",
     "IndexedRecorder",
     "configured_recorder_factory",
     "configured_shipper",
     "recorder_factory",
 ]
+
+
+class IndexBacklog:
+    """Session ends the state store did not take (it did not answer), kept
+    until it does: :meth:`flush` writes them (the node's sweeper, after each
+    heartbeat that got through). Written over a sweep's ``node_lost``: the
+    real end time and reason."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ends: dict[str, tuple[float, int, str]] = {}
+
+    def add(self, session_id: str, *, ended_at: float, statements: int, reason: str) -> None:
+        with self._lock:
+            self._ends[session_id] = (ended_at, statements, reason)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._ends)
+
+    def flush(self, store: Store) -> int:
+        """Writes every kept end (raises, keeping the rest, when the store
+        fails again); how many it wrote."""
+        with self._lock:
+            ends = list(self._ends.items())
+        for session_id, (ended_at, statements, reason) in ends:
+            store.session_ended(session_id, ended_at=ended_at, statements=statements, reason=reason)
+            with self._lock:
+                self._ends.pop(session_id, None)
+        return len(ends)
 
 
 class IndexedRecorder:
@@ -53,8 +85,13 @@ class IndexedRecorder:
         groups: list[str] | None = None,
         shipper: Shipper | None = None,
         log: Callable[..., None] | None = None,
+        backlog: IndexBacklog | None = None,
     ) -> None:
         self._shipper = shipper
+        self._backlog = backlog
+        """Where the session's end waits when the store does not take it
+        (None: the error goes to the caller)."""
+        self._log = log
         """``[gateway] recordings_copy``: copies the log as it grows."""
         day = dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%d")
         self.path = directory / day / f"{info.session_id}.limenlog"
@@ -126,9 +163,22 @@ class IndexedRecorder:
                 self._shipper.remove(self)
                 self._shipper.closed(self.copy)
         finally:
+            self._index_end(reason)
+
+    def _index_end(self, reason: str) -> None:
+        ended_at = time.time()
+        try:
             self._store.session_ended(
-                self._id, ended_at=time.time(), statements=self.statements, reason=reason
+                self._id, ended_at=ended_at, statements=self.statements, reason=reason
             )
+        except Exception as exc:
+            if self._backlog is None:
+                raise
+            self._backlog.add(
+                self._id, ended_at=ended_at, statements=self.statements, reason=reason
+            )
+            if self._log is not None:
+                self._log("session_index_deferred", session=self._id, error=type(exc).__name__)
 
 
 def recorder_factory(
@@ -138,6 +188,7 @@ def recorder_factory(
     node: str | None = None,
     log: Callable[..., None] | None = None,
     shipper: Shipper | None = None,
+    backlog: IndexBacklog | None = None,
 ) -> Callable[[SessionInfo], IndexedRecorder]:
     """A factory the gateway calls once per session: logs under ``[gateway]
     recordings``, indexed in ``store``, copied by ``shipper`` (by default
@@ -162,6 +213,7 @@ def recorder_factory(
             node=name,
             shipper=shipper,
             log=log,
+            backlog=backlog,
         )
 
     return make

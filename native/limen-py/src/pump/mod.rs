@@ -22,7 +22,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use limen_pump::{CacheLimits, Command, Event, Hub, IoConfig, Judge, Pump, PumpCore, PumpShared};
+use limen_pump::{
+    CacheLimits, Command, Event, Hub, IoConfig, Judge, MaskSwap, Pump, PumpCore, PumpShared,
+};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -99,6 +101,21 @@ fn new_core(
         .with_masked_results(results_masked)
 }
 
+/// Hands a reload's masks to a session's core and relay.
+fn set_masks(
+    swap: &MaskSwap<MaskAdapter>,
+    masker: Option<PyRef<'_, PyMasker>>,
+    input_masker: Option<PyRef<'_, PyMasker>>,
+    results_masked: bool,
+) -> PyResult<()> {
+    swap.set(
+        masker.map(|m| MaskAdapter(m.inner.clone())),
+        input_masker.map(|m| MaskAdapter(m.inner.clone())),
+        results_masked,
+    )
+    .map_err(|e| PyRuntimeError::new_err(e.message().to_owned()))
+}
+
 /// A duplicate of a Python socket's descriptor, as a `TcpStream`.
 fn dup_socket(sock: &Bound<'_, PyAny>) -> PyResult<TcpStream> {
     let fd: i32 = sock.call_method0("fileno")?.extract()?;
@@ -129,6 +146,7 @@ pub struct PgPump {
     ready: Option<Pump<MaskAdapter, Sink, PyJudge>>,
     started: bool,
     queue: Option<Arc<Mutex<RecordQueue>>>,
+    masks: MaskSwap<MaskAdapter>,
 }
 
 #[pymethods]
@@ -173,6 +191,7 @@ impl PgPump {
             .map_err(|e| PyOSError::new_err(format!("cannot create the pump's eventfds: {e}")))?;
         let (sink, queue) = Sink::new(recorder.map(|w| LogSink(Arc::clone(&w.log))));
         let core = new_core(&mut decoder, &relay, input_masker, results_masked, limits);
+        let masks = core.mask_swap();
         let pump = Pump::try_new(
             core,
             client,
@@ -188,6 +207,7 @@ impl PgPump {
             ready: Some(pump),
             started: false,
             queue,
+            masks,
         })
     }
 
@@ -254,6 +274,20 @@ impl PgPump {
     /// Forget the cached decisions.
     fn clear_cache(&self) {
         self.shared.command(Command::ClearCache);
+    }
+
+    /// A config reload's masks for this live session (see
+    /// `limen_pump::MaskSwap`): the relay's result masker, the statement
+    /// masker of the records, and whether `u2c` records are masked; the
+    /// pump takes them before its next upstream bytes and client message.
+    #[pyo3(signature = (masker, input_masker, results_masked))]
+    fn set_masks(
+        &self,
+        masker: Option<PyRef<'_, PyMasker>>,
+        input_masker: Option<PyRef<'_, PyMasker>>,
+        results_masked: bool,
+    ) -> PyResult<()> {
+        set_masks(&self.masks, masker, input_masker, results_masked)
     }
 
     /// Ask the pump to end: it flushes what the client is owed (whole

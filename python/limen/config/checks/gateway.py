@@ -48,9 +48,10 @@ def check_gateway(config: Config, err: Report) -> None:
         if getattr(gw, name).seconds <= 0:
             err(f"$.gateway.{name}", "must be longer than zero")
     check_recordings_copy(config, err)
-    if gw.node_timeout.seconds < 3 * gw.heartbeat.seconds:
-        # A live node that misses a beat or two must not be swept.
-        err("$.gateway.node_timeout", "must be at least 3 heartbeats")
+    if gw.node_timeout.seconds < 4 * gw.heartbeat.seconds:
+        # A live node that misses a beat must neither be swept nor fence
+        # itself (it fences 2 heartbeats before node_timeout: limen.gateway.fence).
+        err("$.gateway.node_timeout", "must be at least 4 heartbeats")
 
 
 def check_recordings_copy(config: Config, err: Report) -> None:

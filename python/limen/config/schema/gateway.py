@@ -57,7 +57,8 @@ class GatewayConfig(Strict, frozen=True):
     """How often this node says it is alive in the state store."""
     node_timeout: Duration = Duration(15)
     """A node not heard from for this long is lost: any other node marks its
-    open sessions ended ``node_lost`` in the session index."""
+    open sessions ended ``node_lost`` in the session index. At least 4
+    heartbeats: a node fences itself 2 heartbeats before (:mod:`limen.gateway.fence`)."""
     relay: Literal["native", "trio"] = "native"
     """Who moves a PostgreSQL session's bytes after the handshake: ``native``
     (a native pump thread per session; sessions with client or upstream TLS
