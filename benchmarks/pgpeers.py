@@ -147,7 +147,7 @@ pidfile = {self.dir / "pgbouncer.pid"}
             for p in self.dir.iterdir():
                 shutil.chown(p, "postgres")
             cmd = [exe, "-u", "postgres", str(ini)]
-        # Its log also goes to stderr: into a file, never an unread pipe
+        # Its log goes to its logfile; stderr never to an unread pipe
         # (64 clients fill a pipe and pgbouncer blocks writing to it).
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
