@@ -42,6 +42,7 @@ state = "sqlite://state/limen.db"
 recordings = "recordings"
 relay = "{relay}"
 admin = "127.0.0.1:0"
+max_connections_per_identity = 200
 
 [listeners]
 {protocol} = "127.0.0.1:0"

@@ -92,11 +92,19 @@ class NativeTlsStream(trio.abc.Stream):
             await self._feed(cipher)
 
     async def aclose(self) -> None:
+        """Sends close_notify (best effort) and closes the socket, under
+        ``trio.aclose_forcefully`` too, so that a peer such as libpq after a
+        CancelRequest sees a clean end (OpenSSL calls an end without the
+        alert "unexpected eof")."""
         try:
-            with trio.move_on_after(1):
+            if not self._send_lock.locked():  # else a send is under way: no alert
                 self.session.close()
-                await self._flush()
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, _native.TlsError):
+                data = self.session.take_tls()
+                # A plain write, not an await: a cancelled scope would stop
+                # trio's send before it starts. The alert is a few dozen
+                # bytes; a full socket buffer just loses it.
+                os.write(self.transport.socket.fileno(), data)
+        except (OSError, _native.TlsError):
             pass
         finally:
             await self.transport.aclose()

@@ -1,14 +1,14 @@
 """The PostgreSQL client's opening: startup packets, TLS, the token.
 
-SSLRequest is answered ``S`` when the listener has a certificate (then
-TLS, in rustls: :class:`~limen.gateway.tlsnative.NativeTlsStream`, whose
-connection the native pump can take over), else ``N``; GSSENCRequest
-``N``; a CancelRequest is handed to the listener's cancel keys and ends
-the connection. The StartupMessage (3.0) names the resource (the database) and the user, who must be the token's
-subject. The token is asked for (AuthenticationCleartextPassword) only over
-TLS, or over loopback where ``[listeners] allow_plaintext_loopback`` allows
-it. A refused token ends the connection with FATAL ``28P01`` saying why
-(never the token).
+SSLRequest is answered ``S`` when the listener has a certificate (then TLS,
+in rustls: :class:`~limen.gateway.tlsnative.NativeTlsStream`, whose
+connection the native pump can take over), else ``N``; GSSENCRequest ``N``;
+a CancelRequest is handed to the listener's cancel keys and ends the
+connection. The StartupMessage (3.0) names the resource (the database) and
+the user, who must be the token's subject. The token is asked for
+(AuthenticationCleartextPassword) only over TLS, or over loopback where
+``[listeners] allow_plaintext_loopback`` allows it. A refused token ends
+the connection with FATAL ``28P01`` saying why (never the token).
 """
 
 from __future__ import annotations
