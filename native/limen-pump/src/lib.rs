@@ -29,10 +29,11 @@ mod error;
 pub mod io;
 pub mod mysql;
 pub mod shape;
+pub mod tls;
 
 pub use crate::core::{
-    CacheLimits, ClientStep, Counts, Judge, JudgeKind, JudgeRequest, NoFastPath, PumpCore,
-    RecordKind, RecordSink, SharedRelay, Verdict, DEFAULT_PAUSED_CAP,
+    CacheLimits, ClientStep, Counts, Judge, JudgeKind, JudgeRequest, MaskSwap, NoFastPath,
+    PumpCore, RecordKind, RecordSink, SharedRelay, Verdict, DEFAULT_PAUSED_CAP,
 };
 pub use crate::cores::SessionCore;
 pub use crate::error::{PumpError, PumpErrorKind, Side};

@@ -75,6 +75,7 @@ fn mysql_pump(
         ready: Some(pump),
         started: false,
         queue,
+        masks: None,
     })
 }
 
