@@ -12,7 +12,7 @@ import zlib
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from limen import _native
@@ -39,6 +39,7 @@ from limen.gateway.kube.upgrade import StreamError
 from limen.recording import C2U, U2C
 
 AWS_KEY = b"AKIAIOSFODNN7EXAMPLE"
+MASKER = _native.Masker(["builtin"], [], [], [])
 
 
 def syn_stream(enc: HeaderEncoder, stream: int, headers: dict[str, list[str]]) -> bytes:
@@ -210,7 +211,7 @@ def _open(pump: SpdyPump, kubectl: HeaderEncoder, server: HeaderEncoder) -> None
 
 
 def test_pump_masks_a_secret_cut_across_frames() -> None:
-    pump, relay = _pump(_native.Masker(["builtin"], [], [], []))
+    pump, relay = _pump(MASKER)
     kubectl, server = HeaderEncoder(), HeaderEncoder()
     _open(pump, kubectl, server)
     out = pump.from_upstream(data_frame(5, 0, b"key " + AWS_KEY[:9]))
@@ -232,16 +233,26 @@ def test_pump_masks_a_secret_cut_across_frames() -> None:
     assert [e["type"] for e in relay.session.events] == ["error", "stdin", "stdout"]
 
 
-def test_pump_flushes_the_tail_before_the_status() -> None:
-    pump, relay = _pump(_native.Masker(["builtin"], [], [], []))
+def test_pump_keeps_the_tail_across_other_streams_frames() -> None:
+    """A secret cut by a frame of another stream (error data, a GOAWAY)
+    is still masked whole; the tail goes out when stdout ends."""
+    pump, relay = _pump(MASKER)
     kubectl, server = HeaderEncoder(), HeaderEncoder()
     _open(pump, kubectl, server)
-    first = pump.from_upstream(data_frame(5, 0, b"partial AKIA"))
-    rest = pump.from_upstream(data_frame(1, FLAG_FIN, b"{}"))
-    frames = FrameReader(limit=1 << 16).feed(first + rest)
-    assert b"".join(f.payload for f in frames if f.stream == 5) == b"partial AKIA"
-    assert frames[-1].stream == 1  # the status after stdout's tail
-    assert b"".join(p for k, p in relay.records if k == U2C) == b"partial AKIA"
+    out = pump.from_upstream(data_frame(5, 0, b"key " + AWS_KEY[:9]))
+    out += pump.from_upstream(data_frame(1, 0, b""))
+    out += pump.from_upstream(control(GOAWAY, 0, struct.pack("!II", 5, 0)))
+    out += pump.from_upstream(data_frame(5, 0, AWS_KEY[9:] + b" partial AKIA"))
+    frames = FrameReader(limit=1 << 16).feed(out)
+    assert AWS_KEY not in b"".join(f.payload for f in frames)
+    tail = pump.from_upstream(data_frame(5, FLAG_FIN, b""))
+    (last,) = FrameReader(limit=1 << 16).feed(tail)
+    assert last.fin
+    stdout = b"".join(f.payload for f in frames if (f.kind, f.stream) == (DATA, 5))
+    stdout += last.payload
+    assert stdout.startswith(b"key [MASKED:")
+    assert stdout.endswith(b" partial AKIA")  # held back until the stream ended
+    assert AWS_KEY not in b"".join(p for k, p in relay.records if k == U2C)
 
 
 @pytest.mark.parametrize(
@@ -274,10 +285,11 @@ def test_pump_caps_streams() -> None:
         pump.from_client(syn_stream(kubectl, 513, {"streamtype": ["data"]}))
 
 
+@settings(deadline=None)  # a loaded machine: no time limit per example
 @given(st.binary(max_size=400), st.binary(max_size=400))
 def test_pump_is_total(client: bytes, upstream: bytes) -> None:
     """After a real opening, any bytes either way give bytes or StreamError."""
-    pump, _ = _pump(_native.Masker(["builtin"], [], [], []))
+    pump, _ = _pump(MASKER)
     _open(pump, HeaderEncoder(), HeaderEncoder())
     with contextlib.suppress(StreamError):
         pump.from_client(client)
@@ -287,6 +299,7 @@ def test_pump_is_total(client: bytes, upstream: bytes) -> None:
     pump.done()
 
 
+@settings(deadline=None)
 @given(
     st.lists(
         st.tuples(
@@ -304,7 +317,7 @@ def test_pump_output_is_valid_spdy(items: list[tuple[int, bool, bytes]]) -> None
     """Whatever data the API server sends on the opened streams, kubectl
     gets well-formed frames, stream by stream in order, and the text of
     stdout is the masked text of what was sent."""
-    masker = _native.Masker(["builtin"], [], [], [])
+    masker = MASKER
     pump, _ = _pump(masker)
     _open(pump, HeaderEncoder(), HeaderEncoder())
     sent: dict[int, bytes] = {1: b"", 3: b""}

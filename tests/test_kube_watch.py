@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import trio
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from http_support import make_certs
@@ -173,6 +173,7 @@ def _all(masker: WatchMasker, chunks: list[bytes]) -> bytes:
     return out + b"".join(line for _, line in masker.finish())
 
 
+@settings(deadline=None)  # a loaded machine: no time limit per example
 @given(
     st.lists(
         st.tuples(

@@ -33,10 +33,8 @@ from urllib.parse import parse_qs
 
 import h11
 import msgspec
-import trio
 
 from limen import _native
-from limen.approvals import ApprovalRequest
 from limen.gateway.holds import Holds
 from limen.gateway.http.headers import head_text, request_headers, target_text
 from limen.gateway.http.problem import Problem, denial, problem, problem_bytes
@@ -51,7 +49,7 @@ from limen.gateway.kube.status import to_status
 from limen.gateway.kube.upgrade import relay_upgrade, wants_upgrade
 from limen.gateway.kube.watch import relay_watch
 from limen.gateway.kube.writes import call_event, pod_write, state_dependent
-from limen.gateway.session import RECEIVE_SIZE, Session
+from limen.gateway.session import Session
 from limen.jsonmask import JsonMasker
 from limen.policy import Decision
 from limen.policy.kube import KubeParseError, KubeRequest, decide_kube, parse, violations
@@ -180,26 +178,10 @@ class KubeRelay(HttpRelay):
 
         verdict = s.judge.judge_decided(decide, protocol="kubernetes")
         decision = verdict.decision
-        if verdict.held:
-            created: list[str] = []
-
-            async def notify(request: ApprovalRequest, timeout: float) -> None:
-                created.append(request.id)
-
-            outcome = await self.holds.hold(
-                decision,
-                call.command(),
-                notify=notify,
-                watch=lambda: self.reader.watch(req) if body is None else self.watch_after(),
-            )
-            s.touch()
-            if outcome.gone:
-                return False
-            if not outcome.run:
-                doc = denial(decision, created[0] if created else None)
-                doc.detail = outcome.message
-                doc.hint = outcome.hint
-                return await self.reply(req, doc, close=False)
+        if verdict.held:  # the HTTP relay's holds (and its deferred approvals)
+            kept = await self.held(req, decision, call.command())
+            if kept is not None:
+                return kept
         elif decision.action != "allow":
             return await self.reply(req, denial(decision), close=False)
         if call.verb in _STREAM_VERBS and wants_upgrade(req, WsPump.upgrade):
@@ -207,22 +189,7 @@ class KubeRelay(HttpRelay):
         if call.verb in _STREAM_VERBS and wants_upgrade(req, SpdyPump.upgrade):
             return await relay_upgrade(self, req, routed, SpdyPump(self))
         self.watching = call.verb == "watch"
-        if body is None:
-            return await self.forward(req, routed)
-        return await self.forward_buffered(req, routed, body)
-
-    async def watch_after(self) -> None:
-        """While a write whose body limen has read waits for humans: what
-        the client sends next is kept for the next request (up to the
-        buffer cap, then reading stops); returns when it hangs up."""
-        reader = self.reader
-        while len(reader.pending) <= self.discard_limit:
-            data = bytes(await reader.stream.receive_some(RECEIVE_SIZE))
-            if not data:
-                reader.eof = True
-                return
-            reader.pending += data
-        await trio.sleep_forever()
+        return await self.forward(req, routed, body)
 
     # -- bodies and dry runs -----------------------------------------------------------
 
@@ -343,30 +310,3 @@ class KubeRelay(HttpRelay):
         await self.session.client.send_all(data)
         self.record(U2C, head_text(f"HTTP/1.1 {status}".encode(), kept) + body)
         return out.our_state is h11.DONE and out.their_state is h11.DONE
-
-    async def forward_buffered(self, req: ClientRequest, routed: Routed, body: bytes) -> bool:
-        """Sends an allowed request whose body limen has read upstream."""
-        up = self.upstream
-        for attempt in (1, 2):
-            await up.ready()
-            headers = request_headers(
-                req.headers,
-                host=up.target.host_header,
-                credential=up.credential,
-                content_length=str(len(body)).encode(),
-                chunked=False,
-                masked=self.masker is not None,
-            )
-            target = (up.target.base + routed.path.target).encode()
-            try:
-                await up.send(h11.Request(method=req.method, target=target, headers=headers))
-                await up.send(h11.Data(data=body))
-                await up.send(h11.EndOfMessage())
-                response = await up.response()
-            except UpstreamError:
-                if attempt == 2 or not up.reused:
-                    raise
-                await up.close()
-                continue
-            return await self.respond(req, response)
-        raise UpstreamError("unreachable")  # the loop returns or raises

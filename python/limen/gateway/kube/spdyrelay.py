@@ -19,9 +19,11 @@ stream per direction, kept in step):
 - API server → kubectl: stdout and stderr data go through the session's
   masker (a ``MaskStream`` per stream: a secret cut across frames is
   masked whole) and are written again as data frames of their new length,
-  recorded masked (``u2c``); the held-back tail is flushed when the stream
-  ends (FIN, RST_STREAM), before any error-stream data and before a
-  GOAWAY. Other frames go on as they came. Port-forward data is relayed
+  recorded masked (``u2c``); the held-back tail is flushed only when its
+  stream ends (FIN, RST_STREAM) or the connection does: never because of
+  another stream's frame (error-stream data, a GOAWAY), which would cut a
+  secret the next frame completes. kubectl reads the error stream after
+  stdout and stderr have ended. Other frames go on as they came. Port-forward data is relayed
   as it is and not recorded (it is not a terminal: its byte count, both
   ways, is a ``kube_portforward`` event when the stream ends).
 
@@ -40,7 +42,6 @@ from typing import TYPE_CHECKING, Final
 
 from limen.gateway.kube.spdy import (
     DATA,
-    GOAWAY,
     HEADERS,
     RST_STREAM,
     SYN_REPLY,
@@ -155,14 +156,10 @@ class SpdyPump:
                 if kind in _MASKED:
                     out += self._output(frame.stream, frame.flags, frame.payload, frame.fin)
                     continue
-                if kind == "error":
-                    out += self.end()
-                elif kind == "data":
+                if kind == "data":
                     self.forwarded += len(frame.payload)
             elif frame.kind == RST_STREAM:
                 out += self._tail(frame.stream)
-            elif frame.kind == GOAWAY:
-                out += self.end()
             out += frame.raw
         return bytes(out)
 
