@@ -17,10 +17,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import paramiko
 import pytest
 import trio
 
-from ssh_support import Served, Sshd, keygen, serve_gateway, sshd
+from limen.config import load_config_text
+from ssh_support import (
+    Served,
+    Sshd,
+    config_text,
+    keygen,
+    paramiko_session,
+    serve_gateway,
+    sshd,
+    start_gateway,
+)
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -215,3 +226,54 @@ async def test_a_held_sftp_remove_waits_for_approval(files: Files) -> None:
     assert result["rm"].returncode == 0, result["rm"].stderr
     assert f"limen: held for approval {found['id']}" in result["rm"].stderr
     assert not (f.drop / "old.txt").exists()
+
+
+async def test_sftp_recording_holds_operations_not_contents(
+    nursery: trio.Nursery, tmp_path: Path, sshd: Sshd
+) -> None:
+    """In-process gateway (memory recorder): every judged operation and its
+    decision are recorded; the file's bytes are not."""
+    srv = tmp_path / "srv"
+    srv.mkdir()
+    (srv / "data.txt").write_text("file body canary-s3cr3t-value\n")
+    extra = f"""
+[[rules]]
+name = "files"
+groups = ["files"]
+resources = ["box"]
+allow_commands = ["@sftp read {srv}/*", "@sftp stat *"]
+"""
+    config = load_config_text(config_text(sshd) + extra, base_dir=tmp_path)
+    gw = await start_gateway(nursery, config)
+    token = gw.token("mover", ("files",))
+    local = tmp_path / "local"
+    local.mkdir()
+
+    def transfer() -> None:
+        transport = paramiko_session(gw.port, token)
+        try:
+            client = paramiko.SFTPClient.from_transport(transport)
+            assert client is not None
+            client.get(f"{srv}/data.txt", str(local / "data.txt"))
+            with pytest.raises(PermissionError):
+                client.remove(f"{srv}/data.txt")
+            client.close()
+        finally:
+            transport.close()
+
+    await run(transfer)
+    assert (local / "data.txt").read_text() == "file body canary-s3cr3t-value\n"
+    assert (srv / "data.txt").exists()  # the denied remove never ran
+    with trio.fail_after(10):
+        while not gw.recorders or not gw.recorders[-1].closed:
+            await trio.sleep(0.05)
+    rec = gw.recorders[-1]
+    statements = b"\n".join(rec.of("c2u"))
+    assert f"@sftp read {srv}/data.txt".encode() in statements
+    assert f"@sftp remove {srv}/data.txt".encode() in statements
+    events = [json.loads(e) for e in rec.of("event")]
+    actions = [(e.get("request"), e.get("action")) for e in events if e["event"] == "decision"]
+    assert ("sftp", "allow") in actions
+    assert ("sftp", "deny") in actions
+    everything = b"".join(payload for _, payload in rec.records)
+    assert b"file body" not in everything

@@ -64,6 +64,7 @@ def test_client_packets_name_their_operation_and_paths() -> None:
     assert ops[6].extension == "copy-data"
 
 
+@settings(deadline=None)
 @given(st.lists(st.integers(min_value=1, max_value=40), max_size=30))
 def test_any_split_gives_the_same_packets(cuts: list[int]) -> None:
     stream = b"".join(STREAM)
@@ -78,7 +79,7 @@ def test_any_split_gives_the_same_packets(cuts: list[int]) -> None:
     assert framer.pending == 0
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=600))
 def test_arbitrary_bytes_raise_only_sftp_error(data: bytes) -> None:
     framer = sftp.Framer()
@@ -90,7 +91,7 @@ def test_arbitrary_bytes_raise_only_sftp_error(data: bytes) -> None:
         pass
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.sampled_from(STREAM), st.data())
 def test_a_changed_byte_raises_only_sftp_error(base: bytes, data: st.DataObject) -> None:
     at = data.draw(st.integers(min_value=0, max_value=len(base) - 1))

@@ -68,6 +68,7 @@ class Serving:
     """The MySQL listener's port (``[listeners] mysql``), when it runs."""
     ssh_port: int | None = None
     """The SSH listener's port (``[listeners] ssh``), when it runs."""
+    ssh: SshGateway | None = None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -248,6 +249,7 @@ async def serve(
                     my,
                     ports.get("mysql"),
                     ports.get("ssh"),
+                    ssh,
                 )
             )
             # Keep the signal handlers installed until the drained listeners

@@ -17,6 +17,10 @@ secrets come back masked, a denied ``DROP TABLE``, a refused bad token, and
 the replay of the bot's own recorded session. Exit 0 when every step behaved
 as expected, 1 naming the steps that did not.
 
+With an OpenSSH server installed, the demo also starts its own ``sshd``
+on loopback and serves it as ``demo-ssh`` behind the SSH listener
+(``sshpart``); without one it says how to get one.
+
 ``limen demo --mask-sample`` shows the masker alone on a sample of query
 results, an API response and log lines, before and after.
 
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import subprocess
 
 import trio
 
@@ -69,6 +74,7 @@ from limen.cli.demo.prepare import (
 )
 from limen.cli.demo.running import connect_help, serve_demo
 from limen.cli.demo.sample import SAMPLE, mask_sample
+from limen.cli.demo.sshpart import DemoSshd, no_sshd_hint, ssh_config, start_sshd
 from limen.cli.demo.walkthrough import cli_approver, replay_own_session, walkthrough
 from limen.cli.demo.wire import login_error_fields
 from limen.config import ConfigError, load_config
@@ -202,11 +208,35 @@ def run(args: argparse.Namespace) -> int:
     mysql_port = None
     if not args.walkthrough and prepare_mysql(args.database):
         mysql_port = pick_port(args.mysql_port)
-    config_path = write_config(port, args.database, args.pg_port, mysql_port=mysql_port)
+    hint = no_sshd_hint()
+    sshd = None
+    if hint is None:
+        try:
+            sshd = start_sshd()
+        except (OSError, subprocess.CalledProcessError) as exc:
+            hint = f"SSH part skipped: {exc}"
+    try:
+        return _run(args, port, mysql_port, sshd, hint)
+    finally:
+        if sshd is not None:
+            sshd.stop()
+
+
+def _run(
+    args: argparse.Namespace,
+    port: int,
+    mysql_port: int | None,
+    sshd: DemoSshd | None,
+    hint: str | None,
+) -> int:
+    ssh = ssh_config(sshd) if sshd is not None else None
+    config_path = write_config(port, args.database, args.pg_port, mysql_port=mysql_port, ssh=ssh)
     try:
         config = load_config(config_path)
     except ConfigError as exc:  # pragma: no cover - the embedded default is valid
         raise CheckFailed(str(exc)) from None
+    if hint is not None:
+        print(hint, flush=True)
     config.path(config.gateway.recordings).mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
     failed: list[str] = []

@@ -137,6 +137,7 @@ def write_config(
     *,
     mysql_port: int | None = None,
     my_port: int = MY_PORT,
+    ssh: tuple[str, str] | None = None,
 ) -> Path:
     """The demo's config; with ``mysql_port`` also the MySQL listener and
     the resource on the local MariaDB."""
@@ -161,6 +162,8 @@ def write_config(
         agent_client=AGENT_CLIENT,
         agent_hash=hashlib.sha256(_agent_secret().encode()).hexdigest(),
     )
+    if ssh is not None:  # the SSH part (sshpart.ssh_config): a listener, a resource, a rule
+        text = text.replace("\n[identity.dev]", ssh[0] + "\n[identity.dev]", 1) + ssh[1]
     CONFIG_FILE.write_text(text, encoding="utf-8")
     return CONFIG_FILE
 

@@ -18,6 +18,7 @@ from limen.cli.demo.defaults import (
     SUBJECT,
 )
 from limen.cli.demo.prepare import write_agent_env
+from limen.cli.demo.sshpart import ssh_help
 from limen.config import Config
 from limen.gateway.server import JsonLog
 from limen.identity import DevIdP
@@ -89,6 +90,8 @@ async def serve_demo(config: Config, config_path: Path, database: str) -> None:
         mysql = next((r for r in config.resources if r.protocol == "mysql"), None)
         if serving.mysql_port is not None and mysql is not None:
             lines[-1:-1] = mysql_help(serving.mysql_port, database, mysql.upstream)
+        if serving.ssh_port is not None:
+            lines[-1:-1] = ssh_help(serving.ssh_port)
         env_file = write_agent_env(serving.discovery, port, config_path)
         lines[-1:-1] = [
             f"an AutoGen agent through limen ({AGENT_CLIENT}, client credentials; needs "

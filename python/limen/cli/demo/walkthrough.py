@@ -10,14 +10,17 @@ import io
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+import paramiko
 import psycopg
 import trio
 
 from limen.cli import CheckFailed
 from limen.cli.demo.bot import Steps, bot_script
 from limen.cli.demo.defaults import APPROVER, HELD_DELETE, SELECT_USERS, SUBJECT, USERS
+from limen.cli.demo.sshpart import ssh_steps
 from limen.config import Config
 from limen.gateway.server import JsonLog
 from limen.identity import DevIdP
@@ -146,6 +149,15 @@ async def walkthrough(config: Config, config_path: Path, log: JsonLog) -> list[s
                 await trio.to_thread.run_sync(replay)
             except (StoreError, OSError, ValueError) as exc:
                 steps.abort(exc)
+            # after the replay: it looks for the bot's newest session (PostgreSQL's)
+            if serving.ssh_port is not None:
+                try:
+                    await trio.to_thread.run_sync(ssh_steps, steps, idp, serving.ssh_port)
+                except (paramiko.SSHException, OSError, EOFError) as exc:
+                    steps.abort(exc)
         finally:
-            await serving.gateway.drain(timeout=2)
+            async with trio.open_nursery() as draining:
+                for gateway in (serving.gateway, serving.ssh):
+                    if gateway is not None:
+                        draining.start_soon(partial(gateway.drain, timeout=2))
     return steps.failed

@@ -24,7 +24,8 @@ class Rule(Strict, frozen=True):
     allow_commands: list[str] = msgspec.field(default_factory=list)
     """SSH resources: command patterns this rule allows (shell words; a
     final ``*`` matches any further words; ``@shell`` an interactive shell,
-    ``@sftp`` the sftp subsystem). See docs/ssh.md."""
+    ``@sftp OP PATH`` sftp/scp file operations, ``@forward-local HOST:PORT``
+    and ``@forward-remote ADDR:PORT`` port forwarding). See docs/ssh.md."""
     hold_commands: list[str] = msgspec.field(default_factory=list)
     """SSH resources: command patterns held for approval."""
     deny_commands: list[str] = msgspec.field(default_factory=list)
