@@ -6,7 +6,8 @@ email address, a card number); ``/stream`` answers in many chunks, with a
 secret cut across two of them; ``/big`` answers a 200 KB body with a
 Content-Length; ``/account``, ``/account-lines``, ``/bad-json`` and
 ``/bad-json-chunked`` answer JSON for json: masks (see ``_json_parts``);
-anything else echoes the request (method, path, body
+``/events`` answers Server-Sent Events; ``/ws`` is a WebSocket echo (see
+``_websocket``); anything else echoes the request (method, path, body
 length and SHA-256). ``/_seen`` (asked directly, not through limen) lists
 the requests the app received *completely*, with their headers; ``/_reset``
 forgets them.
@@ -74,7 +75,61 @@ async def _json_parts(send: Send, path: str) -> None:
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+#: /events: Server-Sent Events with secrets in their JSON data, in 5-byte chunks.
+EVENTS = (
+    b'event: tick\nid: 1\ndata: {"n": 1, "token": "tok-sse-1-aa11"}\n\n'
+    b': a comment\r\ndata: {"n": 2,\r\ndata: "password": "hunter2-pw-9d1c"}\r\n\r\n'
+    b"data: [DONE]\n\n"
+    b'data: {"n": 3, "sessions": [{"token": "tok-sse-3-cc33"}]}\n\n'
+)
+
+
+async def _events(send: Send) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream; charset=utf-8")],
+        }
+    )
+    for i in range(0, len(EVENTS), 5):
+        await send({"type": "http.response.body", "body": EVENTS[i : i + 5], "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _websocket(scope: Scope, receive: Receive, send: Send) -> None:
+    """/base/ws: echoes each message as ``echo:MESSAGE``; ``secret`` is
+    answered with the AWS key cut across two messages' worth of text."""
+    msg = await receive()
+    if msg["type"] != "websocket.connect" or scope["path"] != "/base/ws":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    SEEN.append(
+        {
+            "method": "WEBSOCKET",
+            "path": scope["path"],
+            "headers": {k.decode(): v.decode("latin-1") for k, v in scope["headers"]},
+        }
+    )
+    protocols = scope.get("subprotocols") or []
+    await send({"type": "websocket.accept", "subprotocol": protocols[0] if protocols else None})
+    while True:
+        msg = await receive()
+        if msg["type"] == "websocket.disconnect":
+            return
+        text = msg.get("text")
+        if text == "secret":
+            await send({"type": "websocket.send", "text": f"the key is {AWS_KEY}, keep it"})
+        elif text is not None:
+            await send({"type": "websocket.send", "text": "echo:" + text})
+        else:
+            await send({"type": "websocket.send", "bytes": b"echo:" + msg["bytes"]})
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await _websocket(scope, receive, send)
+        return
     if scope["type"] == "lifespan":
         while True:
             msg = await receive()
@@ -133,6 +188,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await _json(send, ACCOUNT)
     elif path in ("/base/account-lines", "/base/bad-json", "/base/bad-json-chunked"):
         await _json_parts(send, path)
+    elif path == "/base/events":
+        await _events(send)
     elif path == "/base/big":
         unit = (f"row {EMAIL} {AWS_KEY} " + "x" * 60 + "\n").encode()
         data = unit * (200_000 // len(unit))

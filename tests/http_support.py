@@ -85,6 +85,8 @@ def app() -> Iterator[App]:
             str(port),
             "--http",
             "h11",
+            "--ws",
+            "wsproto",
             "--log-level",
             "warning",
             "http_app:app",
@@ -105,8 +107,8 @@ class Certs:
     key: Path
 
 
-def make_certs(folder: Path) -> Certs:
-    """A CA and a certificate for 127.0.0.1 and localhost signed by it."""
+def make_certs(folder: Path, names: tuple[str, ...] = ("localhost",)) -> Certs:
+    """A CA and a certificate for 127.0.0.1 and ``names`` signed by it."""
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "limen test CA")])
@@ -123,7 +125,10 @@ def make_certs(folder: Path) -> Certs:
     )
     key = ec.generate_private_key(ec.SECP256R1())
     san = x509.SubjectAlternativeName(
-        [x509.DNSName("localhost"), x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
+        [
+            *(x509.DNSName(n) for n in names),
+            x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1")),
+        ]
     )
     cert = (
         x509.CertificateBuilder()

@@ -41,6 +41,7 @@ allow = ["read"]
 mask = ["builtin", "json:$.password", "json:$..token"]
 """
 SECRETS = ["hunter2-pw-9d1c", "tok-1-a8f2", "tok-2-77aa", "tok-3-c0de", "tok-bad-0bad"]
+SSE_SECRETS = ["tok-sse-1-aa11", "hunter2-pw-9d1c", "tok-sse-3-cc33"]
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def recorded(gw: HttpGw) -> bytes:
     return b"".join(p for rec in gw.recorders for _k, p in rec.records)
 
 
-def events(gw: HttpGw) -> list[dict[str, Any]]:
+def events_of(gw: HttpGw) -> list[dict[str, Any]]:
     return [json.loads(p) for rec in gw.recorders for k, p in rec.records if k == "event"]
 
 
@@ -82,7 +83,7 @@ async def test_json_fields_are_masked_by_key_anywhere(gw: HttpGw) -> None:
     for secret in SECRETS:
         assert secret not in resp.text
         assert secret.encode() not in recorded(gw)
-    (answer,) = [e for e in events(gw) if e["event"] == "http_response"]
+    (answer,) = [e for e in events_of(gw) if e["event"] == "http_response"]
     assert answer["masked"] == 5  # 4 json: values and the email
 
 
@@ -121,3 +122,24 @@ def test_a_bad_json_path_is_a_config_error(tmp_path: Path, nginx: Nginx) -> None
     bad = RULE.replace("json:$.password", "json:password")
     with pytest.raises(ConfigError, match="starts with"):
         load(config_text(1, nginx, extra=bad), tmp_path)
+
+
+async def test_sse_data_is_masked_event_by_event(gw: HttpGw) -> None:
+    resp = await get(gw, "/r/api/events")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/event-stream")
+    text = resp.text
+    for secret in SSE_SECRETS:
+        assert secret not in text
+        assert secret.encode() not in recorded(gw)
+    events = [e for e in text.replace("\r\n", "\n").split("\n\n") if e]
+    assert events[0].startswith("event: tick\nid: 1\ndata: ")
+    first = json.loads(events[0].split("data: ", 1)[1])
+    assert first == {"n": 1, "token": "[MASKED:json:$..token]"}
+    second = "\n".join(line[6:] for line in events[1].split("\n") if line.startswith("data: "))
+    assert json.loads(second) == {"n": 2, "password": "[MASKED:json:$.password]"}
+    assert events[1].startswith(": a comment\ndata: ")
+    assert events[2] == ": limen withheld an event whose data is not JSON"  # [DONE]
+    assert json.loads(events[3][6:]) == {"n": 3, "sessions": [{"token": "[MASKED:json:$..token]"}]}
+    (answer,) = [e for e in events_of(gw) if e["event"] == "http_response"]
+    assert answer["masked"] == 4  # three values and the withheld event

@@ -12,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from limen.config import Resource, Secret, load_config_text
-from limen.gateway.http.headers import head_text, request_headers, response_headers, target_text
+from limen.gateway.http.headers import (
+    head_text,
+    request_headers,
+    response_headers,
+    secret_name,
+    target_text,
+)
 from limen.gateway.http.problem import problem_bytes, unauthorized
 from limen.gateway.http.upstream import credential_header, parse_target
 
@@ -152,3 +158,13 @@ def test_a_secret_query_value_never_survives(name: str, value: str, before: str)
     planted = "PLANTED" + value
     target = f"/p?{before}&{name}={planted}&z=1".encode()
     assert b"PLANTED" not in target_text(target)
+
+
+@given(st.lists(st.binary(max_size=24) | st.sampled_from([b"X-Api-Key", b"token", b"accept"])))
+def test_remembered_secret_names_answer_as_computed(names: list[bytes]) -> None:
+    """secret_name is memoised: the same answers as the function itself,
+    whatever the order of the names (differential)."""
+    for name in names * 2:
+        assert secret_name(name) == secret_name.__wrapped__(name)
+    assert secret_name(b"X-Api-Key")
+    assert not secret_name(b"accept")

@@ -166,20 +166,7 @@ class ApprovalHub:
         self._waiters[req.id] = event
         self._wake_poller.set()
         try:
-            self.log(
-                "approval_requested",
-                approval=req.id,
-                session=req.session_id,
-                subject=req.subject,
-                resource=req.resource,
-                rule=req.rule,
-                klass=req.klass,
-                approvals_required=req.approvals_required,
-                timeout=format_duration(timeout),
-            )
-            await self._audit(req, "approval_requested")
-            if webhook is not None and self._nursery is not None:
-                self._nursery.start_soon(self._send_webhook, webhook, req)
+            await self._announce(req, timeout, webhook)
             if on_created is not None:
                 await on_created(req)
             deadline = trio.current_time() + timeout if math.isfinite(timeout) else math.inf
@@ -210,6 +197,30 @@ class ApprovalHub:
             raise
         finally:
             self._waiters.pop(req.id, None)
+
+    async def request(
+        self, req: ApprovalRequest, *, timeout: float, webhook: str | None = None
+    ) -> None:
+        """Create ``req`` without waiting for it (``Prefer: respond-async``:
+        the client asks for its status and sends the request again)."""
+        await trio.to_thread.run_sync(self.store.approval_create, req)
+        await self._announce(req, timeout, webhook)
+
+    async def _announce(self, req: ApprovalRequest, timeout: float, webhook: str | None) -> None:
+        self.log(
+            "approval_requested",
+            approval=req.id,
+            session=req.session_id,
+            subject=req.subject,
+            resource=req.resource,
+            rule=req.rule,
+            klass=req.klass,
+            approvals_required=req.approvals_required,
+            timeout=format_duration(timeout),
+        )
+        await self._audit(req, "approval_requested")
+        if webhook is not None and self._nursery is not None:
+            self._nursery.start_soon(self._send_webhook, webhook, req)
 
     async def _decided(self, req: ApprovalRequest) -> None:
         self.log(

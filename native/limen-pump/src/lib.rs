@@ -27,6 +27,7 @@ pub mod core;
 mod error;
 pub mod io;
 pub mod shape;
+pub mod tls;
 
 pub use crate::core::{
     CacheLimits, ClientStep, Counts, Judge, JudgeKind, JudgeRequest, MaskSwap, NoFastPath,

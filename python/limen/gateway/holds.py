@@ -104,6 +104,64 @@ class Holds:
         )
         return HoldOutcome(False, cancelled=cancelled, message=message, hint=hint)
 
+    async def granted(self, decision: Decision) -> bool:
+        """Whether a grant from an earlier ``--for`` approval covers
+        ``decision`` (recorded as ``grant_used``); a failing lookup does not."""
+        hub = self.hub
+        if hub is None:
+            return False
+        identity = self.identity
+        try:
+            grant = await hub.grant_for(
+                subject=identity.subject,
+                issuer=identity.issuer,
+                resource=self.resource,
+                klass=decision.klass,
+            )
+        except Exception as exc:  # fail closed
+            self.log("grant_lookup_failed", session=self.session_id, error=type(exc).__name__)
+            return False
+        if grant is None:
+            return False
+        self.record(
+            {
+                "event": "grant_used",
+                "approval": grant.approval_id,
+                "class": decision.klass,
+                "rule": grant.rule,
+                "granted_by": grant.granted_by,
+                "expires_at": grant.expires_at,
+            }
+        )
+        return True
+
+    def new_request(self, decision: Decision, statement: str) -> tuple[ApprovalRequest, float]:
+        """The approval request of a held ``decision`` and its timeout."""
+        assert self.hub is not None
+        identity = self.identity
+        timeout = (
+            decision.hold_timeout if decision.hold_timeout is not None else self.default_timeout
+        )
+        now = self.hub.clock()
+        req = ApprovalRequest(
+            id=new_approval_id(),
+            session_id=self.session_id,
+            subject=identity.subject,
+            issuer=identity.issuer,
+            groups=list(identity.groups),
+            resource=self.resource,
+            protocol=self.protocol,
+            statement=statement,
+            klass=decision.klass,
+            rule=decision.rule or "(none)",
+            approvers=list(decision.approvers),
+            approvals_required=max(1, decision.approvals_required),
+            requested_at=now,
+            expires_at=now + timeout,
+            node=self.hub.node,
+        )
+        return req, timeout
+
     async def hold(
         self, decision: Decision, statement: str, *, notify: Notify, watch: Watch | None
     ) -> HoldOutcome:
@@ -129,50 +187,9 @@ class Holds:
                 "is refused",
                 "ask the operator to run limen serve with a state store",
             )
-        identity = self.identity
-        try:
-            grant = await hub.grant_for(
-                subject=identity.subject,
-                issuer=identity.issuer,
-                resource=self.resource,
-                klass=decision.klass,
-            )
-        except Exception as exc:  # fail closed
-            self.log("grant_lookup_failed", session=self.session_id, error=type(exc).__name__)
-            grant = None
-        if grant is not None:
-            self.record(
-                {
-                    "event": "grant_used",
-                    "approval": grant.approval_id,
-                    "class": decision.klass,
-                    "rule": grant.rule,
-                    "granted_by": grant.granted_by,
-                    "expires_at": grant.expires_at,
-                }
-            )
+        if await self.granted(decision):
             return HoldOutcome(True)
-        timeout = (
-            decision.hold_timeout if decision.hold_timeout is not None else self.default_timeout
-        )
-        now = hub.clock()
-        req = ApprovalRequest(
-            id=new_approval_id(),
-            session_id=self.session_id,
-            subject=identity.subject,
-            issuer=identity.issuer,
-            groups=list(identity.groups),
-            resource=self.resource,
-            protocol=self.protocol,
-            statement=statement,
-            klass=decision.klass,
-            rule=rule,
-            approvers=list(decision.approvers),
-            approvals_required=max(1, decision.approvals_required),
-            requested_at=now,
-            expires_at=now + timeout,
-            node=hub.node,
-        )
+        req, timeout = self.new_request(decision, statement)
 
         async def created(request: ApprovalRequest) -> None:
             self.record(

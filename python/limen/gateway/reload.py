@@ -14,8 +14,15 @@ either relay (:mod:`limen.gateway.postgres.remask`; one whose column masks
 changed is ended); sessions of the other protocols keep the maskers they
 started with.
 
-Some settings are bound when the process starts: the listeners and their
-TLS files, the admin address, the state store, the recordings directories
+The listeners' certificate and key files are read again when they changed
+since they were read (:meth:`limen.gateway.tlsnative.ListenerTls.reload_if_changed`,
+logged ``tls_reloaded``; a pair that does not load is logged
+``tls_reload_refused`` and the old one stays): new handshakes get them,
+live sessions keep theirs. This happens on every ``SIGHUP``, whether the
+config file validates or not.
+
+Some settings are bound when the process starts: the listeners and the
+paths of their TLS files, the admin address, the state store, the recordings directories
 and keys, and the identity providers. A reload that changes one of them
 still installs the rest, and logs ``reload_needs_restart`` naming them.
 """
@@ -23,9 +30,11 @@ still installs the rest, and logs ``reload_needs_restart`` naming them.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from limen import _native
 from limen.config import Config, ConfigError, load_config
 from limen.gateway.server import Listener
 from limen.gateway.services import Services
@@ -91,7 +100,22 @@ class Reloader:
         self.started = services.config
         """The config the process started with (what restart-bound settings hold)."""
 
+    def reload_tls(self) -> None:
+        """Reloads each listener's certificate and key if the files changed."""
+        seen: set[int] = set()
+        for services in [self.services, *(listener.services for listener in self.listeners)]:
+            tls = services.listener_tls
+            if tls is None or id(tls) in seen:
+                continue
+            seen.add(id(tls))
+            try:
+                if tls.reload_if_changed():
+                    self.log("tls_reloaded", cert=str(tls.cert))
+            except (OSError, ssl.SSLError, _native.TlsError) as exc:
+                self.log("tls_reload_refused", cert=str(tls.cert), error=str(exc))
+
     def reload(self) -> Reloaded:
+        self.reload_tls()
         try:
             config = load_config(self.path)
         except ConfigError as exc:

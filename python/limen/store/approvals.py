@@ -203,6 +203,25 @@ class Store(SegmentStore):
             self._approval_update(cur, new)
             return new
 
+    def approval_use(self, approval_id: str, *, now: float) -> tuple[ApprovalRequest, bool]:
+        """Spend an ``approved`` request once (``Prefer: respond-async``:
+        the client's retry runs it): it becomes ``used``, atomically, and
+        True says this call spent it. A request past its deadline and still
+        pending times out here. Returns the request either way."""
+        with self._cursor() as cur:
+            req = self._approval_locked(cur, approval_id)
+            if req is None:
+                raise ApprovalError(f"no approval request {approval_id!r}", kind="not_found")
+            if req.status == "pending" and now >= req.expires_at:
+                new = msgspec.structs.replace(req, status="timed_out", decided_at=now)
+                self._approval_update(cur, new)
+                return new, False
+            if req.status != "approved":
+                return req, False
+            new = msgspec.structs.replace(req, status="used")
+            self._approval_update(cur, new)
+            return new, True
+
     # -- grants ------------------------------------------------------------------
 
     def _grant_insert(self, cur: Any, req: ApprovalRequest, now: float, seconds: float) -> None:

@@ -35,6 +35,7 @@ use crate::wire::{MaskAdapter, PgClientDecoder, PgServerRelay};
 
 pub(crate) mod client;
 pub(crate) mod sink;
+pub(crate) mod tls;
 pub(crate) mod types;
 
 use sink::{RecordQueue, Sink};
@@ -154,7 +155,7 @@ impl PgPump {
     #[new]
     #[pyo3(signature = (client, upstream, decoder, relay, recorder=None, *, judge=None,
         input_masker=None, results_masked=false, cache_entries=1024, cache_bytes=1048576, cache_max_text=8192,
-        read_size=65536, max_backlog=1048576, write_timeout=10.0))]
+        read_size=65536, max_backlog=1048576, write_timeout=10.0, client_tls=None, upstream_tls=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         client: &Bound<'_, PyAny>,
@@ -171,6 +172,8 @@ impl PgPump {
         read_size: usize,
         max_backlog: usize,
         write_timeout: f64,
+        client_tls: Option<PyRef<'_, tls::TlsSession>>,
+        upstream_tls: Option<PyRef<'_, tls::TlsSession>>,
     ) -> PyResult<Self> {
         if read_size == 0 || read_size > limen_wire::pg::Limits::DEFAULT_MAX_CHUNK {
             return Err(PyValueError::new_err("read_size must be in 1..=1048576"));
@@ -187,6 +190,13 @@ impl PgPump {
         };
         let client = dup_socket(client)?;
         let upstream = dup_socket(upstream)?;
+        // Lent last, once nothing else can fail: a lent connection goes
+        // back to its session when the pump (or this error path) drops it.
+        let lend = |s: Option<PyRef<'_, tls::TlsSession>>| {
+            s.map(|s| s.inner.lend())
+                .transpose()
+                .map_err(|e| tls::TlsError::new_err(e.0))
+        };
         let shared = PumpShared::try_new()
             .map_err(|e| PyOSError::new_err(format!("cannot create the pump's eventfds: {e}")))?;
         let (sink, queue) = Sink::new(recorder.map(|w| LogSink(Arc::clone(&w.log))));
@@ -202,6 +212,7 @@ impl PgPump {
             cfg,
         )
         .map_err(|e| PyOSError::new_err(format!("cannot set up the pump: {e}")))?;
+        let pump = pump.with_tls(lend(client_tls)?, lend(upstream_tls)?);
         Ok(PgPump {
             shared,
             ready: Some(pump),
@@ -340,6 +351,7 @@ impl Drop for PgPump {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PgPump>()?;
     client::register(m)?;
+    tls::register(m)?;
     types::register(m)?;
     Ok(())
 }

@@ -98,7 +98,7 @@ def check_http(res: Resource, path: str, err: Report) -> None:
             err(f"{path}.http_auth", 'is "bearer", "basic" or "header:NAME"')
     for j, route in enumerate(res.http_routes):
         try:
-            compile_route(route.methods, route.path, route.klass)
+            compile_route(route.methods, route.path, route.klass, route.body)
         except RouteError as exc:
             err(f"{path}.http_routes[{j}]", str(exc))
 

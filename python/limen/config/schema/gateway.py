@@ -42,6 +42,9 @@ class GatewayConfig(Strict, frozen=True):
     """An auditor's X25519 public key (base64 or hex, 32 bytes): when set,
     recordings are encrypted to it."""
     max_message_size: ByteSize = ByteSize(16 * 1024 * 1024)
+    max_judged_body: ByteSize = ByteSize(1024 * 1024)
+    """HTTP: the largest request body limen reads whole to judge its JSON
+    fields (a route with ``body`` conditions); a longer one is refused (413)."""
     max_connections: int = 1000
     max_connections_per_identity: int = 20
     handshake_timeout: Duration = Duration(10)

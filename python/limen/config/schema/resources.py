@@ -32,6 +32,9 @@ class HttpRoute(Strict, frozen=True):
     klass: StatementClass = msgspec.field(name="class")
     methods: list[str] = msgspec.field(default_factory=list)
     """Empty: any method."""
+    body: list[str] = msgspec.field(default_factory=list)
+    """Conditions on the JSON body, all of which must hold
+    (``$.action == "delete"``; see :mod:`limen.policy.http.body`)."""
 
 
 class Resource(Strict, frozen=True):

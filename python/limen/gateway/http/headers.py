@@ -23,6 +23,7 @@ request target (:func:`target_text`).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Final
@@ -47,6 +48,7 @@ _REQUEST_DROPPED: Final = HOP_BY_HOP | {
     b"host",
     b"expect",
     b"content-length",
+    b"limen-approval",
 }
 _SECRET: Final = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"})
 REDACTED: Final = b"[redacted]"
@@ -107,8 +109,10 @@ _PARTS: Final = re.compile(rb"[^a-z0-9]+")
 _QUERY_PAIR: Final = re.compile(rb"([^&=;]*)=([^&;]*)")
 
 
+@functools.lru_cache(maxsize=4096)
 def secret_name(name: bytes) -> bool:
-    """Whether a header or query parameter named ``name`` carries a credential."""
+    """Whether a header or query parameter named ``name`` carries a credential
+    (a pure function of the name: remembered for the 4096 last names)."""
     return any(_SECRET_PART.fullmatch(p) for p in _PARTS.split(name.lower()) if p)
 
 

@@ -135,6 +135,20 @@ class ClientReader:
             else:
                 raise h11.RemoteProtocolError(f"unexpected {type(event).__name__} in a body")
 
+    def end_bodyless(self, req: ClientRequest) -> bool:
+        """Reads the end of a request without a body when h11 already has
+        it (no waiting, no body iterator); False: use :meth:`body`."""
+        if req.body_done or req.conn.they_are_waiting_for_100_continue:
+            return req.body_done
+        event = req.conn.next_event()
+        if not isinstance(event, h11.EndOfMessage):
+            raise h11.RemoteProtocolError(f"unexpected {type(event).__name__} in a body")
+        req.body_done = True
+        rest, closed = req.conn.trailing_data
+        self.pending[:0] = rest
+        self.eof = self.eof or closed
+        return True
+
     async def discard_body(self, req: ClientRequest, limit: int) -> bool:
         """Reads the body of a request limen answered itself (to keep the
         connection); False when it is over ``limit`` bytes (then close)."""
@@ -155,8 +169,12 @@ class ClientReader:
         while kept <= self.max_body_buffer:
             data = await self._receive()
             if not data:
-                req.conn.receive_data(b"")
+                if not req.body_done:
+                    req.conn.receive_data(b"")
                 return
             kept += len(data)
-            req.conn.receive_data(data)
+            if req.body_done:  # its body was read (to judge it): the next request's bytes
+                self.pending += data
+            else:
+                req.conn.receive_data(data)
         await trio.sleep_forever()

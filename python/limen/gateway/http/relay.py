@@ -32,31 +32,37 @@ from limen import _native
 from limen.approvals import ApprovalRequest
 from limen.config import Resource
 from limen.gateway.holds import Holds
+from limen.gateway.http.deferred import (
+    APPROVAL_HEADER,
+    defer,
+    is_status_request,
+    redeem,
+    status_answer,
+    wants_async,
+)
 from limen.gateway.http.head import HeadError
 from limen.gateway.http.headers import (
     head_text,
     request_headers,
-    response_headers,
     target_text,
 )
+from limen.gateway.http.judged import Refused, judged_body
 from limen.gateway.http.problem import Problem, denial, problem, problem_bytes
 from limen.gateway.http.reader import ClientReader, ClientRequest
+from limen.gateway.http.response import BUFFERED_LIMIT, respond
 from limen.gateway.http.route import Refusal, Routed, authenticate, refused_head, route
+from limen.gateway.http.sni import check_sni
+from limen.gateway.http.upgrade import relay_upgrade, upgrade_of
 from limen.gateway.http.upstream import Upstream, UpstreamError
 from limen.gateway.session import Session
 from limen.identity import Identity
-from limen.jsonmask import JsonMasker, JsonMaskError, JsonMaskStream, is_json_type
-from limen.policy import Policy
-from limen.policy.http import Route, classify
+from limen.jsonmask import JsonMasker
+from limen.policy import Decision, Policy
+from limen.policy.http import NO_BODY, Route, classify, needs_body
 from limen.recording import C2U, U2C
 
 __all__ = ["BUFFERED_LIMIT", "HttpRelay"]
 
-#: A masked Content-Length response up to this size keeps a Content-Length
-#: (the new one); a longer one is sent chunked.
-BUFFERED_LIMIT = 65536
-#: Bytes for the client gathered before a write even when more are ready.
-FLUSH_SIZE = 65536
 #: An upstream connection idle longer than this (seconds) is not trusted
 #: with a request that has a body (servers close idle keep-alive
 #: connections after a few seconds; uvicorn after 5): a new one is opened.
@@ -131,8 +137,14 @@ class HttpRelay:
             self.session.touch()
 
     async def next_exchange(self, req: ClientRequest) -> bool:
-        """A later request on the connection: same resource, same subject."""
+        """A later request on the connection: same resource, same subject
+        (or the status of an approval)."""
+        http = self.session.protocol == "http"
+        if is_status_request(req) and http:
+            return await self.approval_status(req)
         try:
+            if http:
+                check_sni(req, getattr(self.session, "sni", None))
             routed = route(self.session.config, req, self.session.protocol)
             if routed.resource.name != self.resource.name:
                 raise Refusal(
@@ -157,6 +169,22 @@ class HttpRelay:
             await self.reply(req, doc, close=True)
             return False
         return await self.exchange(req, routed)
+
+    async def approval_status(self, req: ClientRequest) -> bool:
+        """Answers ``GET /.well-known/limen/approvals/ID``
+        (:func:`limen.gateway.http.deferred.status_answer`)."""
+        try:
+            identity = await authenticate(self.session.services, req, self.resource.name)
+        except Refusal as refusal:
+            return await self.reply(req, refusal.problem, refusal.headers, close=True)
+        hub = self.holds.hub
+        store = None if hub is None else hub.store
+        keep = req.keep_alive and not req.conn.they_are_waiting_for_100_continue
+        req.response_started = True
+        await self.session.client.send_all(
+            await status_answer(store, req, identity, close=not keep)
+        )
+        return keep and await self.reader.discard_body(req, self.discard_limit)
 
     async def reply(
         self,
@@ -196,7 +224,14 @@ class HttpRelay:
             self.mask_input(head_text(shown + b" HTTP/1.1", req.headers, secret)),
             masked=s.input_masker is not None,
         )
-        match = classify(req.method, path.segments, self.routes)
+        body: bytes | None = None
+        doc: object = NO_BODY
+        if needs_body(req.method, path.segments, self.routes):
+            judged = await judged_body(self, req)
+            if isinstance(judged, Refused):
+                return await self.reply(req, judged.problem, close=judged.close)
+            body, doc = judged.data, judged.doc
+        match = classify(req.method, path.segments, self.routes, doc)
         policy: Policy = s.services.policy
         verdict = s.judge.judge_decided(
             lambda: policy.decide_classification(
@@ -206,33 +241,51 @@ class HttpRelay:
         )
         decision = verdict.decision
         if verdict.held:
-            created: list[str] = []
-
-            async def notify(request: ApprovalRequest, timeout: float) -> None:
-                created.append(request.id)
-
-            outcome = await self.holds.hold(
-                decision,
-                self.mask_input(shown).decode("utf-8", "replace"),
-                notify=notify,
-                watch=lambda: self.reader.watch(req),
-            )
-            s.touch()
-            if outcome.gone:
-                return False
-            if not outcome.run:
-                doc = denial(decision, created[0] if created else None)
-                doc.detail = outcome.message
-                doc.hint = outcome.hint
-                return await self.reply(req, doc, close=False)
+            kept = await self.held(req, decision, self.mask_input(shown).decode("utf-8", "replace"))
+            if kept is not None:
+                return kept
         elif decision.action != "allow":
             return await self.reply(req, denial(decision), close=False)
-        return await self.forward(req, routed)
+        return await self.forward(req, routed, body)
 
-    async def forward(self, req: ClientRequest, routed: Routed) -> bool:
-        """Sends an allowed request upstream, then streams the response."""
+    async def held(self, req: ClientRequest, decision: Decision, statement: str) -> bool | None:
+        """A held request: None when it runs now (approved, a grant, or its
+        single-use approval spent: :mod:`limen.gateway.http.deferred`),
+        else it was answered (True to keep the connection)."""
+        approval = req.header(APPROVAL_HEADER)
+        if approval is not None:
+            refused = await redeem(
+                self, decision, statement, approval.decode("ascii", "replace").strip()
+            )
+            return None if refused is None else await self.reply(req, refused, close=False)
+        if wants_async(req) and self.holds.hub is not None:
+            return await defer(self, req, decision, statement)  # None: a grant covers it
+        created: list[str] = []
+
+        async def notify(request: ApprovalRequest, timeout: float) -> None:
+            created.append(request.id)
+
+        outcome = await self.holds.hold(
+            decision, statement, notify=notify, watch=lambda: self.reader.watch(req)
+        )
+        self.session.touch()
+        if outcome.gone:
+            return False
+        if not outcome.run:
+            doc = denial(decision, created[0] if created else None)
+            doc.detail = outcome.message
+            doc.hint = outcome.hint
+            return await self.reply(req, doc, close=False)
+        return None
+
+    async def forward(self, req: ClientRequest, routed: Routed, body: bytes | None = None) -> bool:
+        """Sends an allowed request upstream, then streams the response;
+        ``body``: the request's body, when limen has read it whole (it is
+        recorded already)."""
         up = self.upstream
-        bodyless = not req.has_body
+        if self.session.protocol == "http" and upgrade_of(req) is not None:
+            return await relay_upgrade(self, req, (up.target.base + routed.path.target).encode())
+        bodyless = not req.has_body or body is not None
         if not bodyless and trio.current_time() - self.upstream_idle_since > STALE_AFTER:
             # A request with a body cannot be sent again if the upstream
             # closed the idle connection meanwhile (after a hold, say): a
@@ -244,15 +297,20 @@ class HttpRelay:
                 req.headers,
                 host=up.target.host_header,
                 credential=up.credential,
-                content_length=req.header(b"content-length"),
-                chunked=req.header(b"transfer-encoding") is not None,
+                content_length=(
+                    req.header(b"content-length") if body is None else str(len(body)).encode()
+                ),
+                chunked=body is None and req.header(b"transfer-encoding") is not None,
                 masked=self.masker is not None,
             )
             target = (up.target.base + routed.path.target).encode()
             try:
                 await up.send(h11.Request(method=req.method, target=target, headers=headers))
                 if bodyless:
-                    await self.reader.discard_body(req, 0)
+                    if body:
+                        await up.send(h11.Data(data=body))
+                    elif not self.reader.end_bodyless(req):
+                        await self.reader.discard_body(req, 0)
                     await up.send(h11.EndOfMessage())
                     return await self.respond(req, await up.response())
             except UpstreamError:
@@ -284,96 +342,8 @@ class HttpRelay:
         await up.send(h11.EndOfMessage())
         return await self.respond(req, await up.response())
 
-    @staticmethod
-    def _json_feed(jstream: JsonMaskStream | None, data: bytes | None = None) -> bytes:
-        """``data`` through the ``json:`` masks (None: the end of the body);
-        a body they cannot read ends the response (fail closed)."""
-        if jstream is None:
-            return b""
-        try:
-            return jstream.finish() if data is None else jstream.feed(data)
-        except JsonMaskError as exc:
-            raise UpstreamError(str(exc)) from None
-
     async def respond(self, req: ClientRequest, event: h11.Response) -> bool:
-        """Streams the upstream's response to the client; True when both
-        sides may go on (keep-alive)."""
-        up = self.upstream
-        status = event.status_code
-        # A HEAD response's headers describe the GET's body: left as they are.
-        masker = self.masker if req.method != "HEAD" else None
-        upstream_headers = [(bytes(k).lower(), bytes(v)) for k, v in event.headers]
-        encoding = dict(upstream_headers).get(b"content-encoding", b"identity").lower()
-        if masker is not None and encoding not in (b"identity", b""):
-            await up.close()
-            doc = problem(502, "upstream", "the upstream sent a compressed body limen cannot mask")
-            await self.reply(req, doc, close=True)
-            return False
-        headers = response_headers(upstream_headers, masked=masker is not None)
-        length = dict(upstream_headers).get(b"content-length")
-        buffered = masker is not None and length is not None and int(length) <= BUFFERED_LIMIT
-        stream = masker.stream() if masker is not None else None
-        jstream = None
-        ctype = dict(upstream_headers).get(b"content-type", b"")
-        if stream is not None and self.json_masker is not None and is_json_type(ctype):
-            jstream = self.json_masker.stream()
-        out = req.conn
-        reason = bytes(event.reason)  # the upstream's reason phrase, passed on
-        self.record(U2C, head_text(f"HTTP/1.1 {status} ".encode() + reason, headers))
-
-        # What goes to the client is gathered and sent in one write when the
-        # upstream side would wait (or past FLUSH_SIZE): a small answer is
-        # one send, however many h11 events it is.
-        gathered = bytearray()
-
-        def queue(event: h11.Event) -> None:
-            req.response_started = True
-            gathered.extend(out.send(event) or b"")
-
-        async def flush() -> None:
-            if gathered:
-                data = bytes(gathered)
-                gathered.clear()
-                await self.session.client.send_all(data)
-
-        if not buffered:
-            queue(h11.Response(status_code=status, headers=headers, reason=reason))
-        body = bytearray()
-        while True:
-            part = await up.next_event(before_wait=flush)
-            if isinstance(part, h11.EndOfMessage):
-                break
-            if not isinstance(part, h11.Data):
-                raise UpstreamError(f"the upstream sent {type(part).__name__} in a body")
-            data = bytes(part.data)
-            if jstream is not None:
-                data = self._json_feed(jstream, data)
-            if stream is not None:
-                data = stream.feed(data)
-            if buffered:
-                body += data
-            elif data:
-                self.record(U2C, data, masked=stream is not None)
-                queue(h11.Data(data=data))
-                if len(gathered) >= FLUSH_SIZE:
-                    await flush()
-            self.session.touch()
-        tail = b"" if stream is None else stream.feed(self._json_feed(jstream)) + stream.finish()
-        if buffered:
-            tail = bytes(body) + tail
-            headers.append((b"content-length", str(len(tail)).encode()))
-            queue(h11.Response(status_code=status, headers=headers, reason=reason))
-        if tail:
-            self.record(U2C, tail, masked=True)
-            if req.method != "HEAD":
-                queue(h11.Data(data=tail))
-        queue(h11.EndOfMessage())
-        await flush()
-        findings = [] if stream is None else stream.take_findings()
-        masked = len(findings) + (0 if jstream is None else jstream.take_findings())
-        self.session.event({"event": "http_response", "status": status, "masked": masked})
-        keep = out.our_state is h11.DONE and out.their_state is h11.DONE
-        if up.conn.our_state is not h11.DONE or up.conn.their_state is not h11.DONE:
-            await up.close()
-        self.upstream_idle_since = trio.current_time()
-        return keep
+        """Streams the upstream's response to the client
+        (:func:`limen.gateway.http.response.respond`); True when both sides
+        may go on (keep-alive)."""
+        return await respond(self, req, event)

@@ -24,11 +24,13 @@ import h11
 import trio
 
 from limen.config import is_loopback_host
+from limen.gateway.http.deferred import is_status_request, status_answer
 from limen.gateway.http.head import HeadError
 from limen.gateway.http.problem import problem, problem_bytes, unauthorized
 from limen.gateway.http.reader import ClientReader, ClientRequest
 from limen.gateway.http.relay import HttpRelay
 from limen.gateway.http.route import HttpEnd, Refusal, Routed, authenticate, refused_head, route
+from limen.gateway.http.sni import check_sni, tls_handshake
 from limen.gateway.http.upstream import Upstream, UpstreamError
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
@@ -65,6 +67,8 @@ class HttpSession(Session):
         self.routed: Routed | None = None
         self.upstream: Upstream | None = None
         self.http_relay: HttpRelay | None = None
+        self.sni: str | None = None
+        """The TLS server name the client asked for (TLS listeners)."""
 
     @property
     def current(self) -> ClientRequest | None:
@@ -76,23 +80,33 @@ class HttpSession(Session):
     async def handshake(self) -> Admission | None:
         ctx = self.services.ssl_context
         if ctx is not None:
-            tls = trio.SSLStream(self.client, ctx, server_side=True)
-            await tls.do_handshake()
+            tls, self.sni = await tls_handshake(self.client, ctx)
             self.client = tls
             self.reader.stream = tls
             self.tls = True
-        try:
-            req = await self.reader.next_request()
-        except (HeadError, h11.RemoteProtocolError) as exc:
-            raise refused_head(exc) from None
-        if req is None:
-            return None
-        self.first = req
-        if not self.tls and not (
-            self.config.listeners.allow_plaintext_loopback and is_loopback_host(self.peer_host)
-        ):
-            doc, headers = unauthorized("limen takes tokens only over TLS")
-            raise Refusal(doc, headers, code="28000").end()
+        while True:
+            try:
+                req = await self.reader.next_request()
+            except (HeadError, h11.RemoteProtocolError) as exc:
+                raise refused_head(exc) from None
+            if req is None:
+                return None
+            self.first = req
+            if not self.tls and not (
+                self.config.listeners.allow_plaintext_loopback and is_loopback_host(self.peer_host)
+            ):
+                doc, headers = unauthorized("limen takes tokens only over TLS")
+                raise Refusal(doc, headers, code="28000").end()
+            if self.protocol != "http":
+                break
+            try:
+                check_sni(req, self.sni)
+            except Refusal as refusal:
+                raise refusal.end() from None
+            if not is_status_request(req):
+                break
+            if not await self.approval_status(req):
+                return None
         try:
             routed = route(self.config, req, self.protocol)
             identity = await authenticate(self.services, req, routed.resource.name)
@@ -100,6 +114,24 @@ class HttpSession(Session):
             raise refusal.end() from None
         self.routed = routed
         return Admission(identity, routed.resource)
+
+    async def approval_status(self, req: ClientRequest) -> bool:
+        """Answers a status request before any resource is bound
+        (:func:`limen.gateway.http.deferred.status_answer`); True to read
+        the next request."""
+        try:
+            identity = await authenticate(self.services, req, "")
+        except Refusal as refusal:
+            raise refusal.end() from None
+        hub = self.services.approvals
+        keep = req.keep_alive and not req.conn.they_are_waiting_for_100_continue
+        req.response_started = True
+        answer = await status_answer(
+            None if hub is None else hub.store, req, identity, close=not keep
+        )
+        await self.client.send_all(answer)
+        size = int(self.config.gateway.max_message_size)
+        return keep and await self.reader.discard_body(req, size)
 
     async def connect_upstream(self) -> None:
         assert self.resource is not None
@@ -113,7 +145,7 @@ class HttpSession(Session):
         assert self.upstream is not None
         identity, resource = self.identity, self.resource
         holds = self.new_holds()
-        routes = [compile_route(r.methods, r.path, r.klass) for r in resource.http_routes]
+        routes = [compile_route(r.methods, r.path, r.klass, r.body) for r in resource.http_routes]
         masker = self.services.masker_for(identity, resource.name)
         paths = [
             m for m in self.services.policy.mask_for(identity, resource.name) if m[:5] == "json:"

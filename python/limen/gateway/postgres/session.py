@@ -9,7 +9,7 @@
   ParameterStatus, limen's own BackendKeyData
   (:mod:`limen.gateway.postgres.cancel`) and ReadyForQuery;
 - relay: the native pump (:mod:`limen.gateway.postgres.relay_pump`) when
-  both connections are plain TCP and ``relay = "native"``, else the Trio
+  both connections are plain TCP or native TLS and ``relay = "native"``, else the Trio
   relay (:mod:`limen.gateway.postgres.relay_trio`); both judge with the
   session's :class:`~limen.gateway.postgres.judge.PgJudge` and wait for
   humans with its :class:`~limen.gateway.postgres.holds.PgHolds`;
@@ -129,9 +129,7 @@ class PgSession(Session):
 
         holds = PgHolds(self.holds, judge, mask)
         stream = self.upstream.stream
-        if pump_eligible(self.config, self.client, stream) and isinstance(
-            stream, trio.SocketStream
-        ):
+        if pump_eligible(self.config, self.client, stream):
             pumped = PumpRelay(
                 self, stream, self.decoder, self.server_relay, judge, holds, results_masked=masked
             )
