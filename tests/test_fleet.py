@@ -11,8 +11,10 @@ workers while they run (the others see no error, the dead node's reconnect
 and go on) and a live node sweeping it (its open sessions end node_lost); then
 the state store's session index and approvals (nothing
 lost, nothing twice), the dead node's recordings (`limen sessions verify`:
-truncated, never tampered) and every node's /metrics (parsed by
-prometheus_client)."""
+truncated, never tampered; and, with the local logs deleted, their copies in
+the state store, [gateway] recordings_copy = "state:", read by `limen
+sessions verify/export --config`: truncated, with the statements copied
+before the kill) and every node's /metrics (parsed by prometheus_client)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import os
 import secrets
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -39,6 +42,7 @@ from gateway_pg_support import PG_HOST, PG_PORT, config_text, database
 from haproxy_support import HAProxy, free_port, haproxy_config
 from limen.config import load_config
 from limen.identity import DevIdP
+from limen.recording import open_log
 from limen.store import LOST, open_store
 
 pytestmark = pytest.mark.integration
@@ -46,6 +50,7 @@ __all__ = ["database"]
 
 PG = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/"
 WORKERS = 8
+STATEMENT = "SELECT id FROM users WHERE id = 1"
 
 
 @pytest.fixture
@@ -64,7 +69,8 @@ def fleet_config(database: str, state_url: str) -> str:
     return (
         config_text(
             database,
-            'drain_timeout = "2s"\nheartbeat = "500ms"\nnode_timeout = "4s"',
+            'drain_timeout = "2s"\nheartbeat = "500ms"\nnode_timeout = "4s"\n'
+            'recordings_copy = "state:"\nrecordings_copy_interval = "200ms"',
             dev_listen="127.0.0.1:0",
         )
         .replace('state = "sqlite://state/limen.db"', f'state = "{state_url}"\nstate_dir = "state"')
@@ -99,7 +105,7 @@ class Worker:
             try:
                 if self.conn is None:
                     self.conn = psycopg.connect(self.dsn, autocommit=True)
-                row = self.conn.execute("SELECT id FROM users WHERE id = 1").fetchone()
+                row = self.conn.execute(STATEMENT).fetchone()
                 assert row == (1,)
                 self.ok += 1
                 if self.errors:
@@ -127,6 +133,21 @@ def node_of(nodes: list[Node], subject: str) -> int:
     ]
     assert found, subject
     return max(found)[1]
+
+
+def copied(state_url: str, session: str) -> list[str]:
+    """The statements of the session's log copy in the state store so far."""
+    store = open_store(state_url)
+    try:
+        if store.segment_size(session) == 0:
+            return []
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "copy.limenlog"
+            with path.open("wb+") as f:
+                store.segment_read(session, f)
+            return [r.payload.decode() for r in open_log(path) if r.kind == "c2u"]
+    finally:
+        store.close()
 
 
 def metric(node: Node, name: str, **labels: str) -> float:
@@ -304,6 +325,18 @@ def test_a_fleet_behind_haproxy_survives_losing_a_node(
             wait_until(lambda: all(w.ok >= 3 for w in workers), 30, "every worker runs")
             on = {w.name: node_of(nodes, w.name) for w in workers}
             dead = Counter(on.values()).most_common(1)[0][0]
+            # Its sessions' logs reach the state store as they grow
+            # ([gateway] recordings_copy = "state:", every 200 ms).
+            live = {
+                e["subject"]: e["session"]
+                for e in nodes[dead].events("session_start")
+                if on.get(e["subject"]) == dead
+            }
+            wait_until(
+                lambda: all(STATEMENT in copied(state_url, s) for s in live.values()),
+                30,
+                "the dead node's statements in the state store",
+            )
             before = {w.name: w.ok for w in workers}
             nodes[dead].proc.kill()
             nodes[dead].proc.wait(10)
@@ -398,3 +431,22 @@ def test_a_fleet_behind_haproxy_survives_losing_a_node(
             assert status == "truncated", (r, out.stdout)
     assert statuses["tampered"] == 0
     assert statuses["truncated"] == len(lost_rows) >= 1
+
+    # -- and their copies in the state store, once the local logs are gone --
+    for r in lost_rows:
+        Path(r.recording).unlink()
+        out = subprocess.run(
+            limen("sessions", "verify", "--config", str(paths[0]), "--json", r.id),
+            capture_output=True,
+            text=True,
+        )
+        assert json.loads(out.stdout)["status"] == "truncated", (r, out.stdout, out.stderr)
+        assert "reading its copy in the state store" in out.stderr
+        exported = subprocess.run(
+            limen("sessions", "export", "--config", str(paths[0]), "--format", "jsonl", r.id),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.splitlines()
+        texts = [json.loads(line).get("text") for line in exported]
+        assert STATEMENT in texts, (r, exported[:5])

@@ -400,7 +400,14 @@ impl RecordSink for LogSink {
 }
 
 /// Writes one session log (see `limen.recording.SessionWriter`).
-#[pyclass(module = "limen._native")]
+///
+/// Frozen: every method takes `&self` and the writer lives behind the
+/// log's mutex, so no Python-level borrow is held while a method runs with
+/// the GIL released. (A `&mut self` flush or close, which release the GIL
+/// while they wait for the disk, made any append from another thread in
+/// the meantime fail with "Already borrowed": the recording shipper flushes
+/// live logs while the native pump's judge callback appends to them.)
+#[pyclass(module = "limen._native", frozen)]
 pub struct RecordWriter {
     pub(crate) log: Arc<SharedLog>,
     max_record: usize,
@@ -538,7 +545,7 @@ impl RecordWriter {
     /// `masked`: it went through limen's masking (the record's MASKED flag).
     #[pyo3(signature = (kind, payload, *, masked=false))]
     fn append(
-        &mut self,
+        &self,
         py: Python<'_>,
         kind: &str,
         payload: &Bound<'_, PyAny>,
@@ -552,12 +559,7 @@ impl RecordWriter {
     }
 
     /// Append several records of one kind in one call.
-    fn append_many(
-        &mut self,
-        py: Python<'_>,
-        kind: &str,
-        payloads: &Bound<'_, PyAny>,
-    ) -> PyResult<()> {
+    fn append_many(&self, py: Python<'_>, kind: &str, payloads: &Bound<'_, PyAny>) -> PyResult<()> {
         let kind = kind_of(kind)?;
         let t = self.log.t_us();
         let mut guard = self.lock()?;
@@ -569,7 +571,7 @@ impl RecordWriter {
     }
 
     /// Write pending records now.
-    fn flush(&mut self, py: Python<'_>) -> PyResult<()> {
+    fn flush(&self, py: Python<'_>) -> PyResult<()> {
         let log = &self.log;
         let path = &self.path;
         py.detach(|| {
@@ -588,7 +590,7 @@ impl RecordWriter {
     }
 
     /// Write the signed trailer, fsync and close. Returns the counts.
-    fn close<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    fn close<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let t = self.log.t_us();
         let taken = self.lock()?.take();
         let mut w = taken.ok_or_else(|| {

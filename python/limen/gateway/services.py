@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import ssl
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -54,6 +55,9 @@ Log = Callable[..., None]
 UpstreamOpener = Callable[[str, int], Awaitable[trio.abc.Stream]]
 
 
+_LOG_LOCK = threading.Lock()
+
+
 class JsonLog:
     """JSON log lines (one object per line) on a text stream, stderr by
     default. Callers never pass secrets (tokens, passwords, SQL text)."""
@@ -68,7 +72,9 @@ class JsonLog:
             default=str,
         )
         out = self.stream if self.stream is not None else sys.stderr
-        print(line, file=out, flush=True)
+        with _LOG_LOCK:  # one whole line at a time: background threads log too
+            out.write(line + "\n")
+            out.flush()
 
 
 async def open_tcp_upstream(host: str, port: int) -> trio.abc.Stream:
