@@ -119,6 +119,11 @@ impl Transport {
             }
             if t.pos < t.end {
                 let n = conn.read_tls(&mut &t.cin[t.pos..t.end])?;
+                if n == 0 {
+                    // Never with bytes to give (rustls reads at least one
+                    // or fails); a guard against spinning all the same.
+                    return Err(std::io::Error::other("TLS took no bytes"));
+                }
                 t.pos += n;
                 conn.process_new_packets().map_err(tls_io)?;
                 continue;
