@@ -221,7 +221,10 @@ def run(short: bool) -> dict[str, Any]:
         limen = next((t for t in targets if t.name == "limen"), None)
         colmask: tuple[list[list[Any]], dict[str, float]] = ([], {})
         if limen is not None:
-            colmask = _column_mask(rows_big, limen)
+            try:
+                colmask = _column_mask(rows_big, limen)
+            except (subprocess.CalledProcessError, RuntimeError) as exc:
+                notes.append(f"limen-colmask: the column-mask run failed ({exc})")
         prepare_b64(DB, 50)
         pairs = {
             t.name: run_pair(t, 1 if short else 3)

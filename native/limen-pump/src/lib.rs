@@ -1,7 +1,9 @@
 //! limen-pump: the native byte pump of the PostgreSQL gateway.
 //!
-//! After the handshake (TLS, the token, the upstream login: all in
-//! Python), a session can hand its two plaintext sockets to a pump: one
+//! After the handshake (TLS, the token, the upstream login: all driven by
+//! Python), a session can hand its two sockets to a pump, each in clear or
+//! with its TLS connection ([`tls`]: rustls, decrypted and encrypted on the
+//! pump's thread): one
 //! thread that moves the bytes, frames and masks them with `limen-wire`'s
 //! sans-IO [`ServerRelay`](limen_wire::pg::ServerRelay) and records them,
 //! while every decision stays with the host. Statements whose decision is
@@ -19,6 +21,8 @@
 //! - [`shape`]: the literal-insensitive key of a simple query, under which
 //!   a decision the host marks as holding for the statement's shape is
 //!   cached.
+//! - [`tls`]: TLS sessions the host drives sans-IO through the handshake
+//!   and then lends to the pump; their configurations from PEM.
 //!
 //! Who moves the bytes is a performance choice: `benchmarks/bench_pg.py`
 //! measures this pump beside the Trio relay, pgbouncer and a direct

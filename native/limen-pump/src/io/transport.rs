@@ -22,9 +22,11 @@ pub(super) struct Transport {
 
 struct Tls {
     lent: Lent,
-    /// Ciphertext read and not yet handed to rustls (from `pos`).
+    /// Ciphertext read and not yet handed to rustls (`pos..end`); the
+    /// buffer is allocated once, at [`CIPHER_READ`].
     cin: Vec<u8>,
     pos: usize,
+    end: usize,
     /// The last read filled the caller's buffer: more may be waiting
     /// without a new readiness edge.
     full: bool,
@@ -59,8 +61,9 @@ impl Transport {
         }
         self.tls = Some(Tls {
             lent,
-            cin: Vec::new(),
+            cin: vec![0; CIPHER_READ],
             pos: 0,
+            end: 0,
             full: true,
             eof: false,
         });
@@ -71,7 +74,7 @@ impl Transport {
     pub(super) fn more(&self, n: usize, len: usize) -> bool {
         match &self.tls {
             None => n == len,
-            Some(t) => t.full || t.pos < t.cin.len() || t.eof,
+            Some(t) => t.full || t.pos < t.end || t.eof,
         }
     }
 
@@ -114,8 +117,13 @@ impl Transport {
                 }
                 Err(e) => return Err(e),
             }
-            if t.pos < t.cin.len() {
-                let n = conn.read_tls(&mut &t.cin[t.pos..])?;
+            if t.pos < t.end {
+                let n = conn.read_tls(&mut &t.cin[t.pos..t.end])?;
+                if n == 0 {
+                    // Never with bytes to give (rustls reads at least one
+                    // or fails); a guard against spinning all the same.
+                    return Err(std::io::Error::other("TLS took no bytes"));
+                }
                 t.pos += n;
                 conn.process_new_packets().map_err(tls_io)?;
                 continue;
@@ -123,26 +131,15 @@ impl Transport {
             if drained || t.eof {
                 break;
             }
-            t.cin.resize(CIPHER_READ, 0);
             t.pos = 0;
-            let got = read_some(&self.sock, &mut t.cin);
-            match got {
-                Ok(Read1::Data(n)) => {
-                    t.cin.truncate(n);
-                    drained = n < CIPHER_READ;
+            t.end = 0;
+            match read_some(&self.sock, &mut t.cin)? {
+                Read1::Data(n) => {
+                    t.end = n;
+                    drained = n < t.cin.len();
                 }
-                Ok(Read1::Eof) => {
-                    t.cin.clear();
-                    t.eof = true;
-                }
-                Ok(Read1::Nothing) => {
-                    t.cin.clear();
-                    drained = true;
-                }
-                Err(e) => {
-                    t.cin.clear();
-                    return Err(e);
-                }
+                Read1::Eof => t.eof = true,
+                Read1::Nothing => drained = true,
             }
         }
         if filled > 0 {
