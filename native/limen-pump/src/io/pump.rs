@@ -12,7 +12,7 @@ use crate::core::{ClientStep, Judge, PumpCore, RecordSink};
 use crate::error::{PumpErrorKind, Side};
 use crate::io::backlog::{read_some, Backlog, Read1};
 use crate::io::hub::{Drive, Driven, SOCKET_EVENTS};
-use crate::io::offload::{Fed, Frames, Slot, Spawner, OFFLOAD_BYTES};
+use crate::io::offload::{Fed, Frames, Recorded, Slot, Spawner, OFFLOAD_BYTES};
 use crate::io::shared::{Command, EndReason, Event, PumpShared};
 use crate::io::IoConfig;
 
@@ -158,14 +158,19 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
         };
         self.offloaded = None;
         match fed {
-            Fed::Done(fed, out) => {
-                let r = self.core.try_upstream_done(
-                    len,
-                    fed,
-                    &out,
-                    self.to_client.tail(),
-                    &mut self.sink,
-                );
+            Fed::Done(fed, out, recorded) => {
+                let client = self.to_client.tail();
+                let r = match recorded {
+                    // The worker recorded the output (`offload.rs`).
+                    Some(rec) => {
+                        let mut sink = Recorded(Some(rec));
+                        self.core
+                            .try_upstream_done(len, fed, out, client, &mut sink)
+                    }
+                    None => self
+                        .core
+                        .try_upstream_done(len, fed, out, client, &mut self.sink),
+                };
                 self.upstream_result(r);
             }
             Fed::Panicked => self.end(EndReason::Internal, "masking a result failed", true),
@@ -302,9 +307,9 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
                 if longest >= self.offload_bytes {
                     if let Some(spawn) = self.spawner {
                         let relay = self.core.shared_relay();
-                        if let Some(slot) =
-                            spawn(relay, buf[..n].to_vec(), Arc::clone(&self.shared))
-                        {
+                        let record = self.sink.detach().map(|s| (s, self.core.results_masked()));
+                        let shared = Arc::clone(&self.shared);
+                        if let Some(slot) = spawn(relay, buf[..n].to_vec(), record, shared) {
                             self.offloaded = Some((slot, n));
                             return true;
                         }
