@@ -21,9 +21,9 @@
 //!    then the next window;
 //! 2. takes the candidates in increasing order, skipping those inside a
 //!    span already masked; at each one it runs the candidate detectors'
-//!    anchored head searches in priority order (a forward lazy DFA per
-//!    head, walked by hand, without captures, with caches taken once per
-//!    scan: `anchored.rs`; the secret inside a built-in head's match from
+//!    anchored head searches in priority order (`scan/verify.rs`: a
+//!    forward lazy DFA per head, walked by hand, without captures, with
+//!    caches taken once per scan: `anchored.rs`; the secret inside a built-in head's match from
 //!    the match's bytes, `groups.rs`; captures only for user rules with
 //!    groups, only on a match, over its span), and the first whose
 //!    validator accepts is the finding. Two detectors skip the automaton:
@@ -77,15 +77,13 @@
 //! the tails, for `n` input bytes. In practice triggers are selective and
 //! the work is a little over one transition per byte.
 
-use std::ops::Range;
-
-use regex_automata::{Anchored, Input};
+use regex_automata::Input;
 
 use crate::anchored::Scratch;
-use crate::iban::iban_possible;
-use crate::masker::{Detector, Finding, Masker, Tail};
+use crate::masker::{Finding, Masker, Tail};
 use crate::trigger::Candidates;
-use crate::validate::Validator;
+
+mod verify;
 
 /// Where a scan's output goes: appended to a buffer, or nowhere (a scan
 /// for findings only, see `plan.rs`).
@@ -104,15 +102,6 @@ pub(crate) struct Discard;
 
 impl Emit for Discard {
     fn emit(&mut self, _bytes: &[u8]) {}
-}
-
-/// A candidate that a detector accepted.
-pub(crate) struct Accepted {
-    detector: usize,
-    /// What to replace.
-    secret: Range<usize>,
-    /// Where the scan continues (or the tail starts).
-    end: usize,
 }
 
 /// How much work a scan did, in units that bound its running time: each
@@ -161,98 +150,6 @@ pub(crate) enum Mode {
 }
 
 impl Masker {
-    /// Whether detector `index`'s head matches at `start` and its
-    /// validator accepts: the finding, if so. `reference` takes the slow,
-    /// obviously right path (the meta regex, with captures over the rest of
-    /// the input) that `mask_exhaustive` uses to check the fast one.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn try_detector(
-        &self,
-        hay: &[u8],
-        start: usize,
-        index: usize,
-        work: &mut Work,
-        scratch: &mut Scratch,
-        reference: bool,
-    ) -> Option<Accepted> {
-        let det = self.inner.detectors.get(index)?;
-        work.verify_bytes += (hay.len() - start).min(det.info.max_head_len + 1) as u64;
-        if det.card_head && !reference {
-            // Head and validator in one, on groups shared along the run.
-            let secret = scratch.card.at(hay, start)?;
-            return Some(Accepted {
-                detector: index,
-                end: secret.end,
-                secret,
-            });
-        }
-        if det.validator == Validator::Iban
-            && !reference
-            && !iban_possible(hay, start, det.info.max_head_len)
-        {
-            return None;
-        }
-        let (m, secret) = if reference {
-            reference_head(det, hay, start)?
-        } else {
-            self.fast_head(det, index, hay, start, scratch)?
-        };
-        let checked = det.validator.check(hay, secret)?;
-        // A group detector resumes after its whole match (`password=` and a
-        // closing quote are kept); otherwise after the (possibly cut) secret.
-        let end = if det.has_groups { m.end } else { checked.end };
-        if checked.is_empty() {
-            return None;
-        }
-        Some(Accepted {
-            detector: index,
-            secret: checked,
-            end,
-        })
-    }
-
-    /// The head match at `start` and the secret in it, the fast way: the
-    /// head by its anchored lazy DFA (the meta
-    /// regex only when it gives up), the secret of a built-in head with
-    /// groups from the match's bytes (`groups.rs`), captures only for user
-    /// rules with groups, and only over the match.
-    fn fast_head(
-        &self,
-        det: &Detector,
-        index: usize,
-        hay: &[u8],
-        start: usize,
-        scratch: &mut Scratch,
-    ) -> Option<(Range<usize>, Range<usize>)> {
-        let m = match self.inner.heads.end(scratch, index, hay, start) {
-            Some(end) => start..end?,
-            None => {
-                let input = Input::new(hay)
-                    .span(start..hay.len())
-                    .anchored(Anchored::Yes);
-                det.single.search(&input)?.range()
-            }
-        };
-        if !det.has_groups {
-            return Some((m.clone(), m));
-        }
-        if let Some(s) = det.group.secret(hay.get(m.clone())?) {
-            return Some((m.clone(), m.start + s.start..m.start + s.end));
-        }
-        let slot = scratch.caps.get_mut(index)?;
-        let caps = slot.get_or_insert_with(|| det.single.create_captures());
-        let span = Input::new(hay).span(m.clone()).anchored(Anchored::Yes);
-        det.single.search_captures(&span, caps);
-        if caps.get_match().map(|c| c.range()) != Some(m.clone()) {
-            // Not expected (same automaton); the definition decides.
-            return reference_head(det, hay, start);
-        }
-        let secret = (1..caps.group_len())
-            .find_map(|g| caps.get_group(g))
-            .map_or(m.clone(), |g| g.range());
-        Some((m, secret))
-    }
-
     /// The one scan behind `mask`, `findings` and streams. Consumes
     /// `hay[pos..]` as far as it is decided, appending output to `out`, and
     /// returns the new position. `hay[..pos]` is context only; `base` is the
@@ -438,29 +335,4 @@ impl Masker {
         }
         st.mode = Mode::Normal;
     }
-}
-
-/// The head match at `start` and the secret in it, by definition: the
-/// head's meta regex, anchored at `start`, with captures over the rest of
-/// the input when the head has groups (the first group that took part is
-/// the secret).
-fn reference_head(
-    det: &Detector,
-    hay: &[u8],
-    start: usize,
-) -> Option<(Range<usize>, Range<usize>)> {
-    let input = Input::new(hay)
-        .span(start..hay.len())
-        .anchored(Anchored::Yes);
-    if !det.has_groups {
-        let m = det.single.search(&input)?.range();
-        return Some((m.clone(), m));
-    }
-    let mut caps = det.single.create_captures();
-    det.single.search_captures(&input, &mut caps);
-    let m = caps.get_match()?.range();
-    let secret = (1..caps.group_len())
-        .find_map(|g| caps.get_group(g))
-        .map_or(m.clone(), |g| g.range());
-    Some((m, secret))
 }

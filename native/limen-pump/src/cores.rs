@@ -89,13 +89,22 @@ impl<M: ContentMasker> SessionCore<M> {
         }
     }
 
+    /// Whether the `u2c` records are masked (PostgreSQL: what an
+    /// offloaded message's record says; a MySQL session offloads nothing).
+    pub(crate) fn results_masked(&self) -> bool {
+        match self {
+            SessionCore::Pg(c) => c.results_masked(),
+            SessionCore::MySql(_) => false,
+        }
+    }
+
     /// See [`PumpCore::try_upstream_done`] (never called for MySQL, which
     /// offloads nothing).
     pub(crate) fn try_upstream_done<R: RecordSink>(
         &mut self,
         data_len: usize,
         fed: Result<Vec<RelayEvent>, limen_wire::Error>,
-        out: &[u8],
+        out: Vec<u8>,
         client: &mut Vec<u8>,
         sink: &mut R,
     ) -> Result<bool, PumpError> {

@@ -136,13 +136,49 @@ fn pump<J: Judge>(
     judge: J,
     cfg: IoConfig,
 ) -> std::io::Result<Pump<Gate, NoRecords, J>> {
+    pump_into(masker, client, upstream, judge, cfg, NoRecords)
+}
+
+fn pump_into<J: Judge, R: RecordSink>(
+    masker: Gate,
+    client: TcpStream,
+    upstream: TcpStream,
+    judge: J,
+    cfg: IoConfig,
+    sink: R,
+) -> std::io::Result<Pump<Gate, R, J>> {
     let core = PumpCore::new(
         FrontendDecoder::new_regular(Limits::default()),
         relay(masker),
         CacheLimits::default(),
     );
     let shared = PumpShared::try_new()?;
-    Pump::try_new(core, client, upstream, NoRecords, judge, shared, cfg)
+    Pump::try_new(core, client, upstream, sink, judge, shared, cfg)
+}
+
+/// One record: the thread that appended it, its kind and payload.
+type Taped = (String, RecordKind, Vec<u8>);
+
+/// Keeps every record with the name of the thread that appended it; hands
+/// workers a sink of its own when `detachable`.
+#[derive(Clone, Default)]
+struct Tape {
+    records: Arc<Mutex<Vec<Taped>>>,
+    detachable: bool,
+}
+
+impl RecordSink for Tape {
+    fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String> {
+        let thread = std::thread::current().name().unwrap_or("").to_owned();
+        let mut r = self.records.lock().map_err(|_| "poisoned")?;
+        r.push((thread, kind, payload.to_vec()));
+        Ok(())
+    }
+
+    fn detach(&mut self) -> Option<Box<dyn RecordSink + Send>> {
+        self.detachable
+            .then(|| Box::new(self.clone()) as Box<dyn RecordSink + Send>)
+    }
 }
 
 /// A result with small, medium and huge values, ended like a real one.
@@ -215,6 +251,68 @@ fn huge_values_are_masked_on_workers_with_the_same_bytes() -> TestResult {
     assert!(want.windows(4).any(|w| w == b"yaby"), "values were masked");
     assert_eq!(seen.huge_on_worker.load(Ordering::SeqCst), 2);
     assert_eq!(seen.huge_on_hub.load(Ordering::SeqCst), 0);
+    Ok(())
+}
+
+/// A's records with the hand-off: the U2c records hold exactly what the
+/// client got, in order; the records of the huge values were appended by
+/// the workers when the sink can be detached, and by the hub otherwise.
+fn records_of_a(detachable: bool) -> Result<Vec<Taped>, Box<dyn std::error::Error>> {
+    let stream = result_stream();
+    let want = inline(&stream)?;
+    let tape = Tape {
+        detachable,
+        ..Tape::default()
+    };
+    let records = Arc::clone(&tape.records);
+    let hub = Hub::try_new()?;
+    let cfg = IoConfig {
+        read_size: 16 << 10,
+        ..IoConfig::default()
+    };
+    let got = through_a(
+        stream,
+        |client, up| {
+            let p = pump_into(Gate::default(), client, up, NoFastPath, cfg, tape)?;
+            hub.attach(p.with_offload_bytes(64 << 10));
+            Ok(())
+        },
+        want.len(),
+    )?;
+    assert!(got == want, "the client got the inline relay's bytes");
+    // Recorded before sent: every record is in once the client has it all.
+    let records = records.lock().map_err(|_| "poisoned")?.clone();
+    let u2c: Vec<u8> = records
+        .iter()
+        .filter(|(_, kind, _)| *kind == RecordKind::U2c)
+        .flat_map(|(_, _, payload)| payload.iter().copied())
+        .collect();
+    assert!(
+        u2c == want,
+        "the records hold what the client got, in order"
+    );
+    Ok(records)
+}
+
+#[test]
+fn workers_record_the_huge_values_they_mask() -> TestResult {
+    let records = records_of_a(true)?;
+    let huge = |r: &&Taped| r.2.len() >= HUGE;
+    let on = |r: &&Taped, thread: &str| r.0 == thread;
+    assert_eq!(records.iter().filter(huge).count(), 2);
+    assert!(records
+        .iter()
+        .filter(huge)
+        .all(|r| on(&r, "limen-mask-worker")));
+    assert!(records.iter().any(|r| on(&r, "limen-pump")));
+    Ok(())
+}
+
+#[test]
+fn a_sink_that_cannot_be_detached_records_on_the_hub() -> TestResult {
+    let records = records_of_a(false)?;
+    assert!(records.iter().all(|r| r.0 == "limen-pump"));
+    assert_eq!(records.iter().filter(|r| r.2.len() >= HUGE).count(), 2);
     Ok(())
 }
 

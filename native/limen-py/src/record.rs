@@ -397,6 +397,13 @@ impl RecordSink for LogSink {
         w.try_append_flagged(kind, t, masked, payload)
             .map_err(|e| e.to_string())
     }
+
+    /// The same log, for the pump's worker that masks a huge message: its
+    /// record (copy, digests, sealing) is made there, not on the pump
+    /// thread every session shares.
+    fn detach(&mut self) -> Option<Box<dyn RecordSink + Send>> {
+        Some(Box::new(LogSink(Arc::clone(&self.0))))
+    }
 }
 
 /// Writes one session log (see `limen.recording.SessionWriter`).

@@ -573,21 +573,32 @@ impl<M: ContentMasker> PumpCore<M> {
         Arc::clone(&self.relay)
     }
 
+    /// Whether the bytes sent to the client are masked (the flag of their
+    /// records).
+    pub(crate) fn results_masked(&self) -> bool {
+        self.results_masked
+    }
+
     /// Takes in a feed of `data_len` upstream bytes that ran elsewhere on
     /// [`PumpCore::shared_relay`] (its output `out`), exactly as if
-    /// [`PumpCore::try_upstream_data`] had run here.
+    /// [`PumpCore::try_upstream_data`] had run here. `out` becomes the
+    /// client's buffer when that is empty (no copy of a huge message).
     pub(crate) fn try_upstream_done<R: RecordSink>(
         &mut self,
         data_len: usize,
         fed: Result<Vec<RelayEvent>, limen_wire::Error>,
-        out: &[u8],
+        out: Vec<u8>,
         client: &mut Vec<u8>,
         sink: &mut R,
     ) -> Result<bool, PumpError> {
         self.counts.upstream_bytes += data_len as u64;
         let start = client.len();
         if fed.is_ok() {
-            client.extend_from_slice(out);
+            if client.is_empty() {
+                *client = out;
+            } else {
+                client.extend_from_slice(&out);
+            }
         }
         self.upstream_fed(fed, start, client, sink)
     }

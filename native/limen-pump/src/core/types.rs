@@ -48,6 +48,13 @@ pub trait RecordSink {
     fn congested(&self) -> bool {
         false
     }
+    /// A sink that appends where this one does, for a worker thread to
+    /// record a huge message it masked (`io::offload`) while the session is
+    /// not driven (nothing else appends here meanwhile, so the records
+    /// stay in order). `None` (the default): the pump thread records it.
+    fn detach(&mut self) -> Option<Box<dyn RecordSink + Send>> {
+        None
+    }
 }
 
 /// A host that may decide at once, on the pump's thread (the host's

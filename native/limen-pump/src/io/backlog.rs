@@ -59,12 +59,23 @@ impl Backlog {
         if self.sent == self.buf.len() {
             self.buf.clear();
             self.sent = 0;
-        } else if self.sent > (64 << 10) && self.sent * 2 > self.buf.len() {
+        } else if compact(self.sent, self.len()) {
             self.buf.drain(..self.sent);
             self.sent = 0;
         }
         Ok(progress)
     }
+}
+
+/// Whether to move the `live` bytes not yet written to the front, over the
+/// `sent` ones: once more were sent than are live (so a move costs less
+/// than the writes since the last one), and only while the move is small
+/// (at most 256 KiB) or the sent bytes are eight times the live ones. A
+/// huge message (a masked value of many megabytes) is then never moved in
+/// one large piece on the thread every session shares, and the buffer
+/// stays within nine times what it holds (or 256 KiB more).
+fn compact(sent: usize, live: usize) -> bool {
+    sent > (64 << 10) && sent > live && (live <= (256 << 10) || sent / 8 > live)
 }
 
 pub(super) enum Read1 {
@@ -82,5 +93,36 @@ pub(super) fn read_some(mut s: &TcpStream, buf: &mut [u8]) -> std::io::Result<Re
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compact;
+
+    /// A 14.5 MB message being written out: moved only once what is left
+    /// is small, and never more bytes than were sent since the last move.
+    #[test]
+    fn huge_backlogs_move_late_and_little() {
+        let total = 14_500_000usize;
+        let mut moved = Vec::new();
+        let (mut sent, mut live) = (0usize, total);
+        while live > 0 {
+            let step = live.min(100_000);
+            sent += step;
+            live -= step;
+            if live > 0 && compact(sent, live) {
+                assert!(live < sent);
+                moved.push(live);
+                sent = 0;
+            }
+        }
+        assert!(!moved.is_empty());
+        assert!(moved.iter().all(|&m| m <= total / 9), "{moved:?}");
+        // The old rule (more sent than live) moved half of it at once.
+        assert!(!compact(64 << 10, 1 << 20));
+        assert!(compact(1 << 20, 256 << 10));
+        assert!(!compact(1 << 20, 300 << 10));
+        assert!(compact(9 << 20, 1 << 20));
     }
 }

@@ -17,6 +17,14 @@
 //! output is identical (`tests/offload.rs` compares it with an inline
 //! relay), only the thread differs.
 //!
+//! The worker also records what it wrote for the client, when the
+//! session's sink can give it a sink of its own ([`RecordSink::detach`]):
+//! a huge message's record (a copy, hashing, perhaps encryption) costs
+//! about as much as masking it, and on the hub thread that would stall
+//! every other session just the same. The hub then takes the worker's
+//! output in as the client's buffer when that is empty (no copy), so what
+//! is left for the hub thread per huge message is writing it out.
+//!
 //! One worker thread per huge message under way, at most one per session;
 //! a message under the threshold costs at most about one drive's budget to
 //! mask, inline. Should a worker not start, the feed runs inline (slower
@@ -29,6 +37,7 @@ use limen_wire::pg::{ContentMasker, RelayEvent};
 
 use crate::core::SharedRelay;
 use crate::io::shared::PumpShared;
+use crate::{RecordKind, RecordSink};
 
 /// Messages at least this long are masked on a worker thread (the byte
 /// budget of one drive: a message under it costs about one drive inline).
@@ -78,10 +87,30 @@ impl Frames {
 
 /// What a worker's feed gave.
 pub(super) enum Fed {
-    /// The relay's answer and the bytes it wrote for the client.
-    Done(Result<Vec<RelayEvent>, limen_wire::Error>, Vec<u8>),
+    /// The relay's answer, the bytes it wrote for the client, and how
+    /// recording them went when the worker recorded them.
+    Done(
+        Result<Vec<RelayEvent>, limen_wire::Error>,
+        Vec<u8>,
+        Option<Result<(), String>>,
+    ),
     /// The feed panicked.
     Panicked,
+}
+
+/// Where a worker records the client's bytes of its feed: the session's
+/// sink, detached, and whether the bytes are masked (their records' flag).
+pub(super) type WorkerRecord = (Box<dyn RecordSink + Send>, bool);
+
+/// The sink the hub passes when the worker recorded already: its one
+/// append (the U2c record of the worker's output) reports how the
+/// worker's append went, and writes nothing.
+pub(super) struct Recorded(pub(super) Option<Result<(), String>>);
+
+impl RecordSink for Recorded {
+    fn try_append(&mut self, _kind: RecordKind, _payload: &[u8]) -> Result<(), String> {
+        self.0.take().unwrap_or(Ok(()))
+    }
 }
 
 /// A feed under way on a worker: its result once done.
@@ -97,14 +126,17 @@ impl Slot {
     }
 }
 
-/// Starts `data`'s feed on `relay` on a worker thread, which wakes the hub
-/// for the session when done. `None` when no thread could start.
-pub(super) type Spawner<M> = fn(SharedRelay<M>, Vec<u8>, Arc<PumpShared>) -> Option<Arc<Slot>>;
+/// Starts `data`'s feed on `relay` on a worker thread (which records its
+/// output too, given a [`WorkerRecord`]) and wakes the hub for the session
+/// when done. `None` when no thread could start.
+pub(super) type Spawner<M> =
+    fn(SharedRelay<M>, Vec<u8>, Option<WorkerRecord>, Arc<PumpShared>) -> Option<Arc<Slot>>;
 
 /// The [`Spawner`] of a pump attached to a hub.
 pub(super) fn spawn<M: ContentMasker + Send + 'static>(
     relay: SharedRelay<M>,
     data: Vec<u8>,
+    record: Option<WorkerRecord>,
     shared: Arc<PumpShared>,
 ) -> Option<Arc<Slot>> {
     let slot = Arc::new(Slot::default());
@@ -118,7 +150,16 @@ pub(super) fn spawn<M: ContentMasker + Send + 'static>(
                     Ok(mut relay) => relay.try_feed(&data, &mut out),
                     Err(_) => return Fed::Panicked,
                 };
-                Fed::Done(r, out)
+                // Recorded as the hub would: a feed that failed sends
+                // nothing and records nothing; an empty output no record.
+                let recorded = match record {
+                    Some((mut sink, masked)) if r.is_ok() && !out.is_empty() => {
+                        Some(sink.try_append_flagged(RecordKind::U2c, &out, masked))
+                    }
+                    Some(_) => Some(Ok(())),
+                    None => None,
+                };
+                Fed::Done(r, out, recorded)
             }))
             .unwrap_or(Fed::Panicked);
             if let Ok(mut f) = theirs.fed.lock() {

@@ -13,7 +13,7 @@ use crate::cores::SessionCore;
 use crate::error::{PumpErrorKind, Side};
 use crate::io::backlog::{Backlog, Read1};
 use crate::io::hub::{Drive, Driven, SOCKET_EVENTS};
-use crate::io::offload::{Fed, Frames, Slot, Spawner, OFFLOAD_BYTES};
+use crate::io::offload::{Fed, Frames, Recorded, Slot, Spawner, OFFLOAD_BYTES};
 use crate::io::shared::{Command, EndReason, Event, PumpShared};
 use crate::io::transport::Transport;
 use crate::io::IoConfig;
@@ -175,14 +175,19 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
         };
         self.offloaded = None;
         match fed {
-            Fed::Done(fed, out) => {
-                let r = self.core.try_upstream_done(
-                    len,
-                    fed,
-                    &out,
-                    self.to_client.tail(),
-                    &mut self.sink,
-                );
+            Fed::Done(fed, out, recorded) => {
+                let client = self.to_client.tail();
+                let r = match recorded {
+                    // The worker recorded the output (`offload.rs`).
+                    Some(rec) => {
+                        let mut sink = Recorded(Some(rec));
+                        self.core
+                            .try_upstream_done(len, fed, out, client, &mut sink)
+                    }
+                    None => self
+                        .core
+                        .try_upstream_done(len, fed, out, client, &mut self.sink),
+                };
                 self.upstream_result(r);
             }
             Fed::Panicked => self.end(EndReason::Internal, "masking a result failed", true),
@@ -330,9 +335,9 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
                 let longest = self.frames.feed(&buf[..n]);
                 if longest >= self.offload_bytes {
                     if let (Some(spawn), Some(relay)) = (self.spawner, self.core.shared_relay()) {
-                        if let Some(slot) =
-                            spawn(relay, buf[..n].to_vec(), Arc::clone(&self.shared))
-                        {
+                        let record = self.sink.detach().map(|s| (s, self.core.results_masked()));
+                        let shared = Arc::clone(&self.shared);
+                        if let Some(slot) = spawn(relay, buf[..n].to_vec(), record, shared) {
                             self.offloaded = Some((slot, n));
                             return true;
                         }

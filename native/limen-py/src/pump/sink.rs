@@ -63,6 +63,15 @@ impl RecordSink for Sink {
         self.try_append_flagged(kind, payload, false)
     }
 
+    /// The same log or queue, for the pump's worker that masks a huge
+    /// message (its record's copy is made there).
+    fn detach(&mut self) -> Option<Box<dyn RecordSink + Send>> {
+        match self {
+            Sink::Log(l) => l.detach(),
+            Sink::Queue(q) => Some(Box::new(Sink::Queue(Arc::clone(q)))),
+        }
+    }
+
     fn needs_host(&mut self) -> bool {
         match self {
             Sink::Log(_) => false,
