@@ -11,9 +11,12 @@ per credential, not per call).
 
 Reports the median wall time of ``kubectl get pods -n small`` (a whole
 kubectl run: process start, cached discovery, one list), of ``kubectl get
-pods -n bench -o json`` (1,000 pods, ~0.6 MB), and of the 1,000-pod list
-as one HTTP request on a kept-alive connection (httpx: no kubectl
-overhead), direct and through limen, and the ratio limen/direct.
+pods -n bench -o json`` (1,000 pods, ~0.6 MB), of the 1,000-pod list as
+one HTTP request on a kept-alive connection (httpx: no kubectl overhead),
+and of ``kubectl exec POD -- echo hello`` over WebSocket (kubectl 1.32)
+and over SPDY/3.1 (kubectl 1.29 from a cloud SDK, when there is one),
+direct and through limen, and the ratio limen/direct. The stand-in runs
+behind its front (tests/kube_front.py), direct or not.
 """
 
 from __future__ import annotations
@@ -42,6 +45,19 @@ from limen_bench_gateway import LimenServe  # noqa: E402
 
 CLUSTER_TOKEN = "bench-cluster-token-1f9c"
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+#: kubectl 1.29 (SPDY exec) from a cloud SDK's bin folder, when there is one.
+EXEC_ARGS = ["exec", "pod-0000", "-n", "small", "--", "echo", "hello"]
+KUBECTL_SPDY = next(
+    (
+        str(p)
+        for p in (
+            Path("/usr/lib/google-cloud-sdk/bin/kubectl.1.29"),
+            Path("/opt/google-cloud-sdk/bin/kubectl.1.29"),
+        )
+        if p.exists()
+    ),
+    None,
+)
 
 
 def _config(url: str, ca: Path, cert: Path, key: Path, token_file: Path) -> str:
@@ -71,7 +87,7 @@ tls = {{ ca_file = "{ca}" }}
 name = "bench"
 groups = ["bench"]
 resources = ["cluster"]
-allow_commands = ["get,list,watch,create pods bench,small"]
+allow_commands = ["get,list,watch,create,exec pods bench,small"]
 mask = ["builtin"]
 """
 
@@ -94,14 +110,14 @@ def _kubeconfig(folder: Path, server: str, ca: Path, token: str) -> Path:
     return path
 
 
-def _kubectl_time(kubeconfig: Path, args: list[str]) -> float:
+def _kubectl_time(kubeconfig: Path, args: list[str], binary: str = KUBECTL) -> float:
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(kubeconfig.parent),
         "KUBECONFIG": str(kubeconfig),
     }
     start = time.perf_counter()
-    done = subprocess.run([KUBECTL, *args], env=env, capture_output=True, check=False)
+    done = subprocess.run([binary, *args], env=env, capture_output=True, check=False)
     took = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)}: {done.stderr.decode()[-300:]}")
@@ -146,28 +162,9 @@ def run(short: bool) -> dict[str, Any]:
     port = free_port()
     url = f"https://127.0.0.1:{port}"
     env = {**os.environ, "KUBE_STANDIN_TOKEN": CLUSTER_TOKEN}
+    front = str(TESTS / "kube_front.py")  # uvicorn behind it; SPDY exec served there
     standin = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(TESTS),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--http",
-            "h11",
-            "--ssl-certfile",
-            str(up_certs.cert),
-            "--ssl-keyfile",
-            str(up_certs.key),
-            "--log-level",
-            "warning",
-            "kube_standin:app",
-        ],
-        env=env,
+        [sys.executable, front, str(port), str(up_certs.cert), str(up_certs.key)], env=env
     )
     serve: LimenServe | None = None
     try:
@@ -215,6 +212,11 @@ def run(short: bool) -> dict[str, Any]:
 
                 raw = _median(one, n * 2)
             results[name] = {"small": small, "big": big, "raw": raw}
+            results[name]["exec_ws"] = _median(lambda kc=kc: _kubectl_time(kc, EXEC_ARGS), n)
+            if KUBECTL_SPDY is not None:
+                results[name]["exec_spdy"] = _median(
+                    lambda kc=kc: _kubectl_time(kc, EXEC_ARGS, KUBECTL_SPDY), n
+                )
     finally:
         if serve is not None:
             serve.close()
@@ -227,8 +229,12 @@ def run(short: bool) -> dict[str, Any]:
         "small": "kubectl get pods (10 pods)",
         "big": "kubectl get pods -o json (1,000 pods)",
         "raw": "GET 1,000-pod list (httpx, kept alive)",
+        "exec_ws": "kubectl exec echo (WebSocket, kubectl 1.32)",
+        "exec_spdy": "kubectl exec echo (SPDY/3.1, kubectl 1.29)",
     }
     for key, label in labels.items():
+        if key not in results["direct"]:
+            continue
         d, lim = results["direct"][key], results["limen"][key]
         rows.append([label, f"{d * 1000:.1f}", f"{lim * 1000:.1f}", f"{lim / d:.2f}"])
         ratios[f"kube_{key}_limen_over_direct"] = round(lim / d, 3)

@@ -1,11 +1,14 @@
-"""PostgreSQL through a proxy: `pgbench -S` (simple and prepared, 1 and 8
-clients), a large streamed SELECT, and two sessions at once (the p50/p99
+"""PostgreSQL through a proxy: `pgbench -S` (simple and prepared, 1, 8 and
+64 clients), a large streamed SELECT, and two sessions at once (the p50/p99
 of `SELECT 1` while another session reads 50 MB of base64; the rows give
 the pings and the p50 and p99 in ms in the TPS and latency columns),
 direct to PostgreSQL, through
 pgbouncer (session pooling), and through limen (policy, masking and
 recording on) when the gateway is available — twice: "limen" moves the
 bytes with the native pump (the default), "limen-trio" with the Trio relay.
+The TLS pair runs in the same run: "pgbouncer-tls" (``client_tls_sslmode =
+require``) and "limen-tls" (a TLS listener, default relay), same
+certificate, clients with ``sslmode=require``.
 
 Reports TPS, added latency per query against direct, the proxy's CPU per
 transaction (from /proc), and the ratios of each limen to pgbouncer.
@@ -14,18 +17,22 @@ transaction (from /proc), and the ratios of each limen to pgbouncer.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pgpeers import PG_HOST, PG_PORT, PgBouncer, Target, cpu_seconds
+from pgpeers import PG_HOST, PG_PORT, PgBouncer, Target, cpu_seconds, make_cert
 from twosession import prepare as prepare_b64
 from twosession import read_all, run_pair
 
 DB = "limen_bench"
+CLIENTS = (1, 8, 64)
 
 
 def _psql(sql: str, db: str = "postgres") -> None:
@@ -94,7 +101,7 @@ def _pgbench_once(t: Target, clients: int, mode: str, seconds: int) -> dict[str,
         text=True,
         check=False,
     )
-    if p.returncode != 0:
+    if p.returncode != 0 or "tps = " not in p.stdout:
         raise RuntimeError(f"pgbench via {t.name} failed: {p.stderr.strip()[-400:]}")
     cpu = (cpu_seconds(t.pid) - cpu0) if t.pid else 0.0
     tps = float(re.search(r"tps = ([0-9.]+)", p.stdout).group(1))  # type: ignore[union-attr]
@@ -157,7 +164,9 @@ def _column_mask(rows: int, plain: Target) -> tuple[list[list[Any]], dict[str, f
     )
 
 
-def _limen_target(relay: str) -> tuple[Target | None, Any, str | None]:
+def _limen_target(
+    relay: str, tls: tuple[Path, Path] | None = None
+) -> tuple[Target | None, Any, str | None]:
     import importlib.util
 
     if importlib.util.find_spec("limen.gateway") is None:
@@ -168,7 +177,7 @@ def _limen_target(relay: str) -> tuple[Target | None, Any, str | None]:
         )
     from limen_bench_gateway import start_limen
 
-    target, handle = start_limen(DB, relay)
+    target, handle = start_limen(DB, relay, tls=tls)
     return target, handle, None
 
 
@@ -180,9 +189,14 @@ def run(short: bool) -> dict[str, Any]:
     targets = [Target("direct", PG_HOST, PG_PORT, "postgres", DB)]
     bouncer = PgBouncer(DB)
     targets.append(bouncer.target())
+    cert_dir = Path(tempfile.mkdtemp(prefix="limen-bench-cert-"))
+    cert_dir.chmod(0o755)
+    cert = make_cert(cert_dir)
+    bouncer_tls = PgBouncer(DB, tls=cert)
+    targets.append(bouncer_tls.target())
     handles: list[Any] = []
-    for relay in ("native", "trio"):
-        limen_target, limen_handle, note = _limen_target(relay)
+    for relay, tls in (("native", None), ("trio", None), ("native", cert)):
+        limen_target, limen_handle, note = _limen_target(relay, tls)
         if limen_target is not None:
             targets.append(limen_target)
             handles.append(limen_handle)
@@ -193,10 +207,15 @@ def run(short: bool) -> dict[str, Any]:
     rows: list[list[Any]] = []
     try:
         for t in targets:
+            # pgbouncer closes the last target's idle server connections
+            # (server_idle_timeout): 64 clients twice over would exceed
+            # PostgreSQL's max_connections.
+            time.sleep(2)
             results[t.name] = {}
             for mode in ("simple", "prepared"):
-                for clients in (1, 8):
-                    r = _pgbench(t, clients, mode, seconds)
+                for clients in CLIENTS:
+                    # 64 clients spend the first seconds connecting.
+                    r = _pgbench(t, clients, mode, seconds * (3 if clients > 8 else 1))
                     results[t.name][f"{mode}/{clients}"] = r
             results[t.name]["big"] = {"rows_per_s": _big_select(t, rows_big)}
         limen = next((t for t in targets if t.name == "limen"), None)
@@ -204,7 +223,11 @@ def run(short: bool) -> dict[str, Any]:
         if limen is not None:
             colmask = _column_mask(rows_big, limen)
         prepare_b64(DB, 50)
-        pairs = {t.name: run_pair(t, 1 if short else 3) for t in targets if t.name != "limen-trio"}
+        pairs = {
+            t.name: run_pair(t, 1 if short else 3)
+            for t in targets
+            if t.name in ("direct", "pgbouncer", "limen")
+        }
         for t in targets:
             for key, r in results[t.name].items():
                 if key == "big":
@@ -224,6 +247,8 @@ def run(short: bool) -> dict[str, Any]:
         rows.extend(colmask[0])
     finally:
         bouncer.close()
+        bouncer_tls.close()
+        shutil.rmtree(cert_dir, ignore_errors=True)
         for h in handles:
             h.close()
     for name, pair in pairs.items():
@@ -245,15 +270,26 @@ def run(short: bool) -> dict[str, Any]:
         ratios["two-session SELECT 1 p99 ms, limen - pgbouncer"] = (
             pairs["limen"]["busy_p99"] - pairs["pgbouncer"]["busy_p99"]
         )
-    for key in ("simple/8", "prepared/8", "simple/1", "prepared/1"):
+    for key in (f"{m}/{c}" for c in (8, 1, 64) for m in ("simple", "prepared")):
         ratios[f"pgbouncer/direct tps {key}"] = (
             results["pgbouncer"][key]["tps"] / results["direct"][key]["tps"]
         )
-        for name in ("limen", "limen-trio"):
+        for name, peer in (
+            ("limen", "pgbouncer"),
+            ("limen-trio", "pgbouncer"),
+            ("limen-tls", "pgbouncer-tls"),
+        ):
             if name in results:
-                ratios[f"{name}/pgbouncer tps {key}"] = (
-                    results[name][key]["tps"] / results["pgbouncer"][key]["tps"]
+                ratios[f"{name}/{peer} tps {key}"] = (
+                    results[name][key]["tps"] / results[peer][key]["tps"]
                 )
+    if "limen-tls" in results:
+        for mode in ("simple", "prepared"):
+            key = f"{mode}/1"
+            tls, peer = results["limen-tls"][key], results["pgbouncer-tls"][key]
+            ratios[f"limen-tls - pgbouncer-tls added µs {key}"] = (
+                tls["latency_ms"] - peer["latency_ms"]
+            ) * 1000
     return {
         "title": "PostgreSQL through a proxy (TPS, latency, added µs per query, proxy CPU per tx)",
         "columns": [

@@ -25,19 +25,28 @@ MYSQL_PORT = 3306
 
 
 def _config(
-    protocol: str, dbname: str, upstream: str, user: str, relay: str, columns: tuple[str, ...]
+    protocol: str,
+    dbname: str,
+    upstream: str,
+    user: str,
+    relay: str,
+    columns: tuple[str, ...],
+    tls: tuple[Path, Path] | None = None,
 ) -> str:
     mask = json.dumps(["builtin", *(f"column:{c}" for c in columns)])
+    tls_lines = "" if tls is None else f'tls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\n'
+
     return f"""
 [gateway]
 state = "sqlite://state/limen.db"
 recordings = "recordings"
 relay = "{relay}"
 admin = "127.0.0.1:0"
+max_connections_per_identity = 200
 
 [listeners]
 {protocol} = "127.0.0.1:0"
-
+{tls_lines}
 [identity.dev]
 enabled = true
 listen = "127.0.0.1:0"
@@ -116,14 +125,20 @@ class LimenServe:
 
 
 def start_limen(
-    dbname: str, relay: str = "native", columns: tuple[str, ...] = ()
+    dbname: str,
+    relay: str = "native",
+    columns: tuple[str, ...] = (),
+    tls: tuple[Path, Path] | None = None,
 ) -> tuple[Target, LimenServe]:
-    """limen in front of PostgreSQL."""
+    """limen in front of PostgreSQL; with ``tls`` (certificate, key) its
+    listener has a certificate and the target's clients use
+    ``sslmode=require`` (name "…-tls")."""
     upstream = f"{PG_HOST}:{PG_PORT}"
     serve = LimenServe(
-        "postgres", _config("postgres", dbname, upstream, "postgres", relay, columns)
+        "postgres", _config("postgres", dbname, upstream, "postgres", relay, columns, tls)
     )
     name = ("limen" if relay == "native" else f"limen-{relay}") + ("-colmask" if columns else "")
+    name += "" if tls is None else "-tls"
     target = Target(
         name,
         "127.0.0.1",
@@ -132,7 +147,7 @@ def start_limen(
         dbname,
         password=serve.token,
         pid=serve.proc.pid,
-        env={"PGSSLMODE": "disable"},
+        env={"PGSSLMODE": "disable" if tls is None else "require"},
     )
     return target, serve
 

@@ -65,10 +65,46 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-class PgBouncer:
-    """pgbouncer in session mode in front of the local server."""
+def make_cert(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1/localhost (openssl), shared
+    by the TLS peers of a run: (certificate, key)."""
+    cert, key = directory / "server.crt", directory / "server.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    key.chmod(0o644)  # pgbouncer reads it as Debian's postgres user
+    return cert, key
 
-    def __init__(self, dbname: str, user: str = "postgres") -> None:
+
+class PgBouncer:
+    """pgbouncer in session mode in front of the local server; with
+    ``tls`` (certificate, key), clients must use TLS
+    (``client_tls_sslmode = require``)."""
+
+    def __init__(
+        self, dbname: str, user: str = "postgres", tls: tuple[Path, Path] | None = None
+    ) -> None:
         exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         if not Path(exe).exists():
             raise RuntimeError("pgbouncer is not installed (apt-get install pgbouncer)")
@@ -77,6 +113,14 @@ class PgBouncer:
         self.user = user
         self.dbname = dbname
         (self.dir / "users.txt").write_text(f'"{user}" ""\n')
+        self.tls = tls is not None
+        tls_lines = ""
+        if tls is not None:
+            tls_lines = (
+                "client_tls_sslmode = require\n"
+                f"client_tls_cert_file = {tls[0]}\n"
+                f"client_tls_key_file = {tls[1]}\n"
+            )
         ini = self.dir / "pgbouncer.ini"
         ini.write_text(
             f"""[databases]
@@ -89,10 +133,11 @@ auth_type = trust
 auth_file = {self.dir / "users.txt"}
 pool_mode = session
 max_client_conn = 200
-default_pool_size = 20
+default_pool_size = 80
+server_idle_timeout = 1
 logfile = {self.dir / "pgbouncer.log"}
 pidfile = {self.dir / "pgbouncer.pid"}
-"""
+{tls_lines}"""
         )
         # pgbouncer refuses to run as root; it switches itself to Debian's
         # postgres user (-u), so the process we signal is pgbouncer itself.
@@ -102,13 +147,25 @@ pidfile = {self.dir / "pgbouncer.pid"}
             for p in self.dir.iterdir():
                 shutil.chown(p, "postgres")
             cmd = [exe, "-u", "postgres", str(ini)]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Its log goes to its logfile; stderr never to an unread pipe
+        # (64 clients fill a pipe and pgbouncer blocks writing to it).
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port)
 
     def pid(self) -> int:
         return self.proc.pid
 
     def target(self) -> Target:
+        if self.tls:
+            return Target(
+                "pgbouncer-tls",
+                "127.0.0.1",
+                self.port,
+                self.user,
+                self.dbname,
+                pid=self.pid(),
+                env={"PGSSLMODE": "require"},
+            )
         return Target("pgbouncer", "127.0.0.1", self.port, self.user, self.dbname, pid=self.pid())
 
     def close(self) -> None:

@@ -2,6 +2,8 @@
 pump moving the bytes after the handshake (``[gateway] relay = "native"``,
 the default) and once with the Trio relay (``relay = "trio"``): every test
 of those modules that runs a gateway (it uses the ``database`` fixture).
+The modules of :data:`TLS_MODULES` run twice more, with a TLS listener and
+clients on ``sslmode=require`` ("native-tls", "trio-tls").
 
 Tests that need the PostgreSQL on 127.0.0.1:5432 get the ``pg`` marker here
 (``make test-fast`` runs ``pytest -m "not pg"``): those using a fixture that
@@ -29,7 +31,18 @@ RELAY_MODULES = {
     "test_gateway_pg_twins",
     "test_gateway_pg_columns",
     "test_gateway_pg_recording",
+    "test_gateway_pg_tls",
     "test_reload",
+}
+
+#: Relay modules whose tests also run with client TLS, on both relays.
+TLS_MODULES = {
+    "test_gateway_pg",
+    "test_gateway_pg_pump",
+    "test_gateway_pg_approvals",
+    "test_gateway_pg_recording",
+    "test_gateway_pg_large",
+    "test_gateway_pg_tls",
 }
 
 #: Fixtures that create or reach a database on the local PostgreSQL.
@@ -58,16 +71,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if metafunc.module.__name__ in RELAY_MODULES and "database" in metafunc.fixturenames:
-        metafunc.parametrize("pg_relay", ["native", "trio"], indirect=True)
+    name = metafunc.module.__name__
+    if name in RELAY_MODULES and "database" in metafunc.fixturenames:
+        relays = ["native", "trio"]
+        if name in TLS_MODULES:
+            relays += ["native-tls", "trio-tls"]
+        metafunc.parametrize("pg_relay", relays, indirect=True)
 
 
 @pytest.fixture(autouse=True)
 def pg_relay(request: pytest.FixtureRequest) -> Iterator[str]:
     relay = str(getattr(request, "param", "native"))
-    before = gateway_pg_support.RELAY
-    gateway_pg_support.RELAY = relay
+    before = gateway_pg_support.RELAY, gateway_pg_support.TLS
+    gateway_pg_support.RELAY = relay.removesuffix("-tls")
+    gateway_pg_support.TLS = relay.endswith("-tls")
     try:
         yield relay
     finally:
-        gateway_pg_support.RELAY = before
+        gateway_pg_support.RELAY, gateway_pg_support.TLS = before

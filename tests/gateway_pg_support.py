@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -31,6 +32,31 @@ PG_PORT = 5432
 #: test by the ``pg_relay`` fixture (tests/conftest.py), which runs the
 #: gateway test modules once on each relay.
 RELAY = "native"
+
+#: Whether the listener has a certificate and clients connect with
+#: ``sslmode=require`` (the ``pg_relay`` fixture's "-tls" variants).
+TLS = False
+
+_TLS_FILES: list[tuple[Path, Path]] = []
+
+
+def tls_files() -> tuple[Path, Path]:
+    """The listener's certificate and key for TLS runs (made once)."""
+    if not _TLS_FILES:
+        from oidc_provider import self_signed
+
+        directory = Path(tempfile.mkdtemp(prefix="limen-test-tls-"))
+        _, cert = self_signed(directory)
+        _TLS_FILES.append((cert, directory / "key.pem"))
+    return _TLS_FILES[0]
+
+
+def _listener_tls() -> str:
+    if not TLS:
+        return ""
+    cert, key = tls_files()
+    return f'tls_cert = "{cert}"\ntls_key = "{key}"\n'
+
 
 USERS = [
     (1, "alice", "alice@example.com", "4111 1111 1111 1111", "ak_live_0001", "likes tea"),
@@ -120,7 +146,7 @@ relay = "{RELAY}"
 
 [listeners]
 postgres = "127.0.0.1:0"
-
+{_listener_tls()}
 [identity]
 leeway = "0s"
 
@@ -188,7 +214,7 @@ class Gateway:
     def dsn(self, token: str, user: str = "bot", dbname: str = "app") -> str:
         return (
             f"host=127.0.0.1 port={self.port} dbname={dbname} user={user} "
-            f"password={token} sslmode=disable connect_timeout=10"
+            f"password={token} sslmode={'require' if TLS else 'disable'} connect_timeout=10"
         )
 
     def connect(
@@ -211,6 +237,14 @@ async def start_gateway(
     config = msgspec.structs.replace(
         config, gateway=msgspec.structs.replace(config.gateway, relay=RELAY)
     )
+    if TLS and config.listeners.tls_cert is None:
+        cert, key = tls_files()
+        config = msgspec.structs.replace(
+            config,
+            listeners=msgspec.structs.replace(
+                config.listeners, tls_cert=str(cert), tls_key=str(key)
+            ),
+        )
     idp = DevIdP.from_config(config)
     discovery = await nursery.start(idp.serve, "127.0.0.1", 0)
     auth = Authenticator.from_config(config, dev_discovery_url=discovery)

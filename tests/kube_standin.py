@@ -15,10 +15,19 @@ to work unchanged with ``--validate=false``:
   and a simplified strategic merge: lists of objects with a ``name`` merge
   by name, other lists are replaced); ``?dryRun=All`` answers what the
   write would do and stores nothing; ``?watch=true`` answers the current
-  objects as ``ADDED`` events and ends;
+  objects as ``ADDED`` events (chunked, each event cut across two chunks)
+  and ends;
+- custom resources, as if their CRDs were installed: Argo Rollouts
+  (``rollouts.argoproj.io``: a pod template at ``spec.template``) and
+  ``workerpools.example.com`` (pod specs wherever the test puts them),
+  with the same CRUD, patches and dry run;
 - ``pods/ephemeralcontainers`` (PATCH, PUT), ``pods/NAME/log``;
 - a ``Table`` answer when the client asks for one (kubectl get);
-- ``Status`` objects for errors (404, 409, 415, 422).
+- ``Status`` objects for errors (404, 409, 415, 422);
+- WebSocket: ``pods/NAME/exec`` (``v5.channel.k8s.io``) and
+  ``pods/NAME/portforward`` with SPDY tunnelled in binary messages
+  (``SPDY/3.1+portforward.k8s.io``, kubectl 1.31+; an echo per port);
+  SPDY upgrades are served by the front (tests/kube_front.py).
 
 A bearer token is required when the app is started with ``KUBE_STANDIN_TOKEN``
 set (the cluster credential limen holds); ``/_calls`` (no token) lists the
@@ -27,13 +36,15 @@ calls received, ``/_reset`` forgets them and the objects.
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import datetime
 import json
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
+
+from kube_standin_ops import json_patch, merge, table
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -54,6 +65,9 @@ RESOURCES: dict[tuple[str, str], dict[str, tuple[str, bool]]] = {
         "replicasets": ("ReplicaSet", True),
     },
     ("batch", "v1"): {"jobs": ("Job", True), "cronjobs": ("CronJob", True)},
+    # custom resources (as if their CRDs were installed)
+    ("argoproj.io", "v1alpha1"): {"rollouts": ("Rollout", True)},
+    ("example.com", "v1"): {"workerpools": ("WorkerPool", True)},
 }
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 SHORT = {"pods": ["po"], "deployments": ["deploy"], "namespaces": ["ns"], "services": ["svc"]}
@@ -141,100 +155,6 @@ def _discovery(path: str) -> dict[str, Any] | None:
     return None
 
 
-def _merge(target: Any, patch: Any, strategic: bool) -> Any:
-    """RFC 7386 merge; ``strategic``: lists of named objects merge by name."""
-    if not isinstance(patch, dict):
-        if (
-            strategic
-            and isinstance(patch, list)
-            and isinstance(target, list)
-            and all(isinstance(x, dict) and "name" in x for x in patch + target)
-        ):
-            out = [copy.deepcopy(x) for x in target]
-            for item in patch:
-                for i, old in enumerate(out):
-                    if old["name"] == item["name"]:
-                        out[i] = _merge(old, item, strategic)
-                        break
-                else:
-                    out.append(copy.deepcopy(item))
-            return out
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if key == "$patch":
-            continue
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = _merge(out.get(key), value, strategic)
-    return out
-
-
-def _pointer(path: str) -> list[str]:
-    if path == "":
-        return []
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
-
-
-def _json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
-    """RFC 6902: add, remove, replace, test (enough for the tests)."""
-    doc = copy.deepcopy(doc)
-    for op in ops:
-        parts = _pointer(op["path"])
-        parent = doc
-        for p in parts[:-1]:
-            parent = parent[int(p)] if isinstance(parent, list) else parent[p]
-        last = parts[-1]
-        kind = op["op"]
-        if kind == "test":
-            here = parent[int(last)] if isinstance(parent, list) else parent[last]
-            if here != op["value"]:
-                raise ValueError("test failed")
-        elif isinstance(parent, list):
-            at = len(parent) if last == "-" else int(last)
-            if kind == "add":
-                parent.insert(at, op["value"])
-            elif kind == "remove":
-                del parent[at]
-            elif kind == "replace":
-                parent[at] = op["value"]
-        elif kind in ("add", "replace"):
-            parent[last] = op["value"]
-        elif kind == "remove":
-            del parent[last]
-        else:
-            raise ValueError(f"unsupported op {kind}")
-    return doc
-
-
-def _table(items: list[dict[str, Any]], list_meta: dict[str, Any]) -> dict[str, Any]:
-    rows = []
-    for obj in items:
-        meta = obj["metadata"]
-        rows.append(
-            {
-                "cells": [meta["name"], obj.get("status", {}).get("phase", "Running"), "0s"],
-                "object": {
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": meta,
-                },
-            }
-        )
-    return {
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": list_meta,
-        "columnDefinitions": [
-            {"name": "Name", "type": "string", "format": "name", "description": "name"},
-            {"name": "Status", "type": "string", "format": "", "description": "phase"},
-            {"name": "Age", "type": "string", "format": "", "description": "age"},
-        ],
-        "rows": rows,
-    }
-
-
 class Reply(Exception):
     def __init__(self, code: int, body: dict[str, Any]) -> None:
         super().__init__(code)
@@ -291,7 +211,7 @@ def _handle(
             raise Reply(200, {"__watch__": items})
         meta = {"resourceVersion": str(_RV[0])}
         if "as=Table" in accept:
-            return _table(items, meta)
+            return table(items, meta)
         return {"kind": f"{kind}List", "apiVersion": api_version, "metadata": meta, "items": items}
     if method == "POST" and not name:
         try:
@@ -330,11 +250,11 @@ def _handle(
             if method == "PUT":
                 new = patch
             elif ctype.startswith("application/json-patch+json"):
-                new = _json_patch(current, patch)
+                new = json_patch(current, patch)
             elif ctype.startswith("application/merge-patch+json"):
-                new = _merge(current, patch, strategic=False)
+                new = merge(current, patch, strategic=False)
             elif ctype.startswith("application/strategic-merge-patch+json"):
-                new = _merge(current, patch, strategic=True)
+                new = merge(current, patch, strategic=True)
             else:
                 raise _fail(415, "UnsupportedMediaType", f"the patch type {ctype} is not supported")
         except (ValueError, KeyError, IndexError, TypeError) as exc:
@@ -346,6 +266,24 @@ def _handle(
             STORE[key] = new
         return new
     raise _fail(405, "MethodNotAllowed", f"{method} is not supported on {path}")
+
+
+TUNNEL = "SPDY/3.1+portforward.k8s.io"
+
+
+async def _tunnel(receive: Receive, send: Send) -> None:
+    """Port-forward over WebSocket (kubectl 1.31+): SPDY tunnelled in
+    binary messages; the SPDY echo of tests/kube_spdy_standin.py."""
+    from kube_spdy_standin import SpdyExec, WsIO
+
+    msg = await receive()
+    if msg["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept", "subprotocol": TUNNEL})
+    io = WsIO(receive, send)
+    with contextlib.suppress(ValueError):
+        await SpdyExec(io, io).forward()
+    await send({"type": "websocket.close", "code": 1000})
 
 
 async def _exec(scope: Scope, receive: Receive, send: Send) -> None:
@@ -365,9 +303,13 @@ async def _exec(scope: Scope, receive: Receive, send: Send) -> None:
     )
     token = os.environ.get("KUBE_STANDIN_TOKEN")
     protocols = list(scope.get("subprotocols") or [])
-    if (token and headers.get("authorization") != f"Bearer {token}") or (
-        "v5.channel.k8s.io" not in protocols or not scope["path"].endswith("/exec")
-    ):
+    if token and headers.get("authorization") != f"Bearer {token}":
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    if scope["path"].endswith("/portforward") and TUNNEL in protocols:
+        await _tunnel(receive, send)
+        return
+    if "v5.channel.k8s.io" not in protocols or not scope["path"].endswith("/exec"):
         await send({"type": "websocket.close", "code": 1008})
         return
     msg = await receive()
@@ -469,10 +411,14 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if "__text__" in result:
         await _send(send, code, result["__text__"].encode(), b"text/plain")
         return
-    if "__watch__" in result:
-        lines = b"".join(
-            json.dumps({"type": "ADDED", "object": o}).encode() + b"\n" for o in result["__watch__"]
-        )
-        await _send(send, 200, lines)
+    if "__watch__" in result:  # chunked, each event cut in two chunks
+        start = {"type": "http.response.start", "status": 200}
+        await send({**start, "headers": [(b"content-type", b"application/json")]})
+        for obj in result["__watch__"]:
+            line = json.dumps({"type": "ADDED", "object": obj}).encode() + b"\n"
+            half = len(line) // 2
+            for part in (line[:half], line[half:]):
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
         return
     await _send(send, code, json.dumps(result).encode())

@@ -1,7 +1,8 @@
 """Shared setup for the Kubernetes tests: the stand-in API server of
-tests/kube_standin.py under uvicorn (HTTPS with a CA made here, a bearer
-token required), and Debian's kubectl run against a kubeconfig of the
-test's own (never ~/.kube/config)."""
+tests/kube_standin.py under uvicorn behind its front (tests/kube_front.py:
+HTTPS with a CA made here, SPDY exec; a bearer token required), and
+Debian's kubectl (or a cloud SDK's older kubectl, :func:`old_kubectl`) run
+against a kubeconfig of the test's own (never ~/.kube/config)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,16 @@ from http_support import TESTS, Certs, free_port, make_certs, wait_port
 #: The cluster credential the stand-in wants (limen holds it; bots never see it).
 CLUSTER_TOKEN = "cluster-admin-token-4d2e91"
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+#: Where a cloud SDK keeps older kubectl binaries (kubectl.1.29: SPDY exec).
+SDK_BINS = (Path("/usr/lib/google-cloud-sdk/bin"), Path("/opt/google-cloud-sdk/bin"))
+
+
+def old_kubectl(version: str) -> str:
+    """The cloud SDK's ``kubectl.VERSION`` (skips the test when absent)."""
+    for folder in SDK_BINS:
+        if (folder / f"kubectl.{version}").exists():
+            return str(folder / f"kubectl.{version}")
+    pytest.skip(f"no kubectl {version} (a cloud SDK's bin folder has them)")
 
 
 @dataclass
@@ -54,35 +65,15 @@ class StandIn:
 
 @pytest.fixture(scope="module")
 def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandIn]:
-    """The stand-in API server over HTTPS on a loopback port."""
+    """The stand-in API server over HTTPS on a loopback port (its front,
+    tests/kube_front.py: SPDY exec there, the rest spliced to uvicorn)."""
     folder = tmp_path_factory.mktemp("standin")
     certs = make_certs(folder)
     port = free_port()
     env = dict(os.environ, KUBE_STANDIN_TOKEN=CLUSTER_TOKEN)
+    front = str(TESTS / "kube_front.py")
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--app-dir",
-            str(TESTS),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--http",
-            "h11",
-            "--ws",
-            "wsproto",
-            "--ssl-certfile",
-            str(certs.cert),
-            "--ssl-keyfile",
-            str(certs.key),
-            "--log-level",
-            "warning",
-            "kube_standin:app",
-        ],
-        env=env,
+        [sys.executable, front, str(port), str(certs.cert), str(certs.key)], env=env
     )
     try:
         wait_port(port, proc)
@@ -294,7 +285,11 @@ async def start_kube_gateway(
 
 
 async def akubectl(
-    kubeconfig: Path, *args: str, stdin: str | None = None
+    kubeconfig: Path,
+    *args: str,
+    stdin: str | None = None,
+    binary: str = KUBECTL,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """kubectl run from a Trio test (the gateway runs in the same loop)."""
     import trio
@@ -303,9 +298,10 @@ async def akubectl(
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(kubeconfig.parent),
         "KUBECONFIG": str(kubeconfig),
+        **(env or {}),
     }
     result: subprocess.CompletedProcess[bytes] = await trio.run_process(
-        [KUBECTL, "--request-timeout=20s", *args],
+        [binary, "--request-timeout=20s", *args],
         stdin=stdin.encode() if stdin is not None else b"",
         capture_stdout=True,
         capture_stderr=True,

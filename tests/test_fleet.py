@@ -64,7 +64,7 @@ def fleet_config(database: str, state_url: str) -> str:
     return (
         config_text(
             database,
-            'drain_timeout = "2s"\nheartbeat = "500ms"\nnode_timeout = "2s"',
+            'drain_timeout = "2s"\nheartbeat = "500ms"\nnode_timeout = "4s"',
             dev_listen="127.0.0.1:0",
         )
         .replace('state = "sqlite://state/limen.db"', f'state = "{state_url}"\nstate_dir = "state"')

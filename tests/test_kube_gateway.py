@@ -317,3 +317,37 @@ async def test_a_held_privileged_pod_runs_once_approved(
     assert out.strip() == "pod/p created"
     (posted,) = [c for c in standin.calls() if c["method"] == "POST"]
     assert "dryRun" not in posted["query"]
+
+
+async def test_refusal_to_a_client_waiting_for_100_continue(
+    setup: tuple[Any, Path], standin: StandIn, nursery: trio.Nursery
+) -> None:
+    """A refused write whose client waits for ``100 Continue`` (its body
+    not sent): limen answers the Status and closes, without waiting for a
+    body it never asked for."""
+    config, ca = setup
+    gw = await start_kube_gateway(nursery, config, ca)
+    context = ssl.create_default_context(cafile=str(ca))
+    tcp = await trio.open_tcp_stream("127.0.0.1", gw.port)
+    conn = trio.SSLStream(tcp, context, server_hostname="127.0.0.1")
+    head = (
+        "POST /r/cluster/api/v1/namespaces/prod/pods HTTP/1.1\r\n"
+        "Host: limen\r\n"
+        f"Authorization: Bearer {gw.token()}\r\n"
+        "Content-Type: application/json\r\n"
+        "Content-Length: 100\r\n"
+        "Expect: 100-continue\r\n\r\n"
+    )
+    await conn.send_all(head.encode())
+    answer = b""
+    with trio.fail_after(15):  # the connection ends: no body is waited for
+        try:
+            while chunk := await conn.receive_some(65536):
+                answer += chunk
+        except trio.BrokenResourceError:  # closed without close_notify
+            pass
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 403")
+    assert b"connection: close" in rest.lower()
+    assert b"no rule allows create pods -n prod" in rest
+    assert not [c for c in standin.calls() if c["method"] == "POST"]

@@ -2,8 +2,8 @@
 psycopg clients): a live session keeps running and its next statements
 meet the new rules (even those it ran, and had cached, before); a config
 that does not validate is refused and the running one stays; a change of
-a setting bound at start is logged as needing a restart; new sessions get
-the new masks."""
+a setting bound at start is logged as needing a restart; live and new
+sessions get the new masks (tests/test_reload_masks.py: both relays)."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ async def test_sighup_reloads_rules_for_live_sessions_and_refuses_bad_configs(
     assert masked == ("[MASKED:email]",)
     assert reloaded["sessions"] == 1
     assert after == ["42501", "42501"]  # the cached allow was forgotten
-    assert still_reads == ("[MASKED:email]",)  # a live session keeps its result masker
+    assert still_reads == (USERS[0][2],)  # the live session took the new masks too
     assert unmasked == (USERS[0][2],)  # the row's own email: builtin left the rule
     assert "reed" in refused["error"]
     assert still_denied == "42501"

@@ -163,9 +163,12 @@ def test_racing_sweepers_claim_a_lost_node_once(url: str) -> None:
             s.close()
 
 
-def test_node_timeout_must_cover_three_heartbeats() -> None:
+def test_node_timeout_must_cover_four_heartbeats() -> None:
     with pytest.raises(ConfigError, match="node_timeout"):
         load_config_text('[gateway]\nheartbeat = "5s"\nnode_timeout = "10s"\n')
+    with pytest.raises(ConfigError, match="at least 4 heartbeats"):
+        load_config_text('[gateway]\nheartbeat = "1s"\nnode_timeout = "3500ms"\n')
+    assert load_config_text('[gateway]\nheartbeat = "1s"\nnode_timeout = "4s"\n')
     config = load_config_text("")
     assert (config.gateway.heartbeat.seconds, config.gateway.node_timeout.seconds) == (2, 15)
     assert node_name().endswith(f":{os.getpid()}")

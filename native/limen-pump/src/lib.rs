@@ -27,10 +27,11 @@ pub mod core;
 mod error;
 pub mod io;
 pub mod shape;
+pub mod tls;
 
 pub use crate::core::{
-    CacheLimits, ClientStep, Counts, Judge, JudgeKind, JudgeRequest, NoFastPath, PumpCore,
-    RecordKind, RecordSink, SharedRelay, Verdict, DEFAULT_PAUSED_CAP,
+    CacheLimits, ClientStep, Counts, Judge, JudgeKind, JudgeRequest, MaskSwap, NoFastPath,
+    PumpCore, RecordKind, RecordSink, SharedRelay, Verdict, DEFAULT_PAUSED_CAP,
 };
 pub use crate::error::{PumpError, PumpErrorKind, Side};
 pub use crate::io::{

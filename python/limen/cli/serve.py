@@ -28,6 +28,7 @@ from limen.approvals import ApprovalHub
 from limen.cli import UsageError
 from limen.cli._configfile import add_config_argument, load_config_arg
 from limen.config import Address, Config
+from limen.gateway.fence import Fence, fence_after
 from limen.gateway.fleetlimits import FleetSlots
 from limen.gateway.reload import Reloader
 from limen.gateway.revocations import Revoker
@@ -44,6 +45,7 @@ from limen.gateway.sweeper import Sweeper, node_name
 from limen.httpserver import bound_port
 from limen.identity import Authenticator, DevIdP
 from limen.recording import recorder_factory
+from limen.recording.index import IndexBacklog, configured_shipper
 from limen.store import PostgresStore, StoreError, open_store
 
 
@@ -115,12 +117,12 @@ async def serve(
     # Signed (and, with [gateway] recording_recipient, encrypted) session logs,
     # indexed in the state store for `limen sessions --config`.
     node = node_name()
-    recorder = recorder_factory(config, store, node=node, log=log)
+    # [gateway] recordings_copy: logs copied as they grow to a shared store.
+    shipper = configured_shipper(config, store, node=node, log=log)
+    # Session ends the store missed (it did not answer), written when it answers.
+    backlog = IndexBacklog()
+    recorder = recorder_factory(config, store, node=node, log=log, shipper=shipper, backlog=backlog)
     gw = config.gateway
-    # Heartbeats into the store; lost nodes' open sessions swept (node_lost).
-    sweeper = Sweeper(
-        store, node, heartbeat=gw.heartbeat.seconds, timeout=gw.node_timeout.seconds, log=log
-    )
 
     async with trio.open_nursery() as nursery:
         discovery: str | None = None
@@ -167,14 +169,33 @@ async def serve(
             log=log,
             ssl_context=pg.ssl_context,
             metrics=pg.services.metrics,
-            draining=lambda: any(listener.draining for listener, _ in serving),
+            # 503 on /readyz while draining, or fenced (cut off from the store)
+            draining=lambda: (
+                services.fenced is not None or any(listener.draining for listener, _ in serving)
+            ),
             ssh_ca=ssh.ca if ssh is not None else None,
             max_cert_lifetime=config.identity.max_token_lifetime.seconds,
         )
         # Revocations written on any node reach this one's sessions.
         revoker = Revoker(store, [listener for listener, _ in serving], log=log)
+        # Heartbeats into the store; lost nodes' open sessions swept (node_lost);
+        # this node fenced while it cannot reach the store (limen.gateway.fence).
+        fence = Fence([listener for listener, _ in serving], log=log)
+        sweeper = Sweeper(
+            store,
+            node,
+            heartbeat=gw.heartbeat.seconds,
+            timeout=gw.node_timeout.seconds,
+            log=log,
+            fence_after=fence_after(gw.heartbeat.seconds, gw.node_timeout.seconds),
+            on_fence=fence.close,
+            on_recover=fence.open,
+            backlog=backlog,
+        )
         await nursery.start(revoker.run)
         await nursery.start(sweeper.run)
+        if shipper is not None:
+            await nursery.start(shipper.run)
         admin_at = config.gateway.admin
         admin_listeners = await nursery.start(admin.serve, admin_at.host, admin_at.port)
         admin_port = bound_port(admin_listeners)

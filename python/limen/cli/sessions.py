@@ -4,7 +4,8 @@
 ``--config FILE`` a session id (or an unambiguous prefix of one, at least 6
 characters) looked up in the gateway's session index. ``list`` needs
 ``--config``. With ``--config``, ``verify`` trusts the gateway's own recording
-key from that configuration.
+key from that configuration, and a log whose file is gone is read from its
+copy (``[gateway] recordings_copy``: :mod:`limen.cli.sessions_locate`).
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import msgspec
 
 from limen import recording
 from limen.cli import CheckFailed, UsageError, sessions_cast, sessions_keygen
-from limen.cli._configfile import load_config_arg, open_state_store
+from limen.cli._configfile import open_state_store
+from limen.cli.sessions_locate import gateway_public_key, load_key, log_path
 from limen.harexport import HarError, har_document
 from limen.mysqltext import MySqlReplay
 from limen.pgtext import render_backend
-from limen.store import StoreError
 
 _DIRECTION = {
     recording.Kind.C2U: "bot -> upstream",
@@ -160,34 +161,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     k.set_defaults(func=sessions_keygen.cmd_keygen)
 
 
-def _log_path(args: argparse.Namespace) -> Path:
-    if args.config is not None:
-        config, store = open_state_store(args)
-        try:
-            rec = store.session(args.target)
-        except StoreError as exc:
-            raise CheckFailed(str(exc)) from None
-        finally:
-            store.close()
-        path = config.path(rec.recording)
-        if not path.is_file():
-            raise CheckFailed(f"session {rec.id}: its log {path} is missing")
-        return path
-    path = Path(args.target)
-    if not path.is_file():
-        raise UsageError(f"{path}: no such log file")
-    return path
-
-
-def _load(path: Path | None, key_type: recording.KeyType) -> bytes | None:
-    if path is None:
-        return None
-    try:
-        return recording.load_key(path, key_type)
-    except (OSError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-
-
 def _describe(h: recording.Header | None) -> str:
     if h is None:
         return ""
@@ -197,26 +170,17 @@ def _describe(h: recording.Header | None) -> str:
     )
 
 
-def _gateway_public_key(args: argparse.Namespace) -> bytes:
-    """The public half of the recording key the configured gateway signs with."""
-    key_path = load_config_arg(args).recording_key_path()
-    private = _load(key_path, "signing")
-    if private is None:  # pragma: no cover - _load returns bytes for a path
-        raise UsageError(f"{key_path}: no recording key")
-    return recording.signing_public_key(private)
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
-    path = _log_path(args)
+    path = log_path(args)
     if args.public_key is None and not args.integrity_only and args.config is None:
         raise UsageError(
             "pass --public-key FILE (the recording public key you trust), or "
             "--integrity-only to check integrity without checking who signed the log"
         )
     if args.public_key is None and not args.integrity_only:
-        public: bytes | None = _gateway_public_key(args)
+        public: bytes | None = gateway_public_key(args)
     else:
-        public = _load(args.public_key, "signing-public")
+        public = load_key(args.public_key, "signing-public")
     res = recording.verify(path, public)
     if args.json:
         out: dict[str, Any] = {
@@ -278,8 +242,8 @@ def render_payload(payload: bytes) -> str:
 
 
 def _open(args: argparse.Namespace) -> recording.LogReader:
-    path = _log_path(args)
-    key = _load(args.key, "recipient")
+    path = log_path(args)
+    key = load_key(args.key, "recipient")
     try:
         return recording.open_log(path, key)
     except recording.LogError as exc:

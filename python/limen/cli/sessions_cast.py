@@ -17,6 +17,7 @@ from pathlib import Path
 
 from limen import recording
 from limen.cli import CheckFailed, UsageError
+from limen.cli.sessions_locate import gateway_public_key, load_key, log_path
 from limen.recording.asciicast import cast_lines, play
 from limen.recording.kubecast import kube_cast_lines
 
@@ -68,17 +69,15 @@ def _checked(args: argparse.Namespace, path: Path, public: bytes | None) -> None
 
 
 def _lines(args: argparse.Namespace) -> Iterator[str]:
-    from limen.cli import sessions
-
-    path = sessions._log_path(args)
+    path = log_path(args)
     if getattr(args, "public_key", None) is not None:
-        public = sessions._load(args.public_key, "signing-public")
+        public = load_key(args.public_key, "signing-public")
     elif args.config is not None:
-        public = sessions._gateway_public_key(args)
+        public = gateway_public_key(args)
     else:
         public = None
     _checked(args, path, public)
-    key = sessions._load(args.key, "recipient")
+    key = load_key(args.key, "recipient")
     try:
         log = recording.open_log(path, key)
     except recording.LogError as exc:

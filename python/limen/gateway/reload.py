@@ -9,12 +9,20 @@ config stays. A valid one is installed in the gateway's
 limits and timeouts for new sessions), and every live session is rebound
 (:meth:`limen.gateway.session.Session.rebind`): its next statements are
 judged by the new rules, its cached decisions forgotten, its prepared
-statements kept. A live session's result masker and statement-recording
-masker are the ones it started with (the native relay holds them); its
-next session gets the new ones.
+statements kept. A live PostgreSQL session also takes the new masks, on
+either relay (:mod:`limen.gateway.postgres.remask`; one whose column masks
+changed is ended); sessions of the other protocols keep the maskers they
+started with.
 
-Some settings are bound when the process starts: the listeners and their
-TLS files, the admin address, the state store, the recordings directories
+The listeners' certificate and key files are read again when they changed
+since they were read (:meth:`limen.gateway.tlsnative.ListenerTls.reload_if_changed`,
+logged ``tls_reloaded``; a pair that does not load is logged
+``tls_reload_refused`` and the old one stays): new handshakes get them,
+live sessions keep theirs. This happens on every ``SIGHUP``, whether the
+config file validates or not.
+
+Some settings are bound when the process starts: the listeners and the
+paths of their TLS files, the admin address, the state store, the recordings directories
 and keys, and the identity providers. A reload that changes one of them
 still installs the rest, and logs ``reload_needs_restart`` naming them.
 """
@@ -22,9 +30,11 @@ still installs the rest, and logs ``reload_needs_restart`` naming them.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from limen import _native
 from limen.config import Config, ConfigError, load_config
 from limen.gateway.server import Listener
 from limen.gateway.services import Services
@@ -40,6 +50,7 @@ RESTART_SETTINGS: tuple[str, ...] = (
     "gateway.admin",
     "gateway.recordings",
     "gateway.recordings_copy",
+    "gateway.recordings_copy_interval",
     "gateway.recording_key",
     "gateway.recording_recipient",
     "base_dir",
@@ -89,7 +100,22 @@ class Reloader:
         self.started = services.config
         """The config the process started with (what restart-bound settings hold)."""
 
+    def reload_tls(self) -> None:
+        """Reloads each listener's certificate and key if the files changed."""
+        seen: set[int] = set()
+        for services in [self.services, *(listener.services for listener in self.listeners)]:
+            tls = services.listener_tls
+            if tls is None or id(tls) in seen:
+                continue
+            seen.add(id(tls))
+            try:
+                if tls.reload_if_changed():
+                    self.log("tls_reloaded", cert=str(tls.cert))
+            except (OSError, ssl.SSLError, _native.TlsError) as exc:
+                self.log("tls_reload_refused", cert=str(tls.cert), error=str(exc))
+
     def reload(self) -> Reloaded:
+        self.reload_tls()
         try:
             config = load_config(self.path)
         except ConfigError as exc:

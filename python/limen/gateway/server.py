@@ -197,6 +197,10 @@ class Listener(abc.ABC):
         accepted socket; tests with a memory stream). ``peer_host``: the
         client's address (loopback may go without TLS)."""
         session = self.new_session(stream, peer_host)
+        if self.services.fenced is not None:  # cut off from the state store
+            self.log("refused", reason="fenced", peer=peer_host)
+            await session.refuse(SessionEnd(*self.services.fenced))
+            return
         limit = self.config.gateway.max_connections
         if len(self.sessions) >= limit:
             self.log("refused", reason="max_connections", peer=peer_host)

@@ -27,6 +27,7 @@ from limen import _native
 from limen.approvals import ApprovalHub
 from limen.config import Config, Resource
 from limen.gateway.inrecord import InputMaskers
+from limen.gateway.tlsnative import ListenerTls
 from limen.identity import Authenticator, Identity
 from limen.inmask import InputMasker
 from limen.mask import native_masker
@@ -150,7 +151,12 @@ class Services:
         timed into ``limen_upstream_connect_seconds``."""
         self.input_maskers = InputMaskers(config, self.policy)
         """Statement texts as recorded and shown (:mod:`limen.gateway.inrecord`)."""
-        self.ssl_context = self._ssl_context()
+        self.listener_tls = self._listener_tls()
+        """The listeners' certificate and key (None: none configured):
+        Python's context and the native configuration, one place."""
+        self.ssl_context: ssl.SSLContext | None = (
+            None if self.listener_tls is None else self.listener_tls.context
+        )
         """The listeners' TLS context (None: no certificate configured)."""
         self.per_identity: Counter[str] = Counter()
         """Open sessions per identity (``issuer|subject``)."""
@@ -165,6 +171,9 @@ class Services:
         ``limen serve``; None: this node's counts only."""
         self.generation = 0
         """How many configs :meth:`reload` installed since the start."""
+        self.fenced: tuple[str, str] | None = None
+        """Set (the code and message new sessions are refused with) while
+        this node is cut off from its state store (:mod:`limen.gateway.fence`)."""
 
     def reload(self, config: Config) -> None:
         """Installs a reloaded (already validated) config for what follows:
@@ -213,16 +222,13 @@ class Services:
         self.metrics.token_refusals.inc(protocol=protocol, reason=reason)
         self.log("auth_refused", reason=reason, **fields)
 
-    def _ssl_context(self) -> ssl.SSLContext | None:
+    def _listener_tls(self) -> ListenerTls | None:
         listeners = self.config.listeners
         if listeners.tls_cert is None or listeners.tls_key is None:
             return None
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(
-            str(self.config.path(listeners.tls_cert)), str(self.config.path(listeners.tls_key))
+        return ListenerTls(
+            self.config.path(listeners.tls_cert), self.config.path(listeners.tls_key)
         )
-        return ctx
 
     # -- connections per identity -------------------------------------------------
 

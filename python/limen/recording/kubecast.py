@@ -3,9 +3,11 @@ recording (``limen sessions export --format asciicast``, ``limen sessions
 replay --play``).
 
 A Kubernetes session is mostly API calls; what plays as a terminal is each
-exec, attach or port-forward stream the gateway relayed
-(:mod:`limen.gateway.kube.exec`): between a ``kube_stream`` ``open`` event
-and the stream's end event, ``u2c`` records (stdout and stderr, masked as
+exec, attach or port-forward stream the gateway relayed (WebSocket:
+:mod:`limen.gateway.kube.exec`; SPDY/3.1: :mod:`limen.gateway.kube.spdyrelay`,
+the same records; port-forward data is not recorded): between a
+``kube_stream`` ``open`` event and the stream's end event, ``u2c`` records
+(stdout and stderr, masked as
 kubectl got them) are ``"o"`` events and ``c2u`` records (stdin, masked)
 ``"i"`` events. Each stream starts with an ``"o"`` line ``$ kubectl exec
 POD -n NS -- COMMAND`` from its ``kube_request`` event; a refused exec is

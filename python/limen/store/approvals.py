@@ -20,12 +20,12 @@ from limen.store.records import (
     row_to_approval,
     row_to_grant,
 )
-from limen.store.slots import SlotStore
+from limen.store.segments import SegmentStore
 
 __all__ = ["Store"]
 
 
-class Store(SlotStore):
+class Store(SegmentStore):
     """What the gateway keeps outside a single process (see the package docs)."""
 
     # -- approvals ---------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 SCHEMA = [
     """CREATE TABLE IF NOT EXISTS limen_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
@@ -95,6 +95,15 @@ SCHEMA = [
         granted_by TEXT NOT NULL,
         granted_at DOUBLE PRECISION NOT NULL,
         expires_at DOUBLE PRECISION NOT NULL
+    )""",
+    # Schema 6: recording copies in the store (limen.store.segments).
+    """CREATE TABLE IF NOT EXISTS limen_recording_segments (
+        session_id TEXT NOT NULL,
+        byte_offset BIGINT NOT NULL,
+        data BYTEA NOT NULL,
+        node TEXT NOT NULL,
+        copied_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (session_id, byte_offset)
     )""",
 ]
 

@@ -40,6 +40,7 @@
 mod types;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use limen_wire::pg::frontend::{Describe, TargetKind};
@@ -67,6 +68,74 @@ struct Pending {
 /// The relay the core shares with its host.
 pub type SharedRelay<M> = Arc<Mutex<ServerRelay<M>>>;
 
+/// A statement masker and the `u2c` flag, as a reload hands them over.
+type Masks<M> = (Option<M>, bool);
+
+/// The host's handle on a session's masks, for a config reload:
+/// [`MaskSwap::set`] gives the shared relay its new result masker and
+/// leaves the core its new statement masker and `u2c` flag, all under the
+/// relay's lock; the core takes them under that lock too, before it feeds
+/// the next upstream bytes and before the next client message, so a
+/// record's `MASKED` flag always matches the masker its bytes went
+/// through. Cloned from [`PumpCore::mask_swap`] before the core moves to a
+/// pump thread.
+pub struct MaskSwap<M> {
+    relay: SharedRelay<M>,
+    slot: Arc<Mutex<Option<Masks<M>>>>,
+    pending: Arc<AtomicBool>,
+}
+
+impl<M> Clone for MaskSwap<M> {
+    fn clone(&self) -> Self {
+        MaskSwap {
+            relay: Arc::clone(&self.relay),
+            slot: Arc::clone(&self.slot),
+            pending: Arc::clone(&self.pending),
+        }
+    }
+}
+
+impl<M> std::fmt::Debug for MaskSwap<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaskSwap")
+            .field("pending", &self.pending.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl<M: ContentMasker> MaskSwap<M> {
+    /// New masks: `result_masker` for what the client gets (None: column
+    /// rules only), `input_masker` for the statement texts the core
+    /// records, `results_masked` for the flag of its `u2c` records.
+    pub fn set(
+        &self,
+        result_masker: Option<M>,
+        input_masker: Option<M>,
+        results_masked: bool,
+    ) -> Result<(), PumpError> {
+        let mut relay = lock(&self.relay)?;
+        *self
+            .slot
+            .lock()
+            .map_err(|_| PumpError::local("the mask swap lock is poisoned"))? =
+            Some((input_masker, results_masked));
+        self.pending.store(true, Ordering::Release);
+        relay.set_masker(result_masker);
+        Ok(())
+    }
+}
+
+impl<M> MaskSwap<M> {
+    /// The masks [`MaskSwap::set`] left, if any (the caller holds the
+    /// relay's lock, or feeds nothing until it has recorded).
+    fn take(&self) -> Option<Masks<M>> {
+        if !self.pending.swap(false, Ordering::Acquire) {
+            return None;
+        }
+        self.slot.lock().ok().and_then(|mut s| s.take())
+    }
+}
+
 /// One session's pump state. See the module docs.
 #[derive(Debug)]
 pub struct PumpCore<M> {
@@ -90,6 +159,8 @@ pub struct PumpCore<M> {
     results_masked: bool,
     /// Client bytes buffered at most while a verdict is awaited.
     paused_cap: usize,
+    /// New record masks from the host (a config reload).
+    swap: MaskSwap<M>,
 }
 
 /// Client bytes a paused core buffers by default (see
@@ -136,6 +207,11 @@ impl<M: ContentMasker> PumpCore<M> {
     /// decoded the handshake, with whatever it still buffers) and the
     /// session's relay.
     pub fn new(decoder: FrontendDecoder, relay: SharedRelay<M>, limits: CacheLimits) -> Self {
+        let swap = MaskSwap {
+            relay: Arc::clone(&relay),
+            slot: Arc::new(Mutex::new(None)),
+            pending: Arc::new(AtomicBool::new(false)),
+        };
         PumpCore {
             decoder,
             relay,
@@ -153,6 +229,22 @@ impl<M: ContentMasker> PumpCore<M> {
             scratch: Vec::new(),
             results_masked: false,
             paused_cap: DEFAULT_PAUSED_CAP,
+            swap,
+        }
+    }
+
+    /// The handle that replaces this core's record masks (see [`MaskSwap`]).
+    pub fn mask_swap(&self) -> MaskSwap<M> {
+        self.swap.clone()
+    }
+
+    /// Takes the masks a [`MaskSwap::set`] left, if any.
+    fn take_masks(&mut self) {
+        if let Some((masker, masked)) = self.swap.take() {
+            self.input_masker = masker;
+            self.results_masked = masked;
+            // Decisions cached under the old masker were recorded by it.
+            self.clear_cache();
         }
     }
 
@@ -216,12 +308,6 @@ impl<M: ContentMasker> PumpCore<M> {
         self.decoder.pending()
     }
 
-    fn relay(&self) -> Result<std::sync::MutexGuard<'_, ServerRelay<M>>, PumpError> {
-        self.relay
-            .lock()
-            .map_err(|_| PumpError::local("the relay lock is poisoned"))
-    }
-
     /// Feeds bytes from the client and handles every complete message (see
     /// [`PumpCore::try_process`]). While a verdict is awaited the bytes are
     /// only buffered ([`ClientStep::Paused`]), up to the paused cap: past
@@ -266,6 +352,7 @@ impl<M: ContentMasker> PumpCore<M> {
         if self.pending.is_some() {
             return Err(PumpError::local("processing while a verdict is awaited"));
         }
+        self.take_masks();
         loop {
             let Some((frame, msg)) = self
                 .decoder
@@ -470,7 +557,11 @@ impl<M: ContentMasker> PumpCore<M> {
     ) -> Result<bool, PumpError> {
         self.counts.upstream_bytes += data.len() as u64;
         let start = client.len();
-        let fed = self.relay()?.try_feed(data, client);
+        let relay = Arc::clone(&self.relay);
+        let mut relay = lock(&relay)?;
+        self.take_masks(); // under the relay's lock: see MaskSwap
+        let fed = relay.try_feed(data, client);
+        drop(relay);
         self.upstream_fed(fed, start, client, sink)
     }
 

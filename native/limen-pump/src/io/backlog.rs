@@ -27,6 +27,20 @@ impl Backlog {
         &mut self.buf
     }
 
+    /// The bytes waiting.
+    pub(super) fn pending(&self) -> &[u8] {
+        &self.buf[self.sent..]
+    }
+
+    /// Marks `n` waiting bytes as gone (handed to TLS).
+    pub(super) fn consume(&mut self, n: usize) {
+        self.sent = (self.sent + n).min(self.buf.len());
+        if self.sent == self.buf.len() {
+            self.buf.clear();
+            self.sent = 0;
+        }
+    }
+
     /// Writes as much as the socket takes. Ok(true) when something went.
     pub(super) fn try_write(&mut self, mut s: &TcpStream) -> std::io::Result<bool> {
         let mut progress = false;

@@ -43,6 +43,7 @@ mod hub;
 mod offload;
 mod pump;
 mod shared;
+mod transport;
 
 use std::time::Duration;
 

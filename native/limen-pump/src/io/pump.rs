@@ -10,11 +10,13 @@ use rustix::event::epoll;
 
 use crate::core::{ClientStep, Judge, PumpCore, RecordSink};
 use crate::error::{PumpErrorKind, Side};
-use crate::io::backlog::{read_some, Backlog, Read1};
+use crate::io::backlog::{Backlog, Read1};
 use crate::io::hub::{Drive, Driven, SOCKET_EVENTS};
 use crate::io::offload::{Fed, Frames, Slot, Spawner, OFFLOAD_BYTES};
 use crate::io::shared::{Command, EndReason, Event, PumpShared};
+use crate::io::transport::Transport;
 use crate::io::IoConfig;
+use crate::tls::Lent;
 
 /// The end of a session, decided but not yet reported.
 struct Ending {
@@ -56,8 +58,8 @@ const SLICE: Duration = Duration::from_millis(1);
 /// host's fast path. Built by the host, then handed to a [`crate::Hub`].
 pub struct Pump<M, R, J> {
     core: PumpCore<M>,
-    client: TcpStream,
-    upstream: TcpStream,
+    client: Transport,
+    upstream: Transport,
     sink: R,
     judge: J,
     pub(super) shared: Arc<PumpShared>,
@@ -104,8 +106,8 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
         upstream.set_nonblocking(true)?;
         Ok(Pump {
             core,
-            client,
-            upstream,
+            client: Transport::plain(client),
+            upstream: Transport::plain(upstream),
             sink,
             judge,
             shared,
@@ -138,6 +140,20 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
     #[must_use]
     pub fn with_offload_bytes(mut self, bytes: u64) -> Self {
         self.offload_bytes = bytes.max(1);
+        self
+    }
+
+    /// Puts the client side and/or the upstream side under TLS (their
+    /// handshakes done): the pump decrypts and encrypts them, and each
+    /// connection goes back to its session when the pump ends.
+    #[must_use]
+    pub fn with_tls(mut self, client: Option<Lent>, upstream: Option<Lent>) -> Self {
+        if let Some(c) = client {
+            self.client.set_tls(c);
+        }
+        if let Some(u) = upstream {
+            self.upstream.set_tls(u);
+        }
         self
     }
 
@@ -256,13 +272,13 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
     }
 
     fn read_client(&mut self, buf: &mut [u8]) -> bool {
-        match read_some(&self.client, buf) {
+        match self.client.read(buf) {
             Ok(Read1::Data(n)) => {
                 self.bytes_read += n as u64;
                 // A short read drained the socket: the next bytes raise a
                 // new edge, so no read is wasted on EAGAIN (unless the peer
                 // hung up: its EOF raises no new edge).
-                self.client_readable = n == buf.len() || self.client_hup;
+                self.client_readable = self.client.more(n, buf.len()) || self.client_hup;
                 self.shared.touch();
                 match self
                     .core
@@ -293,10 +309,10 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
     }
 
     fn read_upstream(&mut self, buf: &mut [u8]) -> bool {
-        match read_some(&self.upstream, buf) {
+        match self.upstream.read(buf) {
             Ok(Read1::Data(n)) => {
                 self.bytes_read += n as u64;
-                self.upstream_readable = n == buf.len() || self.upstream_hup;
+                self.upstream_readable = self.upstream.more(n, buf.len()) || self.upstream_hup;
                 self.shared.touch();
                 let longest = self.frames.feed(&buf[..n]);
                 if longest >= self.offload_bytes {
@@ -340,22 +356,23 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
     /// Writes both backlogs as far as the sockets take them.
     fn write(&mut self) -> bool {
         let mut moved = false;
-        if !self.to_up.is_empty() && self.upstream_writable && !self.upstream_dead {
-            match self.to_up.try_write(&self.upstream) {
+        let up_pending = !self.to_up.is_empty() || !self.upstream.flushed();
+        if up_pending && self.upstream_writable && !self.upstream_dead {
+            match self.upstream.write(&mut self.to_up) {
                 Ok(progress) => moved |= progress,
                 Err(e) => {
                     self.upstream_dead = true;
                     self.end(EndReason::UpstreamIo, e.to_string(), true);
                 }
             }
-            if !self.to_up.is_empty() {
+            if !self.to_up.is_empty() || !self.upstream.flushed() {
                 self.upstream_writable = false;
             }
         }
-        if self.to_client.is_empty() {
+        if self.to_client.is_empty() && self.client.flushed() {
             self.last_progress = Instant::now();
         } else if self.client_writable {
-            match self.to_client.try_write(&self.client) {
+            match self.client.write(&mut self.to_client) {
                 Ok(true) => {
                     self.last_progress = Instant::now();
                     moved = true;
@@ -368,7 +385,7 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
                     self.end(EndReason::ClientIo, e.to_string(), false);
                 }
             }
-            if !self.to_client.is_empty() {
+            if !self.to_client.is_empty() || !self.client.flushed() {
                 self.client_writable = false;
             }
         }
@@ -472,7 +489,10 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
             return false;
         };
         let flushed = self.to_client.is_empty()
-            && (self.to_up.is_empty() || self.upstream_dead || end.reason != EndReason::Terminate);
+            && self.client.flushed()
+            && ((self.to_up.is_empty() && self.upstream.flushed())
+                || self.upstream_dead
+                || end.reason != EndReason::Terminate);
         match end.flush_until {
             None => true,
             Some(_) if flushed => true,

@@ -151,6 +151,19 @@ impl PgClientCore {
         self.core.clear_cache();
     }
 
+    /// A config reload's masks for this live session (see
+    /// `limen_pump::MaskSwap`): the relay's result masker, the statement
+    /// masker of the records, and whether `u2c` records are masked.
+    #[pyo3(signature = (masker, input_masker, results_masked))]
+    fn set_masks(
+        &self,
+        masker: Option<PyRef<'_, PyMasker>>,
+        input_masker: Option<PyRef<'_, PyMasker>>,
+        results_masked: bool,
+    ) -> PyResult<()> {
+        super::set_masks(&self.core.mask_swap(), masker, input_masker, results_masked)
+    }
+
     /// The last ReadyForQuery status: "I", "T" or "E".
     #[getter]
     fn status(&self) -> String {

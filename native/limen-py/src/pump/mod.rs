@@ -22,7 +22,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use limen_pump::{CacheLimits, Command, Event, Hub, IoConfig, Judge, Pump, PumpCore, PumpShared};
+use limen_pump::{
+    CacheLimits, Command, Event, Hub, IoConfig, Judge, MaskSwap, Pump, PumpCore, PumpShared,
+};
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
@@ -33,6 +35,7 @@ use crate::wire::{MaskAdapter, PgClientDecoder, PgServerRelay};
 
 pub(crate) mod client;
 pub(crate) mod sink;
+pub(crate) mod tls;
 pub(crate) mod types;
 
 use sink::{RecordQueue, Sink};
@@ -99,6 +102,21 @@ fn new_core(
         .with_masked_results(results_masked)
 }
 
+/// Hands a reload's masks to a session's core and relay.
+fn set_masks(
+    swap: &MaskSwap<MaskAdapter>,
+    masker: Option<PyRef<'_, PyMasker>>,
+    input_masker: Option<PyRef<'_, PyMasker>>,
+    results_masked: bool,
+) -> PyResult<()> {
+    swap.set(
+        masker.map(|m| MaskAdapter(m.inner.clone())),
+        input_masker.map(|m| MaskAdapter(m.inner.clone())),
+        results_masked,
+    )
+    .map_err(|e| PyRuntimeError::new_err(e.message().to_owned()))
+}
+
 /// A duplicate of a Python socket's descriptor, as a `TcpStream`.
 fn dup_socket(sock: &Bound<'_, PyAny>) -> PyResult<TcpStream> {
     let fd: i32 = sock.call_method0("fileno")?.extract()?;
@@ -129,6 +147,7 @@ pub struct PgPump {
     ready: Option<Pump<MaskAdapter, Sink, PyJudge>>,
     started: bool,
     queue: Option<Arc<Mutex<RecordQueue>>>,
+    masks: MaskSwap<MaskAdapter>,
 }
 
 #[pymethods]
@@ -136,7 +155,7 @@ impl PgPump {
     #[new]
     #[pyo3(signature = (client, upstream, decoder, relay, recorder=None, *, judge=None,
         input_masker=None, results_masked=false, cache_entries=1024, cache_bytes=1048576, cache_max_text=8192,
-        read_size=65536, max_backlog=1048576, write_timeout=10.0))]
+        read_size=65536, max_backlog=1048576, write_timeout=10.0, client_tls=None, upstream_tls=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         client: &Bound<'_, PyAny>,
@@ -153,6 +172,8 @@ impl PgPump {
         read_size: usize,
         max_backlog: usize,
         write_timeout: f64,
+        client_tls: Option<PyRef<'_, tls::TlsSession>>,
+        upstream_tls: Option<PyRef<'_, tls::TlsSession>>,
     ) -> PyResult<Self> {
         if read_size == 0 || read_size > limen_wire::pg::Limits::DEFAULT_MAX_CHUNK {
             return Err(PyValueError::new_err("read_size must be in 1..=1048576"));
@@ -169,10 +190,18 @@ impl PgPump {
         };
         let client = dup_socket(client)?;
         let upstream = dup_socket(upstream)?;
+        // Lent last, once nothing else can fail: a lent connection goes
+        // back to its session when the pump (or this error path) drops it.
+        let lend = |s: Option<PyRef<'_, tls::TlsSession>>| {
+            s.map(|s| s.inner.lend())
+                .transpose()
+                .map_err(|e| tls::TlsError::new_err(e.0))
+        };
         let shared = PumpShared::try_new()
             .map_err(|e| PyOSError::new_err(format!("cannot create the pump's eventfds: {e}")))?;
         let (sink, queue) = Sink::new(recorder.map(|w| LogSink(Arc::clone(&w.log))));
         let core = new_core(&mut decoder, &relay, input_masker, results_masked, limits);
+        let masks = core.mask_swap();
         let pump = Pump::try_new(
             core,
             client,
@@ -183,11 +212,13 @@ impl PgPump {
             cfg,
         )
         .map_err(|e| PyOSError::new_err(format!("cannot set up the pump: {e}")))?;
+        let pump = pump.with_tls(lend(client_tls)?, lend(upstream_tls)?);
         Ok(PgPump {
             shared,
             ready: Some(pump),
             started: false,
             queue,
+            masks,
         })
     }
 
@@ -256,6 +287,20 @@ impl PgPump {
         self.shared.command(Command::ClearCache);
     }
 
+    /// A config reload's masks for this live session (see
+    /// `limen_pump::MaskSwap`): the relay's result masker, the statement
+    /// masker of the records, and whether `u2c` records are masked; the
+    /// pump takes them before its next upstream bytes and client message.
+    #[pyo3(signature = (masker, input_masker, results_masked))]
+    fn set_masks(
+        &self,
+        masker: Option<PyRef<'_, PyMasker>>,
+        input_masker: Option<PyRef<'_, PyMasker>>,
+        results_masked: bool,
+    ) -> PyResult<()> {
+        set_masks(&self.masks, masker, input_masker, results_masked)
+    }
+
     /// Ask the pump to end: it flushes what the client is owed (whole
     /// messages) and reports `PumpEnd(EndReason.STOPPED, ...)`.
     fn stop(&self) {
@@ -306,6 +351,7 @@ impl Drop for PgPump {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PgPump>()?;
     client::register(m)?;
+    tls::register(m)?;
     types::register(m)?;
     Ok(())
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 
 from limen.config.checks.common import Report
-from limen.config.schema import Config, sqlite_path
+from limen.config.schema import STATE_COPY, Config, sqlite_path
 from limen.config.values import Address, decode_key32
 
 
@@ -43,12 +43,40 @@ def check_gateway(config: Config, err: Report) -> None:
         "idle_timeout",
         "hold_timeout",
         "heartbeat",
+        "recordings_copy_interval",
     ):
         if getattr(gw, name).seconds <= 0:
             err(f"$.gateway.{name}", "must be longer than zero")
-    if gw.node_timeout.seconds < 3 * gw.heartbeat.seconds:
-        # A live node that misses a beat or two must not be swept.
-        err("$.gateway.node_timeout", "must be at least 3 heartbeats")
+    check_recordings_copy(config, err)
+    if gw.node_timeout.seconds < 4 * gw.heartbeat.seconds:
+        # A live node that misses a beat must neither be swept nor fence
+        # itself (it fences 2 heartbeats before node_timeout: limen.gateway.fence).
+        err("$.gateway.node_timeout", "must be at least 4 heartbeats")
+
+
+def check_recordings_copy(config: Config, err: Report) -> None:
+    gw = config.gateway
+    copy = gw.recordings_copy
+    if copy is None:
+        return
+    if copy == STATE_COPY:
+        if not gw.state.startswith(("postgresql://", "postgres://")):
+            err(
+                "$.gateway.recordings_copy",
+                "'state:' copies recordings to the PostgreSQL state store; this state store "
+                "is not PostgreSQL (a SQLite file does not outlive its node)",
+            )
+    elif copy.startswith("s3://"):
+        err(
+            "$.gateway.recordings_copy",
+            "an S3 bucket is not supported yet (docs/recording-s3.md designs it); "
+            "use a shared directory or 'state:'",
+        )
+    elif "://" in copy or copy.endswith(":"):
+        err(
+            "$.gateway.recordings_copy",
+            "must be a directory or 'state:' (the PostgreSQL state store)",
+        )
 
 
 def check_listeners(config: Config, err: Report) -> None:

@@ -18,7 +18,7 @@ from limen.config.schema.base import (
     Strict,
     known_detectors,
 )
-from limen.config.schema.gateway import GatewayConfig, ListenersConfig, sqlite_path
+from limen.config.schema.gateway import STATE_COPY, GatewayConfig, ListenersConfig, sqlite_path
 from limen.config.schema.identity import (
     DevClient,
     DevIdPConfig,
@@ -35,6 +35,7 @@ __all__ = [
     "MYSQL_DANGERS",
     "PROTOCOLS",
     "STATEMENT_CLASSES",
+    "STATE_COPY",
     "Algorithm",
     "Config",
     "DevClient",

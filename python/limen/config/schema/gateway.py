@@ -11,6 +11,8 @@ from limen.config.schema.base import PROTOCOLS, Strict
 from limen.config.values import Address, ByteSize, Duration
 
 DEFAULT_STATE: Final = "sqlite://.limen/state.db"
+STATE_COPY: Final = "state:"
+"""``[gateway] recordings_copy`` naming the (PostgreSQL) state store."""
 
 
 class GatewayConfig(Strict, frozen=True):
@@ -23,8 +25,12 @@ class GatewayConfig(Strict, frozen=True):
     SQLite database's folder, or ``.limen`` beside the config file."""
     recordings: str = ".limen/recordings"
     recordings_copy: str | None = None
-    """A shared directory every closed log is copied to (same ``DAY/ID``
-    layout), so recordings outlive the node that wrote them."""
+    """Where every log is copied as it grows, so recordings outlive the node
+    that wrote them: a shared directory (same ``DAY/ID`` layout), or
+    ``"state:"``, the PostgreSQL state store (:mod:`limen.recording.shipping`)."""
+    recordings_copy_interval: Duration = Duration(3)
+    """How often a live session's new records are copied (a lost node loses
+    at most this much of its sessions' records)."""
     admin: Address = msgspec.field(default_factory=lambda: Address("127.0.0.1", 8899))
     recording_key: str | None = None
     """Ed25519 key that signs each closed session log. Default
@@ -51,7 +57,8 @@ class GatewayConfig(Strict, frozen=True):
     """How often this node says it is alive in the state store."""
     node_timeout: Duration = Duration(15)
     """A node not heard from for this long is lost: any other node marks its
-    open sessions ended ``node_lost`` in the session index."""
+    open sessions ended ``node_lost`` in the session index. At least 4
+    heartbeats: a node fences itself 2 heartbeats before (:mod:`limen.gateway.fence`)."""
     relay: Literal["native", "trio"] = "native"
     """Who moves a PostgreSQL session's bytes after the handshake: ``native``
     (a native pump thread per session; sessions with client or upstream TLS

@@ -1,11 +1,11 @@
 """``exec``, ``attach`` and ``portforward`` over WebSocket, once allowed.
 
-kubectl 1.32 asks for these streams with a WebSocket upgrade (subprotocol
-``v5.channel.k8s.io``; SPDY only as a fallback, which limen does not relay:
-without ``Upgrade`` the API server refuses the plain request). The judged
-request goes upstream with its ``Upgrade``, ``Connection`` and
-``Sec-WebSocket-*`` headers and limen's credential; the API server's
-``101`` goes back to kubectl, and then both directions are relayed:
+kubectl 1.30 and later ask for these streams with a WebSocket upgrade
+(subprotocol ``v5.channel.k8s.io``; older ones, or ``KUBECTL_REMOTE_COMMAND_
+WEBSOCKETS=false``, use SPDY: :mod:`limen.gateway.kube.spdyrelay`). The
+judged request goes upstream with its ``Sec-WebSocket-*`` headers
+(:func:`limen.gateway.kube.upgrade.relay_upgrade`), and then both
+directions are relayed through :class:`WsPump`:
 
 - kubectl → API server: the bytes go on as sent; their frames are read
   (:mod:`limen.gateway.kube.wsframes`) so that stdin (channel 0) is
@@ -23,42 +23,32 @@ ends with the stream (one upgraded exchange per connection).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Final
 
-import h11
-import trio
-
-from limen.gateway.http.headers import head_text, request_headers
-from limen.gateway.http.reader import ClientRequest
-from limen.gateway.http.route import Routed
-from limen.gateway.http.upstream import UpstreamError
+from limen.gateway.kube.spdyrelay import SpdyPump
+from limen.gateway.kube.upgrade import StreamError
 from limen.gateway.kube.wsframes import (
     BINARY,
     CLOSE,
     CONTINUATION,
+    TEXT,
     Frame,
     FrameError,
     FrameReader,
     encode,
 )
-from limen.gateway.session import RECEIVE_SIZE
 from limen.recording import C2U, U2C
 
 if TYPE_CHECKING:
     from limen import _native
     from limen.gateway.http.relay import HttpRelay
 
-__all__ = ["is_websocket_upgrade", "relay_upgrade"]
+__all__ = ["TUNNEL_PREFIX", "WsPump"]
 
-_PASSED = (b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-protocol")
-_BACK = (b"sec-websocket-accept", b"sec-websocket-protocol")
-
-
-def is_websocket_upgrade(req: ClientRequest) -> bool:
-    """Whether ``req`` asks for a WebSocket upgrade."""
-    upgrade = (req.header(b"upgrade") or b"").strip().lower()
-    tokens = b",".join(v for k, v in req.headers if k == b"connection").lower()
-    return upgrade == b"websocket" and b"upgrade" in [t.strip() for t in tokens.split(b",")]
+#: Subprotocols that tunnel SPDY in binary messages (lowercase).
+TUNNEL_PREFIX: Final = b"spdy/3.1+"
 
 
 class _Output:
@@ -110,100 +100,80 @@ class _Output:
         return out + encode(frame)
 
 
-async def relay_upgrade(relay: HttpRelay, req: ClientRequest, routed: Routed) -> bool:
-    """Relays an allowed WebSocket upgrade to its end; False (the
-    connection ends with the stream)."""
-    up = relay.upstream
-    await up.ready()
-    async for _ in relay.reader.body(req):  # a GET: no body, but h11 must reach its end
-        pass
-    kept = [(k, v) for k, v in req.headers if k not in _PASSED]
-    headers = request_headers(
-        kept,
-        host=up.target.host_header,
-        credential=up.credential,
-        content_length=None,
-        chunked=False,
-        masked=False,
+class WsPump:
+    """The WebSocket pump (:class:`limen.gateway.kube.upgrade.Pump`).
+
+    When the API server picks a subprotocol that tunnels SPDY
+    (``SPDY/3.1+portforward.k8s.io``: kubectl 1.31+ port-forward), the
+    binary messages carry a SPDY byte stream, not channels: it goes through
+    a :class:`limen.gateway.kube.spdyrelay.SpdyPump`, and the bytes it gives
+    are sent on as new binary frames (towards the API server masked with a
+    fresh key, as a client must)."""
+
+    upgrade = b"websocket"
+    passed: tuple[bytes, ...] = (
+        b"sec-websocket-key",
+        b"sec-websocket-version",
+        b"sec-websocket-protocol",
     )
-    headers += [(b"connection", b"Upgrade"), (b"upgrade", b"websocket")]
-    headers += [(k, v) for k, v in req.headers if k in _PASSED]
-    target = (up.target.base + routed.path.target).encode()
-    await up.send(h11.Request(method=req.method, target=target, headers=headers))
-    await up.send(h11.EndOfMessage())
-    event = await up.next_event()
-    if isinstance(event, h11.Response):
-        return await relay.respond(req, event)
-    if not isinstance(event, h11.InformationalResponse) or event.status_code != 101:
-        raise UpstreamError(f"the upstream answered an upgrade with {type(event).__name__}")
-    upstream_headers = [(bytes(k).lower(), bytes(v)) for k, v in event.headers]
-    back = [(b"connection", b"Upgrade"), (b"upgrade", b"websocket")]
-    back += [(k, v) for k, v in upstream_headers if k in _BACK]
-    req.response_started = True
-    await relay.session.client.send_all(
-        req.conn.send(h11.InformationalResponse(status_code=101, headers=back)) or b""
-    )
-    relay.record(U2C, head_text(b"HTTP/1.1 101", back))
-    relay.session.event({"event": "kube_stream", "state": "open"})
-    leftover_up = bytes(up.conn.trailing_data[0])
-    leftover_client = bytes(relay.reader.pending)
-    relay.reader.pending.clear()
-    stream = up.stream
-    assert stream is not None
-    limit = relay.discard_limit
-    output = _Output(relay, relay.masker)
-    reason = ["closed"]
+    back: tuple[bytes, ...] = (b"sec-websocket-accept", b"sec-websocket-protocol")
 
-    async def to_upstream(cancel: trio.CancelScope) -> None:
-        reader = FrameReader(masked=True, limit=limit)
-        data = leftover_client
+    def __init__(self, relay: HttpRelay) -> None:
+        self.relay = relay
+        self.inbound = FrameReader(masked=True, limit=relay.discard_limit)
+        self.outbound = FrameReader(masked=False, limit=relay.discard_limit)
+        self.output = _Output(relay, relay.masker)
+        self.tunnel: SpdyPump | None = None
+
+    def start(self, headers: list[tuple[bytes, bytes]]) -> None:
+        chosen = dict(headers).get(b"sec-websocket-protocol", b"").strip().lower()
+        if chosen.startswith(TUNNEL_PREFIX):
+            self.tunnel = SpdyPump(self.relay)
+
+    def _frames(self, reader: FrameReader, data: bytes) -> list[Frame]:
         try:
-            while True:
-                if data:
-                    for frame in reader.feed(data):
-                        if frame.opcode == BINARY and frame.payload[:1] == b"\x00":
-                            relay.record(
-                                C2U,
-                                relay.mask_input(frame.payload[1:]),
-                                masked=relay.session.input_masker is not None,
-                            )
-                        elif frame.opcode == BINARY and frame.payload[:1] == b"\x04":
-                            relay.session.event({"event": "kube_resize"})
-                    await stream.send_all(data)
-                    relay.session.touch()
-                data = bytes(await relay.session.client.receive_some(RECEIVE_SIZE))
-                if not data:
-                    break
+            return reader.feed(data)
         except FrameError as exc:
-            reason[0] = f"kubectl sent a frame limen cannot read: {exc}"
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
-        cancel.cancel()
+            raise StreamError(str(exc)) from None
 
-    async def to_client(cancel: trio.CancelScope) -> None:
-        reader = FrameReader(masked=False, limit=limit)
-        data = leftover_up
-        try:
-            while True:
-                if data:
-                    out = b"".join(output.frame(f) for f in reader.feed(data))
-                    if out:
-                        await relay.session.client.send_all(out)
-                    relay.session.touch()
-                data = bytes(await stream.receive_some(RECEIVE_SIZE))
-                if not data:
-                    break
-            if rest := output.flush():
-                await relay.session.client.send_all(rest)
-        except FrameError as exc:
-            reason[0] = f"the API server sent a frame limen cannot read: {exc}"
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            pass
-        cancel.cancel()
+    def from_client(self, data: bytes) -> bytes:
+        relay = self.relay
+        frames = self._frames(self.inbound, data)
+        if self.tunnel is not None:
+            return b"".join(self._tunnelled(f, self.tunnel.from_client, True) for f in frames)
+        for frame in frames:
+            if frame.opcode == BINARY and frame.payload[:1] == b"\x00":
+                relay.record(
+                    C2U,
+                    relay.mask_input(frame.payload[1:]),
+                    masked=relay.session.input_masker is not None,
+                )
+            elif frame.opcode == BINARY and frame.payload[:1] == b"\x04":
+                relay.session.event({"event": "kube_resize"})
+        return data
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(to_upstream, nursery.cancel_scope)
-        nursery.start_soon(to_client, nursery.cancel_scope)
-    relay.session.event({"event": "kube_stream", "state": reason[0]})
-    await up.close()
-    return False
+    def from_upstream(self, data: bytes) -> bytes:
+        frames = self._frames(self.outbound, data)
+        if self.tunnel is not None:
+            return b"".join(self._tunnelled(f, self.tunnel.from_upstream, False) for f in frames)
+        return b"".join(self.output.frame(f) for f in frames)
+
+    @staticmethod
+    def _tunnelled(frame: Frame, pump: Callable[[bytes], bytes], masked: bool) -> bytes:
+        key = os.urandom(4) if masked else None
+        if frame.opcode in (BINARY, CONTINUATION):
+            inner = pump(frame.payload)
+            return encode(Frame(True, BINARY, inner), key) if inner else b""
+        if frame.opcode == TEXT:
+            raise StreamError("a text message in a SPDY tunnel")
+        return encode(frame, key)
+
+    def end(self) -> bytes:
+        if self.tunnel is not None:
+            rest = self.tunnel.end()
+            return encode(Frame(True, BINARY, rest)) if rest else b""
+        return self.output.flush()
+
+    def done(self) -> None:
+        if self.tunnel is not None:
+            self.tunnel.done()

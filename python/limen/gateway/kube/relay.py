@@ -38,74 +38,31 @@ import trio
 from limen import _native
 from limen.approvals import ApprovalRequest
 from limen.gateway.holds import Holds
-from limen.gateway.http.headers import head_text, request_headers
+from limen.gateway.http.headers import head_text, request_headers, target_text
 from limen.gateway.http.problem import Problem, denial, problem, problem_bytes
 from limen.gateway.http.reader import ClientReader, ClientRequest
 from limen.gateway.http.relay import HttpRelay
 from limen.gateway.http.route import Routed
 from limen.gateway.http.upstream import Upstream, UpstreamError
 from limen.gateway.judging import local_denial
-from limen.gateway.kube.exec import is_websocket_upgrade, relay_upgrade
+from limen.gateway.kube.exec import WsPump
+from limen.gateway.kube.spdyrelay import SpdyPump
 from limen.gateway.kube.status import to_status
+from limen.gateway.kube.upgrade import relay_upgrade, wants_upgrade
+from limen.gateway.kube.watch import relay_watch
+from limen.gateway.kube.writes import call_event, pod_write, state_dependent
 from limen.gateway.session import RECEIVE_SIZE, Session
+from limen.jsonmask import JsonMasker
 from limen.policy import Decision
 from limen.policy.kube import KubeParseError, KubeRequest, decide_kube, parse, violations
-from limen.policy.kube.podsec import POD_RESOURCES
 from limen.recording import C2U, U2C
 
-__all__ = ["KubeRelay", "pod_write"]
+__all__ = ["KubeRelay"]
 
 _JSON_TYPES = (b"application/json",)
-#: Verbs whose streams are relayed as WebSocket upgrades (gateway/kube/exec.py).
+#: Verbs whose streams are relayed as upgrades (WebSocket: gateway/kube/exec.py,
+#: SPDY/3.1: gateway/kube/spdyrelay.py).
 _STREAM_VERBS = frozenset({"exec", "attach", "portforward"})
-
-
-def pod_write(call: KubeRequest) -> str | None:
-    """The resource whose pods ``call`` writes (``pods``,
-    ``deployments.apps``, ...), or None when it writes none."""
-    if call.verb not in ("create", "update", "patch"):
-        return None
-    base = call.resource if not call.group else f"{call.resource}.{call.group}"
-    if base not in POD_RESOURCES:
-        return None
-    if call.subresource == "" or (base == "pods" and call.subresource == "ephemeralcontainers"):
-        return base
-    return None
-
-
-def _state_dependent(req: ClientRequest, body: bytes) -> list[str]:
-    """A JSON patch whose values come from the object itself (``copy``,
-    ``move``): judged on a dry run, it could make something else when the
-    object changes before the real request; a violation of its own."""
-    ctype = (req.header(b"content-type") or b"").split(b";")[0].strip().lower()
-    if ctype != b"application/json-patch+json":
-        return []
-    try:
-        ops = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return ["a JSON patch limen cannot read"]
-    if not isinstance(ops, list):
-        return ["a JSON patch that is not a list"]
-    kinds = {op.get("op") if isinstance(op, dict) else None for op in ops}
-    if kinds & {"copy", "move", None}:
-        return ["a JSON patch copy or move (its result depends on the object when it runs)"]
-    return []
-
-
-def _call_event(call: KubeRequest, found: list[str]) -> dict[str, object]:
-    """The ``kube_request`` event of ``call`` (``found``: its violations)."""
-    return {
-        "event": "kube_request",
-        "command": call.command(),
-        "verb": call.verb,
-        "group": call.group,
-        "version": call.version,
-        "resource": call.resource,
-        "subresource": call.subresource,
-        "namespace": call.namespace,
-        "name": call.name,
-        "violations": found,
-    }
 
 
 class _Answered(Exception):
@@ -126,11 +83,20 @@ class KubeRelay(HttpRelay):
         upstream: Upstream,
         holds: Holds,
         masker: _native.Masker | None,
+        json_masker: JsonMasker | None = None,
         *,
         restricted: bool,
     ) -> None:
-        super().__init__(session, reader, upstream, holds, [], masker)
+        super().__init__(session, reader, upstream, holds, [], masker, json_masker)
         self.restricted = restricted
+        self.watching = False
+        """The exchange under way is a watch (its answer: :mod:`limen.gateway.kube.watch`)."""
+
+    async def respond(self, req: ClientRequest, event: h11.Response) -> bool:
+        """As the HTTP relay's; a watch's answer event by event."""
+        if self.watching and event.status_code == 200 and req.method == "GET":
+            return await relay_watch(self, req, event)
+        return await super().respond(req, event)
 
     async def reply(
         self,
@@ -141,7 +107,10 @@ class KubeRelay(HttpRelay):
         close: bool,
     ) -> bool:
         """As the HTTP relay's, with a Kubernetes ``Status`` body."""
-        keep = not close and req.keep_alive
+        # a client waiting for 100-continue has not sent its body: limen
+        # does not ask for it, and says the connection closes
+        waiting = req.conn.they_are_waiting_for_100_continue
+        keep = not close and req.keep_alive and not waiting
         req.response_started = True
         answer = to_status(problem_bytes(doc, headers, close=not keep))
         if req.method == "HEAD":
@@ -156,10 +125,13 @@ class KubeRelay(HttpRelay):
         s = self.session
         assert s.judge is not None
         path = routed.path
-        shown = f"{req.method} /r/{self.resource.name}{path.target}"
+        secret = self.upstream.credential[0] if self.upstream.credential else None
+        shown = f"{req.method} /r/{self.resource.name}".encode() + target_text(path.target.encode())
         self.record(
             C2U,
-            self.mask_input(head_text(shown.encode() + b" HTTP/1.1", req.headers)),
+            # secret-named query values, and the bot's own header named like
+            # the credential's, redacted as the HTTP relay does
+            self.mask_input(head_text(shown + b" HTTP/1.1", req.headers, secret)),
             masked=s.input_masker is not None,
         )
         body: bytes | None = None
@@ -190,13 +162,13 @@ class KubeRelay(HttpRelay):
         try:
             if writes is not None:
                 body = await self.read_body(req)
-                found = _state_dependent(req, body)
+                found = state_dependent(req, body)
                 if not found:  # else refused as it is: no dry run
                     obj = await self.judged_object(req, routed, call, body)
                     found = violations(writes, obj, restricted=self.restricted)
         except _Answered as answered:
             return answered.keep
-        event = _call_event(call, found)
+        event = call_event(call, found)
         if call.verb in _STREAM_VERBS:  # the command it runs, as recorded (masked)
             argv = parse_qs(path.query or "").get("command", [])
             event["argv"] = self.mask_input(shlex.join(argv).encode()).decode("utf-8", "replace")
@@ -230,8 +202,11 @@ class KubeRelay(HttpRelay):
                 return await self.reply(req, doc, close=False)
         elif decision.action != "allow":
             return await self.reply(req, denial(decision), close=False)
-        if call.verb in _STREAM_VERBS and is_websocket_upgrade(req):
-            return await relay_upgrade(self, req, routed)
+        if call.verb in _STREAM_VERBS and wants_upgrade(req, WsPump.upgrade):
+            return await relay_upgrade(self, req, routed, WsPump(self))
+        if call.verb in _STREAM_VERBS and wants_upgrade(req, SpdyPump.upgrade):
+            return await relay_upgrade(self, req, routed, SpdyPump(self))
+        self.watching = call.verb == "watch"
         if body is None:
             return await self.forward(req, routed)
         return await self.forward_buffered(req, routed, body)

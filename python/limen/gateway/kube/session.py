@@ -13,6 +13,7 @@ from limen.gateway.kube.relay import KubeRelay
 from limen.gateway.kube.status import to_status
 from limen.gateway.server import Listener
 from limen.gateway.session import Session, SessionEnd
+from limen.jsonmask import JsonMasker
 
 __all__ = ["KubeGateway", "KubeSession"]
 
@@ -27,10 +28,21 @@ class KubeSession(HttpSession):
         assert self.resource is not None
         assert self.upstream is not None
         holds = self.new_holds()
-        masker = self.services.masker_for(self.identity, self.resource.name)
+        identity, name = self.identity, self.resource.name
+        masker = self.services.masker_for(identity, name)
+        rooted = [m for m in self.services.policy.mask_for(identity, name) if m[:6] == "json:$"]
+        # json: paths are rooted at an object: each item of a list too
+        # (a watch event's object: gateway/kube/watch.py)
+        paths = rooted + ["json:$.items[*]" + m[6:] for m in rooted]
         restricted = self.resource.pod_security == "restricted"
         self.http_relay = KubeRelay(
-            self, self.reader, self.upstream, holds, masker, restricted=restricted
+            self,
+            self.reader,
+            self.upstream,
+            holds,
+            masker,
+            JsonMasker(paths) if paths else None,
+            restricted=restricted,
         )
 
     def fatal_bytes(self, end: SessionEnd) -> bytes:

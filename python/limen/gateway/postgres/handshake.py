@@ -1,13 +1,14 @@
 """The PostgreSQL client's opening: startup packets, TLS, the token.
 
-SSLRequest is answered ``S`` when the listener has a certificate (then
-TLS), else ``N``; GSSENCRequest ``N``; a CancelRequest is handed to the
-listener's cancel keys and ends the connection. The StartupMessage (3.0)
-names the resource (the database) and the user, who must be the token's
-subject. The token is asked for (AuthenticationCleartextPassword) only over
-TLS, or over loopback where ``[listeners] allow_plaintext_loopback`` allows
-it. A refused token ends the connection with FATAL ``28P01`` saying why
-(never the token).
+SSLRequest is answered ``S`` when the listener has a certificate (then TLS,
+in rustls: :class:`~limen.gateway.tlsnative.NativeTlsStream`, whose
+connection the native pump can take over), else ``N``; GSSENCRequest ``N``;
+a CancelRequest is handed to the listener's cancel keys and ends the
+connection. The StartupMessage (3.0) names the resource (the database) and
+the user, who must be the token's subject. The token is asked for
+(AuthenticationCleartextPassword) only over TLS, or over loopback where
+``[listeners] allow_plaintext_loopback`` allows it. A refused token ends
+the connection with FATAL ``28P01`` saying why (never the token).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from limen import _native
 from limen.config import is_loopback_host
 from limen.gateway.services import Services
 from limen.gateway.session import RECEIVE_SIZE, Admission, SessionEnd
+from limen.gateway.tlsnative import NativeTlsStream
 from limen.identity import IdentityError
 
 __all__ = ["ClientSide", "Startup", "receive_messages", "startup", "until_startup"]
@@ -61,8 +63,15 @@ async def receive_messages(side: ClientSide) -> list[_native.ClientMessage]:
 
 async def _answer_ssl(side: ClientSide) -> None:
     """SSLRequest: ``S`` and TLS when the listener has a certificate, else ``N``."""
+    listener_tls = side.services.listener_tls
     ssl_context = side.services.ssl_context
-    if ssl_context is not None and not side.tls:
+    if listener_tls is not None and not side.tls and type(side.client) is trio.SocketStream:
+        await side.client.send_all(b"S")
+        native = NativeTlsStream(side.client, _native.TlsSession.server(listener_tls.native))
+        await native.do_handshake()
+        side.client = native
+        side.tls = True
+    elif ssl_context is not None and not side.tls:
         await side.client.send_all(b"S")
         tls = trio.SSLStream(side.client, ssl_context, server_side=True)
         await tls.do_handshake()

@@ -1,15 +1,19 @@
 """The native pump: who moves a PostgreSQL session's bytes after the handshake.
 
 With ``[gateway] relay = "native"`` (the default), a session whose client
-and upstream connections are both plain TCP hands them to
-``_native.PgPump`` once the handshake is done (TLS, the token, the upstream
-login and the column catalog all stay in Python). One pump thread per
-process (an epoll loop over every pumped session, like a pgbouncer
-process) reads both sockets, frames the client's messages, masks the
-upstream's rows (the session's own ``PgServerRelay``, shared) and writes
-every record — without the GIL. Sessions with TLS on either side stay on
-the Trio relay (:mod:`limen.gateway.postgres.relay_trio`), as does
-everything with ``relay = "trio"``.
+and upstream connections are plain TCP or TLS in rustls
+(:class:`~limen.gateway.tlsnative.NativeTlsStream`) hands them to
+``_native.PgPump`` once the handshake is done (the TLS handshakes, the
+token, the upstream login and the column catalog all stay in Python). One
+pump thread per process (an epoll loop over every pumped session, like a
+pgbouncer process) reads both sockets (decrypting and encrypting TLS
+there, the session's keys in its rustls connection, lent to the pump
+until it ends), frames the client's messages, masks the upstream's rows
+(the session's own ``PgServerRelay``, shared) and writes every record —
+without the GIL. Other streams (TLS in Python's ``ssl``, tests' memory
+streams) stay on the Trio relay
+(:mod:`limen.gateway.postgres.relay_trio`), as does everything with
+``relay = "trio"``.
 
 Python keeps every decision. Each Query, Parse and FunctionCall whose
 decision is not in the pump's per-session cache comes back here: the
@@ -60,18 +64,30 @@ from limen.gateway.postgres.ending import end_for
 from limen.gateway.postgres.holds import PgHolds
 from limen.gateway.postgres.judge import PgJudge, native_verdict
 from limen.gateway.session import Session
+from limen.gateway.tlsnative import NativeTlsStream
 from limen.recording import U2C, NativeRecorder
 
 __all__ = ["PumpRelay", "pump_eligible"]
 
 
+def _pumpable(stream: trio.abc.Stream) -> bool:
+    return type(stream) is trio.SocketStream or (
+        type(stream) is NativeTlsStream and type(stream.transport) is trio.SocketStream
+    )
+
+
 def pump_eligible(config: Config, client: trio.abc.Stream, upstream: trio.abc.Stream) -> bool:
     """True when a session's bytes can move through the native pump."""
-    return (
-        config.gateway.relay == "native"
-        and type(client) is trio.SocketStream
-        and type(upstream) is trio.SocketStream
-    )
+    return config.gateway.relay == "native" and _pumpable(client) and _pumpable(upstream)
+
+
+def _socket_and_tls(
+    stream: trio.abc.Stream,
+) -> tuple[trio.socket.SocketType, _native.TlsSession | None]:
+    if isinstance(stream, NativeTlsStream):
+        return stream.socket, stream.session
+    assert isinstance(stream, trio.SocketStream)
+    return stream.socket, None
 
 
 class PumpRelay:
@@ -80,7 +96,7 @@ class PumpRelay:
     def __init__(
         self,
         session: Session,
-        upstream: trio.SocketStream,
+        upstream: trio.abc.Stream,
         decoder: _native.PgClientDecoder,
         relay: _native.PgServerRelay,
         judge: PgJudge,
@@ -88,8 +104,9 @@ class PumpRelay:
         *,
         results_masked: bool,
     ) -> None:
-        assert isinstance(session.client, trio.SocketStream)
         assert session.recorder is not None
+        client_socket, client_tls = _socket_and_tls(session.client)
+        upstream_socket, upstream_tls = _socket_and_tls(upstream)
         self.session = session
         self.recorder = session.recorder
         self.native = (
@@ -105,8 +122,8 @@ class PumpRelay:
         self.detail = ""
         self.status = "I"
         self.pump = _native.PgPump(
-            session.client.socket,
-            upstream.socket,
+            client_socket,
+            upstream_socket,
             decoder,
             relay,
             self.native,
@@ -114,6 +131,8 @@ class PumpRelay:
             input_masker=None if session.input_masker is None else session.input_masker.content,
             results_masked=results_masked,
             write_timeout=session.config.gateway.handshake_timeout.seconds,
+            client_tls=client_tls,
+            upstream_tls=upstream_tls,
         )
         self.fd = self.pump.fileno()
         session.cache_clearers.append(self.pump.clear_cache)  # a SIGHUP reload empties it

@@ -9,7 +9,7 @@
   ParameterStatus, limen's own BackendKeyData
   (:mod:`limen.gateway.postgres.cancel`) and ReadyForQuery;
 - relay: the native pump (:mod:`limen.gateway.postgres.relay_pump`) when
-  both connections are plain TCP and ``relay = "native"``, else the Trio
+  both connections are plain TCP or native TLS and ``relay = "native"``, else the Trio
   relay (:mod:`limen.gateway.postgres.relay_trio`); both judge with the
   session's :class:`~limen.gateway.postgres.judge.PgJudge` and wait for
   humans with its :class:`~limen.gateway.postgres.holds.PgHolds`;
@@ -31,6 +31,7 @@ from limen.gateway.postgres.holds import PgHolds
 from limen.gateway.postgres.judge import PgJudge
 from limen.gateway.postgres.relay_pump import PumpRelay, pump_eligible
 from limen.gateway.postgres.relay_trio import TrioRelay
+from limen.gateway.postgres.remask import MaskSetter, mask_key, remask
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
 
@@ -62,6 +63,12 @@ class PgSession(Session):
         self.server_relay: _native.PgServerRelay | None = None
         self.results_masked = False
         self.holds: Holds | None = None
+        self.mask_key: tuple[str, ...] | None = None
+        """The mask list the session's masks were made from (set at login)."""
+        self.mask_generation = services.generation
+        """The services' config generation the session's masks come from."""
+        self.mask_setter: MaskSetter | None = None
+        """The running relay's ``set_masks`` (:mod:`limen.gateway.postgres.remask`)."""
 
     # -- the skeleton's steps ----------------------------------------------------
 
@@ -85,6 +92,8 @@ class PgSession(Session):
         assert self.upstream is not None
         assert self.judge is not None
         identity, resource = self.identity, self.resource
+        self.mask_generation = self.services.generation
+        self.mask_key = mask_key(self)
         masker = self.services.masker_for(identity, resource.name)
         relay = _native.PgServerRelay(masker, int(self.config.gateway.max_message_size))
         self.server_relay = relay
@@ -114,25 +123,36 @@ class PgSession(Session):
         assert self.holds is not None
         masked = self.results_masked
         judge = PgJudge(self.judge, self.server_relay)
-        input_masker = self.input_masker
 
-        def mask(sql: bytes) -> str:
-            return self.services.mask_statement(sql, input_masker)
+        def mask(sql: bytes) -> str:  # the session's masker now (a reload may change it)
+            return self.services.mask_statement(sql, self.input_masker)
 
         holds = PgHolds(self.holds, judge, mask)
         stream = self.upstream.stream
-        if pump_eligible(self.config, self.client, stream) and isinstance(
-            stream, trio.SocketStream
-        ):
+        if pump_eligible(self.config, self.client, stream):
             pumped = PumpRelay(
                 self, stream, self.decoder, self.server_relay, judge, holds, results_masked=masked
             )
+            self._masks_reach(pumped.pump.set_masks)
             await pumped.run()
         else:
             trio_relay = TrioRelay(
                 self, stream, self.decoder, self.server_relay, judge, holds, results_masked=masked
             )
+            self._masks_reach(trio_relay.core.set_masks)
             await trio_relay.run()
+
+    def _masks_reach(self, setter: MaskSetter) -> None:
+        """A reload's masks reach the running relay from now on (and one
+        that landed between login and now, at once)."""
+        self.mask_setter = setter
+        remask(self)
+
+    def rebind(self) -> bool:
+        """The new rules (:meth:`Session.rebind`) and the new masks
+        (:func:`~limen.gateway.postgres.remask.remask`)."""
+        rebound = super().rebind()
+        return remask(self) or rebound
 
     async def refuse(self, end: SessionEnd) -> None:
         with trio.move_on_after(2):

@@ -1,7 +1,9 @@
 """The PostgreSQL upstream: connect, TLS, limen's own login.
 
 The connection is opened through ``Services.open_upstream`` within
-``[gateway] connect_timeout``, then TLS as ``[resources.tls] mode`` says.
+``[gateway] connect_timeout``, then TLS as ``[resources.tls] mode`` says
+(in rustls, :class:`~limen.gateway.tlsnative.NativeTlsStream`, so that the
+native pump can take the session over; Python's ``ssl`` for other streams).
 The gateway logs in with the resource's credential (trust, md5,
 SCRAM-SHA-256 through the native ``PgUpstreamAuth`` state machine; no
 channel binding yet), keeps the server's ParameterStatus messages (for the
@@ -21,6 +23,7 @@ from limen import _native
 from limen.config import Resource, Secret, SecretError
 from limen.gateway.services import Services
 from limen.gateway.session import RECEIVE_SIZE, SessionEnd
+from limen.gateway.tlsnative import NativeTlsStream, upstream_config
 
 __all__ = ["FORWARDED_PARAMS", "Login", "Upstream", "connect", "login", "upstream_events"]
 
@@ -79,11 +82,11 @@ async def connect(services: Services, resource: Resource) -> Upstream:
         if not isinstance(exc, (OSError, trio.TooSlowError, trio.BrokenResourceError)):
             raise
         tls_error = exc if isinstance(exc, ssl.SSLError) else exc.__cause__
-        if isinstance(tls_error, ssl.SSLError):
+        if isinstance(tls_error, ssl.SSLError | _native.TlsError):
             services.log("upstream_tls_failed", resource=resource.name, error=str(tls_error))
+            reason = tls_error.reason if isinstance(tls_error, ssl.SSLError) else str(tls_error)
             raise SessionEnd(
-                "08006",
-                f"TLS to the upstream of {resource.name!r} failed: {tls_error.reason}",
+                "08006", f"TLS to the upstream of {resource.name!r} failed: {reason}"
             ) from None
         services.log("upstream_unreachable", resource=resource.name, error=str(exc))
         raise SessionEnd("08006", f"cannot reach the upstream of {resource.name!r}") from None
@@ -110,6 +113,20 @@ async def _tls(
         )
     if answer != b"S":
         raise SessionEnd("08006", f"the upstream of {resource.name!r} answered TLS oddly")
+    if type(stream) is trio.SocketStream:
+        try:
+            native_config = upstream_config(
+                tls.mode,
+                config.path(tls.ca_file) if tls.ca_file else None,
+                config.path(tls.cert_file) if tls.cert_file and tls.key_file else None,
+                config.path(tls.key_file) if tls.cert_file and tls.key_file else None,
+            )
+            session = _native.TlsSession.client(native_config, tls.server_name or host)
+        except (OSError, _native.TlsError) as exc:
+            raise trio.BrokenResourceError(f"TLS setup failed: {exc}") from exc
+        native = NativeTlsStream(stream, session)
+        await native.do_handshake()
+        return native
     ctx = ssl.create_default_context(cafile=str(config.path(tls.ca_file)) if tls.ca_file else None)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     if tls.mode in ("prefer", "require"):

@@ -6,18 +6,31 @@ tests, through ``Services.open_upstream``). :func:`bridge` gives paramiko
 one end of a socket pair and pumps bytes between the other end and the
 Trio stream until either side closes. Every read is capped at
 :data:`CHUNK`; nothing is buffered beyond the socket pair's own buffers.
+A plain TCP connection skips the bridge: :func:`handoff` gives paramiko a
+duplicate of its socket.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 
 import trio
 
-__all__ = ["CHUNK", "Counted", "Detached", "bridge"]
+__all__ = ["CHUNK", "MAX_PACKET", "READ", "WINDOW", "Counted", "Detached", "bridge", "handoff"]
 
 CHUNK = 65536
+"""The bridge's reads (socket to socket)."""
+READ = 1 << 20
+"""A channel relay's reads: what paramiko has buffered, up to 1 MiB (one
+thread hop moves it all; the masker and the recording take it whole)."""
+WINDOW = 8 << 20
+"""The SSH channel window limen grants each peer (paramiko's default is
+2 MiB): the upstream can run that far ahead of the client."""
+MAX_PACKET = 128 << 10
+"""The largest SSH data packet limen accepts (paramiko's default is 32
+KiB; OpenSSH sends up to what is granted): fewer packets to decrypt."""
 
 
 class Counted:
@@ -89,3 +102,15 @@ async def bridge(
             nursery.start_soon(one_way, local, stream, False)
     finally:
         await trio.aclose_forcefully(local)
+
+
+async def handoff(stream: trio.abc.Stream) -> socket.socket | None:
+    """paramiko's own socket for ``stream`` when it is a plain TCP
+    connection (a duplicate of its descriptor; the Trio stream is closed,
+    paramiko's socket now owns the connection), else None (then
+    :func:`bridge` it). No bytes cross Trio: the fast path."""
+    if type(stream) is not trio.SocketStream:
+        return None
+    sock = socket.socket(fileno=os.dup(stream.socket.fileno()))
+    await trio.aclose_forcefully(stream)
+    return sock

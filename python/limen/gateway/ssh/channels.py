@@ -15,8 +15,7 @@ masker stream each (recorded ``u2c`` masked), then the exit status.
 from __future__ import annotations
 
 import contextlib
-import select
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 import paramiko
@@ -27,21 +26,23 @@ from limen.approvals import ApprovalRequest, format_duration
 from limen.gateway.holds import Holds
 from limen.gateway.inrecord import record_statement
 from limen.gateway.session import SessionEnd
-from limen.gateway.ssh.bridge import CHUNK
+from limen.gateway.ssh.bridge import READ, Counted
 from limen.gateway.ssh.clientside import ChannelRequest
+from limen.gateway.ssh.quiet import QUIET_EXEC, QUIET_PTY, masked_copy
+from limen.gateway.ssh.sftprelay import SftpRelay
 from limen.inmask import InputMasker
 from limen.policy import Decision
+from limen.policy.ssh import is_scp
 from limen.recording import C2U, EVENT, U2C, Recorder
 
 __all__ = ["REFUSED_STATUS", "ChannelRelay"]
 
 REFUSED_STATUS = 1
 """The exit status of a refused request (denied, hold not approved)."""
+REFUSE_LINGER = 1.0
+"""Seconds a refused channel waits for the client to close it."""
 ENDED_STATUS = 255
 """The exit status of a channel the session's end cut short."""
-QUIET = 0.05
-"""Seconds an interactive (pty) channel's stream stays quiet before the
-masker releases what it holds back: a terminal waits for its user."""
 
 
 def hold_text(created: ApprovalRequest, message: str, timeout: float) -> str:
@@ -66,6 +67,7 @@ class ChannelRelay:
         masker: _native.Masker | None,
         holds: Holds,
         decide: Callable[[ChannelRequest], Decision],
+        decide_file: Callable[[ChannelRequest, str, Sequence[str]], Decision],
         mask_text: Callable[[bytes], str],
         upstream: paramiko.Transport,
         log: Callable[..., None],
@@ -73,7 +75,10 @@ class ChannelRelay:
         touch: Callable[[], None],
         limiter: trio.CapacityLimiter,
         ended: Callable[[], SessionEnd | None] = lambda: None,
+        counted: Counted | None = None,
     ) -> None:
+        self.counted = counted or Counted()
+        """Channel payload: from the client (``inbound``), to it (``outbound``)."""
         self.ended = ended
         """Why the session ends, once known (told to running channels)."""
         self.recorder = recorder
@@ -81,6 +86,7 @@ class ChannelRelay:
         self.masker = masker
         self.holds = holds
         self.decide = decide
+        self.decide_file = decide_file
         self.mask_text = mask_text
         self.upstream = upstream
         self.log = log
@@ -93,7 +99,7 @@ class ChannelRelay:
         self.channels_up: dict[int, paramiko.Channel] = {}
         """The upstream channel of each running client channel (by id)."""
 
-    async def _thread(self, fn: Callable[..., object], *args: object) -> object:
+    async def thread(self, fn: Callable[..., object], *args: object) -> object:
         return await trio.to_thread.run_sync(
             fn, *args, abandon_on_cancel=True, limiter=self.limiter
         )
@@ -102,58 +108,74 @@ class ChannelRelay:
         """A client's window change, passed to its upstream channel."""
         up = self.channels_up.get(chanid)
         if up is not None:
-            self._event({"event": "resize", "channel": chanid, "width": width, "height": height})
+            self.event({"event": "resize", "channel": chanid, "width": width, "height": height})
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 up.resize_pty(width, height)
 
-    def _event(self, obj: dict[str, object]) -> None:
+    def event(self, obj: dict[str, object]) -> None:
         self.recorder.append(EVENT, msgspec.json.encode(obj))
 
-    async def serve(self, item: ChannelRequest) -> None:
-        chan = item.channel
-        req = item.request
-        text = req.command if req.kind == "exec" else f"@{req.kind} {req.command}".strip()
+    async def judge(
+        self, chan: paramiko.Channel, text: str, kind: str, decide: Callable[[], Decision]
+    ) -> str | None:
+        """Records a request (``text``), judges it, holds it in place when
+        held: None when it runs, else the refusal to tell the bot ("" when
+        the channel went away while held)."""
         self.requests += 1
         record_statement(self.recorder, self.input_masker, text.encode("utf-8", "replace"))
-        decision = self.decide(item)
-        self._event(
+        decision = decide()
+        self.event(
             {
                 "event": "decision",
                 "action": decision.action,
                 "rule": decision.rule,
                 "class": decision.klass,
                 "channel": chan.get_id(),
-                "request": req.kind,
+                "request": kind,
             }
         )
         if decision.action == "hold":
-            decision = await self._hold(chan, decision, text)
-            if decision.action != "allow":
-                return
-        elif decision.action != "allow":
-            self.log(
-                "decision",
-                session=self.session_id,
-                action=decision.action,
-                rule=decision.rule,
-                klass=decision.klass,
-            )
-            hint = f"limen: hint: {decision.hint}\n" if decision.hint else ""
-            await self._refuse(chan, f"limen: {decision.message}\n{hint}")
-            return
-        await self._run(item)
+            return await self._hold(chan, decision, text)
+        if decision.action == "allow":
+            return None
+        self.log(
+            "decision",
+            session=self.session_id,
+            action=decision.action,
+            rule=decision.rule,
+            klass=decision.klass,
+        )
+        hint = f"limen: hint: {decision.hint}\n" if decision.hint else ""
+        return f"limen: {decision.message}\n{hint}"
+
+    async def serve(self, item: ChannelRequest) -> None:
+        chan = item.channel
+        req = item.request
+        text = req.command if req.kind == "exec" else f"@{req.kind} {req.command}".strip()
+        refusal = await self.judge(chan, text, req.kind, lambda: self.decide(item))
+        if refusal:
+            await self._refuse(chan, refusal)
+        if refusal is None:
+            await self._run(item)
 
     async def _refuse(self, chan: paramiko.Channel, text: str) -> None:
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            await self._thread(chan.sendall_stderr, text.encode())
-            await self._thread(chan.send_exit_status, REFUSED_STATUS)
+            await self.thread(chan.sendall_stderr, text.encode())
+            await self.thread(chan.send_exit_status, REFUSED_STATUS)
+            await self.thread(chan.shutdown_write)
+        # The client closes on the exit status; closing first could overtake
+        # paramiko's reply to the request itself (the client then sees the
+        # channel close before its request was answered).
+        with trio.move_on_after(REFUSE_LINGER):
+            while not chan.closed:
+                await trio.sleep(0.02)
         chan.close()
 
-    async def _hold(self, chan: paramiko.Channel, decision: Decision, text: str) -> Decision:
+    async def _hold(self, chan: paramiko.Channel, decision: Decision, text: str) -> str | None:
         async def notify(created: ApprovalRequest, timeout: float) -> None:
             line = hold_text(created, decision.message, timeout)
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                await self._thread(chan.sendall_stderr, line.encode())
+                await self.thread(chan.sendall_stderr, line.encode())
 
         async def watch() -> None:
             while not chan.closed and chan.get_transport() is not None:
@@ -164,45 +186,37 @@ class ChannelRelay:
         )
         if outcome.gone:
             chan.close()
-            return decision
+            return ""
         if outcome.run:
-            return Decision(
-                action="allow",
-                rule=decision.rule,
-                klass=decision.klass,
-                classes=decision.classes,
-                tables=decision.tables,
-                message="approved",
-            )
-        await self._refuse(chan, f"limen: {outcome.message}\nlimen: hint: {outcome.hint}\n")
-        return decision
+            return None
+        return f"limen: {outcome.message}\nlimen: hint: {outcome.hint}\n"
 
     async def _run(self, item: ChannelRequest) -> None:
         chan = item.channel
         req = item.request
         try:
-            up = await self._thread(self.upstream.open_session)
+            up = await self.thread(self.upstream.open_session)
             assert isinstance(up, paramiko.Channel)
             if item.env:
                 with contextlib.suppress(paramiko.SSHException):
-                    await self._thread(up.update_environment, item.env)
+                    await self.thread(up.update_environment, item.env)
             if item.pty is not None:
                 p = item.pty
-                await self._thread(
+                await self.thread(
                     up.get_pty, p.term, p.width, p.height, p.pixel_width, p.pixel_height
                 )
             if req.kind == "exec":
-                await self._thread(up.exec_command, req.command)
+                await self.thread(up.exec_command, req.command)
             elif req.kind == "shell":
-                await self._thread(up.invoke_shell)
+                await self.thread(up.invoke_shell)
             else:
-                await self._thread(up.invoke_subsystem, req.command)
+                await self.thread(up.invoke_subsystem, req.command)
         except (paramiko.SSHException, EOFError, OSError) as exc:
             await self._refuse(chan, f"limen: the upstream refused the request: {exc}\n")
             return
         self.channels_up[chan.get_id()] = up
         if item.pty is not None:
-            self._event(
+            self.event(
                 {
                     "event": "pty",
                     "channel": chan.get_id(),
@@ -215,17 +229,27 @@ class ChannelRelay:
         try:
             async with trio.open_nursery() as nursery:
                 interactive = item.pty is not None
-                nursery.start_soon(self._stdin, chan, up, interactive)
+                sftp = self._sftp(item, up)
+                raw = sftp is None and is_scp(req)  # file bytes: neither masked nor recorded
+                if sftp is not None:
+                    nursery.start_soon(sftp.client_to_upstream)
+                else:
+                    nursery.start_soon(self._stdin, chan, up, interactive, raw)
                 async with trio.open_nursery() as outputs:
-                    outputs.start_soon(self._output, up, chan, False, interactive)
-                    outputs.start_soon(self._output, up, chan, True, interactive)
+                    if sftp is not None:
+                        outputs.start_soon(sftp.upstream_to_client)
+                    else:
+                        outputs.start_soon(self._output, up, chan, False, interactive, raw)
+                    outputs.start_soon(self._output, up, chan, True, interactive, False)
                 with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                    await self._thread(chan.shutdown_write)  # EOF once both streams ended
-                status = await self._thread(up.recv_exit_status)
+                    await self.thread(chan.shutdown_write)  # EOF once both streams ended
+                status = await self.thread(up.recv_exit_status)
                 assert isinstance(status, int)
+                if status < 0 or (sftp is not None and sftp.failed):
+                    status = ENDED_STATUS  # closed without a status, or ended by limen
                 with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-                    await self._thread(chan.send_exit_status, status)
-                self._event({"event": "exit", "channel": chan.get_id(), "status": status})
+                    await self.thread(chan.send_exit_status, status)
+                self.event({"event": "exit", "channel": chan.get_id(), "status": status})
                 exited = True
                 nursery.cancel_scope.cancel()
         finally:
@@ -234,6 +258,20 @@ class ChannelRelay:
             self.channels_up.pop(chan.get_id(), None)
             up.close()
             chan.close()
+
+    def _sftp(self, item: ChannelRequest, up: paramiko.Channel) -> SftpRelay | None:
+        req = item.request
+        if req.kind != "subsystem" or req.command != "sftp":
+            return None
+        chan = item.channel
+        return SftpRelay(
+            chan,
+            up,
+            judge=self.judge,
+            decide_file=lambda op, paths: self.decide_file(item, op, paths),
+            thread=self.thread,
+            touch=self.touch,
+        )
 
     async def _tell_end(self, chan: paramiko.Channel) -> None:
         """The session is ending under a running channel (revoked, expired,
@@ -248,76 +286,67 @@ class ChannelRelay:
             trio.move_on_after(2),
             contextlib.suppress(OSError, EOFError, paramiko.SSHException),
         ):
-            await self._thread(chan.sendall_stderr, text)
-            await self._thread(chan.send_exit_status, ENDED_STATUS)
+            await self.thread(chan.sendall_stderr, text)
+            await self.thread(chan.send_exit_status, ENDED_STATUS)
 
-    async def _read(
-        self, src: paramiko.Channel, stream: _native.MaskStream | None, interactive: bool
-    ) -> bytes | None:
-        """The next bytes of ``src`` (b"" at its end), or None when an
-        interactive channel's masker holds bytes back and ``src`` stayed
-        quiet for :data:`QUIET` seconds (the caller then releases them)."""
-        if interactive and stream is not None and stream.pending:
-            data = await self._thread(_recv_unless_quiet, src, QUIET)
-        else:
-            data = await self._thread(src.recv, CHUNK)
-        assert data is None or isinstance(data, bytes)
-        return data
+    def _streams(self, raw: bool) -> Callable[[], _native.MaskStream] | None:
+        return self.masker.stream if self.masker is not None and not raw else None
 
-    def _release(self, stream: _native.MaskStream) -> tuple[bytes, _native.MaskStream]:
-        """What ``stream`` holds back, masked as at an end, and a new stream."""
-        assert self.masker is not None
-        return stream.finish(), self.masker.stream()
+    async def _stdin(
+        self, chan: paramiko.Channel, up: paramiko.Channel, interactive: bool, raw: bool
+    ) -> None:
+        moved = 0
 
-    async def _stdin(self, chan: paramiko.Channel, up: paramiko.Channel, interactive: bool) -> None:
-        stream = self.masker.stream() if self.masker is not None else None
-        while True:
-            data = await self._read(chan, stream, interactive)
-            if data is None:
-                assert stream is not None
-                held, stream = self._release(stream)
-                self.recorder.append(C2U, held, masked=True)
-                continue
-            self.touch()
-            if not data:
-                break
-            if stream is not None:
-                self.recorder.append(C2U, stream.feed(data), masked=True)
-            else:
-                self.recorder.append(C2U, data)
-            await self._thread(up.sendall, data)
-        if stream is not None:
-            self.recorder.append(C2U, stream.finish(), masked=True)
+        async def read() -> bytes:
+            nonlocal moved
+            data = await self.thread(chan.recv, READ)
+            assert isinstance(data, bytes)
+            if data:
+                self.touch()
+                moved += len(data)
+                self.counted.inbound += len(data)
+                await self.thread(up.sendall, data)  # upstream gets the bot's bytes as sent
+            return data
+
+        async def record(data: bytes, masked: bool) -> None:
+            if not raw:
+                self.recorder.append(C2U, data, masked=masked)
+
+        quiet = QUIET_PTY if interactive else QUIET_EXEC
+        await masked_copy(read, record, self._streams(raw), quiet)
+        if raw:
+            self.event({"event": "transfer", "channel": chan.get_id(), "c2u_bytes": moved})
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
-            await self._thread(up.shutdown_write)
+            await self.thread(up.shutdown_write)
 
     async def _output(
-        self, up: paramiko.Channel, chan: paramiko.Channel, stderr: bool, interactive: bool
+        self,
+        up: paramiko.Channel,
+        chan: paramiko.Channel,
+        stderr: bool,
+        interactive: bool,
+        raw: bool,
     ) -> None:
-        stream = self.masker.stream() if self.masker is not None else None
+        moved = 0
+        recv = up.recv_stderr if stderr else up.recv
         send = chan.sendall_stderr if stderr else chan.sendall
-        while True:
-            if stderr:
-                data: bytes | None = await self._thread(up.recv_stderr, CHUNK)  # type: ignore[assignment]
-            else:
-                data = await self._read(up, stream, interactive)
-            if data is None:
-                assert stream is not None
-                out, stream = self._release(stream)
-            else:
+
+        async def read() -> bytes:
+            data = await self.thread(recv, READ)
+            assert isinstance(data, bytes)
+            if data:
                 self.touch()
-                out = data if stream is None else (stream.feed(data) if data else stream.finish())
-            if out:
-                self.recorder.append(U2C, out, masked=stream is not None)
-                await self._thread(send, out)
-            if data is not None and not data:
-                break
+            return data
 
+        async def forward(data: bytes, masked: bool) -> None:
+            nonlocal moved
+            moved += len(data)
+            self.counted.outbound += len(data)
+            if not raw:
+                self.recorder.append(U2C, data, masked=masked)
+            await self.thread(send, data)
 
-def _recv_unless_quiet(chan: paramiko.Channel, quiet: float) -> bytes | None:
-    """``chan.recv`` once it has data (or ended); None after ``quiet``
-    seconds without (on a worker thread; paramiko channels are selectable)."""
-    ready, _, _ = select.select([chan], [], [], quiet)
-    if not ready:
-        return None
-    return chan.recv(CHUNK)
+        quiet = QUIET_PTY if interactive else QUIET_EXEC
+        await masked_copy(read, forward, self._streams(raw), quiet)
+        if raw:
+            self.event({"event": "transfer", "channel": chan.get_id(), "u2c_bytes": moved})

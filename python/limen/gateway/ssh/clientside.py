@@ -7,8 +7,10 @@ keyboard-interactive: the token is the password; publickey with a
 certificate from limen's CA, :mod:`limen.identity.sshca`, or a key of
 ``[[identity.keys]]``), and every channel
 request (``exec``, ``shell``, ``subsystem``, pty sizes), which the Trio
-side judges. Port forwarding (local and remote), agent forwarding, X11 and
-every channel type but ``session`` are refused here. ``env`` requests are
+side judges. Port forwarding (local and remote) goes to
+:class:`~limen.gateway.ssh.forward.Forwards` (refused unless a rule
+allows it); agent forwarding, X11 and every other channel type are
+refused here. ``env`` requests are
 kept only for :data:`SAFE_ENV`.
 """
 
@@ -28,6 +30,7 @@ from paramiko.common import (
 )
 from paramiko.server import InteractiveQuery
 
+from limen.gateway.ssh.forward import Forwards
 from limen.identity import Identity
 from limen.identity.sshca import CertError
 from limen.policy.ssh import Request
@@ -79,7 +82,9 @@ class ClientSide(paramiko.ServerInterface):
         resize: Callable[[int, Pty], None],
         verify_key: KeyCheck | None = None,
         admit: Admit | None = None,
+        forwards: Forwards | None = None,
     ) -> None:
+        self.forwards = forwards
         self.token = token
         self.check = check
         self.verify_key = verify_key
@@ -241,12 +246,22 @@ class ClientSide(paramiko.ServerInterface):
     # -- refused ---------------------------------------------------------------------
 
     def check_port_forward_request(self, address: str, port: int) -> int | bool:
-        return False
+        if self.forwards is None:
+            return False
+        return self.forwards.remote(address, port)
+
+    def cancel_port_forward_request(self, address: str, port: int) -> None:
+        if self.forwards is not None:
+            self.forwards.cancel(address, port)
 
     def check_channel_direct_tcpip_request(
         self, chanid: int, origin: tuple[str, int], destination: tuple[str, int]
     ) -> int:
-        return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        with self.lock:
+            full = self.open >= MAX_CHANNELS
+        if full or self.forwards is None or not self.forwards.local(chanid, origin, destination):
+            return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+        return OPEN_SUCCEEDED
 
     def check_channel_x11_request(
         self,

@@ -16,23 +16,26 @@ pinned one, limen's login refused) is told on the first channel's stderr
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
 import paramiko
 import trio
 
+from limen.gateway.inrecord import record_statement
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
-from limen.gateway.ssh.bridge import Counted, Detached, bridge
+from limen.gateway.ssh.bridge import MAX_PACKET, WINDOW, Counted, Detached, bridge, handoff
 from limen.gateway.ssh.channels import ChannelRelay
 from limen.gateway.ssh.clientside import MAX_CHANNELS, ChannelRequest, ClientSide, Pty
+from limen.gateway.ssh.forward import Forwards
 from limen.gateway.ssh.upstream import login_upstream
 from limen.identity import Identity, IdentityError
 from limen.identity.sshca import CERT_SUFFIX, CertError, SshCa
 from limen.identity.statickeys import SshPublicKeys
 from limen.policy import Decision
-from limen.policy.ssh import decide_ssh
+from limen.policy.ssh import Request, decide_file, decide_ssh
 
 __all__ = ["SshSession"]
 
@@ -73,6 +76,9 @@ class SshSession(Session):
         self.nursery: trio.Nursery | None = None
         self.counted_client = Counted()
         self.counted_upstream = Counted()
+        self.counted_payload = Counted()
+        """Channel bytes (client to upstream: ``inbound``), counted by the
+        relay when paramiko owns the sockets (no bridge counts them)."""
         send, receive = trio.open_memory_channel[ChannelRequest](16)
         self.requests_in = send
         self.requests = receive
@@ -83,6 +89,7 @@ class SshSession(Session):
         self.upstream_stream: trio.abc.Stream | None = None
         self.channels: ChannelRelay | None = None
         self.client_side: ClientSide | None = None
+        self.forwards = Forwards(trio.lowlevel.current_trio_token(), self.judge_forward)
 
     # -- the client's side ------------------------------------------------------------
 
@@ -146,8 +153,14 @@ class SshSession(Session):
         # The bridge owns the connection now: the skeleton's fatal-error
         # path must not read or write it (SSH errors go on channels).
         self.client = Detached(raw)
-        sock = await nursery.start(bridge, raw, self.counted_client)
-        transport = paramiko.Transport(sock)
+        sock = await handoff(raw)
+        if sock is None:
+            sock = await nursery.start(bridge, raw, self.counted_client)
+        else:
+            self.counted_client = self.counted_payload
+        transport = paramiko.Transport(
+            sock, default_window_size=WINDOW, default_max_packet_size=MAX_PACKET
+        )
         self.transport = transport
         transport.add_server_key(self.host_key)
         iface = ClientSide(
@@ -157,6 +170,7 @@ class SshSession(Session):
             self.resize,
             verify_key=self.verify_key,
             admit=self.admit,
+            forwards=self.forwards,
         )
         self.client_side = iface
         await trio.to_thread.run_sync(
@@ -186,7 +200,11 @@ class SshSession(Session):
         assert self.resource is not None
         assert self.nursery is not None
         assert self.upstream_stream is not None
-        sock = await self.nursery.start(bridge, self.upstream_stream, self.counted_upstream)
+        sock = await handoff(self.upstream_stream)
+        if sock is None:
+            sock = await self.nursery.start(bridge, self.upstream_stream, self.counted_upstream)
+        else:
+            self.counted_upstream = self.counted_payload
         try:
             self.upstream = await trio.to_thread.run_sync(
                 login_upstream,
@@ -221,6 +239,39 @@ class SshSession(Session):
         assert self.resource is not None
         return decide_ssh(self.services.policy, self.identity, self.resource.name, item.request)
 
+    async def judge_forward(self, words: str) -> bool:
+        """A forward (``@forward-local HOST:PORT``, ``@forward-remote
+        ADDR:PORT``), recorded and judged: only ``allow`` lets it through."""
+        channels = self.channels
+        if channels is None or self.identity is None or self.resource is None:
+            return False
+        request = Request("forward", words)
+        decision = decide_ssh(self.services.policy, self.identity, self.resource.name, request)
+        record_statement(channels.recorder, channels.input_masker, words.encode())
+        channels.event(
+            {
+                "event": "decision",
+                "action": decision.action,
+                "rule": decision.rule,
+                "class": decision.klass,
+                "request": "forward",
+            }
+        )
+        if decision.action != "allow":
+            self.services.log(
+                "decision",
+                session=self.session_id,
+                action=decision.action,
+                rule=decision.rule,
+                klass=decision.klass,
+            )
+        return decision.action == "allow"
+
+    def decide_file(self, item: ChannelRequest, op: str, paths: Sequence[str]) -> Decision:
+        assert self.identity is not None
+        assert self.resource is not None
+        return decide_file(self.services.policy, self.identity, self.resource.name, op, paths)
+
     async def relay(self) -> None:
         identity, resource = self.identity, self.resource
         assert identity is not None
@@ -242,6 +293,7 @@ class SshSession(Session):
             masker=self.services.masker_for(identity, resource.name),
             holds=holds,
             decide=self.decide,
+            decide_file=self.decide_file,
             mask_text=mask_text,
             upstream=self.upstream,
             log=self.services.log,
@@ -249,9 +301,11 @@ class SshSession(Session):
             touch=self.touch,
             limiter=self.limiter,
             ended=lambda: self.end,
+            counted=self.counted_payload,
         )
         client, upstream = self.transport, self.upstream
         async with trio.open_nursery() as nursery:
+            self.forwards.attach(client, upstream, nursery, channels.thread, channels.event)
 
             async def ended(transport: paramiko.Transport, end: SessionEnd | None) -> None:
                 await trio.to_thread.run_sync(
@@ -298,7 +352,9 @@ class SshSession(Session):
         self.services.relay_ended(
             self.protocol,
             client_bytes=self.counted_client.inbound,
-            upstream_bytes=self.counted_upstream.inbound,
+            upstream_bytes=self.counted_upstream.outbound
+            if self.counted_upstream is self.counted_payload
+            else self.counted_upstream.inbound,
             cache_hits=0,
         )
 

@@ -3,7 +3,7 @@
 write would make (:mod:`limen.policy.kube.podsec`) and the rules' patterns
 (:mod:`limen.policy.kube.rules`)."""
 
-from limen.policy.kube.podsec import POD_RESOURCES, pod_specs, violations
+from limen.policy.kube.podsec import POD_RESOURCES, holds_pods, pod_specs, violations
 from limen.policy.kube.request import DISCOVERY, VERBS, KubeParseError, KubeRequest, parse
 from limen.policy.kube.rules import decide_kube, matches, pattern_error
 
@@ -14,6 +14,7 @@ __all__ = [
     "KubeParseError",
     "KubeRequest",
     "decide_kube",
+    "holds_pods",
     "matches",
     "parse",
     "pattern_error",

@@ -3,7 +3,12 @@
 :func:`pod_specs` finds the pod specs (and their metadata) in an object by
 the resource it is written to: a Pod's own, a workload's pod template
 (Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController,
-Job, PodTemplate) and a CronJob's job template's. :func:`violations` checks
+Job, PodTemplate) and a CronJob's job template's. A resource of a group
+Kubernetes does not serve itself (a custom resource: Argo Rollouts,
+Knative, any operator's) is searched by shape, fail closed: every object
+in it with a container list that holds an object is a pod spec and is
+checked, wherever it is (no list of paths to keep up to date; a CRD that
+calls something else ``containers`` is checked too). :func:`violations` checks
 each against the "baseline" profile, and with ``restricted`` the
 "restricted" one too, in all three container lists (``containers``,
 ``initContainers``, ``ephemeralContainers``):
@@ -31,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Final
 
-__all__ = ["POD_RESOURCES", "pod_specs", "violations"]
+__all__ = ["BUILTIN_GROUPS", "MAX_DEPTH", "POD_RESOURCES", "holds_pods", "pod_specs", "violations"]
 
 #: Qualified resources (``resource[.group]``) whose objects hold pod specs,
 #: and the keys from the object to its pod template (metadata + spec).
@@ -46,6 +51,38 @@ POD_RESOURCES: Final[dict[str, tuple[str, ...]]] = {
     "jobs.batch": ("spec", "template"),
     "cronjobs.batch": ("spec", "jobTemplate", "spec", "template"),
 }
+#: The API groups Kubernetes itself serves: their resources hold pods only
+#: when :data:`POD_RESOURCES` says so. Any other group (custom resources,
+#: aggregated APIs) is searched by shape.
+BUILTIN_GROUPS: Final = frozenset(
+    {
+        "",
+        "admissionregistration.k8s.io",
+        "apiextensions.k8s.io",
+        "apiregistration.k8s.io",
+        "apps",
+        "authentication.k8s.io",
+        "authorization.k8s.io",
+        "autoscaling",
+        "batch",
+        "certificates.k8s.io",
+        "coordination.k8s.io",
+        "discovery.k8s.io",
+        "events.k8s.io",
+        "flowcontrol.apiserver.k8s.io",
+        "internal.apiserver.k8s.io",
+        "networking.k8s.io",
+        "node.k8s.io",
+        "policy",
+        "rbac.authorization.k8s.io",
+        "resource.k8s.io",
+        "scheduling.k8s.io",
+        "storage.k8s.io",
+        "storagemigration.k8s.io",
+    }
+)
+#: Nesting searched for pod specs in a custom resource; deeper is refused.
+MAX_DEPTH: Final = 64
 _BASELINE_CAPS: Final = frozenset(
     {
         "AUDIT_WRITE",
@@ -125,19 +162,58 @@ def _flag(value: Any, where: str) -> bool:
     raise _Bad(f"{where} is not a boolean")
 
 
+def holds_pods(resource: str) -> bool:
+    """Whether objects of ``resource`` (``plural[.group]``) may hold pod
+    specs: the built-in workloads, and every resource of a group that is
+    not built in (searched by shape)."""
+    group = resource.partition(".")[2]
+    return resource in POD_RESOURCES or group not in BUILTIN_GROUPS
+
+
 def pod_specs(resource: str, obj: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(metadata, spec) of each pod ``obj`` would run, when ``resource``
     (qualified, without subresource) holds pods; ``[]`` otherwise. A
     malformed object raises ``ValueError``."""
-    if resource not in POD_RESOURCES:
-        return []
     try:
-        here = _obj(obj, "the object")
-        for key in POD_RESOURCES[resource]:
-            here = _obj(here.get(key), key)
-        return [(_obj(here.get("metadata"), "metadata"), _obj(here.get("spec"), "spec"))]
+        if resource in POD_RESOURCES:
+            here = _obj(obj, "the object")
+            for key in POD_RESOURCES[resource]:
+                here = _obj(here.get(key), key)
+            return [(_obj(here.get("metadata"), "metadata"), _obj(here.get("spec"), "spec"))]
+        if holds_pods(resource):
+            return _shaped(_obj(obj, "the object"))
     except _Bad as exc:
         raise ValueError(str(exc)) from None
+    return []
+
+
+def _shaped(obj: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Every object within ``obj`` shaped like a pod spec: one with a
+    ``containers``, ``initContainers`` or ``ephemeralContainers`` list
+    that holds an object (the custom resource's pod template, wherever it
+    is: ``spec.template.spec``, ``spec.jobTemplate.spec.template.spec``,
+    ``spec.workers[0].podSpec``...), with the ``metadata`` beside it when
+    its parent has one. Nesting past :data:`MAX_DEPTH` is refused."""
+    out: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    stack: list[tuple[Any, dict[str, Any], int]] = [(obj, {}, 0)]
+    while stack:
+        value, meta, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _Bad(f"the object nests deeper than {MAX_DEPTH}")
+        if isinstance(value, list):
+            stack += [(item, {}, depth + 1) for item in value]
+            continue
+        if not isinstance(value, dict):
+            continue
+        if any(
+            isinstance(value.get(field), list) and any(isinstance(c, dict) for c in value[field])
+            for field in _CONTAINER_LISTS
+        ):
+            out.append((meta, value))
+        beside = value.get("metadata")
+        beside = beside if isinstance(beside, dict) else {}
+        stack += [(child, beside, depth + 1) for child in value.values()]
+    return out
 
 
 def _containers(spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

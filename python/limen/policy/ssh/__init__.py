@@ -14,14 +14,18 @@ every one; the request is as bad as its worst command:
 4. else ``allow``.
 
 A command line limen cannot read (a substitution, a redirection, ...)
-is denied. The decision's class is ``ssh:<the pattern that decided>`` (a
-grant of ``limen approvals approve --for`` covers that pattern), or
+is denied. File transfers are judged per operation
+(:mod:`limen.policy.ssh.files`): an ``scp -t``/``scp -f`` line as the
+upload or download it is; the sftp subsystem opens for a rule that allows
+some ``@sftp …`` operation, and the gateway judges each SFTP request.
+
+The decision's class is ``ssh:<the pattern that decided>`` (a grant of
+``limen approvals approve --for`` covers that pattern), or
 ``ssh:unknown``, ``ssh:uncovered``.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -29,9 +33,19 @@ from typing import Final, Literal
 from limen.config import Rule
 from limen.identity import Identity
 from limen.policy.engine import Decision, Policy
-from limen.policy.ssh.words import Unjudgeable, split_command
+from limen.policy.ssh.files import decide_file, opens_files, scp_operation
+from limen.policy.ssh.words import Unjudgeable, matches, split_command
 
-__all__ = ["SFTP", "SHELL", "Request", "decide_ssh", "matches", "split_command"]
+__all__ = [
+    "SFTP",
+    "SHELL",
+    "Request",
+    "decide_file",
+    "decide_ssh",
+    "is_scp",
+    "matches",
+    "split_command",
+]
 
 SHELL: Final = "@shell"
 SFTP: Final = "@sftp"
@@ -41,27 +55,11 @@ SFTP: Final = "@sftp"
 class Request:
     """What an SSH channel asks for."""
 
-    kind: Literal["exec", "shell", "subsystem"]
+    kind: Literal["exec", "shell", "subsystem", "forward"]
     command: str = ""
-    """The exec command line, or the subsystem's name."""
-
-
-def pattern_words(pattern: str) -> list[str]:
-    """A pattern's words (patterns are plain words separated by spaces)."""
-    return pattern.split()
-
-
-def matches(pattern: str, words: Sequence[str]) -> bool:
-    """Whether ``words`` (one command) match ``pattern`` (module docs)."""
-    want = pattern_words(pattern)
-    if want and want[-1] == "*":
-        head = want[:-1]
-        if len(words) < len(head):
-            return False
-        return all(fnmatch.fnmatchcase(w, p) for w, p in zip(words, head, strict=False))
-    if len(words) != len(want):
-        return False
-    return all(fnmatch.fnmatchcase(w, p) for w, p in zip(words, want, strict=True))
+    """The exec command line, the subsystem's name, or a forwarding's
+    words (``@forward-local HOST:PORT``, ``@forward-remote ADDR:PORT``,
+    ``@agent``)."""
 
 
 def _first(rules: Sequence[Rule], field: str, words: Sequence[str]) -> tuple[Rule, str] | None:
@@ -84,6 +82,27 @@ def _denial(klass: str, rule: str | None, message: str, hint: str) -> Decision:
     )
 
 
+def _scp(commands: list[list[str]]) -> tuple[str, list[str]] | None:
+    """The file operation of a legacy scp server command (alone on its
+    line), or None when the line runs no scp."""
+    if not any(words and words[0] == "scp" for words in commands):
+        return None
+    if len(commands) != 1:
+        raise Unjudgeable("scp must be the only command of its line")
+    return scp_operation(commands[0])
+
+
+def is_scp(request: Request) -> bool:
+    """Whether ``request`` runs a legacy scp server (``scp -t``/``-f``):
+    its stdin and stdout carry files, not terminal text."""
+    if request.kind != "exec":
+        return False
+    try:
+        return _scp(split_command(request.command)) is not None
+    except Unjudgeable:
+        return False
+
+
 def decide_ssh(policy: Policy, identity: Identity, resource: str, request: Request) -> Decision:
     """Judges one SSH request of ``identity`` on ``resource`` (module docs)."""
     rules = policy.rules_for(identity, resource)
@@ -91,9 +110,12 @@ def decide_ssh(policy: Policy, identity: Identity, resource: str, request: Reque
         commands = [[SHELL]]
     elif request.kind == "subsystem":
         commands = [[f"@{request.command}"]]
+    elif request.kind == "forward":
+        commands = [request.command.split()]
     else:
         try:
             commands = split_command(request.command)
+            scp = _scp(commands)
         except Unjudgeable as exc:
             return _denial(
                 "ssh:unknown",
@@ -102,6 +124,8 @@ def decide_ssh(policy: Policy, identity: Identity, resource: str, request: Reque
                 "send one simple command (or several joined by ; && || |) without "
                 "substitutions, redirections or variables",
             )
+        if scp is not None:
+            return decide_file(policy, identity, resource, *scp)
     held: tuple[Rule, str] | None = None
     held_what = ""
     allowed: tuple[Rule, str] | None = None
@@ -118,6 +142,8 @@ def decide_ssh(policy: Policy, identity: Identity, resource: str, request: Reque
             )
         hold = _first(rules, "hold_commands", words)
         allow = _first(rules, "allow_commands", words)
+        if hold is None and allow is None and words == [SFTP]:
+            allow = opens_files(rules)  # some rule allows some file operation
         if hold is None and allow is None:
             return _denial(
                 "ssh:uncovered",

@@ -18,10 +18,12 @@ shell would for the simple cases and refuses everything it cannot judge:
 
 from __future__ import annotations
 
+import fnmatch
 import re
+from collections.abc import Sequence
 from typing import Final
 
-__all__ = ["MAX_COMMAND", "Unjudgeable", "split_command"]
+__all__ = ["MAX_COMMAND", "Unjudgeable", "matches", "split_command"]
 
 MAX_COMMAND: Final = 64 * 1024
 """Longer command lines are refused."""
@@ -131,3 +133,21 @@ def _double_quoted(line: str, i: int, word: list[str]) -> int:
         word.append(c)
         i += 1
     raise Unjudgeable("an unterminated double quote")
+
+
+def pattern_words(pattern: str) -> list[str]:
+    """A pattern's words (patterns are plain words separated by spaces)."""
+    return pattern.split()
+
+
+def matches(pattern: str, words: Sequence[str]) -> bool:
+    """Whether ``words`` (one command) match ``pattern`` (module docs)."""
+    want = pattern_words(pattern)
+    if want and want[-1] == "*":
+        head = want[:-1]
+        if len(words) < len(head):
+            return False
+        return all(fnmatch.fnmatchcase(w, p) for w, p in zip(words, head, strict=False))
+    if len(words) != len(want):
+        return False
+    return all(fnmatch.fnmatchcase(w, p) for w, p in zip(words, want, strict=True))

@@ -179,6 +179,14 @@ impl<M: ContentMasker> ServerRelay<M> {
         }
     }
 
+    /// Masks with `masker` from now on (None: only column rules apply): a
+    /// config reload's new masks for a live session. Result sets already
+    /// planned keep their plans; their rows, and every later one, are
+    /// masked by the new masker.
+    pub fn set_masker(&mut self, masker: Option<M>) {
+        self.masker = masker;
+    }
+
     /// Whole-value replacements by column origin (table OID, attnum).
     pub fn set_columns(&mut self, columns: HashMap<(u32, i16), Vec<u8>>) {
         self.columns = columns;

@@ -1,0 +1,87 @@
+"""A channel's stream through the masker, released when it goes quiet.
+
+The masker holds back the tail of a stream (up to its longest pattern,
+about 2 KiB with the built-in detectors) until more bytes show that no
+secret is split there. A program that prints a line and waits (a prompt,
+``tail -f``, a progress line) would have it held until more output came.
+:func:`masked_copy` releases what the masker holds, masked as at the end
+of a stream, once the stream stayed quiet for ``quiet`` seconds; the next
+bytes start a new masker stream. The trade-off (docs/ssh.md): a secret
+whose halves arrive more than ``quiet`` seconds apart is masked only where
+each half is recognisable alone.
+
+Reading runs in its own task (one chunk ahead), so the quiet timer is a
+Trio timeout (testable under ``trio.testing.MockClock``) and no read is
+ever abandoned mid-way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from limen import _native
+
+__all__ = ["QUIET_EXEC", "QUIET_PTY", "masked_copy"]
+
+QUIET_PTY = 0.05
+"""Seconds a terminal's (pty) stream stays quiet before the release: a
+terminal waits for its user."""
+QUIET_EXEC = 0.25
+"""The same for channels without a pty (exec, subsystems): longer, so a
+program's own pauses between writes rarely split a secret."""
+
+
+async def masked_copy(
+    read: Callable[[], Awaitable[bytes]],
+    emit: Callable[[bytes, bool], Awaitable[None]],
+    new_stream: Callable[[], _native.MaskStream] | None,
+    quiet: float,
+) -> None:
+    """Copies ``read()`` (until it returns b"") to ``emit(data, masked)``
+    through a masker stream from ``new_stream`` (none: as read), releasing
+    held-back bytes after ``quiet`` seconds without input."""
+    send, receive = trio.open_memory_channel[bytes](1)
+    async with trio.open_nursery() as nursery:
+
+        async def reader() -> None:
+            async with send:
+                while data := await read():
+                    await send.send(data)
+
+        nursery.start_soon(reader)
+        stream = new_stream() if new_stream is not None else None
+        async with receive:
+            while True:
+                if stream is not None and stream.pending:
+                    data = None
+                    with trio.move_on_after(quiet):
+                        data = await _next(receive)
+                    if data is None:
+                        await _emit(emit, stream.finish(), True)
+                        assert new_stream is not None
+                        stream = new_stream()
+                        continue
+                else:
+                    data = await _next(receive)
+                if not data:
+                    if stream is not None:
+                        await _emit(emit, stream.finish(), True)
+                    return
+                if stream is None:
+                    await _emit(emit, data, False)
+                else:
+                    await _emit(emit, stream.feed(data), True)
+
+
+async def _next(receive: trio.MemoryReceiveChannel[bytes]) -> bytes:
+    try:
+        return await receive.receive()
+    except trio.EndOfChannel:
+        return b""
+
+
+async def _emit(emit: Callable[[bytes, bool], Awaitable[None]], data: bytes, masked: bool) -> None:
+    if data:
+        await emit(data, masked)

@@ -1,0 +1,91 @@
+"""A channel's masked stream released after a quiet time (gateway/ssh/
+quiet.py), under trio's MockClock: a line the masker holds back reaches
+the client once the stream stays quiet, a secret split by less than the
+quiet time is still masked whole, and (the documented trade-off) one split
+by more is masked only where each half is recognisable alone."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from limen.gateway.ssh.quiet import QUIET_EXEC, masked_copy
+from limen.mask import native_masker
+
+TOKEN = "ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6"
+
+
+class Pipe:
+    """What the program writes, and what the client got."""
+
+    def __init__(self) -> None:
+        self.send, self.receive = trio.open_memory_channel[bytes](16)
+        self.got: list[bytes] = []
+
+    async def read(self) -> bytes:
+        try:
+            return await self.receive.receive()
+        except trio.EndOfChannel:
+            return b""
+
+    async def emit(self, data: bytes, masked: bool) -> None:
+        assert masked
+        self.got.append(data)
+
+    @property
+    def text(self) -> bytes:
+        return b"".join(self.got)
+
+
+async def test_held_back_bytes_leave_after_the_quiet_time(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    masker = native_masker(["builtin"], [], [])
+    pipe = Pipe()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(masked_copy, pipe.read, pipe.emit, masker.stream, QUIET_EXEC)
+        await pipe.send.send(b"tail -f: line one\n")
+        await trio.testing.wait_all_tasks_blocked()
+        assert pipe.text != b"tail -f: line one\n"  # the masker holds its tail back
+        mock_clock.jump(QUIET_EXEC / 2)
+        await trio.testing.wait_all_tasks_blocked()
+        assert pipe.text != b"tail -f: line one\n"  # not yet quiet long enough
+        mock_clock.jump(QUIET_EXEC)
+        await trio.testing.wait_all_tasks_blocked()
+        assert pipe.text == b"tail -f: line one\n"
+
+        # a secret split by less than the quiet time: masked whole
+        await pipe.send.send(f"key {TOKEN[:12]}".encode())
+        await trio.testing.wait_all_tasks_blocked()
+        mock_clock.jump(QUIET_EXEC / 2)
+        await pipe.send.send(f"{TOKEN[12:]} end\n".encode())
+        await trio.testing.wait_all_tasks_blocked()
+        mock_clock.jump(QUIET_EXEC * 2)
+        await trio.testing.wait_all_tasks_blocked()
+        assert pipe.text.endswith(b"key [MASKED:github-token] end\n")
+        assert TOKEN[:12].encode() not in pipe.text
+
+        # split by more than the quiet time: the first half went out alone
+        before = len(pipe.text)
+        await pipe.send.send(f"key {TOKEN[:12]}".encode())
+        await trio.testing.wait_all_tasks_blocked()
+        mock_clock.jump(QUIET_EXEC * 2)
+        await trio.testing.wait_all_tasks_blocked()
+        await pipe.send.send(f"{TOKEN[12:]} end\n".encode())
+        await pipe.send.aclose()
+    assert pipe.text[before:] == f"key {TOKEN} end\n".encode()
+
+
+async def test_without_a_masker_bytes_pass_as_read(mock_clock: trio.testing.MockClock) -> None:
+    pipe = Pipe()
+    raw: list[tuple[bytes, bool]] = []
+
+    async def emit(data: bytes, masked: bool) -> None:
+        raw.append((data, masked))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(masked_copy, pipe.read, emit, None, QUIET_EXEC)
+        await pipe.send.send(b"abc")
+        await trio.testing.wait_all_tasks_blocked()
+        assert raw == [(b"abc", False)]  # nothing held, no timer needed
+        await pipe.send.aclose()
