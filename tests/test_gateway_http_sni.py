@@ -143,3 +143,21 @@ async def test_without_sni_the_path_still_routes(gw: tuple[HttpGw, Certs], app: 
     out = await raw_tls(http, certs, None, [("127.0.0.1", "/r/api/items")])
     assert out.startswith(b"HTTP/1.1 200 ")
     assert [s["path"] for s in app.seen()] == ["/base/items"]
+
+
+async def test_a_context_with_its_own_sni_callback_keeps_it_and_sni_is_still_held(
+    gw: tuple[HttpGw, Certs], app: App
+) -> None:
+    http, certs = gw
+    ctx = http.gateway.services.ssl_context
+    assert ctx is not None
+    seen: list[str] = []
+
+    def other(_obj: ssl.SSLObject, name: str, _ctx: ssl.SSLContext) -> None:
+        seen.append(name)
+
+    ctx.sni_callback = other  # another part of the gateway choosing certificates, say
+    out = await raw_tls(http, certs, "api.gw.test", [("static.gw.test", "/hello.txt")])
+    assert out.startswith(b"HTTP/1.1 421 ")
+    assert seen == ["api.gw.test"]
+    assert app.seen() == []

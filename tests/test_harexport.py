@@ -118,3 +118,30 @@ def test_har_is_for_http_sessions_only(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "HAR is for http" in done.stderr
     assert done.stdout == ""
+
+
+def test_a_websocket_stream_is_the_entrys_messages(tmp_path: Path) -> None:
+    records = [
+        ("c2u", b"GET /r/api/ws HTTP/1.1\r\nhost: gw\r\nupgrade: websocket\r\n\r\n", False),
+        ("event", b'{"event":"decision","action":"allow","rule":"r1","class":"read"}', False),
+        ("u2c", b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\n\r\n", False),
+        ("event", b'{"event":"http_upgrade","protocol":"websocket"}', False),
+        ("c2u", b"hello", False),
+        ("u2c", b"echo:hello", True),
+        ("c2u", b"\xff\x00", False),
+        ("event", b'{"event":"http_upgrade_end","why":"closed"}', False),
+    ]
+    done = limen(
+        "sessions", "export", write(tmp_path / "w.log", "http", records), "--format", "har"
+    )
+    assert done.returncode == 0, done.stderr
+    (entry,) = json.loads(done.stdout)["log"]["entries"]  # the frames start no new entry
+    assert entry["response"]["status"] == 101
+    messages = [(m["type"], m["opcode"], m["data"]) for m in entry["_webSocketMessages"]]
+    assert messages == [
+        ("send", 1, "hello"),
+        ("receive", 1, "echo:hello"),
+        ("send", 2, base64.b64encode(b"\xff\x00").decode()),
+    ]
+    events = [e["record"]["event"] for e in entry["_limen"]["events"]]
+    assert events == ["decision", "http_upgrade", "http_upgrade_end"]

@@ -5,13 +5,22 @@ writes (two gateway processes sharing state)."""
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from limen.store import Revocation, SessionRecord, Store, StoreError, open_store
+from limen.store import (
+    ApprovalRequest,
+    Revocation,
+    SessionRecord,
+    Store,
+    StoreError,
+    open_store,
+)
 
 PG = "postgresql://postgres@127.0.0.1:5432/"
 
@@ -142,3 +151,57 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(StoreError, match="newer"):
         open_store(f"sqlite://{tmp_path}/s.db")
+
+
+def _approval(rid: str, expires_in: float) -> ApprovalRequest:
+    now = time.time()
+    return ApprovalRequest(
+        id=rid,
+        session_id="s-1",
+        subject="bot",
+        issuer="http://idp",
+        groups=["careful"],
+        resource="api",
+        protocol="http",
+        statement="POST /r/api/items",
+        klass="write",
+        rule="careful",
+        approvers=["security"],
+        approvals_required=1,
+        requested_at=now,
+        expires_at=now + expires_in,
+        node="gw-1",
+    )
+
+
+def test_an_approval_is_used_once_even_when_handles_race(url: str) -> None:
+    store = open_store(url)
+    store.approval_create(_approval("a1", 600))
+    first, spent = store.approval_use("a1", now=time.time())
+    assert (first.status, spent) == ("pending", False)  # not approved yet: nothing spent
+    store.approval_vote("a1", approver="sam", approve=True, now=time.time())
+    handles = [open_store(url) for _ in range(4)]
+    results: list[bool] = []
+    threads = [
+        threading.Thread(
+            target=lambda h=h: results.append(h.approval_use("a1", now=time.time())[1])
+        )
+        for h in handles
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [False, False, False, True]
+    assert store.approval("a1").status == "used"
+
+
+def test_a_pending_approval_past_its_deadline_times_out_when_used(url: str) -> None:
+    store = open_store(url)
+    store.approval_create(_approval("a2", 1))
+    late, spent = store.approval_use("a2", now=time.time() + 5)
+    assert (late.status, spent) == ("timed_out", False)
+    store.approval_create(_approval("a3", 600))
+    store.approval_vote("a3", approver="sam", approve=False, now=time.time())
+    denied, spent = store.approval_use("a3", now=time.time())
+    assert (denied.status, spent) == ("denied", False)

@@ -14,7 +14,10 @@ entry is the response head, the rest response body.
 What reaches the HAR is what was recorded: masked bodies, and headers that
 hold credentials (``Authorization``, ``Proxy-Authorization``, ``Cookie``,
 ``Set-Cookie``) ``[redacted]`` — redacted here again whatever the log says,
-and never parsed into HAR ``cookies``. A body that is not UTF-8 is
+and never parsed into HAR ``cookies``. After a ``101`` (a WebSocket upgrade)
+the payloads recorded both ways are the entry's ``_webSocketMessages`` (as
+browsers export them; opcode 2 and base64 when not UTF-8). A body that is
+not UTF-8 is
 base64 (``content.encoding``). The URL is ``http://HOST/r/...`` with the
 request's recorded ``Host``: the recording does not say whether the client
 used TLS. limen's own members are ``_limen``: per entry its decision,
@@ -57,6 +60,8 @@ class _Entry:
     request: _Side
     response: _Side | None = None
     events: list[Any] = field(default_factory=list)
+    messages: list[tuple[str, int, bytes]] | None = None
+    """After a ``101``: the upgraded stream's records (send/receive)."""
 
 
 def _split_head(data: bytes) -> tuple[bytes, bytes]:
@@ -111,6 +116,18 @@ def _entries(records: recording.LogReader, session: list[Any]) -> list[_Entry]:
     entries: list[_Entry] = []
     for rec in records:
         current = entries[-1] if entries else None
+        if (
+            current is not None
+            and current.messages is not None
+            and rec.kind
+            in (
+                recording.Kind.C2U,
+                recording.Kind.U2C,
+            )
+        ):
+            way = "send" if rec.kind == recording.Kind.C2U else "receive"
+            current.messages.append((way, rec.t_us, rec.payload))
+            continue
         if rec.kind == recording.Kind.C2U:
             if current is None or current.response is not None:
                 head, rest = _split_head(rec.payload)
@@ -124,6 +141,8 @@ def _entries(records: recording.LogReader, session: list[Any]) -> list[_Entry]:
             if current.response is None:
                 head, rest = _split_head(rec.payload)
                 current.response = _Side(head, bytearray(rest), rec.t_us, rec.t_us, rec.masked)
+                if head.startswith(b"HTTP/1.1 101"):
+                    current.messages = []  # what follows is the upgraded stream
             else:
                 current.response.body += rec.payload
                 current.response.last_us = rec.t_us
@@ -209,7 +228,7 @@ def _har_entry(entry: _Entry, start_us: int) -> dict[str, Any]:
         "response_masked": resp is not None and resp.masked,
         "events": entry.events,
     }
-    return {
+    out: dict[str, Any] = {
         "startedDateTime": _iso(start_us + req.first_us),
         "time": (end_us - req.first_us) / 1000,
         "request": request,
@@ -218,6 +237,17 @@ def _har_entry(entry: _Entry, start_us: int) -> dict[str, Any]:
         "timings": {"send": send, "wait": wait, "receive": receive},
         "_limen": limen,
     }
+    if entry.messages is not None:  # the WebSocket payloads, as browsers export them
+        out["_webSocketMessages"] = [_message(*m, start_us) for m in entry.messages]
+    return out
+
+
+def _message(way: str, t_us: int, data: bytes, start_us: int) -> dict[str, Any]:
+    try:
+        text, opcode = data.decode("utf-8"), 1
+    except UnicodeDecodeError:
+        text, opcode = base64.b64encode(data).decode("ascii"), 2
+    return {"type": way, "time": (start_us + t_us) / 1_000_000, "opcode": opcode, "data": text}
 
 
 def har_document(log: recording.LogReader) -> dict[str, Any]:

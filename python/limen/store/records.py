@@ -107,8 +107,10 @@ SCHEMA = [
     )""",
 ]
 
-#: Statuses of an approval request; every one but ``pending`` is final.
-APPROVAL_STATUSES = ("pending", "approved", "denied", "timed_out", "withdrawn")
+#: Statuses of an approval request; every one but ``pending`` is final
+#: (``approved`` becomes ``used`` once, when an HTTP ``Prefer: respond-async``
+#: request's retry spends it: :meth:`Store.approval_use`).
+APPROVAL_STATUSES = ("pending", "approved", "denied", "timed_out", "withdrawn", "used")
 
 
 class StoreError(Exception):

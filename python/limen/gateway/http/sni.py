@@ -1,7 +1,8 @@
 """The TLS server name (SNI) a client asked for, on the HTTP listener.
 
-The listener's ``ssl.SSLContext`` gets a ``sni_callback`` (once; only when
-it has none) that writes the name into a per-task box: the callback runs
+The listener's ``ssl.SSLContext`` gets a ``sni_callback`` (once; it calls
+the one the context had before, if any) that writes the name into a
+per-task box: the callback runs
 synchronously inside the handshake of the task that called
 :func:`tls_handshake`, so a context variable tells it where to write. No
 SNI (an IP address, an old client): None.
@@ -14,6 +15,7 @@ Misdirected Request`` (RFC 9110, 15.5.20), never routed elsewhere.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from contextvars import ContextVar
 
 import trio
@@ -27,18 +29,30 @@ __all__ = ["check_sni", "host_name", "tls_handshake"]
 _BOX: ContextVar[list[str] | None] = ContextVar("limen_http_sni", default=None)
 
 
-def _remember(_obj: object, name: str | None, _ctx: ssl.SSLContext) -> None:
-    box = _BOX.get()
-    if box is not None and name:
-        box.append(name.lower().rstrip("."))
+SniCallback = Callable[[ssl.SSLObject, str, ssl.SSLContext], int | None]
+
+
+class _Remember:
+    """The context's ``sni_callback``: notes the name for the task that is
+    shaking hands, then calls the callback the context had before (if any:
+    another part of the gateway may choose certificates by name)."""
+
+    def __init__(self, before: SniCallback | None) -> None:
+        self.before = before
+
+    def __call__(self, obj: ssl.SSLObject, name: str, ctx: ssl.SSLContext) -> int | None:
+        box = _BOX.get()
+        if box is not None and name:
+            box.append(name.lower().rstrip("."))
+        return None if self.before is None else self.before(obj, name, ctx)
 
 
 async def tls_handshake(
     stream: trio.abc.Stream, ctx: ssl.SSLContext
 ) -> tuple[trio.SSLStream[trio.abc.Stream], str | None]:
     """The server side of TLS on ``stream``, and the SNI name asked for."""
-    if ctx.sni_callback is None:
-        ctx.sni_callback = _remember
+    if not isinstance(ctx.sni_callback, _Remember):
+        ctx.sni_callback = _Remember(ctx.sni_callback)
     box: list[str] = []
     token = _BOX.set(box)
     try:
