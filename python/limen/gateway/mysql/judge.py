@@ -31,8 +31,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-import msgspec
-
 from limen import _native
 from limen.gateway.judging import HELD, Judge, Verdict, local_denial
 from limen.gateway.mysql.errors import (
@@ -44,7 +42,7 @@ from limen.gateway.mysql.errors import (
     denial,
     err_packet,
 )
-from limen.gateway.mysql.verdict import MySqlVerdict, PlanSource
+from limen.gateway.mysql.verdict import MySqlVerdict, PlanSource, decision_event
 from limen.policy import Decision, SessionPolicy
 from limen.policy.mysql import Server
 from limen.policy.mysql.session import MySqlSessionPolicy
@@ -256,7 +254,7 @@ class MySqlJudge:
             self._pending_prepare = _Prepared(decision, plan, sql, secret)
             cached = None
             if reuse and decision.action == "allow" and verdict.event is not None:
-                execute = self._event(decision, "execute", statement=0)
+                execute = decision_event(decision, "execute", statement=0)
                 assert execute.endswith(b":0}")
                 cached = verdict.event + b"\n" + execute[:-2]
             v = MySqlVerdict(raw, None, expect, seq, plan, None, command, secret=secret)
@@ -370,27 +368,11 @@ class MySqlJudge:
         return MySqlVerdict(raw, None, expect, seq, None, None, command)
 
     def _record(self, decision: Decision, command: str, *, statement: int | None = None) -> bytes:
-        event = self._event(decision, command, statement=statement)
+        event = decision_event(decision, command, statement=statement)
         self.judge.recorder.append(EVENT, event)
         if self.judge.on_decision is not None:  # counted like the judge's own
             self.judge.on_decision(decision)
         return event
-
-    @staticmethod
-    def _event(decision: Decision, command: str, *, statement: int | None) -> bytes:
-        obj: dict[str, object] = {
-            "event": "decision",
-            "action": decision.action,
-            "rule": decision.rule,
-            "class": decision.klass,
-            "classes": sorted(decision.classes),
-            "tables": sorted(decision.tables),
-            "protocol": "binary" if statement is not None else "command",
-            "command": command,
-        }
-        if statement is not None:
-            obj["statement_id"] = statement
-        return msgspec.json.encode(obj)
 
     def _log(self, decision: Decision, command: str) -> None:
         self.judge.log(

@@ -6,8 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import msgspec
+
 from limen import _native
 from limen.gateway.judging import ColumnHook, Verdict
+from limen.policy import Decision
 from limen.policy.mysql import Server
 
 __all__ = ["MySqlVerdict", "PlanSource"]
@@ -59,3 +62,20 @@ class MySqlVerdict:
     secret: bool = False
     """The statement held a secret (:mod:`limen.inmask_mysql` masked a
     secret position): the relay masks the names of expression columns."""
+
+
+def decision_event(decision: Decision, command: str, *, statement: int | None) -> bytes:
+    """A MySQL decision as its ``event`` record."""
+    obj: dict[str, object] = {
+        "event": "decision",
+        "action": decision.action,
+        "rule": decision.rule,
+        "class": decision.klass,
+        "classes": sorted(decision.classes),
+        "tables": sorted(decision.tables),
+        "protocol": "binary" if statement is not None else "command",
+        "command": command,
+    }
+    if statement is not None:
+        obj["statement_id"] = statement
+    return msgspec.json.encode(obj)

@@ -27,18 +27,42 @@ by either masker (they are never unmasked by both).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from limen import _native
+from limen.config import Resource
 from limen.gateway.inrecord import raw_input_event
+from limen.gateway.judging import Judge
+from limen.gateway.services import Services
+from limen.identity import Identity
+from limen.inmask import InputMasker
+from limen.recording import Recorder
 
-if TYPE_CHECKING:
-    from limen.gateway.postgres.session import PgSession
-
-__all__ = ["MaskSetter", "mask_key", "remask"]
+__all__ = ["MaskSetter", "Remaskable", "mask_key", "remask"]
 
 MaskSetter = Callable[[_native.Masker | None, _native.Masker | None, bool], None]
 """A running relay's ``set_masks`` (the pump's or the Trio relay's core)."""
+
+
+class Remaskable(Protocol):
+    """What a reload reads and sets of a live PostgreSQL session
+    (``PgSession``; a protocol, so that this module does not import the
+    session's, which imports it)."""
+
+    services: Services
+    session_id: str
+    identity: Identity | None
+    resource: Resource | None
+    recorder: Recorder | None
+    input_masker: InputMasker | None
+    judge: Judge | None
+    results_masked: bool
+    mask_key: tuple[str, ...] | None
+    mask_generation: int
+    mask_setter: MaskSetter | None
+
+    def kill(self, code: str, message: str) -> None: ...
+
 
 #: The end of a session whose column masks changed under it.
 COLUMNS_CHANGED = (
@@ -47,7 +71,7 @@ COLUMNS_CHANGED = (
 )
 
 
-def mask_key(session: PgSession) -> tuple[str, ...]:
+def mask_key(session: Remaskable) -> tuple[str, ...]:
     """The session's mask list under the services' current rules."""
     assert session.identity is not None
     assert session.resource is not None
@@ -58,7 +82,7 @@ def _columns(key: tuple[str, ...]) -> set[str]:
     return {m for m in key if m.startswith("column:")}
 
 
-def remask(session: PgSession) -> bool:
+def remask(session: Remaskable) -> bool:
     """Gives a live session the services' current masks (a no-op when it
     has them: same generation). True when its masks changed."""
     services = session.services
