@@ -8,16 +8,24 @@ clients on ``sslmode=require`` ("native-tls", "trio-tls").
 Tests that need the PostgreSQL on 127.0.0.1:5432 get the ``pg`` marker here
 (``make test-fast`` runs ``pytest -m "not pg"``): those using a fixture that
 makes a database, those parametrized with a ``postgresql`` state store, and
-every test of the modules that connect on their own."""
+every test of the modules that connect on their own.
+
+Hypothesis runs without a per-example deadline: the properties are about
+results, never time, and CI's machine is shared (a loaded core made
+examples "flaky" by the clock alone)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 import gateway_mysql_support
 import gateway_pg_support
+
+settings.register_profile("limen", deadline=None)
+settings.load_profile("limen")
 
 RELAY_MODULES = {
     "test_gateway_pg",
