@@ -29,7 +29,7 @@ from kube_support import (
     start_kube_gateway,
 )
 from limen.config import load_config_text
-from limen.gateway.kube.wsframes import BINARY, CLOSE, Frame, FrameError, FrameReader, encode
+from limen.gateway.wsframes import BINARY, CLOSE, Frame, FrameError, FrameReader, encode
 from limen.recording import Kind
 
 pytestmark = pytest.mark.integration

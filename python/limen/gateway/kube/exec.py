@@ -8,7 +8,7 @@ judged request goes upstream with its ``Sec-WebSocket-*`` headers
 directions are relayed through :class:`WsPump`:
 
 - kubectl → API server: the bytes go on as sent; their frames are read
-  (:mod:`limen.gateway.kube.wsframes`) so that stdin (channel 0) is
+  (:mod:`limen.gateway.wsframes`) so that stdin (channel 0) is
   recorded (``c2u``, through the session's input masker) and a resize
   (channel 4) is recorded as an event;
 - API server → kubectl: each frame is read and written again; the payload
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Final
 
 from limen.gateway.kube.spdyrelay import SpdyPump
 from limen.gateway.kube.upgrade import StreamError
-from limen.gateway.kube.wsframes import (
+from limen.gateway.wsframes import (
     BINARY,
     CLOSE,
     CONTINUATION,
