@@ -16,9 +16,20 @@ import contextlib
 import os
 import socket
 
+import paramiko
 import trio
 
-__all__ = ["CHUNK", "MAX_PACKET", "READ", "WINDOW", "Counted", "Detached", "bridge", "handoff"]
+__all__ = [
+    "CHUNK",
+    "MAX_PACKET",
+    "READ",
+    "WINDOW",
+    "Counted",
+    "Detached",
+    "bridge",
+    "close_quietly",
+    "handoff",
+]
 
 CHUNK = 65536
 """The bridge's reads (socket to socket)."""
@@ -114,3 +125,11 @@ async def handoff(stream: trio.abc.Stream) -> socket.socket | None:
     sock = socket.socket(fileno=os.dup(stream.socket.fileno()))
     await trio.aclose_forcefully(stream)
     return sock
+
+
+def close_quietly(chan: paramiko.Channel) -> None:
+    """Closes a paramiko channel whose transport may be gone already (the
+    client or upstream hung up as the channel ended): paramiko raises
+    ``EOFError`` or ``OSError`` then, and there is nothing left to tell."""
+    with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
+        chan.close()

@@ -26,7 +26,7 @@ from limen.approvals import ApprovalRequest, format_duration
 from limen.gateway.holds import Holds
 from limen.gateway.inrecord import record_statement
 from limen.gateway.session import SessionEnd
-from limen.gateway.ssh.bridge import READ, Counted
+from limen.gateway.ssh.bridge import READ, Counted, close_quietly
 from limen.gateway.ssh.clientside import ChannelRequest
 from limen.gateway.ssh.quiet import QUIET_EXEC, QUIET_PTY, masked_copy
 from limen.gateway.ssh.sftprelay import SftpRelay
@@ -169,7 +169,7 @@ class ChannelRelay:
         with trio.move_on_after(REFUSE_LINGER):
             while not chan.closed:
                 await trio.sleep(0.02)
-        chan.close()
+        close_quietly(chan)
 
     async def _hold(self, chan: paramiko.Channel, decision: Decision, text: str) -> str | None:
         async def notify(created: ApprovalRequest, timeout: float) -> None:
@@ -185,7 +185,7 @@ class ChannelRelay:
             decision, self.mask_text(text.encode("utf-8", "replace")), notify=notify, watch=watch
         )
         if outcome.gone:
-            chan.close()
+            close_quietly(chan)
             return ""
         if outcome.run:
             return None
@@ -256,8 +256,8 @@ class ChannelRelay:
             if not exited:
                 await self._tell_end(chan)
             self.channels_up.pop(chan.get_id(), None)
-            up.close()
-            chan.close()
+            close_quietly(up)
+            close_quietly(chan)
 
     def _sftp(self, item: ChannelRequest, up: paramiko.Channel) -> SftpRelay | None:
         req = item.request

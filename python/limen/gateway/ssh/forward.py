@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable
 import paramiko
 import trio
 
-from limen.gateway.ssh.bridge import READ
+from limen.gateway.ssh.bridge import READ, close_quietly
 
 __all__ = ["MAX_TUNNELS", "Forwards"]
 
@@ -124,7 +124,7 @@ class Forwards:
                 self._start, self._remote_tunnel, chan, origin, server, trio_token=self.token
             )
         except trio.RunFinishedError:
-            chan.close()
+            close_quietly(chan)
 
     def cancel(self, address: str, port: int) -> None:
         upstream = self.upstream
@@ -138,7 +138,7 @@ class Forwards:
         if self.nursery is None or self.tunnels >= MAX_TUNNELS:
             for arg in args:
                 if isinstance(arg, paramiko.Channel):
-                    arg.close()
+                    close_quietly(arg)
             return
         self.tunnels += 1
         self.nursery.start_soon(fn, *args)
@@ -164,7 +164,7 @@ class Forwards:
             up = await self.thread(self.upstream.open_channel, "direct-tcpip", dest, origin)
         except (paramiko.SSHException, EOFError, OSError):
             self.tunnels -= 1
-            chan.close()
+            close_quietly(chan)
             return
         assert isinstance(up, paramiko.Channel)
         await self._relay(chan, up, "local", dest)
@@ -176,7 +176,7 @@ class Forwards:
             chan = await self.thread(self.client.open_forwarded_tcpip_channel, origin, bound)
         except (paramiko.SSHException, EOFError, OSError):
             self.tunnels -= 1
-            up.close()
+            close_quietly(up)
             return
         assert isinstance(chan, paramiko.Channel)
         await self._relay(chan, up, "remote", bound)
@@ -204,6 +204,6 @@ class Forwards:
                 nursery.start_soon(copy, up, chan, "u2c")
         finally:
             self.tunnels -= 1
-            up.close()
-            chan.close()
+            close_quietly(up)
+            close_quietly(chan)
             self.event({"event": "tunnel_end", "channel": chan.get_id(), "target": where, **moved})

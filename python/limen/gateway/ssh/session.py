@@ -26,7 +26,15 @@ import trio
 from limen.gateway.inrecord import record_statement
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
-from limen.gateway.ssh.bridge import MAX_PACKET, WINDOW, Counted, Detached, bridge, handoff
+from limen.gateway.ssh.bridge import (
+    MAX_PACKET,
+    WINDOW,
+    Counted,
+    Detached,
+    bridge,
+    close_quietly,
+    handoff,
+)
 from limen.gateway.ssh.channels import ChannelRelay
 from limen.gateway.ssh.clientside import MAX_CHANNELS, ChannelRequest, ClientSide, Pty
 from limen.gateway.ssh.forward import Forwards
@@ -229,7 +237,7 @@ class SshSession(Session):
             await trio.to_thread.run_sync(
                 chan.send_exit_status, FAILED_STATUS, limiter=self.limiter
             )
-            chan.close()
+            close_quietly(chan)
         raise end
 
     # -- the relay --------------------------------------------------------------------

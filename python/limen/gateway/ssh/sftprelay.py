@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import paramiko
 import trio
 
-from limen.gateway.ssh.bridge import READ
+from limen.gateway.ssh.bridge import READ, close_quietly
 from limen.gateway.ssh.sftp import (
     CLOSE,
     FX_PERMISSION_DENIED,
@@ -96,7 +96,7 @@ class SftpRelay:
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 text = f"limen: ended the sftp channel: {exc}\n"
                 await self.thread(self.chan.sendall_stderr, text.encode())
-            self.up.close()
+            close_quietly(self.up)
 
     async def client_to_upstream(self) -> None:
         await self.guarded(self._client_to_upstream)
