@@ -15,7 +15,7 @@ masker stream each (recorded ``u2c`` masked), then the exit status.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 import paramiko
@@ -43,6 +43,8 @@ REFUSE_LINGER = 1.0
 """Seconds a refused channel waits for the client to close it."""
 ENDED_STATUS = 255
 """The exit status of a channel the session's end cut short."""
+#: ``await prepare(client channel id, upstream channel)``.
+Prepare = Callable[[int, paramiko.Channel], Awaitable[None]]
 
 
 def hold_text(created: ApprovalRequest, message: str, timeout: float) -> str:
@@ -76,7 +78,11 @@ class ChannelRelay:
         limiter: trio.CapacityLimiter,
         ended: Callable[[], SessionEnd | None] = lambda: None,
         counted: Counted | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
+        self.prepare = prepare
+        """Asks the upstream for a channel's allowed agent forwarding and X11
+        (``Forwards.prepare``) before its command starts."""
         self.counted = counted or Counted()
         """Channel payload: from the client (``inbound``), to it (``outbound``)."""
         self.ended = ended
@@ -205,6 +211,8 @@ class ChannelRelay:
                 await self.thread(
                     up.get_pty, p.term, p.width, p.height, p.pixel_width, p.pixel_height
                 )
+            if self.prepare is not None:
+                await self.prepare(chan.get_id(), up)
             if req.kind == "exec":
                 await self.thread(up.exec_command, req.command)
             elif req.kind == "shell":

@@ -307,6 +307,7 @@ class SshSession(Session):
             limiter=self.limiter,
             ended=lambda: self.end,
             counted=self.counted_payload,
+            prepare=self.forwards.prepare,
         )
         client, upstream = self.transport, self.upstream
         async with trio.open_nursery() as nursery:
