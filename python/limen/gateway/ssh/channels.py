@@ -26,7 +26,7 @@ from limen.approvals import ApprovalRequest, format_duration
 from limen.gateway.holds import Holds
 from limen.gateway.inrecord import record_statement
 from limen.gateway.session import SessionEnd
-from limen.gateway.ssh.bridge import READ, Counted, close_quietly
+from limen.gateway.ssh.bridge import READ, Counted, close_quietly, send_all
 from limen.gateway.ssh.clientside import ChannelRequest
 from limen.gateway.ssh.quiet import QUIET_EXEC, QUIET_PTY, masked_copy
 from limen.gateway.ssh.sftprelay import SftpRelay
@@ -313,7 +313,7 @@ class ChannelRelay:
                 self.touch()
                 moved += len(data)
                 self.counted.inbound += len(data)
-                await self.thread(up.sendall, data)  # upstream gets the bot's bytes as sent
+                await self.thread(send_all, up, data)  # upstream gets the bot's bytes as sent
             return data
 
         async def record(data: bytes, masked: bool) -> None:
@@ -321,7 +321,7 @@ class ChannelRelay:
                 self.recorder.append(C2U, data, masked=masked)
 
         quiet = QUIET_PTY if interactive else QUIET_EXEC
-        await masked_copy(read, record, self._streams(raw), quiet)
+        await masked_copy(read, record, self._streams(raw), quiet, self.limiter)
         if raw:
             self.event({"event": "transfer", "channel": chan.get_id(), "c2u_bytes": moved})
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
@@ -337,7 +337,6 @@ class ChannelRelay:
     ) -> None:
         moved = 0
         recv = up.recv_stderr if stderr else up.recv
-        send = chan.sendall_stderr if stderr else chan.sendall
 
         async def read() -> bytes:
             data = await self.thread(recv, READ)
@@ -352,9 +351,9 @@ class ChannelRelay:
             self.counted.outbound += len(data)
             if not raw:
                 self.recorder.append(U2C, data, masked=masked)
-            await self.thread(send, data)
+            await self.thread(send_all, chan, data, stderr)
 
         quiet = QUIET_PTY if interactive else QUIET_EXEC
-        await masked_copy(read, forward, self._streams(raw), quiet)
+        await masked_copy(read, forward, self._streams(raw), quiet, self.limiter)
         if raw:
             self.event({"event": "transfer", "channel": chan.get_id(), "u2c_bytes": moved})

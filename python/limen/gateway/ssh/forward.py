@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable
 import paramiko
 import trio
 
-from limen.gateway.ssh.bridge import READ, close_quietly
+from limen.gateway.ssh.bridge import READ, close_quietly, send_all
 
 __all__ = ["MAX_TUNNELS", "Forwards"]
 
@@ -284,7 +284,7 @@ class Forwards:
                 while data := await thread(src.recv, READ):
                     assert isinstance(data, bytes)
                     moved[key] += len(data)
-                    await thread(dst.sendall, data)
+                    await thread(send_all, dst, data)
                 await thread(dst.shutdown_write)
 
         try:

@@ -27,8 +27,6 @@ from limen.gateway.inrecord import record_statement
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
 from limen.gateway.ssh.bridge import (
-    MAX_PACKET,
-    WINDOW,
     Counted,
     Detached,
     bridge,
@@ -38,6 +36,7 @@ from limen.gateway.ssh.bridge import (
 from limen.gateway.ssh.channels import ChannelRelay
 from limen.gateway.ssh.clientside import MAX_CHANNELS, ChannelRequest, ClientSide, Pty
 from limen.gateway.ssh.forward import Forwards
+from limen.gateway.ssh.transport import ServerTransport
 from limen.gateway.ssh.upstream import login_upstream
 from limen.identity import Identity, IdentityError
 from limen.identity.sshca import CERT_SUFFIX, CertError, SshCa
@@ -166,9 +165,7 @@ class SshSession(Session):
             sock = await nursery.start(bridge, raw, self.counted_client)
         else:
             self.counted_client = self.counted_payload
-        transport = paramiko.Transport(
-            sock, default_window_size=WINDOW, default_max_packet_size=MAX_PACKET
-        )
+        transport = ServerTransport(sock)
         self.transport = transport
         transport.add_server_key(self.host_key)
         iface = ClientSide(
