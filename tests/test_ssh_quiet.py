@@ -43,7 +43,7 @@ async def test_held_back_bytes_leave_after_the_quiet_time(
     masker = native_masker(["builtin"], [], [])
     pipe = Pipe()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(masked_copy, pipe.read, pipe.emit, masker.stream, QUIET_EXEC)
+        nursery.start_soon(masked_copy, pipe.read, pipe.emit, lambda: masker, QUIET_EXEC)
         await pipe.send.send(b"tail -f: line one\n")
         await trio.testing.wait_all_tasks_blocked()
         assert pipe.text != b"tail -f: line one\n"  # the masker holds its tail back
@@ -84,7 +84,7 @@ async def test_without_a_masker_bytes_pass_as_read(mock_clock: trio.testing.Mock
         raw.append((data, masked))
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(masked_copy, pipe.read, emit, None, QUIET_EXEC)
+        nursery.start_soon(masked_copy, pipe.read, emit, lambda: None, QUIET_EXEC)
         await pipe.send.send(b"abc")
         await trio.testing.wait_all_tasks_blocked()
         assert raw == [(b"abc", False)]  # nothing held, no timer needed

@@ -27,6 +27,7 @@ import trio
 
 from limen import _native
 from limen.gateway.holds import Holds
+from limen.gateway.livemasks import CHANGED, signature
 from limen.gateway.mysql import handshake, upstream
 from limen.gateway.mysql.changeuser import change_user
 from limen.gateway.mysql.columns import load as load_columns
@@ -77,6 +78,10 @@ class MySqlSession(Session):
         self.results_masked = False
         self.mysql_judge: MySqlJudge | None = None
         self.holds: Holds | None = None
+        self.mask_generation = services.generation
+        self.mask_signature: tuple[object, ...] | None = None
+        """What the session's masks were made of at login
+        (:func:`limen.gateway.livemasks.signature`)."""
 
     # -- the skeleton's steps ----------------------------------------------------
 
@@ -111,6 +116,7 @@ class MySqlSession(Session):
             collation=self.collation,
             max_packet_size=self.max_packet_size,
         )
+        self.mask_signature = signature(self)
         masker = self.services.masker_for(identity, resource.name)
         self.server_relay = _native.MySqlServerRelay(
             masker, self.caps, max_packet_size=int(self.config.gateway.max_message_size)
@@ -189,6 +195,17 @@ class MySqlSession(Session):
     ) -> None:
         """COM_CHANGE_USER (:mod:`limen.gateway.mysql.changeuser`)."""
         await change_user(self, packet, reset_upstream)
+
+    def rebind(self) -> bool:
+        """The new rules (:meth:`Session.rebind`); a session whose masks
+        changed is ended: they are not swapped live
+        (:mod:`limen.gateway.livemasks`)."""
+        rebound = super().rebind()
+        if self.mask_signature is None or signature(self) == self.mask_signature:
+            return rebound
+        self.services.log("session_remask_refused", session=self.session_id, reason="mysql")
+        self.kill(*CHANGED)
+        return True
 
     def fatal_bytes(self, end: SessionEnd) -> bytes:
         # Before the greeting the ERR is the first packet (0); during the
