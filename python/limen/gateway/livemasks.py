@@ -18,12 +18,17 @@ the new masks in :mod:`limen.gateway.postgres.remask`; the others here:
 - all three: the statement masker (what is recorded of requests, command
   lines) becomes the new one (:func:`take_input_masker`), and a session
   whose rules now keep them raw says so in its log (``input_raw``);
-- MySQL: column masks are resolved at login and its native pump cannot
-  swap maskers, so a session whose masks changed (the mask list, or the
-  definition of a ``[[mask_rules]]`` entry it uses: :func:`signature`) is
-  ended with a clear message (``session_remask_refused``), never left
-  serving what the new config masks; its client reconnects and gets them.
-  A session whose masks are the same goes on with the new rules.
+- MySQL (:meth:`MySqlSession.rebind
+  <limen.gateway.mysql.session.MySqlSession.rebind>`), when its masks
+  changed (the mask list, or the definition of a ``[[mask_rules]]`` entry
+  it uses: :func:`signature`): on the Trio relay (TLS on either side,
+  ``relay = "trio"``) the native relay's content masker is replaced (the
+  next value is masked by it) and the statement masker too; a session
+  whose ``column:`` masks changed (resolved once at login) or that runs on
+  the native pump (which cannot swap maskers) is ended with a clear
+  message (``session_remask_refused``), never left serving what the new
+  config masks; its client reconnects and gets them. A session whose masks
+  are the same goes on with the new rules.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from limen.identity import Identity
 from limen.inmask import InputMasker
 from limen.recording import Recorder
 
-__all__ = ["CHANGED", "Live", "Masks", "new_masks", "signature", "take_input_masker"]
+__all__ = ["CHANGED", "Live", "Masks", "columns", "new_masks", "signature", "take_input_masker"]
 
 #: The end of a session that cannot take its changed masks live.
 CHANGED = (
@@ -101,7 +106,12 @@ def take_input_masker(session: Live, masks: Masks) -> None:
     )
 
 
-def signature(session: Live) -> tuple[object, ...] | None:
+def columns(signature: tuple[tuple[str, ...], tuple[object, ...]]) -> set[str]:
+    """The ``column:`` masks of a :func:`signature`."""
+    return {m for m in signature[0] if m.startswith("column:")}
+
+
+def signature(session: Live) -> tuple[tuple[str, ...], tuple[object, ...]] | None:
     """What a session's masks are made of under the current config: its
     mask list and the ``[[mask_rules]]`` entries it names (None before
     login)."""
