@@ -67,6 +67,7 @@ async def _session(
         try:
             seen["pid"] = await one(PID)
             seen["before"] = [await one(KEY), await one(DERIVED, prepare=True)]
+            await trio.to_thread.run_sync(lambda: conn.execute("PREPARE k AS " + DERIVED))
             config.write_text(_config(database, then))
             seen.update(await steps(node, config, one))
         finally:
@@ -81,7 +82,12 @@ async def _session(
 async def _reload_and_read(node: Node, config: Path, one: Callable[..., Any]) -> dict[str, Any]:
     node.signal(signal.SIGHUP)
     reloaded = await trio.to_thread.run_sync(node.wait_for, "reloaded")
-    after = [await one(KEY), await one(DERIVED, prepare=True), await one(DERIVED)]
+    after = [
+        await one(KEY),
+        await one(DERIVED, prepare=True),
+        await one(DERIVED),
+        await one("EXECUTE k"),  # SQL PREPARE before the reload: planned again
+    ]
     return {
         "reloaded": reloaded,
         "after": after,
@@ -105,6 +111,8 @@ async def test_a_column_mask_added_by_a_reload_reaches_a_live_session(
     assert key not in str(seen["after"][1])
     assert seen["after"][2] != (key,)
     assert key not in str(seen["after"][2])
+    assert seen["after"][3] != (key,)
+    assert key not in str(seen["after"][3])
     assert seen["pid_after"] == seen["pid"]  # the same upstream session
     assert len(seen["remasked"]) == 1
     assert not seen["refused"]
@@ -121,7 +129,7 @@ async def test_a_column_mask_removed_by_a_reload_unmasks_a_live_session(
     key = USERS[0][4]
     assert seen["before"][0] == (MASKED,)
     assert key not in str(seen["before"][1])
-    assert seen["after"] == [(key,), (key,), (key,)]
+    assert seen["after"] == [(key,), (key,), (key,), (key,)]
     assert seen["pid_after"] == seen["pid"]
     assert len(seen["remasked"]) == 1
     assert not seen["refused"]

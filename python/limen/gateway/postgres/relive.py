@@ -36,6 +36,7 @@ refuses what it cannot see.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable
 from typing import Protocol
 
@@ -95,6 +96,8 @@ def start(session: Relivable, apply: Callable[[tuple[str, ...]], None]) -> bool:
     return True
 
 
+_PREPARE = re.compile(r"\bprepare\s+([A-Za-z_][\w$]*)", re.IGNORECASE)
+_DECLARE = re.compile(r"\bdeclare\s+([A-Za-z_][\w$]*)", re.IGNORECASE)
 #: The interim plan of a prepared statement or cursor: every column masked.
 _EVERYTHING: RelayPlan = ([], True, _WHOLE, [], _WHOLE, None, True)
 
@@ -105,6 +108,10 @@ def _mask_everything(session: Relivable, judge: PgJudge, relay: _native.PgServer
     every column of their results."""
     statements = {name for _, extended, name in judge.history.values() if extended}
     portals: set[str] = set()
+    for text, extended, _ in judge.history.values():
+        if not extended:  # SQL PREPARE and DECLARE (unquoted names fold to lower case)
+            statements |= {n.lower() for n in _PREPARE.findall(text)}
+            portals |= {n.lower() for n in _DECLARE.findall(text)}
     old = session.judge.columns if session.judge is not None else None
     if isinstance(old, SessionColumns):
         statements |= set(old.planner.prepared)
