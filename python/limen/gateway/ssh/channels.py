@@ -297,8 +297,9 @@ class ChannelRelay:
             await self.thread(chan.sendall_stderr, text)
             await self.thread(chan.send_exit_status, ENDED_STATUS)
 
-    def _streams(self, raw: bool) -> Callable[[], _native.MaskStream] | None:
-        return self.masker.stream if self.masker is not None and not raw else None
+    def _streams(self, raw: bool) -> Callable[[], _native.Masker | None]:
+        """The masker of a channel's stream now (a reload replaces ``masker``)."""
+        return (lambda: None) if raw else (lambda: self.masker)
 
     async def _stdin(
         self, chan: paramiko.Channel, up: paramiko.Channel, interactive: bool, raw: bool
