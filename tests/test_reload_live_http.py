@@ -6,6 +6,8 @@ after they leave the rules, on the same connection (one session)."""
 
 from __future__ import annotations
 
+import functools
+import json
 from pathlib import Path
 
 import httpx
@@ -98,3 +100,70 @@ async def test_a_websocket_takes_reloaded_masks_at_its_next_message(
     assert AWS_KEY not in after
     assert "[MASKED:" in after
     assert len(gw.recorders) == 1
+
+
+async def _tunnel_upstream(stream: trio.SocketStream) -> None:
+    """An upstream that switches to ``raw-tunnel/1`` and echoes."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = await stream.receive_some(4096)
+        if not chunk:
+            return
+        head += chunk
+    await stream.send_all(
+        b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: raw-tunnel/1\r\n\r\n"
+    )
+    while data := await stream.receive_some(4096):
+        await stream.send_all(data)
+
+
+async def test_a_raw_upgrade_is_ended_when_a_reload_adds_masks(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    listeners = await nursery.start(
+        functools.partial(trio.serve_tcp, _tunnel_upstream, 0, host="127.0.0.1")
+    )
+    port = listeners[0].socket.getsockname()[1]
+    text = """
+[identity.dev]
+enabled = true
+[[resources]]
+name = "tunnel"
+protocol = "http"
+upstream = "http://127.0.0.1:{port}"
+[[rules]]
+name = "ci"
+groups = ["ci"]
+resources = ["tunnel"]
+allow = ["read", "write"]
+{mask}
+"""
+    path = tmp_path / "limen.toml"
+    path.write_text(text.format(port=port, mask="mask = []"))
+    gw = await start_http_gateway(nursery, load(path.read_text(), tmp_path))
+    services = gw.gateway.services
+    reloader = Reloader(path, services, [gw.gateway], log=services.log)
+    stream = await trio.open_tcp_stream("127.0.0.1", gw.port)
+    await stream.send_all(
+        f"GET /r/tunnel/ HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {gw.token()}\r\n"
+        "connection: upgrade\r\nupgrade: raw-tunnel/1\r\n\r\n".encode()
+    )
+    got = b""
+    with trio.fail_after(20):
+        while b"\r\n\r\n" not in got:
+            got += await stream.receive_some(4096)
+        assert got.startswith(b"HTTP/1.1 101 ")  # unmasked rules: let through
+        await stream.send_all(b"ping " + AWS_KEY.encode())
+        echoed = b""
+        while not echoed.endswith(AWS_KEY.encode()):
+            echoed += await stream.receive_some(4096)
+        path.write_text(text.format(port=port, mask='mask = ["builtin"]'))
+        assert reloader.reload().ok
+        rest = b""
+        while chunk := await stream.receive_some(4096):  # limen closes it
+            rest += chunk
+        while not gw.recorders[0].closed:  # the close comes before the recording's end
+            await trio.sleep(0.01)
+    assert AWS_KEY.encode() not in rest
+    events = [json.loads(e) for r in gw.recorders for k, e in r.records if k == "event"]
+    assert {"event": "end", "reason": "57P01"} in events  # CHANGED, not the client leaving

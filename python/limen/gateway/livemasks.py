@@ -10,7 +10,9 @@ the new masks in :mod:`limen.gateway.postgres.remask`; the others here:
   masker and ``json:`` masker are replaced, so the next response is masked
   by the new ones (a response streaming when the reload lands keeps the
   masker it started with); upgraded connections (WebSocket, exec streams)
-  take them at their next frame;
+  take them at their next frame; an upgrade to another protocol (let
+  through raw: the session was unmasked) is ended when the reload gives
+  the session masks (``session_remask_refused``, reason ``raw upgrade``);
 - SSH (:meth:`SshSession.rebind
   <limen.gateway.ssh.session.SshSession.rebind>`): the channels' masker is
   replaced; each running channel's output (and recorded input) takes it at

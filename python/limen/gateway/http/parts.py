@@ -30,6 +30,7 @@ class RelayParts(Protocol):
     json_masker: JsonMasker | None
     discard_limit: int
     upstream_idle_since: float
+    raw_upgrade: bool
 
     @property
     def resource(self) -> Resource: ...

@@ -98,6 +98,8 @@ class HttpRelay:
         self.upstream_idle_since = trio.current_time()
         """When the upstream connection last finished a response."""
         self.token_memo: tuple[bytes, Identity] | None = None
+        self.raw_upgrade = False
+        """Relaying an upgraded stream limen cannot mask (not WebSocket)."""
         """The last token verified on this connection and its identity."""
 
     @property

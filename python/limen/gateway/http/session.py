@@ -34,7 +34,7 @@ from limen.gateway.http.relay import HttpRelay
 from limen.gateway.http.route import HttpEnd, Refusal, Routed, authenticate, refused_head, route
 from limen.gateway.http.sni import check_sni, tls_handshake
 from limen.gateway.http.upstream import Upstream, UpstreamError
-from limen.gateway.livemasks import new_masks, take_input_masker
+from limen.gateway.livemasks import CHANGED, new_masks, take_input_masker
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
 from limen.jsonmask import JsonMasker
@@ -169,6 +169,14 @@ class HttpSession(Session):
         rebound = super().rebind()
         masks = new_masks(self) if self.http_relay is not None else None
         if masks is None or self.http_relay is None:
+            return rebound
+        if self.http_relay.raw_upgrade and (masks.masker is not None or masks.names):
+            # An upgraded stream of another protocol was let through
+            # unmasked; it cannot take masks now (fail closed).
+            self.services.log(
+                "session_remask_refused", session=self.session_id, reason="raw upgrade"
+            )
+            self.kill(*CHANGED)
             return rebound
         self.http_relay.masker = masks.masker
         self.http_relay.json_masker = self.json_masker(masks.names)

@@ -135,7 +135,11 @@ async def relay_upgrade(relay: RelayParts, req: ClientRequest, target: bytes) ->
     )
     relay.record(U2C, head_text(b"HTTP/1.1 101 Switching Protocols", back))
     session.event({"event": "http_upgrade", "protocol": protocol.decode("ascii", "replace")})
-    reason = await _pump(relay, bytes(up.conn.trailing_data[0]), websocket)
+    relay.raw_upgrade = not websocket
+    try:
+        reason = await _pump(relay, bytes(up.conn.trailing_data[0]), websocket)
+    finally:
+        relay.raw_upgrade = False
     session.event({"event": "http_upgrade_end", "why": reason})
     await up.close()
     return False
