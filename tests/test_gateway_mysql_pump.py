@@ -137,6 +137,7 @@ def _binary(gw: Gateway) -> list[object]:
         # prepared on a decision the judge made, and both forget it).
         for _ in range(2):
             stmt = conn.cmd_stmt_prepare(b"SELECT id FROM users WHERE id = ?")
+            assert isinstance(stmt, dict)
             sid = stmt["statement_id"]
             conn.cmd_stmt_close(sid)
             try:
