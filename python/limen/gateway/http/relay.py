@@ -284,7 +284,7 @@ class HttpRelay:
         recorded already)."""
         up = self.upstream
         if self.session.protocol == "http" and upgrade_of(req) is not None:
-            return await relay_upgrade(self, req, (up.target.base + routed.path.target).encode())
+            return await relay_upgrade(self, req, up.request_target(routed.path.target))
         bodyless = not req.has_body or body is not None
         if not bodyless and trio.current_time() - self.upstream_idle_since > STALE_AFTER:
             # A request with a body cannot be sent again if the upstream
@@ -303,7 +303,7 @@ class HttpRelay:
                 chunked=body is None and req.header(b"transfer-encoding") is not None,
                 masked=self.masker is not None,
             )
-            target = (up.target.base + routed.path.target).encode()
+            target = up.request_target(routed.path.target)
             try:
                 await up.send(h11.Request(method=req.method, target=target, headers=headers))
                 if bodyless:

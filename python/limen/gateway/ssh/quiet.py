@@ -28,6 +28,8 @@ __all__ = ["QUIET_EXEC", "QUIET_PTY", "masked_copy"]
 QUIET_PTY = 0.05
 """Seconds a terminal's (pty) stream stays quiet before the release: a
 terminal waits for its user."""
+OFFLOAD = 64 << 10
+"""Chunks this large are masked on a worker thread (:func:`_feed`)."""
 QUIET_EXEC = 0.25
 """The same for channels without a pty (exec, subsystems): longer, so a
 program's own pauses between writes rarely split a secret."""
@@ -38,10 +40,12 @@ async def masked_copy(
     emit: Callable[[bytes, bool], Awaitable[None]],
     new_stream: Callable[[], _native.MaskStream] | None,
     quiet: float,
+    limiter: trio.CapacityLimiter | None = None,
 ) -> None:
     """Copies ``read()`` (until it returns b"") to ``emit(data, masked)``
     through a masker stream from ``new_stream`` (none: as read), releasing
-    held-back bytes after ``quiet`` seconds without input."""
+    held-back bytes after ``quiet`` seconds without input. Large chunks
+    are masked on a worker thread of ``limiter`` (Trio's default: None)."""
     send, receive = trio.open_memory_channel[bytes](1)
     async with trio.open_nursery() as nursery:
 
@@ -72,7 +76,19 @@ async def masked_copy(
                 if stream is None:
                     await _emit(emit, data, False)
                 else:
-                    await _emit(emit, stream.feed(data), True)
+                    await _emit(emit, await _feed(stream, data, limiter), True)
+
+
+async def _feed(
+    stream: _native.MaskStream, data: bytes, limiter: trio.CapacityLimiter | None
+) -> bytes:
+    """``stream.feed(data)``; a large chunk on a worker thread (the masker
+    lets go of the GIL there), so masking 1 MiB never stalls the Trio
+    loop, and every other session on it, for the scan's length. Not
+    abandoned on cancel: the stream is whole again when this returns."""
+    if len(data) < OFFLOAD:
+        return stream.feed(data)
+    return await trio.to_thread.run_sync(stream.feed, data, limiter=limiter)
 
 
 async def _next(receive: trio.MemoryReceiveChannel[bytes]) -> bytes:

@@ -26,10 +26,17 @@ import trio
 from limen.gateway.inrecord import record_statement
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
-from limen.gateway.ssh.bridge import MAX_PACKET, WINDOW, Counted, Detached, bridge, handoff
+from limen.gateway.ssh.bridge import (
+    Counted,
+    Detached,
+    bridge,
+    close_quietly,
+    handoff,
+)
 from limen.gateway.ssh.channels import ChannelRelay
 from limen.gateway.ssh.clientside import MAX_CHANNELS, ChannelRequest, ClientSide, Pty
 from limen.gateway.ssh.forward import Forwards
+from limen.gateway.ssh.transport import ServerTransport
 from limen.gateway.ssh.upstream import login_upstream
 from limen.identity import Identity, IdentityError
 from limen.identity.sshca import CERT_SUFFIX, CertError, SshCa
@@ -158,9 +165,7 @@ class SshSession(Session):
             sock = await nursery.start(bridge, raw, self.counted_client)
         else:
             self.counted_client = self.counted_payload
-        transport = paramiko.Transport(
-            sock, default_window_size=WINDOW, default_max_packet_size=MAX_PACKET
-        )
+        transport = ServerTransport(sock)
         self.transport = transport
         transport.add_server_key(self.host_key)
         iface = ClientSide(
@@ -229,7 +234,7 @@ class SshSession(Session):
             await trio.to_thread.run_sync(
                 chan.send_exit_status, FAILED_STATUS, limiter=self.limiter
             )
-            chan.close()
+            close_quietly(chan)
         raise end
 
     # -- the relay --------------------------------------------------------------------
@@ -302,6 +307,7 @@ class SshSession(Session):
             limiter=self.limiter,
             ended=lambda: self.end,
             counted=self.counted_payload,
+            prepare=self.forwards.prepare,
         )
         client, upstream = self.transport, self.upstream
         async with trio.open_nursery() as nursery:
