@@ -20,7 +20,8 @@
 //! - `COM_STMT_EXECUTE` of a statement id remembered that way (MariaDB's
 //!   "last prepared" id 0xffffffff resolves to the last prepare): its
 //!   execute decision event is recorded, the packet forwarded.
-//! - `COM_STMT_CLOSE` (forgotten, no answer), `RESET`, `FETCH` and
+//! - `COM_STMT_CLOSE` (forgotten, here and, through the next note, by the
+//!   host; no answer), `RESET`, `FETCH` and
 //!   `SEND_LONG_DATA` of such an id; `COM_PING`.
 //! - `COM_QUIT` ends the client direction ([`ClientStep::Terminate`]).
 //!
@@ -42,7 +43,9 @@
 //! A `LOCAL INFILE` request from the upstream is always refused (as on the
 //! Trio relay): the relay answers the server "no file" and the client gets
 //! an ERR.
+mod cache;
 mod note;
+pub mod shape;
 mod upstream;
 
 use std::collections::HashMap;
@@ -78,6 +81,8 @@ struct Pending {
     key: Option<Vec<u8>>,
     /// The command code.
     code: u8,
+    /// Its shape key (a `COM_QUERY` the shape lexer understood).
+    shape_key: Option<Vec<u8>>,
 }
 
 /// One MySQL session's pump state. See the module docs.
@@ -113,6 +118,12 @@ pub struct MySqlCore<M> {
     results_masked: bool,
     /// A command code of the response in progress forwarded on a host verdict.
     host_code: Option<u8>,
+    /// The session's content masker of statement texts as recorded (a
+    /// shape hit whose constants it finds anything in goes to the host).
+    input_masker: Option<M>,
+    scratch: Vec<u8>,
+    /// The shape key of the command being handled (set by a cache miss).
+    shape_key: Option<Vec<u8>>,
 }
 
 impl<M> std::fmt::Debug for MySqlCore<M> {
@@ -130,11 +141,6 @@ fn lock<M>(
     relay
         .lock()
         .map_err(|_| PumpError::local("the relay lock is poisoned"))
-}
-
-fn statement_id(payload: &[u8]) -> Option<u32> {
-    let b: [u8; 4] = payload.get(1..5)?.try_into().ok()?;
-    Some(u32::from_le_bytes(b))
 }
 
 impl<M: ContentMasker> MySqlCore<M> {
@@ -166,7 +172,18 @@ impl<M: ContentMasker> MySqlCore<M> {
             input_masked: false,
             results_masked: false,
             host_code: None,
+            input_masker: None,
+            scratch: Vec::new(),
+            shape_key: None,
         }
+    }
+
+    /// The content masker of statement texts as recorded (the host's
+    /// input masker's content detectors), when the session masks them: a
+    /// shape hit (other constants) is a hit only when it finds nothing.
+    pub fn with_input_masker(mut self, masker: Option<M>) -> Self {
+        self.input_masker = masker;
+        self
     }
 
     /// Whether statement texts are recorded through the host's input
@@ -301,6 +318,7 @@ impl<M: ContentMasker> MySqlCore<M> {
         };
         let seq = packet.seq();
         let single = packet.parts() == 1;
+        self.shape_key = None;
         let handled = match command {
             code::QUIT => return Ok(Some(ClientStep::Terminate)),
             code::PING if payload.len() == 1 => {
@@ -343,143 +361,19 @@ impl<M: ContentMasker> MySqlCore<M> {
             sql: payload.to_vec(),
             raw: raw.to_vec(),
         };
+        let shape_key = if key.is_some() {
+            self.shape_key.take()
+        } else {
+            None
+        };
         self.pending = Some(Pending {
             id,
             key,
             code: command,
+            shape_key,
         });
         self.counts.judged += 1;
         Ok(Some(ClientStep::Judge(request)))
-    }
-
-    /// The cache key of a statement payload: the backslash-escape mode
-    /// (it changes how a text parses), then the payload.
-    fn key_for(&self, payload: &[u8]) -> Result<Vec<u8>, PumpError> {
-        let status = lock(&self.relay)?.status();
-        let mut key = Vec::with_capacity(payload.len() + 1);
-        key.push(u8::from(status & NO_BACKSLASH_ESCAPES != 0));
-        key.extend_from_slice(payload);
-        Ok(key)
-    }
-
-    fn cached_statement<R: RecordSink>(
-        &mut self,
-        command: u8,
-        seq: u8,
-        raw: &[u8],
-        payload: &[u8],
-        upstream: &mut Vec<u8>,
-        sink: &mut R,
-    ) -> Result<bool, PumpError> {
-        if self.limits.entries == 0 || payload.len() > self.limits.max_text {
-            return Ok(false);
-        }
-        let status = lock(&self.relay)?.status();
-        self.key.clear();
-        self.key.push(u8::from(status & NO_BACKSLASH_ESCAPES != 0));
-        self.key.extend_from_slice(payload);
-        let Some(event) = self.cache.get(self.key.as_slice()) else {
-            return Ok(false);
-        };
-        let (event, execute) = if command == code::STMT_PREPARE {
-            let at = event.iter().position(|&b| b == EXECUTE_SPLIT);
-            match at {
-                Some(at) => (&event[..at], Some(event[at + 1..].to_vec())),
-                None => return Ok(false),
-            }
-        } else {
-            (&event[..], None)
-        };
-        let text = payload.get(1..).unwrap_or_default();
-        sink.try_append_flagged(RecordKind::C2u, text, self.input_masked)
-            .map_err(PumpError::record)?;
-        sink.try_append(RecordKind::Event, event)
-            .map_err(PumpError::record)?;
-        let expect = if command == code::STMT_PREPARE {
-            self.prepare = Some(execute);
-            self.last_prepared = None;
-            Expect::Prepare
-        } else {
-            Expect::Query
-        };
-        let mut relay = lock(&self.relay)?;
-        relay.set_secret_statement(false);
-        relay
-            .expect(expect, seq, None, None)
-            .map_err(|e| PumpError::wire(Side::Client, &e))?;
-        upstream.extend_from_slice(raw);
-        Ok(true)
-    }
-
-    fn known_statement<R: RecordSink>(
-        &mut self,
-        command: u8,
-        seq: u8,
-        raw: &[u8],
-        payload: &[u8],
-        upstream: &mut Vec<u8>,
-        sink: &mut R,
-    ) -> Result<bool, PumpError> {
-        let Some(sid) = statement_id(payload) else {
-            return Ok(false);
-        };
-        let resolved = if sid == LAST_PREPARED {
-            match self.last_prepared {
-                Some(last) => last,
-                None => return Ok(false),
-            }
-        } else {
-            sid
-        };
-        if command == code::STMT_CLOSE {
-            if payload.len() != 5 || self.statements.remove(&resolved).is_none() {
-                return Ok(false);
-            }
-            if self.last_prepared == Some(resolved) {
-                self.last_prepared = None;
-            }
-            lock(&self.relay)?.forget_statement(sid);
-            upstream.extend_from_slice(raw);
-            return Ok(true);
-        }
-        let Some(prefix) = self.statements.get(&resolved) else {
-            return Ok(false);
-        };
-        let (expect, forget) = match command {
-            code::STMT_RESET => (Some(Expect::Ok), true),
-            code::STMT_FETCH => (Some(Expect::Fetch), false),
-            code::STMT_SEND_LONG_DATA => (None, false),
-            _ => (Some(Expect::Execute), false),
-        };
-        if command != code::STMT_EXECUTE {
-            // As the host forwards them for a statement it knows.
-            let mut relay = lock(&self.relay)?;
-            if forget {
-                relay.forget_statement(sid);
-            }
-            if let Some(expect) = expect {
-                let statement = (command == code::STMT_FETCH).then_some(sid);
-                relay.set_secret_statement(false);
-                relay
-                    .expect(expect, seq, None, statement)
-                    .map_err(|e| PumpError::wire(Side::Client, &e))?;
-            }
-            upstream.extend_from_slice(raw);
-            return Ok(true);
-        }
-        let mut event = Vec::with_capacity(prefix.len() + 12);
-        event.extend_from_slice(prefix);
-        event.extend_from_slice(sid.to_string().as_bytes());
-        event.push(b'}');
-        sink.try_append(RecordKind::Event, &event)
-            .map_err(PumpError::record)?;
-        let mut relay = lock(&self.relay)?;
-        relay.set_secret_statement(false);
-        relay
-            .expect(Expect::Execute, seq, None, Some(sid))
-            .map_err(|e| PumpError::wire(Side::Client, &e))?;
-        upstream.extend_from_slice(raw);
-        Ok(true)
     }
 
     /// Applies the host's verdict on the paused command: `upstream` is
@@ -493,7 +387,12 @@ impl<M: ContentMasker> MySqlCore<M> {
         verdict: Verdict,
         upstream: &mut Vec<u8>,
     ) -> Result<(), PumpError> {
-        let Pending { key, code, .. } = match self.pending.take() {
+        let Pending {
+            key,
+            code,
+            shape_key,
+            ..
+        } = match self.pending.take() {
             Some(pending) if pending.id == id => pending,
             other => {
                 self.pending = other;
@@ -530,7 +429,10 @@ impl<M: ContentMasker> MySqlCore<M> {
                         }
                     }
                 } else {
-                    self.remember(key, event);
+                    match shape_key {
+                        Some(shape) if verdict.cache_shape => self.remember(shape, event),
+                        _ => self.remember(key, event),
+                    }
                 }
             }
         }
@@ -538,20 +440,5 @@ impl<M: ContentMasker> MySqlCore<M> {
             self.prepare = Some(execute);
         }
         Ok(())
-    }
-
-    fn remember(&mut self, key: Vec<u8>, event: Vec<u8>) {
-        let size = key.len() + event.len();
-        if size > self.limits.bytes {
-            return;
-        }
-        if self.cache.len() >= self.limits.entries || self.cache_bytes + size > self.limits.bytes {
-            self.clear_cache();
-        }
-        let key_len = key.len();
-        if let Some(old) = self.cache.insert(key, event) {
-            self.cache_bytes = self.cache_bytes.saturating_sub(key_len + old.len());
-        }
-        self.cache_bytes += size;
     }
 }

@@ -14,6 +14,7 @@
 //! - [`auth`]: `MySqlClientAuth`, limen's upstream login, typed steps.
 //! - [`relay`]: `MySqlServerRelay`, the upstream's responses masked for the
 //!   client (`MySqlColumnPlan`, `MySqlExpect`, the relay events).
+//! - [`shape`]: `mysql_shape_constants`, the shape lexer's constants.
 //!
 //! Any peer protocol error raises `MySqlProtocolError` (close that
 //! connection); a bad local argument raises `ValueError`.
@@ -27,6 +28,7 @@ pub(crate) mod framing;
 pub(crate) mod generic;
 pub(crate) mod handshake;
 pub(crate) mod relay;
+pub(crate) mod shape;
 
 create_exception!(
     _native,
@@ -54,5 +56,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     generic::register(m)?;
     auth::register(m)?;
     relay::register(m)?;
+    shape::register(m)?;
     Ok(())
 }

@@ -13,13 +13,15 @@ use pyo3::prelude::*;
 
 use super::sink::Sink;
 use super::{dup_socket, secs, PgPump, PyJudge};
+use crate::mask::PyMasker;
 use crate::mysql::relay::MySqlServerRelay;
 use crate::record::{LogSink, RecordWriter};
+use crate::wire::MaskAdapter;
 
 /// A MySQL session's pump (see the module docs).
 #[pyfunction]
 #[pyo3(signature = (client, upstream, relay, recorder=None, *, judge=None,
-    input_masked=false, results_masked=false, max_packet_size=16777216,
+    input_masked=false, input_masker=None, results_masked=false, max_packet_size=16777216,
     cache_entries=1024, cache_bytes=1048576, cache_max_text=8192,
     read_size=65536, max_backlog=1048576, write_timeout=10.0))]
 #[allow(clippy::too_many_arguments)]
@@ -30,6 +32,7 @@ fn mysql_pump(
     recorder: Option<PyRef<'_, RecordWriter>>,
     judge: Option<Py<PyAny>>,
     input_masked: bool,
+    input_masker: Option<PyRef<'_, PyMasker>>,
     results_masked: bool,
     max_packet_size: usize,
     cache_entries: usize,
@@ -59,6 +62,7 @@ fn mysql_pump(
     let (sink, queue) = Sink::new(recorder.map(|w| LogSink(Arc::clone(&w.log))));
     let core = MySqlCore::new(Arc::clone(&relay.inner), max_packet_size, limits)
         .with_input_masked(input_masked)
+        .with_input_masker(input_masker.map(|m| MaskAdapter(m.inner.clone())))
         .with_masked_results(results_masked);
     let pump = Pump::try_new(
         core,

@@ -202,6 +202,14 @@ class MySqlJudge:
         if self.columns is not None:
             self.columns.backslash_escapes = backslash
 
+    def closed(self, sids: Sequence[int]) -> None:
+        """Statements closed without this judge (the native pump handled
+        their ``COM_STMT_CLOSE``): a later command naming one is refused."""
+        for sid in sids:
+            self.statements.pop(sid, None)
+            if self._last_prepared == sid:
+                self._last_prepared = None
+
     def forget_all(self) -> None:
         """Forget every prepared statement (the server did: a
         ``COM_RESET_CONNECTION`` or a ``COM_CHANGE_USER`` that succeeded;
@@ -264,7 +272,11 @@ class MySqlJudge:
             return MySqlVerdict(*held, on_approval=raw, statement=sql, secret=secret)
         ok = (raw, None, expect, seq, plan, None, command)
         cached = verdict.event if reuse and command == "query" and not infile else None
-        return MySqlVerdict(*ok, allow_infile=infile, secret=secret, cache_event=cached)
+        # By shape only without column rules (a column plan is made from the text).
+        shape = cached is not None and verdict.shape and self.columns is None
+        return MySqlVerdict(
+            *ok, allow_infile=infile, secret=secret, cache_event=cached, cache_shape=shape
+        )
 
     def _secret(self, decision: Decision) -> bool:
         """Whether the statement just judged held a secret (its expression

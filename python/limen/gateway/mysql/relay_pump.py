@@ -21,7 +21,8 @@ decision is ready at once (:meth:`MySqlPumpRelay.fast`), on the Trio side
 when it is held for humans (:class:`~limen.gateway.mysql.holds.MySqlHolds`;
 the client direction stays paused meanwhile). Each request carries the
 note of the upstream's answer to the last command judged here (prepared
-statement ids, OK/ERR, the server status), which the judge takes in first.
+statement ids, OK/ERR, the server status, the statements the pump closed
+by itself), which the judge takes in first.
 
 ``COM_CHANGE_USER`` hands the session over: the pump stops (nothing is
 in flight: commands are handled one at a time) and the session goes on on
@@ -140,6 +141,7 @@ class MySqlPumpRelay:
             self.native,
             judge=self.fast,
             input_masked=session.input_masker is not None,
+            input_masker=None if session.input_masker is None else session.input_masker.content,
             results_masked=results_masked,
             max_packet_size=max_packet_size,
             write_timeout=session.config.gateway.handshake_timeout.seconds,
@@ -167,6 +169,11 @@ class MySqlPumpRelay:
             )
         else:
             self.judge.answered(ok=False, failed=False, prepared=[], status=status)
+        # Statements the pump closed by itself: the judge forgets them too.
+        closed = note[7:]
+        self.judge.closed(
+            [int.from_bytes(closed[i : i + 4], "little") for i in range(0, len(closed) - 3, 4)]
+        )
 
     def decide(self, request: _native.JudgeRequest) -> MySqlVerdict | _native.Verdict:
         """Judges one command (the judge records it); a verdict to apply."""
@@ -201,7 +208,9 @@ class MySqlPumpRelay:
                 statement_id=sid if code in (COM_STMT_EXECUTE, COM_STMT_FETCH) else None,
                 secret_statement=verdict.secret,
             )
-        return _native.Verdict(verdict.forward, cache_event=verdict.cache_event)
+        return _native.Verdict(
+            verdict.forward, cache_event=verdict.cache_event, cache_shape=verdict.cache_shape
+        )
 
     def fast(self, request: _native.JudgeRequest) -> _native.Verdict | None:
         """The fast path, on the pump's thread (with the GIL): the verdict

@@ -59,6 +59,10 @@ class MySqlVerdict:
     allow for the same packet: the decision event it records for each hit
     (for a prepare: that event, a newline, then the execute event up to its
     statement id's value)."""
+    cache_shape: bool = False
+    """With ``cache_event`` (a ``COM_QUERY``): the decision holds for every
+    text of the same shape (other constants; :mod:`limen.policy.mysql.shape`),
+    so the cache may reuse it for those too."""
     secret: bool = False
     """The statement held a secret (:mod:`limen.inmask_mysql` masked a
     secret position): the relay masks the names of expression columns."""

@@ -12,7 +12,9 @@ switches to is the resource's own.
 What the classifier depends on besides the text is per connection: the
 upstream server (which executable comments run) and whether backslashes
 escape in strings (the last OK packet's status). A change of the latter
-empties the decision cache.
+empties the decision cache. A text with a shape is classified by its shape
+when that is provably its own classification (:mod:`limen.policy.mysql.shape`):
+one classification, and so one decision, per shape.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from limen.identity import Identity
 from limen.policy.classes import DANGERS, Classification
 from limen.policy.engine import Policy
 from limen.policy.mysql import MysqlClassification, Server, classify_mysql
+from limen.policy.mysql.shape import ShapeCache
 from limen.policy.session import SessionPolicy
 
 __all__ = ["MySqlSessionPolicy", "required_dangers"]
@@ -54,6 +57,7 @@ class MySqlSessionPolicy(SessionPolicy):
         """The resource's database: ``USE`` of it needs no rule."""
         self.server = server
         self._backslash = backslash_escapes
+        self._shapes = ShapeCache(decision_cache)
 
     @property
     def backslash_escapes(self) -> bool:
@@ -64,6 +68,7 @@ class MySqlSessionPolicy(SessionPolicy):
         if value != self._backslash:
             self._backslash = value
             self.clear_cache()
+            self._shapes.clear()
 
     def _resolve(
         self, classification: Classification
@@ -82,6 +87,13 @@ class MySqlSessionPolicy(SessionPolicy):
         return found.databases
 
     def classify_text(self, sql: str) -> Classification:
+        # A text with a shape is judged by its shape when the classifier
+        # reads none of its constants (limen.policy.mysql.shape).
+        return self._shapes.classify(
+            sql, self._classify, server=self.server, backslash=self._backslash
+        )
+
+    def _classify(self, sql: str) -> Classification:
         found = classify_mysql(sql, server=self.server, backslash_escapes=self._backslash)
         return required_dangers(found, self.database)
 

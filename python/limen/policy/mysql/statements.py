@@ -20,6 +20,7 @@ from limen.policy import ADMIN, DDL, HARMLESS, READ, UNBOUNDED_WRITE, UNKNOWN, W
 from limen.policy.mysql.functions import ADMIN_FUNCTIONS, HARMLESS_FUNCTIONS, NOT_FUNCTIONS
 from limen.policy.mysql.lexer import OP, QIDENT, STRING, VAR, WORD, Token, render
 from limen.policy.mysql.settings import set_classes
+from limen.policy.mysql.shape import sealed
 
 _DDL_KINDS = frozenset({"TABLE", "VIEW", "INDEX", "DATABASE", "SCHEMA", "SEQUENCE"})
 _ADMIN_KINDS = frozenset(
@@ -89,6 +90,8 @@ def _scan_functions(tokens: list[Token], res: Result) -> None:
         if nxt.kind != OP or nxt.text != "(" or tok.kind not in (WORD, QIDENT, STRING):
             continue
         name = tok.text.lower()
+        if tok.kind == STRING and (seal := sealed()) is not None:
+            seal.mark("a string names a function")
         if tok.kind == WORD and name in NOT_FUNCTIONS:
             continue
         # A string before "(" is a call under ANSI_QUOTES ("f"(1)): counted.
@@ -114,6 +117,8 @@ def _parse(text: str) -> exp.Expr | None:
         return None
     if len(trees) != 1 or trees[0] is None or isinstance(trees[0], exp.Command):
         return None
+    if (seal := sealed()) is not None:
+        seal.check_tree(trees[0], text)
     return trees[0]
 
 
@@ -138,6 +143,8 @@ def _restricts(node: exp.Expr) -> bool:
         return _restricts(node.left) or _restricts(node.right)
     if isinstance(node, exp.Or):
         return _restricts(node.left) and _restricts(node.right)
+    if isinstance(node, exp.Binary) and (seal := sealed()) is not None:
+        seal.alike(node.left, node.right)
     if isinstance(node, exp.Binary) and node.left == node.right:
         return False
     return _has_column(node)
@@ -228,6 +235,9 @@ def _leading(tokens: list[Token], res: Result) -> None:
     elif lead == "TRUNCATE":
         res.add(WRITE, "TRUNCATE removes every row")
         res.add(UNBOUNDED_WRITE, "TRUNCATE removes every row")
+    elif lead == "SET" and (seal := sealed()) is not None:
+        seal.mark("SET reads its values")
+        res.add(UNKNOWN, "SET is judged by its own text")
     elif lead == "SET" and w[1] == "STATEMENT":
         at = next((i for i, t in enumerate(tokens) if t.upper == "FOR"), len(tokens))
         for klass, why in set_classes([tokens[0], *tokens[2:at]]):
@@ -276,6 +286,8 @@ def _leading(tokens: list[Token], res: Result) -> None:
         res.add(WRITE, "CALL runs a stored procedure")
         res.dangers.add("call")
     elif lead == "PREPARE" and len(tokens) == 4 and w[2] == "FROM":
+        if tokens[1].kind not in (WORD, QIDENT) and (seal := sealed()) is not None:
+            seal.mark("a constant names a prepared statement")
         res.prepares = tokens[1].text.lower()
         _nested(tokens[3], res, "PREPARE … FROM")
     elif lead == "EXECUTE" and w[1] == "IMMEDIATE" and len(tokens) >= 3:
@@ -296,6 +308,8 @@ def _leading(tokens: list[Token], res: Result) -> None:
 
 
 def _nested(tok: Token, res: Result, what: str) -> None:
+    if tok.kind == STRING and (seal := sealed()) is not None:
+        seal.mark(f"{what} a string: its value is code")
     if tok.kind == STRING:
         res.nested = tok.text
     elif tok.kind == VAR:
