@@ -148,7 +148,7 @@ fn shape(v: &Value) -> String {
 
 /// A number long enough to be a card number: masked like any text, which
 /// leaves a bare token outside a string (the one known exception, see
-/// docs/masking.md).
+/// docs/interface.md, "Masked values").
 fn long_number(v: &Value) -> bool {
     match v {
         Value::Number(n) => n.to_string().bytes().filter(u8::is_ascii_digit).count() >= 13,
