@@ -58,7 +58,8 @@ async def test_secrets_after_escapes_are_masked_and_json_stays_json(gw: HttpGw) 
     resp = await trio.to_thread.run_sync(call)
     assert resp.status_code == 200
     raw = json.dumps(ESCAPED)
-    assert "\\n" + AWS_KEY in raw and "\\u001f" + EMAIL in raw  # the upstream's escapes
+    assert "\\n" + AWS_KEY in raw  # the upstream's escapes
+    assert "\\u001f" + EMAIL in raw
     doc = resp.json()  # valid JSON after masking
     assert set(doc) == set(ESCAPED)
     for secret in (AWS_KEY, EMAIL, CARD, "ghp_16C7e42F"):

@@ -55,7 +55,7 @@ text = st.builds(
 )
 leaf = st.one_of(
     text,
-    st.text(alphabet="ab \n\t\"\\\u00e9", max_size=6).map(lambda s: (s, None)),
+    st.text(alphabet='ab \n\t"\\\u00e9', max_size=6).map(lambda s: (s, None)),
     st.integers(-1000, 1000).map(lambda n: (n, None)),
     st.sampled_from([True, False, None]).map(lambda v: (v, None)),
 )
