@@ -20,15 +20,30 @@ use crate::error::{Error, ErrorKind};
 use crate::escape;
 
 /// The triggers, forward and anchored, reporting every pattern that
-/// matches.
+/// matches. Only triggers that can start with a look-around read the byte
+/// before them; the others (`password=`, `-----BEGIN`) match at a
+/// position whatever precedes it, so the reversed walk found them already,
+/// and they are left out here (a pattern that never matches).
 pub(crate) struct Forward {
     dfa: DFA,
     caches: Mutex<Vec<Cache>>,
+    /// The bytes some trigger here can start with (after a backslash).
+    first: Box<[bool; 256]>,
 }
 
 impl Forward {
     pub(super) fn build(triggers: &[Hir]) -> Result<Forward, Error> {
         let build_err = |message: String| Error::new(ErrorKind::Build { message });
+        let triggers: Vec<Hir> = triggers
+            .iter()
+            .map(|h| {
+                if h.properties().look_set_prefix_any().is_empty() {
+                    Hir::fail()
+                } else {
+                    h.clone()
+                }
+            })
+            .collect();
         let nfa = thompson::Compiler::new()
             .configure(
                 thompson::Config::new()
@@ -36,7 +51,7 @@ impl Forward {
                     .which_captures(thompson::WhichCaptures::None)
                     .nfa_size_limit(Some(64 << 20)),
             )
-            .build_many_from_hir(triggers)
+            .build_many_from_hir(&triggers)
             .map_err(|e| build_err(e.to_string()))?;
         let dfa = DFA::builder()
             .configure(
@@ -48,9 +63,19 @@ impl Forward {
             )
             .build_from_nfa(nfa)
             .map_err(|e| build_err(e.to_string()))?;
+        let mut first = Box::new([true; 256]);
+        let mut cache = dfa.create_cache();
+        if let Ok(start) = dfa.start_state(&mut cache, &after_backslash()) {
+            for (b, slot) in (0..=255u8).zip(first.iter_mut()) {
+                if let Ok(next) = dfa.next_state(&mut cache, start, b) {
+                    *slot = !next.is_dead();
+                }
+            }
+        }
         Ok(Forward {
             dfa,
-            caches: Mutex::new(Vec::new()),
+            caches: Mutex::new(vec![cache]),
+            first,
         })
     }
 
@@ -67,10 +92,10 @@ impl Forward {
         out: &mut Vec<u32>,
     ) -> Option<u64> {
         let dfa = &self.dfa;
-        let config = start::Config::new()
-            .anchored(Anchored::Yes)
-            .look_behind(Some(b'\\'));
-        let mut sid = dfa.start_state(cache, &config).ok()?;
+        if !hay.get(p).is_some_and(|&b| self.first[usize::from(b)]) {
+            return Some(1);
+        }
+        let mut sid = dfa.start_state(cache, &after_backslash()).ok()?;
         let bytes = hay.get(p..hi)?;
         let mut walked = 0u64;
         let mut matched = |cache: &Cache, sid| {
@@ -100,6 +125,13 @@ impl Forward {
         }
         Some(walked + 1)
     }
+}
+
+/// An anchored start with a backslash as look-behind.
+fn after_backslash() -> start::Config {
+    start::Config::new()
+        .anchored(Anchored::Yes)
+        .look_behind(Some(b'\\'))
 }
 
 impl Triggers {
