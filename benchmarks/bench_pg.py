@@ -1,15 +1,16 @@
 """PostgreSQL through a proxy: `pgbench -S` (simple and prepared, 1, 8 and
-64 clients), a large streamed SELECT, and two sessions at once (the p50/p99
-of `SELECT 1` while another session reads 50 MB of base64 as rows, and
-while it reads one 14.5 MB cell; the rows give the pings and the p50 and
-p99 in ms in the TPS and latency columns),
-direct to PostgreSQL, through
-pgbouncer (session pooling), and through limen (policy, masking and
-recording on) when the gateway is available — twice: "limen" moves the
-bytes with the native pump (the default), "limen-trio" with the Trio relay.
-The TLS pair runs in the same run: "pgbouncer-tls" (``client_tls_sslmode =
-require``) and "limen-tls" (a TLS listener, default relay), same
-certificate, clients with ``sslmode=require``.
+64 clients; extended, i.e. unnamed statements, at 1 and 8), a large
+streamed SELECT, and two sessions at once (the p50/p99 of `SELECT 1` while
+another session reads 50 MB of base64 as rows, and while it reads one
+14.5 MB cell; the rows give the pings and the p50 and p99 in ms in the TPS
+and latency columns), direct to PostgreSQL, through pgbouncer (session
+pooling), and through limen (policy, masking and recording on) when the
+gateway is available — twice: "limen" moves the bytes with the native pump
+(the default), "limen-trio" with the Trio relay. The TLS pair runs in the
+same run: "pgbouncer-tls" (``client_tls_sslmode = require``) and
+"limen-tls" (a TLS listener, default relay), same certificate, clients
+with ``sslmode=require``. The cells up to 8 clients run every target in
+turn, so that each ratio compares runs seconds apart.
 
 Reports TPS, added latency per query against direct, the proxy's CPU per
 transaction (from /proc), and the ratios of each limen to pgbouncer.
@@ -34,6 +35,10 @@ from twosession import prepare as prepare_b64
 
 DB = "limen_bench"
 CLIENTS = (1, 8, 64)
+#: pgbench -M: "extended" sends Parse("", text) for every transaction (as
+#: JDBC and many ORMs do), run at these client counts only.
+MODES = ("simple", "prepared", "extended")
+EXTENDED_CLIENTS = (1, 8)
 
 
 def _psql(sql: str, db: str = "postgres") -> None:
@@ -208,15 +213,26 @@ def run(short: bool) -> dict[str, Any]:
     rows: list[list[Any]] = []
     try:
         for t in targets:
+            results[t.name] = {}
+        # Cell by cell up to 8 clients, every target in turn: a ratio then
+        # compares runs a few seconds apart, not minutes (on a shared
+        # machine the load moves in between).
+        for mode in MODES:
+            for clients in CLIENTS:
+                if clients > 8 or (mode == "extended" and clients not in EXTENDED_CLIENTS):
+                    continue
+                for t in targets:
+                    r = _pgbench(t, clients, mode, seconds)
+                    results[t.name][f"{mode}/{clients}"] = r
+        for t in targets:
             # pgbouncer closes the last target's idle server connections
             # (server_idle_timeout): 64 clients twice over would exceed
-            # PostgreSQL's max_connections.
+            # PostgreSQL's max_connections, so these go target by target.
             time.sleep(2)
-            results[t.name] = {}
             for mode in ("simple", "prepared"):
-                for clients in CLIENTS:
+                for clients in (c for c in CLIENTS if c > 8):
                     # 64 clients spend the first seconds connecting.
-                    r = _pgbench(t, clients, mode, seconds * (3 if clients > 8 else 1))
+                    r = _pgbench(t, clients, mode, seconds * 3)
                     results[t.name][f"{mode}/{clients}"] = r
             results[t.name]["big"] = {"rows_per_s": _big_select(t, rows_big)}
         limen = next((t for t in targets if t.name == "limen"), None)
@@ -276,7 +292,9 @@ def run(short: bool) -> dict[str, Any]:
         ratios["two-session (one cell) SELECT 1 p99 ms, limen - pgbouncer"] = (
             cells["limen"]["busy_p99"] - cells["pgbouncer"]["busy_p99"]
         )
-    for key in (f"{m}/{c}" for c in (8, 1, 64) for m in ("simple", "prepared")):
+    keys = [f"{m}/{c}" for c in (8, 1, 64) for m in ("simple", "prepared")]
+    keys += [f"extended/{c}" for c in EXTENDED_CLIENTS]
+    for key in keys:
         ratios[f"pgbouncer/direct tps {key}"] = (
             results["pgbouncer"][key]["tps"] / results["direct"][key]["tps"]
         )
@@ -290,7 +308,7 @@ def run(short: bool) -> dict[str, Any]:
                     results[name][key]["tps"] / results[peer][key]["tps"]
                 )
     if "limen-tls" in results:
-        for mode in ("simple", "prepared"):
+        for mode in MODES:
             key = f"{mode}/1"
             tls, peer = results["limen-tls"][key], results["pgbouncer-tls"][key]
             ratios[f"limen-tls - pgbouncer-tls added µs {key}"] = (

@@ -41,6 +41,7 @@ RELAY_MODULES = {
     "test_gateway_pg_columns",
     "test_gateway_pg_recording",
     "test_gateway_pg_tls",
+    "test_gateway_pg_unnamed",
     "test_reload",
 }
 
@@ -52,6 +53,7 @@ TLS_MODULES = {
     "test_gateway_pg_recording",
     "test_gateway_pg_large",
     "test_gateway_pg_tls",
+    "test_gateway_pg_unnamed",
 }
 #: MySQL gateway modules run on both relays too (those of their tests that
 #: use the ``mydb`` fixture).

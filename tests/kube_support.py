@@ -230,6 +230,8 @@ class KubeGw:
     port: int
     recorders: list[Any]
     ca: Path
+    gateway: Any = None
+    """The listener (its services and live sessions: a reload's)."""
 
     def token(self, subject: str = "bot", groups: tuple[str, ...] = ("ci",)) -> str:
         token: str = self.idp.mint(subject, groups, 600)
@@ -281,7 +283,7 @@ async def start_kube_gateway(
     services = Services(config, auth, recorder_factory=recorder, log=JsonLog(), approvals=approvals)
     gw = KubeGateway(services)
     listeners = await nursery.start(gw.serve, "127.0.0.1", 0)
-    return KubeGw(config, idp, listeners[0].socket.getsockname()[1], recorders, ca)
+    return KubeGw(config, idp, listeners[0].socket.getsockname()[1], recorders, ca, gw)
 
 
 async def akubectl(

@@ -74,7 +74,7 @@ PermitRootLogin prohibit-password
 StrictModes no
 UsePAM no
 AllowTcpForwarding yes
-X11Forwarding no
+X11Forwarding yes
 Subsystem sftp internal-sftp
 LogLevel ERROR
 """

@@ -17,6 +17,7 @@ import trio.testing
 from limen.config import Config, load_config_text
 from limen.gateway.holds import Holds
 from limen.gateway.judging import HELD, Judge, Verdict
+from limen.gateway.server import Listener
 from limen.gateway.services import JsonLog, Refused, Services, Slot
 from limen.gateway.session import Admission, Session, SessionEnd
 from limen.identity import Authenticator, Identity
@@ -247,6 +248,7 @@ class Driver(Session):
     relay does what the test says."""
 
     protocol = "postgres"
+    protocol_errors = (EOFError,)
 
     def __init__(self, services: Services, client: trio.abc.Stream, relay: str) -> None:
         super().__init__(services, client, "127.0.0.1")
@@ -284,12 +286,29 @@ class Driver(Session):
                 )
         elif self.plan == "forever":
             await trio.sleep_forever()
+        elif self.plan in TASK_ERRORS:
+            async with trio.open_nursery() as nursery:  # the error reaches run() in a group
+                nursery.start_soon(trio.sleep_forever)
+                nursery.start_soon(_raise, TASK_ERRORS[self.plan])
 
     def fatal_bytes(self, end: SessionEnd) -> bytes:
         return f"FATAL {end.code} {end.message}\n".encode()
 
     async def close_upstream(self) -> None:
         self.steps.append("close_upstream")
+
+
+TASK_ERRORS: dict[str, BaseException] = {
+    "task-eof": EOFError("the peer is gone"),  # a protocol error of this driver
+    "task-end": SessionEnd("08006", "ended in a task"),
+    "task-reset": ConnectionResetError("reset"),
+    "task-bug": KeyError("bug"),
+}
+
+
+async def _raise(exc: BaseException) -> None:
+    await trio.sleep(0)
+    raise exc
 
 
 async def _run(svc: Services, plan: str, subject: str = "bot") -> tuple[Driver, bytes]:
@@ -321,6 +340,44 @@ async def test_the_first_end_reason_wins(
     assert start["session"] == end["session"] == session.session_id
     assert end["reason"] == "08006"
     assert not svc.per_identity  # the connection count was released
+
+
+@pytest.mark.parametrize(
+    ("plan", "reply", "reason"),
+    [
+        (
+            "task-eof",
+            b"FATAL 08P01 protocol error: the peer is gone; closing this connection\n",
+            "protocol_error",
+        ),
+        ("task-end", b"FATAL 08006 ended in a task\n", "08006"),
+        ("task-reset", b"", "connection_lost"),
+    ],
+)
+async def test_an_error_in_a_relay_task_ends_only_its_session(
+    services: tuple[Services, list[MemoryRecorder], io.StringIO],
+    plan: str,
+    reply: bytes,
+    reason: str,
+) -> None:
+    svc, recorders, out = services
+    session, received = await _run(svc, plan)
+    assert received == reply
+    assert session.steps[-1] == "close_upstream"
+    (end,) = _logged(out, "session_end")
+    assert end["reason"] == reason
+    assert recorders[0].closed
+    assert not svc.per_identity
+
+
+async def test_a_bug_in_a_relay_task_still_propagates_from_run(
+    services: tuple[Services, list[MemoryRecorder], io.StringIO],
+) -> None:
+    svc, recorders, _ = services
+    with pytest.RaisesGroup(KeyError, flatten_subgroups=True):
+        await _run(svc, "task-bug")
+    assert recorders[0].closed  # the cleanup ran all the same
+    assert not svc.per_identity
 
 
 async def test_an_idle_session_ends(
@@ -362,3 +419,42 @@ async def test_kill_ends_a_relaying_session_and_the_identity_limit_holds(
         received = await theirs.receive_some(100)
     assert received == b"FATAL 57P01 draining\n"
     assert not svc.per_identity
+
+
+class DriverListener(Listener):
+    """Accepts :class:`Driver` sessions; each connection's plan is the
+    next in ``plans``."""
+
+    protocol = "postgres"
+
+    def __init__(self, services: Services, plans: list[str]) -> None:
+        super().__init__(services)
+        self.plans = plans
+
+    def new_session(self, stream: trio.abc.Stream, peer_host: str) -> Session:
+        return Driver(self.services, stream, self.plans.pop(0))
+
+
+async def test_a_session_bug_never_ends_the_listener(
+    services: tuple[Services, list[MemoryRecorder], io.StringIO],
+) -> None:
+    svc, recorders, out = services
+    listener = DriverListener(svc, ["task-bug", "two-reasons"])
+    async with trio.open_nursery() as nursery:
+        (sock,) = await nursery.start(listener.serve, "127.0.0.1", 0)
+        port = sock.socket.getsockname()[1]
+        replies = []
+        for _ in range(2):
+            stream = await trio.open_tcp_stream("127.0.0.1", port)
+            await stream.send_all(b"bot")
+            received = b""
+            while chunk := await stream.receive_some(100):
+                received += chunk
+            replies.append(received)
+            await stream.aclose()
+        await listener.drain(1)
+    assert replies == [b"", b"FATAL 08006 first\n"]  # the bug closed only its connection
+    (failed,) = _logged(out, "session_failed")
+    assert failed["error"] == "KeyError"
+    assert len(recorders) == 2
+    assert all(r.closed for r in recorders)

@@ -1,12 +1,14 @@
 """Port forwarding, agent forwarding and X11 through limen with the real
 OpenSSH client (`ssh -L`, `-R`, `-A`, `-X`): refused unless a rule allows
-them (``@forward-local HOST:PORT``, ``@forward-remote ADDR:PORT``); an
-allowed forward carries bytes end to end."""
+them (``@forward-local HOST:PORT``, ``@forward-remote ADDR:PORT``,
+``@agent``, ``@x11``); an allowed forward carries bytes end to end."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +22,7 @@ import pytest
 import trio
 
 from limen.config import load_config_text
+from limen.recording import EVENT
 from ssh_support import Gateway, Sshd, config_text, free_port, sshd, start_gateway
 
 pytestmark = pytest.mark.integration
@@ -40,6 +43,12 @@ groups = ["tunnel"]
 resources = ["box"]
 allow_commands = ["@forward-local 127.0.0.1:{sshd.port}", "@forward-remote 127.0.0.1:*",
                   "printenv *"]
+
+[[rules]]
+name = "agents"
+groups = ["agents"]
+resources = ["box"]
+allow_commands = ["@agent", "@x11", "ssh-add *", "python3 *"]
 """
     config = load_config_text(config_text(sshd) + extra, base_dir=tmp_path)
     return await start_gateway(nursery, config)
@@ -206,3 +215,114 @@ async def test_agent_forwarding_and_x11_are_refused(
     finally:
         agent.terminate()
         agent.wait(10)
+
+
+async def test_agent_forwarding_runs_where_a_rule_allows_it(
+    gw: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sock = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL)
+    try:
+        while not sock.exists():
+            await trio.sleep(0.05)
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
+        key = tmp_path / "bot_key"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bot-key", "-f", str(key)],
+            check=True,
+        )
+        subprocess.run(["ssh-add", "-q", str(key)], check=True, capture_output=True)
+        fingerprint = subprocess.run(
+            ["ssh-keygen", "-l", "-f", f"{key}.pub"], capture_output=True, check=True
+        ).stdout.split()[1]
+        listed = await run(
+            lambda: gw.ssh(gw.token("a", ("agents",)), "ssh-add -l", tmp_path, options=["-A"])
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert fingerprint in listed.stdout  # the bot's agent, asked from the upstream host
+        # without -A the upstream has no agent, though the rule would allow it
+        bare = await run(lambda: gw.ssh(gw.token("a", ("agents",)), "ssh-add -l", tmp_path))
+        assert bare.returncode == 2  # ssh-add: could not open a connection to the agent
+    finally:
+        agent.terminate()
+        agent.wait(10)
+    events = [json.loads(p) for r in gw.recorders for p in r.of(EVENT)]
+    tunnels = [e for e in events if e.get("event") == "tunnel" and e["kind"] == "agent"]
+    assert tunnels
+    decisions = [
+        e for e in events if e.get("event") == "decision" and e.get("request") == "forward"
+    ]
+    assert any(e["action"] == "allow" for e in decisions)
+
+
+# Run upstream under sshd: an X11 client's connection setup (the fake
+# cookie sshd stored with xauth), and what the X server answers.
+X11_CLIENT = (
+    "import os, socket, struct, subprocess; "
+    "d = os.environ['DISPLAY']; "
+    "cookie = bytes.fromhex(subprocess.run(['xauth', 'list', d], capture_output=True, "
+    "text=True).stdout.split()[-1]); "
+    "s = socket.create_connection(('127.0.0.1', 6000 + int(d.split(':')[1].split('.')[0]))); "
+    "name = b'MIT-MAGIC-COOKIE-1'; "
+    "s.sendall(struct.pack('<cxHHHHxx', b'l', 11, 0, len(name), len(cookie)) "
+    "+ name + b'\\0\\0' + cookie); "
+    "print(s.recv(100).decode())"
+)
+
+
+@pytest.fixture
+def x_server() -> Iterator[tuple[int, list[bytes]]]:
+    """A stand-in X server on the client's side (display number, what it read):
+    it reads a connection setup and answers a line."""
+    server, display = None, 0
+    for display in range(60, 100):
+        try:
+            server = socket.create_server(("127.0.0.1", 6000 + display))
+            break
+        except OSError:
+            continue
+    assert server is not None
+    server.settimeout(0.2)
+    got: list[bytes] = []
+    done = threading.Event()
+
+    def serve() -> None:
+        while not done.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                got.append(conn.recv(100))
+                conn.sendall(b"stand-in X server here\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield display, got
+    finally:
+        done.set()
+        thread.join(5)
+        server.close()
+
+
+async def test_x11_runs_where_a_rule_allows_it(
+    gw: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, x_server: tuple[int, list[bytes]]
+) -> None:
+    if not shutil.which("xauth"):
+        pytest.skip("sshd forwards X11 only with xauth (apt-get install -y xauth)")
+    display, got = x_server
+    monkeypatch.setenv("DISPLAY", f"127.0.0.1:{display}")
+    # -Y: no X server to make an untrusted cookie with; ssh fakes one
+    answer = await run(
+        lambda: gw.ssh(
+            gw.token("x", ("agents",)), f'python3 -c "{X11_CLIENT}"', tmp_path, options=["-Y"]
+        )
+    )
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.strip() == b"stand-in X server here"
+    (setup,) = got
+    assert setup.startswith(b"l\x00\x0b\x00")  # the X11 client's setup, through both hops
+    events = [json.loads(p) for r in gw.recorders for p in r.of(EVENT)]
+    assert [e for e in events if e.get("event") == "tunnel" and e["kind"] == "x11"]

@@ -5,6 +5,9 @@ with hypothesis), and the http keys of the config."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from urllib.parse import quote
+
 import h11
 import pytest
 import trio
@@ -15,7 +18,7 @@ from hypothesis import strategies as st
 from limen.config import ConfigError, load_config_text
 from limen.gateway.http.head import HeadError, check_head, split_head
 from limen.gateway.http.reader import ClientReader
-from limen.policy.http import PathError, classify, compile_route, normalise
+from limen.policy.http import Path, PathError, classify, compile_route, normalise, paths
 from limen.policy.http.routes import RouteError
 
 # -- paths ------------------------------------------------------------------------
@@ -86,6 +89,33 @@ def test_normalising_is_idempotent_and_canonical(pieces: list[str], query: bool)
     assert "%2F" not in canonical.upper()
     assert ".." not in canonical.split("/")
     assert "." not in canonical.split("/")[1:]
+
+
+def _reading(target: str, normaliser: Callable[[str], Path]) -> tuple[object, ...]:
+    """What a normaliser makes of ``target``: the path, or the refusal."""
+    try:
+        got = normaliser(target)
+    except PathError as exc:
+        return ("refused", str(exc))
+    fresh = "/" + "/".join(quote(s, safe=paths._SAFE) for s in got.segments)
+    return (got.segments, got.query, got.path, got.target, fresh)
+
+
+@given(
+    st.lists(st.sampled_from(PIECES), max_size=8),
+    st.sampled_from(["", "?", "?q=%2F", "#f"]),
+    st.integers(min_value=0, max_value=600),
+)
+def test_remembered_paths_read_as_the_uncached_normaliser(
+    pieces: list[str], tail: str, pad: int
+) -> None:
+    """The memo of :func:`normalise` (short targets) against the normaliser
+    itself, asked first or second, on short and long targets alike."""
+    target = "/" + "/".join(pieces) + "/" + "a" * pad + tail
+    uncached = _reading(target, paths._normalise)
+    assert _reading(target, normalise) == uncached
+    assert _reading(target, normalise) == uncached  # remembered now (when short)
+    assert _reading(target, paths._normalise) == uncached
 
 
 # -- routes --------------------------------------------------------------------------

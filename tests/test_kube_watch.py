@@ -163,6 +163,11 @@ MASKER = _native.Masker(["builtin"], [], [], [])
 NOTES = JsonMasker(["json:$.metadata.annotations.note"])
 
 
+# Kubernetes object names (DNS-1123 labels): the names must come back as
+# they went in, so none may look like something the content masker hides.
+NAMES = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?", fullmatch=True)
+
+
 def _line(kind: str, name: str, note: str) -> bytes:
     obj = {"kind": "Pod", "metadata": {"name": name, "annotations": {"note": note}}}
     return json.dumps({"type": kind, "object": obj}).encode() + b"\n"
@@ -178,7 +183,7 @@ def _all(masker: WatchMasker, chunks: list[bytes]) -> bytes:
     st.lists(
         st.tuples(
             st.sampled_from(["ADDED", "MODIFIED", "DELETED"]),
-            st.text(max_size=20),
+            NAMES,
             st.text(max_size=30),
         ),
         max_size=6,

@@ -6,13 +6,24 @@ by more is masked only where each half is recognisable alone."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import trio
 import trio.testing
 
+from limen import _native
 from limen.gateway.ssh.quiet import QUIET_EXEC, masked_copy
 from limen.mask import native_masker
 
 TOKEN = "ghp_" + "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6"
+
+
+@dataclass(frozen=True)
+class _Rule:
+    name: str
+    regex: str | None = None
+    words: list[str] | None = None
+    case_insensitive: bool = False
 
 
 class Pipe:
@@ -43,7 +54,7 @@ async def test_held_back_bytes_leave_after_the_quiet_time(
     masker = native_masker(["builtin"], [], [])
     pipe = Pipe()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(masked_copy, pipe.read, pipe.emit, masker.stream, QUIET_EXEC)
+        nursery.start_soon(masked_copy, pipe.read, pipe.emit, lambda: masker, QUIET_EXEC)
         await pipe.send.send(b"tail -f: line one\n")
         await trio.testing.wait_all_tasks_blocked()
         assert pipe.text != b"tail -f: line one\n"  # the masker holds its tail back
@@ -84,8 +95,40 @@ async def test_without_a_masker_bytes_pass_as_read(mock_clock: trio.testing.Mock
         raw.append((data, masked))
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(masked_copy, pipe.read, emit, None, QUIET_EXEC)
+        nursery.start_soon(masked_copy, pipe.read, emit, lambda: None, QUIET_EXEC)
         await pipe.send.send(b"abc")
         await trio.testing.wait_all_tasks_blocked()
         assert raw == [(b"abc", False)]  # nothing held, no timer needed
         await pipe.send.aclose()
+
+
+async def test_a_new_masker_takes_over_at_the_next_chunk(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """A reload replaces the channel's masker: what the old one held back
+    leaves first (masked by it), the next chunk goes through the new one;
+    nothing is lost or repeated, and a masker that goes away passes bytes
+    as read (flagged unmasked)."""
+    plain = native_masker([], [])
+    masked = native_masker(["canary"], [_Rule("canary", words=["canary-v4lue"])])
+    current: list[_native.Masker | None] = [plain]
+    got: list[tuple[bytes, bool]] = []
+
+    async def emit(data: bytes, flag: bool) -> None:
+        got.append((data, flag))
+
+    pipe = Pipe()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(masked_copy, pipe.read, emit, lambda: current[0], QUIET_EXEC)
+        await pipe.send.send(b"one canary-v4lue ")
+        await trio.testing.wait_all_tasks_blocked()
+        current[0] = masked
+        await pipe.send.send(b"two canary-v4lue ")
+        await trio.testing.wait_all_tasks_blocked()
+        current[0] = None
+        await pipe.send.send(b"three canary-v4lue")
+        await pipe.send.aclose()
+    text = b"".join(d for d, _ in got)
+    assert text == b"one canary-v4lue two [MASKED:canary] three canary-v4lue"
+    assert got[-1] == (b"three canary-v4lue", False)
+    assert all(flag for _, flag in got[:-1])

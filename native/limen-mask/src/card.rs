@@ -133,18 +133,23 @@ fn decide(hay: &[u8], live: &[Group]) -> Option<Range<usize>> {
             return None;
         }
     }
-    // The longest good prefix that ends at a group.
+    // The longest good prefix that ends at a group. Its digits are the
+    // first `count` of the head's digits, gathered once (`count` is at
+    // most `MAX_DIGITS`) when a prefix first needs them: each prefix
+    // checks a slice of them.
+    let mut buf = [0u8; MAX_DIGITS + 1];
+    let mut n = 0;
     for k in (0..head.len()).rev() {
         let g = head.get(k)?;
         if (13..=19).contains(&count) && grouping(head.get(..=k)?) {
-            let mut buf = [0u8; MAX_DIGITS + 1];
-            let mut n = 0;
-            for g in head.get(..=k)? {
-                let src = hay.get(g.start..g.end())?;
-                buf.get_mut(n..n + g.len)?.copy_from_slice(src);
-                n += g.len;
+            if n == 0 {
+                for g in head {
+                    let src = hay.get(g.start..g.end())?;
+                    buf.get_mut(n..n + g.len)?.copy_from_slice(src);
+                    n += g.len;
+                }
             }
-            let d = buf.get(..n)?;
+            let d = buf.get(..count)?;
             if known_issuer(d) && luhn(d) {
                 return Some(g.start.min(head.first()?.start)..g.end());
             }
@@ -271,6 +276,22 @@ mod tests {
         assert_eq!(run.at(b"4111 1111 1111 1111 1234", 0, None), Some(0..19));
         assert_eq!(run.at(b"4111 1111-1111 1111", 0, None), None);
         assert_eq!(run.at(b"411111111111", 0, None), None);
+        // Several prefixes qualify: the longest (19 digits) fails Luhn, a
+        // shorter one passes (the digits gathered once serve both).
+        let re = automaton();
+        for hay in [
+            &b"4111 1111 1111 1111 123"[..],
+            b"4111-1111-1111-1111-1",
+            b"4111 1111 1111 1111 4242",
+            b"3782 822463 10005 1",
+        ] {
+            run.reset();
+            let got = run.at(hay, 0, None).map(|r| (r.start, r.end));
+            assert_eq!(got, reference(&re, hay, 0), "{hay:?}");
+        }
+        run.reset();
+        assert_eq!(run.at(b"4111 1111 1111 1111 123", 0, None), Some(0..19));
+        run.reset();
         let groups = b"1234 4111 1111 1111 1111 9";
         run.reset();
         assert_eq!(run.at(groups, 0, None), None);

@@ -192,7 +192,6 @@ impl Masker {
         let len = hay.len();
         let off = |i: usize| base + i as u64;
         let mut cands = Candidates::default();
-        let mut tried: Vec<u32> = Vec::new();
         loop {
             match st.mode {
                 Mode::Normal => {
@@ -228,10 +227,8 @@ impl Masker {
                     let upto = cands.upto;
                     let mut accepted = None;
                     while let Some((at, dets)) = cands.next_at(pos) {
-                        tried.clear();
-                        tried.extend_from_slice(dets);
                         st.work.candidates += 1;
-                        accepted = tried.iter().find_map(|&d| {
+                        accepted = dets.iter().find_map(|&d| {
                             self.try_detector(
                                 hay,
                                 at,

@@ -129,6 +129,9 @@ impl Triggers {
         (walked, escapes)
     }
 
+    /// The reversed walk alone. Not inlined: its inner loop compiles to
+    /// fewer instructions per byte on its own.
+    #[inline(never)]
     fn find_plain(
         &self,
         hay: &[u8],

@@ -80,11 +80,21 @@ struct Run {
 
 /// The host: records what it judges (the statement, then its decision),
 /// denies texts starting with "DROP" (discard until Sync, never cached),
-/// allows the rest, reusable when `cache`.
-fn host_verdict(req: &limen_pump::JudgeRequest, cache: bool, log: &mut Log) -> Verdict {
-    let deny = req.sql.starts_with(b"DROP");
+/// holds texts starting with "UPDATE" (never cached: each is decided
+/// fresh, and here let through), allows the rest, reusable when `cache`.
+/// After an odd number of reloads its rules also deny "SELECT 2".
+fn host_verdict(
+    req: &limen_pump::JudgeRequest,
+    cache: bool,
+    reloads: usize,
+    log: &mut Log,
+) -> Verdict {
+    let deny = req.sql.starts_with(b"DROP") || (reloads % 2 == 1 && req.sql == b"SELECT 2");
+    let hold = req.sql.starts_with(b"UPDATE");
     let event = if deny {
         b"{\"deny\":1}".to_vec()
+    } else if hold {
+        b"{\"hold\":1}".to_vec()
     } else {
         b"{\"allow\":1}".to_vec()
     };
@@ -97,12 +107,24 @@ fn host_verdict(req: &limen_pump::JudgeRequest, cache: bool, log: &mut Log) -> V
             req.raw.clone()
         },
         discard_until_sync: deny,
-        cache_event: (cache && !deny).then_some(event),
+        cache_event: (cache && !deny && !hold).then_some(event),
         cache_shape: false,
     }
 }
 
+/// What the client does: sends bytes, or (between its messages) the
+/// gateway reloads its rules, which empties the core's cache.
+#[derive(Clone, Debug)]
+enum Op {
+    Send(Vec<u8>),
+    Reload,
+}
+
 fn run(client: &[u8], step: usize, cache: bool) -> Result<Run, TestCaseError> {
+    run_ops(&[Op::Send(client.to_vec())], step, cache)
+}
+
+fn run_ops(ops: &[Op], step: usize, cache: bool) -> Result<Run, TestCaseError> {
     let relay = Arc::new(Mutex::new(ServerRelay::new(
         Some(NoMask),
         Limits::default(),
@@ -123,16 +145,27 @@ fn run(client: &[u8], step: usize, cache: bool) -> Result<Run, TestCaseError> {
     let mut log = Log::default();
     let mut up = Vec::new();
     let mut judged = Vec::new();
+    let mut reloads = 0;
     let fail = |e: limen_pump::PumpError| TestCaseError::fail(format!("{e:?}"));
-    for chunk in client.chunks(step.max(1)) {
-        let mut s = core
-            .try_client_data(chunk, &mut up, &mut log)
-            .map_err(fail)?;
-        while let ClientStep::Judge(req) = s {
-            judged.push(req.sql.clone());
-            let v = host_verdict(&req, cache, &mut log);
-            core.try_resume(req.id, v, &mut up).map_err(fail)?;
-            s = core.try_process(&mut up, &mut log).map_err(fail)?;
+    for op in ops {
+        let client = match op {
+            Op::Send(bytes) => bytes,
+            Op::Reload => {
+                reloads += 1;
+                core.clear_cache();
+                continue;
+            }
+        };
+        for chunk in client.chunks(step.max(1)) {
+            let mut s = core
+                .try_client_data(chunk, &mut up, &mut log)
+                .map_err(fail)?;
+            while let ClientStep::Judge(req) = s {
+                judged.push(req.sql.clone());
+                let v = host_verdict(&req, cache, reloads, &mut log);
+                core.try_resume(req.id, v, &mut up).map_err(fail)?;
+                s = core.try_process(&mut up, &mut log).map_err(fail)?;
+            }
         }
     }
     Ok(Run {
@@ -171,21 +204,33 @@ fn a_denied_unnamed_parse_is_judged_every_time() -> Result<(), TestCaseError> {
     Ok(())
 }
 
-fn pipeline() -> impl Strategy<Value = Vec<u8>> {
+fn message() -> impl Strategy<Value = Vec<u8>> {
     let text = prop_oneof![
         Just(&b"SELECT $1"[..]),
         Just(&b"SELECT 2"[..]),
         Just(&b"DROP TABLE t"[..]),
         Just(&b"UPDATE t SET a = $1"[..]),
     ];
-    let one = prop_oneof![
+    prop_oneof![
         text.clone().prop_map(round),
         text.prop_map(|t| parse(b"", t)),
         Just(bind(b"")),
         Just(execute()),
         Just(sync()),
+    ]
+}
+
+fn pipeline() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(message(), 0..24).prop_map(|v| v.concat())
+}
+
+/// Messages with reloads between some of them.
+fn session() -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        6 => message().prop_map(Op::Send),
+        1 => Just(Op::Reload),
     ];
-    proptest::collection::vec(one, 0..24).prop_map(|v| v.concat())
+    proptest::collection::vec(op, 0..32)
 }
 
 proptest! {
@@ -202,4 +247,50 @@ proptest! {
         prop_assert_eq!(&fast.records, &slow.records);
         prop_assert_eq!(fast.judged.len() as u64 + fast.hits, slow.judged.len() as u64);
     }
+
+    /// The same across reloads that change a decision ("SELECT 2" allowed,
+    /// then denied, then allowed): the cache is emptied by each reload, so
+    /// a decision cached under the old rules is never reused under the new
+    /// ones; and a text that is denied, held or whose rules changed is
+    /// judged as often with the cache as without it.
+    #[test]
+    fn reloads_and_refusals_are_never_served_from_the_cache(
+        ops in session(),
+        step in 1usize..64,
+    ) {
+        let fast = run_ops(&ops, step, true)?;
+        let slow = run_ops(&ops, step, false)?;
+        prop_assert_eq!(&fast.up, &slow.up);
+        prop_assert_eq!(&fast.records, &slow.records);
+        prop_assert_eq!(fast.judged.len() as u64 + fast.hits, slow.judged.len() as u64);
+        let refusals = |j: &[Vec<u8>]| {
+            j.iter()
+                .filter(|t| t.starts_with(b"UPDATE") || t.starts_with(b"DROP"))
+                .count()
+        };
+        prop_assert_eq!(refusals(&fast.judged), refusals(&slow.judged));
+    }
+}
+
+#[test]
+fn a_reload_ends_the_reuse_of_an_allow() -> Result<(), TestCaseError> {
+    let ops = [
+        Op::Send(round(b"SELECT 2")),
+        Op::Send(round(b"SELECT 2")),
+        Op::Reload,
+        Op::Send(round(b"SELECT 2")),
+        Op::Send(round(b"SELECT 2")),
+    ];
+    let fast = run_ops(&ops, 9, true)?;
+    // Judged once before the reload; after it, denied every time.
+    assert_eq!(fast.judged.len(), 3);
+    assert_eq!(fast.hits, 1);
+    let denied = fast
+        .records
+        .iter()
+        .filter(|(k, p)| *k == RecordKind::Event && p.as_slice() == b"{\"deny\":1}")
+        .count();
+    assert_eq!(denied, 2);
+    assert_eq!(fast.up, run_ops(&ops, 9, false)?.up);
+    Ok(())
 }

@@ -9,10 +9,12 @@ config stays. A valid one is installed in the gateway's
 limits and timeouts for new sessions), and every live session is rebound
 (:meth:`limen.gateway.session.Session.rebind`): its next statements are
 judged by the new rules, its cached decisions forgotten, its prepared
-statements kept. A live PostgreSQL session also takes the new masks, on
-either relay (:mod:`limen.gateway.postgres.remask`; one whose column masks
-changed is ended); sessions of the other protocols keep the maskers they
-started with.
+statements kept. Live sessions take the new masks too: PostgreSQL on
+either relay (:mod:`limen.gateway.postgres.remask`; changed column masks
+are resolved on a side connection, :mod:`limen.gateway.postgres.relive`),
+HTTP, Kubernetes and SSH at their next response, message or chunk, MySQL
+on the Trio relay at its next value; a MySQL session whose column masks
+changed, or on the native pump, is ended (:mod:`limen.gateway.livemasks`).
 
 The listeners' certificate and key files are read again when they changed
 since they were read (:meth:`limen.gateway.tlsnative.ListenerTls.reload_if_changed`,

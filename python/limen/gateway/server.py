@@ -34,6 +34,7 @@ from limen import _native
 from limen.approvals import ApprovalHub
 from limen.config import Config
 from limen.gateway import proxyproto
+from limen.gateway.errors import leaves
 from limen.gateway.http import HttpSession
 from limen.gateway.inrecord import InputMaskers
 from limen.gateway.mysql import MySqlSession, process_key
@@ -169,7 +170,14 @@ class Listener(abc.ABC):
             if client is None:
                 return
             host = client
-        await self.run_session(stream, host)
+        try:
+            await self.run_session(stream, host)
+        except Exception as exc:  # one session's bug never ends the listener
+            # The type only: a message may quote what the peer sent.
+            found = leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc]
+            names = ",".join(sorted({type(e).__name__ for e in found}))
+            self.log("session_failed", protocol=self.protocol, error=names)
+            await trio.aclose_forcefully(stream)
 
     def _from_proxy(self, host: str) -> bool:
         try:

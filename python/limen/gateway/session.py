@@ -40,6 +40,7 @@ import msgspec
 import trio
 
 from limen.config import Duration, Resource
+from limen.gateway.errors import SessionEnd, single_error
 from limen.gateway.holds import Holds
 from limen.gateway.judging import Judge
 from limen.gateway.services import Refused, Services, Slot
@@ -51,16 +52,6 @@ from limen.recording import EVENT, Recorder, SessionInfo
 __all__ = ["Admission", "Session", "SessionEnd"]
 
 RECEIVE_SIZE = 65536
-
-
-class SessionEnd(Exception):
-    """End the session with a fatal error to the client."""
-
-    def __init__(self, code: str, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -211,16 +202,15 @@ class Session(abc.ABC):
 
     async def run(self) -> None:
         reason = "closed"
+        lost = (trio.BrokenResourceError, trio.ClosedResourceError, OSError)
         try:
-            with self.scope:
-                with trio.move_on_after(self.config.gateway.handshake_timeout.seconds) as hs:
-                    ready = await self._open()
-                if hs.cancelled_caught:
-                    raise SessionEnd("08P01", "the connection handshake timed out")
-                if ready:
-                    await self._relay_until_expiry()
-            if self._end is not None:
-                raise self._end
+            try:
+                await self._run_scoped()
+            except BaseExceptionGroup as group:  # a relay task's error (gateway.errors)
+                error = single_error(group, (SessionEnd, *self.protocol_errors, *lost))
+                if error is None:
+                    raise
+                raise error from group
         except SessionEnd as exc:
             reason = exc.code
             await self._fatal(exc)
@@ -229,10 +219,21 @@ class Session(abc.ABC):
             await self._fatal(
                 SessionEnd("08P01", f"protocol error: {exc}; closing this connection")
             )
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        except lost:
             reason = "connection_lost"
         finally:
             await self._cleanup(reason)
+
+    async def _run_scoped(self) -> None:
+        with self.scope:
+            with trio.move_on_after(self.config.gateway.handshake_timeout.seconds) as hs:
+                ready = await self._open()
+            if hs.cancelled_caught:
+                raise SessionEnd("08P01", "the connection handshake timed out")
+            if ready:
+                await self._relay_until_expiry()
+        if self._end is not None:
+            raise self._end
 
     async def _open(self) -> bool:
         admission = await self.handshake()

@@ -375,6 +375,15 @@ impl MySqlServerRelay {
     fn masked_values(&self) -> PyResult<u64> {
         Ok(self.relay()?.masked_values())
     }
+
+    /// A config reload's content masker for this live session (None: only
+    /// column plans apply), from the next value on.
+    #[pyo3(signature = (masker))]
+    fn set_masker(&mut self, masker: Option<PyRef<'_, PyMasker>>) -> PyResult<()> {
+        self.relay()?
+            .set_masker(masker.map(|m| MaskAdapter(m.inner.clone())));
+        Ok(())
+    }
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -545,3 +545,41 @@ fn an_allowed_local_infile_goes_through_with_both_numberings() -> R {
     );
     Ok(())
 }
+
+/// A config reload's masker for a live relay (`set_masker`): the next
+/// result is masked by content with it (none: kept as sent), column plans
+/// apply either way.
+#[test]
+fn a_new_masker_masks_the_next_result() -> R {
+    let caps = CAPS_DEPRECATE;
+    let result = || {
+        let mut resp = Resp::new(caps, 0);
+        resp.columns(&USERS)
+            .text_row(&[Some(b"1"), Some(b"a@b.c"), Some(b"my secret!")])
+            .rows_end(SERVER_STATUS_AUTOCOMMIT);
+        resp.bytes
+    };
+    let mut r: ServerRelay<TestMasker> = ServerRelay::new(None, caps, 16 << 20);
+    let mut rows = Vec::new();
+    for step in 0..3 {
+        match step {
+            1 => r.set_masker(Some(TestMasker)),
+            2 => r.set_masker(None),
+            _ => {}
+        }
+        r.expect(Expect::Query, 0, Some(plan()), None)?;
+        let mut out = Vec::new();
+        r.try_feed(&result(), &mut out)?;
+        assert!(r.is_done());
+        rows.extend(decode(&out, caps, Expect::Query, 0, &[])?.text_rows);
+    }
+    assert_eq!(
+        rows,
+        vec![
+            vec![b("1"), b("[E]"), b("my secret!")],
+            vec![b("1"), b("[E]"), b("my [MASKED]!")],
+            vec![b("1"), b("[E]"), b("my secret!")],
+        ]
+    );
+    Ok(())
+}

@@ -12,6 +12,7 @@ from limen.config.schema import Config
 from limen.config.schema.resources import Resource
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_QUERY_NAME = re.compile(r"[0-9A-Za-z._~-]+")  # unreserved: needs no percent-encoding
 
 
 def check_resources(config: Config, err: Report, warn: Report) -> None:
@@ -94,8 +95,12 @@ def check_http(res: Resource, path: str, err: Report) -> None:
             name = auth.removeprefix("header:")
             if not _HEADER_NAME.fullmatch(name) or name.lower() in ("host", "content-length"):
                 err(f"{path}.http_auth", f"{name!r} is not a header name limen can set")
+        elif auth.startswith("query:"):
+            name = auth.removeprefix("query:")
+            if not _QUERY_NAME.fullmatch(name):
+                err(f"{path}.http_auth", f"{name!r} is not a query parameter name limen can set")
         elif auth not in ("bearer", "basic"):
-            err(f"{path}.http_auth", 'is "bearer", "basic" or "header:NAME"')
+            err(f"{path}.http_auth", 'is "bearer", "basic", "header:NAME" or "query:NAME"')
     for j, route in enumerate(res.http_routes):
         try:
             compile_route(route.methods, route.path, route.klass, route.body)

@@ -65,7 +65,9 @@ class Resource(Strict, frozen=True):
     http_auth: str | None = None
     """``http`` resources: how the credential goes upstream: ``bearer``
     (the default when a password source is set), ``basic`` (``user`` and the
-    password) or ``header:NAME`` (the password as header NAME)."""
+    password), ``header:NAME`` (the password as header NAME) or
+    ``query:NAME`` (the password as query parameter NAME of every request
+    target)."""
     http_routes: list[HttpRoute] = msgspec.field(default_factory=list)
     pod_security: Literal["baseline", "restricted"] = "baseline"
     """``kubernetes`` resources: the Pod Security Standards profile pod

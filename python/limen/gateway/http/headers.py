@@ -50,6 +50,8 @@ _REQUEST_DROPPED: Final = HOP_BY_HOP | {
     b"content-length",
     b"limen-approval",
 }
+#: Dropped from responses: unmasked, masked (masking changes lengths).
+_RESPONSE_DROPPED: Final = {False: HOP_BY_HOP, True: HOP_BY_HOP | {b"content-length"}}
 _SECRET: Final = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"})
 REDACTED: Final = b"[redacted]"
 
@@ -96,9 +98,7 @@ def response_headers(
 ) -> list[tuple[bytes, bytes]]:
     """The headers of the response limen sends the client."""
     pairs = [(bytes(k).lower(), bytes(v)) for k, v in headers]
-    dropped = HOP_BY_HOP | _connection_tokens(pairs)
-    if masked:
-        dropped = dropped | {b"content-length"}
+    dropped = _RESPONSE_DROPPED[masked] | _connection_tokens(pairs)
     return [(k, v) for k, v in pairs if k not in dropped]
 
 

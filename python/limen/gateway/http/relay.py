@@ -25,6 +25,8 @@ have closed it meanwhile).
 
 from __future__ import annotations
 
+import time
+
 import h11
 import trio
 
@@ -95,6 +97,8 @@ class HttpRelay:
         self.discard_limit = int(session.config.gateway.max_message_size)
         self.upstream_idle_since = trio.current_time()
         """When the upstream connection last finished a response."""
+        self.token_memo: tuple[bytes, Identity] | None = None
+        """The last token verified on this connection and its identity."""
 
     @property
     def resource(self) -> Resource:
@@ -121,6 +125,7 @@ class HttpRelay:
 
     async def run(self, first: ClientRequest, routed: Routed) -> None:
         req: ClientRequest | None = first
+        self.remember(first, self.identity)  # the session verified its token
         while req is not None:
             self.current = req
             if req is first:
@@ -155,7 +160,7 @@ class HttpRelay:
                         "open a new connection for another resource",
                     )
                 )
-            identity = await authenticate(self.session.services, req, self.resource.name)
+            identity = self.known_token(req) or await self.authenticate(req)
         except Refusal as refusal:
             await self.reply(req, refusal.problem, refusal.headers, close=True)
             return False
@@ -169,6 +174,34 @@ class HttpRelay:
             await self.reply(req, doc, close=True)
             return False
         return await self.exchange(req, routed)
+
+    def known_token(self, req: ClientRequest) -> Identity | None:
+        """The identity of ``req``'s token when it is the one this relay
+        verified last (one ``Authorization`` header, the same bytes) and that
+        token (a JWT: static keys are looked up every time) has not expired
+        by the wall clock; else None (verify it)."""
+        known = self.token_memo
+        if known is None:
+            return None
+        values = [v for k, v in req.headers if k == b"authorization"]
+        raw, identity = known
+        if values != [raw] or identity.expires_at is None or time.time() >= identity.expires_at:
+            return None
+        return identity
+
+    async def authenticate(self, req: ClientRequest) -> Identity:
+        """Verifies ``req``'s token (:func:`limen.gateway.http.route.authenticate`)
+        and remembers it for :meth:`known_token`."""
+        identity = await authenticate(self.session.services, req, self.resource.name)
+        self.remember(req, identity)
+        return identity
+
+    def remember(self, req: ClientRequest, identity: Identity) -> None:
+        """Keeps ``req``'s token (verified: ``identity``) for
+        :meth:`known_token` when it is a JWT."""
+        values = [v for k, v in req.headers if k == b"authorization"]
+        if len(values) == 1 and identity.method != "static_key" and identity.expires_at is not None:
+            self.token_memo = (values[0], identity)
 
     async def approval_status(self, req: ClientRequest) -> bool:
         """Answers ``GET /.well-known/limen/approvals/ID``
@@ -284,7 +317,7 @@ class HttpRelay:
         recorded already)."""
         up = self.upstream
         if self.session.protocol == "http" and upgrade_of(req) is not None:
-            return await relay_upgrade(self, req, (up.target.base + routed.path.target).encode())
+            return await relay_upgrade(self, req, up.request_target(routed.path.target))
         bodyless = not req.has_body or body is not None
         if not bodyless and trio.current_time() - self.upstream_idle_since > STALE_AFTER:
             # A request with a body cannot be sent again if the upstream
@@ -303,7 +336,7 @@ class HttpRelay:
                 chunked=body is None and req.header(b"transfer-encoding") is not None,
                 masked=self.masker is not None,
             )
-            target = (up.target.base + routed.path.target).encode()
+            target = up.request_target(routed.path.target)
             try:
                 await up.send(h11.Request(method=req.method, target=target, headers=headers))
                 if bodyless:

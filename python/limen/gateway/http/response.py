@@ -53,7 +53,8 @@ async def respond(relay: RelayParts, req: ClientRequest, event: h11.Response) ->
     status = event.status_code
     # A HEAD response's headers describe the GET's body: left as they are.
     masker = relay.masker if req.method != "HEAD" else None
-    upstream_headers = [(bytes(k).lower(), bytes(v)) for k, v in event.headers]
+    # h11 gives the names in lower case already
+    upstream_headers = [(bytes(k), bytes(v)) for k, v in event.headers]
     named = dict(upstream_headers)
     encoding = named.get(b"content-encoding", b"identity").lower()
     if masker is not None and encoding not in (b"identity", b""):

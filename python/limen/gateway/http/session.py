@@ -20,6 +20,8 @@ listener.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import h11
 import trio
 
@@ -32,6 +34,7 @@ from limen.gateway.http.relay import HttpRelay
 from limen.gateway.http.route import HttpEnd, Refusal, Routed, authenticate, refused_head, route
 from limen.gateway.http.sni import check_sni, tls_handshake
 from limen.gateway.http.upstream import Upstream, UpstreamError
+from limen.gateway.livemasks import new_masks, take_input_masker
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
 from limen.jsonmask import JsonMasker
@@ -69,6 +72,8 @@ class HttpSession(Session):
         self.http_relay: HttpRelay | None = None
         self.sni: str | None = None
         """The TLS server name the client asked for (TLS listeners)."""
+        self.mask_generation = services.generation
+        """The services' config generation the session's masks come from."""
 
     @property
     def current(self) -> ClientRequest | None:
@@ -146,14 +151,29 @@ class HttpSession(Session):
         identity, resource = self.identity, self.resource
         holds = self.new_holds()
         routes = [compile_route(r.methods, r.path, r.klass, r.body) for r in resource.http_routes]
+        self.mask_generation = self.services.generation
         masker = self.services.masker_for(identity, resource.name)
-        paths = [
-            m for m in self.services.policy.mask_for(identity, resource.name) if m[:5] == "json:"
-        ]
-        json_masker = JsonMasker(paths) if paths else None
+        json_masker = self.json_masker(self.services.policy.mask_for(identity, resource.name))
         self.http_relay = HttpRelay(
             self, self.reader, self.upstream, holds, routes, masker, json_masker
         )
+
+    def json_masker(self, masks: Iterable[str]) -> JsonMasker | None:
+        """The ``json:`` masks of a mask list, for JSON response bodies."""
+        paths = [m for m in masks if m[:5] == "json:"]
+        return JsonMasker(paths) if paths else None
+
+    def rebind(self) -> bool:
+        """The new rules (:meth:`Session.rebind`) and masks: the next
+        response is masked by the new ones (:mod:`limen.gateway.livemasks`)."""
+        rebound = super().rebind()
+        masks = new_masks(self) if self.http_relay is not None else None
+        if masks is None or self.http_relay is None:
+            return rebound
+        self.http_relay.masker = masks.masker
+        self.http_relay.json_masker = self.json_masker(masks.names)
+        take_input_masker(self, masks)
+        return True
 
     async def relay(self) -> None:
         assert self.http_relay is not None

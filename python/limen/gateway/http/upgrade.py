@@ -71,6 +71,8 @@ class _Masked:
         if frame.opcode >= CLOSE:
             return encode(frame)
         payload = frame.payload
+        if self.stream is None:  # a message starts: with the relay's masker now (a reload)
+            self.masker = self.relay.masker
         if self.masker is not None:
             if self.stream is None:
                 self.stream = self.masker.stream()

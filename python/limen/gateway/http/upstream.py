@@ -10,7 +10,10 @@ upstream closes (or asks to), the next request opens a new connection.
 
 The credential (``password_env``/``password_file``) goes into every request
 as ``http_auth`` says: ``Authorization: Bearer``, ``Authorization: Basic``
-(with ``user``) or a header of its own. It is never logged or recorded.
+(with ``user``), a header of its own, or a query parameter of its own
+(:meth:`Upstream.request_target`: the bot's parameters of that name are
+dropped). It is never logged or recorded (the recording holds the bot's
+request target).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import base64
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import h11
 import trio
@@ -28,7 +31,16 @@ from limen.config import Resource, Secret, SecretError
 from limen.gateway.services import Services
 from limen.gateway.session import RECEIVE_SIZE, SessionEnd
 
-__all__ = ["Flush", "Target", "Upstream", "UpstreamError", "credential_header", "parse_target"]
+__all__ = [
+    "Flush",
+    "Target",
+    "Upstream",
+    "UpstreamError",
+    "credential_header",
+    "credential_query",
+    "parse_target",
+    "with_query_credential",
+]
 
 #: ``await flush()``: what runs before the upstream side waits for bytes.
 Flush = Callable[[], Awaitable[None]]
@@ -67,12 +79,38 @@ def credential_header(resource: Resource, secret: Secret | None) -> tuple[bytes,
         return None
     value = secret.reveal()
     auth = resource.http_auth or "bearer"
+    if auth.startswith("query:"):
+        return None
     if auth == "basic":
         pair = f"{resource.user or ''}:{value}".encode()
         return b"authorization", b"Basic " + base64.b64encode(pair)
     if auth.startswith("header:"):
         return auth.removeprefix("header:").lower().encode("ascii"), value.encode()
     return b"authorization", b"Bearer " + value.encode()
+
+
+def credential_query(resource: Resource, secret: Secret | None) -> tuple[bytes, bytes] | None:
+    """The query parameter (name, percent-encoded value) that carries the
+    resource's credential (None: it goes in a header, or there is none)."""
+    auth = resource.http_auth or ""
+    if secret is None or not auth.startswith("query:"):
+        return None
+    value = quote(secret.reveal(), safe="").encode("ascii")
+    return auth.removeprefix("query:").encode("ascii"), value
+
+
+def with_query_credential(target: bytes, credential: tuple[bytes, bytes]) -> bytes:
+    """``target`` with the credential as its last query parameter; every
+    parameter of the bot's with that name (percent-encoded or not) is
+    dropped, so the upstream sees limen's value only."""
+    path, _, query = target.partition(b"?")
+    name, value = credential
+    kept = [
+        pair
+        for pair in query.replace(b";", b"&").split(b"&")
+        if pair and unquote_to_bytes(pair.partition(b"=")[0].replace(b"+", b" ")) != name
+    ]
+    return path + b"?" + b"&".join([*kept, name + b"=" + value])
 
 
 class Upstream:
@@ -90,10 +128,19 @@ class Upstream:
                 "08006", f"the gateway cannot read the credential of {resource.name!r}"
             ) from None
         self.credential = credential_header(resource, secret)
+        self.query_credential = credential_query(resource, secret)
         self.stream: trio.abc.Stream | None = None
         self.conn = h11.Connection(h11.CLIENT)
         self.reused = False
         """The current request went on a connection used before."""
+
+    def request_target(self, target: str) -> bytes:
+        """The upstream request target of the bot's normalised ``target``
+        (path and query): under the base path, with the query credential."""
+        out = (self.target.base + target).encode()
+        if self.query_credential is not None:
+            out = with_query_credential(out, self.query_credential)
+        return out
 
     async def ready(self) -> None:
         """An upstream connection ready for the next request."""

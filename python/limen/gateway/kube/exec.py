@@ -80,6 +80,14 @@ class _Output:
         return out
 
     def frame(self, frame: Frame) -> bytes:
+        if self.relay.masker is not self.masker and frame.opcode == BINARY:
+            # a reload, at a message's start: the old masker's tails first
+            before = self.flush()
+            self.masker = self.relay.masker
+            return before + self._frame(frame)
+        return self._frame(frame)
+
+    def _frame(self, frame: Frame) -> bytes:
         if frame.opcode == BINARY and frame.payload:
             self.channel = frame.payload[0]
             body = frame.payload[1:]

@@ -266,7 +266,7 @@ class KubeRelay(HttpRelay):
                 await up.send(
                     h11.Request(
                         method=req.method,
-                        target=(up.target.base + target).encode(),
+                        target=up.request_target(target),
                         headers=headers,
                     )
                 )

@@ -6,6 +6,8 @@ each call, and ``Status`` objects for limen's own answers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import trio
 
 from limen.gateway.http import HttpSession
@@ -29,11 +31,8 @@ class KubeSession(HttpSession):
         assert self.upstream is not None
         holds = self.new_holds()
         identity, name = self.identity, self.resource.name
+        self.mask_generation = self.services.generation
         masker = self.services.masker_for(identity, name)
-        rooted = [m for m in self.services.policy.mask_for(identity, name) if m[:6] == "json:$"]
-        # json: paths are rooted at an object: each item of a list too
-        # (a watch event's object: gateway/kube/watch.py)
-        paths = rooted + ["json:$.items[*]" + m[6:] for m in rooted]
         restricted = self.resource.pod_security == "restricted"
         self.http_relay = KubeRelay(
             self,
@@ -41,9 +40,16 @@ class KubeSession(HttpSession):
             self.upstream,
             holds,
             masker,
-            JsonMasker(paths) if paths else None,
+            self.json_masker(self.services.policy.mask_for(identity, name)),
             restricted=restricted,
         )
+
+    def json_masker(self, masks: Iterable[str]) -> JsonMasker | None:
+        rooted = [m for m in masks if m[:6] == "json:$"]
+        # json: paths are rooted at an object: each item of a list too
+        # (a watch event's object: gateway/kube/watch.py)
+        paths = rooted + ["json:$.items[*]" + m[6:] for m in rooted]
+        return JsonMasker(paths) if paths else None
 
     def fatal_bytes(self, end: SessionEnd) -> bytes:
         return to_status(super().fatal_bytes(end))

@@ -84,6 +84,8 @@ class SpdyPump:
         self.kinds: dict[int, str] = {}
         """Stream id → its ``streamtype``."""
         self.masks: dict[int, _native.MaskStream] = {}
+        self.masked_by = relay.masker
+        """The masker of ``masks`` (a reload replaces the relay's)."""
         self.forwarded = 0
         """Port-forward bytes relayed (both ways)."""
 
@@ -165,6 +167,9 @@ class SpdyPump:
 
     def _output(self, stream: int, flags: int, payload: bytes, fin: bool) -> bytes:
         masker = self.relay.masker
+        before = b""
+        if masker is not self.masked_by:  # a reload: the old masker's tails go first
+            before, self.masked_by = self.end(), masker
         if masker is None:
             text = payload
         else:
@@ -178,8 +183,8 @@ class SpdyPump:
         if text:
             self.relay.record(U2C, text, masked=masker is not None)
         if not text and not fin:
-            return b""
-        return data_frame(stream, flags, text)
+            return before
+        return before + data_frame(stream, flags, text)
 
     def _tail(self, stream: int) -> bytes:
         mask = self.masks.pop(stream, None)

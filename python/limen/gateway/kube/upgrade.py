@@ -90,7 +90,7 @@ async def relay_upgrade(relay: HttpRelay, req: ClientRequest, routed: Routed, pu
     )
     headers += [(b"connection", b"Upgrade"), (b"upgrade", pump.upgrade)]
     headers += [(k, v) for k, v in req.headers if k in pump.passed]
-    target = (up.target.base + routed.path.target).encode()
+    target = up.request_target(routed.path.target)
     await up.send(h11.Request(method=req.method, target=target, headers=headers))
     await up.send(h11.EndOfMessage())
     event = await up.next_event()

@@ -27,6 +27,7 @@ import trio
 
 from limen import _native
 from limen.gateway.holds import Holds
+from limen.gateway.livemasks import CHANGED, Masks, columns, signature, take_input_masker
 from limen.gateway.mysql import handshake, upstream
 from limen.gateway.mysql.changeuser import change_user
 from limen.gateway.mysql.columns import load as load_columns
@@ -77,6 +78,12 @@ class MySqlSession(Session):
         self.results_masked = False
         self.mysql_judge: MySqlJudge | None = None
         self.holds: Holds | None = None
+        self.mask_generation = services.generation
+        self.mask_signature: tuple[tuple[str, ...], tuple[object, ...]] | None = None
+        """What the session's masks are made of
+        (:func:`limen.gateway.livemasks.signature`)."""
+        self.command_relay: CommandRelay | None = None
+        """The Trio relay, while it runs (a reload swaps its masker)."""
 
     # -- the skeleton's steps ----------------------------------------------------
 
@@ -111,6 +118,7 @@ class MySqlSession(Session):
             collation=self.collation,
             max_packet_size=self.max_packet_size,
         )
+        self.mask_signature = signature(self)
         masker = self.services.masker_for(identity, resource.name)
         self.server_relay = _native.MySqlServerRelay(
             masker, self.caps, max_packet_size=int(self.config.gateway.max_message_size)
@@ -141,11 +149,11 @@ class MySqlSession(Session):
         assert self.server_relay is not None
         assert self.mysql_judge is not None
         assert self.holds is not None
-        # Approvers see statements masked even when the session records raw.
-        input_masker = self.input_masker or self.services.input_maskers.builtin_mysql
 
         def mask(sql: bytes) -> str:
-            return self.services.mask_statement(sql, input_masker)
+            # Approvers see statements masked even when the session records raw.
+            shown = self.input_masker or self.services.input_maskers.builtin_mysql
+            return self.services.mask_statement(sql, shown)
 
         holds = MySqlHolds(self.holds, self.mysql_judge, mask)
         client, up = self.packets.stream, self.upstream.stream
@@ -182,13 +190,41 @@ class MySqlSession(Session):
             caps=self.caps,
             first=first,
         )
-        await relay.run()
+        self.command_relay = relay
+        try:
+            await relay.run()
+        finally:
+            self.command_relay = None
 
     async def change_user(
         self, packet: _native.MySqlPacket, reset_upstream: Callable[[], Awaitable[int]]
     ) -> None:
         """COM_CHANGE_USER (:mod:`limen.gateway.mysql.changeuser`)."""
         await change_user(self, packet, reset_upstream)
+
+    def rebind(self) -> bool:
+        """The new rules (:meth:`Session.rebind`) and masks: on the Trio
+        relay its content masker is swapped; a session whose column masks
+        changed, or on the native pump, is ended
+        (:mod:`limen.gateway.livemasks`)."""
+        rebound = super().rebind()
+        now, then = signature(self), self.mask_signature
+        if now is None or then is None or now == then:
+            return rebound
+        relay, server = self.command_relay, self.server_relay
+        if relay is None or server is None or columns(now) != columns(then):
+            reason = "columns" if relay is not None else "pump"
+            self.services.log("session_remask_refused", session=self.session_id, reason=reason)
+            self.kill(*CHANGED)
+            return True
+        assert self.identity is not None
+        assert self.resource is not None
+        masks = Masks(self, self.identity, self.resource.name)
+        self.mask_signature = now
+        server.set_masker(masks.masker)
+        self.results_masked = relay.results_masked = masks.masker is not None
+        take_input_masker(self, masks)
+        return True
 
     def fatal_bytes(self, end: SessionEnd) -> bytes:
         # Before the greeting the ERR is the first packet (0); during the

@@ -40,7 +40,7 @@ from limen.policy import Decision
 from limen.policy.colplan import ColumnPlanner, QueryPlan, Snapshot
 from limen.policy.taint import Refusal, Relation
 
-__all__ = ["SessionColumns", "load"]
+__all__ = ["Catalog", "SessionColumns", "load", "read"]
 
 #: Changes whenever a relation, a column or a view's rule is created,
 #: changed or dropped (row counts and the sum of row versions of pg_class,
@@ -126,6 +126,35 @@ class SessionColumns:
         elif plan.planned:
             self.relay.plan_query([o.relay() if o is not None else None for o in plan.outputs])
 
+    def replay(self, history: Iterable[tuple[str, bool, str]], old: SessionColumns | None) -> str:
+        """After a reload: plans again the statements that left state in the
+        session (``history``: SQL ``PREPARE`` and ``DECLARE``, named Parse
+        messages, as (text, extended, name)) under this planner, and gives
+        the relay their new plans (and forgets ``old``'s plans of names
+        this one does not know). "" when done, else why one of them would
+        be refused now (the caller then ends the session: fail closed)."""
+        planner = self.planner
+        for sql, extended, name in history:
+            try:
+                plan = planner.plan(sql)
+            except Refusal as exc:
+                return f"masked column {exc.column}: {exc.why}"
+            except Exception as exc:  # fail closed, as when judging
+                return f"limen could not plan it ({type(exc).__name__})"
+            if extended and name:
+                planner.prepared[name] = plan.outputs[0] if plan.outputs else None
+        statements, portals = dict(planner.prepared), dict(planner.cursors)
+        if old is not None:
+            for name in old.planner.prepared:
+                statements.setdefault(name, None)
+            for name in old.planner.cursors:
+                portals.setdefault(name, None)
+        for name, out in statements.items():
+            self.relay.plan_statement(name.encode(), out.relay() if out else None)
+        for name, out in portals.items():
+            self.relay.plan_portal(name.encode(), out.relay() if out and out.masked else None)
+        return ""
+
 
 def _refused(decision: Decision, column: str, why: str) -> Decision:
     shown = column if not column.startswith("?") else "derived from what limen cannot see"
@@ -189,17 +218,33 @@ _CACHE: dict[tuple[str, frozenset[str]], _Loaded] = {}
 _CACHE_MAX = 256
 
 
-async def load(
+@dataclass(frozen=True)
+class Catalog:
+    """A session's column catalog, read (:func:`read`) but not yet installed."""
+
+    loaded: _Loaded
+    columns: frozenset[str]
+    deny: frozenset[str]
+
+    def install(self, relay: _native.PgServerRelay) -> SessionColumns:
+        """Gives ``relay`` the masked columns; the session's planner."""
+        relay.set_columns(self.loaded.columns)
+        snapshot = Snapshot(self.loaded.relations, self.loaded.path, self.columns)
+        return SessionColumns(ColumnPlanner(snapshot, self.deny), relay)
+
+
+async def read(
     upstream: trio.abc.Stream,
     relay: _native.PgServerRelay,
     resource: str,
     rules: Iterable[Rule],
     masker: _native.Masker,
-) -> SessionColumns | None:
-    """Reads the catalog (see the module docs); None when no rule of the
-    session masks a column. The catalog read last for the same resource and
-    rules is reused when its fingerprint (every relation, column and view
-    rule, as row versions, and the search path) has not changed."""
+) -> Catalog | None:
+    """Reads the catalog through ``relay``'s capture mode (see the module
+    docs); None when no rule of the session masks a column. The catalog
+    read last for the same resource and rules is reused when its
+    fingerprint (every relation, column and view rule, as row versions,
+    and the search path) has not changed."""
     columns, deny = _mask_rules(rules)
     if not columns:
         return None
@@ -211,9 +256,19 @@ async def load(
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
         _CACHE[key] = loaded
-    relay.set_columns(loaded.columns)
-    snapshot = Snapshot(loaded.relations, loaded.path, columns)
-    return SessionColumns(ColumnPlanner(snapshot, deny), relay)
+    return Catalog(loaded, columns, deny)
+
+
+async def load(
+    upstream: trio.abc.Stream,
+    relay: _native.PgServerRelay,
+    resource: str,
+    rules: Iterable[Rule],
+    masker: _native.Masker,
+) -> SessionColumns | None:
+    """:func:`read` on the session's own connection, installed in its relay."""
+    catalog = await read(upstream, relay, resource, rules, masker)
+    return None if catalog is None else catalog.install(relay)
 
 
 def _ancestors(

@@ -11,18 +11,34 @@ upstream's ErrorResponse that names the marker for the gateway's error
 (``42501``), and the upstream's own ReadyForQuery (idle, in a failed
 transaction block, ...) is what the client sees: client and upstream
 agree on the transaction state by construction.
+
+The judge also remembers the statements that leave column-plan state in
+the session (named Parse messages, SQL ``PREPARE`` and ``DECLARE``): a
+reload that changes the session's column masks plans them again under the
+new ones (:mod:`limen.gateway.postgres.relive`). While that happens
+(:attr:`PgJudge.pending`), both relays hold the next statement back.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
+from collections import OrderedDict
 from typing import assert_never
+
+import trio
 
 from limen import _native
 from limen.gateway.judging import Judge, Verdict, local_denial
 from limen.policy import Decision
 
-__all__ = ["PgJudge", "native_verdict"]
+__all__ = ["HISTORY_MAX", "PgJudge", "native_verdict"]
+
+#: Statements that may leave column-plan state: prepared statements, cursors.
+_STATEFUL = re.compile(rb"\b(prepare|declare)\b", re.IGNORECASE)
+#: Remembered statements at most; past it a change of column masks ends
+#: the session (fail closed) instead of planning them again.
+HISTORY_MAX = 512
 
 
 class PgJudge:
@@ -31,6 +47,14 @@ class PgJudge:
     def __init__(self, judge: Judge, relay: _native.PgServerRelay) -> None:
         self.judge = judge
         self.relay = relay
+        self.history: OrderedDict[tuple[bool, str], tuple[str, bool, str]] = OrderedDict()
+        """Statements that left column-plan state, oldest first, as (text,
+        extended, name), keyed by Parse name or text."""
+        self.history_lost = False
+        """More than :data:`HISTORY_MAX` were remembered: some are forgotten."""
+        self.pending: trio.Event | None = None
+        """Set while a reload's column masks are being resolved: the next
+        statement waits for it (both relays)."""
 
     def statement(self, sql: bytes, raw: bytes, *, extended: bool, name: str) -> Verdict:
         """A Query (``extended`` False) or a Parse named ``name``: ``raw``
@@ -39,7 +63,16 @@ class PgJudge:
         def refuse(decision: Decision) -> tuple[bytes, bool]:
             return self.refusal(decision, extended=extended)
 
-        return self.judge.judge(sql, extended=extended, name=name, allow=raw, refuse=refuse)
+        verdict = self.judge.judge(sql, extended=extended, name=name, allow=raw, refuse=refuse)
+        if verdict.decision.action != "deny" and ((extended and name) or _STATEFUL.search(sql)):
+            text = sql.decode("utf-8", "replace")
+            key = (extended, name if extended else text)
+            self.history.pop(key, None)
+            self.history[key] = (text, extended, name)
+            if len(self.history) > HISTORY_MAX:
+                self.history.popitem(last=False)
+                self.history_lost = True
+        return verdict
 
     def request(self, request: _native.JudgeRequest) -> Verdict:
         """A message the client core asks about (both relays)."""

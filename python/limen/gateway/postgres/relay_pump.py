@@ -173,6 +173,8 @@ class PumpRelay:
         """The fast path, called on the pump's thread (with the GIL): the
         decision when it is ready at once, else None (the request then
         comes as an event and may wait, e.g. for an approval)."""
+        if self.judge.pending is not None:
+            return None  # a reload's column masks first: the Trio side waits
         if self.queued:
             self.drain_records()  # records stay in order (queued recorders)
         verdict = self.judge.request(request)
@@ -188,6 +190,10 @@ class PumpRelay:
         held = self.held
         self.held = None
         if held is None:
+            pending = self.judge.pending
+            if pending is not None:  # a reload's column masks (postgres.relive)
+                nursery.start_soon(self._after_remask, pending, request, nursery)
+                return
             judged = self.judge.request(request)
             if not judged.held:
                 self.pump.resume(request.id, native_verdict(judged))
@@ -196,6 +202,12 @@ class PumpRelay:
         # Held for approval: the pump keeps this session's client direction
         # paused while humans decide; events keep flowing.
         nursery.start_soon(self._finish_hold, request, held)
+
+    async def _after_remask(
+        self, pending: trio.Event, request: _native.JudgeRequest, nursery: trio.Nursery
+    ) -> None:
+        await pending.wait()
+        self.judge_event(request, nursery)
 
     async def _finish_hold(self, request: _native.JudgeRequest, verdict: Verdict) -> None:
         extended = request.kind == _native.JudgeKind.PARSE

@@ -180,6 +180,12 @@ class TrioRelay:
         """Judges one request of the core (waiting for humans on a hold,
         after sending ``out``, what came before it) and resumes the core
         with the verdict; None when the client went away meanwhile."""
+        pending = self.judge.pending
+        if pending is not None:  # a reload's column masks first (postgres.relive)
+            if out:
+                await self.upstream.send_all(bytes(out))
+                out.clear()
+            await pending.wait()
         verdict = self.judge.request(request)
         if verdict.held:
             if out:

@@ -15,10 +15,12 @@ statements see them, as they see the new rules:
   forgotten. A session whose rules now keep statements raw says so in its
   log (``input_raw``), as at a session start;
 - column masks (``column:table.column``) are resolved to the upstream's
-  column identities once, at login (a catalog query): a session whose
-  column masks changed cannot take them live, so it is ended (``57P01``,
-  "reconnect"), never left showing a column the new config masks. Nothing
-  changes for a session whose masks are the same.
+  column identities by a catalog query: for a session whose column masks
+  changed, on a side connection, while its next statement waits; then all
+  of the above (:mod:`limen.gateway.postgres.relive`). When that fails the
+  session is ended (``57P01``, "reconnect"), never left showing a column
+  the new config masks. Nothing changes for a session whose masks are the
+  same.
 
 Rows of a result set already streaming when the reload lands may be masked
 by either masker (they are never unmasked by both).
@@ -30,11 +32,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from limen import _native
-from limen.config import Resource
 from limen.gateway.inrecord import raw_input_event
-from limen.gateway.judging import Judge
-from limen.gateway.services import Services
-from limen.identity import Identity
+from limen.gateway.postgres import relive
 from limen.inmask import InputMasker
 from limen.recording import Recorder
 
@@ -44,27 +43,19 @@ MaskSetter = Callable[[_native.Masker | None, _native.Masker | None, bool], None
 """A running relay's ``set_masks`` (the pump's or the Trio relay's core)."""
 
 
-class Remaskable(Protocol):
+class Remaskable(relive.Relivable, Protocol):
     """What a reload reads and sets of a live PostgreSQL session
     (``PgSession``; a protocol, so that this module does not import the
     session's, which imports it)."""
 
-    services: Services
-    session_id: str
-    identity: Identity | None
-    resource: Resource | None
     recorder: Recorder | None
     input_masker: InputMasker | None
-    judge: Judge | None
     results_masked: bool
-    mask_key: tuple[str, ...] | None
     mask_generation: int
     mask_setter: MaskSetter | None
 
-    def kill(self, code: str, message: str) -> None: ...
 
-
-#: The end of a session whose column masks changed under it.
+#: The end of a session whose column masks changed before its relay ran.
 COLUMNS_CHANGED = (
     "57P01",
     "the masking rules of this session changed (a configuration reload); reconnect",
@@ -91,12 +82,24 @@ def remask(session: Remaskable) -> bool:
     if session.mask_generation == services.generation:
         return False
     session.mask_generation = services.generation
-    identity, resource = session.identity, session.resource.name
     key = mask_key(session)
-    if _columns(key) != _columns(session.mask_key):
-        services.log("session_remask_refused", session=session.session_id, reason="columns")
-        session.kill(*COLUMNS_CHANGED)
+    pending = session.pg_judge is not None and session.pg_judge.pending is not None
+    if pending or _columns(key) != _columns(session.mask_key):
+        if not relive.start(session, lambda newest: _swap(session, newest)):
+            services.log("session_remask_refused", session=session.session_id, reason="columns")
+            session.kill(*COLUMNS_CHANGED)
         return True
+    _swap(session, key)
+    return True
+
+
+def _swap(session: Remaskable, key: tuple[str, ...]) -> None:
+    """The masks of ``key`` for results and statement texts (its column
+    masks are in place)."""
+    services = session.services
+    assert session.identity is not None
+    assert session.resource is not None
+    identity, resource = session.identity, session.resource.name
     session.mask_key = key
     masker = services.masker_for(identity, resource)
     input_masker = services.input_maskers.for_session(identity, resource)
@@ -115,4 +118,3 @@ def remask(session: Remaskable) -> bool:
         masks=len(key),
         results_masked=masker is not None,
     )
-    return True

@@ -69,6 +69,10 @@ class PgSession(Session):
         """The services' config generation the session's masks come from."""
         self.mask_setter: MaskSetter | None = None
         """The running relay's ``set_masks`` (:mod:`limen.gateway.postgres.remask`)."""
+        self.pg_judge: PgJudge | None = None
+        self.tasks: trio.Nursery | None = None
+        """While the relay runs: where a reload resolves new column masks
+        (:mod:`limen.gateway.postgres.relive`)."""
 
     # -- the skeleton's steps ----------------------------------------------------
 
@@ -128,19 +132,28 @@ class PgSession(Session):
             return self.services.mask_statement(sql, self.input_masker)
 
         holds = PgHolds(self.holds, judge, mask)
+        self.pg_judge = judge
         stream = self.upstream.stream
-        if pump_eligible(self.config, self.client, stream):
-            pumped = PumpRelay(
-                self, stream, self.decoder, self.server_relay, judge, holds, results_masked=masked
-            )
-            self._masks_reach(pumped.pump.set_masks)
-            await pumped.run()
-        else:
-            trio_relay = TrioRelay(
-                self, stream, self.decoder, self.server_relay, judge, holds, results_masked=masked
-            )
-            self._masks_reach(trio_relay.core.set_masks)
-            await trio_relay.run()
+        async with trio.open_nursery() as tasks:
+            self.tasks = tasks
+            try:
+                if pump_eligible(self.config, self.client, stream):
+                    pumped = PumpRelay(
+                        self, stream, self.decoder, self.server_relay, judge, holds,
+                        results_masked=masked,
+                    )  # fmt: skip
+                    self._masks_reach(pumped.pump.set_masks)
+                    await pumped.run()
+                else:
+                    trio_relay = TrioRelay(
+                        self, stream, self.decoder, self.server_relay, judge, holds,
+                        results_masked=masked,
+                    )  # fmt: skip
+                    self._masks_reach(trio_relay.core.set_masks)
+                    await trio_relay.run()
+            finally:
+                self.tasks = None
+                tasks.cancel_scope.cancel()
 
     def _masks_reach(self, setter: MaskSetter) -> None:
         """A reload's masks reach the running relay from now on (and one

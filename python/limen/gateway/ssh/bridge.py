@@ -16,9 +16,21 @@ import contextlib
 import os
 import socket
 
+import paramiko
 import trio
 
-__all__ = ["CHUNK", "MAX_PACKET", "READ", "WINDOW", "Counted", "Detached", "bridge", "handoff"]
+__all__ = [
+    "CHUNK",
+    "MAX_PACKET",
+    "READ",
+    "WINDOW",
+    "Counted",
+    "Detached",
+    "bridge",
+    "close_quietly",
+    "handoff",
+    "send_all",
+]
 
 CHUNK = 65536
 """The bridge's reads (socket to socket)."""
@@ -114,3 +126,27 @@ async def handoff(stream: trio.abc.Stream) -> socket.socket | None:
     sock = socket.socket(fileno=os.dup(stream.socket.fileno()))
     await trio.aclose_forcefully(stream)
     return sock
+
+
+def close_quietly(chan: paramiko.Channel) -> None:
+    """Closes a paramiko channel whose transport may be gone already (the
+    client or upstream hung up as the channel ended): paramiko raises
+    ``EOFError`` or ``OSError`` then, and there is nothing left to tell."""
+    with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
+        chan.close()
+
+
+def send_all(chan: paramiko.Channel, data: bytes, stderr: bool = False) -> None:
+    """``chan.sendall(data)`` (``sendall_stderr`` with ``stderr``) without
+    its copies: paramiko slices off the rest of the buffer after every
+    packet, so a 1 MiB chunk sent in the client's 32 KiB packets copies
+    16 MiB. This sends slices of one memoryview (paramiko copies each
+    packet's bytes once, into the packet). A channel that can take no more
+    (closed, EOF sent) raises ``OSError``, as ``sendall`` ends up doing."""
+    send = chan.send_stderr if stderr else chan.send
+    view = memoryview(data)
+    while view:
+        sent = send(view)  # type: ignore[arg-type]  # paramiko takes any buffer
+        if sent <= 0:
+            raise OSError("the channel is closed")
+        view = view[sent:]

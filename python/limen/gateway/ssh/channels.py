@@ -15,7 +15,7 @@ masker stream each (recorded ``u2c`` masked), then the exit status.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 import paramiko
@@ -26,7 +26,7 @@ from limen.approvals import ApprovalRequest, format_duration
 from limen.gateway.holds import Holds
 from limen.gateway.inrecord import record_statement
 from limen.gateway.session import SessionEnd
-from limen.gateway.ssh.bridge import READ, Counted
+from limen.gateway.ssh.bridge import READ, Counted, close_quietly, send_all
 from limen.gateway.ssh.clientside import ChannelRequest
 from limen.gateway.ssh.quiet import QUIET_EXEC, QUIET_PTY, masked_copy
 from limen.gateway.ssh.sftprelay import SftpRelay
@@ -43,6 +43,8 @@ REFUSE_LINGER = 1.0
 """Seconds a refused channel waits for the client to close it."""
 ENDED_STATUS = 255
 """The exit status of a channel the session's end cut short."""
+#: ``await prepare(client channel id, upstream channel)``.
+Prepare = Callable[[int, paramiko.Channel], Awaitable[None]]
 
 
 def hold_text(created: ApprovalRequest, message: str, timeout: float) -> str:
@@ -76,7 +78,11 @@ class ChannelRelay:
         limiter: trio.CapacityLimiter,
         ended: Callable[[], SessionEnd | None] = lambda: None,
         counted: Counted | None = None,
+        prepare: Prepare | None = None,
     ) -> None:
+        self.prepare = prepare
+        """Asks the upstream for a channel's allowed agent forwarding and X11
+        (``Forwards.prepare``) before its command starts."""
         self.counted = counted or Counted()
         """Channel payload: from the client (``inbound``), to it (``outbound``)."""
         self.ended = ended
@@ -169,7 +175,7 @@ class ChannelRelay:
         with trio.move_on_after(REFUSE_LINGER):
             while not chan.closed:
                 await trio.sleep(0.02)
-        chan.close()
+        close_quietly(chan)
 
     async def _hold(self, chan: paramiko.Channel, decision: Decision, text: str) -> str | None:
         async def notify(created: ApprovalRequest, timeout: float) -> None:
@@ -185,7 +191,7 @@ class ChannelRelay:
             decision, self.mask_text(text.encode("utf-8", "replace")), notify=notify, watch=watch
         )
         if outcome.gone:
-            chan.close()
+            close_quietly(chan)
             return ""
         if outcome.run:
             return None
@@ -205,6 +211,8 @@ class ChannelRelay:
                 await self.thread(
                     up.get_pty, p.term, p.width, p.height, p.pixel_width, p.pixel_height
                 )
+            if self.prepare is not None:
+                await self.prepare(chan.get_id(), up)
             if req.kind == "exec":
                 await self.thread(up.exec_command, req.command)
             elif req.kind == "shell":
@@ -256,8 +264,8 @@ class ChannelRelay:
             if not exited:
                 await self._tell_end(chan)
             self.channels_up.pop(chan.get_id(), None)
-            up.close()
-            chan.close()
+            close_quietly(up)
+            close_quietly(chan)
 
     def _sftp(self, item: ChannelRequest, up: paramiko.Channel) -> SftpRelay | None:
         req = item.request
@@ -289,8 +297,9 @@ class ChannelRelay:
             await self.thread(chan.sendall_stderr, text)
             await self.thread(chan.send_exit_status, ENDED_STATUS)
 
-    def _streams(self, raw: bool) -> Callable[[], _native.MaskStream] | None:
-        return self.masker.stream if self.masker is not None and not raw else None
+    def _streams(self, raw: bool) -> Callable[[], _native.Masker | None]:
+        """The masker of a channel's stream now (a reload replaces ``masker``)."""
+        return (lambda: None) if raw else (lambda: self.masker)
 
     async def _stdin(
         self, chan: paramiko.Channel, up: paramiko.Channel, interactive: bool, raw: bool
@@ -305,7 +314,7 @@ class ChannelRelay:
                 self.touch()
                 moved += len(data)
                 self.counted.inbound += len(data)
-                await self.thread(up.sendall, data)  # upstream gets the bot's bytes as sent
+                await self.thread(send_all, up, data)  # upstream gets the bot's bytes as sent
             return data
 
         async def record(data: bytes, masked: bool) -> None:
@@ -313,7 +322,7 @@ class ChannelRelay:
                 self.recorder.append(C2U, data, masked=masked)
 
         quiet = QUIET_PTY if interactive else QUIET_EXEC
-        await masked_copy(read, record, self._streams(raw), quiet)
+        await masked_copy(read, record, self._streams(raw), quiet, self.limiter)
         if raw:
             self.event({"event": "transfer", "channel": chan.get_id(), "c2u_bytes": moved})
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
@@ -329,7 +338,6 @@ class ChannelRelay:
     ) -> None:
         moved = 0
         recv = up.recv_stderr if stderr else up.recv
-        send = chan.sendall_stderr if stderr else chan.sendall
 
         async def read() -> bytes:
             data = await self.thread(recv, READ)
@@ -344,9 +352,9 @@ class ChannelRelay:
             self.counted.outbound += len(data)
             if not raw:
                 self.recorder.append(U2C, data, masked=masked)
-            await self.thread(send, data)
+            await self.thread(send_all, chan, data, stderr)
 
         quiet = QUIET_PTY if interactive else QUIET_EXEC
-        await masked_copy(read, forward, self._streams(raw), quiet)
+        await masked_copy(read, forward, self._streams(raw), quiet, self.limiter)
         if raw:
             self.event({"event": "transfer", "channel": chan.get_id(), "u2c_bytes": moved})

@@ -9,8 +9,8 @@ certificate from limen's CA, :mod:`limen.identity.sshca`, or a key of
 request (``exec``, ``shell``, ``subsystem``, pty sizes), which the Trio
 side judges. Port forwarding (local and remote) goes to
 :class:`~limen.gateway.ssh.forward.Forwards` (refused unless a rule
-allows it); agent forwarding, X11 and every other channel type are
-refused here. ``env`` requests are
+allows it), and so do agent forwarding and X11; every other channel
+type is refused here. ``env`` requests are
 kept only for :data:`SAFE_ENV`.
 """
 
@@ -243,7 +243,7 @@ class ClientSide(paramiko.ServerInterface):
             return False
         return True
 
-    # -- refused ---------------------------------------------------------------------
+    # -- forwarding: judged by Forwards ------------------------------------------------
 
     def check_port_forward_request(self, address: str, port: int) -> int | bool:
         if self.forwards is None:
@@ -271,10 +271,25 @@ class ClientSide(paramiko.ServerInterface):
         auth_cookie: bytes,
         screen_number: int,
     ) -> bool:
-        return False
+        if self.forwards is None:
+            return False
+        cookie = (
+            auth_cookie.decode("ascii", "replace")
+            if isinstance(auth_cookie, bytes)
+            else str(auth_cookie)
+        )
+        request = (
+            int(screen_number),
+            str(auth_protocol)[:64],
+            cookie[:512],
+            bool(single_connection),
+        )
+        return self.forwards.x11(channel.get_id(), request)
 
     def check_channel_forward_agent_request(self, channel: paramiko.Channel) -> bool:
-        return False
+        if self.forwards is None:
+            return False
+        return self.forwards.agent(channel.get_id())
 
     def check_global_request(self, kind: str, msg: paramiko.Message) -> bool:
         return False

@@ -9,12 +9,21 @@
   the upstream for the same forward, and each connection the upstream
   accepts comes back to the client as a ``forwarded-tcpip`` channel.
 
+- Agent (``ssh -A``, ``auth-agent-req@openssh.com`` on a session
+  channel): judged as ``@agent``; limen asks the upstream for agent
+  forwarding on that channel, and each agent connection the upstream opens
+  comes back to the client as an ``auth-agent@openssh.com`` channel.
+- X11 (``ssh -X``/``-Y``, ``x11-req``): judged as ``@x11``; limen passes
+  the request (the client's own fake cookie: the client checks it and puts
+  in the real one) upstream, and each X11 connection comes back to the
+  client as an ``x11`` channel.
+
 A forward that is not allowed (held counts as refused: nobody waits on a
 tunnel) is refused like before: ``administratively prohibited`` for a
-channel, a failed global request for ``-R``. A tunnel's bytes are relayed
-as they are (another protocol: nothing to mask), and recorded as events
-(open, the byte counts, close), never their content. Agent forwarding and
-X11 stay refused (docs/ssh.md).
+channel, a failed global request for ``-R``, a failed channel request for
+agent and X11. A tunnel's bytes are relayed as they are (another protocol:
+nothing to mask), and recorded as events (open, the byte counts, close),
+never their content (docs/ssh.md).
 
 paramiko asks on its transport thread (:meth:`Forwards.local`,
 :meth:`Forwards.remote`); the judgement and the relays run in Trio.
@@ -29,7 +38,7 @@ from collections.abc import Awaitable, Callable
 import paramiko
 import trio
 
-from limen.gateway.ssh.bridge import READ
+from limen.gateway.ssh.bridge import READ, close_quietly, send_all
 
 __all__ = ["MAX_TUNNELS", "Forwards"]
 
@@ -45,6 +54,8 @@ Judge = Callable[[str], Awaitable[bool]]
 Thread = Callable[..., Awaitable[object]]
 #: ``event(obj)``: one recording event.
 Event = Callable[[dict[str, object]], None]
+#: An allowed X11 request: (screen, auth protocol, the client's cookie, single connection).
+X11 = tuple[int, str, str, bool]
 
 
 class Forwards:
@@ -56,6 +67,10 @@ class Forwards:
         self.lock = threading.Lock()
         self.pending: dict[int, tuple[Address, Address]] = {}
         """Allowed direct-tcpip channels (by id) not yet accepted."""
+        self.agents: set[int] = set()
+        self.x11s: dict[int, X11] = {}
+        """Session channels (by id) allowed agent forwarding or X11, not
+        yet asked for upstream (:meth:`prepare`)."""
         self.client: paramiko.Transport | None = None
         self.upstream: paramiko.Transport | None = None
         self.nursery: trio.Nursery | None = None
@@ -116,15 +131,42 @@ class Forwards:
             return False
         return int(bound) if bound else port
 
+    def agent(self, chanid: int) -> bool:
+        """Agent forwarding on session channel ``chanid``: allowed?"""
+        if not self._allowed("@agent"):
+            return False
+        with self.lock:
+            self.agents.add(chanid)
+        return True
+
+    def x11(self, chanid: int, request: X11) -> bool:
+        """X11 on session channel ``chanid``: allowed?"""
+        if not self._allowed("@x11"):
+            return False
+        with self.lock:
+            self.x11s[chanid] = request
+        return True
+
+    def _agent_incoming(self, up: paramiko.Channel) -> None:
+        """An agent connection the upstream opened (on its thread)."""
+        self._from_upstream(self._agent_tunnel, up)
+
+    def _x11_incoming(self, up: paramiko.Channel, origin: Address) -> None:
+        """An X11 connection the upstream opened (on its thread)."""
+        self._from_upstream(self._x11_tunnel, up, origin)
+
+    def _from_upstream(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
+        try:
+            trio.from_thread.run_sync(self._start, fn, *args, trio_token=self.token)
+        except trio.RunFinishedError:
+            for arg in args:
+                if isinstance(arg, paramiko.Channel):
+                    close_quietly(arg)
+
     def _incoming(self, chan: paramiko.Channel, origin: Address, server: Address) -> None:
         """A connection the upstream accepted on a forward limen asked for
         (on the upstream transport's thread): back to the client."""
-        try:
-            trio.from_thread.run_sync(
-                self._start, self._remote_tunnel, chan, origin, server, trio_token=self.token
-            )
-        except trio.RunFinishedError:
-            chan.close()
+        self._from_upstream(self._remote_tunnel, chan, origin, server)
 
     def cancel(self, address: str, port: int) -> None:
         upstream = self.upstream
@@ -134,11 +176,32 @@ class Forwards:
 
     # -- in Trio --------------------------------------------------------------------------
 
+    async def prepare(self, chanid: int, up: paramiko.Channel) -> None:
+        """Before session channel ``chanid`` starts upstream (as ``up``):
+        asks the upstream for the agent forwarding and X11 allowed on it.
+        An upstream that refuses is told in the recording; the client's
+        agent or X11 then just gets no connections."""
+        assert self.thread is not None
+        with self.lock:
+            agent = chanid in self.agents
+            self.agents.discard(chanid)
+            x11 = self.x11s.pop(chanid, None)
+        try:
+            if agent:
+                await self.thread(up.request_forward_agent, self._agent_incoming)
+            if x11 is not None:
+                screen, protocol, cookie, single = x11
+                await self.thread(
+                    up.request_x11, screen, protocol, cookie, single, self._x11_incoming
+                )
+        except (paramiko.SSHException, EOFError, OSError):
+            self.event({"event": "forward_refused_upstream", "channel": chanid})
+
     def _start(self, fn: Callable[..., Awaitable[None]], *args: object) -> None:
         if self.nursery is None or self.tunnels >= MAX_TUNNELS:
             for arg in args:
                 if isinstance(arg, paramiko.Channel):
-                    arg.close()
+                    close_quietly(arg)
             return
         self.tunnels += 1
         self.nursery.start_soon(fn, *args)
@@ -164,30 +227,56 @@ class Forwards:
             up = await self.thread(self.upstream.open_channel, "direct-tcpip", dest, origin)
         except (paramiko.SSHException, EOFError, OSError):
             self.tunnels -= 1
-            chan.close()
+            close_quietly(chan)
             return
         assert isinstance(up, paramiko.Channel)
-        await self._relay(chan, up, "local", dest)
+        await self._relay(chan, up, "local", f"{dest[0]}:{dest[1]}")
 
     async def _remote_tunnel(self, up: paramiko.Channel, origin: Address, bound: Address) -> None:
         assert self.client is not None
+        opener = self.client.open_forwarded_tcpip_channel
+        await self._to_client(up, "remote", f"{bound[0]}:{bound[1]}", opener, origin, bound)
+
+    async def _agent_tunnel(self, up: paramiko.Channel) -> None:
+        await self._to_client(up, "agent", "agent", self._open_agent)
+
+    async def _x11_tunnel(self, up: paramiko.Channel, origin: Address) -> None:
+        await self._to_client(up, "x11", f"{origin[0]}:{origin[1]}", self._open_x11, origin)
+
+    def _open_agent(self) -> paramiko.Channel:
+        assert self.client is not None
+        return self.client.open_forward_agent_channel()
+
+    def _open_x11(self, origin: Address) -> paramiko.Channel:
+        assert self.client is not None
+        return self.client.open_x11_channel(origin)
+
+    async def _to_client(
+        self,
+        up: paramiko.Channel,
+        kind: str,
+        where: str,
+        opener: Callable[..., paramiko.Channel],
+        *args: object,
+    ) -> None:
+        """A connection the upstream opened, back to the client as a
+        channel ``opener`` opens."""
         assert self.thread is not None
         try:
-            chan = await self.thread(self.client.open_forwarded_tcpip_channel, origin, bound)
+            chan = await self.thread(opener, *args)
         except (paramiko.SSHException, EOFError, OSError):
             self.tunnels -= 1
-            up.close()
+            close_quietly(up)
             return
         assert isinstance(chan, paramiko.Channel)
-        await self._relay(chan, up, "remote", bound)
+        await self._relay(chan, up, kind, where)
 
     async def _relay(
-        self, chan: paramiko.Channel, up: paramiko.Channel, kind: str, target: Address
+        self, chan: paramiko.Channel, up: paramiko.Channel, kind: str, where: str
     ) -> None:
         assert self.thread is not None
         thread = self.thread
         moved = {"c2u": 0, "u2c": 0}
-        where = f"{target[0]}:{target[1]}"
         self.event({"event": "tunnel", "kind": kind, "target": where, "channel": chan.get_id()})
 
         async def copy(src: paramiko.Channel, dst: paramiko.Channel, key: str) -> None:
@@ -195,7 +284,7 @@ class Forwards:
                 while data := await thread(src.recv, READ):
                     assert isinstance(data, bytes)
                     moved[key] += len(data)
-                    await thread(dst.sendall, data)
+                    await thread(send_all, dst, data)
                 await thread(dst.shutdown_write)
 
         try:
@@ -204,6 +293,6 @@ class Forwards:
                 nursery.start_soon(copy, up, chan, "u2c")
         finally:
             self.tunnels -= 1
-            up.close()
-            chan.close()
+            close_quietly(up)
+            close_quietly(chan)
             self.event({"event": "tunnel_end", "channel": chan.get_id(), "target": where, **moved})

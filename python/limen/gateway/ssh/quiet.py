@@ -28,6 +28,8 @@ __all__ = ["QUIET_EXEC", "QUIET_PTY", "masked_copy"]
 QUIET_PTY = 0.05
 """Seconds a terminal's (pty) stream stays quiet before the release: a
 terminal waits for its user."""
+OFFLOAD = 64 << 10
+"""Chunks this large are masked on a worker thread (:func:`_feed`)."""
 QUIET_EXEC = 0.25
 """The same for channels without a pty (exec, subsystems): longer, so a
 program's own pauses between writes rarely split a secret."""
@@ -36,12 +38,17 @@ program's own pauses between writes rarely split a secret."""
 async def masked_copy(
     read: Callable[[], Awaitable[bytes]],
     emit: Callable[[bytes, bool], Awaitable[None]],
-    new_stream: Callable[[], _native.MaskStream] | None,
+    masker: Callable[[], _native.Masker | None],
     quiet: float,
+    limiter: trio.CapacityLimiter | None = None,
 ) -> None:
     """Copies ``read()`` (until it returns b"") to ``emit(data, masked)``
-    through a masker stream from ``new_stream`` (none: as read), releasing
-    held-back bytes after ``quiet`` seconds without input."""
+    through a stream of the masker ``masker()`` gives (none: as read),
+    releasing held-back bytes after ``quiet`` seconds without input. When
+    ``masker()`` gives another masker (a reload), what the old one held
+    back is released, masked, before the next chunk goes through the new.
+    Large chunks are masked on a worker thread of ``limiter`` (Trio's
+    default: None)."""
     send, receive = trio.open_memory_channel[bytes](1)
     async with trio.open_nursery() as nursery:
 
@@ -51,7 +58,8 @@ async def masked_copy(
                     await send.send(data)
 
         nursery.start_soon(reader)
-        stream = new_stream() if new_stream is not None else None
+        current = masker()
+        stream = current.stream() if current is not None else None
         async with receive:
             while True:
                 if stream is not None and stream.pending:
@@ -60,11 +68,15 @@ async def masked_copy(
                         data = await _next(receive)
                     if data is None:
                         await _emit(emit, stream.finish(), True)
-                        assert new_stream is not None
-                        stream = new_stream()
+                        stream = current.stream() if current is not None else None
                         continue
                 else:
                     data = await _next(receive)
+                if masker() is not current:
+                    if stream is not None:
+                        await _emit(emit, stream.finish(), True)
+                    current = masker()
+                    stream = current.stream() if current is not None else None
                 if not data:
                     if stream is not None:
                         await _emit(emit, stream.finish(), True)
@@ -72,7 +84,19 @@ async def masked_copy(
                 if stream is None:
                     await _emit(emit, data, False)
                 else:
-                    await _emit(emit, stream.feed(data), True)
+                    await _emit(emit, await _feed(stream, data, limiter), True)
+
+
+async def _feed(
+    stream: _native.MaskStream, data: bytes, limiter: trio.CapacityLimiter | None
+) -> bytes:
+    """``stream.feed(data)``; a large chunk on a worker thread (the masker
+    lets go of the GIL there), so masking 1 MiB never stalls the Trio
+    loop, and every other session on it, for the scan's length. Not
+    abandoned on cancel: the stream is whole again when this returns."""
+    if len(data) < OFFLOAD:
+        return stream.feed(data)
+    return await trio.to_thread.run_sync(stream.feed, data, limiter=limiter)
 
 
 async def _next(receive: trio.MemoryReceiveChannel[bytes]) -> bytes:

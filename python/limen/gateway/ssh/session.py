@@ -24,12 +24,20 @@ import paramiko
 import trio
 
 from limen.gateway.inrecord import record_statement
+from limen.gateway.livemasks import new_masks, take_input_masker
 from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
-from limen.gateway.ssh.bridge import MAX_PACKET, WINDOW, Counted, Detached, bridge, handoff
+from limen.gateway.ssh.bridge import (
+    Counted,
+    Detached,
+    bridge,
+    close_quietly,
+    handoff,
+)
 from limen.gateway.ssh.channels import ChannelRelay
 from limen.gateway.ssh.clientside import MAX_CHANNELS, ChannelRequest, ClientSide, Pty
 from limen.gateway.ssh.forward import Forwards
+from limen.gateway.ssh.transport import ServerTransport
 from limen.gateway.ssh.upstream import login_upstream
 from limen.identity import Identity, IdentityError
 from limen.identity.sshca import CERT_SUFFIX, CertError, SshCa
@@ -88,6 +96,8 @@ class SshSession(Session):
         self.upstream: paramiko.Transport | None = None
         self.upstream_stream: trio.abc.Stream | None = None
         self.channels: ChannelRelay | None = None
+        self.mask_generation = services.generation
+        """The services' config generation the channels' masks come from."""
         self.client_side: ClientSide | None = None
         self.forwards = Forwards(trio.lowlevel.current_trio_token(), self.judge_forward)
 
@@ -158,9 +168,7 @@ class SshSession(Session):
             sock = await nursery.start(bridge, raw, self.counted_client)
         else:
             self.counted_client = self.counted_payload
-        transport = paramiko.Transport(
-            sock, default_window_size=WINDOW, default_max_packet_size=MAX_PACKET
-        )
+        transport = ServerTransport(sock)
         self.transport = transport
         transport.add_server_key(self.host_key)
         iface = ClientSide(
@@ -229,7 +237,7 @@ class SshSession(Session):
             await trio.to_thread.run_sync(
                 chan.send_exit_status, FAILED_STATUS, limiter=self.limiter
             )
-            chan.close()
+            close_quietly(chan)
         raise end
 
     # -- the relay --------------------------------------------------------------------
@@ -280,16 +288,16 @@ class SshSession(Session):
         assert self.upstream is not None
         assert self.transport is not None
         holds = self.new_holds()
-        input_masker = self.input_masker
-        # Approvers see command lines masked even when the session records raw.
-        shown = input_masker or self.services.input_maskers.builtin_shell
 
         def mask_text(text: bytes) -> str:
+            # Approvers see command lines masked even when the session records raw.
+            shown = self.input_masker or self.services.input_maskers.builtin_shell
             return self.services.mask_statement(text, shown)
 
+        self.mask_generation = self.services.generation
         self.channels = channels = ChannelRelay(
             recorder=self.recorder,
-            input_masker=input_masker,
+            input_masker=self.input_masker,
             masker=self.services.masker_for(identity, resource.name),
             holds=holds,
             decide=self.decide,
@@ -302,6 +310,7 @@ class SshSession(Session):
             limiter=self.limiter,
             ended=lambda: self.end,
             counted=self.counted_payload,
+            prepare=self.forwards.prepare,
         )
         client, upstream = self.transport, self.upstream
         async with trio.open_nursery() as nursery:
@@ -327,6 +336,19 @@ class SshSession(Session):
             )
             async for item in self.requests:
                 nursery.start_soon(self._channel, channels, item)
+
+    def rebind(self) -> bool:
+        """The new rules (:meth:`Session.rebind`) and masks: each channel's
+        next chunk is masked by the new ones (:mod:`limen.gateway.livemasks`)."""
+        rebound = super().rebind()
+        channels = self.channels
+        masks = new_masks(self) if channels is not None else None
+        if masks is None or channels is None:
+            return rebound
+        channels.masker = masks.masker
+        channels.input_masker = masks.input_masker
+        take_input_masker(self, masks)
+        return True
 
     async def _channel(self, channels: ChannelRelay, item: ChannelRequest) -> None:
         try:

@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import paramiko
 import trio
 
-from limen.gateway.ssh.bridge import READ
+from limen.gateway.ssh.bridge import READ, close_quietly, send_all
 from limen.gateway.ssh.sftp import (
     CLOSE,
     FX_PERMISSION_DENIED,
@@ -96,7 +96,7 @@ class SftpRelay:
             with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
                 text = f"limen: ended the sftp channel: {exc}\n"
                 await self.thread(self.chan.sendall_stderr, text.encode())
-            self.up.close()
+            close_quietly(self.up)
 
     async def client_to_upstream(self) -> None:
         await self.guarded(self._client_to_upstream)
@@ -108,7 +108,7 @@ class SftpRelay:
         data = b"".join(packets)
         if data:
             async with self.lock:
-                await self.thread(self.chan.sendall, data)
+                await self.thread(send_all, self.chan, data)
 
     async def _client_to_upstream(self) -> None:
         framer = Framer()
@@ -125,7 +125,7 @@ class SftpRelay:
                     out.append(packet)
                     self.sent_up += len(packet)
             if out:
-                await self.thread(self.up.sendall, b"".join(out))
+                await self.thread(send_all, self.up, b"".join(out))
         if framer.pending:
             raise SftpError("the client ended inside a packet")
         with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
@@ -159,7 +159,7 @@ class SftpRelay:
         else:
             paths = op.paths
         if out:
-            await self.thread(self.up.sendall, b"".join(out))
+            await self.thread(send_all, self.up, b"".join(out))
             out.clear()
         text = " ".join(["@sftp", op.name, *paths])
         refusal = await self.judge(

@@ -13,8 +13,8 @@ import paramiko
 
 from limen.config import Config, Resource
 from limen.gateway.session import SessionEnd
-from limen.gateway.ssh.bridge import MAX_PACKET, WINDOW
 from limen.gateway.ssh.keys import SshKeyError, pinned_key, private_key
+from limen.gateway.ssh.transport import client_transport
 
 __all__ = ["login_upstream"]
 
@@ -30,9 +30,7 @@ def login_upstream(sock: socket.socket, config: Config, resource: Resource) -> p
         key = private_key(config, resource) if with_key else None
     except SshKeyError as exc:
         raise SessionEnd("08006", str(exc)) from None
-    transport = paramiko.Transport(
-        sock, default_window_size=WINDOW, default_max_packet_size=MAX_PACKET
-    )
+    transport = client_transport(sock)
     try:
         options = transport.get_security_options()
         preferred = [t for t in options.key_types if t == pinned.key_type]

@@ -21,6 +21,7 @@ another:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -33,6 +34,9 @@ _DOUBLE: Final = re.compile(r"%[0-9A-Fa-f]{2}")
 #: RFC 3986 pchar without ``;`` (dropped) and ``%`` (always escaped).
 _SAFE: Final = "!$&'()*+,=:@-._~"
 _MAX_SEGMENTS: Final = 256
+#: Targets up to this length are remembered (:func:`normalise` is a pure
+#: function of its text: a kept-alive client asks for the same few paths).
+_MEMO_TARGET: Final = 512
 
 
 class PathError(ValueError):
@@ -47,12 +51,12 @@ class Path:
     query: str | None
     """The raw query (after ``?``), passed on as sent; None: no ``?``."""
 
-    @property
+    @functools.cached_property
     def path(self) -> str:
         """The canonical path: ``/`` + the segments, each escaped one way."""
         return "/" + "/".join(quote(s, safe=_SAFE) for s in self.segments)
 
-    @property
+    @functools.cached_property
     def target(self) -> str:
         """The path and the query, as sent upstream (after the base path)."""
         return self.path if self.query is None else f"{self.path}?{self.query}"
@@ -78,7 +82,19 @@ def _segment(raw: str) -> str | None:
 
 
 def normalise(target: str) -> Path:
-    """The canonical form of ``target`` (``/...``, with an optional query)."""
+    """The canonical form of ``target`` (``/...``, with an optional query);
+    the last 4096 short targets' forms are remembered (a refusal is not)."""
+    if len(target) <= _MEMO_TARGET:
+        return _normalise_memo(target)
+    return _normalise(target)
+
+
+@functools.lru_cache(maxsize=4096)
+def _normalise_memo(target: str) -> Path:
+    return _normalise(target)
+
+
+def _normalise(target: str) -> Path:
     if "#" in target:
         raise PathError("a request target has no fragment")
     path, sep, query = target.partition("?")

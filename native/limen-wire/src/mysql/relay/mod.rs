@@ -172,6 +172,14 @@ impl<M: ContentMasker> ServerRelay<M> {
         }
     }
 
+    /// Masks by content with `masker` from now on (None: only column
+    /// plans apply): a config reload's new masks for a live session. The
+    /// masker is read per value, so a response in progress goes on with
+    /// the new one.
+    pub fn set_masker(&mut self, masker: Option<M>) {
+        self.core.masker = masker;
+    }
+
     /// True when no response is in progress.
     pub fn is_done(&self) -> bool {
         self.core.phase == Phase::Idle
