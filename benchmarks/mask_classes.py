@@ -75,6 +75,15 @@ def _json(r: random.Random) -> str:
     )
 
 
+def _json_escaped(r: random.Random) -> str:
+    # Log text inside JSON strings: escapes (\n, \t, \", \u00e9) every few words.
+    words = " ".join(r.choice(WORDS) for _ in range(6))
+    return (
+        f'{{"msg": "{words}\\n\\tat line {r.randrange(999)}\\n'
+        f'caf\\u00e9 \\"{r.choice(WORDS)}\\"", "n": {r.randrange(100)}}}\n'
+    )
+
+
 def _csv(r: random.Random) -> str:
     return (
         f"{r.randrange(10**6)},{r.randrange(10**12)},{r.randrange(1000)}.{r.randrange(1000)},"
@@ -94,6 +103,7 @@ CLASSES: dict[str, Callable[[int], bytes]] = {
     "prose": lambda n: _lines(n, _prose),
     "logs": lambda n: _lines(n, _log),
     "json": lambda n: _lines(n, _json),
+    "json with escapes": lambda n: _lines(n, _json_escaped),
     "csv of numbers": lambda n: _lines(n, _csv),
     "random base64 (76-column lines)": lambda n: _alphabet(n, B64, 1, 76),
     "random base64 (one line)": lambda n: _alphabet(n, B64, 2),

@@ -6,7 +6,8 @@ email address, a card number); ``/stream`` answers in many chunks, with a
 secret cut across two of them; ``/big`` answers a 200 KB body with a
 Content-Length; ``/account``, ``/account-lines``, ``/bad-json`` and
 ``/bad-json-chunked`` answer JSON for json: masks (see ``_json_parts``);
-``/events`` answers Server-Sent Events; ``/ws`` is a WebSocket echo (see
+``/escaped`` answers JSON with secrets right after backslash escapes,
+in 5-byte chunks; ``/events`` answers Server-Sent Events; ``/ws`` is a WebSocket echo (see
 ``_websocket``); anything else echoes the request (method, path, body
 length and SHA-256). ``/_seen`` (asked directly, not through limen) lists
 the requests the app received *completely*, with their headers; ``/_reset``
@@ -82,6 +83,31 @@ EVENTS = (
     b"data: [DONE]\n\n"
     b'data: {"n": 3, "sessions": [{"token": "tok-sse-3-cc33"}]}\n\n'
 )
+
+
+#: /escaped: JSON whose secrets follow backslash escapes, sent chunked in
+#: 5-byte pieces (escapes and secrets cut across chunks).
+ESCAPED = {
+    "note": f"line\n{AWS_KEY}",
+    "tab": "\tghp_16C7e42F292c6912E7710c838347Ae178B4a",
+    "mail": f"\x1f{EMAIL}",
+    "card": f"\r\n{CARD}",
+    "quoted": f'say "{AWS_KEY}"',
+}
+
+
+async def _escaped(send: Send) -> None:
+    body = json.dumps(ESCAPED).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    for i in range(0, len(body), 5):
+        await send({"type": "http.response.body", "body": body[i : i + 5], "more_body": True})
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _events(send: Send) -> None:
@@ -184,6 +210,8 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.body", "body": line[:cut], "more_body": True})
         await send({"type": "http.response.body", "body": line[cut:], "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+    elif path == "/base/escaped":
+        await _escaped(send)
     elif path == "/base/account":
         await _json(send, ACCOUNT)
     elif path in ("/base/account-lines", "/base/bad-json", "/base/bad-json-chunked"):

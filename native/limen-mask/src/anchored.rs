@@ -81,6 +81,7 @@ impl Heads {
     /// Where detector `index`'s head match anchored at `start` ends:
     /// `Some(Some(end))`, `Some(None)` when there is no match, `None` when
     /// the DFA cannot tell (the caller asks the meta regex).
+    #[cfg(test)]
     pub(crate) fn end(
         &self,
         scratch: &mut Scratch,
@@ -88,17 +89,36 @@ impl Heads {
         hay: &[u8],
         start: usize,
     ) -> Option<Option<usize>> {
+        let before = start.checked_sub(1).and_then(|i| hay.get(i)).copied();
+        self.end_after(scratch, index, hay, start, before)
+    }
+
+    /// [`Heads::end`] with the look-behind reading `before` (see
+    /// `escape::before`).
+    pub(crate) fn end_after(
+        &self,
+        scratch: &mut Scratch,
+        index: usize,
+        hay: &[u8],
+        start: usize,
+        before: Option<u8>,
+    ) -> Option<Option<usize>> {
         let dfa = self.dfas.get(index)?.as_ref()?;
         let cache = scratch.caches.get_mut(index)?.as_mut()?;
-        walk(dfa, cache, hay, start)
+        walk(dfa, cache, hay, start, before)
     }
 }
 
 /// The anchored leftmost-first search of `hay[start..]`, by hand: what
 /// `try_search_fwd` does, without its per-call setup (a candidate every
 /// few bytes makes that setup the main cost). `None` when the DFA gave up.
-fn walk(dfa: &DFA, cache: &mut Cache, hay: &[u8], start: usize) -> Option<Option<usize>> {
-    let before = start.checked_sub(1).and_then(|i| hay.get(i)).copied();
+fn walk(
+    dfa: &DFA,
+    cache: &mut Cache,
+    hay: &[u8],
+    start: usize,
+    before: Option<u8>,
+) -> Option<Option<usize>> {
     let config = start::Config::new()
         .anchored(Anchored::Yes)
         .look_behind(before);

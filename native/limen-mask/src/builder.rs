@@ -12,6 +12,7 @@ use regex_syntax::hir::Hir;
 use crate::anchored::Heads;
 use crate::detectors::{trigger_override, Spec, TailSpec, BUILTIN};
 use crate::error::{Error, ErrorKind};
+use crate::escape::CONTEXT;
 use crate::groups::Group;
 use crate::masker::{Detector, DetectorInfo, Inner, Masker, Tail};
 use crate::rules::{check_name, parse_rule, Rule};
@@ -196,6 +197,9 @@ impl MaskerBuilder {
             triggers.push(trigger);
         }
         let triggers = Triggers::build(&triggers)?;
+        // A span's end may move on to the end of an escape (`escape.rs`):
+        // that much more look-ahead decides it.
+        let max_head = max_head.saturating_add(CONTEXT);
         max_hold = max_hold.max(max_head.saturating_add(1));
         Ok(Masker {
             inner: Arc::new(Inner {

@@ -24,14 +24,11 @@
 
 use core::ops::Range;
 
+use crate::escape::word;
 use crate::validate::{known_issuer, luhn};
 
 /// Most digits the head takes.
 const MAX_DIGITS: usize = 23;
-
-fn word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
 
 /// One group: `len` digits at `start` (`len` is cut short once the run
 /// holds more than [`MAX_DIGITS`] digits from the first candidate).
@@ -69,8 +66,9 @@ impl CardRun {
     }
 
     /// The card number the detector masks at `s`, if any.
-    pub(crate) fn at(&mut self, hay: &[u8], s: usize) -> Option<Range<usize>> {
-        if s > 0 && hay.get(s - 1).is_some_and(|&b| word(b)) {
+    /// `before` is what the look-behind reads (`escape::before`).
+    pub(crate) fn at(&mut self, hay: &[u8], s: usize, before: Option<u8>) -> Option<Range<usize>> {
+        if before.is_some_and(word) {
             return None;
         }
         if !hay.get(s)?.is_ascii_digit() {
@@ -261,10 +259,10 @@ mod tests {
             let mut run = CardRun::default();
             for s in (0..=hay.len()).step_by(stride) {
                 let want = reference(&re, &hay, s);
-                let got = run.at(&hay, s).map(|r| (r.start, r.end));
+                let got = run.at(&hay, s, s.checked_sub(1).map(|i| hay[i])).map(|r| (r.start, r.end));
                 prop_assert_eq!(got, want, "at {} in {:?}", s, String::from_utf8_lossy(&hay));
                 let mut fresh = CardRun::default();
-                let alone = fresh.at(&hay, s).map(|r| (r.start, r.end));
+                let alone = fresh.at(&hay, s, s.checked_sub(1).map(|i| hay[i])).map(|r| (r.start, r.end));
                 prop_assert_eq!(alone, want);
             }
         }
@@ -273,11 +271,11 @@ mod tests {
     #[test]
     fn examples() {
         let mut run = CardRun::default();
-        assert_eq!(run.at(b"4111 1111 1111 1111", 0), Some(0..19));
-        assert_eq!(run.at(b"x4111111111111111", 1), None);
-        assert_eq!(run.at(b"4111 1111 1111 1111 1234", 0), Some(0..19));
-        assert_eq!(run.at(b"4111 1111-1111 1111", 0), None);
-        assert_eq!(run.at(b"411111111111", 0), None);
+        assert_eq!(run.at(b"4111 1111 1111 1111", 0, None), Some(0..19));
+        assert_eq!(run.at(b"x4111111111111111", 1, Some(b'x')), None);
+        assert_eq!(run.at(b"4111 1111 1111 1111 1234", 0, None), Some(0..19));
+        assert_eq!(run.at(b"4111 1111-1111 1111", 0, None), None);
+        assert_eq!(run.at(b"411111111111", 0, None), None);
         // Several prefixes qualify: the longest (19 digits) fails Luhn, a
         // shorter one passes (the digits gathered once serve both).
         let re = automaton();
@@ -288,15 +286,15 @@ mod tests {
             b"3782 822463 10005 1",
         ] {
             run.reset();
-            let got = run.at(hay, 0).map(|r| (r.start, r.end));
+            let got = run.at(hay, 0, None).map(|r| (r.start, r.end));
             assert_eq!(got, reference(&re, hay, 0), "{hay:?}");
         }
         run.reset();
-        assert_eq!(run.at(b"4111 1111 1111 1111 123", 0), Some(0..19));
+        assert_eq!(run.at(b"4111 1111 1111 1111 123", 0, None), Some(0..19));
         run.reset();
         let groups = b"1234 4111 1111 1111 1111 9";
         run.reset();
-        assert_eq!(run.at(groups, 0), None);
-        assert_eq!(run.at(groups, 5), Some(5..24));
+        assert_eq!(run.at(groups, 0, None), None);
+        assert_eq!(run.at(groups, 5, Some(b' ')), Some(5..24));
     }
 }

@@ -43,6 +43,7 @@ mod builder;
 mod card;
 mod detectors;
 mod error;
+mod escape;
 mod groups;
 mod iban;
 mod masker;

@@ -8,6 +8,7 @@ use regex_automata::meta::Regex;
 
 use crate::anchored::Heads;
 use crate::builder::MaskerBuilder;
+use crate::escape::{self, CONTEXT};
 use crate::groups::Group;
 use crate::scan::{Discard, ScanState, Work};
 use crate::trigger::Triggers;
@@ -279,12 +280,15 @@ impl Stream {
             out,
             &mut |f| findings.push(f),
         );
-        // Keep only what is pending plus one byte of look-behind context.
-        if self.pos > 1 {
-            let drop = self.pos - 1;
+        // Keep only what is pending plus the look-behind context (one byte
+        // for `\b`, the longest escape for `escape.rs`), and carry the
+        // parity of the backslash run that ends where the buffer now starts.
+        if self.pos > CONTEXT {
+            let drop = self.pos - CONTEXT;
+            self.state.carry = escape::escaped(&self.buf, drop, self.state.carry);
             self.buf.drain(..drop);
             self.base += drop as u64;
-            self.pos = 1;
+            self.pos = CONTEXT;
         }
     }
 

@@ -80,6 +80,7 @@
 use regex_automata::Input;
 
 use crate::anchored::Scratch;
+use crate::escape;
 use crate::masker::{Finding, Masker, Tail};
 use crate::trigger::Candidates;
 
@@ -137,6 +138,9 @@ pub(crate) struct ScanState {
     pub(crate) exhaustive: bool,
     /// A finding whose tail is still being masked: (detector, start offset).
     pub(crate) open: Option<(usize, u64)>,
+    /// The run of backslashes just before the input's first byte is odd
+    /// (a stream carries it across the bytes it drops; `escape.rs`).
+    pub(crate) carry: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -194,11 +198,12 @@ impl Masker {
                     if pos >= len {
                         return pos;
                     }
-                    // Starts below `limit` are decided (see the module docs).
+                    // Starts below `limit` are decided (see the module docs);
+                    // emission never stops inside an escape (`escape.rs`).
                     let limit = if eof {
                         len
                     } else {
-                        len.saturating_sub(inner.max_head)
+                        escape::outside(hay, len.saturating_sub(inner.max_head), st.carry)
                     };
                     if pos >= limit {
                         return pos;
@@ -207,12 +212,16 @@ impl Masker {
                         // The next window of candidates: at most `window`
                         // starts, found from the bytes they can depend on.
                         let upto = limit.min(pos.saturating_add(inner.window));
+                        let upto = escape::outside(hay, upto, st.carry).max(pos + 1);
                         let hi = len.min(upto.saturating_add(inner.max_head + 1));
                         if st.exhaustive {
                             inner.triggers.all(pos, upto, &mut cands);
                         } else {
-                            st.work.trigger_bytes +=
-                                inner.triggers.find(hay, pos, upto, hi, &mut cands);
+                            let (walked, escapes) = inner
+                                .triggers
+                                .find(hay, pos, upto, hi, st.carry, &mut cands);
+                            st.work.trigger_bytes += walked;
+                            st.work.verify_bytes += escapes;
                         }
                     }
                     let upto = cands.upto;
@@ -227,6 +236,7 @@ impl Masker {
                                 &mut st.work,
                                 scratch,
                                 st.exhaustive,
+                                st.carry,
                             )
                         });
                         if accepted.is_some() {
@@ -241,30 +251,35 @@ impl Masker {
                         }
                         continue;
                     };
-                    out.emit(&hay[pos..acc.secret.start]);
+                    // Never before `pos`: emission stops outside escapes
+                    // (`escape.rs`), so a widened start stays at or after it.
+                    let start = acc.secret.start.max(pos);
+                    out.emit(&hay[pos..start]);
                     let det = &inner.detectors[acc.detector];
                     out.emit(&det.replacement);
-                    match det.tail {
+                    // A secret cut at a raw quote has no tail (`escape::fit`).
+                    let tail = if acc.cut { &Tail::None } else { &det.tail };
+                    match tail {
                         Tail::None => {
                             sink(Finding {
                                 detector: acc.detector,
-                                offset: off(acc.secret.start),
-                                len: (acc.secret.end - acc.secret.start) as u64,
+                                offset: off(start),
+                                len: (acc.secret.end - start) as u64,
                             });
                             out.emit(&hay[acc.secret.end..acc.end]);
                         }
                         Tail::Class { cap, .. } => {
-                            st.open = Some((acc.detector, off(acc.secret.start)));
+                            st.open = Some((acc.detector, off(start)));
                             st.mode = Mode::Class {
                                 detector: acc.detector,
-                                left: cap,
+                                left: *cap,
                             };
                         }
                         Tail::Until { cap, .. } => {
-                            st.open = Some((acc.detector, off(acc.secret.start)));
+                            st.open = Some((acc.detector, off(start)));
                             st.mode = Mode::Until {
                                 detector: acc.detector,
-                                left: cap,
+                                left: *cap,
                             };
                         }
                     }
@@ -298,14 +313,26 @@ impl Masker {
                     let cap_end = pos.saturating_add(left);
                     let end = len.min(cap_end);
                     st.work.tail_bytes += (end - pos) as u64 + 1;
-                    let found = re.search(&Input::new(hay).span(pos..end));
-                    match found {
-                        Some(m) if eof || m.start().saturating_add(max_len + 1) <= len => {
+                    // A raw quote (a JSON string's end) ends the span too,
+                    // and a span cut at its cap takes a whole escape
+                    // (`escape.rs`).
+                    let quote = escape::raw_quote(hay, pos..end, st.carry);
+                    let found = re.search(&Input::new(hay).span(pos..quote.unwrap_or(end)));
+                    match (found, quote) {
+                        (Some(m), q)
+                            if eof
+                                || q.is_some()
+                                || m.start().saturating_add(max_len + 1) <= len =>
+                        {
                             pos = m.end();
                             self.close(st, off(pos), sink);
                         }
-                        None if eof || cap_end < len => {
-                            pos = end;
+                        (None, Some(q)) => {
+                            pos = q;
+                            self.close(st, off(pos), sink);
+                        }
+                        (None, None) if eof || cap_end.saturating_add(escape::CONTEXT) <= len => {
+                            pos = escape::inside(hay, end, st.carry).map_or(end, |e| e.end);
                             self.close(st, off(pos), sink);
                         }
                         _ => {

@@ -30,6 +30,7 @@ use regex_syntax::hir::Hir;
 
 use crate::error::{Error, ErrorKind};
 
+mod escapes;
 mod relax;
 pub(crate) use relax::trigger_of;
 
@@ -38,6 +39,8 @@ pub(crate) struct Triggers {
     dfa: DFA,
     caches: Mutex<Vec<Cache>>,
     patterns: usize,
+    /// The same triggers forward, for positions after escapes.
+    forward: escapes::Forward,
 }
 
 /// Candidate starts found in one window, in increasing order once built.
@@ -103,15 +106,33 @@ impl Triggers {
             dfa,
             caches: Mutex::new(Vec::new()),
             patterns: triggers.len(),
+            forward: escapes::Forward::build(triggers)?,
         })
     }
 
     /// Finds the candidates in `hay[lo..limit)`, looking at bytes up to
     /// `hi` (`limit <= hi <= hay.len()`); one transition per byte of
-    /// `hay[lo..hi]`. Returns the number of transitions. Not inlined: its
-    /// inner loop compiles to fewer instructions per byte on its own.
-    #[inline(never)]
+    /// `hay[lo..hi]`, and a few more where an escape ends (`escapes.rs`;
+    /// `carry` as in `escape::escaped`). Returns the number of transitions
+    /// of each.
     pub(crate) fn find(
+        &self,
+        hay: &[u8],
+        lo: usize,
+        limit: usize,
+        hi: usize,
+        carry: bool,
+        cands: &mut Candidates,
+    ) -> (u64, u64) {
+        let walked = self.find_plain(hay, lo, limit, hi, cands);
+        let escapes = self.escape_starts(hay, lo, limit, hi, carry, cands);
+        (walked, escapes)
+    }
+
+    /// The reversed walk alone. Not inlined: its inner loop compiles to
+    /// fewer instructions per byte on its own.
+    #[inline(never)]
+    fn find_plain(
         &self,
         hay: &[u8],
         lo: usize,

@@ -58,6 +58,11 @@ const UNITS: &[&str] = &[
     "3704 ",
     "123-45-",
     "aws_secret_access_key=",
+    "\\n",
+    "\\t",
+    "\\u00e9",
+    "\\\\",
+    "\\\"",
     "abcdefgh",
     "ABCDEFGH",
     "0123456789",
@@ -154,4 +159,30 @@ fn streaming_with_tiny_chunks_stays_linear() {
     let big = stream_work(&m, &data, 64 << 10);
     assert!(one.trigger_bytes <= 9 * data.len() as u64 / 4 + m.max_holdback() as u64);
     assert!(one.total() <= 2 * big.total() + m.max_holdback() as u64);
+}
+
+#[test]
+fn escape_ends_stay_linear() {
+    // An escape ending before a word byte is asked of the triggers again
+    // (`src/trigger/escapes.rs`): at every third byte here.
+    let m = masker();
+    for unit in [
+        &b"\\na"[..],
+        b"\\u00e9x",
+        b"\\\\\\\\\\\\\\\\\\n",
+        b"x\\nAKIA",
+        b"\\tpassword=",
+    ] {
+        let small = repeated(unit, 4 << 10);
+        let large = repeated(unit, 64 << 10);
+        let per = |d: &[u8]| m.mask_work(d, &mut Vec::new()).total() as f64 / d.len() as f64;
+        let (s, l) = (per(&small), per(&large));
+        assert!(l <= 1.5 * s + 1.0, "{unit:?}: {s} -> {l} per byte");
+        assert!(l <= bound_per_byte(&m) as f64);
+        let st = stream_work(&m, &large, 1000).total() as f64 / large.len() as f64;
+        assert!(
+            st <= bound_per_byte(&m) as f64,
+            "{unit:?}: stream {st} per byte"
+        );
+    }
 }

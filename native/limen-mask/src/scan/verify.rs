@@ -7,6 +7,7 @@ use std::ops::Range;
 use regex_automata::{Anchored, Input};
 
 use crate::anchored::Scratch;
+use crate::escape;
 use crate::iban::iban_possible;
 use crate::masker::{Detector, Masker};
 use crate::scan::Work;
@@ -19,6 +20,8 @@ pub(crate) struct Accepted {
     pub(super) secret: Range<usize>,
     /// Where the scan continues (or the tail starts).
     pub(super) end: usize,
+    /// The secret was cut at a raw quote (`escape::fit`): no tail.
+    pub(super) cut: bool,
 }
 
 impl Masker {
@@ -35,16 +38,22 @@ impl Masker {
         work: &mut Work,
         scratch: &mut Scratch,
         reference: bool,
+        carry: bool,
     ) -> Option<Accepted> {
         let det = self.inner.detectors.get(index)?;
         work.verify_bytes += (hay.len() - start).min(det.info.max_head_len + 1) as u64;
+        // What the head's look-behind reads: an escape ending here is a
+        // boundary (`escape.rs`).
+        let before = escape::before(hay, start, carry);
         if det.card_head && !reference {
             // Head and validator in one, on groups shared along the run.
-            let secret = scratch.card.at(hay, start)?;
+            let secret = scratch.card.at(hay, start, before)?;
+            let (secret, cut) = escape::fit(hay, secret, carry)?;
             return Some(Accepted {
                 detector: index,
                 end: secret.end,
                 secret,
+                cut,
             });
         }
         if det.validator == Validator::Iban
@@ -54,21 +63,30 @@ impl Masker {
             return None;
         }
         let (m, secret) = if reference {
-            reference_head(det, hay, start)?
+            reference_head(det, hay, start, before)?
         } else {
-            self.fast_head(det, index, hay, start, scratch)?
+            self.fast_head(det, index, hay, start, before, scratch)?
         };
         let checked = det.validator.check(hay, secret)?;
-        // A group detector resumes after its whole match (`password=` and a
-        // closing quote are kept); otherwise after the (possibly cut) secret.
-        let end = if det.has_groups { m.end } else { checked.end };
         if checked.is_empty() {
             return None;
         }
+        // Escapes and strings kept whole (`escape.rs`).
+        let (checked, cut) = escape::fit(hay, checked, carry)?;
+        // A group detector resumes after its whole match (`password=` and a
+        // closing quote are kept); otherwise after the (possibly cut)
+        // secret. A secret cut at a raw quote resumes at the quote.
+        let end = if det.has_groups && !cut {
+            let end = m.end.max(checked.end);
+            escape::inside(hay, end, carry).map_or(end, |e| e.end)
+        } else {
+            checked.end
+        };
         Some(Accepted {
             detector: index,
             secret: checked,
             end,
+            cut,
         })
     }
 
@@ -83,15 +101,21 @@ impl Masker {
         index: usize,
         hay: &[u8],
         start: usize,
+        before: Option<u8>,
         scratch: &mut Scratch,
     ) -> Option<(Range<usize>, Range<usize>)> {
-        let m = match self.inner.heads.end(scratch, index, hay, start) {
+        let m = match self
+            .inner
+            .heads
+            .end_after(scratch, index, hay, start, before)
+        {
             Some(end) => start..end?,
             None => {
-                let input = Input::new(hay)
-                    .span(start..hay.len())
+                let v = View::new(hay, start, det.info.max_head_len, before);
+                let input = Input::new(&*v.hay)
+                    .span(v.at(start)..v.hay.len())
                     .anchored(Anchored::Yes);
-                det.single.search(&input)?.range()
+                v.back(det.single.search(&input)?.range())
             }
         };
         if !det.has_groups {
@@ -102,16 +126,61 @@ impl Masker {
         }
         let slot = scratch.caps.get_mut(index)?;
         let caps = slot.get_or_insert_with(|| det.single.create_captures());
-        let span = Input::new(hay).span(m.clone()).anchored(Anchored::Yes);
+        // Over the match and one byte of look-ahead.
+        let v = View::new(hay, start, m.len(), before);
+        let span = Input::new(&*v.hay)
+            .span(v.at(m.start)..v.at(m.end))
+            .anchored(Anchored::Yes);
         det.single.search_captures(&span, caps);
-        if caps.get_match().map(|c| c.range()) != Some(m.clone()) {
+        if caps.get_match().map(|c| v.back(c.range())) != Some(m.clone()) {
             // Not expected (same automaton); the definition decides.
-            return reference_head(det, hay, start);
+            return reference_head(det, hay, start, before);
         }
         let secret = (1..caps.group_len())
             .find_map(|g| caps.get_group(g))
-            .map_or(m.clone(), |g| g.range());
+            .map_or(m.clone(), |g| v.back(g.range()));
         Some((m, secret))
+    }
+}
+
+/// The input from a head's start as the meta regex should see it: the
+/// input itself, or, where the look-behind reads another byte than the one
+/// before the start (an escape ends there), a copy of `len` bytes and one
+/// of look-ahead behind that byte. Positions map with [`View::at`] and
+/// [`View::back`].
+struct View<'a> {
+    hay: std::borrow::Cow<'a, [u8]>,
+    /// Input position minus view position.
+    shift: usize,
+}
+
+impl<'a> View<'a> {
+    fn new(hay: &'a [u8], start: usize, len: usize, before: Option<u8>) -> View<'a> {
+        let real = start.checked_sub(1).and_then(|i| hay.get(i)).copied();
+        match before {
+            Some(b) if real != before => {
+                let end = hay.len().min(start.saturating_add(len).saturating_add(1));
+                let mut copy = Vec::with_capacity(end.saturating_sub(start) + 1);
+                copy.push(b);
+                copy.extend_from_slice(hay.get(start..end).unwrap_or_default());
+                View {
+                    hay: copy.into(),
+                    shift: start.saturating_sub(1),
+                }
+            }
+            _ => View {
+                hay: hay.into(),
+                shift: 0,
+            },
+        }
+    }
+
+    fn at(&self, i: usize) -> usize {
+        i - self.shift
+    }
+
+    fn back(&self, r: Range<usize>) -> Range<usize> {
+        r.start + self.shift..r.end + self.shift
     }
 }
 
@@ -123,19 +192,21 @@ fn reference_head(
     det: &Detector,
     hay: &[u8],
     start: usize,
+    before: Option<u8>,
 ) -> Option<(Range<usize>, Range<usize>)> {
-    let input = Input::new(hay)
-        .span(start..hay.len())
+    let v = View::new(hay, start, det.info.max_head_len, before);
+    let input = Input::new(&*v.hay)
+        .span(v.at(start)..v.hay.len())
         .anchored(Anchored::Yes);
     if !det.has_groups {
-        let m = det.single.search(&input)?.range();
+        let m = v.back(det.single.search(&input)?.range());
         return Some((m.clone(), m));
     }
     let mut caps = det.single.create_captures();
     det.single.search_captures(&input, &mut caps);
-    let m = caps.get_match()?.range();
+    let m = v.back(caps.get_match()?.range());
     let secret = (1..caps.group_len())
         .find_map(|g| caps.get_group(g))
-        .map_or(m.clone(), |g| g.range());
+        .map_or(m.clone(), |g| v.back(g.range()));
     Some((m, secret))
 }
