@@ -298,6 +298,14 @@ impl<M: ContentMasker, R: RecordSink, J: Judge> Pump<M, R, J> {
                 // hung up: its EOF raises no new edge).
                 self.client_readable = self.client.more(n, buf.len()) || self.client_hup;
                 self.shared.touch();
+                if self.shared.has_commands() {
+                    // Queued before these bytes were sent (a reload's cache
+                    // clear, a stop): they see its effect.
+                    self.apply_commands();
+                    if self.ending.is_some() {
+                        return true;
+                    }
+                }
                 match self
                     .core
                     .try_client_data(&buf[..n], self.to_up.tail(), &mut self.sink)

@@ -2,7 +2,7 @@
 //! queues with their eventfd wake-ups, the counters, and why it ended.
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,8 @@ pub(super) struct HubLink {
 #[derive(Debug)]
 pub struct PumpShared {
     commands: Mutex<VecDeque<Command>>,
+    /// Set while `commands` holds something (read without the lock).
+    queued: AtomicBool,
     events: Mutex<VecDeque<Event>>,
     pub(super) link: Mutex<Option<HubLink>>,
     wake_host: OwnedFd,
@@ -134,6 +136,7 @@ impl PumpShared {
     pub fn try_new() -> std::io::Result<Arc<Self>> {
         Ok(Arc::new(PumpShared {
             commands: Mutex::new(VecDeque::new()),
+            queued: AtomicBool::new(false),
             events: Mutex::new(VecDeque::new()),
             link: Mutex::new(None),
             wake_host: new_eventfd()?,
@@ -156,6 +159,7 @@ impl PumpShared {
     pub fn command(&self, c: Command) {
         if let Ok(mut q) = self.commands.lock() {
             q.push_back(c);
+            self.queued.store(true, Ordering::Release);
         }
         self.kick();
     }
@@ -192,9 +196,19 @@ impl PumpShared {
 
     pub(super) fn take_commands(&self) -> Vec<Command> {
         match self.commands.lock() {
-            Ok(mut q) if !q.is_empty() => q.drain(..).collect(),
+            Ok(mut q) if !q.is_empty() => {
+                self.queued.store(false, Ordering::Release);
+                q.drain(..).collect()
+            }
             _ => Vec::new(),
         }
+    }
+
+    /// Whether a command waits (one atomic load: checked before every
+    /// client message, so a command queued before the client sent it, a
+    /// reload's cache clear or a stop, applies to it).
+    pub(super) fn has_commands(&self) -> bool {
+        self.queued.load(Ordering::Acquire)
     }
 
     pub(super) fn touch(&self) {

@@ -218,6 +218,8 @@ class MySqlPumpRelay:
         then comes as an event)."""
         if request.sql[:1] == bytes([COM_CHANGE_USER]):
             return None  # handed over to the Trio relay (judge_event)
+        if self.session.end is not None:
+            return None  # killed (a reload, a revocation): nothing more runs
         verdict = self.decide(request)
         if isinstance(verdict, _native.Verdict):
             return verdict
@@ -261,8 +263,10 @@ class MySqlPumpRelay:
             self.drain_records()
             for ev in self.pump.events():
                 match ev:
-                    case _native.JudgeRequest():
+                    case _native.JudgeRequest() if self.session.end is None:
                         self.judge_event(ev, nursery)
+                    case _native.JudgeRequest():
+                        pass  # the session is ending (killed: a reload, a revocation)
                     case _native.PumpEnd():
                         self.ended = True
                         self.reason, self.detail = ev.reason, ev.detail

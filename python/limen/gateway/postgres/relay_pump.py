@@ -158,8 +158,10 @@ class PumpRelay:
             self.drain_records()
             for ev in self.pump.events():
                 match ev:
-                    case _native.JudgeRequest():
+                    case _native.JudgeRequest() if self.session.end is None:
                         self.judge_event(ev, nursery)
+                    case _native.JudgeRequest():
+                        pass  # the session is ending (killed: a reload, a revocation)
                     case _native.PumpEnd():
                         self.on_end(ev)
                         self.status = self.pump.status
@@ -175,6 +177,8 @@ class PumpRelay:
         comes as an event and may wait, e.g. for an approval)."""
         if self.judge.pending is not None:
             return None  # a reload's column masks first: the Trio side waits
+        if self.session.end is not None:
+            return None  # killed (a reload, a revocation): nothing more runs
         if self.queued:
             self.drain_records()  # records stay in order (queued recorders)
         verdict = self.judge.request(request)
