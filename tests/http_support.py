@@ -107,48 +107,78 @@ class Certs:
     key: Path
 
 
-def make_certs(folder: Path, names: tuple[str, ...] = ("localhost",)) -> Certs:
-    """A CA and a certificate for 127.0.0.1 and ``names`` signed by it."""
+def _ca(name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    """A CA key and its self-signed certificate (valid from yesterday, two days)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    cert = (
+        _dated(x509.CertificateBuilder(), subject, subject, key)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+def _dated(
+    builder: x509.CertificateBuilder,
+    subject: x509.Name,
+    issuer: x509.Name,
+    key: ec.EllipticCurvePrivateKey,
+) -> x509.CertificateBuilder:
     now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "limen test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
+    return (
+        builder.subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
     )
+
+
+def _issue(
+    folder: Path,
+    prefix: str,
+    ca: tuple[ec.EllipticCurvePrivateKey, x509.Certificate],
+    cn: str,
+    san: x509.SubjectAlternativeName | None = None,
+) -> Certs:
+    """A key and a certificate for ``cn`` signed by ``ca``, written with the
+    CA's certificate as ``PREFIXca.pem``, ``PREFIXcert.pem``, ``PREFIXkey.pem``."""
+    ca_key, ca_cert = ca
     key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    builder = _dated(x509.CertificateBuilder(), subject, ca_cert.subject, key)
+    if san is not None:
+        builder = builder.add_extension(san, critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    pem = serialization.Encoding.PEM
+    out = Certs(
+        folder / f"{prefix}ca.pem", folder / f"{prefix}cert.pem", folder / f"{prefix}key.pem"
+    )
+    out.ca.write_bytes(ca_cert.public_bytes(pem))
+    out.cert.write_bytes(cert.public_bytes(pem))
+    out.key.write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return out
+
+
+def make_certs(folder: Path, names: tuple[str, ...] = ("localhost",)) -> Certs:
+    """A CA and a certificate for 127.0.0.1 and ``names`` signed by it."""
     san = x509.SubjectAlternativeName(
         [
             *(x509.DNSName(n) for n in names),
             x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1")),
         ]
     )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(san, critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    out = Certs(folder / "ca.pem", folder / "cert.pem", folder / "key.pem")
-    out.ca.write_bytes(ca.public_bytes(pem))
-    out.cert.write_bytes(cert.public_bytes(pem))
-    out.key.write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return out
+    return _issue(folder, "", _ca("limen test CA"), "localhost", san)
+
+
+def make_client_certs(folder: Path, cn: str) -> Certs:
+    """A CA of its own and a client certificate (common name ``cn``) signed
+    by it, as ``client-ca.pem``, ``client-cert.pem``, ``client-key.pem``."""
+    return _issue(folder, "client-", _ca("limen test client CA"), cn)
 
 
 @dataclass
@@ -159,7 +189,9 @@ class Nginx:
     certs: Certs
 
 
-NGINX_CONF = """
+#: The top of a test nginx's config: its own pid, logs and temp folders
+#: under ``{dir}``; the ``http`` block stays open for the servers.
+NGINX_HEAD = """
 daemon off;
 master_process off;
 pid {dir}/nginx.pid;
@@ -173,7 +205,11 @@ http {{
     uwsgi_temp_path {dir}/tmp/uwsgi;
     scgi_temp_path {dir}/tmp/scgi;
     default_type text/plain;
-    server {{
+"""
+
+NGINX_CONF = (
+    NGINX_HEAD
+    + """    server {{
         listen 127.0.0.1:{port};
         listen 127.0.0.1:{tls_port} ssl;
         ssl_certificate {cert};
@@ -192,6 +228,7 @@ http {{
     }}
 }}
 """
+)
 
 
 @pytest.fixture(scope="module")
@@ -367,3 +404,22 @@ async def raw_exchange(port: int, data: bytes, *, timeout: float = 10) -> bytes:
             while chunk := await stream.receive_some(65536):
                 out += chunk
     return bytes(out)
+
+
+@pytest.fixture
+async def gw(
+    request: pytest.FixtureRequest,
+    nursery: trio.Nursery,
+    tmp_path: Path,
+    app: App,
+    nginx: Nginx,
+    monkeypatch: pytest.MonkeyPatch,
+) -> HttpGw:
+    """The usual HTTP gateway of a test module (import it with ``app`` and
+    ``nginx``): :func:`config_text` for the app and nginx, plus the
+    module's ``GATEWAY_RULES`` when it has them; the upstream key in the
+    environment, the app's record of requests emptied."""
+    monkeypatch.setenv("LIMEN_TEST_API_KEY", UPSTREAM_KEY)
+    app.reset()
+    extra = str(getattr(request.module, "GATEWAY_RULES", ""))
+    return await start_http_gateway(nursery, load(config_text(app.port, nginx, extra), tmp_path))

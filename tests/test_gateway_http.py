@@ -23,6 +23,7 @@ from http_support import (
     Nginx,
     app,
     config_text,
+    gw,
     load,
     make_certs,
     nginx,
@@ -34,18 +35,9 @@ from limen.recording import C2U, EVENT, U2C
 from limen.store import open_store
 
 pytestmark = pytest.mark.integration
-__all__ = ["app", "nginx"]
+__all__ = ["app", "gw", "nginx"]
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
-
-
-@pytest.fixture
-async def gw(
-    nursery: trio.Nursery, tmp_path: Path, app: App, nginx: Nginx, monkeypatch: pytest.MonkeyPatch
-) -> HttpGw:
-    monkeypatch.setenv("LIMEN_TEST_API_KEY", UPSTREAM_KEY)
-    app.reset()
-    return await start_http_gateway(nursery, load(config_text(app.port, nginx), tmp_path))
 
 
 async def get(gw: HttpGw, path: str, token: str | None, **kw: Any) -> httpx.Response:

@@ -6,7 +6,6 @@ bot gets valid JSON with every secret masked (native/limen-mask/src/escape.rs)."
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -14,21 +13,16 @@ import trio
 
 from http_app import AWS_KEY, CARD, EMAIL, ESCAPED
 from http_support import (
-    UPSTREAM_KEY,
-    App,
     HttpGw,
-    Nginx,
     app,
-    config_text,
-    load,
+    gw,
     nginx,
-    start_http_gateway,
 )
 
 pytestmark = pytest.mark.integration
-__all__ = ["app", "nginx"]
+__all__ = ["app", "gw", "nginx"]
 
-RULE = """
+GATEWAY_RULES = """
 [[rules]]
 name = "esc-api"
 groups = ["escbot"]
@@ -36,15 +30,6 @@ resources = ["api"]
 allow = ["read"]
 mask = ["builtin"]
 """
-
-
-@pytest.fixture
-async def gw(
-    nursery: trio.Nursery, tmp_path: Path, app: App, nginx: Nginx, monkeypatch: pytest.MonkeyPatch
-) -> HttpGw:
-    monkeypatch.setenv("LIMEN_TEST_API_KEY", UPSTREAM_KEY)
-    text = config_text(app.port, nginx, extra=RULE)
-    return await start_http_gateway(nursery, load(text, tmp_path))
 
 
 async def test_secrets_after_escapes_are_masked_and_json_stays_json(gw: HttpGw) -> None:

@@ -17,22 +17,20 @@ import pytest
 import trio
 
 from http_support import (
-    UPSTREAM_KEY,
-    App,
     HttpGw,
     Nginx,
     app,
     config_text,
+    gw,
     load,
     nginx,
-    start_http_gateway,
 )
 from limen.config import ConfigError
 
 pytestmark = pytest.mark.integration
-__all__ = ["app", "nginx"]
+__all__ = ["app", "gw", "nginx"]
 
-RULE = """
+GATEWAY_RULES = RULE = """
 [[rules]]
 name = "json-api"
 groups = ["jsonbot"]
@@ -42,15 +40,6 @@ mask = ["builtin", "json:$.password", "json:$..token"]
 """
 SECRETS = ["hunter2-pw-9d1c", "tok-1-a8f2", "tok-2-77aa", "tok-3-c0de", "tok-bad-0bad"]
 SSE_SECRETS = ["tok-sse-1-aa11", "hunter2-pw-9d1c", "tok-sse-3-cc33"]
-
-
-@pytest.fixture
-async def gw(
-    nursery: trio.Nursery, tmp_path: Path, app: App, nginx: Nginx, monkeypatch: pytest.MonkeyPatch
-) -> HttpGw:
-    monkeypatch.setenv("LIMEN_TEST_API_KEY", UPSTREAM_KEY)
-    text = config_text(app.port, nginx, extra=RULE)
-    return await start_http_gateway(nursery, load(text, tmp_path))
 
 
 async def get(gw: HttpGw, path: str) -> httpx.Response:

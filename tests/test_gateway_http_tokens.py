@@ -6,7 +6,6 @@ ASGI app of tests/http_app.py under uvicorn, with httpx and raw sockets."""
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,31 +14,18 @@ import pytest
 import trio
 
 from http_support import (
-    UPSTREAM_KEY,
     App,
     HttpGw,
-    Nginx,
     app,
-    config_text,
-    load,
+    gw,
     nginx,
-    start_http_gateway,
 )
 from limen.gateway.http.reader import ClientRequest
 from limen.gateway.http.relay import HttpRelay
 from limen.identity import Identity
 
 pytestmark = pytest.mark.integration
-__all__ = ["app", "nginx"]
-
-
-@pytest.fixture
-async def gw(
-    nursery: trio.Nursery, tmp_path: Path, app: App, nginx: Nginx, monkeypatch: pytest.MonkeyPatch
-) -> HttpGw:
-    monkeypatch.setenv("LIMEN_TEST_API_KEY", UPSTREAM_KEY)
-    app.reset()
-    return await start_http_gateway(nursery, load(config_text(app.port, nginx), tmp_path))
+__all__ = ["app", "gw", "nginx"]
 
 
 def count_verifications(gw: HttpGw, monkeypatch: pytest.MonkeyPatch) -> list[str]:

@@ -7,7 +7,6 @@ credential reaches the recording."""
 
 from __future__ import annotations
 
-import datetime
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -18,34 +17,28 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 import trio
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
-from http_support import Certs, free_port, load, make_certs, start_http_gateway, wait_port
+from http_support import (
+    NGINX_HEAD,
+    Certs,
+    free_port,
+    load,
+    make_certs,
+    make_client_certs,
+    start_http_gateway,
+    wait_port,
+)
 from limen.config import ConfigError, load_config_text
 from limen.gateway.http.upstream import with_query_credential
 
 QUERY_KEY = "q-key/with+odd&chars=7"  # percent-encoded on the way
 CLIENT_CN = "limen-gateway-client"
 
-NGINX_CONF = """
-daemon off;
-master_process off;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/tmp/body;
-    proxy_temp_path {dir}/tmp/proxy;
-    fastcgi_temp_path {dir}/tmp/fastcgi;
-    uwsgi_temp_path {dir}/tmp/uwsgi;
-    scgi_temp_path {dir}/tmp/scgi;
-    default_type text/plain;
+NGINX_CONF = (
+    NGINX_HEAD
+    + """
     server {{
         listen 127.0.0.1:{port};
         location = /q {{
@@ -63,6 +56,7 @@ http {{
     }}
 }}
 """
+)
 
 
 @dataclass
@@ -74,43 +68,6 @@ class Upstreams:
     """The client CA, and the certificate and key limen presents."""
 
 
-def _client_certs(folder: Path) -> Certs:
-    """A CA of its own and a client certificate (CN ``CLIENT_CN``) signed by it."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "limen test client CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CLIENT_CN)]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    out = Certs(folder / "client-ca.pem", folder / "client.pem", folder / "client-key.pem")
-    out.ca.write_bytes(ca.public_bytes(pem))
-    out.cert.write_bytes(cert.public_bytes(pem))
-    out.key.write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return out
-
-
 @pytest.fixture(scope="module")
 def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -118,7 +75,7 @@ def upstreams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstreams]:
         pytest.skip("nginx is not installed (apt-get install -y nginx)")
     folder = tmp_path_factory.mktemp("nginx-creds")
     (folder / "tmp").mkdir()
-    server, client = make_certs(folder), _client_certs(folder)
+    server, client = make_certs(folder), make_client_certs(folder, CLIENT_CN)
     port, tls_port = free_port(), free_port()
     conf = folder / "nginx.conf"
     conf.write_text(
