@@ -105,10 +105,10 @@ async def test_local_forward_runs_where_a_rule_allows_it(
     assert b"administratively prohibited" in err  # group ci: no forwarding rule
 
 
-@pytest.fixture
-def echo() -> Iterator[int]:
-    """A TCP echo server on the client's side (the -R target)."""
-    server = socket.create_server(("127.0.0.1", 0))
+@contextlib.contextmanager
+def serving(server: socket.socket, handle: Callable[[socket.socket], None]) -> Iterator[None]:
+    """Accepts on ``server`` in a thread, ``handle(conn)`` per connection
+    (5 s timeouts), until the block ends."""
     server.settimeout(0.2)
     done = threading.Event()
 
@@ -120,17 +120,29 @@ def echo() -> Iterator[int]:
                 continue
             with conn:
                 conn.settimeout(5)
-                while data := conn.recv(4096):
-                    conn.sendall(data)
+                handle(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield server.getsockname()[1]
+        yield
     finally:
         done.set()
         thread.join(5)
         server.close()
+
+
+@pytest.fixture
+def echo() -> Iterator[int]:
+    """A TCP echo server on the client's side (the -R target)."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def echo_all(conn: socket.socket) -> None:
+        while data := conn.recv(4096):
+            conn.sendall(data)
+
+    with serving(server, echo_all):
+        yield server.getsockname()[1]
 
 
 def remote_forward(gw: Gateway, token: str, folder: Path, target: int) -> tuple[bytes, bytes]:
@@ -282,29 +294,14 @@ def x_server() -> Iterator[tuple[int, list[bytes]]]:
         except OSError:
             continue
     assert server is not None
-    server.settimeout(0.2)
     got: list[bytes] = []
-    done = threading.Event()
 
-    def serve() -> None:
-        while not done.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                conn.settimeout(5)
-                got.append(conn.recv(100))
-                conn.sendall(b"stand-in X server here\n")
+    def answer(conn: socket.socket) -> None:
+        got.append(conn.recv(100))
+        conn.sendall(b"stand-in X server here\n")
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with serving(server, answer):
         yield display, got
-    finally:
-        done.set()
-        thread.join(5)
-        server.close()
 
 
 async def test_x11_runs_where_a_rule_allows_it(
