@@ -98,9 +98,9 @@ class HttpRelay:
         self.upstream_idle_since = trio.current_time()
         """When the upstream connection last finished a response."""
         self.token_memo: tuple[bytes, Identity] | None = None
+        """The last token verified on this connection and its identity."""
         self.raw_upgrade = False
         """Relaying an upgraded stream limen cannot mask (not WebSocket)."""
-        """The last token verified on this connection and its identity."""
 
     @property
     def resource(self) -> Resource:
