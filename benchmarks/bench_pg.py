@@ -244,8 +244,8 @@ def run(short: bool) -> dict[str, Any]:
                 notes.append(f"limen-colmask: the column-mask run failed ({exc})")
         prepare_b64(DB, 50)
         paired = [t for t in targets if t.name in ("direct", "pgbouncer", "limen")]
-        pairs = {t.name: run_pair(t, 1 if short else 3) for t in paired}
-        cells = {t.name: run_pair(t, 1 if short else 3, CELL_SQL) for t in paired}
+        pairs = {t.name: run_pair(t, 6 if short else 10) for t in paired}
+        cells = {t.name: run_pair(t, 6 if short else 10, CELL_SQL) for t in paired}
         for t in targets:
             for key, r in results[t.name].items():
                 if key == "big":

@@ -125,13 +125,16 @@ def run_pair(t: Target, reads: int, sql: str = ROWS_SQL) -> dict[str, Any]:
 
 def main() -> None:
     """The two-session run alone, rows and one cell, limen beside pgbouncer
-    (`python benchmarks/twosession.py [--short] [--cell]`)."""
+    (`python benchmarks/twosession.py [--short] [--cell] [--reads N]`)."""
     import sys
 
     from bench_pg import DB, _limen_target, _prepare
     from pgpeers import PgBouncer
 
     short = "--short" in sys.argv
+    reads = 1 if short else 3
+    if "--reads" in sys.argv:
+        reads = int(sys.argv[sys.argv.index("--reads") + 1])
     variants = [("rows", ROWS_SQL), ("one cell", CELL_SQL)]
     if "--cell" in sys.argv:
         variants = variants[1:]
@@ -146,7 +149,7 @@ def main() -> None:
         print(note)
     try:
         for label, sql in variants:
-            pairs = {t.name: run_pair(t, 1 if short else 3, sql) for t in targets}
+            pairs = {t.name: run_pair(t, reads, sql) for t in targets}
             for name, r in pairs.items():
                 print(
                     f"{label:<8} {name:<10} SELECT 1 ms idle p50 {r['idle_p50']:.2f} "

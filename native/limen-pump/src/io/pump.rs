@@ -53,7 +53,7 @@ pub const DRIVE_BYTES: u64 = 256 << 10;
 /// And the time one drive may take, whatever its bytes cost: a session
 /// whose results are slow to mask yields after this, and the hub drives
 /// every other ready session before it comes back (round robin).
-const SLICE: Duration = Duration::from_millis(1);
+const SLICE: Duration = Duration::from_micros(250);
 
 /// One pumped session: the core, both sockets, the record sink and the
 /// host's fast path. Built by the host, then handed to a [`crate::Hub`].
