@@ -1,5 +1,5 @@
 //! The session cores one pump can drive: PostgreSQL's [`PumpCore`] or
-//! MySQL's [`MySqlCore`]. The pump (`io/pump.rs`) calls the same methods
+//! MySQL's [`MySqlCore`]. The pump (`io/pump/`) calls the same methods
 //! on either; this enum forwards them.
 use limen_wire::pg::{ContentMasker, RelayEvent};
 
