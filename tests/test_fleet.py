@@ -4,12 +4,13 @@ protocol v2 from its trusted address), pgbench and psycopg clients through
 HAProxy only.
 
 One run, in phases: pgbench under a SIGHUP of every node (no failed
-transaction); a statement held on one node approved through another
-node's admin API; a revocation written once ending the identity's
-sessions on every node; kill -9 of the node carrying the most psycopg
-workers while they run (the others see no error, the dead node's reconnect
-and go on) and a live node sweeping it (its open sessions end node_lost); then
-the state store's session index and approvals (nothing
+transaction) that gives a live psycopg session, opened before it, a new mask
+and a new denial, which its next statements see; a statement held on one
+node approved through another node's admin API; a revocation written once
+ending the identity's sessions on every node; kill -9 of the node carrying
+the most psycopg workers while they run (the others see no error, the dead
+node's reconnect and go on) and a live node sweeping it (its open sessions
+end node_lost); then the state store's session index and approvals (nothing
 lost, nothing twice), the dead node's recordings (`limen sessions verify`:
 truncated, never tampered; and, with the local logs deleted, their copies in
 the state store, [gateway] recordings_copy = "state:", read by `limen
@@ -51,6 +52,30 @@ __all__ = ["database"]
 PG = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/"
 WORKERS = 8
 STATEMENT = "SELECT id FROM users WHERE id = 1"
+TICKET = "SELECT 'TCK-42'"
+TOUCH = "UPDATE users SET name = name WHERE id = 1"
+WATCH = """
+[[rules]]
+name = "watch-app"
+groups = ["watch"]
+resources = ["app"]
+allow = ["read", "write"]
+mask = ["builtin"]
+"""
+#: The reload's change for live sessions: writes denied, a new mask.
+WATCH_RELOADED = """
+[[rules]]
+name = "watch-app"
+groups = ["watch"]
+resources = ["app"]
+allow = ["read"]
+deny = ["write"]
+mask = ["builtin", "ticket"]
+
+[[mask_rules]]
+name = "ticket"
+regex = "TCK-[0-9]+"
+"""
 
 
 @pytest.fixture
@@ -173,7 +198,7 @@ def wait_until(check: object, timeout: float, what: str) -> None:
 def test_a_fleet_behind_haproxy_survives_losing_a_node(
     tmp_path: Path, database: str, state_url: str
 ) -> None:
-    text = fleet_config(database, state_url)
+    text = fleet_config(database, state_url) + WATCH
     paths = []
     for i in range(3):
         path = tmp_path / f"node{i}.toml"
@@ -188,6 +213,7 @@ def test_a_fleet_behind_haproxy_survives_losing_a_node(
             ("victim", "ci"),
             ("carer", "careful"),
             ("sam", "security"),
+            ("watcher", "watch"),
             *[(f"w{i}", "ci") for i in range(WORKERS)],
         ]
     }
@@ -212,7 +238,7 @@ def test_a_fleet_behind_haproxy_survives_losing_a_node(
                 "-j",
                 "2",
                 "-T",
-                "6",
+                "10",
                 "-h",
                 "127.0.0.1",
                 "-p",
@@ -233,20 +259,31 @@ def test_a_fleet_behind_haproxy_survives_losing_a_node(
             30,
             "pgbench's six sessions",
         )
+        # A live session through HAProxy, opened before the reload.
+        watcher = psycopg.connect(dsn(port, "watcher", tokens["watcher"]), autocommit=True)
+        watched = [watcher.execute(TICKET).fetchone(), watcher.execute(TOUCH).rowcount]
         for path in paths:
             path.write_text(
                 text.replace(
                     'approvers = ["security"]', 'approvers = ["security"]\nhold_timeout = "10m"'
-                )
+                ).replace(WATCH, WATCH_RELOADED)
             )
         for n in nodes:
             n.signal(signal.SIGHUP)
         reloads = [n.wait_for("reloaded") for n in nodes]
+        # Its next statements see the new mask and the new denial; it goes on.
+        watched.append(watcher.execute(TICKET).fetchone())
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):  # 42501
+            watcher.execute(TOUCH)
+        watched.append(watcher.execute(STATEMENT).fetchone())
+        watcher.close()
         bench_out, _ = bench.communicate(timeout=60)
         assert bench.returncode == 0, bench_out
         assert "number of failed transactions: 0" in bench_out, bench_out
         assert "aborted" not in bench_out, bench_out
-        assert sum(r["sessions"] for r in reloads) == 6  # every pgbench session, live
+        assert watched == [("TCK-42",), 1, ("[MASKED:ticket]",), (1,)]
+        # every pgbench session and the watcher, live
+        assert sum(r["sessions"] for r in reloads) == 7
         assert all(n.proc.poll() is None for n in nodes)
 
         # -- an approval given on one node releases a statement held on another --

@@ -504,7 +504,12 @@ class PgPump:
     def send_client(self, data: bytes) -> None: ...
     def clear_cache(self) -> None: ...
     def set_masks(
-        self, masker: Masker | None, input_masker: Masker | None, results_masked: bool
+        self,
+        masker: Masker | None,
+        input_masker: Masker | None,
+        results_masked: bool,
+        *,
+        statement_plan: MySqlColumnPlan | None = None,
     ) -> None: ...
     def stop(self) -> None: ...
     @property

@@ -23,14 +23,14 @@ the new masks in :mod:`limen.gateway.postgres.remask`; the others here:
 - MySQL (:meth:`MySqlSession.rebind
   <limen.gateway.mysql.session.MySqlSession.rebind>`), when its masks
   changed (the mask list, or the definition of a ``[[mask_rules]]`` entry
-  it uses: :func:`signature`): on the Trio relay (TLS on either side,
-  ``relay = "trio"``) the native relay's content masker is replaced (the
-  next value is masked by it) and the statement masker too; a session
-  whose ``column:`` masks changed (resolved once at login) or that runs on
-  the native pump (which cannot swap maskers) is ended with a clear
-  message (``session_remask_refused``), never left serving what the new
-  config masks; its client reconnects and gets them. A session whose masks
-  are the same goes on with the new rules.
+  it uses: :func:`signature`), on either relay: the native relay's content
+  masker and the statement masker are replaced (on the native pump through
+  its core's mask swap), and changed ``column:`` masks are resolved on a
+  side connection while the next command waits
+  (:mod:`limen.gateway.mysql.relive`); a session whose new column masks
+  cannot be resolved is ended with a clear message
+  (``session_remask_refused``), never left serving what the new config
+  masks. A session whose masks are the same goes on with the new rules.
 """
 
 from __future__ import annotations

@@ -12,9 +12,11 @@ judged by the new rules, its cached decisions forgotten, its prepared
 statements kept. Live sessions take the new masks too: PostgreSQL on
 either relay (:mod:`limen.gateway.postgres.remask`; changed column masks
 are resolved on a side connection, :mod:`limen.gateway.postgres.relive`),
-HTTP, Kubernetes and SSH at their next response, message or chunk, MySQL
-on the Trio relay at its next value; a MySQL session whose column masks
-changed, or on the native pump, is ended (:mod:`limen.gateway.livemasks`).
+HTTP, Kubernetes and SSH at their next response, message or chunk
+(:mod:`limen.gateway.livemasks`), MySQL on either relay at its next
+command (changed column masks resolved on a side connection,
+:mod:`limen.gateway.mysql.relive`). A session whose new column masks
+cannot be resolved is ended, saying why.
 
 The listeners' certificate and key files are read again when they changed
 since they were read (:meth:`limen.gateway.tlsnative.ListenerTls.reload_if_changed`,

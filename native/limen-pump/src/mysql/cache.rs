@@ -153,7 +153,7 @@ impl<M: ContentMasker> MySqlCore<M> {
                 let statement = (command == code::STMT_FETCH).then_some(sid);
                 relay.set_secret_statement(false);
                 relay
-                    .expect(expect, seq, None, statement)
+                    .expect(expect, seq, self.statement_plan.clone(), statement)
                     .map_err(|e| PumpError::wire(Side::Client, &e))?;
             }
             upstream.extend_from_slice(raw);
@@ -168,7 +168,7 @@ impl<M: ContentMasker> MySqlCore<M> {
         let mut relay = lock(&self.relay)?;
         relay.set_secret_statement(false);
         relay
-            .expect(Expect::Execute, seq, None, Some(sid))
+            .expect(Expect::Execute, seq, self.statement_plan.clone(), Some(sid))
             .map_err(|e| PumpError::wire(Side::Client, &e))?;
         upstream.extend_from_slice(raw);
         Ok(true)

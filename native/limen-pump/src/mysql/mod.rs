@@ -46,19 +46,23 @@
 mod cache;
 mod note;
 pub mod shape;
+mod swap;
 mod upstream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use limen_wire::mysql::command::code;
-use limen_wire::mysql::{ContentMasker, Expect, Limits, Packet, PacketDecoder, ServerRelay};
+use limen_wire::mysql::{
+    ColumnPlan, ContentMasker, Expect, Limits, Packet, PacketDecoder, ServerRelay,
+};
 
 use crate::core::{CacheLimits, ClientStep, Counts, JudgeKind, JudgeRequest, RecordKind};
 use crate::core::{RecordSink, Verdict};
 use crate::error::{PumpError, Side};
 
 pub use note::{Note, NOTE_ERR, NOTE_OK, NOTE_PREPARED};
+pub use swap::MySqlMaskSwap;
 
 /// The relay the core shares with its host.
 pub type SharedMySqlRelay<M> = Arc<Mutex<ServerRelay<M>>>;
@@ -124,6 +128,11 @@ pub struct MySqlCore<M> {
     scratch: Vec<u8>,
     /// The shape key of the command being handled (set by a cache miss).
     shape_key: Option<Vec<u8>>,
+    /// New masks from the host (a config reload, see [`MySqlMaskSwap`]).
+    swap: MySqlMaskSwap<M>,
+    /// The column plan of executes and fetches decided here (a reload
+    /// that brought column masks: see [`MySqlMaskSwap`]).
+    statement_plan: Option<Arc<ColumnPlan>>,
 }
 
 impl<M> std::fmt::Debug for MySqlCore<M> {
@@ -152,6 +161,7 @@ impl<M: ContentMasker> MySqlCore<M> {
             ..Limits::default()
         });
         decoder.set_authenticated();
+        let swap = MySqlMaskSwap::new(Arc::clone(&relay));
         MySqlCore {
             decoder,
             relay,
@@ -175,6 +185,8 @@ impl<M: ContentMasker> MySqlCore<M> {
             input_masker: None,
             scratch: Vec::new(),
             shape_key: None,
+            swap,
+            statement_plan: None,
         }
     }
 
@@ -275,6 +287,7 @@ impl<M: ContentMasker> MySqlCore<M> {
         if self.pending.is_some() {
             return Err(PumpError::local("processing while a verdict is awaited"));
         }
+        self.take_masks();
         upstream.append(&mut self.upstream_out);
         if !self.reply.is_empty() {
             sink.try_append_flagged(RecordKind::U2c, &self.reply, false)

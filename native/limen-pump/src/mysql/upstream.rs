@@ -42,7 +42,9 @@ impl<M: ContentMasker> MySqlCore<M> {
     ) -> Result<bool, PumpError> {
         self.counts.upstream_bytes += data.len() as u64;
         let start = client.len();
-        let mut relay = lock(&self.relay)?;
+        let shared = std::sync::Arc::clone(&self.relay);
+        let mut relay = lock(&shared)?;
+        self.take_masks(); // under the relay's lock: see MySqlMaskSwap
         let events = match relay.try_feed(data, client) {
             Ok(events) => events,
             Err(e) => {

@@ -94,6 +94,13 @@ pub struct MySqlColumnPlan {
 
 type PyColumn = (Option<String>, String, String, Vec<u8>);
 
+impl MySqlColumnPlan {
+    /// The plan itself (for a pumped session's `set_masks`).
+    pub(crate) fn plan(&self) -> ColumnPlan {
+        (*self.inner).clone()
+    }
+}
+
 #[pymethods]
 impl MySqlColumnPlan {
     #[new]

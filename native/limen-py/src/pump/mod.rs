@@ -22,6 +22,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use limen_pump::mysql::MySqlMaskSwap;
 use limen_pump::{
     CacheLimits, Command, Event, Hub, IoConfig, Judge, MaskSwap, Pump, PumpCore, PumpShared,
 };
@@ -30,6 +31,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyList;
 
 use crate::mask::PyMasker;
+use crate::mysql::relay::MySqlColumnPlan;
 use crate::record::{LogSink, RecordWriter};
 use crate::wire::{MaskAdapter, PgClientDecoder, PgServerRelay};
 
@@ -148,8 +150,14 @@ pub struct PgPump {
     ready: Option<Pump<MaskAdapter, Sink, PyJudge>>,
     started: bool,
     queue: Option<Arc<Mutex<RecordQueue>>>,
-    /// None for a MySQL session (`mysql_pump`: its masks are not swapped).
-    masks: Option<MaskSwap<MaskAdapter>>,
+    /// The session's masks, for a reload.
+    masks: Masks,
+}
+
+/// A pumped session's handle on its masks (see `PgPump.set_masks`).
+enum Masks {
+    Pg(MaskSwap<MaskAdapter>),
+    MySql(MySqlMaskSwap<MaskAdapter>),
 }
 
 #[pymethods]
@@ -220,7 +228,7 @@ impl PgPump {
             ready: Some(pump),
             started: false,
             queue,
-            masks: Some(masks),
+            masks: Masks::Pg(masks),
         })
     }
 
@@ -290,22 +298,27 @@ impl PgPump {
     }
 
     /// A config reload's masks for this live session (see
-    /// `limen_pump::MaskSwap`): the relay's result masker, the statement
-    /// masker of the records, and whether `u2c` records are masked; the
-    /// pump takes them before its next upstream bytes and client message.
-    #[pyo3(signature = (masker, input_masker, results_masked))]
+    /// `limen_pump::MaskSwap` and `limen_pump::mysql::MySqlMaskSwap`): the
+    /// relay's result masker, the statement masker of the records (None:
+    /// statements are recorded raw), and whether `u2c` records are masked;
+    /// for a MySQL session also `statement_plan`, the column plan of the
+    /// statements it prepared on cached decisions (None: no column masks).
+    /// The pump takes them before its next upstream bytes and client
+    /// message.
+    #[pyo3(signature = (masker, input_masker, results_masked, *, statement_plan=None))]
     fn set_masks(
         &self,
         masker: Option<PyRef<'_, PyMasker>>,
         input_masker: Option<PyRef<'_, PyMasker>>,
         results_masked: bool,
+        statement_plan: Option<PyRef<'_, MySqlColumnPlan>>,
     ) -> PyResult<()> {
-        let Some(swap) = &self.masks else {
-            return Err(PyRuntimeError::new_err(
-                "a MySQL session's masks are not swapped live",
-            ));
-        };
-        set_masks(swap, masker, input_masker, results_masked)
+        match &self.masks {
+            Masks::Pg(swap) => set_masks(swap, masker, input_masker, results_masked),
+            Masks::MySql(swap) => {
+                mysql::set_masks(swap, masker, input_masker, results_masked, statement_plan)
+            }
+        }
     }
 
     /// Ask the pump to end: it flushes what the client is owed (whole

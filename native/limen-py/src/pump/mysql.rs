@@ -6,15 +6,15 @@
 //! `limen.gateway.mysql.relay_pump`.
 use std::sync::Arc;
 
-use limen_pump::mysql::MySqlCore;
+use limen_pump::mysql::{MySqlCore, MySqlMaskSwap};
 use limen_pump::{CacheLimits, IoConfig, Pump, PumpShared};
-use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 use super::sink::Sink;
-use super::{dup_socket, secs, PgPump, PyJudge};
+use super::{dup_socket, secs, Masks, PgPump, PyJudge};
 use crate::mask::PyMasker;
-use crate::mysql::relay::MySqlServerRelay;
+use crate::mysql::relay::{MySqlColumnPlan, MySqlServerRelay};
 use crate::record::{LogSink, RecordWriter};
 use crate::wire::MaskAdapter;
 
@@ -64,6 +64,7 @@ fn mysql_pump(
         .with_input_masked(input_masked)
         .with_input_masker(input_masker.map(|m| MaskAdapter(m.inner.clone())))
         .with_masked_results(results_masked);
+    let masks = core.mask_swap();
     let pump = Pump::try_new(
         core,
         client,
@@ -79,8 +80,28 @@ fn mysql_pump(
         ready: Some(pump),
         started: false,
         queue,
-        masks: None,
+        masks: Masks::MySql(masks),
     })
+}
+
+/// Hands a reload's masks to a MySQL session's core and relay (statement
+/// texts are recorded masked when there is an `input_masker`).
+pub(super) fn set_masks(
+    swap: &MySqlMaskSwap<MaskAdapter>,
+    masker: Option<PyRef<'_, PyMasker>>,
+    input_masker: Option<PyRef<'_, PyMasker>>,
+    results_masked: bool,
+    statement_plan: Option<PyRef<'_, MySqlColumnPlan>>,
+) -> PyResult<()> {
+    let input_masked = input_masker.is_some();
+    swap.set(
+        masker.map(|m| MaskAdapter(m.inner.clone())),
+        input_masker.map(|m| MaskAdapter(m.inner.clone())),
+        input_masked,
+        results_masked,
+        statement_plan.map(|p| p.plan()),
+    )
+    .map_err(|e| PyRuntimeError::new_err(e.message().to_owned()))
 }
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

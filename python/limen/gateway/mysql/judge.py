@@ -27,9 +27,11 @@ ERR packet (sequence id = the command's + 1) and sends nothing upstream.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
+
+import trio
 
 from limen import _native
 from limen.gateway.judging import HELD, Judge, Verdict, local_denial
@@ -105,6 +107,11 @@ class MySqlJudge:
         prepared" (its connectors send prepare and execute together)."""
         self._pending_use: tuple[str | None] | None = None
         self._pending_reset = False
+        self.current_database = database
+        """The session's database now (None: unknown after a USE)."""
+        self.pending: trio.Event | None = None
+        """Set while a reload's column masks are being resolved: the next
+        command waits for it (both relays, :mod:`limen.gateway.mysql.relive`)."""
 
     # --- commands -----------------------------------------------------------------
 
@@ -191,8 +198,9 @@ class MySqlJudge:
             self._last_prepared = None
         if self._pending_use is not None and ok:
             # a statement after the USE failed: whether the USE ran is not known
+            self.current_database = None if failed else self._pending_use[0]
             if self.columns is not None:
-                self.columns.use(None if failed else self._pending_use[0])
+                self.columns.use(self.current_database)
             self._pending_use = None
         if self._pending_reset and ok:
             self.forget_all()
@@ -209,6 +217,17 @@ class MySqlJudge:
             self.statements.pop(sid, None)
             if self._last_prepared == sid:
                 self._last_prepared = None
+
+    def replan(self, plan: Callable[[Decision, bytes], _native.MySqlColumnPlan | None]) -> None:
+        """Plans every prepared statement again, ``plan(decision, sql)`` (a
+        reload changed the column masks; it raises to refuse one)."""
+
+        def redo(p: _Prepared) -> _Prepared:
+            return dataclasses.replace(p, plan=plan(p.decision, p.sql))
+
+        self.statements = {sid: redo(p) for sid, p in self.statements.items()}
+        if self._pending_prepare is not None:
+            self._pending_prepare = redo(self._pending_prepare)
 
     def forget_all(self) -> None:
         """Forget every prepared statement (the server did: a

@@ -218,6 +218,8 @@ class MySqlPumpRelay:
         then comes as an event)."""
         if request.sql[:1] == bytes([COM_CHANGE_USER]):
             return None  # handed over to the Trio relay (judge_event)
+        if self.judge.pending is not None:
+            return None  # a reload's column masks first: the Trio side waits
         if self.session.end is not None:
             return None  # killed (a reload, a revocation): nothing more runs
         verdict = self.decide(request)
@@ -240,6 +242,10 @@ class MySqlPumpRelay:
         held = self.held
         self.held = None
         if held is None:
+            pending = self.judge.pending
+            if pending is not None:  # a reload's column masks (mysql.relive)
+                nursery.start_soon(self._after_remask, pending, request, nursery)
+                return
             verdict = self.decide(request)
             if isinstance(verdict, _native.Verdict):
                 self.pump.resume(request.id, verdict)
@@ -249,6 +255,13 @@ class MySqlPumpRelay:
                 return
             held = verdict
         nursery.start_soon(self._finish_hold, request, held)
+
+    async def _after_remask(
+        self, pending: trio.Event, request: _native.JudgeRequest, nursery: trio.Nursery
+    ) -> None:
+        await pending.wait()
+        if self.session.end is None:
+            self.judge_event(request, nursery)
 
     async def _finish_hold(self, request: _native.JudgeRequest, verdict: MySqlVerdict) -> None:
         done = await self.holds.wait(verdict, watch=None)

@@ -146,6 +146,11 @@ class CommandRelay:
         if payload[0] == COM_CHANGE_USER:
             await self.change_user(packet, self._reset_upstream)
             return
+        pending = self.judge.pending
+        if pending is not None:  # a reload's column masks first (mysql.relive)
+            await pending.wait()
+            if s.end is not None:
+                raise _Ended
         verdict = self.judge.command(packet.seq, payload)
         self._statement = _statement_id(payload, self.caps)
         if verdict.held is not None:

@@ -27,8 +27,8 @@ import trio
 
 from limen import _native
 from limen.gateway.holds import Holds
-from limen.gateway.livemasks import CHANGED, Masks, columns, signature, take_input_masker
-from limen.gateway.mysql import handshake, upstream
+from limen.gateway.livemasks import CHANGED, columns, signature
+from limen.gateway.mysql import handshake, relive, upstream
 from limen.gateway.mysql.changeuser import change_user
 from limen.gateway.mysql.columns import load as load_columns
 from limen.gateway.mysql.ending import err_packet
@@ -84,6 +84,10 @@ class MySqlSession(Session):
         (:func:`limen.gateway.livemasks.signature`)."""
         self.command_relay: CommandRelay | None = None
         """The Trio relay, while it runs (a reload swaps its masker)."""
+        self.pump: _native.PgPump | None = None
+        """The native pump, while it runs (a reload swaps its masks)."""
+        self.tasks: trio.Nursery | None = None
+        """The relay's nursery (a reload's column masks resolve there)."""
 
     # -- the skeleton's steps ----------------------------------------------------
 
@@ -156,6 +160,18 @@ class MySqlSession(Session):
             return self.services.mask_statement(sql, shown)
 
         holds = MySqlHolds(self.holds, self.mysql_judge, mask)
+        async with trio.open_nursery() as tasks:
+            self.tasks = tasks
+            try:
+                await self._relay(holds)
+            finally:
+                self.tasks = None
+                tasks.cancel_scope.cancel()
+
+    async def _relay(self, holds: MySqlHolds) -> None:
+        assert self.upstream is not None
+        assert self.server_relay is not None
+        assert self.mysql_judge is not None
         client, up = self.packets.stream, self.upstream.stream
         if (
             pump_eligible(self.config, self.packets, self.upstream)
@@ -172,7 +188,11 @@ class MySqlSession(Session):
                 results_masked=self.results_masked,
                 max_packet_size=int(self.config.gateway.max_message_size),
             )
-            await pumped.run()
+            self.pump = pumped.pump
+            try:
+                await pumped.run()
+            finally:
+                self.pump = None
             if pumped.handoff is None:
                 return
             first = pumped.handoff  # a COM_CHANGE_USER: the Trio relay goes on
@@ -203,28 +223,26 @@ class MySqlSession(Session):
         await change_user(self, packet, reset_upstream)
 
     def rebind(self) -> bool:
-        """The new rules (:meth:`Session.rebind`) and masks: on the Trio
-        relay its content masker is swapped; a session whose column masks
-        changed, or on the native pump, is ended
-        (:mod:`limen.gateway.livemasks`)."""
+        """The new rules (:meth:`Session.rebind`) and masks, on either relay
+        (:mod:`limen.gateway.mysql.relive`; a session whose column masks
+        changed has them resolved first, or is ended)."""
         rebound = super().rebind()
         now, then = signature(self), self.mask_signature
         if now is None or then is None or now == then:
             return rebound
-        relay, server = self.command_relay, self.server_relay
-        if relay is None or server is None or columns(now) != columns(then):
-            reason = "columns" if relay is not None else "pump"
-            self.services.log("session_remask_refused", session=self.session_id, reason=reason)
+        self.mask_signature = now
+        if columns(now) != columns(then) and not relive.start(self):
+            self.services.log("session_remask_refused", session=self.session_id, reason="columns")
             self.kill(*CHANGED)
             return True
-        assert self.identity is not None
-        assert self.resource is not None
-        masks = Masks(self, self.identity, self.resource.name)
-        self.mask_signature = now
-        server.set_masker(masks.masker)
-        self.results_masked = relay.results_masked = masks.masker is not None
-        take_input_masker(self, masks)
+        relive.swap(self, column_masks=bool(columns(now)))
         return True
+
+    def results_now_masked(self, masked: bool) -> None:
+        """Whether the relay masks what the client gets (its records' flag)."""
+        self.results_masked = masked
+        if self.command_relay is not None:
+            self.command_relay.results_masked = masked
 
     def fatal_bytes(self, end: SessionEnd) -> bytes:
         # Before the greeting the ERR is the first packet (0); during the
