@@ -44,6 +44,7 @@ from limen.gateway.http.deferred import (
 from limen.gateway.http.head import HeadError
 from limen.gateway.http.headers import (
     head_text,
+    parsed_request,
     request_headers,
     target_text,
 )
@@ -325,7 +326,7 @@ class HttpRelay:
             )
             target = up.request_target(routed.path.target)
             try:
-                await up.send(h11.Request(method=req.method, target=target, headers=headers))
+                await up.send(parsed_request(req.method, target, headers))
                 if bodyless:
                     if body:
                         await up.send(h11.Data(data=body))
