@@ -1,10 +1,12 @@
 """The heads limen sends without h11's per-header regexes
 (:func:`limen.gateway.http.headers.parsed_request` and ``parsed_response``)
-against the ones h11 makes with them: any head h11's parser accepts from a
-client (or an upstream), framed again the way the relay does, gives the
-same bytes both ways; and the values that do not come from a parser (the
-upstream's Host, the credential) are checked once, when the session opens
-its upstream, so a bad one never reaches a request."""
+against the ones h11 makes with them, and the headers as limen reads them
+from h11's events (``header_pairs``) against h11's own iteration: any
+head h11's parser accepts from a client (or an upstream), framed again the
+way the relay does, gives the same bytes and pairs both ways; and the
+values that do not come from a parser (the upstream's Host, the
+credential) are checked once, when the session opens its upstream, so a
+bad one never reaches a request."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from limen.config import load_config_text
 from limen.gateway import JsonLog, Services
 from limen.gateway.http.headers import (
     checked_header,
+    header_pairs,
     parsed_request,
     parsed_response,
     request_headers,
@@ -86,6 +89,7 @@ def test_a_parsed_request_is_sent_as_h11_would_send_it(
     parsed = _parse(h11.SERVER, head)
     if not isinstance(parsed, h11.Request):
         return  # the reader refuses it: it never reaches the relay
+    assert header_pairs(parsed.headers) == [(bytes(k), bytes(v)) for k, v in parsed.headers]
     headers = request_headers(
         [(bytes(k), bytes(v)) for k, v in parsed.headers],
         host=b"upstream.example:8080",
@@ -114,6 +118,7 @@ def test_a_parsed_response_is_sent_as_h11_would_send_it(
     parsed = _parse(h11.CLIENT, head)
     if not isinstance(parsed, h11.Response):
         return  # the upstream's head is refused: a 502, nothing relayed
+    assert header_pairs(parsed.headers) == [(bytes(k), bytes(v)) for k, v in parsed.headers]
     headers = response_headers(parsed.headers, masked=masked)
     if masked:
         headers.append((b"content-length", b"42"))

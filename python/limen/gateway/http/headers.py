@@ -34,6 +34,7 @@ __all__ = [
     "HOP_BY_HOP",
     "checked_header",
     "head_text",
+    "header_pairs",
     "parsed_request",
     "parsed_response",
     "request_headers",
@@ -65,6 +66,13 @@ _REQUEST_DROPPED: Final = HOP_BY_HOP | {
 _RESPONSE_DROPPED: Final = {False: HOP_BY_HOP, True: HOP_BY_HOP | {b"content-length"}}
 _SECRET: Final = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"})
 REDACTED: Final = b"[redacted]"
+
+
+def header_pairs(headers: h11._headers.Headers) -> list[tuple[bytes, bytes]]:
+    """An h11 event's headers as (lower-case name, value) pairs: what
+    iterating it gives, read from its list in one pass (iterating goes
+    through ``Sequence.__getitem__``, one call per header)."""
+    return [(k.lower(), v) for k, v in headers.raw_items()]
 
 
 def checked_header(name: bytes, value: bytes) -> None:
