@@ -1,6 +1,7 @@
 """The token of a kept-alive HTTP connection: verified once, then known by
-its bytes (:meth:`limen.gateway.http.relay.HttpRelay.known_token`) while
-it has not expired; any other token is verified as before. Against the
+its bytes (:class:`limen.gateway.http.tokens.TokenMemo`) while it has not
+expired; any other token is verified as before; a revocation refuses the
+next request, remembered token or not. Against the
 ASGI app of tests/http_app.py under uvicorn, with httpx and raw sockets."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 import trio
 
@@ -20,9 +22,9 @@ from http_support import (
     gw,
     nginx,
 )
-from limen.gateway.http.reader import ClientRequest
-from limen.gateway.http.relay import HttpRelay
+from limen.gateway.http.tokens import TokenMemo
 from limen.identity import Identity
+from limen.store import Revocation
 
 pytestmark = pytest.mark.integration
 __all__ = ["app", "gw", "nginx"]
@@ -112,7 +114,62 @@ def _identity(expires_at: int | None, method: Any = "dev") -> Identity:
 def test_what_is_known_without_verifying(
     identity: Identity, again: list[bytes], known: bool
 ) -> None:
-    relay: Any = SimpleNamespace(token_memo=None)
-    HttpRelay.remember(relay, _request(b"Bearer t1"), identity)
-    req: ClientRequest = _request(*again)
-    assert (HttpRelay.known_token(relay, req) is identity) is known
+    memo = TokenMemo()
+    memo.remember(_request(b"Bearer t1").headers, identity)
+    assert (memo.lookup(_request(*again).headers) is identity) is known
+
+
+def _revocation(kind: str, value: str) -> Revocation:
+    return Revocation(
+        id="rev_test",
+        kind=kind,
+        value=value,
+        reason="test",
+        revoked_by="test",
+        revoked_at=time.time(),
+        expires_at=None,
+    )
+
+
+def revoked_between(gw: HttpGw, first: str, second: str, kind: str, value: str) -> list[Any]:
+    """Two requests on one kept-alive connection, a revocation put in force
+    between them (as the revocation poller would, which this gateway does
+    not run: nothing else ends the session)."""
+    services = gw.gateway.services
+    with httpx.Client(timeout=20) as client:
+        before = client.get(gw.url("/r/api/items/1"), headers={"authorization": f"Bearer {first}"})
+        services.revocations = (_revocation(kind, value),)
+        try:
+            after = client.get(
+                gw.url("/r/api/items/2"), headers={"authorization": f"Bearer {second}"}
+            )
+        finally:
+            services.revocations = ()
+    return [before, after]
+
+
+@pytest.mark.parametrize(
+    ("second", "kind"),
+    [
+        ("same", "subject"),  # the remembered token, its subject revoked
+        ("same", "token"),  # the remembered token, itself revoked
+        ("other", "token"),  # another token verified, the session's token revoked
+    ],
+)
+async def test_a_revoked_identity_is_refused_on_its_next_request(
+    gw: HttpGw, app: App, monkeypatch: pytest.MonkeyPatch, second: str, kind: str
+) -> None:
+    seen = count_verifications(gw, monkeypatch)
+    first = gw.token()
+    token = first if second == "same" else gw.token()
+    jti = jwt.decode(first, options={"verify_signature": False})["jti"]
+    value = "bot" if kind == "subject" else jti
+    app.reset()
+    before, after = await trio.to_thread.run_sync(revoked_between, gw, first, token, kind, value)
+    assert before.status_code == 200
+    assert after.status_code == 401
+    assert after.headers["connection"] == "close"
+    assert "revoked (rev_test)" in after.json()["detail"]
+    assert after.headers["www-authenticate"].startswith('Bearer realm="limen"')
+    assert [s["path"] for s in app.seen()] == ["/base/items/1"]  # never went upstream
+    assert seen == ([first] if second == "same" else [first, token])

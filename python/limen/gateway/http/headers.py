@@ -28,7 +28,19 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-__all__ = ["HOP_BY_HOP", "head_text", "request_headers", "response_headers", "target_text"]
+import h11
+
+__all__ = [
+    "HOP_BY_HOP",
+    "checked_header",
+    "head_text",
+    "header_pairs",
+    "parsed_request",
+    "parsed_response",
+    "request_headers",
+    "response_headers",
+    "target_text",
+]
 
 HOP_BY_HOP: Final = frozenset(
     {
@@ -54,6 +66,38 @@ _REQUEST_DROPPED: Final = HOP_BY_HOP | {
 _RESPONSE_DROPPED: Final = {False: HOP_BY_HOP, True: HOP_BY_HOP | {b"content-length"}}
 _SECRET: Final = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"})
 REDACTED: Final = b"[redacted]"
+
+
+def header_pairs(headers: h11._headers.Headers) -> list[tuple[bytes, bytes]]:
+    """An h11 event's headers as (lower-case name, value) pairs: what
+    iterating it gives, read from its list in one pass (iterating goes
+    through ``Sequence.__getitem__``, one call per header)."""
+    return [(k.lower(), v) for k, v in headers.raw_items()]
+
+
+def checked_header(name: bytes, value: bytes) -> None:
+    """Refuses (``h11.LocalProtocolError``) a header h11 would not send: a
+    value from the config (the upstream's Host, the credential) is checked
+    once, so that :func:`parsed_request` may skip the check per request."""
+    pairs = [(name, value)] if name == b"host" else [(b"host", b"x"), (name, value)]
+    h11.Request(method=b"GET", target=b"/", headers=pairs)
+
+
+def parsed_request(method: str, target: bytes, headers: list[tuple[bytes, bytes]]) -> h11.Request:
+    """The upstream request as ``h11.Request`` would make it, without its
+    per-header regexes (h11's ``_parsed``): every name and value here came
+    out of h11's parser (the client's head), is a constant of this module
+    or a length limen wrote, or was checked once by :func:`checked_header`
+    (the Host and the credential). Method and target are still checked,
+    as are Content-Length and Transfer-Encoding."""
+    return h11.Request(method=method.encode("ascii"), target=target, headers=headers, _parsed=True)
+
+
+def parsed_response(status: int, headers: list[tuple[bytes, bytes]], reason: bytes) -> h11.Response:
+    """The client's response as ``h11.Response`` would make it, without the
+    per-header regexes: the names and values came out of h11's parser (the
+    upstream's head), or are lengths limen wrote (see :func:`parsed_request`)."""
+    return h11.Response(status_code=status, headers=headers, reason=reason, _parsed=True)
 
 
 def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:

@@ -18,6 +18,7 @@ import h11
 import trio
 
 from limen.gateway.http.head import HeadError, check_head, split_head
+from limen.gateway.http.headers import header_pairs
 from limen.gateway.session import RECEIVE_SIZE
 
 __all__ = ["ClientReader", "ClientRequest"]
@@ -98,7 +99,7 @@ class ClientReader:
         event = conn.next_event()
         if not isinstance(event, h11.Request):  # a complete head gives a Request
             raise HeadError("not an HTTP/1.x request")
-        headers = [(bytes(k), bytes(v)) for k, v in event.headers]
+        headers = header_pairs(event.headers)
         return ClientRequest(
             conn,
             event,

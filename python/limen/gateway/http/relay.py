@@ -2,7 +2,8 @@
 
 For each request on the connection (the first was read by the handshake):
 route and authenticate it (later requests must name the session's resource
-with a token of the same subject; else ``421``/``401``), record its head,
+with a token of the same subject, neither revoked: :mod:`.tokens`; else
+``421``/``401``), record its head,
 classify it (:mod:`limen.policy.http`) and judge it
 (:meth:`limen.gateway.judging.Judge.judge_decided`). A denial is a ``403``
 problem document; a hold waits in place (:class:`limen.gateway.holds.Holds`)
@@ -25,8 +26,6 @@ have closed it meanwhile).
 
 from __future__ import annotations
 
-import time
-
 import h11
 import trio
 
@@ -45,6 +44,7 @@ from limen.gateway.http.deferred import (
 from limen.gateway.http.head import HeadError
 from limen.gateway.http.headers import (
     head_text,
+    parsed_request,
     request_headers,
     target_text,
 )
@@ -52,8 +52,9 @@ from limen.gateway.http.judged import Refused, judged_body
 from limen.gateway.http.problem import Problem, denial, problem, problem_bytes
 from limen.gateway.http.reader import ClientReader, ClientRequest
 from limen.gateway.http.response import BUFFERED_LIMIT, respond
-from limen.gateway.http.route import Refusal, Routed, authenticate, refused_head, route
+from limen.gateway.http.route import Refusal, Routed, refused_head, route
 from limen.gateway.http.sni import check_sni
+from limen.gateway.http.tokens import TokenMemo, identify
 from limen.gateway.http.upgrade import relay_upgrade, upgrade_of
 from limen.gateway.http.upstream import Upstream, UpstreamError
 from limen.gateway.session import Session
@@ -97,8 +98,8 @@ class HttpRelay:
         self.discard_limit = int(session.config.gateway.max_message_size)
         self.upstream_idle_since = trio.current_time()
         """When the upstream connection last finished a response."""
-        self.token_memo: tuple[bytes, Identity] | None = None
-        """The last token verified on this connection and its identity."""
+        self.token_memo = TokenMemo()
+        """The last token verified on this connection (:mod:`.tokens`)."""
         self.raw_upgrade = False
         """Relaying an upgraded stream limen cannot mask (not WebSocket)."""
 
@@ -127,7 +128,7 @@ class HttpRelay:
 
     async def run(self, first: ClientRequest, routed: Routed) -> None:
         req: ClientRequest | None = first
-        self.remember(first, self.identity)  # the session verified its token
+        self.token_memo.remember(first.headers, self.identity)  # the session verified it
         while req is not None:
             self.current = req
             if req is first:
@@ -162,7 +163,14 @@ class HttpRelay:
                         "open a new connection for another resource",
                     )
                 )
-            identity = self.known_token(req) or await self.authenticate(req)
+            identity = await identify(
+                self.session.services,
+                req,
+                self.resource.name,
+                self.token_memo,
+                protocol=self.session.protocol,
+                session_identity=self.identity,
+            )
         except Refusal as refusal:
             await self.reply(req, refusal.problem, refusal.headers, close=True)
             return False
@@ -177,39 +185,17 @@ class HttpRelay:
             return False
         return await self.exchange(req, routed)
 
-    def known_token(self, req: ClientRequest) -> Identity | None:
-        """The identity of ``req``'s token when it is the one this relay
-        verified last (one ``Authorization`` header, the same bytes) and that
-        token (a JWT: static keys are looked up every time) has not expired
-        by the wall clock; else None (verify it)."""
-        known = self.token_memo
-        if known is None:
-            return None
-        values = [v for k, v in req.headers if k == b"authorization"]
-        raw, identity = known
-        if values != [raw] or identity.expires_at is None or time.time() >= identity.expires_at:
-            return None
-        return identity
-
-    async def authenticate(self, req: ClientRequest) -> Identity:
-        """Verifies ``req``'s token (:func:`limen.gateway.http.route.authenticate`)
-        and remembers it for :meth:`known_token`."""
-        identity = await authenticate(self.session.services, req, self.resource.name)
-        self.remember(req, identity)
-        return identity
-
-    def remember(self, req: ClientRequest, identity: Identity) -> None:
-        """Keeps ``req``'s token (verified: ``identity``) for
-        :meth:`known_token` when it is a JWT."""
-        values = [v for k, v in req.headers if k == b"authorization"]
-        if len(values) == 1 and identity.method != "static_key" and identity.expires_at is not None:
-            self.token_memo = (values[0], identity)
-
     async def approval_status(self, req: ClientRequest) -> bool:
         """Answers ``GET /.well-known/limen/approvals/ID``
         (:func:`limen.gateway.http.deferred.status_answer`)."""
         try:
-            identity = await authenticate(self.session.services, req, self.resource.name)
+            identity = await identify(
+                self.session.services,
+                req,
+                self.resource.name,
+                protocol=self.session.protocol,
+                session_identity=self.identity,
+            )
         except Refusal as refusal:
             return await self.reply(req, refusal.problem, refusal.headers, close=True)
         hub = self.holds.hub
@@ -340,7 +326,7 @@ class HttpRelay:
             )
             target = up.request_target(routed.path.target)
             try:
-                await up.send(h11.Request(method=req.method, target=target, headers=headers))
+                await up.send(parsed_request(req.method, target, headers))
                 if bodyless:
                     if body:
                         await up.send(h11.Data(data=body))

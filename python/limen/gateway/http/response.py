@@ -17,7 +17,7 @@ from __future__ import annotations
 import h11
 import trio
 
-from limen.gateway.http.headers import head_text, response_headers
+from limen.gateway.http.headers import head_text, header_pairs, parsed_response, response_headers
 from limen.gateway.http.parts import RelayParts
 from limen.gateway.http.problem import problem
 from limen.gateway.http.reader import ClientRequest
@@ -54,7 +54,7 @@ async def respond(relay: RelayParts, req: ClientRequest, event: h11.Response) ->
     # A HEAD response's headers describe the GET's body: left as they are.
     masker = relay.masker if req.method != "HEAD" else None
     # h11 gives the names in lower case already
-    upstream_headers = [(bytes(k), bytes(v)) for k, v in event.headers]
+    upstream_headers = header_pairs(event.headers)
     named = dict(upstream_headers)
     encoding = named.get(b"content-encoding", b"identity").lower()
     if masker is not None and encoding not in (b"identity", b""):
@@ -93,7 +93,7 @@ async def respond(relay: RelayParts, req: ClientRequest, event: h11.Response) ->
             await relay.session.client.send_all(data)
 
     if not buffered:
-        queue(h11.Response(status_code=status, headers=headers, reason=reason))
+        queue(parsed_response(status, headers, reason))
     body = bytearray()
     while True:
         part = await up.next_event(before_wait=flush)
@@ -120,7 +120,7 @@ async def respond(relay: RelayParts, req: ClientRequest, event: h11.Response) ->
     if buffered:
         tail = bytes(body) + tail
         headers.append((b"content-length", str(len(tail)).encode()))
-        queue(h11.Response(status_code=status, headers=headers, reason=reason))
+        queue(parsed_response(status, headers, reason))
     if tail:
         relay.record(U2C, tail, masked=True)
         if req.method != "HEAD":

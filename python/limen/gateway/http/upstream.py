@@ -28,6 +28,7 @@ import h11
 import trio
 
 from limen.config import Resource, Secret, SecretError
+from limen.gateway.http.headers import checked_header
 from limen.gateway.services import Services
 from limen.gateway.session import RECEIVE_SIZE, SessionEnd
 
@@ -128,6 +129,15 @@ class Upstream:
                 "08006", f"the gateway cannot read the credential of {resource.name!r}"
             ) from None
         self.credential = credential_header(resource, secret)
+        try:  # once here: requests skip h11's header checks (headers.parsed_request)
+            checked_header(b"host", self.target.host_header)
+            if self.credential is not None:
+                checked_header(*self.credential)
+        except h11.LocalProtocolError:  # its message would show the value: not logged
+            services.log("upstream_credential_error", resource=resource.name, error="bad header")
+            raise SessionEnd(
+                "08006", f"the credential or host of {resource.name!r} is not a valid header"
+            ) from None
         self.query_credential = credential_query(resource, secret)
         self.stream: trio.abc.Stream | None = None
         self.conn = h11.Connection(h11.CLIENT)
