@@ -135,6 +135,22 @@ def _throughput(argv: list[str], env: dict[str, str], size: int) -> float:
     return took
 
 
+def _cpu(pid: int | None) -> float:
+    """CPU seconds (user and system, every thread) a process used so far;
+    0 without one (the direct peer: sshd forks per session)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed(argv: list[str], env: dict[str, str], size: int, pid: int | None) -> tuple[float, float]:
+    """``_throughput`` and the CPU seconds ``pid`` spent meanwhile."""
+    before = _cpu(pid)
+    took = _throughput(argv, env, size)
+    return took, _cpu(pid) - before
+
+
 def _setup(argv: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, check=False)
@@ -156,15 +172,22 @@ def run(short: bool) -> dict[str, Any]:
     try:
         serve = LimenServe("ssh", _config(server))
         peers = {
-            "direct": lambda c: _direct(server, folder, c),
-            "limen": lambda c, s=serve: _limen(s, folder, c),
+            "direct": (lambda c: _direct(server, folder, c), None),
+            "limen": (lambda c, s=serve: _limen(s, folder, c), serve.proc.pid),
         }
-        for name, make in peers.items():
+        for name, (make, pid) in peers.items():
             argv, env = make(f"head -c {size // MIB}M /dev/zero")
             _setup(*make("true"))  # warm: host key, first login
-            rate = min(_throughput(argv, env, size) for _ in range(3))
+            runs = [_timed(argv, env, size, pid) for _ in range(3)]
+            rate = min(took for took, _ in runs)
+            cpu = min(used for _, used in runs)
             setup = statistics.median(_setup(*make("true")) for _ in range(n))
-            results[name] = {"seconds": rate, "mbps": size / MIB / rate, "setup": setup}
+            results[name] = {
+                "seconds": rate,
+                "mbps": size / MIB / rate,
+                "setup": setup,
+                "cpu": cpu,
+            }
     finally:
         if serve is not None:
             serve.close()
@@ -194,8 +217,11 @@ def run(short: bool) -> dict[str, Any]:
             "ssh_throughput_limen_over_direct": round(lim["mbps"] / d["mbps"], 3),
             "ssh_setup_limen_over_direct": round(lim["setup"] / d["setup"], 3),
         },
+        "cpu": {"limen_cpu_seconds": round(lim["cpu"], 2), "mib": size // MIB},
         "notes": [
             "targets (issue 15): throughput >= 0.5x direct, setup <= 2x direct",
+            f"limen serve's CPU (user+system, all threads) per {size // MIB} MiB,"
+            f" least of 3 runs: {lim['cpu']:.2f} s (load-independent-ish)",
             "direct: key authentication; limen: the token as the password (sshpass -e),"
             " then limen's own key login upstream",
             "limen: command rules, built-in masking of stdout/stderr, recording on",

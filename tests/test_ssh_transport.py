@@ -52,12 +52,12 @@ class _Server(paramiko.ServerInterface):
 
 @contextmanager
 def pair(
-    client_version: str | None = None, limen_client: bool = True
+    client_version: str | None = None, limen_client: bool = True, gcm_only: bool = True
 ) -> Iterator[tuple[paramiko.Transport, paramiko.Transport, paramiko.Channel, paramiko.Channel]]:
     """limen's server transport and a client transport (limen's own or
     paramiko's plain one) over a socket pair, one channel open."""
     a, b = socket.socketpair()
-    server = ServerTransport(a)
+    server = ServerTransport(a, gcm_only=gcm_only)
     server.add_server_key(HOST_KEY)
     server.start_server(event=threading.Event(), server=_Server())
     client = client_transport(b) if limen_client else paramiko.Transport(b)
@@ -115,6 +115,13 @@ def test_openssh_client_gets_gcm() -> None:
     with pair("SSH-2.0-OpenSSH_9.2p1", limen_client=False) as (server, _, _, _):
         assert _cipher(server, "remote") in GCM
         assert _cipher(server, "local") in GCM
+
+
+def test_openssh_client_keeps_its_choice_with_all_ciphers() -> None:
+    # ``ssh_ciphers = "all"``: the OpenSSH-named client's own order (CTR
+    # first) decides.
+    with pair("SSH-2.0-OpenSSH_9.2p1", limen_client=False, gcm_only=False) as (server, _, _, _):
+        assert _cipher(server, "remote") == "aes128-ctr"
 
 
 def test_other_clients_keep_their_choice() -> None:

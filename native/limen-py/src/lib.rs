@@ -6,6 +6,7 @@ mod mask;
 mod mysql;
 mod pump;
 mod record;
+mod ssh;
 mod wire;
 
 #[pymodule]
@@ -16,5 +17,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     wire::register(m)?;
     pump::register(m)?;
     mysql::register(m)?;
+    ssh::register(m)?;
     Ok(())
 }

@@ -7,8 +7,9 @@
 //! the raw bytes (to forward untouched) next to a borrowed, parsed view.
 //! Errors ([`Error`]) say what went wrong, where, and whose fault it was.
 //!
-//! Protocols live in their own modules: [`pg`] (PostgreSQL v3) and
-//! [`mysql`] (MySQL / MariaDB protocol 10).
+//! Protocols live in their own modules: [`pg`] (PostgreSQL v3),
+//! [`mysql`] (MySQL / MariaDB protocol 10) and [`ssh`] (SSH binary packets
+//! under AES-GCM).
 //!
 //! ```
 //! use limen_wire::pg::{FrontendDecoder, FrontendMessage, Limits};
@@ -28,5 +29,6 @@
 mod error;
 pub mod mysql;
 pub mod pg;
+pub mod ssh;
 
 pub use error::{Error, ErrorKind, Fault};

@@ -38,6 +38,12 @@ class GatewayConfig(Strict, frozen=True):
     ssh_ca_key: str | None = None
     """The ed25519 key that signs SSH user certificates (``limen ssh
     cert``). Default ``STATE_DIR/ssh-user-ca.key``, created on first use."""
+    ssh_ciphers: Literal["fast", "all"] = "fast"
+    """The ciphers the SSH listener offers an OpenSSH client (6.2 and later):
+    ``fast``, AES-GCM only (OpenSSH's own order would pick AES-CTR, about
+    twice limen's CPU per byte; a client configured without AES-GCM is
+    refused), or ``all``, paramiko's whole list, AES-GCM first (the client's
+    order decides). Other clients always get the whole list."""
     recording_recipient: str | None = None
     """An auditor's X25519 public key (base64 or hex, 32 bytes): when set,
     recordings are encrypted to it."""

@@ -168,7 +168,7 @@ class SshSession(Session):
             sock = await nursery.start(bridge, raw, self.counted_client)
         else:
             self.counted_client = self.counted_payload
-        transport = ServerTransport(sock)
+        transport = ServerTransport(sock, gcm_only=self.config.gateway.ssh_ciphers == "fast")
         self.transport = transport
         transport.add_server_key(self.host_key)
         iface = ClientSide(

@@ -23,6 +23,7 @@ import socket
 import paramiko
 
 from limen.gateway.ssh.bridge import MAX_PACKET, WINDOW
+from limen.gateway.ssh.packets import GcmEngines
 
 __all__ = ["GCM", "ServerTransport", "client_transport", "gcm_client", "prefer_gcm"]
 
@@ -49,26 +50,26 @@ def prefer_gcm(ciphers: tuple[str, ...]) -> tuple[str, ...]:
 
 def client_transport(sock: socket.socket) -> paramiko.Transport:
     """limen's transport to an upstream server: AES-GCM preferred."""
-    transport = paramiko.Transport(
-        sock, default_window_size=WINDOW, default_max_packet_size=MAX_PACKET
-    )
+    transport = GcmEngines(sock, default_window_size=WINDOW, default_max_packet_size=MAX_PACKET)
     options = transport.get_security_options()
     options.ciphers = prefer_gcm(tuple(options.ciphers))
     return transport
 
 
-class ServerTransport(paramiko.Transport):
+class ServerTransport(GcmEngines):
     """limen's transport for a client: offers an OpenSSH client AES-GCM
     only (decided from its banner, read before limen's key exchange
-    offer), every other client paramiko's list with AES-GCM first."""
+    offer) unless ``gcm_only`` is off, every other client paramiko's list
+    with AES-GCM first."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, *, gcm_only: bool = True) -> None:
         super().__init__(sock, default_window_size=WINDOW, default_max_packet_size=MAX_PACKET)
+        self.gcm_only = gcm_only
 
     def _send_kex_init(self) -> None:
         options = self.get_security_options()
         ciphers = prefer_gcm(tuple(options.ciphers))
-        if gcm_client(self.remote_version):
+        if self.gcm_only and gcm_client(self.remote_version):
             ciphers = tuple(c for c in ciphers if c in GCM) or ciphers
         options.ciphers = ciphers
         getattr(super(), "_send_kex_init")()  # noqa: B009  # paramiko's own, not in its stubs
