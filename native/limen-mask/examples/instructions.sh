@@ -10,7 +10,7 @@ MIB=${2:-1}
 BIN=${BIN:-target/release/examples/profile}
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
-for c in "prose" "logs" "json" "csv numbers" "base64" "base64 no newline" "hex" \
+for c in "prose" "logs" "json" "json escaped" "csv numbers" "base64" "base64 no newline" "hex" \
     "digit run" "digit groups" "single digits spaced" "dotted numbers" \
     "dotted numbers 2" "key prefixes" "key prefixes glued" "password near-miss" \
     "emails no domain" "emails glued" "jwt no dots" "jwt dots no eyJ" \

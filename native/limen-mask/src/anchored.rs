@@ -156,7 +156,24 @@ fn walk(
             if sid.is_match() {
                 // Matches are reported one byte late: it ended before byte `i`.
                 last = Some(start + i);
-            } else if sid.is_dead() {
+                i += 1;
+                // The rest of a run of match states (a value after
+                // `password=`), one checked transition each, without going
+                // back to the loop's head.
+                while let Some(&b) = bytes.get(i) {
+                    cache.search_update(start + i);
+                    sid = dfa.next_state(cache, sid, b).ok()?;
+                    if !sid.is_match() {
+                        break;
+                    }
+                    last = Some(start + i);
+                    i += 1;
+                }
+                if i == bytes.len() {
+                    break;
+                }
+            }
+            if sid.is_dead() {
                 cache.search_finish(start + i);
                 return Some(last);
             } else if sid.is_quit() {
@@ -257,6 +274,59 @@ mod tests {
                         for g in 0..full.group_len() {
                             prop_assert_eq!(full.get_group(g), part.get_group(g));
                         }
+                    }
+                }
+            }
+            heads.put(scratch);
+        }
+    }
+
+    /// Heads whose matches end in long runs of match states (a value
+    /// after `password=`, a token body), cut anywhere, so a run may reach
+    /// the end of the input: the walk (which takes such runs in an inner
+    /// loop) ends every match where the meta regex does.
+    fn runs() -> impl Strategy<Value = Vec<u8>> {
+        let head = prop::sample::select(vec![
+            &b"password="[..],
+            b"token: ",
+            b"secret = \"",
+            b"api_key='",
+            b"ghp_",
+            b"glpat-",
+            b"xoxb-",
+            b"sk-proj-",
+            b"Bearer ",
+            b"PASSWORD '",
+            b"4111",
+            b"a@b.",
+        ]);
+        let body =
+            prop::collection::vec(prop::sample::select(b"aZ09_-.x(\"' =;\n".to_vec()), 0..12);
+        let len = 0usize..320;
+        (head, body, len, any::<u8>()).prop_map(|(h, body, len, end)| {
+            let mut hay = h.to_vec();
+            // A run of value bytes, then a few mixed ones (which may end it).
+            hay.extend(std::iter::repeat_n(b'a' + end % 26, len));
+            hay.extend(body);
+            hay
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        #[test]
+        fn runs_of_match_states_end_where_the_meta_regex_does(hay in runs(), cut in 0usize..400) {
+            let (hirs, heads) = builtin_heads();
+            let hay = &hay[..cut.min(hay.len())];
+            let mut scratch = heads.take();
+            for (i, hir) in hirs.iter().enumerate() {
+                let re = build_regex(std::slice::from_ref(hir), true).unwrap();
+                for s in 0..hay.len().min(12) {
+                    let input = Input::new(hay).span(s..hay.len()).anchored(Anchored::Yes);
+                    let want = re.search(&input).map(|m| m.end());
+                    if let Some(got) = heads.end(&mut scratch, i, hay, s) {
+                        prop_assert_eq!(got, want, "detector {} at {}", BUILTIN[i].name, s);
                     }
                 }
             }

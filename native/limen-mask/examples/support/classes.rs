@@ -78,6 +78,33 @@ pub fn class_makers() -> Vec<(&'static str, Maker)> {
             }),
         ),
         (
+            "json escaped",
+            Box::new(move |size| {
+                // Log text inside JSON strings: escapes every few words.
+                let pw: &[&[u8]] = &[
+                    b"the", b"gateway", b"masks", b"secret", b"values", b"in", b"results", b"and",
+                    b"a", b"key", b"for", b"each", b"session",
+                ];
+                fill(size, |r, o| {
+                    o.extend_from_slice(b"{\"msg\": \"");
+                    for i in 0..6 {
+                        if i > 0 {
+                            o.push(b' ');
+                        }
+                        o.extend_from_slice(pw[(r.next() % 13) as usize]);
+                    }
+                    let line = r.next() % 999;
+                    let word = pw[(r.next() % 13) as usize];
+                    let n = r.next() % 100;
+                    o.extend_from_slice(
+                        format!("\\n\\tat line {line}\\ncaf\\u00e9 \\\"").as_bytes(),
+                    );
+                    o.extend_from_slice(word);
+                    o.extend_from_slice(format!("\\\"\", \"n\": {n}}}\n").as_bytes());
+                })
+            }),
+        ),
+        (
             "csv numbers",
             Box::new(move |size| {
                 fill(size, |r, o| {
