@@ -218,16 +218,29 @@ pub(crate) const BUILTIN: &[Spec] = &[
 ///   2-series Mastercard range 2221-2720), 30 and 34-39 (Diners, Amex,
 ///   JCB), 60, 62, 64 and 65 (Discover, UnionPay). The digits come either
 ///   with no separator (so 13 in a row) or in groups with one separator
-///   throughout: a first group of 4 and a middle group of 4 or 6 (a
-///   two-group number has at most 4 + 6 digits, too few), then a third;
+///   throughout: a first group of 4, then a group of 4 or 6 (a two-group
+///   number has at most 4 + 6 digits, too few). After a second group of
+///   4 the third has at least 4 digits (4 + 4 + 3 is too few), and either
+///   is the last (5 or 6 digits) or a middle one followed by a fourth;
+///   after a second group of 6 the third has at least 3 (13 digits).
+///   Amex (34, 37) has exactly 15 digits, so the whole number is asked
+///   for: 15 in a row, or grouped 4-6-5, 4-4-4-3, 4-4-6-1 or 4-6-4-1,
+///   ending at a word boundary (the head's own `\b`, or a separator where
+///   the validator cuts);
 /// - `phone-number`: the head takes the first digit and 7 to 14 more (the
 ///   trigger asks for the first 7; a `+` and a few digits, as in
 ///   `+1 234`, is then no candidate).
 pub(crate) fn trigger_override(name: &str) -> Option<&'static str> {
     match name {
-        "card-number" => Some(
-            r"\b(?:4[0-9]|5[1-5]|2[2-7]|3[04-9]|6[0245])(?:[0-9]{11}|[0-9]{2} [0-9]{4}(?:[0-9]{2})? [0-9]|[0-9]{2}-[0-9]{4}(?:[0-9]{2})?-[0-9])",
-        ),
+        "card-number" => Some(concat!(
+            r"\b(?:(?:4[0-9]|5[1-5]|2[2-7]|3[05689]|6[0245])",
+            r"(?:[0-9]{11}",
+            r"|[0-9]{2}(?: [0-9]{4} [0-9]{4}(?:[0-9]| [0-9])| [0-9]{6} [0-9]{3})",
+            r"|[0-9]{2}(?:-[0-9]{4}-[0-9]{4}(?:[0-9]|-[0-9])|-[0-9]{6}-[0-9]{3}))",
+            r"|3[47](?:[0-9]{13}\b",
+            r"|[0-9]{2} (?:[0-9]{4} (?:[0-9]{4} [0-9]{3}|[0-9]{6} [0-9])|[0-9]{6} (?:[0-9]{5}|[0-9]{4} [0-9]))\b",
+            r"|[0-9]{2}-(?:[0-9]{4}-(?:[0-9]{4}-[0-9]{3}|[0-9]{6}-[0-9])|[0-9]{6}-(?:[0-9]{5}|[0-9]{4}-[0-9]))\b))",
+        )),
         "phone-number" => Some(r"\B\+[1-9](?:[ .-]?\(?[0-9]\)?){7}"),
         _ => None,
     }

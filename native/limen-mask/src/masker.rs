@@ -24,6 +24,10 @@ pub struct Finding {
     pub offset: u64,
     /// Number of input bytes replaced.
     pub len: u64,
+    /// Replaced by the number `0` rather than `[MASKED:<detector>]`: a
+    /// card number written as a JSON number (`{"n":4111111111111111}`),
+    /// so the document stays valid JSON.
+    pub as_number: bool,
 }
 
 /// Facts about one detector.
@@ -132,6 +136,18 @@ impl Masker {
     /// Facts about each detector in use.
     pub fn detector_info(&self) -> impl Iterator<Item = &DetectorInfo> + '_ {
         self.inner.detectors.iter().map(|d| &d.info)
+    }
+
+    /// What replaces `finding` in the masked output (`None` for a detector
+    /// this masker does not have).
+    pub(crate) fn replacement(&self, finding: &Finding) -> Option<&[u8]> {
+        if finding.as_number {
+            return Some(crate::card::NUMBER);
+        }
+        self.inner
+            .detectors
+            .get(finding.detector)
+            .map(|d| &*d.replacement)
     }
 
     /// The most bytes a stream holds back between calls.

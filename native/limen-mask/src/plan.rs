@@ -6,7 +6,7 @@
 //! every call).
 //!
 //! The masked form is the input with each finding's bytes replaced by its
-//! detector's replacement: `scan.rs` emits exactly that (the bytes between
+//! detector's replacement (or `0`, [`Finding::as_number`]): `scan.rs` emits exactly that (the bytes between
 //! a head's secret and its end are emitted and belong to no finding; a tail
 //! extends the finding to where the tail stops). The differential test in
 //! `tests/plan.rs` holds [`Masker::write_plan`] to [`Masker::mask`].
@@ -65,7 +65,7 @@ impl Masker {
     fn planned_len(&self, input_len: usize, found: &[Finding]) -> Option<usize> {
         let mut len = input_len;
         for f in found {
-            let rep = self.inner.detectors.get(f.detector)?.replacement.len();
+            let rep = self.replacement(f)?.len();
             len = len
                 .checked_sub(usize::try_from(f.len).ok()?)?
                 .checked_add(rep)?;
@@ -93,8 +93,7 @@ impl Masker {
             let len = usize::try_from(f.len).map_err(|_| PlanMismatch)?;
             let end = start.checked_add(len).ok_or(PlanMismatch)?;
             put(out, &mut w, data.get(pos..start).ok_or(PlanMismatch)?)?;
-            let det = self.inner.detectors.get(f.detector).ok_or(PlanMismatch)?;
-            put(out, &mut w, &det.replacement)?;
+            put(out, &mut w, self.replacement(f).ok_or(PlanMismatch)?)?;
             pos = end;
         }
         put(out, &mut w, data.get(pos..).ok_or(PlanMismatch)?)?;

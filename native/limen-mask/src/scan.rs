@@ -256,7 +256,11 @@ impl Masker {
                     let start = acc.secret.start.max(pos);
                     out.emit(&hay[pos..start]);
                     let det = &inner.detectors[acc.detector];
-                    out.emit(&det.replacement);
+                    out.emit(if acc.number {
+                        crate::card::NUMBER
+                    } else {
+                        &det.replacement
+                    });
                     // A secret cut at a raw quote has no tail (`escape::fit`).
                     let tail = if acc.cut { &Tail::None } else { &det.tail };
                     match tail {
@@ -265,6 +269,7 @@ impl Masker {
                                 detector: acc.detector,
                                 offset: off(start),
                                 len: (acc.secret.end - start) as u64,
+                                as_number: acc.number,
                             });
                             out.emit(&hay[acc.secret.end..acc.end]);
                         }
@@ -355,6 +360,7 @@ impl Masker {
                 detector,
                 offset: start,
                 len: end - start,
+                as_number: false,
             });
         }
         st.mode = Mode::Normal;

@@ -7,6 +7,7 @@ use std::ops::Range;
 use regex_automata::{Anchored, Input};
 
 use crate::anchored::Scratch;
+use crate::card::json_number;
 use crate::escape;
 use crate::iban::iban_possible;
 use crate::masker::{Detector, Masker};
@@ -22,6 +23,8 @@ pub(crate) struct Accepted {
     pub(super) end: usize,
     /// The secret was cut at a raw quote (`escape::fit`): no tail.
     pub(super) cut: bool,
+    /// A card number that is a JSON number: replaced by `0` (`card.rs`).
+    pub(super) number: bool,
 }
 
 impl Masker {
@@ -52,6 +55,7 @@ impl Masker {
             return Some(Accepted {
                 detector: index,
                 end: secret.end,
+                number: json_number(hay, &secret),
                 secret,
                 cut,
             });
@@ -84,6 +88,7 @@ impl Masker {
         };
         Some(Accepted {
             detector: index,
+            number: det.card_head && json_number(hay, &checked),
             secret: checked,
             end,
             cut,
