@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Final, Protocol
 
 import h11
 
@@ -68,7 +68,13 @@ _SECRET: Final = frozenset({b"authorization", b"proxy-authorization", b"cookie",
 REDACTED: Final = b"[redacted]"
 
 
-def header_pairs(headers: h11._headers.Headers) -> list[tuple[bytes, bytes]]:
+class RawHeaders(Protocol):
+    """What h11 gives as an event's headers (``raw_items``)."""
+
+    def raw_items(self) -> list[tuple[bytes, bytes]]: ...
+
+
+def header_pairs(headers: RawHeaders) -> list[tuple[bytes, bytes]]:
     """An h11 event's headers as (lower-case name, value) pairs: what
     iterating it gives, read from its list in one pass (iterating goes
     through ``Sequence.__getitem__``, one call per header)."""

@@ -45,6 +45,8 @@ __all__ = [
     "denial",
     "err_packet",
     "label",
+    "refused_command",
+    "unknown_statement",
 ]
 
 ER_TABLEACCESS_DENIED: Final = 1142
@@ -109,3 +111,24 @@ def denial(seq: int, decision: Decision, *, code: int | None = None) -> bytes:
         f"action: deny, a denied statement cannot be approved] {hint}"
     )
     return err_packet(seq, code if code is not None else code_for(decision.klass), "42000", text)
+
+
+def unknown_statement(seq: int, decision: Decision) -> bytes:
+    """The ERR packet for a statement id limen did not see prepared."""
+    return err_packet(
+        seq + 1,
+        ER_UNKNOWN_STMT_HANDLER,
+        "HY000",
+        f"limen: {decision.message} [rule: (none); class: unknown; action: deny] {decision.hint}",
+    )
+
+
+def refused_command(seq: int, code: int, decision: Decision) -> bytes:
+    """The ERR packet for a command the gateway never forwards."""
+    return err_packet(
+        seq + 1,
+        code,
+        "08S01" if code != ER_SPECIFIC_ACCESS_DENIED else "42000",
+        f"limen: {decision.message} [rule: (none); class: admin; action: deny, a "
+        f"denied command cannot be approved] {decision.hint}",
+    )

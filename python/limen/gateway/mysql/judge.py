@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Final
 
 import trio
 
@@ -39,31 +37,25 @@ from limen.gateway.mysql.errors import (
     ER_COLUMNACCESS_DENIED,
     ER_SPECIFIC_ACCESS_DENIED,
     ER_UNKNOWN_COM,
-    ER_UNKNOWN_STMT_HANDLER,
     REFUSED_COMMANDS,
     denial,
-    err_packet,
+    refused_command,
+    unknown_statement,
 )
-from limen.gateway.mysql.verdict import MySqlVerdict, PlanSource, decision_event
+from limen.gateway.mysql.verdict import (
+    LAST_PREPARED,
+    NO_BACKSLASH_ESCAPES,
+    MySqlVerdict,
+    PlanSource,
+    Prepared,
+    decision_event,
+)
 from limen.policy import Decision, SessionPolicy
 from limen.policy.mysql import Server
 from limen.policy.mysql.session import MySqlSessionPolicy
 from limen.recording import EVENT
 
 __all__ = ["LAST_PREPARED", "NO_BACKSLASH_ESCAPES", "MySqlJudge", "MySqlVerdict", "PlanSource"]
-
-LAST_PREPARED: Final = 0xFFFFFFFF
-"""MariaDB's statement id for "the statement prepared last"."""
-NO_BACKSLASH_ESCAPES: Final = 0x0200
-"""``SERVER_STATUS_NO_BACKSLASH_ESCAPES`` in an OK/EOF packet's status."""
-
-
-@dataclass(frozen=True)
-class _Prepared:
-    decision: Decision
-    plan: _native.MySqlColumnPlan | None
-    sql: bytes
-    secret: bool = False
 
 
 class MySqlJudge:
@@ -96,11 +88,11 @@ class MySqlJudge:
         if columns is not None:
             columns.server = server
             judge.columns = columns
-        self.statements: dict[int, _Prepared] = {}
+        self.statements: dict[int, Prepared] = {}
         self._secret_sql_prepared: set[str] = set()
         """SQL-level prepared statements (``PREPARE p FROM …``) whose text
         held a secret."""
-        self._pending_prepare: _Prepared | None = None
+        self._pending_prepare: Prepared | None = None
         self._last_prepared: int | None = None
         """The id of the last COM_STMT_PREPARE, when it was forwarded and
         succeeded: MariaDB runs statement id 0xffffffff as "the last one
@@ -222,7 +214,7 @@ class MySqlJudge:
         """Plans every prepared statement again, ``plan(decision, sql)`` (a
         reload changed the column masks; it raises to refuse one)."""
 
-        def redo(p: _Prepared) -> _Prepared:
+        def redo(p: Prepared) -> Prepared:
             return dataclasses.replace(p, plan=plan(p.decision, p.sql))
 
         self.statements = {sid: redo(p) for sid, p in self.statements.items()}
@@ -278,7 +270,7 @@ class MySqlJudge:
         # plan, secret, database switch or file.
         reuse = verdict.cache and plan is None and not secret and self._pending_use is None
         if prepare:  # preparing runs nothing: a held statement is held at each execute
-            self._pending_prepare = _Prepared(decision, plan, sql, secret)
+            self._pending_prepare = Prepared(decision, plan, sql, secret)
             cached = None
             if reuse and decision.action == "allow" and verdict.event is not None:
                 execute = decision_event(decision, "execute", statement=0)
@@ -314,7 +306,7 @@ class MySqlJudge:
                 secret = True
         return secret
 
-    def _prepared(self, sid: int) -> _Prepared | None:
+    def _prepared(self, sid: int) -> Prepared | None:
         if sid == LAST_PREPARED:
             if self._last_prepared is None:
                 return None
@@ -365,13 +357,7 @@ class MySqlJudge:
         )
         self._record(decision, command, statement=sid)
         self._log(decision, command)
-        reply = err_packet(
-            seq + 1,
-            ER_UNKNOWN_STMT_HANDLER,
-            "HY000",
-            f"limen: {decision.message} [rule: (none); class: unknown; action: deny] "
-            f"{decision.hint}",
-        )
+        reply = unknown_statement(seq, decision)
         return MySqlVerdict(None, reply, _native.MySqlExpect.NONE, seq, None, None, command)
 
     def _refuse_command(self, seq: int, name: str, code: int) -> MySqlVerdict:
@@ -383,14 +369,7 @@ class MySqlJudge:
         )
         self._record(decision, name)
         self._log(decision, name)
-        state = "08S01" if code != ER_SPECIFIC_ACCESS_DENIED else "42000"
-        reply = err_packet(
-            seq + 1,
-            code,
-            state,
-            f"limen: {decision.message} [rule: (none); class: admin; action: deny, a "
-            f"denied command cannot be approved] {decision.hint}",
-        )
+        reply = refused_command(seq, code, decision)
         return MySqlVerdict(None, reply, _native.MySqlExpect.NONE, seq, None, None, name)
 
     def _plain(

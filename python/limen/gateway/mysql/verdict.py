@@ -4,7 +4,7 @@ client command, and what it needs of the session's column masks."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 import msgspec
 
@@ -13,7 +13,22 @@ from limen.gateway.judging import ColumnHook, Verdict
 from limen.policy import Decision
 from limen.policy.mysql import Server
 
-__all__ = ["MySqlVerdict", "PlanSource"]
+__all__ = ["LAST_PREPARED", "NO_BACKSLASH_ESCAPES", "MySqlVerdict", "PlanSource", "Prepared"]
+
+LAST_PREPARED: Final = 0xFFFFFFFF
+"""MariaDB's statement id for "the statement prepared last"."""
+NO_BACKSLASH_ESCAPES: Final = 0x0200
+"""``SERVER_STATUS_NO_BACKSLASH_ESCAPES`` in an OK/EOF packet's status."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A statement the client prepared: its decision, column plan and text."""
+
+    decision: Decision
+    plan: _native.MySqlColumnPlan | None
+    sql: bytes
+    secret: bool = False
 
 
 class PlanSource(ColumnHook, Protocol):
