@@ -30,6 +30,7 @@
 pub mod core;
 mod cores;
 mod error;
+mod handoff;
 pub mod io;
 pub mod mysql;
 pub mod shape;

@@ -42,12 +42,12 @@ mod swap;
 mod types;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use limen_wire::pg::{ContentMasker, FrontendDecoder, RelayEvent, ServerRelay};
 
 use crate::error::{PumpError, Side};
+use crate::handoff::Handoff;
 
 pub use swap::MaskSwap;
 pub use types::{
@@ -143,8 +143,7 @@ impl<M: ContentMasker> PumpCore<M> {
     pub fn new(decoder: FrontendDecoder, relay: SharedRelay<M>, limits: CacheLimits) -> Self {
         let swap = MaskSwap {
             relay: Arc::clone(&relay),
-            slot: Arc::new(Mutex::new(None)),
-            pending: Arc::new(AtomicBool::new(false)),
+            masks: Handoff::new(),
         };
         PumpCore {
             decoder,
@@ -174,7 +173,7 @@ impl<M: ContentMasker> PumpCore<M> {
 
     /// Takes the masks a [`MaskSwap::set`] left, if any.
     fn take_masks(&mut self) {
-        if let Some((masker, masked)) = self.swap.take() {
+        if let Some((masker, masked)) = self.swap.masks.take() {
             self.input_masker = masker;
             self.results_masked = masked;
             // Decisions cached under the old masker were recorded by it.

@@ -1,14 +1,14 @@
 //! A config reload's masks for a live core ([`MaskSwap`]).
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use limen_wire::pg::ContentMasker;
 
 use super::{lock, SharedRelay};
 use crate::error::PumpError;
+use crate::handoff::Handoff;
 
 /// A statement masker and the `u2c` flag, as a reload hands them over.
-type Masks<M> = (Option<M>, bool);
+pub(super) type Masks<M> = (Option<M>, bool);
 
 /// The host's handle on a session's masks, for a config reload:
 /// [`MaskSwap::set`] gives the shared relay its new result masker and
@@ -20,16 +20,14 @@ type Masks<M> = (Option<M>, bool);
 /// pump thread.
 pub struct MaskSwap<M> {
     pub(super) relay: SharedRelay<M>,
-    pub(super) slot: Arc<Mutex<Option<Masks<M>>>>,
-    pub(super) pending: Arc<AtomicBool>,
+    pub(super) masks: Handoff<Masks<M>>,
 }
 
 impl<M> Clone for MaskSwap<M> {
     fn clone(&self) -> Self {
         MaskSwap {
             relay: Arc::clone(&self.relay),
-            slot: Arc::clone(&self.slot),
-            pending: Arc::clone(&self.pending),
+            masks: self.masks.clone(),
         }
     }
 }
@@ -37,7 +35,7 @@ impl<M> Clone for MaskSwap<M> {
 impl<M> std::fmt::Debug for MaskSwap<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MaskSwap")
-            .field("pending", &self.pending.load(Ordering::Relaxed))
+            .field("masks", &self.masks)
             .finish()
     }
 }
@@ -53,24 +51,8 @@ impl<M: ContentMasker> MaskSwap<M> {
         results_masked: bool,
     ) -> Result<(), PumpError> {
         let mut relay = lock(&self.relay)?;
-        *self
-            .slot
-            .lock()
-            .map_err(|_| PumpError::local("the mask swap lock is poisoned"))? =
-            Some((input_masker, results_masked));
-        self.pending.store(true, Ordering::Release);
+        self.masks.put((input_masker, results_masked))?;
         relay.set_masker(result_masker);
         Ok(())
-    }
-}
-
-impl<M> MaskSwap<M> {
-    /// The masks [`MaskSwap::set`] left, if any (the caller holds the
-    /// relay's lock, or feeds nothing until it has recorded).
-    pub(super) fn take(&self) -> Option<Masks<M>> {
-        if !self.pending.swap(false, Ordering::Acquire) {
-            return None;
-        }
-        self.slot.lock().ok().and_then(|mut s| s.take())
     }
 }

@@ -19,13 +19,13 @@
 //! one; when the new config masks columns, their executes and fetches get
 //! the plan `set` gives (the host's "mask every column" plan), until the
 //! client prepares them again.
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use limen_wire::mysql::{ColumnPlan, ContentMasker};
 
 use super::{lock, MySqlCore, SharedMySqlRelay};
 use crate::error::PumpError;
+use crate::handoff::Handoff;
 
 /// What a reload hands a core.
 struct Masks<M> {
@@ -40,16 +40,14 @@ struct Masks<M> {
 /// thread.
 pub struct MySqlMaskSwap<M> {
     relay: SharedMySqlRelay<M>,
-    slot: Arc<Mutex<Option<Masks<M>>>>,
-    pending: Arc<AtomicBool>,
+    masks: Handoff<Masks<M>>,
 }
 
 impl<M> Clone for MySqlMaskSwap<M> {
     fn clone(&self) -> Self {
         MySqlMaskSwap {
             relay: Arc::clone(&self.relay),
-            slot: Arc::clone(&self.slot),
-            pending: Arc::clone(&self.pending),
+            masks: self.masks.clone(),
         }
     }
 }
@@ -57,7 +55,7 @@ impl<M> Clone for MySqlMaskSwap<M> {
 impl<M> std::fmt::Debug for MySqlMaskSwap<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MySqlMaskSwap")
-            .field("pending", &self.pending.load(Ordering::Relaxed))
+            .field("masks", &self.masks)
             .finish()
     }
 }
@@ -66,18 +64,8 @@ impl<M> MySqlMaskSwap<M> {
     pub(super) fn new(relay: SharedMySqlRelay<M>) -> Self {
         MySqlMaskSwap {
             relay,
-            slot: Arc::new(Mutex::new(None)),
-            pending: Arc::new(AtomicBool::new(false)),
+            masks: Handoff::new(),
         }
-    }
-
-    /// The masks [`MySqlMaskSwap::set`] left, if any (the caller holds the
-    /// relay's lock, or feeds nothing until it has recorded).
-    fn take(&self) -> Option<Masks<M>> {
-        if !self.pending.swap(false, Ordering::Acquire) {
-            return None;
-        }
-        self.slot.lock().ok().and_then(|mut s| s.take())
     }
 }
 
@@ -98,16 +86,12 @@ impl<M: ContentMasker> MySqlMaskSwap<M> {
         statement_plan: Option<ColumnPlan>,
     ) -> Result<(), PumpError> {
         let mut relay = lock(&self.relay)?;
-        *self
-            .slot
-            .lock()
-            .map_err(|_| PumpError::local("the mask swap lock is poisoned"))? = Some(Masks {
+        self.masks.put(Masks {
             input_masker,
             input_masked,
             results_masked,
             statement_plan: statement_plan.map(Arc::new),
-        });
-        self.pending.store(true, Ordering::Release);
+        })?;
         relay.set_masker(result_masker);
         Ok(())
     }
@@ -121,7 +105,7 @@ impl<M: ContentMasker> MySqlCore<M> {
 
     /// Takes the masks a [`MySqlMaskSwap::set`] left, if any.
     pub(super) fn take_masks(&mut self) {
-        if let Some(masks) = self.swap.take() {
+        if let Some(masks) = self.swap.masks.take() {
             self.input_masker = masks.input_masker;
             self.input_masked = masks.input_masked;
             self.results_masked = masks.results_masked;
