@@ -28,11 +28,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pgpeers import PG_HOST, PG_PORT, PgBouncer, Target, free_port, wait_port
+from haproxypeer import HAPROXY, HAProxy
+from pgpeers import PG_HOST, PG_PORT, PgBouncer, Target
 
 DB = "limen_bench"
 LIMEN = str(Path(sys.executable).parent / "limen")
-HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
 def _psql(sql: str, db: str = "postgres") -> str:
@@ -118,58 +118,6 @@ class Node:
         self.proc.terminate()
         try:
             self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-class HAProxy:
-    """HAProxy (TCP) on a free port in front of ``servers`` (``(port,
-    admin port or None)``): with an admin port, PROXY v2 and the /readyz
-    check of docs/deploy.md; without, a TCP check."""
-
-    def __init__(self, directory: Path, servers: list[tuple[int, int | None]]) -> None:
-        self.port = free_port()
-        lines = []
-        for i, (port, admin) in enumerate(servers):
-            extra = f" send-proxy-v2 check port {admin}" if admin else " check"
-            lines.append(f"    server s{i} 127.0.0.1:{port}{extra}")
-        check = (
-            "    option httpchk\n    http-check send meth GET uri /readyz\n"
-            "    http-check expect status 200\n"
-            if all(admin for _, admin in servers)
-            else ""
-        )
-        cfg = directory / f"haproxy-{self.port}.cfg"
-        cfg.write_text(
-            f"""global
-    maxconn 4096
-defaults
-    mode tcp
-    timeout connect 5s
-    timeout client 1h
-    timeout server 1h
-    retries 3
-    option redispatch 1
-frontend fe
-    bind 127.0.0.1:{self.port}
-    default_backend be
-backend be
-    balance leastconn
-{check}    default-server inter 1s fall 2 rise 2
-"""
-            + "\n".join(lines)
-            + "\n"
-        )
-        self.proc = subprocess.Popen(
-            [HAPROXY, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        wait_port(self.port)
-        self.pid = self.proc.pid
-
-    def close(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
 

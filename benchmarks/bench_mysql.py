@@ -1,14 +1,19 @@
 """MariaDB through limen: sysbench ``oltp_read_only`` (Debian's sysbench,
 server-side prepared statements as sysbench uses them by default, and the
 text protocol with ``--db-ps-mode=disable``) at 1 and 8 threads, direct to
-the local MariaDB and through limen (policy, masking of every built-in
-detector and recording on) on the native pump (``limen``, the default
-relay) and on the Trio relay (``limen-trio``), in one run.
+the local MariaDB, through HAProxy in TCP mode (``haproxy-tcp``: a layer-4
+relay that only moves bytes, the floor of what any proxy costs on this
+machine, where the proxy shares two cores with sysbench and MariaDB) and
+through limen (policy, masking of every built-in detector and recording on)
+on the native pump (``limen``, the default relay) and on the Trio relay
+(``limen-trio``), in one run. Each configuration runs on every target one
+after the other, so its ratios compare runs seconds apart.
 
 Reports transactions and queries per second, the average latency per
 transaction, the latency limen adds per query (from the queries-per-second
-figures: 1/qps through limen - 1/qps direct, per thread), limen's CPU per
-transaction (from /proc), and the ratio limen/direct per configuration.
+figures: 1/qps through limen - 1/qps direct, per thread), the relay's CPU
+per transaction (from /proc), and the ratios limen/direct and
+limen/haproxy-tcp per configuration.
 """
 
 from __future__ import annotations
@@ -18,11 +23,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from haproxypeer import HAProxy
 from limen_bench_gateway import MYSQL_HOST, MYSQL_PORT
 from pgpeers import Target, cpu_seconds
 
@@ -130,6 +137,13 @@ def run(short: bool) -> dict[str, Any]:
     configs = [(mode, threads) for mode in ("auto", "disable") for threads in (1, 8)]
     results: dict[str, dict[tuple[str, int], dict[str, float]]] = {}
     try:
+        if shutil.which("haproxy") is not None:
+            work = Path(tempfile.mkdtemp(prefix="limen-bench-haproxy-"))
+            lb = HAProxy(work, [(MYSQL_PORT, None)])
+            handles.append(lb)
+            targets.append(Target("haproxy-tcp", MYSQL_HOST, lb.port, "root", DB, pid=lb.pid))
+        else:
+            notes.append("haproxy is not installed (apt-get install haproxy): no layer-4 peer")
         for relay in ("native", "trio"):
             limen, handle, note = _limen(relay)
             if limen is not None:
@@ -138,8 +152,9 @@ def run(short: bool) -> dict[str, Any]:
             if note:
                 notes.append(note)
                 break
-        for t in targets:
-            results[t.name] = {c: _run(t, c[1], c[0], seconds) for c in configs}
+        for c in configs:
+            for t in targets:
+                results.setdefault(t.name, {})[c] = _run(t, c[1], c[0], seconds)
     finally:
         for h in handles:
             h.close()
@@ -157,6 +172,9 @@ def run(short: bool) -> dict[str, Any]:
                 added = f"{added_us:.0f}"
                 ratios[f"{t.name}/direct {label} TPS"] = r["tps"] / d["tps"]
                 ratios[f"{t.name}-direct {label} added us/query"] = added_us
+                if t.name.startswith("limen") and "haproxy-tcp" in results:
+                    hp = results["haproxy-tcp"][(mode, threads)]
+                    ratios[f"{t.name}/haproxy-tcp {label} TPS"] = r["tps"] / hp["tps"]
             rows.append(
                 [
                     t.name,
@@ -169,7 +187,10 @@ def run(short: bool) -> dict[str, Any]:
                 ]
             )
     return {
-        "title": "MariaDB: sysbench oltp_read_only, direct vs limen (policy, masking, recording)",
+        "title": (
+            "MariaDB: sysbench oltp_read_only, direct vs HAProxy (TCP) vs limen"
+            " (policy, masking, recording)"
+        ),
         "columns": ["target", "run", "TPS", "QPS", "ms/tx", "added us/query", "CPU us/tx"],
         "rows": rows,
         "ratios": ratios,
