@@ -61,8 +61,12 @@ lint: venv
 	$(BIN)/mypy --strict python/limen
 	$(BIN)/mypy --strict examples/autogen/agent.py
 
+# Two workers (pytest-xdist), as CI runs it: the suite is mostly waiting on
+# servers and subprocesses, and CI must stay under 30 minutes
+# (PYTEST_WORKERS=0 runs it in one process).
+PYTEST_WORKERS ?= 2
 test-python: build
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 bench: build
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
