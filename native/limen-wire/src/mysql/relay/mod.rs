@@ -35,6 +35,7 @@
 //!
 //! Bytes after a complete response are a protocol error (the server never
 //! speaks unasked); any error poisons the relay (close the connection).
+mod names;
 mod packet;
 
 use std::collections::HashMap;
@@ -48,6 +49,8 @@ use crate::mysql::generic::ErrPacket;
 use crate::mysql::response::{Expect, ResponseTracker};
 use crate::mysql::resultset::TextRowRewriter;
 pub use crate::pg::ContentMasker;
+use names::NameMemo;
+pub use names::{NAME_MEMO_BYTES, NAME_MEMO_ENTRIES};
 
 /// Most columns one result set may have (MySQL allows 4096 per table).
 pub const MAX_COLUMNS: u64 = 1 << 16;
@@ -125,6 +128,8 @@ struct Core<M> {
     /// The statement of the response in progress held a secret: names of
     /// expression columns are replaced.
     secret_statement: bool,
+    /// Column definitions as masked, by their bytes (`names.rs`).
+    names: NameMemo,
 }
 
 /// The MySQL server-side relay (see the module docs).
@@ -167,6 +172,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                 max_packet_size,
                 infile_name: Vec::new(),
                 secret_statement: false,
+                names: NameMemo::default(),
             },
             failed: false,
         }
@@ -178,6 +184,7 @@ impl<M: ContentMasker> ServerRelay<M> {
     /// the new one.
     pub fn set_masker(&mut self, masker: Option<M>) {
         self.core.masker = masker;
+        self.core.names.clear(); // masked by the old one
     }
 
     /// True when no response is in progress.
