@@ -22,7 +22,8 @@
 //!   every expression column (no real column behind it) with
 //!   [`SECRET_NAME`]: MySQL names an unaliased expression by its text
 //!   (`HEX(AES_ENCRYPT('data', 'key'))`), which would carry the secret to
-//!   the client and the recording;
+//!   the client and the recording; definitions masked before are
+//!   remembered by their bytes (`names.rs`);
 //! - renumbers what goes to the client from `seq + 1` on, re-splitting a
 //!   row that grew past 16 MiB − 1 into continuation packets;
 //! - never forwards a LOCAL INFILE request: it reports it
