@@ -147,6 +147,10 @@ type Step = (Action, (usize, usize), (usize, usize));
 pub struct BinaryRowRewriter {
     scratch: Vec<u8>,
     payload: Vec<u8>,
+    /// The plan of the row being rewritten and one value's replacement
+    /// (kept, like the buffers above, so a row allocates nothing).
+    plan: Vec<Step>,
+    one: Vec<u8>,
     max_packet_size: usize,
 }
 
@@ -156,6 +160,8 @@ impl BinaryRowRewriter {
         BinaryRowRewriter {
             scratch: Vec::new(),
             payload: Vec::new(),
+            plan: Vec::new(),
+            one: Vec::new(),
             max_packet_size,
         }
     }
@@ -179,15 +185,16 @@ impl BinaryRowRewriter {
     {
         // Per column: what to do, its raw range, and the replacement
         // (offset and length in `self.scratch`, which collects them all).
-        let mut plan: Vec<Step> = Vec::with_capacity(types.len());
+        let plan = &mut self.plan;
+        plan.clear();
         let mut bad = false;
         let mut changed = false;
-        let mut one = Vec::new();
+        let one = &mut self.one;
         let all = &mut self.scratch;
         all.clear();
         walk(payload, types, |i, v, range| {
             one.clear();
-            let action = f(i, v, &mut one);
+            let action = f(i, v, one);
             let differs = match (action, v) {
                 (Action::Keep, _) | (Action::Null, BinaryValue::Null) => false,
                 (Action::Null, _) => true,
@@ -203,7 +210,7 @@ impl BinaryRowRewriter {
             changed |= differs;
             let rep = (all.len(), one.len());
             if differs && action == Action::Replace {
-                all.extend_from_slice(&one);
+                all.extend_from_slice(one);
             }
             plan.push((if differs { action } else { Action::Keep }, range, rep));
         })?;
@@ -217,7 +224,7 @@ impl BinaryRowRewriter {
         let head = 1 + bitmap_len(types.len());
         self.payload.clear();
         self.payload.extend_from_slice(&payload[..head]);
-        for (i, (action, (start, end), (at, len))) in plan.into_iter().enumerate() {
+        for (i, &(action, (start, end), (at, len))) in self.plan.iter().enumerate() {
             let (byte, mask) = (1 + (i + 2) / 8, 1u8 << ((i + 2) % 8));
             match action {
                 Action::Keep => self.payload.extend_from_slice(&payload[start..end]),

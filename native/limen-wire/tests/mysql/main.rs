@@ -7,6 +7,7 @@ mod auth;
 mod binary;
 mod capture;
 mod framing;
+mod names;
 mod packets;
 mod props;
 mod relay;

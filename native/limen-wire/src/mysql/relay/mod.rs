@@ -22,7 +22,8 @@
 //!   every expression column (no real column behind it) with
 //!   [`SECRET_NAME`]: MySQL names an unaliased expression by its text
 //!   (`HEX(AES_ENCRYPT('data', 'key'))`), which would carry the secret to
-//!   the client and the recording;
+//!   the client and the recording; definitions masked before are
+//!   remembered by their bytes (`names.rs`);
 //! - renumbers what goes to the client from `seq + 1` on, re-splitting a
 //!   row that grew past 16 MiB − 1 into continuation packets;
 //! - never forwards a LOCAL INFILE request: it reports it
@@ -35,6 +36,7 @@
 //!
 //! Bytes after a complete response are a protocol error (the server never
 //! speaks unasked); any error poisons the relay (close the connection).
+mod names;
 mod packet;
 
 use std::collections::HashMap;
@@ -48,6 +50,8 @@ use crate::mysql::generic::ErrPacket;
 use crate::mysql::response::{Expect, ResponseTracker};
 use crate::mysql::resultset::TextRowRewriter;
 pub use crate::pg::ContentMasker;
+use names::NameMemo;
+pub use names::{NAME_MEMO_BYTES, NAME_MEMO_ENTRIES};
 
 /// Most columns one result set may have (MySQL allows 4096 per table).
 pub const MAX_COLUMNS: u64 = 1 << 16;
@@ -125,6 +129,8 @@ struct Core<M> {
     /// The statement of the response in progress held a secret: names of
     /// expression columns are replaced.
     secret_statement: bool,
+    /// Column definitions as masked, by their bytes (`names.rs`).
+    names: NameMemo,
 }
 
 /// The MySQL server-side relay (see the module docs).
@@ -167,6 +173,7 @@ impl<M: ContentMasker> ServerRelay<M> {
                 max_packet_size,
                 infile_name: Vec::new(),
                 secret_statement: false,
+                names: NameMemo::default(),
             },
             failed: false,
         }
@@ -178,6 +185,7 @@ impl<M: ContentMasker> ServerRelay<M> {
     /// the new one.
     pub fn set_masker(&mut self, masker: Option<M>) {
         self.core.masker = masker;
+        self.core.names.clear(); // masked by the old one
     }
 
     /// True when no response is in progress.

@@ -109,6 +109,17 @@ impl<M: ContentMasker> Core<M> {
         if self.masker.is_none() && !rename {
             return self.forward(p, out);
         }
+        if !rename {
+            // Masked before by this masker (`names.rs`).
+            match self.names.get(p.payload()) {
+                Some(None) => return self.forward(p, out),
+                Some(Some(masked)) => {
+                    self.out_seq = write_packet(out, self.out_seq, masked);
+                    return Ok(());
+                }
+                None => {}
+            }
+        }
         let mut names: [Vec<u8>; 5] = Default::default();
         let fields = [def.schema, def.table, def.org_table, def.name, def.org_name];
         let mut changed = false;
@@ -125,6 +136,9 @@ impl<M: ContentMasker> Core<M> {
             changed = true;
         }
         if !changed {
+            if !rename {
+                self.names.put(p.payload(), None);
+            }
             return self.forward(p, out);
         }
         let [schema, table, org_table, name, org_name] = &names;
@@ -143,6 +157,9 @@ impl<M: ContentMasker> Core<M> {
                 ErrorKind::MessageTooLarge,
                 "column name masking",
             ));
+        }
+        if !rename {
+            self.names.put(p.payload(), Some(&payload));
         }
         self.out_seq = write_packet(out, self.out_seq, &payload);
         Ok(())
