@@ -6,26 +6,30 @@
 //! same bytes the same way, so that a native relay can take those
 //! exchanges off the Python path without changing a single answer:
 //!
-//! - [`request`]: [`find_request_head`] and [`parse_request_head`]: the
+//! - `request.rs`: [`find_request_head`] and [`parse_request_head`]: the
 //!   client's head, refused exactly when the Python reader refuses it
 //!   (smuggling shapes: both `Content-Length` and `Transfer-Encoding`,
 //!   lists, duplicates, obs-fold, bare CR or LF, two `Host`s; and h11's
 //!   grammar);
-//! - [`response`]: [`find_response_head`] and [`parse_response_head`]: the
+//! - `response.rs`: [`find_response_head`] and [`parse_response_head`]: the
 //!   upstream's head, accepted exactly when h11's client side accepts it
 //!   (lenient line ends, obs-fold unfolded, as h11);
-//! - [`chunked`]: [`ChunkedDecoder`] (h11's chunk-size line, extension and
+//! - `chunked.rs`: [`ChunkedDecoder`] (h11's chunk-size line, extension and
 //!   trailer rules; sizes up to 20 hex digits) and the encoder h11 writes
 //!   with;
 //! - [`write_request_head`] and [`write_response_head`]: the heads the
 //!   gateway writes (the upstream request with its `Host` and credential,
-//!   the client's response), byte for byte as the Python relay writes them.
+//!   the client's response), byte for byte as the Python relay writes them;
+//! - [`hand_back_reason`]: which requests a native relay leaves to Python;
+//! - [`ClientSide`] and [`UpstreamSide`]: the framing of a connection's
+//!   exchanges (the native relay's skeleton: no socket, decision,
+//!   recording or masking yet).
 //!
-//! `tests/test_http_native_heads.py` feeds the same bytes to this module
-//! (through `limen._native`) and to the Python reader and h11, and
-//! compares what each accepts and every parsed field. Nothing here
-//! allocates from a length field; buffers are capped by the caller's head
-//! limit; peer bytes never panic.
+//! `tests/test_http_native_heads.py` (and `_chunked`, `_write`) feeds the
+//! same bytes to this module (through `limen._native`) and to the Python
+//! reader and h11, and compares what each accepts and every parsed field
+//! (and the written bytes). Nothing here allocates from a length field;
+//! buffers are capped by the caller's head limit; peer bytes never panic.
 mod chunked;
 mod eligible;
 mod relay;
