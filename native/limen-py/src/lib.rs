@@ -2,6 +2,7 @@
 //! only converts types; the logic lives in the crates.
 use pyo3::prelude::*;
 
+mod http;
 mod mask;
 mod mysql;
 mod pump;
@@ -18,5 +19,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     pump::register(m)?;
     mysql::register(m)?;
     ssh::register(m)?;
+    http::register(m)?;
     Ok(())
 }

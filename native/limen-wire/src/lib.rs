@@ -8,8 +8,9 @@
 //! Errors ([`Error`]) say what went wrong, where, and whose fault it was.
 //!
 //! Protocols live in their own modules: [`pg`] (PostgreSQL v3),
-//! [`mysql`] (MySQL / MariaDB protocol 10) and [`ssh`] (SSH binary packets
-//! under AES-GCM).
+//! [`mysql`] (MySQL / MariaDB protocol 10), [`http`] (HTTP/1.1 heads and
+//! the chunked coding, read as the gateway's Python relay reads them) and
+//! [`ssh`] (SSH binary packets under AES-GCM).
 //!
 //! ```
 //! use limen_wire::pg::{FrontendDecoder, FrontendMessage, Limits};
@@ -27,6 +28,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 mod error;
+pub mod http;
 pub mod mysql;
 pub mod pg;
 pub mod ssh;
