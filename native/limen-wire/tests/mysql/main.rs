@@ -10,6 +10,7 @@ mod framing;
 mod packets;
 mod props;
 mod relay;
+mod relay_commands;
 mod relay_props;
 mod relay_util;
 mod tracker;
