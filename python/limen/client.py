@@ -33,22 +33,23 @@ secret or a token (an error from the provider is quoted, cut short).
 
 The user name in the URL is the token's subject (read from the JWT's ``sub``
 claim, not verified here: limen verifies it); pass ``user=`` for providers
-whose tokens are not JWTs. No dependency beyond httpx.
+whose tokens are not JWTs (the URL is built by :mod:`limen.clienturl`). No
+dependency beyond httpx.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Final, Literal
-from urllib.parse import quote, quote_plus, urlencode, urlsplit
+from urllib.parse import quote_plus, urlsplit
 
 import httpx
+
+from limen.clienturl import connection_url, jwt_claims, token_subject
 
 __all__ = ["ClientCredentials", "TokenError", "connection_url", "token_subject"]
 
@@ -347,58 +348,11 @@ def _provider_error(response: httpx.Response, client_id: str) -> TokenError:
     return TokenError(error, text, response.status_code)
 
 
-def _jwt_claims(token: str) -> dict[str, Any]:
-    """The claims of a JWT, not verified (limen verifies; this only reads)."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise ValueError("not a JWT")
-    payload = parts[1] + "=" * (-len(parts[1]) % 4)
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(payload))
-    except (ValueError, TypeError):
-        raise ValueError("not a JWT") from None
-    if not isinstance(claims, dict):
-        raise ValueError("not a JWT")
-    return claims
-
-
 def _jwt_lifetime(token: str) -> float:
     try:
-        claims = _jwt_claims(token)
+        claims = jwt_claims(token)
         return float(claims["exp"]) - time.time()
     except (ValueError, KeyError, TypeError):
         raise TokenError(
             "bad_response", "the token response has no expires_in and the token no exp"
         ) from None
-
-
-def token_subject(token: str) -> str:
-    """The ``sub`` claim of a JWT (not verified). Raises ValueError when the
-    token is not a JWT with a subject (pass the user name yourself then)."""
-    sub = _jwt_claims(token).get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise ValueError("the token has no subject")
-    return sub
-
-
-def connection_url(
-    token: str,
-    resource: str,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 6432,
-    user: str | None = None,
-    scheme: str = "postgresql",
-    params: Mapping[str, str] | None = None,
-) -> str:
-    """``postgresql://USER:TOKEN@host:port/RESOURCE[?params]``: the user is the
-    token's subject unless given, the database names the limen resource."""
-    name = user if user is not None else token_subject(token)
-    netloc_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
-    url = (
-        f"{scheme}://{quote(name, safe='')}:{quote(token, safe='')}@{netloc_host}:{port}/"
-        f"{quote(resource, safe='')}"
-    )
-    if params:
-        url += "?" + urlencode(dict(params))
-    return url

@@ -11,54 +11,25 @@
 //! - `ClearCache`: the first statement's allow was cached; the second,
 //!   identical statement must be judged again (a reload's cache clear).
 //! - `Stop`: the second statement must never reach the upstream.
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use limen_pump::{
-    CacheLimits, Command, Hub, IoConfig, Judge, JudgeRequest, Pump, PumpCore, PumpShared,
-    RecordKind, RecordSink, Verdict,
+    CacheLimits, Command, Hub, IoConfig, Judge, JudgeRequest, Pump, PumpCore, PumpShared, Verdict,
 };
-use limen_wire::pg::{ContentMasker, FrontendDecoder, Limits, ServerRelay};
+use limen_wire::pg::{FrontendDecoder, Limits, ServerRelay};
+
+use common::pg::query;
+use common::{pair, NoRecords as Keep, Plain as Copy};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const SQL: &[u8] = b"SELECT 1";
-
-struct Copy;
-
-impl ContentMasker for Copy {
-    fn mask_into(&self, value: &[u8], out: &mut Vec<u8>) -> usize {
-        out.extend_from_slice(value);
-        0
-    }
-}
-
-struct Keep;
-
-impl RecordSink for Keep {
-    fn try_append(&mut self, _kind: RecordKind, _payload: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-fn query(sql: &[u8]) -> Vec<u8> {
-    let mut out = vec![b'Q'];
-    out.extend_from_slice(&((sql.len() + 5) as i32).to_be_bytes());
-    out.extend_from_slice(sql);
-    out.push(0);
-    out
-}
-
-/// A connected pair: (the test's side, the pump's side).
-fn pair() -> std::io::Result<(TcpStream, TcpStream)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let ours = TcpStream::connect(listener.local_addr()?)?;
-    let (theirs, _) = listener.accept()?;
-    Ok((ours, theirs))
-}
 
 /// The fast path: allows (reusably), and on the first statement queues
 /// `command` and sends the second statement.

@@ -1,53 +1,18 @@
 //! The sans-IO core with byte slices: judge requests, verdicts, the cache,
 //! discard-until-Sync, hidden Describes, masking and recording; then
 //! arbitrary bytes on both sides (never a panic, only whole messages out).
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use limen_pump::{
-    CacheLimits, ClientStep, JudgeKind, PumpCore, RecordKind, RecordSink, SharedRelay, Verdict,
-};
+use limen_pump::{CacheLimits, ClientStep, JudgeKind, PumpCore, RecordKind, SharedRelay, Verdict};
 use limen_wire::pg::{
     BackendDecoder, ContentMasker, FrontendDecoder, FrontendMessage, Limits, ServerRelay,
 };
 use proptest::prelude::*;
 
-struct Toy;
-
-impl ContentMasker for Toy {
-    fn mask_into(&self, value: &[u8], out: &mut Vec<u8>) -> usize {
-        let mut n = 0;
-        for &b in value {
-            if b == b'@' {
-                out.extend_from_slice(b"[MASKED]");
-                n += 1;
-            } else {
-                out.push(b);
-            }
-        }
-        n
-    }
-}
-
-#[derive(Default)]
-struct Log(Vec<(RecordKind, Vec<u8>)>);
-
-impl RecordSink for Log {
-    fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String> {
-        self.0.push((kind, payload.to_vec()));
-        Ok(())
-    }
-}
-
-fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-fn query(sql: &[u8]) -> Vec<u8> {
-    msg(b'Q', &[sql, b"\0"].concat())
-}
+use common::pg::{msg, query, sync};
+use common::{At as Toy, Log};
 
 fn parse(name: &[u8], sql: &[u8]) -> Vec<u8> {
     msg(b'P', &[name, b"\0", sql, b"\0", &[0, 0]].concat())
@@ -62,10 +27,6 @@ fn bind(portal: &[u8], stmt: &[u8]) -> Vec<u8> {
 
 fn execute(portal: &[u8]) -> Vec<u8> {
     msg(b'E', &[portal, b"\0", &[0, 0, 0, 0]].concat())
-}
-
-fn sync() -> Vec<u8> {
-    msg(b'S', b"")
 }
 
 fn regular_decoder() -> FrontendDecoder {

@@ -11,6 +11,8 @@
 //! Without the budget, A would mask its whole result first; without the
 //! hub's round robin (sessions that used up a budget go after newly ready
 //! ones), A would get a second turn when its id is lower.
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,6 +25,9 @@ use limen_pump::{
     RecordKind, RecordSink, Verdict, DRIVE_BYTES,
 };
 use limen_wire::pg::{ContentMasker, FrontendDecoder, Limits, ServerRelay};
+
+use common::pair;
+use common::pg::{data_row as row, query};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -138,43 +143,12 @@ impl RecordSink for Drives {
     }
 }
 
-fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-fn query(sql: &[u8]) -> Vec<u8> {
-    msg(b'Q', &[sql, b"\0"].concat())
-}
-
-fn row(value: &[u8]) -> Vec<u8> {
-    msg(
-        b'D',
-        &[
-            &1i16.to_be_bytes()[..],
-            &(value.len() as i32).to_be_bytes(),
-            value,
-        ]
-        .concat(),
-    )
-}
-
 /// A connected pair: (the test's side, the pump's side). The pump's side
 /// takes up to `buffer` bytes before the writer blocks (as far as the
 /// system allows), so that bytes wait for the pump whatever its pace.
 fn pair_with(buffer: usize) -> std::io::Result<(TcpStream, TcpStream)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     rustix::net::sockopt::set_socket_recv_buffer_size(&listener, buffer)?;
-    let ours = TcpStream::connect(listener.local_addr()?)?;
-    let (theirs, _) = listener.accept()?;
-    Ok((ours, theirs))
-}
-
-/// A connected pair: (the test's side, the pump's side).
-fn pair() -> std::io::Result<(TcpStream, TcpStream)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
     let ours = TcpStream::connect(listener.local_addr()?)?;
     let (theirs, _) = listener.accept()?;
     Ok((ours, theirs))

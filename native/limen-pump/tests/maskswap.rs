@@ -2,63 +2,18 @@
 //! the next upstream bytes with the new masker, the core records them with
 //! the new flag, and a statement the new statement masker finds something
 //! in is never recorded raw from a decision cached before the swap.
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use limen_pump::{CacheLimits, ClientStep, PumpCore, RecordKind, RecordSink, Verdict};
-use limen_wire::pg::{ContentMasker, FrontendDecoder, Limits, ServerRelay};
+use limen_pump::{CacheLimits, ClientStep, PumpCore, RecordKind, Verdict};
+use limen_wire::pg::{FrontendDecoder, Limits, ServerRelay};
 
-struct At;
-
-impl ContentMasker for At {
-    fn mask_into(&self, value: &[u8], out: &mut Vec<u8>) -> usize {
-        let mut n = 0;
-        for &b in value {
-            if b == b'@' {
-                out.extend_from_slice(b"[MASKED]");
-                n += 1;
-            } else {
-                out.push(b);
-            }
-        }
-        n
-    }
-}
-
-#[derive(Default)]
-struct Log(Vec<(RecordKind, Vec<u8>, bool)>);
-
-impl RecordSink for Log {
-    fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String> {
-        self.try_append_flagged(kind, payload, false)
-    }
-
-    fn try_append_flagged(
-        &mut self,
-        kind: RecordKind,
-        payload: &[u8],
-        masked: bool,
-    ) -> Result<(), String> {
-        self.0.push((kind, payload.to_vec(), masked));
-        Ok(())
-    }
-}
-
-fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-fn query(sql: &[u8]) -> Vec<u8> {
-    msg(b'Q', &[sql, b"\0"].concat())
-}
+use common::pg::{data_row, msg, query};
+use common::{At, FlaggedLog as Log};
 
 fn row(value: &[u8]) -> Vec<u8> {
-    let mut body = vec![0, 1];
-    body.extend_from_slice(&(value.len() as i32).to_be_bytes());
-    body.extend_from_slice(value);
-    [msg(b'D', &body), msg(b'C', b"SELECT 1\0"), msg(b'Z', b"I")].concat()
+    [data_row(value), msg(b'C', b"SELECT 1\0"), msg(b'Z', b"I")].concat()
 }
 
 /// Sends `sql`; when the core asks, allows it (cached by shape) and

@@ -3,35 +3,22 @@
 //! does (cache on vs cache off give the same bytes and records), in any
 //! split of either side's bytes; replies, denials, prepared statements,
 //! pipelining, infile refusal; then arbitrary bytes (never a panic).
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use limen_pump::mysql::{MySqlCore, SharedMySqlRelay, EXECUTE_SPLIT};
 use limen_pump::{CacheLimits, ClientStep, JudgeRequest, RecordKind, RecordSink, Verdict};
 use limen_wire::mysql::caps::{CLIENT_DEPRECATE_EOF, CLIENT_PROTOCOL_41};
 use limen_wire::mysql::{
-    put_lenenc, put_lenenc_str, write_packet, ContentMasker, Expect, Limits, PacketDecoder,
-    ServerRelay,
+    put_lenenc, put_lenenc_str, write_packet, Expect, Limits, PacketDecoder, ServerRelay,
 };
 use proptest::prelude::*;
 
+use common::mysql::{command, execute, prepare, query};
+use common::At as Toy;
+
 const CAPS: u64 = CLIENT_PROTOCOL_41 | CLIENT_DEPRECATE_EOF;
-
-struct Toy;
-
-impl ContentMasker for Toy {
-    fn mask_into(&self, value: &[u8], out: &mut Vec<u8>) -> usize {
-        let mut n = 0;
-        for &b in value {
-            if b == b'@' {
-                out.extend_from_slice(b"[MASKED]");
-                n += 1;
-            } else {
-                out.push(b);
-            }
-        }
-        n
-    }
-}
 
 #[derive(Default)]
 struct Log(Vec<(RecordKind, Vec<u8>)>);
@@ -45,27 +32,6 @@ impl RecordSink for Log {
         }
         Ok(())
     }
-}
-
-fn command(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_packet(&mut out, 0, payload);
-    out
-}
-
-fn query(sql: &[u8]) -> Vec<u8> {
-    command(&[&[3u8][..], sql].concat())
-}
-
-fn prepare(sql: &[u8]) -> Vec<u8> {
-    command(&[&[0x16u8][..], sql].concat())
-}
-
-fn execute(id: u32) -> Vec<u8> {
-    let mut p = vec![0x17];
-    p.extend_from_slice(&id.to_le_bytes());
-    p.extend_from_slice(&[0, 1, 0, 0, 0]);
-    command(&p)
 }
 
 fn close(id: u32) -> Vec<u8> {

@@ -4,74 +4,22 @@
 //! statement goes to the host, which judges it by the new rules and masks
 //! its text); a statement prepared on a cached decision before the swap
 //! keeps running here, with the swap's column plan on its results.
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use limen_pump::mysql::{MySqlCore, SharedMySqlRelay, EXECUTE_SPLIT};
-use limen_pump::{CacheLimits, ClientStep, RecordKind, RecordSink, Verdict};
+use limen_pump::mysql::{MySqlCore, MySqlMaskSwap, SharedMySqlRelay, EXECUTE_SPLIT};
+use limen_pump::{CacheLimits, ClientStep, RecordKind, Verdict};
 use limen_wire::mysql::caps::{CLIENT_DEPRECATE_EOF, CLIENT_PROTOCOL_41};
 use limen_wire::mysql::{
     put_lenenc, put_lenenc_str, write_packet, ColumnPlan, ContentMasker, Expect, ServerRelay,
 };
 
+use common::mysql::{execute, prepare, query};
+use common::{At, FlaggedLog as Log};
+
 const CAPS: u64 = CLIENT_PROTOCOL_41 | CLIENT_DEPRECATE_EOF;
 const DERIVED: &[u8] = b"[MASKED:derived]";
-
-struct At;
-
-impl ContentMasker for At {
-    fn mask_into(&self, value: &[u8], out: &mut Vec<u8>) -> usize {
-        let mut n = 0;
-        for &b in value {
-            if b == b'@' {
-                out.extend_from_slice(b"[MASKED]");
-                n += 1;
-            } else {
-                out.push(b);
-            }
-        }
-        n
-    }
-}
-
-#[derive(Default)]
-struct Log(Vec<(RecordKind, Vec<u8>, bool)>);
-
-impl RecordSink for Log {
-    fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String> {
-        self.try_append_flagged(kind, payload, false)
-    }
-
-    fn try_append_flagged(
-        &mut self,
-        kind: RecordKind,
-        payload: &[u8],
-        masked: bool,
-    ) -> Result<(), String> {
-        self.0.push((kind, payload.to_vec(), masked));
-        Ok(())
-    }
-}
-
-fn command(payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_packet(&mut out, 0, payload);
-    out
-}
-
-fn query(sql: &[u8]) -> Vec<u8> {
-    command(&[&[3u8][..], sql].concat())
-}
-
-fn prepare(sql: &[u8]) -> Vec<u8> {
-    command(&[&[0x16u8][..], sql].concat())
-}
-
-fn execute(id: u32) -> Vec<u8> {
-    let mut p = vec![0x17];
-    p.extend_from_slice(&id.to_le_bytes());
-    p.extend_from_slice(&[0, 1, 0, 0, 0]);
-    command(&p)
-}
 
 /// One VAR_STRING column of `t.c` and one row holding `value`, as a text
 /// (a COM_QUERY's) or binary (a COM_STMT_EXECUTE's) result set.
@@ -117,6 +65,21 @@ struct Session {
 }
 
 impl Session {
+    /// A session on a relay that masks nothing yet, and its core's swap.
+    fn new() -> (Self, MySqlMaskSwap<At>) {
+        let relay: SharedMySqlRelay<At> =
+            Arc::new(Mutex::new(ServerRelay::new(None, CAPS, 1 << 20)));
+        let core = MySqlCore::new(Arc::clone(&relay), 1 << 20, CacheLimits::default());
+        let swap = core.mask_swap();
+        let session = Session {
+            relay,
+            core,
+            log: Log::default(),
+            judged: Vec::new(),
+        };
+        (session, swap)
+    }
+
     /// Sends one command; the host (when asked) allows it, cacheable, and
     /// records its text through `At` once the session masks statements.
     /// Then the server's `answer`; returns what the client got.
@@ -184,15 +147,7 @@ fn has(haystack: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn a_swap_reaches_the_relay_the_records_the_cache_and_statements_decided_here(
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let relay: SharedMySqlRelay<At> = Arc::new(Mutex::new(ServerRelay::new(None, CAPS, 1 << 20)));
-    let core = MySqlCore::new(Arc::clone(&relay), 1 << 20, CacheLimits::default());
-    let swap = core.mask_swap();
-    let mut s = Session {
-        relay,
-        core,
-        log: Log::default(),
-        judged: Vec::new(),
-    };
+    let (mut s, swap) = Session::new();
     let select = query(b"SELECT 'a@b'");
 
     // Before: nothing masks; the statement is cached (the second is a hit,
@@ -238,15 +193,7 @@ fn a_swap_reaches_the_relay_the_records_the_cache_and_statements_decided_here(
 #[test]
 fn a_swap_without_column_masks_leaves_statements_decided_here_unplanned(
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let relay: SharedMySqlRelay<At> = Arc::new(Mutex::new(ServerRelay::new(None, CAPS, 1 << 20)));
-    let core = MySqlCore::new(Arc::clone(&relay), 1 << 20, CacheLimits::default());
-    let swap = core.mask_swap();
-    let mut s = Session {
-        relay,
-        core,
-        log: Log::default(),
-        judged: Vec::new(),
-    };
+    let (mut s, swap) = Session::new();
     s.run(&prepare(b"SELECT c FROM t"), &prepare_ok(3), false)?;
     swap.set(Some(At), None, false, true, None)?;
     let out = s.run(&execute(3), &result_set(b"x@y", true), false)?;

@@ -2,8 +2,10 @@
 //! every session shares (`src/io/offload.rs`): another session's
 //! statement is served while it is masked, and the client gets exactly the
 //! bytes an inline relay gives.
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,6 +15,9 @@ use limen_pump::{
     RecordKind, RecordSink, Verdict,
 };
 use limen_wire::pg::{ContentMasker, FrontendDecoder, Limits, ServerRelay};
+
+use common::pg::{data_row as row, msg, query};
+use common::{pair, NoRecords};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -82,44 +87,6 @@ impl Judge for Allow {
             ..Verdict::default()
         }))
     }
-}
-
-struct NoRecords;
-
-impl RecordSink for NoRecords {
-    fn try_append(&mut self, _kind: RecordKind, _payload: &[u8]) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-fn query(sql: &[u8]) -> Vec<u8> {
-    msg(b'Q', &[sql, b"\0"].concat())
-}
-
-fn row(value: &[u8]) -> Vec<u8> {
-    msg(
-        b'D',
-        &[
-            &1i16.to_be_bytes()[..],
-            &(value.len() as i32).to_be_bytes(),
-            value,
-        ]
-        .concat(),
-    )
-}
-
-fn pair() -> std::io::Result<(TcpStream, TcpStream)> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let ours = TcpStream::connect(listener.local_addr()?)?;
-    let (theirs, _) = listener.accept()?;
-    Ok((ours, theirs))
 }
 
 fn relay(masker: Gate) -> Arc<Mutex<ServerRelay<Gate>>> {

@@ -2,51 +2,21 @@
 //! minutes, and the Trio relay keeps reading the client meanwhile): they
 //! are buffered up to a cap and handled after the verdict, exactly as if
 //! they had arrived after it.
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use limen_pump::{
-    CacheLimits, ClientStep, JudgeKind, PumpCore, PumpErrorKind, RecordKind, RecordSink, Side,
-    Verdict,
+    CacheLimits, ClientStep, JudgeKind, PumpCore, PumpErrorKind, RecordKind, Side, Verdict,
 };
-use limen_wire::pg::{ContentMasker, FrontendDecoder, Limits, ServerRelay};
+use limen_wire::pg::{FrontendDecoder, Limits, ServerRelay};
 use proptest::prelude::*;
 
-struct Plain;
-
-impl ContentMasker for Plain {
-    fn mask_into(&self, value: &[u8], out: &mut Vec<u8>) -> usize {
-        out.extend_from_slice(value);
-        0
-    }
-}
-
-#[derive(Default)]
-struct Log(Vec<(RecordKind, Vec<u8>)>);
-
-impl RecordSink for Log {
-    fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String> {
-        self.0.push((kind, payload.to_vec()));
-        Ok(())
-    }
-}
-
-fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    out.extend_from_slice(body);
-    out
-}
-
-fn query(sql: &[u8]) -> Vec<u8> {
-    msg(b'Q', &[sql, b"\0"].concat())
-}
+use common::pg::{msg, query, sync};
+use common::{Log, Plain};
 
 fn parse(sql: &[u8]) -> Vec<u8> {
     msg(b'P', &[b"\0", sql, b"\0", &[0, 0]].concat())
-}
-
-fn sync() -> Vec<u8> {
-    msg(b'S', b"")
 }
 
 fn core(cap: usize) -> PumpCore<Plain> {

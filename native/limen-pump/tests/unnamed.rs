@@ -3,37 +3,16 @@
 //! judged once per text; the same session through a core with the cache
 //! and one without gives the same upstream bytes and the same records
 //! (differential, property-tested over random pipelines).
+mod common;
+
 use std::sync::{Arc, Mutex};
 
-use limen_pump::{CacheLimits, ClientStep, PumpCore, RecordKind, RecordSink, Verdict};
-use limen_wire::pg::{ContentMasker, FrontendDecoder, Limits, ServerRelay};
+use limen_pump::{CacheLimits, ClientStep, PumpCore, RecordKind, Verdict};
+use limen_wire::pg::{FrontendDecoder, Limits, ServerRelay};
 use proptest::prelude::*;
 
-struct NoMask;
-
-impl ContentMasker for NoMask {
-    fn mask_into(&self, value: &[u8], out: &mut Vec<u8>) -> usize {
-        out.extend_from_slice(value);
-        0
-    }
-}
-
-#[derive(Default)]
-struct Log(Vec<(RecordKind, Vec<u8>)>);
-
-impl RecordSink for Log {
-    fn try_append(&mut self, kind: RecordKind, payload: &[u8]) -> Result<(), String> {
-        self.0.push((kind, payload.to_vec()));
-        Ok(())
-    }
-}
-
-fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    out.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
-    out.extend_from_slice(body);
-    out
-}
+use common::pg::{msg, sync};
+use common::{Log, Plain as NoMask};
 
 fn parse(name: &[u8], sql: &[u8]) -> Vec<u8> {
     msg(b'P', &[name, b"\0", sql, b"\0", &[0, 0]].concat())
@@ -52,10 +31,6 @@ fn describe_portal() -> Vec<u8> {
 
 fn execute() -> Vec<u8> {
     msg(b'E', &[b"\0", &[0, 0, 0, 0][..]].concat())
-}
-
-fn sync() -> Vec<u8> {
-    msg(b'S', b"")
 }
 
 /// One execution as a driver sends it: Parse unnamed, Bind, Describe,

@@ -33,7 +33,16 @@ from limen.inmask import InputMasker, Masked
 from limen.policy import Decision, SessionPolicy
 from limen.recording import EVENT, Recorder
 
-__all__ = ["HELD", "ColumnHook", "Held", "Judge", "Verdict", "local_denial", "reusable"]
+__all__ = [
+    "HELD",
+    "ColumnHook",
+    "Held",
+    "Judge",
+    "Verdict",
+    "decision_record",
+    "local_denial",
+    "reusable",
+]
 
 
 class Held:
@@ -103,6 +112,20 @@ def local_denial(klass: str, message: str, hint: str) -> Decision:
     )
 
 
+def decision_record(decision: Decision, protocol: str) -> dict[str, object]:
+    """A SQL statement's ``decision`` event, before the fields its driver
+    adds (PostgreSQL's and MySQL's alike, in this order)."""
+    return {
+        "event": "decision",
+        "action": decision.action,
+        "rule": decision.rule,
+        "class": decision.klass,
+        "classes": sorted(decision.classes),
+        "tables": sorted(decision.tables),
+        "protocol": protocol,
+    }
+
+
 def reusable(decision: Decision | None) -> bool:
     """Whether a cache may reuse this decision for the same statement text
     (same session: same identity and rules): allows of statements that do
@@ -161,15 +184,7 @@ class Judge:
                 f"the statement could not be judged ({type(exc).__name__})",
                 "send valid UTF-8 SQL",
             )
-        obj: dict[str, object] = {
-            "event": "decision",
-            "action": decision.action,
-            "rule": decision.rule,
-            "class": decision.klass,
-            "classes": sorted(decision.classes),
-            "tables": sorted(decision.tables),
-            "protocol": "extended" if extended else "simple",
-        }
+        obj = decision_record(decision, "extended" if extended else "simple")
         if columns is not None and columns.masked:
             obj["masked_columns"] = columns.masked
         event = msgspec.json.encode(obj)

@@ -23,21 +23,31 @@ is an LRU of bounded size.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import math
-import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import jwt
 
 from limen.config import ALLOWED_ALGORITHMS, Config, IdentityConfig, OIDCConfig
+from limen.identity.claims import (
+    JWT_SHAPE,
+    MAX_TOKEN_SIZE,
+    ago,
+    check_shape,
+    claim_at,
+    claim_name,
+    decode_segment,
+    groups_of,
+    no_constants,
+    time_claim,
+    unverified_issuer,
+)
 from limen.identity.jwks import KeySet
 from limen.identity.model import Identity, IdentityError, Method, Reason
 from limen.identity.statickeys import StaticKeys
@@ -51,12 +61,6 @@ __all__ = [
     "claim_at",
     "unverified_issuer",
 ]
-
-MAX_TOKEN_SIZE: Final = 16 * 1024
-MAX_NAME_LENGTH: Final = 256
-_MAX_TIME: Final = 2.0**53
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
-_JWT_SHAPE: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
 @dataclass(frozen=True)
@@ -124,78 +128,6 @@ class VerifierSettings:
         )
 
 
-def claim_at(claims: dict[str, Any], path: str) -> Any:
-    """The claim at a dotted path (``realm_access.roles``); a top-level
-    claim whose name itself has dots (``https://example.com/groups``) wins.
-    None when absent."""
-    if path in claims:
-        return claims[path]
-    node: Any = claims
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def _time_claim(claims: dict[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise IdentityError(Reason.MALFORMED, f"the {name!r} claim is not a number")
-    try:
-        number = float(value)
-    except OverflowError:
-        number = math.inf
-    if not math.isfinite(number) or abs(number) > _MAX_TIME:
-        raise IdentityError(Reason.MALFORMED, f"the {name!r} claim is not a plausible time")
-    return number
-
-
-def _name(value: Any, what: str) -> str:
-    """A subject or group name: a short string without control characters."""
-    if not isinstance(value, str):
-        raise IdentityError(Reason.BAD_CLAIM, f"{what} is not a string")
-    if len(value) > MAX_NAME_LENGTH or _CONTROL.search(value):
-        raise IdentityError(
-            Reason.BAD_CLAIM,
-            f"{what} is longer than {MAX_NAME_LENGTH} characters or has control characters",
-        )
-    return value
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _decode_segment(segment: str) -> Any:
-    try:
-        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-        return json.loads(raw, parse_constant=_no_constants)
-    except ValueError:
-        raise IdentityError(Reason.MALFORMED, "the token is not a well-formed JWT") from None
-
-
-def check_shape(token: str) -> None:
-    if len(token) > MAX_TOKEN_SIZE:
-        raise IdentityError(Reason.MALFORMED, f"the token is longer than {MAX_TOKEN_SIZE} bytes")
-    if not _JWT_SHAPE.fullmatch(token):
-        raise IdentityError(
-            Reason.MALFORMED, "the token is not a JWT (three base64url parts separated by '.')"
-        )
-
-
-def unverified_issuer(token: str) -> str | None:
-    """The ``iss`` a token claims, before any verification (for routing only)."""
-    check_shape(token)
-    claims = _decode_segment(token.split(".")[1])
-    if not isinstance(claims, dict):
-        raise IdentityError(Reason.MALFORMED, "the token's claims are not a JSON object")
-    iss = claims.get("iss")
-    return iss if isinstance(iss, str) else None
-
-
 class Verifier:
     """Verifies the JWTs of one OIDC provider."""
 
@@ -253,7 +185,7 @@ class Verifier:
 
     async def _verify(self, token: str, now: float) -> Identity:
         s = self.settings
-        header = _decode_segment(token.split(".")[0])
+        header = decode_segment(token.split(".")[0])
         if not isinstance(header, dict):
             raise IdentityError(Reason.MALFORMED, "the token header is not a JSON object")
         alg = header.get("alg")
@@ -281,7 +213,7 @@ class Verifier:
         except jwt.PyJWTError:
             raise IdentityError(Reason.MALFORMED, "the token is not a well-formed JWS") from None
         try:
-            claims = json.loads(decoded["payload"], parse_constant=_no_constants)
+            claims = json.loads(decoded["payload"], parse_constant=no_constants)
         except ValueError:
             raise IdentityError(Reason.MALFORMED, "the token's claims are not JSON") from None
         if not isinstance(claims, dict):
@@ -299,34 +231,34 @@ class Verifier:
                 Reason.WRONG_AUDIENCE,
                 f"the token is not meant for this gateway (audience {', '.join(s.audiences)})",
             )
-        exp = _time_claim(claims, "exp")
+        exp = time_claim(claims, "exp")
         if exp is None:
             raise IdentityError(Reason.NO_EXPIRY, "the token has no 'exp': it would never expire")
-        nbf = _time_claim(claims, "nbf")
-        iat = _time_claim(claims, "iat")
+        nbf = time_claim(claims, "nbf")
+        iat = time_claim(claims, "iat")
         if now > exp + s.leeway:
-            raise IdentityError(Reason.EXPIRED, f"the token expired {_ago(now - exp)} ago")
+            raise IdentityError(Reason.EXPIRED, f"the token expired {ago(now - exp)} ago")
         if nbf is not None and now + s.leeway < nbf:
             raise IdentityError(
-                Reason.NOT_YET_VALID, f"the token is not valid for another {_ago(nbf - now)}"
+                Reason.NOT_YET_VALID, f"the token is not valid for another {ago(nbf - now)}"
             )
         if iat is not None and now + s.leeway < iat:
             raise IdentityError(
                 Reason.NOT_YET_VALID,
-                f"the token was issued {_ago(iat - now)} in the future (check clocks)",
+                f"the token was issued {ago(iat - now)} in the future (check clocks)",
             )
         start = iat if iat is not None else nbf if nbf is not None else now
         if exp - start > s.max_lifetime:
             raise IdentityError(
                 Reason.LIFETIME_TOO_LONG,
-                f"the token is valid for {_ago(exp - start)}; at most "
-                f"{_ago(s.max_lifetime)} is accepted (ask for short-lived tokens)",
+                f"the token is valid for {ago(exp - start)}; at most "
+                f"{ago(s.max_lifetime)} is accepted (ask for short-lived tokens)",
             )
         subject = claim_at(claims, s.subject_claim)
         if subject is None or subject == "":
             raise IdentityError(Reason.MISSING_CLAIM, f"the token has no {s.subject_claim!r}")
-        subject = _name(subject, f"the {s.subject_claim!r} claim")
-        groups = _groups(claim_at(claims, s.groups_claim), s.groups_claim)
+        subject = claim_name(subject, f"the {s.subject_claim!r} claim")
+        groups = groups_of(claim_at(claims, s.groups_claim), s.groups_claim)
         jti = claims.get("jti")
         return Identity(
             subject=subject,
@@ -336,28 +268,6 @@ class Verifier:
             token_id=jti if isinstance(jti, str) else None,
             method=s.method,
         )
-
-
-def _groups(value: Any, claim: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (_name(value, f"the groups claim {claim!r}"),)
-    if isinstance(value, list):
-        names = [_name(g, f"an entry of the groups claim {claim!r}") for g in value]
-        return tuple(dict.fromkeys(names))
-    raise IdentityError(
-        Reason.BAD_CLAIM, f"the groups claim {claim!r} is not a string or a list of strings"
-    )
-
-
-def _ago(seconds: float) -> str:
-    whole = max(0, round(seconds))
-    if whole < 120:
-        return f"{whole}s"
-    if whole < 7200:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{(whole % 3600) // 60:02d}m"
 
 
 class Authenticator:
@@ -392,7 +302,7 @@ class Authenticator:
         found = self.static_keys.match(credential)
         if found is not None:
             return found
-        if not _JWT_SHAPE.fullmatch(credential):
+        if not JWT_SHAPE.fullmatch(credential):
             raise IdentityError(
                 Reason.UNKNOWN_CREDENTIAL, "neither a JWT nor a registered static key"
             )

@@ -2,11 +2,12 @@
 whole, statement by statement (see :mod:`limen.policy.columns` for how a
 column's taint is derived).
 
-:class:`Snapshot` is what the database's catalog said when the session
-started (every relation's columns; the definitions of views and
-materialized views, each parsed once when first used), plus the relations
-this session created (``CREATE TABLE``/``VIEW``/``MATERIALIZED VIEW``, from
-their parse trees). :class:`ColumnPlanner` keeps the session's cursors and
+:class:`Snapshot` (:mod:`limen.policy.snapshot`) is what the database's
+catalog said when the session started (every relation's columns; the
+definitions of views and materialized views, each parsed once when first
+used), plus the relations this session created (``CREATE
+TABLE``/``VIEW``/``MATERIALIZED VIEW``, from their parse trees).
+:class:`ColumnPlanner` keeps the session's cursors and
 SQL-level prepared statements (their result columns, for ``FETCH`` and
 ``EXECUTE``) and gives, for a query or a Parse, a :class:`QueryPlan`: one
 :class:`Output` per statement, or a :class:`~limen.policy.columns.Refusal`.
@@ -21,12 +22,13 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Final
 
 from pglast.parser import parse_sql_json
 
 from limen.policy.columns import Analyzer
+from limen.policy.snapshot import Snapshot, name_view
 from limen.policy.taint import (
     EMPTY,
     Col,
@@ -143,74 +145,6 @@ class QueryPlan:
     def planned(self) -> bool:
         """Some statement has a plan (masks or scrubs)."""
         return any(o is not None for o in self.outputs)
-
-
-@dataclass
-class Snapshot:
-    """The catalog as the session saw it (see the module docs)."""
-
-    relations: dict[tuple[str, str], Relation]
-    search_path: list[str]
-    rules: frozenset[str]
-    """``column:`` rule bodies, lower case: ``col``, ``table.col``, ``schema.table.col``."""
-    created: dict[str, tuple[Relation, tuple[Item, ...] | None]] = field(default_factory=dict)
-    views: dict[tuple[str, str], tuple[Item, ...]] = field(default_factory=dict)
-    used_views: bool = False
-    _resolving: set[tuple[str, str]] = field(default_factory=set)
-
-    def lookup(self, schema: str | None, name: str) -> Relation | None:
-        if schema is None and name in self.created:
-            return self.created[name][0]
-        if schema is not None:
-            return self.relations.get((schema, name))
-        for s in ["pg_catalog", *self.search_path]:
-            rel = self.relations.get((s, name))
-            if rel is not None:
-                return rel
-        return None
-
-    def column_rule(self, rel: Relation, column: str) -> str | None:
-        """The rule masking ``column`` of ``rel``: by the relation's own
-        name, or an ancestor's (a partition or inheritance child read
-        directly), or by the bare column name."""
-        c = column.lower()
-        for schema, name in ((rel.schema, rel.name), *rel.parents):
-            for rule in (f"{schema}.{name}.{c}".lower(), f"{name}.{c}".lower()):
-                if rule in self.rules:
-                    return rule
-        return c if c in self.rules else None
-
-    def masked_columns(self, rel: Relation) -> list[str]:
-        return [c for c in rel.columns if self.column_rule(rel, c)]
-
-    def view_items(self, rel: Relation) -> tuple[Item, ...]:
-        self.used_views = True
-        key = (rel.schema, rel.name)
-        made = self.created.get(rel.name)
-        if made is not None and made[0] is rel and made[1] is not None:
-            return made[1]
-        if key in self.views:
-            return self.views[key]
-        if key in self._resolving or rel.viewdef is None:
-            return tuple(Col(c, frozenset({f"?view {rel.name}"})) for c in rel.columns)
-        self._resolving.add(key)
-        try:
-            tree = json.loads(parse_sql_json(rel.viewdef))
-            items = Analyzer(self, 1).query(tree["stmts"][0]["stmt"], None)
-        except Exception:  # fail closed: a definition limen cannot read
-            items = [Run(frozenset({f"?view {rel.name}"}))]
-        finally:
-            self._resolving.discard(key)
-        out = _name_view(rel, items)
-        self.views[key] = out
-        return out
-
-
-def _name_view(rel: Relation, items: list[Item] | tuple[Item, ...]) -> tuple[Item, ...]:
-    if len(items) == len(rel.columns) and all(isinstance(i, Col) for i in items):
-        return tuple(Col(c, i.taint) for c, i in zip(rel.columns, items, strict=True))
-    every = union(items)
-    return tuple(Col(c, every) for c in rel.columns)
 
 
 class ColumnPlanner:
@@ -378,7 +312,7 @@ class ColumnPlanner:
             (i.name or f"?column{n}") if isinstance(i, Col) else "?" for n, i in enumerate(items)
         )
         made = Relation("", name, "v", cols)
-        snap.created[name] = (made, _name_view(made, items))
+        snap.created[name] = (made, name_view(made, items))
 
     def _alter(self, body: dict[str, object]) -> None:
         """A rename or move of a relation (or of a column) under a column

@@ -29,8 +29,8 @@
 //! packet) goes to the host as a [`JudgeRequest`] — fail closed: the host
 //! judges it exactly as on the Trio relay. For a MySQL request, `raw` is
 //! the packet as received, `sql` its payload (continuations joined: the
-//! command byte, then its body) and `name` the [`note`] of the upstream's
-//! answers since the last request (the host's bookkeeping: prepared
+//! command byte, then its body) and `name` the note (`mysql/note.rs`) of
+//! the upstream's answers since the last request (the host's bookkeeping: prepared
 //! statement ids, `USE`, resets, the server status). The host answers with
 //! a [`Verdict`]: `upstream` to forward (the host has told the shared
 //! relay what answer to expect) or, with `discard_until_sync` set (which

@@ -13,7 +13,8 @@
 //! - [`generic`]: OK / ERR / EOF parse and encode.
 //! - [`auth`]: `MySqlClientAuth`, limen's upstream login, typed steps.
 //! - [`relay`]: `MySqlServerRelay`, the upstream's responses masked for the
-//!   client (`MySqlColumnPlan`, `MySqlExpect`, the relay events).
+//!   client (`MySqlColumnPlan`, `MySqlExpect`; the relay events in
+//!   `relay_events.rs`).
 //! - [`shape`]: `mysql_shape_constants`, the shape lexer's constants.
 //!
 //! Any peer protocol error raises `MySqlProtocolError` (close that
@@ -28,6 +29,7 @@ pub(crate) mod framing;
 pub(crate) mod generic;
 pub(crate) mod handshake;
 pub(crate) mod relay;
+mod relay_events;
 pub(crate) mod shape;
 
 create_exception!(

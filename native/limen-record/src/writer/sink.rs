@@ -22,7 +22,8 @@ pub trait Sink: Write {
 
     /// Deferred checksums ([`WriterConfig::defer_checksums`]): write a batch
     /// whose frames' checksums must first be filled in, in order, by the
-    /// [`Chainer`] from [`Writer::take_chainer`]; leave both vectors empty.
+    /// [`Chainer`] from [`Writer::take_chainer`](super::Writer::take_chainer);
+    /// leave both vectors empty.
     fn write_deferred(
         &mut self,
         batch: &mut Vec<u8>,
@@ -141,8 +142,9 @@ pub struct WriterConfig {
     pub direct_write_min: usize,
     pub flush: FlushPolicy,
     /// Leave frame checksums to the sink ([`Sink::write_deferred`] with the
-    /// [`Chainer`] from [`Writer::take_chainer`]), so that hashing can run on
-    /// the thread that writes. Disables direct writes.
+    /// [`Chainer`] from [`Writer::take_chainer`](super::Writer::take_chainer)),
+    /// so that hashing can run on the thread that writes. Disables direct
+    /// writes.
     pub defer_checksums: bool,
     /// Deferred checksums: of every 8 frames, how many payload digests the
     /// writer computes itself as it frames them (0..=8; more count as 8).

@@ -1,6 +1,6 @@
 //! Incremental framing: bytes in, complete frames out.
 //!
-//! The [`Framer`] keeps one buffer. Each frame's length field is checked
+//! The `Framer` keeps one buffer. Each frame's length field is checked
 //! against [`Limits`] as soon as its header is buffered and before anything
 //! else happens with it; nothing is ever allocated from a length field, the
 //! buffer only grows with bytes actually received, and its capacity never

@@ -11,6 +11,7 @@ mod names;
 mod packets;
 mod props;
 mod relay;
+mod relay_commands;
 mod relay_props;
 mod relay_util;
 mod tracker;

@@ -20,6 +20,7 @@ import trio
 from limen.gateway.http.headers import head_text, request_headers
 from limen.gateway.http.reader import ClientRequest
 from limen.gateway.http.route import Routed
+from limen.gateway.http.upgrade import upgrade_of
 from limen.gateway.http.upstream import UpstreamError
 from limen.gateway.session import RECEIVE_SIZE
 from limen.recording import U2C
@@ -67,9 +68,7 @@ class Pump(Protocol):
 
 def wants_upgrade(req: ClientRequest, token: bytes) -> bool:
     """Whether ``req`` asks for an upgrade to ``token`` (case-insensitive)."""
-    upgrade = (req.header(b"upgrade") or b"").strip().lower()
-    tokens = b",".join(v for k, v in req.headers if k == b"connection").lower()
-    return upgrade == token.lower() and b"upgrade" in [t.strip() for t in tokens.split(b",")]
+    return upgrade_of(req) == token.lower()
 
 
 async def relay_upgrade(relay: HttpRelay, req: ClientRequest, routed: Routed, pump: Pump) -> bool:

@@ -46,12 +46,12 @@ content masker.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Protocol
 
 import trio
 
 from limen import _native
+from limen.gateway.closing import say_goodbye
 from limen.gateway.livemasks import Live, Masks, take_input_masker
 from limen.gateway.mysql import upstream as my_upstream
 from limen.gateway.mysql.columns import DERIVED, MySqlColumns, load, mask_rules
@@ -70,7 +70,6 @@ FAILED = (
     "the column masks of this session changed (a configuration reload) and the gateway "
     "could not apply them live ({why}); reconnect",
 )
-COM_QUIT = b"\x01\x00\x00\x00\x01"
 
 
 class MaskTarget(Live, Protocol):
@@ -176,12 +175,8 @@ async def _side_columns(session: MaskTarget, judge: MySqlJudge) -> MySqlColumns 
 
             return await load(query, judge.current_database, rules, masker)
         finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(1):
-                with contextlib.suppress(
-                    trio.BrokenResourceError, trio.ClosedResourceError, OSError
-                ):
-                    await side.stream.send_all(COM_QUIT)
-                await trio.aclose_forcefully(side.stream)
+            with trio.CancelScope(shield=True):
+                await say_goodbye(side.stream, my_upstream.COM_QUIT)
 
 
 class _Refused(Exception):

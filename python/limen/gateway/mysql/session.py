@@ -20,12 +20,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 
 import trio
 
 from limen import _native
+from limen.gateway.closing import say_goodbye
 from limen.gateway.holds import Holds
 from limen.gateway.livemasks import CHANGED, columns, signature
 from limen.gateway.mysql import handshake, relive, upstream
@@ -43,8 +43,6 @@ from limen.gateway.session import Admission, Session, SessionEnd
 from limen.policy.mysql import Server
 
 __all__ = ["MySqlSession"]
-
-COM_QUIT = b"\x01\x00\x00\x00\x01"
 
 
 class MySqlSession(Session):
@@ -258,8 +256,4 @@ class MySqlSession(Session):
     async def close_upstream(self) -> None:
         if self.upstream is None:
             return
-        stream = self.upstream.stream
-        with trio.move_on_after(1):
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                await stream.send_all(COM_QUIT)
-        await trio.aclose_forcefully(stream)
+        await say_goodbye(self.upstream.stream, upstream.COM_QUIT)

@@ -31,7 +31,10 @@ from limen.gateway.mysql.wire import Packets
 from limen.gateway.services import Services
 from limen.gateway.session import SessionEnd
 
-__all__ = ["FORMAT_CAPS", "Upstream", "connect", "login", "query_rows"]
+__all__ = ["COM_QUIT", "FORMAT_CAPS", "Upstream", "connect", "login", "query_rows"]
+
+#: ``COM_QUIT`` (sequence id 0): limen's goodbye to the upstream.
+COM_QUIT = b"\x01\x00\x00\x00\x01"
 
 CLIENT_MYSQL = 1
 CLIENT_FOUND_ROWS = 1 << 1

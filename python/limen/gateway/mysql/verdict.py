@@ -9,7 +9,7 @@ from typing import Final, Protocol
 import msgspec
 
 from limen import _native
-from limen.gateway.judging import ColumnHook, Verdict
+from limen.gateway.judging import ColumnHook, Verdict, decision_record
 from limen.policy import Decision
 from limen.policy.mysql import Server
 
@@ -85,16 +85,8 @@ class MySqlVerdict:
 
 def decision_event(decision: Decision, command: str, *, statement: int | None) -> bytes:
     """A MySQL decision as its ``event`` record."""
-    obj: dict[str, object] = {
-        "event": "decision",
-        "action": decision.action,
-        "rule": decision.rule,
-        "class": decision.klass,
-        "classes": sorted(decision.classes),
-        "tables": sorted(decision.tables),
-        "protocol": "binary" if statement is not None else "command",
-        "command": command,
-    }
+    obj = decision_record(decision, "binary" if statement is not None else "command")
+    obj["command"] = command
     if statement is not None:
         obj["statement_id"] = statement
     return msgspec.json.encode(obj)

@@ -35,7 +35,6 @@ refuses what it cannot see.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Callable
 from typing import Protocol
@@ -44,6 +43,7 @@ import trio
 
 from limen import _native
 from limen.config import Resource
+from limen.gateway.closing import say_goodbye
 from limen.gateway.judging import Judge
 from limen.gateway.postgres import upstream as pg_upstream
 from limen.gateway.postgres.columns import Catalog, SessionColumns, read
@@ -61,7 +61,6 @@ FAILED = (
     "the column masks of this session changed (a configuration reload) and the gateway "
     "could not apply them live ({why}); reconnect",
 )
-TERMINATE = b"X\x00\x00\x00\x04"
 _WHOLE = marker(frozenset({"?reload"}))
 
 
@@ -172,12 +171,8 @@ async def _side_catalog(session: Relivable, key: tuple[str, ...]) -> Catalog | N
             await pg_upstream.login(side, capture, resource, user, session.params)
             return await read(side.stream, capture, resource.name, rules, masker)
         finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(1):
-                with contextlib.suppress(
-                    trio.BrokenResourceError, trio.ClosedResourceError, OSError
-                ):
-                    await side.stream.send_all(TERMINATE)
-                await trio.aclose_forcefully(side.stream)
+            with trio.CancelScope(shield=True):
+                await say_goodbye(side.stream, pg_upstream.TERMINATE)
 
 
 def _install(session: Relivable, judge: PgJudge, catalog: Catalog | None) -> str:

@@ -23,6 +23,7 @@ import contextlib
 import trio
 
 from limen import _native
+from limen.gateway.closing import say_goodbye
 from limen.gateway.holds import Holds
 from limen.gateway.postgres import handshake, upstream
 from limen.gateway.postgres.cancel import CancelKeys, send_cancel
@@ -36,8 +37,6 @@ from limen.gateway.services import Services
 from limen.gateway.session import Admission, Session, SessionEnd
 
 __all__ = ["PgSession"]
-
-TERMINATE = b"X\x00\x00\x00\x04"
 
 
 class PgSession(Session):
@@ -184,11 +183,7 @@ class PgSession(Session):
     async def close_upstream(self) -> None:
         if self.upstream is None:
             return
-        stream = self.upstream.stream
-        with trio.move_on_after(1):
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                await stream.send_all(TERMINATE)
-        await trio.aclose_forcefully(stream)
+        await say_goodbye(self.upstream.stream, upstream.TERMINATE)
 
     def release(self) -> None:
         if self.client_key is not None:

@@ -25,7 +25,18 @@ from limen.gateway.services import Services
 from limen.gateway.session import RECEIVE_SIZE, SessionEnd
 from limen.gateway.tlsnative import NativeTlsStream, upstream_config
 
-__all__ = ["FORWARDED_PARAMS", "Login", "Upstream", "connect", "login", "upstream_events"]
+__all__ = [
+    "FORWARDED_PARAMS",
+    "TERMINATE",
+    "Login",
+    "Upstream",
+    "connect",
+    "login",
+    "upstream_events",
+]
+
+#: Terminate: limen's goodbye to the upstream.
+TERMINATE = b"X\x00\x00\x00\x04"
 
 #: Client startup parameters passed upstream; anything else (``options``,
 #: ``search_path``, ``role``, ...) is dropped: settings are policy's business.

@@ -1,5 +1,5 @@
 //! Authenticating the gateway to the upstream server with the resource's
-//! credential: SCRAM-SHA-256 ([`scram`]), md5 ([`md5`]) or trust, driven by
+//! credential: SCRAM-SHA-256 (`scram.rs`), md5 (`md5.rs`) or trust, driven by
 //! [`UpstreamAuth`], a sans-IO state machine fed with the server's
 //! Authentication messages and returning the messages to send.
 use crate::error::{Error, ErrorKind};
