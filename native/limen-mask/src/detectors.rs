@@ -230,6 +230,15 @@ pub(crate) const BUILTIN: &[Spec] = &[
 /// - `phone-number`: the head takes the first digit and 7 to 14 more (the
 ///   trigger asks for the first 7; a `+` and a few digits, as in
 ///   `+1 234`, is then no candidate).
+/// - `github-token` and `openai-api-key`: a body of at least 36 (GitHub)
+///   or 20 (OpenAI, but for the `proj-`-like forms) letters and digits
+///   follows the prefix; the trigger asks for the first 12 of them (the
+///   relaxed head would ask for 3). Prefixes glued to each other or to a
+///   short body (`sk-proj-sk-ghp_AKIAAIza...`) are then no candidates, and
+///   a near-miss that still is one spans at least 16 bytes. Both counters
+///   count the same class, so the reversed automaton tracks one run length
+///   for them (its cold first pass over random base64 builds about twice as
+///   many states; warm, the walk is one transition per byte as before).
 pub(crate) fn trigger_override(name: &str) -> Option<&'static str> {
     match name {
         "card-number" => Some(concat!(
@@ -242,6 +251,10 @@ pub(crate) fn trigger_override(name: &str) -> Option<&'static str> {
             r"|[0-9]{2}-(?:[0-9]{4}-(?:[0-9]{4}-[0-9]{3}|[0-9]{6}-[0-9])|[0-9]{6}-(?:[0-9]{5}|[0-9]{4}-[0-9]))\b))",
         )),
         "phone-number" => Some(r"\B\+[1-9](?:[ .-]?\(?[0-9]\)?){7}"),
+        "github-token" => Some(r"\bgh[pousr]_[A-Za-z0-9]{12}"),
+        "openai-api-key" => {
+            Some(r"\bsk-(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{3}|[A-Za-z0-9]{12})")
+        }
         _ => None,
     }
 }

@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 mod anchored;
+mod assignment;
 mod builder;
 mod card;
 mod detectors;

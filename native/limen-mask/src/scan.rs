@@ -26,10 +26,12 @@
 //!    caches taken once per scan: `anchored.rs`; the secret inside a built-in head's match from
 //!    the match's bytes, `groups.rs`; captures only for user rules with
 //!    groups, only on a match, over its span), and the first whose
-//!    validator accepts is the finding. Two detectors skip the automaton:
-//!    card numbers are decided by hand on digit groups parsed once per run
-//!    (`card.rs`), and an IBAN whose first characters fail mod-97 is
-//!    rejected before its head is walked (`iban::iban_possible`). The
+//!    validator accepts is the finding. Three detectors skip the
+//!    automaton: card numbers are decided by hand on digit groups parsed
+//!    once per run (`card.rs`), the `password-assignment` head and its
+//!    secret are matched by hand in one pass (`assignment.rs`), and an
+//!    IBAN whose first characters fail mod-97 is rejected before its head
+//!    is walked (`iban::iban_possible`). The
 //!    search continues after the finding (or its tail, for PEM blocks,
 //!    JWTs and bearer tokens);
 //! 3. emits every byte below `limit` that no finding covers.
@@ -64,7 +66,9 @@
 //! - A position is a candidate at most once: a rejected candidate does
 //!   not restart any search, and the next scan starts past it. At a
 //!   candidate, each detector's anchored head search reads at most its
-//!   longest head plus one byte; the IBAN pre-check reads at most the IBAN
+//!   longest head plus one byte (the hand-matched assignment head too: 16
+//!   bytes at the start for its key, then each byte of its match a bounded
+//!   number of times); the IBAN pre-check reads at most the IBAN
 //!   head; the card check reads at most 24 digits and 23 separators past
 //!   the candidate (groups parsed for an earlier candidate of the run are
 //!   reused, a group cut at the 24-digit cap is parsed again), and looks at

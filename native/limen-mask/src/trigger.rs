@@ -11,7 +11,9 @@
 //!   ASCII `\b` is kept; the lazy DFA handles it on any byte);
 //! - a detector may give a tighter trigger of its own when its validator
 //!   rules out most head matches (a card number starts with 13 digits or
-//!   a group of 4 then a group of at least 4).
+//!   a group of 4 then a group of at least 4), or when short near-misses
+//!   would make a candidate every few bytes (a GitHub or OpenAI key
+//!   prefix asks for 12 bytes of its body: `detectors::trigger_override`).
 //!
 //! The triggers are compiled *reversed* into one lazy DFA that reports every
 //! matching pattern (`MatchKind::All`). Walking it once from the end of a

@@ -9,6 +9,7 @@ use regex_automata::{Anchored, Input};
 use crate::anchored::Scratch;
 use crate::card::json_number;
 use crate::escape;
+use crate::groups::Group;
 use crate::iban::iban_possible;
 use crate::masker::{Detector, Masker};
 use crate::scan::Work;
@@ -68,6 +69,10 @@ impl Masker {
         }
         let (m, secret) = if reference {
             reference_head(det, hay, start, before)?
+        } else if matches!(det.group, Group::Assignment) {
+            // The built-in password-assignment head: match and secret in
+            // one pass over the bytes.
+            crate::assignment::head(hay, start, before)?
         } else {
             self.fast_head(det, index, hay, start, before, scratch)?
         };
