@@ -8,11 +8,17 @@
   bytes raise ``ValueError`` only.
 - A real transport pair rekeys in the middle of a transfer (new native
   engines both ways) and delivers every byte.
+- The receive side (``inbound.py``): paramiko seals, limen reads ahead in
+  arbitrary pieces (across the read-ahead buffer's end too); channel data
+  comes out as ``DataMessage`` with what paramiko's ``Message`` reads, the
+  rest as paramiko's ``Message``; ``SshGcm.open_message`` against
+  ``SshGcm.open``.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import socket
 import threading
 
@@ -25,6 +31,7 @@ from paramiko.message import Message
 
 from limen import _native
 from limen.gateway.ssh.bridge import send_all
+from limen.gateway.ssh.inbound import BUFFER, DataMessage
 from limen.gateway.ssh.packets import ChannelData, GcmPacketizer
 from test_ssh_transport import pair
 
@@ -200,7 +207,23 @@ def test_transports_use_native_engines_and_rekey_midstream() -> None:
         send_all(sender, data)
         reader.join(60)
         assert bytes(received) == data
-        assert getattr(server.packetizer, "_seal") is not before  # noqa: B009  # rekeyed
+        # The rekey started after the first MiB; the window (8 MiB) may let
+        # every byte through before it ends. Wait for it (bounded), then
+        # the new engines carry more.
+        rekeyed = threading.Event()
+        for _ in range(200):
+            if getattr(server.packetizer, "_seal") is not before:  # noqa: B009
+                rekeyed.set()
+                break
+            rekeyed.wait(0.05)
+        assert rekeyed.is_set()
+        more = os.urandom(1 << 20)
+        data += more
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        send_all(sender, more)
+        reader.join(60)
+        assert bytes(received) == data
 
 
 @pytest.mark.parametrize("stderr", [False, True])
@@ -221,3 +244,173 @@ def test_batches_respect_a_small_window(stderr: bool) -> None:
         send_all(sender, data, stderr)
         reader.join(60)
         assert bytes(received) == data
+
+
+# -- the receive side: read ahead, channel data without copies ------------
+
+
+class _Wire:
+    """A socket stand-in: ``send`` collects what a packetizer writes;
+    ``recv_into`` hands it back in the pieces given (then whatever is left)."""
+
+    def __init__(self, pieces: list[int] | None = None) -> None:
+        self.out = bytearray()
+        self.at = 0
+        self.pieces = list(pieces or [])
+
+    def send(self, data: bytes) -> int:
+        self.out += data
+        return len(data)
+
+    def recv_into(self, view: memoryview, nbytes: int = 0) -> int:
+        left = len(self.out) - self.at
+        if left == 0:
+            return 0
+        n = min(len(view), left, self.pieces.pop(0) if self.pieces else left)
+        view[:n] = self.out[self.at : self.at + n]
+        self.at += n
+        return n
+
+
+def _data_message(chanid: int, ext: int | None, data: bytes, extra: bytes = b"") -> bytes:
+    head = bytes([94 if ext is None else 95]) + chanid.to_bytes(4, "big")
+    if ext is not None:
+        head += ext.to_bytes(4, "big")
+    return head + len(data).to_bytes(4, "big") + data + extra
+
+
+payloads = st.lists(
+    st.one_of(
+        st.builds(
+            _data_message,
+            st.integers(0, 2**32 - 1),
+            st.one_of(st.none(), st.integers(0, 2**32 - 1)),
+            st.one_of(st.binary(max_size=300), st.integers(0, 70_000).map(lambda n: b"\xa5" * n)),
+        ),
+        # trailing bytes or a cut string: paramiko's own Message reads them
+        st.builds(
+            _data_message,
+            st.integers(0, 9),
+            st.none(),
+            st.binary(max_size=20),
+            st.binary(min_size=1, max_size=3),
+        ),
+        st.builds(lambda b: b"\x5e\x00\x00\x00\x01\xff\xff\xff\xff" + b, st.binary(max_size=9)),
+        st.builds(lambda t, b: bytes([t]) + b, st.integers(1, 255), st.binary(max_size=200)),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+def _sealed_by_paramiko(payload_list: list[bytes]) -> bytes:
+    wire = _Wire()
+    sender = paramiko.Packetizer(wire)  # type: ignore[arg-type]  # a socket stand-in
+    _aead(sender, AESGCM(KEY), IV, out=True)
+    for p in payload_list:
+        m = Message()
+        m.add_bytes(p)
+        sender.send_message(m)
+    return bytes(wire.out)
+
+
+def _read_by_limen(stream: bytes, pieces: list[int], count: int) -> list[tuple[int, object]]:
+    wire = _Wire(pieces)
+    wire.out += stream
+    reader = GcmPacketizer(wire)  # type: ignore[arg-type]  # a socket stand-in
+    _aead(reader, _native.SshGcm(KEY, IV), IV, out=False)
+    got: list[tuple[int, object]] = []
+    for _ in range(count):
+        ptype, m = reader.read_message()
+        whole = m.asbytes()
+        if ptype in (94, 95) and isinstance(m, DataMessage):
+            fields = (m.get_int(),) if ptype == 94 else (m.get_int(), m.get_int())
+            got.append((ptype, (fields, m.get_binary(), whole)))
+        else:
+            got.append((ptype, whole))
+    return got
+
+
+def _expected(payload_list: list[bytes]) -> list[tuple[int, object]]:
+    """Each payload read by hand (RFC 4254 5.2): channel data whose string
+    ends at the payload's end as (fields, data, bytes after the number),
+    anything else as its bytes after the number."""
+    out: list[tuple[int, object]] = []
+    for p in payload_list:
+        head = {94: 9, 95: 13}.get(p[0], 0)
+        if head and len(p) >= head and int.from_bytes(p[head - 4 : head], "big") == len(p) - head:
+            fields = tuple(int.from_bytes(p[i : i + 4], "big") for i in range(1, head - 4, 4))
+            out.append((p[0], (fields, p[head:], p[1:])))
+        else:
+            out.append((p[0], p[1:]))
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payloads, st.lists(st.integers(1, 5000), max_size=40))
+def test_reads_what_paramiko_sealed_in_any_pieces(
+    payload_list: list[bytes], pieces: list[int]
+) -> None:
+    """Differential: paramiko seals (``cryptography``), limen reads ahead
+    in the given pieces; channel data comes as a ``DataMessage`` whose
+    fields, data and bytes are what paramiko's ``Message`` reads; anything
+    else (trailing bytes, a cut string, other messages) as paramiko's own
+    ``Message``."""
+    stream = _sealed_by_paramiko(payload_list)
+    assert _read_by_limen(stream, pieces, len(payload_list)) == _expected(payload_list)
+
+
+def test_read_ahead_across_the_buffers_end() -> None:
+    """More than the read-ahead buffer in uneven pieces: packets that cross
+    its end are moved to its start, every byte arrives."""
+    rng = random.Random(7)
+    payload_list = [
+        _data_message(3, None if i % 3 else 1, os.urandom(rng.randrange(1, 120_000)))
+        for i in range(80)
+    ]
+    stream = _sealed_by_paramiko(payload_list)
+    assert len(stream) > 2 * BUFFER
+    pieces = [rng.randrange(1, 300_000) for _ in range(400)]
+    assert _read_by_limen(stream, pieces, len(payload_list)) == _expected(payload_list)
+
+
+def test_data_message_reads_like_paramikos_message() -> None:
+    m = DataMessage(7, 1, b"hello")
+    assert m.asbytes() == _data_message(7, 1, b"hello")[1:]
+    assert (m.get_int(), m.get_remainder()) == (7, _data_message(7, 1, b"hello")[5:])
+    fresh = DataMessage(7, None, b"abc")
+    assert (fresh.get_int(), fresh.get_binary(), fresh.get_remainder()) == (7, b"abc", b"")
+    other = DataMessage(9, None, b"xyz")
+    assert other.get_so_far() == b""
+    assert other.get_int() == 9  # from the made packet now
+    assert other.get_string() == b"xyz"
+
+
+@settings(max_examples=50, deadline=None)
+@given(payloads, st.booleans())
+def test_open_message_matches_open(payload_list: list[bytes], parse: bool) -> None:
+    """``SshGcm.open_message`` (one whole packet, channel data cut out
+    natively) against ``SshGcm.open`` and a reading in Python."""
+    seal, one, other = (_native.SshGcm(KEY, IV) for _ in range(3))
+    for p in payload_list:
+        wire = seal.seal(b"", p)
+        assert one.open(wire[:4], wire[4:]) == p
+        ptype, chanid, ext, data = other.open_message(memoryview(wire), parse)
+        assert ptype == p[0]
+        expected = _expected([p])[0][1]
+        if parse and isinstance(expected, tuple):
+            fields, body, _ = expected
+            assert ((chanid,) if ext is None else (chanid, ext)) == fields
+            assert data == body
+        else:
+            assert (chanid, ext, data) == (None, None, p)
+
+
+def test_open_message_refuses_bad_packets() -> None:
+    wire = bytearray(_native.SshGcm(KEY, IV).seal(b"", b"\x5e" + b"\x00" * 20))
+    for bad in (wire[:10], wire[:-1], wire + b"\x00"):
+        with pytest.raises(ValueError):
+            _native.SshGcm(KEY, IV).open_message(bytes(bad), True)
+    wire[-1] ^= 1
+    with pytest.raises(ValueError):
+        _native.SshGcm(KEY, IV).open_message(bytes(wire), True)

@@ -1191,6 +1191,12 @@ class SshGcm:
         chunk: int,
     ) -> tuple[bytes, int]: ...
     def open(self, first: bytes, body: bytes | bytearray | memoryview) -> bytes: ...
+    def open_message(
+        self, packet: bytes | bytearray | memoryview, parse: bool
+    ) -> tuple[int, int | None, int | None, bytes]:
+        """One whole packet (length bytes, then exactly ``body_len``):
+        ``(number, chanid, ext, data)`` for well-formed channel data with
+        ``parse``, else ``(number, None, None, payload)``."""
 
 # --- limen-wire: HTTP/1.1 heads and chunked bodies ------------------------------
 

@@ -5,15 +5,18 @@
 //!
 //! Copies: `seal` writes the payload once, straight into the `bytes` it
 //! returns, and encrypts it there; `open` copies the packet once into a
-//! buffer the object keeps, decrypts it there and copies the payload out.
+//! buffer the object keeps, decrypts it there and copies the payload out;
+//! `open_message` does the same for a whole packet and, for channel data,
+//! copies out only the data.
 
-use limen_wire::ssh::{Gcm, SshError, MAX_SEAL_PADDING};
+use limen_wire::ssh::{channel_data, Gcm, SshError, MAX_PACKET, MAX_SEAL_PADDING};
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-/// Packets this large are decrypted with the GIL released.
+/// Packets this large are decrypted (runs of channel data this large
+/// sealed) with the GIL released.
 const DETACH_AT: usize = 64 * 1024;
 /// Random padding bytes fetched from the OS at once.
 const POOL: usize = 4096;
@@ -139,9 +142,16 @@ impl SshGcm {
             py,
             Gcm::sealed_data_len(ext.is_some(), length, chunk),
             |out| {
-                count = inner
-                    .seal_data_into(chanid, ext, piece, chunk, &pad, out)
-                    .map_err(err)?;
+                // The new bytes object is no one else's yet, and `piece`
+                // lies in an immutable one the caller holds: a large run is
+                // sealed without the GIL.
+                let mut seal = move || inner.seal_data_into(chanid, ext, piece, chunk, &pad, out);
+                count = if length >= DETACH_AT {
+                    py.detach(seal)
+                } else {
+                    seal()
+                }
+                .map_err(err)?;
                 Ok(())
             },
         )?;
@@ -177,6 +187,57 @@ impl SshGcm {
         }
         .map_err(err)?;
         Ok(PyBytes::new(py, payload))
+    }
+
+    /// Opens one whole packet (its 4 length bytes, then exactly
+    /// `body_len` bytes). With `parse`, a well-formed channel data or
+    /// extended data message comes back as `(number, chanid, ext, data)`
+    /// (`ext` None for plain data; `data` only the data, the one copy out);
+    /// any other message, or any message without `parse`, as `(number,
+    /// None, None, payload)` with the payload whole (message number
+    /// first). ValueError as `open`.
+    #[allow(clippy::type_complexity)]
+    fn open_message<'py>(
+        &mut self,
+        py: Python<'py>,
+        packet: &Bound<'py, PyAny>,
+        parse: bool,
+    ) -> PyResult<(u8, Option<u32>, Option<u32>, Bound<'py, PyBytes>)> {
+        let src = buffer(packet)?;
+        let n = src.item_count();
+        if !(4 + 16..=4 + MAX_PACKET + 16).contains(&n) {
+            return Err(err(SshError::BadBuffer));
+        }
+        self.buf.clear();
+        self.buf.resize(n, 0);
+        src.copy_to_slice(py, &mut self.buf)?;
+        let (first, body) = self.buf.split_at_mut(4);
+        let first: [u8; 4] = [first[0], first[1], first[2], first[3]];
+        let inner = &mut self.inner;
+        let payload = if n >= DETACH_AT {
+            py.detach(move || inner.open_in_place(first, body))
+        } else {
+            inner.open_in_place(first, body)
+        }
+        .map_err(err)?;
+        let number = payload
+            .first()
+            .copied()
+            .ok_or_else(|| err(SshError::BadPadding))?;
+        if parse {
+            if let Some(found) = channel_data(payload) {
+                let data = payload
+                    .get(found.data)
+                    .ok_or_else(|| err(SshError::BadBuffer))?;
+                return Ok((
+                    number,
+                    Some(found.chanid),
+                    found.ext,
+                    PyBytes::new(py, data),
+                ));
+            }
+        }
+        Ok((number, None, None, PyBytes::new(py, payload)))
     }
 }
 

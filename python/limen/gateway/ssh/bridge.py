@@ -18,6 +18,9 @@ import socket
 
 import paramiko
 import trio
+from paramiko.buffered_pipe import PipeTimeout
+from paramiko.common import cMSG_CHANNEL_WINDOW_ADJUST
+from paramiko.message import Message
 
 from limen.gateway.ssh.packets import ChannelData, GcmPacketizer
 
@@ -32,6 +35,7 @@ __all__ = [
     "bridge",
     "close_quietly",
     "handoff",
+    "recv_within",
     "send_all",
 ]
 
@@ -140,6 +144,31 @@ def close_quietly(chan: paramiko.Channel) -> None:
     ``EOFError`` or ``OSError`` then, and there is nothing left to tell."""
     with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
         chan.close()
+
+
+def recv_within(
+    chan: paramiko.Channel, stderr: bool, timeout: float | None, nbytes: int = READ
+) -> bytes | None:
+    """``chan.recv(nbytes)`` (``recv_stderr``) waiting at most ``timeout``
+    seconds (None: until data or the end): None when none came. paramiko's
+    own timeout (``settimeout``) is one for every call on the channel,
+    other threads' sends included; this one is this call's. The channel's
+    window is adjusted as ``recv`` does it."""
+    pipe = chan.in_stderr_buffer if stderr else chan.in_buffer
+    try:
+        data: bytes = pipe.read(nbytes, timeout)
+    except PipeTimeout:
+        return None
+    grant = int(getattr(chan, "_check_add_window")(len(data)))  # noqa: B009  # paramiko's own
+    if grant > 0:
+        m = Message()
+        m.add_byte(cMSG_CHANNEL_WINDOW_ADJUST)
+        m.add_int(chan.remote_chanid)
+        m.add_int(grant)
+        transport = chan.get_transport()
+        if transport is not None:
+            getattr(transport, "_send_user_message")(m)  # noqa: B009
+    return data
 
 
 def send_all(chan: paramiko.Channel, data: bytes, stderr: bool = False) -> None:

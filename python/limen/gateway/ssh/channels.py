@@ -9,12 +9,16 @@ that it waits (approval id, approve command), waits in place
 reason. An allowed request opens the same request on an upstream channel
 and relays: stdin to upstream (recorded ``c2u``, masked by the session's
 masker when it has one), stdout and stderr to the client through one
-masker stream each (recorded ``u2c`` masked), then the exit status.
+masker stream each (recorded ``u2c`` masked), then the exit status. Each
+output stream runs whole on one worker thread (read, mask, record, send:
+``quiet.blocking_copy``), so the bulk of the bytes never crosses into Trio.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
@@ -26,9 +30,9 @@ from limen.approvals import ApprovalRequest, format_duration
 from limen.gateway.holds import Holds
 from limen.gateway.inrecord import record_statement
 from limen.gateway.session import SessionEnd
-from limen.gateway.ssh.bridge import READ, Counted, close_quietly, send_all
+from limen.gateway.ssh.bridge import READ, Counted, close_quietly, recv_within, send_all
 from limen.gateway.ssh.clientside import ChannelRequest
-from limen.gateway.ssh.quiet import QUIET_EXEC, QUIET_PTY, masked_copy
+from limen.gateway.ssh.quiet import QUIET_EXEC, QUIET_PTY, blocking_copy, masked_copy
 from limen.gateway.ssh.sftprelay import SftpRelay
 from limen.inmask import InputMasker
 from limen.policy import Decision
@@ -43,6 +47,8 @@ REFUSE_LINGER = 1.0
 """Seconds a refused channel waits for the client to close it."""
 ENDED_STATUS = 255
 """The exit status of a channel the session's end cut short."""
+TOUCH_EVERY = 1.0
+"""Seconds between the activity notes (the idle watch) of a busy output."""
 #: ``await prepare(client channel id, upstream channel)``.
 Prepare = Callable[[int, paramiko.Channel], Awaitable[None]]
 
@@ -85,6 +91,8 @@ class ChannelRelay:
         (``Forwards.prepare``) before its command starts."""
         self.counted = counted or Counted()
         """Channel payload: from the client (``inbound``), to it (``outbound``)."""
+        self.counting = threading.Lock()
+        """Guards ``counted``: output streams count on their worker threads."""
         self.ended = ended
         """Why the session ends, once known (told to running channels)."""
         self.recorder = recorder
@@ -313,7 +321,8 @@ class ChannelRelay:
             if data:
                 self.touch()
                 moved += len(data)
-                self.counted.inbound += len(data)
+                with self.counting:
+                    self.counted.inbound += len(data)
                 await self.thread(send_all, up, data)  # upstream gets the bot's bytes as sent
             return data
 
@@ -336,25 +345,36 @@ class ChannelRelay:
         interactive: bool,
         raw: bool,
     ) -> None:
+        """stdout (stderr) of the upstream channel to the client, masked and
+        recorded: the whole loop on one worker thread (``blocking_copy``),
+        no thread hop per chunk."""
         moved = 0
-        recv = up.recv_stderr if stderr else up.recv
+        stop = False
+        token = trio.lowlevel.current_trio_token()
+        touched = 0.0
 
-        async def read() -> bytes:
-            data = await self.thread(recv, READ)
-            assert isinstance(data, bytes)
-            if data:
-                self.touch()
+        def read(timeout: float | None) -> bytes | None:
+            nonlocal touched
+            data = recv_within(up, stderr, timeout)
+            if data and (now := time.monotonic()) - touched >= TOUCH_EVERY:
+                touched = now
+                with contextlib.suppress(trio.RunFinishedError):
+                    trio.from_thread.run_sync(self.touch, trio_token=token)
             return data
 
-        async def forward(data: bytes, masked: bool) -> None:
+        def forward(data: bytes, masked: bool) -> None:
             nonlocal moved
             moved += len(data)
-            self.counted.outbound += len(data)
+            with self.counting:
+                self.counted.outbound += len(data)
             if not raw:
                 self.recorder.append(U2C, data, masked=masked)
-            await self.thread(send_all, chan, data, stderr)
+            send_all(chan, data, stderr)
 
         quiet = QUIET_PTY if interactive else QUIET_EXEC
-        await masked_copy(read, forward, self._streams(raw), quiet, self.limiter)
+        try:
+            await self.thread(blocking_copy, read, forward, self._streams(raw), quiet, lambda: stop)
+        finally:
+            stop = True
         if raw:
             self.event({"event": "transfer", "channel": chan.get_id(), "u2c_bytes": moved})

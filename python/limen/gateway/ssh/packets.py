@@ -35,13 +35,15 @@ from paramiko.message import Message
 from paramiko.packet import Packetizer
 
 from limen import _native
+from limen.gateway.ssh.inbound import DataMessage, Inbound
+from limen.gateway.ssh.pipes import ChunkChannels
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
 __all__ = ["ChannelData", "GcmEngines", "GcmPacketizer"]
 
-_DATA = frozenset((MSG_CHANNEL_DATA, MSG_CHANNEL_EXTENDED_DATA))
+_SEQ_IN = "_Packetizer__sequence_number_in"
 MAX_IN = 256 << 10
 """The largest packet accepted from a peer (OpenSSH's own limit)."""
 
@@ -90,6 +92,7 @@ class GcmPacketizer(Packetizer):
     def __init__(self, sock: socket.socket) -> None:
         super().__init__(sock)
         self._sock = sock
+        self._inbound = Inbound(sock, self)
         self._seal: _native.SshGcm | None = None
         self._open: _native.SshGcm | None = None
 
@@ -181,35 +184,42 @@ class GcmPacketizer(Packetizer):
 
     def read_message(self) -> tuple[int, Message]:
         opener = self._open
+        inbound = self._inbound
+        remainder = self._get("remainder")
         if opener is None:
+            if inbound.end > inbound.start:  # read ahead under AES-GCM, now another cipher
+                self._set("remainder", inbound.take() + remainder)
             return super().read_message()
-        first = self.read_all(4, check_rekey=True)
+        if remainder:
+            inbound.put(remainder)
+            self._set("remainder", b"")
         try:
-            size = _native.SshGcm.body_len(first, MAX_IN)
+            packet = inbound.packet(MAX_IN)
         except ValueError as exc:
             raise paramiko.SSHException(str(exc)) from None
-        body = self._read_body(size)
-        try:
-            payload = opener.open(first, body)
-        except ValueError as exc:
-            raise paramiko.SSHException(str(exc)) from None
+        raw = len(packet)
         decompress = self._get("compress_engine_in")
-        if decompress is not None:
-            payload = decompress(payload)
-        if payload[0] in _DATA and decompress is None:
-            # Channel data: the message reads the payload in place (BytesIO
-            # shares the bytes) past its number, a copy less per byte.
-            msg = Message(payload)
-            msg.get_byte()
+        try:
+            ptype, chanid, ext, data = opener.open_message(packet, decompress is None)
+        except ValueError as exc:
+            raise paramiko.SSHException(str(exc)) from None
+        finally:
+            packet.release()
+        msg: Message
+        if chanid is not None:
+            msg = DataMessage(chanid, ext, data)
         else:
-            msg = Message(payload[1:])  # from its start (kex hashes get_so_far)
-        msg.seqno = self._get("sequence_number_in")
+            if decompress is not None:
+                data = decompress(data)
+                ptype = data[0]
+            msg = Message(data[1:])  # from its start (kex hashes get_so_far)
+        msg.seqno = getattr(self, _SEQ_IN)
         seq = (msg.seqno + 1) & 0xFFFFFFFF
         if seq == 0 and not self._get_own("_initial_kex_done"):
             raise paramiko.SSHException("Sequence number rolled over during initial kex!")
-        self._set("sequence_number_in", seq)
-        self._count_in(4 + size)
-        return payload[0], msg
+        setattr(self, _SEQ_IN, seq)
+        self._count_in(raw)
+        return ptype, msg
 
     def _count_in(self, raw: int) -> None:
         """paramiko's rekey accounting of one packet read."""
@@ -232,45 +242,16 @@ class GcmPacketizer(Packetizer):
             self._set("received_packets_overflow", 0)
             self._call("_trigger_rekey")
 
-    def _read_body(self, n: int) -> bytes | bytearray:
-        """``n`` bytes from the socket into one buffer (paramiko's
-        ``read_all`` concatenates), with its timeout handling: a closed
-        packetizer or a handshake past its time ends in EOFError."""
-        if self._get("remainder"):
-            return self.read_all(n)
-        buf = bytearray(n)
-        view = memoryview(buf)
-        got = 0
-        while got < n:
-            if self.handshake_timed_out():
-                raise EOFError()
-            try:
-                k = self._sock.recv_into(view[got:], n - got)
-            except TimeoutError:
-                k = -1
-            except OSError as exc:
-                if exc.errno != errno.EAGAIN:
-                    if self._get("closed"):
-                        raise EOFError() from None
-                    raise
-                k = -1
-            if k == 0:
-                raise EOFError()
-            if k < 0:
-                if self._get("closed"):
-                    raise EOFError()
-                self._call("_check_keepalive")
-                continue
-            got += k
-        return buf
-
 
 class GcmEngines(paramiko.Transport):
     """A transport whose AES-GCM engines are ``SshGcm`` (and whose
-    packetizer is :class:`GcmPacketizer`, which uses them)."""
+    packetizer is :class:`GcmPacketizer`, which uses them), and whose
+    channels keep what they receive in
+    :class:`~limen.gateway.ssh.pipes.ChunkPipe` buffers."""
 
     def __init__(self, sock: socket.socket, **kwargs: Any) -> None:
         super().__init__(sock, packetizer_class=GcmPacketizer, **kwargs)
+        self._channels = ChunkChannels()  # no channel yet: pipes without copies
 
     def _get_engine(
         self,

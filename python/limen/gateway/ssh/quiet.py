@@ -10,9 +10,18 @@ bytes start a new masker stream. The trade-off (docs/ssh.md): a secret
 whose halves arrive more than ``quiet`` seconds apart is masked only where
 each half is recognisable alone.
 
-Reading runs in its own task (one chunk ahead), so the quiet timer is a
-Trio timeout (testable under ``trio.testing.MockClock``) and no read is
-ever abandoned mid-way.
+Two implementations of the same copy:
+
+- :func:`masked_copy` (a channel's stdin): reading runs in its own task
+  (one chunk ahead), so the quiet timer is a Trio timeout (testable under
+  ``trio.testing.MockClock``) and no read is ever abandoned mid-way.
+- :func:`blocking_copy` (a channel's stdout and stderr, the bulk): the
+  whole loop on one worker thread, the quiet timer the read's own timeout;
+  no Trio task switch or thread hop per chunk (``masked_copy`` costs two
+  or three: read, mask, send).
+
+``tests/test_ssh_quiet.py`` runs the same scripts (chunks, quiet gaps,
+masker changes) through both and compares what they emit.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import trio
 
 from limen import _native
 
-__all__ = ["QUIET_EXEC", "QUIET_PTY", "masked_copy"]
+__all__ = ["QUIET_EXEC", "QUIET_PTY", "blocking_copy", "masked_copy"]
 
 QUIET_PTY = 0.05
 """Seconds a terminal's (pty) stream stays quiet before the release: a
@@ -109,3 +118,47 @@ async def _next(receive: trio.MemoryReceiveChannel[bytes]) -> bytes:
 async def _emit(emit: Callable[[bytes, bool], Awaitable[None]], data: bytes, masked: bool) -> None:
     if data:
         await emit(data, masked)
+
+
+def blocking_copy(
+    read: Callable[[float | None], bytes | None],
+    emit: Callable[[bytes, bool], None],
+    masker: Callable[[], _native.Masker | None],
+    quiet: float,
+    stopped: Callable[[], bool] = lambda: False,
+) -> None:
+    """:func:`masked_copy` on the calling (worker) thread: ``read(timeout)``
+    blocks for the next chunk (b"" at the end), or returns None once
+    ``timeout`` seconds passed without one (asked only while the masker
+    holds bytes back); ``emit(data, masked)`` forwards. Stops without
+    emitting more once ``stopped()`` says so (the Trio side was
+    cancelled)."""
+    current = masker()
+    stream = current.stream() if current is not None else None
+    while True:
+        data = read(quiet if stream is not None and stream.pending else None)
+        if stopped():
+            return
+        if data is None:
+            if stream is not None:
+                _emit_now(emit, stream.finish(), True)
+            stream = current.stream() if current is not None else None
+            continue
+        if masker() is not current:
+            if stream is not None:
+                _emit_now(emit, stream.finish(), True)
+            current = masker()
+            stream = current.stream() if current is not None else None
+        if not data:
+            if stream is not None:
+                _emit_now(emit, stream.finish(), True)
+            return
+        if stream is None:
+            _emit_now(emit, data, False)
+        else:
+            _emit_now(emit, stream.feed(data), True)
+
+
+def _emit_now(emit: Callable[[bytes, bool], None], data: bytes, masked: bool) -> None:
+    if data:
+        emit(data, masked)

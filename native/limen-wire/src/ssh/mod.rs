@@ -34,8 +34,15 @@
 //! assert_eq!(open.open_in_place(first, body)?, b"\x5e\x00hello");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! [`channel_data`] reads an opened payload that is channel data (where
+//! its data lies), so the caller hands the data on without a copy of the
+//! whole payload.
 use core::fmt;
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_128_GCM, AES_256_GCM};
+
+mod data;
+pub use data::{channel_data, ChannelData, MSG_CHANNEL_DATA, MSG_CHANNEL_EXTENDED_DATA};
 
 /// The AES-GCM tag after every packet.
 pub const TAG_LEN: usize = 16;
@@ -294,5 +301,4 @@ impl Gcm {
 }
 
 #[cfg(test)]
-#[path = "ssh_tests.rs"]
 mod tests;

@@ -1,4 +1,4 @@
-//! SSH packets under AES-GCM: seal and open, caps, tampering.
+//! Tests of the AES-GCM packet layer (`super`).
 use super::*;
 use proptest::prelude::*;
 
