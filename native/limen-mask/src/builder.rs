@@ -210,6 +210,7 @@ impl MaskerBuilder {
                 max_head,
                 max_hold,
                 columns: self.columns.into_iter().collect(),
+                cands: Default::default(),
             }),
         })
     }

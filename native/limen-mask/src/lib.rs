@@ -52,15 +52,17 @@ mod masker;
 mod plan;
 mod rules;
 mod scan;
+mod stream;
 mod trigger;
 mod validate;
 
 pub use builder::MaskerBuilder;
 pub use error::{Error, ErrorKind};
-pub use masker::{DetectorInfo, Finding, Masker, Stream};
+pub use masker::{DetectorInfo, Finding, Masker};
 pub use plan::{MaskPlan, PlanMismatch};
 pub use rules::{Rule, USER_REPEAT_CAP};
 pub use scan::Work;
+pub use stream::Stream;
 pub use validate::luhn;
 
 /// The names of the built-in detectors, in priority order.

@@ -1,5 +1,6 @@
-//! The masker and its streams: the public face of the crate (how a scan
-//! decides, and why its work is linear, is in `scan.rs`).
+//! The masker: the public face of the crate (its streams are in
+//! `stream.rs`; how a scan decides, and why its work is linear, in
+//! `scan.rs`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -8,9 +9,9 @@ use regex_automata::meta::Regex;
 
 use crate::anchored::Heads;
 use crate::builder::MaskerBuilder;
-use crate::escape::{self, CONTEXT};
 use crate::groups::Group;
-use crate::scan::{Discard, ScanState, Work};
+use crate::scan::{CandidatePool, Discard, ScanState, Work};
+use crate::stream::Stream;
 use crate::trigger::Triggers;
 use crate::validate::Validator;
 
@@ -86,6 +87,8 @@ pub(crate) struct Inner {
     pub(crate) max_head: usize,
     pub(crate) max_hold: usize,
     pub(crate) columns: HashSet<String>,
+    /// Candidate lists reused by large scans (`scan/pool.rs`).
+    pub(crate) cands: CandidatePool,
 }
 
 /// Masks secrets and personal data in bytes. Cheap to clone (shared).
@@ -239,131 +242,12 @@ impl Masker {
 
     /// A stream: feed chunks, get masked bytes out, finish at the end.
     pub fn stream(&self) -> Stream {
-        Stream {
-            masker: self.clone(),
-            buf: Vec::new(),
-            pos: 0,
-            base: 0,
-            state: ScanState::default(),
-            findings: Vec::new(),
-            finished: false,
-        }
+        Stream::new(self.clone())
     }
 }
 
 impl Default for Masker {
     fn default() -> Self {
         Masker::new()
-    }
-}
-
-/// Masks a stream fed in chunks of any size. Output is byte-identical to
-/// [`Masker::mask`] on the concatenated input; at most
-/// [`Masker::max_holdback`] bytes are held between calls.
-pub struct Stream {
-    masker: Masker,
-    buf: Vec<u8>,
-    /// `buf[pos..]` is not yet consumed; `buf[..pos]` is look-behind context.
-    pos: usize,
-    /// Stream offset of `buf[0]`.
-    base: u64,
-    state: ScanState,
-    findings: Vec<Finding>,
-    finished: bool,
-}
-
-impl Stream {
-    /// Feeds a chunk; appends what is now safe to emit to `out`.
-    pub fn feed_into(&mut self, chunk: &[u8], out: &mut Vec<u8>) {
-        if self.finished {
-            // A finished stream passes nothing more through: fail closed.
-            return;
-        }
-        self.buf.extend_from_slice(chunk);
-        // Scan only once the pending bytes reach the hold-back bound: a scan
-        // re-reads what the previous one held back (at most the longest head),
-        // so each scan then decides at least as many new bytes as it re-reads.
-        if self.pending() < self.masker.max_holdback() {
-            return;
-        }
-        let findings = &mut self.findings;
-        self.pos = self.masker.scan(
-            &mut self.state,
-            &self.buf,
-            self.pos,
-            false,
-            self.base,
-            out,
-            &mut |f| findings.push(f),
-        );
-        // Keep only what is pending plus the look-behind context (one byte
-        // for `\b`, the longest escape for `escape.rs`), and carry the
-        // parity of the backslash run that ends where the buffer now starts.
-        if self.pos > CONTEXT {
-            let drop = self.pos - CONTEXT;
-            self.state.carry = escape::escaped(&self.buf, drop, self.state.carry);
-            self.buf.drain(..drop);
-            self.base += drop as u64;
-            self.pos = CONTEXT;
-        }
-    }
-
-    /// Feeds a chunk and returns what is now safe to emit.
-    pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(chunk.len());
-        self.feed_into(chunk, &mut out);
-        out
-    }
-
-    /// Ends the stream; appends the rest to `out`.
-    pub fn finish_into(&mut self, out: &mut Vec<u8>) {
-        if self.finished {
-            return;
-        }
-        let findings = &mut self.findings;
-        self.pos = self.masker.scan(
-            &mut self.state,
-            &self.buf,
-            self.pos,
-            true,
-            self.base,
-            out,
-            &mut |f| findings.push(f),
-        );
-        self.finished = true;
-        self.buf = Vec::new();
-        self.pos = 0;
-    }
-
-    /// Ends the stream and returns the rest.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        self.finish_into(&mut out);
-        out
-    }
-
-    /// Findings since the last call (offsets are stream offsets).
-    pub fn take_findings(&mut self) -> Vec<Finding> {
-        std::mem::take(&mut self.findings)
-    }
-
-    /// Bytes currently held back (not yet emitted).
-    pub fn pending(&self) -> usize {
-        self.buf.len().saturating_sub(self.pos)
-    }
-
-    /// The work done so far (see [`Work`]).
-    pub fn work(&self) -> Work {
-        self.state.work
-    }
-
-    /// Bytes buffered, including look-behind context.
-    pub fn buffered(&self) -> usize {
-        self.buf.len()
-    }
-
-    /// The masker this stream uses.
-    pub fn masker(&self) -> &Masker {
-        &self.masker
     }
 }

@@ -88,7 +88,10 @@ use crate::escape;
 use crate::masker::{Finding, Masker, Tail};
 use crate::trigger::Candidates;
 
+mod pool;
 mod verify;
+
+pub(crate) use pool::CandidatePool;
 
 /// Where a scan's output goes: appended to a buffer, or nowhere (a scan
 /// for findings only, see `plan.rs`).
@@ -175,7 +178,10 @@ impl Masker {
     ) -> usize {
         let mut scratch = self.inner.heads.take();
         scratch.card.reset();
-        let pos = self.scan_with(st, hay, pos, eof, base, out, sink, &mut scratch);
+        let bytes = hay.len().saturating_sub(pos);
+        let mut cands = self.inner.cands.take(bytes);
+        let pos = self.scan_with(st, hay, pos, eof, base, out, sink, &mut scratch, &mut cands);
+        self.inner.cands.put(cands, bytes);
         self.inner.heads.put(scratch);
         pos
     }
@@ -191,11 +197,11 @@ impl Masker {
         out: &mut O,
         sink: &mut dyn FnMut(Finding),
         scratch: &mut Scratch,
+        cands: &mut Candidates,
     ) -> usize {
         let inner = &*self.inner;
         let len = hay.len();
         let off = |i: usize| base + i as u64;
-        let mut cands = Candidates::default();
         loop {
             match st.mode {
                 Mode::Normal => {
@@ -219,11 +225,10 @@ impl Masker {
                         let upto = escape::outside(hay, upto, st.carry).max(pos + 1);
                         let hi = len.min(upto.saturating_add(inner.max_head + 1));
                         if st.exhaustive {
-                            inner.triggers.all(pos, upto, &mut cands);
+                            inner.triggers.all(pos, upto, cands);
                         } else {
-                            let (walked, escapes) = inner
-                                .triggers
-                                .find(hay, pos, upto, hi, st.carry, &mut cands);
+                            let (walked, escapes) =
+                                inner.triggers.find(hay, pos, upto, hi, st.carry, cands);
                             st.work.trigger_bytes += walked;
                             st.work.verify_bytes += escapes;
                         }

@@ -215,7 +215,9 @@ impl PyMaskStream {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let d = data(chunk)?;
         let bytes = d.as_slice();
-        let mut out = Vec::with_capacity(bytes.len() + 64);
+        // What is held back comes out with the chunk: room for both, so the
+        // buffer is not grown (copied, its pages touched again) per feed.
+        let mut out = Vec::with_capacity(bytes.len() + self.inner.pending() + 64);
         if bytes.len() >= DETACH_AT {
             let s = &mut self.inner;
             py.detach(|| s.feed_into(bytes, &mut out));
