@@ -18,7 +18,7 @@ import limen._native as native
 
 STUB = Path(__file__).resolve().parent.parent / "python" / "limen" / "_native.pyi"
 #: Type aliases that exist only for the type checker.
-STUB_ONLY = {"OutputColumnTuple", "OutputPlanTuple"}
+STUB_ONLY = {"OutputColumnTuple", "OutputPlanTuple", "HttpRequestTuple", "HttpResponseTuple"}
 #: Members every exception class has (declared in the stub for mypy only).
 EXCEPTION_MEMBERS = {"args", "with_traceback", "add_note"}
 NO_DEFAULT = object()
