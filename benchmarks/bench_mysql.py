@@ -136,6 +136,7 @@ def run(short: bool) -> dict[str, Any]:
     handles = []
     configs = [(mode, threads) for mode in ("auto", "disable") for threads in (1, 8)]
     results: dict[str, dict[tuple[str, int], dict[str, float]]] = {}
+    work: Path | None = None  # HAProxy's config
     try:
         if shutil.which("haproxy") is not None:
             work = Path(tempfile.mkdtemp(prefix="limen-bench-haproxy-"))
@@ -158,6 +159,8 @@ def run(short: bool) -> dict[str, Any]:
     finally:
         for h in handles:
             h.close()
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
     rows: list[list[Any]] = []
     ratios: dict[str, float] = {}
     for t in targets:
